@@ -1,0 +1,1 @@
+//! Data sets: IDX files, the known data sets with their checksums, look-up and download.

@@ -1,0 +1,1 @@
+//! Grid files: parse, validate and expand a TOML grid into training jobs.

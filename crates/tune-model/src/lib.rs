@@ -1,0 +1,1 @@
+//! Networks and their training: candle layers and fast CPU kernels, RMSprop, the training loop.

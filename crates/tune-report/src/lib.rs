@@ -1,0 +1,1 @@
+//! Reports: rankings, per-group statistics, comparison tables and plots rendered from stored results.

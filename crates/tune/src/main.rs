@@ -1,0 +1,2 @@
+//! The `tune` command.
+fn main() {}
