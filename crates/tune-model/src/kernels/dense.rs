@@ -1,0 +1,122 @@
+//! Dense layer with fused bias and optional ReLU.
+
+use super::buffers::with_scratch;
+use super::matmul::{View, add_column_sums, bias_relu, matmul, relu_mask};
+use super::{input, tensor, with_data};
+use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
+
+/// `x * w + b` (ReLU'd when `relu`) for `x: [n, k]`, `w: [k, f]`, `b: [f]`. `input_grad` says
+/// whether `x` needs a gradient.
+pub fn dense(x: &Tensor, w: &Tensor, b: &Tensor, relu: bool, input_grad: bool) -> Result<Tensor> {
+    let (n, k) = x.dims2()?;
+    let (wk, f) = w.dims2()?;
+    if wk != k || b.dims1()? != f {
+        candle_core::bail!(
+            "dense: input {:?}, weights {:?}, bias {:?} do not fit",
+            x.dims(),
+            w.dims(),
+            b.dims()
+        );
+    }
+    let op = Dense {
+        n,
+        k,
+        f,
+        relu,
+        input_grad,
+    };
+    x.contiguous()?
+        .apply_op3(&w.contiguous()?, &b.contiguous()?, op)
+}
+
+#[derive(Clone, Copy)]
+struct Dense {
+    n: usize,
+    k: usize,
+    f: usize,
+    relu: bool,
+    input_grad: bool,
+}
+
+impl CustomOp3 for Dense {
+    fn name(&self) -> &'static str {
+        "tune-dense"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (x, w, b) = (input(s1, l1)?, input(s2, l2)?, input(s3, l3)?);
+        let mut out = vec![0f32; self.n * self.f];
+        matmul(
+            self.n,
+            self.f,
+            self.k,
+            &mut out,
+            false,
+            View::rows(x, self.k),
+            View::rows(w, self.f),
+        );
+        bias_relu(&mut out, b, self.relu);
+        Ok((CpuStorage::F32(out), Shape::from((self.n, self.f))))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _b: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (n, k, f) = (self.n, self.k, self.f);
+        let mut dw = vec![0f32; k * f];
+        let mut db = vec![0f32; f];
+        let mut dx = self.input_grad.then(|| vec![0f32; n * k]);
+        with_data(grad, |grad| {
+            with_data(res, |out| {
+                with_data(x, |x| {
+                    with_data(w, |w| {
+                        with_scratch(n * f, |dz| {
+                            if self.relu {
+                                relu_mask(grad, out, dz);
+                            } else {
+                                dz.copy_from_slice(grad);
+                            }
+                            add_column_sums(dz, f, &mut db);
+                            matmul(
+                                k,
+                                f,
+                                n,
+                                &mut dw,
+                                false,
+                                View::transposed(x, k),
+                                View::rows(dz, f),
+                            );
+                            if let Some(dx) = dx.as_mut() {
+                                matmul(
+                                    n,
+                                    k,
+                                    f,
+                                    dx,
+                                    false,
+                                    View::rows(dz, f),
+                                    View::transposed(w, f),
+                                );
+                            }
+                        });
+                        Ok(())
+                    })
+                })
+            })
+        })?;
+        let dx = dx.map(|d| tensor(d, &[n, k])).transpose()?;
+        Ok((dx, Some(tensor(dw, &[k, f])?), Some(tensor(db, &[f])?)))
+    }
+}

@@ -1,0 +1,47 @@
+//! Fast CPU kernels as candle custom ops, channels-last (NHWC).
+//!
+//! Each op does its whole batch with one gemm (im2col for convolutions), fuses bias and ReLU, and
+//! computes only the gradients that are needed (never the image's). Scratch buffers (im2col rows,
+//! their gradient) live in per-thread storage and are reused from step to step.
+
+mod buffers;
+mod conv;
+mod dense;
+mod dropout;
+mod loss;
+mod matmul;
+mod pool;
+mod rmsprop;
+
+pub use conv::conv2d_relu;
+pub use dense::dense;
+pub use dropout::dropout;
+pub use loss::softmax_cross_entropy;
+pub use matmul::{set_threads, threads};
+pub use pool::max_pool2x2;
+pub use rmsprop::rmsprop_step;
+
+use candle_core::{CpuStorage, Layout, Result, Storage, Tensor};
+
+/// The contiguous `f32` data of a custom op's input.
+fn input<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [f32]> {
+    let (start, end) = layout
+        .contiguous_offsets()
+        .ok_or_else(|| candle_core::Error::Msg("tune kernels need contiguous inputs".into()))?;
+    Ok(&storage.as_slice::<f32>()?[start..end])
+}
+
+/// Runs `f` on the contiguous `f32` data of a tensor (used in backward passes).
+fn with_data<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
+    let t = t.contiguous()?;
+    let (storage, layout) = t.storage_and_layout();
+    match &*storage {
+        Storage::Cpu(cpu) => f(input(cpu, layout)?),
+        _ => candle_core::bail!("tune kernels run on the CPU only"),
+    }
+}
+
+/// A fresh CPU tensor from a vector.
+fn tensor(data: Vec<f32>, shape: &[usize]) -> Result<Tensor> {
+    Tensor::from_vec(data, shape, &candle_core::Device::Cpu)
+}

@@ -1,0 +1,68 @@
+//! The RMSprop update, in place on a weight tensor.
+
+use super::input;
+use candle_core::{CpuStorage, InplaceOp2, Layout, Result, Tensor};
+use std::cell::RefCell;
+
+/// One Keras-3 RMSprop step on `w` in place: `g' = g + 2*l2*w; v = rho*v + (1-rho)*g'^2;
+/// w -= lr * g' / sqrt(v + eps)`. `v` is the running average of squared gradients, one per weight.
+pub fn rmsprop_step(
+    w: &Tensor,
+    grad: &Tensor,
+    v: &mut [f32],
+    lr: f32,
+    rho: f32,
+    eps: f32,
+    l2: f32,
+) -> Result<()> {
+    if w.elem_count() != grad.elem_count() || v.len() != w.elem_count() {
+        candle_core::bail!("rmsprop: weights, gradient and state differ in size");
+    }
+    let op = Step {
+        v: RefCell::new(v),
+        lr,
+        rho,
+        eps,
+        l2,
+    };
+    w.inplace_op2(&grad.contiguous()?, &op)
+}
+
+struct Step<'a> {
+    v: RefCell<&'a mut [f32]>,
+    lr: f32,
+    rho: f32,
+    eps: f32,
+    l2: f32,
+}
+
+impl InplaceOp2 for Step<'_> {
+    fn name(&self) -> &'static str {
+        "tune-rmsprop"
+    }
+
+    fn cpu_fwd(
+        &self,
+        dst: &mut CpuStorage,
+        dst_l: &Layout,
+        src: &CpuStorage,
+        src_l: &Layout,
+    ) -> Result<()> {
+        let g = input(src, src_l)?;
+        let (start, end) = dst_l
+            .contiguous_offsets()
+            .ok_or_else(|| candle_core::Error::Msg("rmsprop: weights not contiguous".into()))?;
+        let w = match dst {
+            CpuStorage::F32(w) => &mut w[start..end],
+            _ => candle_core::bail!("rmsprop: weights must be f32"),
+        };
+        let mut v = self.v.borrow_mut();
+        let (lr, rho, eps, l2) = (self.lr, self.rho, self.eps, self.l2);
+        for ((w, v), g) in w.iter_mut().zip(v.iter_mut()).zip(g) {
+            let g = g + 2.0 * l2 * *w;
+            *v = rho * *v + (1.0 - rho) * g * g;
+            *w -= lr * g / (*v + eps).sqrt();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,87 @@
+//! The layer operations a network is built from, behind one interface with two implementations:
+//! tune's fast kernels (the default) and candle's stock ops (the reference, `--stock`).
+//!
+//! Both take and give channels-last (NHWC) tensors. candle's stock `max_pool2d` has a wrong
+//! backward pass (see [`crate::kernels::max_pool2x2`]), so both use tune's pool.
+
+use crate::kernels;
+use candle_core::{D, DType, Result, Tensor};
+use std::sync::Arc;
+
+/// Which implementation of the layer operations trains the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kernels {
+    /// tune's custom ops: im2col gemm convolutions, fused bias + ReLU, argmax pooling.
+    #[default]
+    Fast,
+    /// candle's stock ops (conv2d, matmul, relu, cross-entropy), kept as the reference.
+    Stock,
+}
+
+impl Kernels {
+    /// `relu(conv(x, w) + b)`; `x: [n,h,w,c]`, `w: [k,k,c,f]`.
+    pub fn conv2d_relu(
+        self,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        input_grad: bool,
+    ) -> Result<Tensor> {
+        match self {
+            Kernels::Fast => kernels::conv2d_relu(x, w, b, input_grad),
+            Kernels::Stock => {
+                let nchw = x.permute((0, 3, 1, 2))?.contiguous()?;
+                let kernel = w.permute((3, 2, 0, 1))?.contiguous()?;
+                let y = nchw.conv2d(&kernel, 0, 1, 1, 1)?;
+                let y = y.broadcast_add(&b.reshape((1, (), 1, 1))?)?.relu()?;
+                y.permute((0, 2, 3, 1))?.contiguous()
+            }
+        }
+    }
+
+    /// 2x2 max-pool (tune's, for both implementations).
+    pub fn max_pool2x2(self, x: &Tensor) -> Result<Tensor> {
+        kernels::max_pool2x2(x)
+    }
+
+    /// `x * w + b`, ReLU'd when `relu`.
+    pub fn dense(
+        self,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        relu: bool,
+        input_grad: bool,
+    ) -> Result<Tensor> {
+        match self {
+            Kernels::Fast => kernels::dense(x, w, b, relu, input_grad),
+            Kernels::Stock => {
+                let y = x.matmul(w)?.broadcast_add(b)?;
+                if relu { y.relu() } else { Ok(y) }
+            }
+        }
+    }
+
+    /// Inverted dropout with a precomputed mask.
+    pub fn dropout(self, x: &Tensor, mask: Arc<Vec<f32>>) -> Result<Tensor> {
+        match self {
+            Kernels::Fast => kernels::dropout(x, mask),
+            Kernels::Stock => {
+                let m = Tensor::from_vec(mask.as_ref().clone(), x.dims(), x.device())?;
+                x.mul(&m)
+            }
+        }
+    }
+
+    /// Mean softmax cross-entropy of `logits: [n, classes]` against one-hot `targets`.
+    pub fn cross_entropy(self, logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+        match self {
+            Kernels::Fast => kernels::softmax_cross_entropy(logits, targets),
+            Kernels::Stock => {
+                let labels = targets.argmax(D::Minus1)?.to_dtype(DType::U32)?;
+                candle_nn::loss::cross_entropy(logits, &labels)
+            }
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! A network built from a [`ModelSpec`]: its weights (candle `Var`s) and its forward pass.
+
+use crate::layers::Kernels;
+use candle_core::{Device, Result, Tensor, Var};
+use rand::{Rng, RngCore};
+use rand_chacha::ChaCha8Rng;
+use std::sync::Arc;
+use tune_spec::{IMAGE_SIDE, ModelKind, ModelSpec};
+
+/// One weight tensor with its name (as saved in safetensors files) and whether L2 applies to it.
+pub struct Param {
+    /// Name such as `conv1.kernel`, `dense1.bias`, `output.kernel`.
+    pub name: String,
+    /// The trainable tensor.
+    pub var: Var,
+    /// L2 factor applied to this tensor (the model's `l2` for hidden kernels, else 0).
+    pub l2: f64,
+}
+
+/// A CNN or ANN ready to train.
+pub struct Network {
+    spec: ModelSpec,
+    kernels: Kernels,
+    params: Vec<Param>,
+    /// Number of values reaching the dropout layer per image.
+    dropout_width: usize,
+}
+
+impl Network {
+    /// Builds the network with Glorot-uniform kernels and zero biases drawn from `rng` (Keras's
+    /// defaults). Fails with the offending layer when the architecture cannot be built.
+    pub fn new(spec: &ModelSpec, kernels: Kernels, rng: &mut ChaCha8Rng) -> crate::Result<Self> {
+        let layers = spec.layers()?;
+        let mut params = Vec::new();
+        let mut channels = 1;
+        for (i, &f) in spec.filters.iter().enumerate() {
+            let k = spec.kernel;
+            let (fan_in, fan_out) = (k * k * channels, k * k * f);
+            params.push(glorot(
+                &format!("conv{}.kernel", i + 1),
+                &[k, k, channels, f],
+                fan_in,
+                fan_out,
+                spec.l2,
+                rng,
+            )?);
+            params.push(zeros(&format!("conv{}.bias", i + 1), f)?);
+            channels = f;
+        }
+        // Width of the flattened input to the dense part.
+        let mut width = match spec.kind {
+            ModelKind::Cnn => {
+                let last_conv = layers
+                    .iter()
+                    .rfind(|l| l.kind == tune_spec::LayerKind::Conv)
+                    .expect("a CNN has conv layers");
+                last_conv.out.0 * last_conv.out.1 * last_conv.out.2
+            }
+            ModelKind::Ann => IMAGE_SIDE * IMAGE_SIDE,
+        };
+        let dropout_width = match spec.kind {
+            ModelKind::Cnn => width,
+            ModelKind::Ann => *spec.dense.last().unwrap_or(&width),
+        };
+        for (i, &d) in spec.dense.iter().enumerate() {
+            params.push(glorot(
+                &format!("dense{}.kernel", i + 1),
+                &[width, d],
+                width,
+                d,
+                spec.l2,
+                rng,
+            )?);
+            params.push(zeros(&format!("dense{}.bias", i + 1), d)?);
+            width = d;
+        }
+        let classes = tune_spec::CLASSES;
+        params.push(glorot(
+            "output.kernel",
+            &[width, classes],
+            width,
+            classes,
+            0.0,
+            rng,
+        )?);
+        params.push(zeros("output.bias", classes)?);
+        Ok(Network {
+            spec: spec.clone(),
+            kernels,
+            params,
+            dropout_width,
+        })
+    }
+
+    /// The architecture.
+    pub fn spec(&self) -> &ModelSpec {
+        &self.spec
+    }
+
+    /// The weights, in layer order.
+    pub fn params(&self) -> &[Param] {
+        &self.params
+    }
+
+    /// Number of trainable parameters.
+    pub fn param_count(&self) -> usize {
+        self.params.iter().map(|p| p.var.elem_count()).sum()
+    }
+
+    /// Values per image that pass through the dropout layer (the size of one image's mask).
+    pub fn dropout_width(&self) -> usize {
+        self.dropout_width
+    }
+
+    /// `l2 * sum(w^2)` over the regularised kernels, as Keras adds it to the loss.
+    pub fn l2_penalty(&self) -> Result<f64> {
+        let mut total = 0.0;
+        for p in self.params.iter().filter(|p| p.l2 > 0.0) {
+            let sq = p.var.as_tensor().sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
+            total += p.l2 * sq;
+        }
+        Ok(total)
+    }
+
+    /// Logits for `images: [n, 28, 28, 1]`. With `dropout_rng`, dropout is active (training).
+    pub fn forward(&self, images: &Tensor, dropout_rng: Option<&mut ChaCha8Rng>) -> Result<Tensor> {
+        let k = self.kernels;
+        let n = images.dim(0)?;
+        let mut p = self.params.iter().map(|p| p.var.as_tensor());
+        let mut next = || p.next().expect("parameters match the architecture");
+        let mut x = images.clone();
+        let convs = self.spec.filters.len();
+        for i in 0..convs {
+            let (w, b) = (next(), next());
+            x = k.conv2d_relu(&x, w, b, i > 0)?;
+            if i + 1 < convs {
+                x = k.max_pool2x2(&x)?;
+            }
+        }
+        x = x.reshape((n, ()))?;
+        let mut rng = dropout_rng;
+        let mut drop = |x: Tensor| -> Result<Tensor> {
+            match rng.as_deref_mut() {
+                Some(r) if self.spec.dropout > 0.0 => k.dropout(
+                    &x,
+                    Arc::new(dropout_mask(x.elem_count(), self.spec.dropout, r)),
+                ),
+                _ => Ok(x),
+            }
+        };
+        if self.spec.kind == ModelKind::Cnn {
+            x = drop(x)?;
+        }
+        let first_dense_input_grad = convs > 0;
+        for (i, _) in self.spec.dense.iter().enumerate() {
+            let (w, b) = (next(), next());
+            x = k.dense(&x, w, b, true, i > 0 || first_dense_input_grad)?;
+        }
+        if self.spec.kind == ModelKind::Ann {
+            x = drop(x)?;
+        }
+        let (w, b) = (next(), next());
+        let input_grad = !(self.spec.dense.is_empty() && convs == 0);
+        k.dense(&x, w, b, false, input_grad)
+    }
+}
+
+/// A mask keeping each unit with probability `1 - rate`, scaled by `1/(1-rate)`.
+fn dropout_mask(len: usize, rate: f64, rng: &mut ChaCha8Rng) -> Vec<f32> {
+    let keep = 1.0 - rate;
+    let scale = (1.0 / keep) as f32;
+    let threshold = (keep * 4_294_967_296.0) as u64;
+    (0..len)
+        .map(|_| {
+            if (rng.next_u32() as u64) < threshold {
+                scale
+            } else {
+                0.0
+            }
+        })
+        .collect()
+}
+
+fn glorot(
+    name: &str,
+    shape: &[usize],
+    fan_in: usize,
+    fan_out: usize,
+    l2: f64,
+    rng: &mut ChaCha8Rng,
+) -> Result<Param> {
+    let limit = (6.0 / (fan_in + fan_out) as f64).sqrt() as f32;
+    let n: usize = shape.iter().product();
+    let data: Vec<f32> = (0..n).map(|_| rng.random_range(-limit..limit)).collect();
+    let var = Var::from_tensor(&Tensor::from_vec(data, shape, &Device::Cpu)?)?;
+    Ok(Param {
+        name: name.to_string(),
+        var,
+        l2,
+    })
+}
+
+fn zeros(name: &str, len: usize) -> Result<Param> {
+    let var = Var::zeros(len, candle_core::DType::F32, &Device::Cpu)?;
+    Ok(Param {
+        name: name.to_string(),
+        var,
+        l2: 0.0,
+    })
+}

@@ -1,0 +1,328 @@
+//! The training loop: the one place where networks are trained, by every command.
+
+use crate::checkpoint;
+use crate::layers::Kernels;
+use crate::network::Network;
+use crate::optim::RmsProp;
+use candle_core::{Device, Tensor};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::time::Instant;
+use tune_data::{Dataset, Split};
+use tune_spec::{CLASSES, EpochMetrics, JobSpec, TrainOutcome, Validation};
+
+/// How a job is run (not part of what the job is).
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    /// CPU threads the job may use; it uses no more.
+    pub threads: usize,
+    /// Which layer implementation to train with.
+    pub kernels: Kernels,
+    /// Images per forward pass when evaluating.
+    pub eval_batch: usize,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            threads: 1,
+            kernels: Kernels::Fast,
+            eval_batch: 1000,
+        }
+    }
+}
+
+/// Whether training goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Keep training.
+    Continue,
+    /// Stop now (Ctrl-C, a lost lease): training returns [`crate::Error::Stopped`].
+    Stop,
+}
+
+/// The training state at the end of an epoch, for checkpoints.
+pub struct EpochEnd<'a> {
+    /// The network after the epoch.
+    pub network: &'a Network,
+    optimizer: &'a RmsProp,
+    /// Epochs finished so far.
+    pub epochs_done: usize,
+}
+
+impl EpochEnd<'_> {
+    /// Safetensors bytes from which [`train`] can resume after this epoch.
+    pub fn checkpoint(&self) -> crate::Result<Vec<u8>> {
+        checkpoint::checkpoint_bytes(self.network, self.optimizer, self.epochs_done)
+    }
+}
+
+/// Receives progress from the training loop; every method has a default that does nothing.
+pub trait Observer {
+    /// Called once before training with the epochs to run and the batches per epoch.
+    fn start(&mut self, _epochs: usize, _batches_per_epoch: usize) {}
+    /// Called after every batch.
+    fn batch(&mut self, _epoch: usize, _batch: usize) -> Flow {
+        Flow::Continue
+    }
+    /// Called after every epoch with its metrics.
+    fn epoch(&mut self, _metrics: &EpochMetrics, _state: &EpochEnd<'_>) -> crate::Result<Flow> {
+        Ok(Flow::Continue)
+    }
+}
+
+/// An observer that ignores everything.
+pub struct Silent;
+impl Observer for Silent {}
+
+/// Where to resume from: a checkpoint and the history of the epochs it covers.
+pub struct Resume {
+    /// Bytes from [`EpochEnd::checkpoint`].
+    pub checkpoint: Vec<u8>,
+    /// Metrics of the epochs already done.
+    pub history: Vec<EpochMetrics>,
+    /// Seconds already spent on those epochs.
+    pub runtime_s: f64,
+}
+
+/// A finished training run: its figures and the trained network.
+pub struct Trained {
+    /// What the run measured.
+    pub outcome: TrainOutcome,
+    /// The trained network (to save its weights).
+    pub network: Network,
+}
+
+/// Trains `job` on `data`, on at most `opts.threads` threads, reporting to `observer`.
+pub fn train(
+    job: &JobSpec,
+    data: &Dataset,
+    opts: &TrainOptions,
+    observer: &mut (dyn Observer + Send),
+    resume: Option<Resume>,
+) -> crate::Result<Trained> {
+    job.validate()?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.threads.max(1))
+        .build()
+        .map_err(|e| crate::Error::Threads(e.to_string()))?;
+    pool.install(|| {
+        crate::kernels::set_threads(opts.threads);
+        train_on_this_thread(job, data, opts, observer, resume)
+    })
+}
+
+/// The images trained on and validated on, as index ranges of the training split.
+fn plan(job: &JobSpec, data: &Dataset) -> crate::Result<(usize, Option<std::ops::Range<usize>>)> {
+    let available = job
+        .train
+        .train_images
+        .map_or(data.train.len, |n| n.min(data.train.len));
+    match job.train.validation {
+        Validation::Test => Ok((available, None)),
+        Validation::Holdout(n) if n < available => {
+            Ok((available - n, Some(available - n..available)))
+        }
+        Validation::Holdout(n) => Err(crate::Error::Data(format!(
+            "a hold-out of {n} images leaves nothing to train on ({available} training images)"
+        ))),
+    }
+}
+
+fn train_on_this_thread(
+    job: &JobSpec,
+    data: &Dataset,
+    opts: &TrainOptions,
+    observer: &mut (dyn Observer + Send),
+    resume: Option<Resume>,
+) -> crate::Result<Trained> {
+    let started = Instant::now();
+    let t = &job.train;
+    let (train_len, holdout) = plan(job, data)?;
+    let mut init_rng = ChaCha8Rng::seed_from_u64(t.seed);
+    let net = Network::new(&job.model, opts.kernels, &mut init_rng)?;
+    let mut opt = RmsProp::new(net.params(), t.lr, t.rho, t.eps);
+    let (mut history, mut prior_s, first_epoch) = match resume {
+        Some(r) => {
+            let done = checkpoint::restore(&net, &mut opt, &r.checkpoint)?;
+            let mut h = r.history;
+            h.retain(|m| m.epoch <= done);
+            (h, r.runtime_s, done)
+        }
+        None => (Vec::new(), 0.0, 0),
+    };
+    let batches = train_len.div_ceil(t.batch);
+    observer.start(t.epochs, batches);
+    let mut train_seconds = 0.0;
+    let mut trained_images = 0usize;
+    let mut batch = Batch::new(t.batch, data.train.rows * data.train.cols);
+    for epoch in first_epoch + 1..=t.epochs {
+        let epoch_start = Instant::now();
+        let order = tune_data::epoch_order(train_len, t.seed, epoch);
+        let mut dropout_rng =
+            ChaCha8Rng::seed_from_u64(t.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let (mut loss_sum, mut correct) = (0.0f64, 0usize);
+        for (b, indices) in order.chunks(t.batch).enumerate() {
+            let (x, y) = batch.fill(&data.train, indices)?;
+            let logits = net.forward(&x, Some(&mut dropout_rng))?;
+            let loss = opts.kernels.cross_entropy(&logits, &y)?;
+            let grads = loss.backward()?;
+            opt.step(net.params(), &grads)?;
+            loss_sum += loss.to_scalar::<f32>()? as f64 * indices.len() as f64;
+            correct += count_correct(&logits, &batch.labels)?;
+            if observer.batch(epoch, b + 1) == Flow::Stop {
+                return Err(crate::Error::Stopped {
+                    epochs_done: epoch - 1,
+                });
+            }
+        }
+        let train_s = epoch_start.elapsed().as_secs_f64();
+        train_seconds += train_s;
+        trained_images += train_len;
+        // Keras reports the regularisation term inside the loss; its batch-average changes
+        // little within an epoch, so the end-of-epoch value stands for it.
+        let penalty = net.l2_penalty()?;
+        let val = match &holdout {
+            None => evaluate(&net, &data.test, 0..data.test.len, opts.eval_batch)?,
+            Some(range) => evaluate(&net, &data.train, range.clone(), opts.eval_batch)?,
+        };
+        let metrics = EpochMetrics {
+            epoch,
+            train_loss: loss_sum / train_len as f64 + penalty,
+            train_accuracy: correct as f64 / train_len as f64,
+            val_loss: val.loss + penalty,
+            val_accuracy: val.accuracy,
+            seconds: epoch_start.elapsed().as_secs_f64(),
+        };
+        tracing::debug!(?metrics, "epoch done");
+        history.push(metrics.clone());
+        let state = EpochEnd {
+            network: &net,
+            optimizer: &opt,
+            epochs_done: epoch,
+        };
+        if observer.epoch(&metrics, &state)? == Flow::Stop {
+            return Err(crate::Error::Stopped { epochs_done: epoch });
+        }
+    }
+    let test = evaluate(&net, &data.test, 0..data.test.len, opts.eval_batch)?;
+    prior_s += started.elapsed().as_secs_f64();
+    let outcome = TrainOutcome {
+        params: net.param_count(),
+        test_loss: test.loss + net.l2_penalty()?,
+        test_accuracy: test.accuracy,
+        runtime_s: prior_s,
+        images_per_s: if train_seconds > 0.0 {
+            trained_images as f64 / train_seconds
+        } else {
+            0.0
+        },
+        history,
+        confusion: test.confusion,
+    };
+    Ok(Trained {
+        outcome,
+        network: net,
+    })
+}
+
+/// A reused batch: image values and one-hot targets for up to `size` images.
+struct Batch {
+    pixels: usize,
+    images: Vec<f32>,
+    targets: Vec<f32>,
+    labels: Vec<u8>,
+}
+
+impl Batch {
+    fn new(size: usize, pixels: usize) -> Self {
+        Batch {
+            pixels,
+            images: Vec::with_capacity(size * pixels),
+            targets: Vec::with_capacity(size * CLASSES),
+            labels: Vec::with_capacity(size),
+        }
+    }
+
+    /// Tensors `[n, rows, cols, 1]` and `[n, classes]` for the given images of `split`.
+    fn fill(&mut self, split: &Split, indices: &[usize]) -> crate::Result<(Tensor, Tensor)> {
+        self.images.clear();
+        self.targets.clear();
+        self.labels.clear();
+        for &i in indices {
+            self.images
+                .extend_from_slice(&split.images[i * self.pixels..(i + 1) * self.pixels]);
+            let label = split.labels[i];
+            self.labels.push(label);
+            self.targets
+                .extend((0..CLASSES).map(|c| if c == label as usize { 1.0 } else { 0.0 }));
+        }
+        let n = indices.len();
+        let x = Tensor::from_slice(&self.images, (n, split.rows, split.cols, 1), &Device::Cpu)?;
+        let y = Tensor::from_slice(&self.targets, (n, CLASSES), &Device::Cpu)?;
+        Ok((x, y))
+    }
+}
+
+/// Predicted class of each row of `logits`.
+fn predictions(logits: &Tensor) -> crate::Result<Vec<usize>> {
+    let rows = logits.to_vec2::<f32>()?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            r.iter()
+                .enumerate()
+                .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
+                    if v > best.1 { (i, v) } else { best }
+                })
+                .0
+        })
+        .collect())
+}
+
+fn count_correct(logits: &Tensor, labels: &[u8]) -> crate::Result<usize> {
+    Ok(predictions(logits)?
+        .iter()
+        .zip(labels)
+        .filter(|(p, l)| **p == **l as usize)
+        .count())
+}
+
+/// Loss (without the L2 term), accuracy and confusion matrix on some images.
+pub struct Evaluation {
+    /// Mean cross-entropy.
+    pub loss: f64,
+    /// Share of images classified right.
+    pub accuracy: f64,
+    /// `confusion[true][predicted]` counts.
+    pub confusion: Vec<Vec<u64>>,
+}
+
+/// Evaluates `net` (dropout off) on the images `range` of `split`.
+pub fn evaluate(
+    net: &Network,
+    split: &Split,
+    range: std::ops::Range<usize>,
+    eval_batch: usize,
+) -> crate::Result<Evaluation> {
+    let indices: Vec<usize> = range.collect();
+    let mut batch = Batch::new(eval_batch, split.rows * split.cols);
+    let mut confusion = vec![vec![0u64; CLASSES]; CLASSES];
+    let (mut loss_sum, mut correct) = (0.0f64, 0usize);
+    for chunk in indices.chunks(eval_batch.max(1)) {
+        let (x, y) = batch.fill(split, chunk)?;
+        let logits = net.forward(&x, None)?.detach();
+        let loss = crate::kernels::softmax_cross_entropy(&logits, &y)?;
+        loss_sum += loss.to_scalar::<f32>()? as f64 * chunk.len() as f64;
+        for (p, &l) in predictions(&logits)?.iter().zip(&batch.labels) {
+            confusion[l as usize][*p] += 1;
+            correct += usize::from(*p == l as usize);
+        }
+    }
+    let n = indices.len().max(1) as f64;
+    Ok(Evaluation {
+        loss: loss_sum / n,
+        accuracy: correct as f64 / n,
+        confusion,
+    })
+}

@@ -1,0 +1,447 @@
+//! The fast kernels against candle's stock ops, finite differences, and Keras's numbers.
+
+use candle_core::{Device, Tensor, Var};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::sync::Arc;
+use tune_model::{Kernels, kernels};
+
+fn random(shape: &[usize], rng: &mut ChaCha8Rng) -> Var {
+    let n: usize = shape.iter().product();
+    let data: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+    Var::from_tensor(&Tensor::from_vec(data, shape, &Device::Cpu).unwrap()).unwrap()
+}
+
+fn values(t: &Tensor) -> Vec<f32> {
+    t.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+}
+
+fn assert_close(a: &[f32], b: &[f32], tol: f32, what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths differ");
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        let scale = 1.0f32.max(x.abs()).max(y.abs());
+        assert!((x - y).abs() <= tol * scale, "{what}[{i}]: {x} vs {y}");
+    }
+}
+
+/// Forward output and gradients of `sum(out * probe)` w.r.t. each input, for one implementation.
+fn run(
+    f: impl Fn(&[Tensor]) -> Tensor,
+    inputs: &[Var],
+    probe_seed: u64,
+) -> (Vec<f32>, Vec<Vec<f32>>) {
+    let ts: Vec<Tensor> = inputs.iter().map(|v| v.as_tensor().clone()).collect();
+    let out = f(&ts);
+    let mut rng = ChaCha8Rng::seed_from_u64(probe_seed);
+    let probe = random(out.dims(), &mut rng);
+    let loss = (out.clone() * probe.as_tensor())
+        .unwrap()
+        .sum_all()
+        .unwrap();
+    let grads = loss.backward().unwrap();
+    let g = inputs
+        .iter()
+        .map(|v| values(grads.get(v.as_tensor()).expect("gradient present")))
+        .collect();
+    (values(&out), g)
+}
+
+#[test]
+fn conv2d_relu_matches_stock_on_odd_shapes() {
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    for &(n, h, w, c, k, f) in &[(2, 7, 9, 3, 3, 4), (1, 11, 11, 1, 3, 5), (3, 6, 5, 2, 2, 3)] {
+        let inputs = [
+            random(&[n, h, w, c], &mut rng),
+            random(&[k, k, c, f], &mut rng),
+            random(&[f], &mut rng),
+        ];
+        let fast = run(
+            |t| {
+                Kernels::Fast
+                    .conv2d_relu(&t[0], &t[1], &t[2], true)
+                    .unwrap()
+            },
+            &inputs,
+            1,
+        );
+        let stock = run(
+            |t| {
+                Kernels::Stock
+                    .conv2d_relu(&t[0], &t[1], &t[2], true)
+                    .unwrap()
+            },
+            &inputs,
+            1,
+        );
+        assert_close(&fast.0, &stock.0, 1e-5, "conv forward");
+        for (i, what) in ["dx", "dw", "db"].iter().enumerate() {
+            assert_close(&fast.1[i], &stock.1[i], 1e-4, what);
+        }
+    }
+}
+
+#[test]
+fn conv2d_relu_skips_the_input_gradient_when_asked() {
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let x = random(&[1, 5, 5, 1], &mut rng);
+    let w = random(&[3, 3, 1, 2], &mut rng);
+    let b = random(&[2], &mut rng);
+    let out = kernels::conv2d_relu(x.as_tensor(), w.as_tensor(), b.as_tensor(), false).unwrap();
+    let grads = out.sum_all().unwrap().backward().unwrap();
+    assert!(grads.get(x.as_tensor()).is_none());
+    assert!(grads.get(w.as_tensor()).is_some());
+}
+
+#[test]
+fn conv2d_kernel_gradient_matches_finite_differences() {
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let x = random(&[2, 6, 5, 2], &mut rng);
+    let w = random(&[3, 3, 2, 3], &mut rng);
+    let b = Var::from_tensor(&Tensor::new(&[0.5f32, 0.6, 0.7], &Device::Cpu).unwrap()).unwrap();
+    let loss = |w: &Tensor| -> f64 {
+        let out = kernels::conv2d_relu(x.as_tensor(), w, b.as_tensor(), true).unwrap();
+        out.sqr()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap() as f64
+    };
+    let out = kernels::conv2d_relu(x.as_tensor(), w.as_tensor(), b.as_tensor(), true).unwrap();
+    let grads = out.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+    let analytic = values(grads.get(w.as_tensor()).unwrap());
+    let w0 = values(w.as_tensor());
+    for i in [0, 5, 17, 30, 53] {
+        let eps = 1e-2f32;
+        let mut plus = w0.clone();
+        plus[i] += eps;
+        let mut minus = w0.clone();
+        minus[i] -= eps;
+        let t = |v: Vec<f32>| Tensor::from_vec(v, w.dims(), &Device::Cpu).unwrap();
+        let numeric = (loss(&t(plus)) - loss(&t(minus))) / (2.0 * eps as f64);
+        let a = analytic[i] as f64;
+        assert!(
+            (numeric - a).abs() < 2e-2 * numeric.abs().max(1.0),
+            "dw[{i}]: {a} vs {numeric}"
+        );
+    }
+}
+
+#[test]
+fn max_pool_routes_each_window_gradient_to_its_one_argmax_on_odd_sizes() {
+    // 11x11 -> 5x5, two channels; distinct values so every window has one maximum.
+    let (h, w, c) = (11, 11, 2);
+    let data: Vec<f32> = (0..h * w * c)
+        .map(|i| ((i * 37) % 241) as f32 / 241.0)
+        .collect();
+    let x = Var::from_tensor(&Tensor::from_vec(data.clone(), (1, h, w, c), &Device::Cpu).unwrap())
+        .unwrap();
+    let out = kernels::max_pool2x2(x.as_tensor()).unwrap();
+    assert_eq!(out.dims(), &[1, 5, 5, 2]);
+    let g: Vec<f32> = (0..50).map(|i| 1.0 + i as f32).collect();
+    let grad = Tensor::from_vec(g.clone(), (1, 5, 5, 2), &Device::Cpu).unwrap();
+    let grads = (out.clone() * grad)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    let dx = values(grads.get(x.as_tensor()).unwrap());
+    let at = |y: usize, x: usize, ch: usize| (y * w + x) * c + ch;
+    let mut expected = vec![0f32; dx.len()];
+    let pooled = values(&out);
+    for oy in 0..5 {
+        for ox in 0..5 {
+            for ch in 0..c {
+                let cells = [
+                    at(2 * oy, 2 * ox, ch),
+                    at(2 * oy, 2 * ox + 1, ch),
+                    at(2 * oy + 1, 2 * ox, ch),
+                    at(2 * oy + 1, 2 * ox + 1, ch),
+                ];
+                let best = *cells
+                    .iter()
+                    .max_by(|a, b| data[**a].total_cmp(&data[**b]))
+                    .unwrap();
+                let o = (oy * 5 + ox) * c + ch;
+                assert_eq!(pooled[o], data[best]);
+                expected[best] = g[o];
+            }
+        }
+    }
+    assert_eq!(dx, expected, "gradient goes to each window's argmax only");
+    // Row 10 and column 10 are outside every window.
+    for i in 0..w {
+        for ch in 0..c {
+            assert_eq!(dx[at(10, i, ch)], 0.0);
+            assert_eq!(dx[at(i, 10, ch)], 0.0);
+        }
+    }
+}
+
+#[test]
+fn max_pool_gives_a_tied_window_its_gradient_once() {
+    let x = Var::from_tensor(
+        &Tensor::zeros((1, 2, 2, 1), candle_core::DType::F32, &Device::Cpu).unwrap(),
+    )
+    .unwrap();
+    let out = kernels::max_pool2x2(x.as_tensor()).unwrap();
+    let grads = (out * 3.0).unwrap().sum_all().unwrap().backward().unwrap();
+    assert_eq!(
+        values(grads.get(x.as_tensor()).unwrap()),
+        vec![3.0, 0.0, 0.0, 0.0]
+    );
+}
+
+#[test]
+fn dense_matches_stock() {
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    for relu in [true, false] {
+        let inputs = [
+            random(&[5, 13], &mut rng),
+            random(&[13, 7], &mut rng),
+            random(&[7], &mut rng),
+        ];
+        let fast = run(
+            |t| {
+                Kernels::Fast
+                    .dense(&t[0], &t[1], &t[2], relu, true)
+                    .unwrap()
+            },
+            &inputs,
+            2,
+        );
+        let stock = run(
+            |t| {
+                Kernels::Stock
+                    .dense(&t[0], &t[1], &t[2], relu, true)
+                    .unwrap()
+            },
+            &inputs,
+            2,
+        );
+        assert_close(&fast.0, &stock.0, 1e-5, "dense forward");
+        for (i, what) in ["dx", "dw", "db"].iter().enumerate() {
+            assert_close(&fast.1[i], &stock.1[i], 1e-5, what);
+        }
+    }
+}
+
+#[test]
+fn cross_entropy_matches_stock() {
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let logits = random(&[6, 10], &mut rng);
+    let labels = [3usize, 0, 9, 9, 1, 4];
+    let onehot: Vec<f32> = labels
+        .iter()
+        .flat_map(|&l| (0..10).map(move |c| if c == l { 1.0 } else { 0.0 }))
+        .collect();
+    let targets = Tensor::from_vec(onehot, (6, 10), &Device::Cpu).unwrap();
+    let mut results = vec![];
+    for k in [Kernels::Fast, Kernels::Stock] {
+        let loss = k.cross_entropy(logits.as_tensor(), &targets).unwrap();
+        let grads = loss.backward().unwrap();
+        results.push((
+            loss.to_scalar::<f32>().unwrap(),
+            values(grads.get(logits.as_tensor()).unwrap()),
+        ));
+    }
+    assert_close(&[results[0].0], &[results[1].0], 1e-6, "loss");
+    assert_close(&results[0].1, &results[1].1, 1e-6, "dlogits");
+}
+
+#[test]
+fn dropout_applies_and_backpropagates_its_mask() {
+    let x =
+        Var::from_tensor(&Tensor::new(&[1.0f32, 2.0, 3.0, 4.0], &Device::Cpu).unwrap()).unwrap();
+    let mask = Arc::new(vec![2.0f32, 0.0, 2.0, 0.0]);
+    let y = kernels::dropout(x.as_tensor(), mask).unwrap();
+    assert_eq!(values(&y), vec![2.0, 0.0, 6.0, 0.0]);
+    let g = y.sum_all().unwrap().backward().unwrap();
+    assert_eq!(
+        values(g.get(x.as_tensor()).unwrap()),
+        vec![2.0, 0.0, 2.0, 0.0]
+    );
+}
+
+/// Reference numbers from Keras 3.15 / TensorFlow 2.21 (CPU), computed with this script:
+///
+/// ```python
+/// w = keras.Variable(np.array([0.5, -1.0, 2.0], np.float32))
+/// opt = keras.optimizers.RMSprop(learning_rate=1e-3, rho=0.9, epsilon=1e-7)
+/// for g in ([0.1, -0.2, 0.3], [0.05, 0.4, -0.1], [-0.3, 0.0, 0.2]):
+///     opt.apply_gradients([(tf.constant(g, tf.float32), w)]); print(w.numpy())
+/// ```
+#[test]
+fn rmsprop_matches_keras() {
+    let w = Var::from_tensor(&Tensor::new(&[0.5f32, -1.0, 2.0], &Device::Cpu).unwrap()).unwrap();
+    let mut v = vec![0f32; 3];
+    let keras = [
+        [0.496_837_88, -0.996_837_7, 1.996_837_7],
+        [0.495_363_53, -0.999_694_9, 1.997_886_1],
+        [0.498_358_28, -0.999_694_9, 1.996_074_6],
+    ];
+    for (g, expected) in [[0.1f32, -0.2, 0.3], [0.05, 0.4, -0.1], [-0.3, 0.0, 0.2]]
+        .iter()
+        .zip(keras)
+    {
+        let g = Tensor::new(g, &Device::Cpu).unwrap();
+        kernels::rmsprop_step(w.as_tensor(), &g, &mut v, 1e-3, 0.9, 1e-7, 0.0).unwrap();
+        assert_close(
+            &values(w.as_tensor()),
+            &expected,
+            1e-6,
+            "weights after step",
+        );
+    }
+}
+
+/// A small CNN with deterministic weights, against Keras's logits, loss and gradients.
+///
+/// Reference: Keras 3.15 / TensorFlow 2.21 CPU, the model
+/// `Conv2D(2,3,relu,l2=1e-3) MaxPooling2D(2) Conv2D(3,3,relu,l2=1e-3) Flatten Dense(4,relu,l2=1e-3)
+/// Dense(10)` on two 28x28 images `x[b,i,j] = ((7i + 3j + 5b) % 11) / 10`, labels [3, 7], every
+/// weight tensor set to `sin(0.7 * index + 0.3) * s` in row-major order (s = 0.5 for kernels, 0.1
+/// for biases), loss = SparseCategoricalCrossentropy(from_logits) + model.losses, gradients from
+/// tf.GradientTape. Printed: logits, ce 2.447725772857666, l2 0.19047296047210693, and for each
+/// gradient [sum, sum of |g|, first, last].
+#[test]
+fn small_cnn_matches_keras() {
+    let det = |shape: &[usize], scale: f64| -> Var {
+        let n: usize = shape.iter().product();
+        let v: Vec<f32> = (0..n)
+            .map(|i| ((i as f64 * 0.7 + 0.3).sin() * scale) as f32)
+            .collect();
+        Var::from_tensor(&Tensor::from_vec(v, shape, &Device::Cpu).unwrap()).unwrap()
+    };
+    let mut x = vec![0f32; 2 * 28 * 28];
+    for b in 0..2 {
+        for i in 0..28 {
+            for j in 0..28 {
+                x[(b * 28 + i) * 28 + j] = ((i * 7 + j * 3 + b * 5) % 11) as f32 / 10.0;
+            }
+        }
+    }
+    let x = Tensor::from_vec(x, (2, 28, 28, 1), &Device::Cpu).unwrap();
+    let mut targets = vec![0f32; 20];
+    targets[3] = 1.0;
+    targets[10 + 7] = 1.0;
+    let targets = Tensor::from_vec(targets, (2, 10), &Device::Cpu).unwrap();
+    let params = [
+        det(&[3, 3, 1, 2], 0.5),
+        det(&[2], 0.1),
+        det(&[3, 3, 2, 3], 0.5),
+        det(&[3], 0.1),
+        det(&[363, 4], 0.5),
+        det(&[4], 0.1),
+        det(&[4, 10], 0.5),
+        det(&[10], 0.1),
+    ];
+    let keras_grads: [[f64; 4]; 8] = [
+        [
+            -1.1396642923355103,
+            1.1396642923355103,
+            -0.04049282893538475,
+            -0.02162088081240654,
+        ],
+        [
+            0.014517121948301792,
+            0.028215982019901276,
+            -0.0068494295701384544,
+            0.021366551518440247,
+        ],
+        [
+            10.826872825622559,
+            18.01814079284668,
+            0.027300618588924408,
+            1.1111233234405518,
+        ],
+        [
+            0.7557898163795471,
+            0.9341179728507996,
+            0.035004738718271255,
+            0.8099491596221924,
+        ],
+        [
+            29.109193801879883,
+            30.23816680908203,
+            0.02779601700603962,
+            0.03163289651274681,
+        ],
+        [
+            0.8765797019004822,
+            0.8765797019004822,
+            0.25313088297843933,
+            0.2780057191848755,
+        ],
+        [
+            0.0,
+            0.6589823961257935,
+            0.006610045675188303,
+            0.011212625540792942,
+        ],
+        [
+            7.450580596923828e-09,
+            1.623621940612793,
+            0.11577816307544708,
+            0.11597484350204468,
+        ],
+    ];
+    let l2 = 0.001f32;
+    let regularised = [true, false, true, false, true, false, false, false];
+    for k in [Kernels::Fast, Kernels::Stock] {
+        let p: Vec<&Tensor> = params.iter().map(|v| v.as_tensor()).collect();
+        let h = k.conv2d_relu(&x, p[0], p[1], false).unwrap();
+        let h = k.max_pool2x2(&h).unwrap();
+        let h = k.conv2d_relu(&h, p[2], p[3], true).unwrap();
+        let h = h.reshape((2, ())).unwrap();
+        let h = k.dense(&h, p[4], p[5], true, true).unwrap();
+        let logits = k.dense(&h, p[6], p[7], false, true).unwrap();
+        let keras_logits = [
+            0.208966, 0.178932, 0.064744, -0.079895, -0.186957, -0.206091, -0.128297, 0.009837,
+            0.143345, 0.209435, 0.144005, 0.225816, 0.201423, 0.082297, -0.075534, -0.197841,
+            -0.227099, -0.14955, -0.001664, 0.147004,
+        ];
+        assert_close(&values(&logits), &keras_logits, 2e-5, "logits");
+        let ce = k.cross_entropy(&logits, &targets).unwrap();
+        assert!((ce.to_scalar::<f32>().unwrap() - 2.447_725_8).abs() < 1e-5);
+        let penalty: f32 = params
+            .iter()
+            .zip(regularised)
+            .filter(|(_, r)| *r)
+            .map(|(w, _)| {
+                l2 * w
+                    .as_tensor()
+                    .sqr()
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .to_scalar::<f32>()
+                    .unwrap()
+            })
+            .sum();
+        assert!((penalty - 0.190_472_96).abs() < 1e-6, "{penalty}");
+        let grads = ce.backward().unwrap();
+        for (i, (w, expected)) in params.iter().zip(keras_grads).enumerate() {
+            // tune adds the L2 gradient in the optimiser; Keras's tape includes it.
+            let mut g = values(grads.get(w.as_tensor()).unwrap());
+            if regularised[i] {
+                for (g, w) in g.iter_mut().zip(values(w.as_tensor())) {
+                    *g += 2.0 * l2 * w;
+                }
+            }
+            let got = [
+                g.iter().map(|v| *v as f64).sum::<f64>(),
+                g.iter().map(|v| v.abs() as f64).sum::<f64>(),
+                g[0] as f64,
+                g[g.len() - 1] as f64,
+            ];
+            for (a, b) in got.iter().zip(expected) {
+                assert!(
+                    (a - b).abs() < 1e-4 * b.abs().max(1.0),
+                    "{k:?} gradient {i}: {got:?} vs {expected:?}"
+                );
+            }
+        }
+    }
+}
