@@ -1,1 +1,30 @@
 //! Data sets: IDX files, the known data sets with their checksums, look-up and download.
+//!
+//! The study uses two data sets of 28x28 grayscale images in ten classes, MNIST and Fashion-MNIST,
+//! each stored as four IDX files (training images and labels, test images and labels), usually
+//! gzip-compressed as `NAME.gz`.
+//!
+//! - [`idx`] reads and writes IDX files, raw or gzip.
+//! - [`registry`] knows the data sets: file names, SHA-256 of the decompressed files, classes, mirrors.
+//! - [`locate()`] finds a data set on disk (`--data-dir`, `TUNE_DATA_DIR`, tune's cache, `/usr/share/datasets`).
+//! - [`verify()`] checks the files against the registry; [`status()`] is the cheap check for listings.
+//! - [`load()`] reads a data set into memory as `f32` pixels in `[0, 1]`; it never checks checksums.
+//! - [`fetch()`] downloads a data set into tune's cache, verifying every file before it is kept.
+//! - [`epoch_order()`] is the reproducible shuffle of the training set for one epoch.
+
+mod error;
+mod fetch;
+pub mod idx;
+mod load;
+mod locate;
+pub mod registry;
+mod shuffle;
+mod verify;
+
+pub use error::{DataError, IdxProblem};
+pub use fetch::{FetchEvent, FetchOptions, fetch, fetch_info};
+pub use load::{Dataset, Split, load, load_dir};
+pub use locate::{Located, Searched, Source, cache_dir, data_file, locate};
+pub use registry::{DatasetInfo, FileInfo, info, known};
+pub use shuffle::epoch_order;
+pub use verify::{DatasetStatus, status, verify};

@@ -1,0 +1,423 @@
+//! The crate's one error type. Every message names the file or URL concerned and says how to fix it.
+
+use crate::locate::{Searched, Source};
+use std::fmt::Write as _;
+use std::io;
+use std::path::PathBuf;
+use thiserror::Error;
+
+/// Errors of reading, finding, verifying and downloading data sets.
+#[derive(Debug, Error)]
+pub enum DataError {
+    /// The data set name is not in the registry.
+    #[error("unknown data set `{name}`: the known data sets are {known}")]
+    UnknownDataset {
+        /// The name asked for.
+        name: String,
+        /// The known names, comma-separated.
+        known: String,
+    },
+
+    /// No searched directory holds the data set's four files.
+    #[error("{}", not_found_message(name, searched, cache_root.as_ref(), system_package.as_deref()))]
+    NotFound {
+        /// The data set.
+        name: String,
+        /// Every directory looked at, in order, with what was found there.
+        searched: Vec<Searched>,
+        /// Where `tune data fetch` would put it, if there is a cache directory.
+        cache_root: Option<PathBuf>,
+        /// The Debian package that installs the data set, if any.
+        system_package: Option<String>,
+    },
+
+    /// A data set directory lacks one of its files.
+    #[error(
+        "{}: missing {file}.gz (or the uncompressed {file}); {}",
+        dir.display(),
+        refetch_hint(dataset.as_deref())
+    )]
+    MissingFile {
+        /// The directory searched.
+        dir: PathBuf,
+        /// The file's name without `.gz`.
+        file: String,
+        /// The data set, when known.
+        dataset: Option<String>,
+    },
+
+    /// An IDX file is damaged or is not the kind of file expected.
+    #[error("{}: {problem}; {}", path.display(), refetch_hint(dataset.as_deref()))]
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: IdxProblem,
+        /// The data set, when known.
+        dataset: Option<String>,
+    },
+
+    /// The image file and the label file of one split disagree on the number of examples.
+    #[error(
+        "{} holds {images} images but {} holds {labels} labels: the files belong to different \
+         data sets or one of them is damaged; {}",
+        images_path.display(),
+        labels_path.display(),
+        refetch_hint(dataset.as_deref())
+    )]
+    CountMismatch {
+        /// The image file.
+        images_path: PathBuf,
+        /// Number of images it holds.
+        images: usize,
+        /// The label file.
+        labels_path: PathBuf,
+        /// Number of labels it holds.
+        labels: usize,
+        /// The data set, when known.
+        dataset: Option<String>,
+    },
+
+    /// The test images do not have the training images' size.
+    #[error(
+        "{}: images are {rows}x{cols} but the training images are {train_rows}x{train_cols}: \
+         the files belong to different data sets; {}",
+        path.display(),
+        refetch_hint(dataset.as_deref())
+    )]
+    ShapeMismatch {
+        /// The test image file.
+        path: PathBuf,
+        /// Its image height.
+        rows: usize,
+        /// Its image width.
+        cols: usize,
+        /// The training images' height.
+        train_rows: usize,
+        /// The training images' width.
+        train_cols: usize,
+        /// The data set, when known.
+        dataset: Option<String>,
+    },
+
+    /// A file on disk does not have the registry's SHA-256 (of its decompressed content).
+    #[error(
+        "{}: SHA-256 of the decompressed data is {actual} ({actual_size} bytes), expected {expected} \
+         ({expected_size} bytes): the file is damaged or is another version; {}",
+        path.display(),
+        refetch_hint(dataset.as_deref())
+    )]
+    ChecksumMismatch {
+        /// The file.
+        path: PathBuf,
+        /// SHA-256 from the registry, lowercase hex.
+        expected: String,
+        /// SHA-256 of the file's decompressed content.
+        actual: String,
+        /// Decompressed size from the registry.
+        expected_size: u64,
+        /// Decompressed size of the file.
+        actual_size: u64,
+        /// The data set, when known.
+        dataset: Option<String>,
+    },
+
+    /// A file system operation failed.
+    #[error("cannot {op} {}: {source}", path.display())]
+    Io {
+        /// What was being done, e.g. "read", "create directory".
+        op: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+
+    /// There is nowhere to put downloaded data sets.
+    #[error(
+        "no cache directory for data sets: none of TUNE_CACHE_DIR, XDG_CACHE_HOME and HOME is set; \
+         set TUNE_CACHE_DIR=DIR, or keep the files in a directory of your own and pass --data-dir DIR"
+    )]
+    NoCacheDir,
+
+    /// A request failed: connection refused, DNS, TLS, an HTTP error status.
+    #[error(
+        "{url}: download failed: {source}; check the network connection, or pick another mirror \
+         with TUNE_MIRROR=URL"
+    )]
+    Download {
+        /// The URL requested.
+        url: String,
+        /// The underlying error.
+        source: Box<ureq::Error>,
+    },
+
+    /// The connection broke before the whole file arrived.
+    #[error(
+        "{url}: download interrupted after {received} of {} bytes ({source}); nothing was kept, \
+         run the command again to retry",
+        expected.map_or_else(|| "?".to_string(), |n| n.to_string())
+    )]
+    Interrupted {
+        /// The URL requested.
+        url: String,
+        /// Bytes received before the error.
+        received: u64,
+        /// Bytes announced by `Content-Length`, if any.
+        expected: Option<u64>,
+        /// The underlying error.
+        source: io::Error,
+    },
+
+    /// A downloaded file is not a gzip file, or its gzip stream is damaged.
+    #[error(
+        "{url}: the downloaded {file} is not valid gzip data ({source}); nothing was kept: the \
+         mirror serves a damaged file, pick another with TUNE_MIRROR=URL"
+    )]
+    BadDownload {
+        /// The URL requested.
+        url: String,
+        /// The file's name without `.gz`.
+        file: String,
+        /// The decoder's error.
+        source: io::Error,
+    },
+
+    /// A downloaded file does not have the registry's SHA-256; it was discarded.
+    #[error(
+        "{url}: SHA-256 of the decompressed {file} is {actual} ({actual_size} bytes), expected \
+         {expected} ({expected_size} bytes); nothing was kept: the mirror serves a different or \
+         damaged file, pick another with TUNE_MIRROR=URL"
+    )]
+    DownloadMismatch {
+        /// The URL requested.
+        url: String,
+        /// The file's name without `.gz`.
+        file: String,
+        /// SHA-256 from the registry, lowercase hex.
+        expected: String,
+        /// SHA-256 of the downloaded file's decompressed content.
+        actual: String,
+        /// Decompressed size from the registry.
+        expected_size: u64,
+        /// Decompressed size of the download.
+        actual_size: u64,
+    },
+
+    /// Every mirror failed for one file.
+    #[error("{file}: every mirror failed:{}", list_errors(errors))]
+    AllMirrorsFailed {
+        /// The file's name without `.gz`.
+        file: String,
+        /// One error per mirror, in the order tried.
+        errors: Vec<DataError>,
+    },
+}
+
+/// What is wrong inside one IDX file.
+#[derive(Debug, Error)]
+pub enum IdxProblem {
+    /// The file ends inside the header.
+    #[error("too short for an IDX header: {found} bytes, expected at least {expected}")]
+    ShortHeader {
+        /// Header length for this kind of file.
+        expected: usize,
+        /// Bytes present.
+        found: usize,
+    },
+
+    /// The magic number is not the one of this kind of file.
+    #[error("{}", magic_message(*expected, *found))]
+    BadMagic {
+        /// The magic number of the expected kind of file.
+        expected: u32,
+        /// The magic number found.
+        found: u32,
+    },
+
+    /// Fewer payload bytes than the header announces.
+    #[error("truncated: header says {what} ({expected} bytes) but only {found} bytes follow")]
+    Truncated {
+        /// What the header announces, e.g. "60000 images of 28x28".
+        what: String,
+        /// Payload bytes announced.
+        expected: u64,
+        /// Payload bytes present.
+        found: u64,
+    },
+
+    /// More payload bytes than the header announces.
+    #[error("header says {what} ({expected} bytes) but {extra} more bytes follow")]
+    TrailingBytes {
+        /// What the header announces.
+        what: String,
+        /// Payload bytes announced.
+        expected: u64,
+        /// Bytes after the announced payload.
+        extra: u64,
+    },
+
+    /// The dimensions announce more data than this machine can address.
+    #[error("header says {what}, which is too large")]
+    TooLarge {
+        /// What the header announces.
+        what: String,
+    },
+
+    /// The gzip stream is damaged or cut short.
+    #[error("corrupt or truncated gzip data ({0})")]
+    Gzip(io::Error),
+
+    /// The decompressed file does not have the registry's size.
+    #[error("decompressed size is {found} bytes, expected {expected}")]
+    WrongSize {
+        /// Size from the registry.
+        expected: u64,
+        /// Size of the file (for gzip, as recorded in its trailer).
+        found: u64,
+    },
+
+    /// A label is not a class index.
+    #[error("label {label} at index {index} is not a class: there are {classes} classes")]
+    LabelOutOfRange {
+        /// Position of the label.
+        index: usize,
+        /// The label.
+        label: u8,
+        /// Number of classes of the data set.
+        classes: usize,
+    },
+}
+
+impl DataError {
+    /// Names the data set in the fix-it hint of errors about its files.
+    pub fn in_dataset(mut self, name: &str) -> Self {
+        match &mut self {
+            DataError::MissingFile { dataset, .. }
+            | DataError::Malformed { dataset, .. }
+            | DataError::CountMismatch { dataset, .. }
+            | DataError::ShapeMismatch { dataset, .. }
+            | DataError::ChecksumMismatch { dataset, .. } => *dataset = Some(name.to_string()),
+            _ => {}
+        }
+        self
+    }
+
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        DataError::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+fn refetch_hint(dataset: Option<&str>) -> String {
+    match dataset {
+        Some(name) => format!("delete the file and run `tune data fetch {name}`"),
+        None => "delete the file and fetch the data set again (`tune data fetch NAME`)".to_string(),
+    }
+}
+
+fn magic_message(expected: u32, found: u32) -> String {
+    let kind = |magic: u32| match magic {
+        0x0000_0803 => Some("image"),
+        0x0000_0801 => Some("label"),
+        _ => None,
+    };
+    let expected_kind = kind(expected).unwrap_or("IDX");
+    match (kind(found), found & 0xffff_ff00) {
+        (Some(found_kind), _) => format!(
+            "this is an IDX {found_kind} file, expected an IDX {expected_kind} file \
+             (magic number 0x{found:08x}, expected 0x{expected:08x})"
+        ),
+        (None, 0x0000_0800) => format!(
+            "IDX file of unsigned bytes with {} dimensions, expected {} for an {expected_kind} file \
+             (magic number 0x{found:08x}, expected 0x{expected:08x})",
+            found & 0xff,
+            expected & 0xff
+        ),
+        _ => format!(
+            "not an IDX {expected_kind} file: magic number is 0x{found:08x}, expected 0x{expected:08x}"
+        ),
+    }
+}
+
+fn not_found_message(
+    name: &str,
+    searched: &[Searched],
+    cache_root: Option<&PathBuf>,
+    system_package: Option<&str>,
+) -> String {
+    let mut m = format!("data set `{name}` not found. Searched:");
+    for s in searched {
+        let _ = write!(m, "\n  {} ({}): {}", s.dir.display(), s.source, s.finding);
+    }
+    let explicit = searched.iter().all(|s| s.source == Source::Explicit);
+    m.push_str("\nGet it in one of these ways:");
+    let into = cache_root.map_or_else(
+        || " (set TUNE_CACHE_DIR first: there is no cache directory)".to_string(),
+        |root| format!(" (downloads into {})", root.join(name).display()),
+    );
+    let _ = write!(m, "\n  - tune data fetch {name}{into}");
+    if let Some(package) = system_package {
+        let _ = write!(
+            m,
+            "\n  - apt-get install {package} (installs into /usr/share/datasets/{name})"
+        );
+    }
+    let _ = write!(
+        m,
+        "\n  - --data-dir DIR or TUNE_DATA_DIR=DIR, where DIR or DIR/{name} holds the four files \
+         (NAME.gz or uncompressed)"
+    );
+    if explicit {
+        m.push_str("\n(with --data-dir, no other place is searched)");
+    }
+    m
+}
+
+fn list_errors(errors: &[DataError]) -> String {
+    let mut m = String::new();
+    for e in errors {
+        let _ = write!(m, "\n  - {e}");
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn magic_messages_tell_the_kinds_apart() {
+        let labels_for_images = magic_message(0x803, 0x801);
+        assert!(labels_for_images.contains("IDX label file, expected an IDX image file"));
+        let wrong_dims = magic_message(0x803, 0x802);
+        assert!(
+            wrong_dims.contains("2 dimensions, expected 3"),
+            "{wrong_dims}"
+        );
+        let garbage = magic_message(0x801, 0x1234_5678);
+        assert!(garbage.contains("not an IDX label file"), "{garbage}");
+        assert!(garbage.contains("0x12345678"), "{garbage}");
+    }
+
+    #[test]
+    fn in_dataset_names_the_fetch_command() {
+        let e = DataError::MissingFile {
+            dir: "/d".into(),
+            file: "train-images-idx3-ubyte".into(),
+            dataset: None,
+        };
+        assert!(e.to_string().contains("`tune data fetch NAME`"));
+        let e = e.in_dataset("mnist");
+        assert!(e.to_string().contains("`tune data fetch mnist`"), "{e}");
+    }
+
+    #[test]
+    fn error_stays_small() {
+        // Results carry this type everywhere; keep it cheap to move (clippy's result_large_err).
+        assert!(std::mem::size_of::<DataError>() <= 128);
+    }
+}
