@@ -1,1 +1,206 @@
 //! Grid files: parse, validate and expand a TOML grid into training jobs.
+//!
+//! A grid file names settings every job shares (`[fixed]`), settings to vary (`[axes]`: every
+//! combination of their values is tried) and rules a combination must satisfy (`[constraints]`):
+//!
+//! ```toml
+//! # grids/2layer.toml
+//! name = "2layer"                  # optional, defaults to the file name without .toml
+//! description = "The study's 2-layer CNN grid"
+//!
+//! [fixed]                          # settings shared by every job
+//! model = "cnn"                    # cnn | ann
+//! dataset = "fashion-mnist"        # fashion-mnist | mnist
+//! kernel = 3
+//! epochs = 20
+//! batch = 64
+//! dropout = 0.5
+//! l2 = 0.001
+//! lr = 0.001
+//! rho = 0.9
+//! eps = 1e-7
+//! seed = 1
+//! # train_images = 6000           # train on the first N training images only
+//! # validation = { holdout = 5000 }   # or "test" (the default)
+//!
+//! [axes]                           # every combination of these values is a job
+//! layer1 = [16, 32, 64, 128]       # filters of conv layer 1
+//! layer2 = [16, 32, 64, 128]       # filters of conv layer 2
+//! dense  = [16, 32, 64, 128]       # width of the hidden dense layer
+//!
+//! [constraints]                    # a combination is kept only if every rule holds
+//! rules = [
+//!   "layer1 <= layer2",            # filters non-decreasing
+//!   "dense >= layer2",             # dense at least the last layer's filters
+//!   # "params <= 500000",          # parameter budget
+//! ]
+//! ```
+//!
+//! # Settings
+//!
+//! Any setting may be fixed or an axis, but not both. Unset settings take the defaults of
+//! [`tune_spec::TrainSpec::default`] and [`tune_spec::ModelSpec::cnn`] / [`tune_spec::ModelSpec::ann`].
+//!
+//! | key | value | default |
+//! |---|---|---|
+//! | `model` | `"cnn"` or `"ann"` | `"cnn"` |
+//! | `dataset` | `"fashion-mnist"` or `"mnist"` | `"fashion-mnist"` |
+//! | `layer1`, `layer2`, ... | filters of conv layer N; the number of these keys is the depth (no gaps) | required for a CNN |
+//! | `filters` | instead of `layerN`: the whole list, e.g. `[16, 32]`; as an axis `[[16], [16, 32]]` mixes depths | |
+//! | `dense` | one hidden dense width (`128`) or several (`[512, 256]`) | required for a CNN; `[512, 256]` for an ANN |
+//! | `kernel` | conv kernel side (ignored for an ANN) | `3` |
+//! | `dropout` | dropout rate | `0.5` |
+//! | `l2` | L2 factor on kernels | `0.001` for a CNN, `0` for an ANN |
+//! | `epochs`, `batch` | integers | `20`, `64` |
+//! | `lr`, `rho`, `eps` | RMSprop | `0.001`, `0.9`, `1e-7` |
+//! | `seed` | integer | `1` |
+//! | `train_images` | train on the first N training images | all |
+//! | `validation` | `"test"` or `{ holdout = N }` (the last N training images) | `"test"` |
+//!
+//! An axis is always a list of values: `dense = [64, 128]` in `[axes]` is two jobs with one dense
+//! layer each, while `dense = [512, 256]` in `[fixed]` is one job with two dense layers (as an axis:
+//! `dense = [[512, 256], [256]]`).
+//!
+//! # Rules
+//!
+//! A rule compares numbers and names with `<`, `<=`, `>`, `>=`, `==`, `!=`, and may chain:
+//! `layer1 <= layer2 <= layer3`. Names: every numeric setting (`kernel`, `epochs`, `batch`,
+//! `dropout`, `l2`, `lr`, `rho`, `eps`, `seed`, `train_images`), `layerN` (filters of conv layer N),
+//! `dense` / `denseN` (width of the first / Nth hidden dense layer), `layers` (number of conv layers),
+//! `last_filters` (filters of the last conv layer), `params` (trainable parameters) and `flops`
+//! (training FLOPs per image). Numbers may be written `500_000` or `5e5`. There is no `and`/`or`:
+//! every rule must hold. A comparison with a value the job does not have (`layer3` in a 2-layer
+//! job, `kernel` of an ANN, `train_images` when unset) counts as holding, so one rule set serves
+//! grids of mixed depth.
+//!
+//! # Several grids in one file
+//!
+//! `[[grid]]` sections, each with its own `fixed`, `axes` and `constraints`, are expanded one after
+//! the other and their jobs concatenated. The top-level `[fixed]`, `[axes]` and `[constraints]` are
+//! shared by every section: a section's setting replaces the top-level setting of the same key, and
+//! its rules are added to the top-level ones. Without `[[grid]]` sections the top level is the grid.
+//!
+//! ```toml
+//! # grids/compare.toml
+//! name = "compare"
+//!
+//! [fixed]                          # shared by both sections
+//! epochs = 20
+//!
+//! [axes]
+//! dataset = ["fashion-mnist", "mnist"]
+//!
+//! [[grid]]                         # the ANN: Dense 512, Dense 256
+//! fixed = { model = "ann", dense = [512, 256] }
+//!
+//! [[grid]]                         # the 2-layer CNN without L2
+//! fixed = { model = "cnn", layer1 = 64, layer2 = 64, dense = 128, l2 = 0.0 }
+//! ```
+//!
+//! (TOML puts every key after a `[table]` line into that table, so `name` and `description` come
+//! first, and each `[[grid]]` section's tables are written inline or as `[grid.fixed]`.)
+//!
+//! # Order
+//!
+//! Jobs come section by section; within one, the axes in file order with the last axis varying
+//! fastest. A job equal to an earlier one ([`JobSpec::key`]) is dropped.
+
+mod constraint;
+mod error;
+mod expand;
+mod parse;
+mod setting;
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use tune_spec::JobSpec;
+
+pub use error::{GridError, Location};
+pub use expand::MAX_COMBINATIONS;
+pub use setting::DATASETS;
+
+/// A grid file, expanded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grid {
+    /// `name` from the file, else the file name without its extension.
+    pub name: String,
+    /// `description` from the file.
+    pub description: Option<String>,
+    /// The file's text, as read.
+    pub source_text: String,
+    /// The jobs, in the order described in the crate documentation, without duplicates.
+    pub jobs: Vec<JobSpec>,
+}
+
+/// Reads and expands a grid file. Errors name the path.
+pub fn load(path: &Path) -> Result<Grid, GridError> {
+    let text = std::fs::read_to_string(path).map_err(|source| GridError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(&text, &path.display().to_string())
+}
+
+/// Expands the text of a grid file; `origin` (usually the path) names it in errors and gives the
+/// default name.
+pub fn parse(text: &str, origin: &str) -> Result<Grid, GridError> {
+    let file = parse::read(text, origin)?;
+    let jobs = expand::jobs(&file)?;
+    let name = file.name.unwrap_or_else(|| {
+        Path::new(origin)
+            .file_stem()
+            .map_or_else(|| origin.to_string(), |s| s.to_string_lossy().into_owned())
+    });
+    Ok(Grid {
+        name,
+        description: file.description,
+        source_text: text.to_string(),
+        jobs,
+    })
+}
+
+/// Each job with seeds `seed`, `seed + 1`, ..., `seed + repeats - 1`: first every job with its own
+/// seed, then every job with the next seed, and so on, so an interrupted run has covered the whole
+/// grid as often as possible. Jobs equal to an earlier one are dropped; `repeats == 0` gives none.
+pub fn with_repeats(jobs: &[JobSpec], repeats: usize) -> Vec<JobSpec> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::with_capacity(jobs.len() * repeats);
+    for r in 0..repeats as u64 {
+        for job in jobs {
+            let mut job = job.clone();
+            job.train.seed = job.train.seed.wrapping_add(r);
+            if seen.insert(job.key()) {
+                out.push(job);
+            }
+        }
+    }
+    out
+}
+
+/// Shard `index` (0-based) of `count`: the jobs are ranked by [`JobSpec::key`] and dealt out in
+/// turn, so shards differ in size by at most one and every job is in exactly one shard. The
+/// result keeps the order of `jobs`. A job's shard depends on the whole list, so every process
+/// must shard the same list (same grid file, same repeats).
+///
+/// # Panics
+///
+/// If `count` is 0 or `index >= count`.
+pub fn shard(jobs: &[JobSpec], index: usize, count: usize) -> Vec<JobSpec> {
+    assert!(
+        index < count,
+        "shard index {index} must be below the shard count {count}"
+    );
+    let keys: Vec<String> = jobs.iter().map(JobSpec::key).collect();
+    let mut ranked: Vec<usize> = (0..jobs.len()).collect();
+    ranked.sort_by(|&a, &b| keys[a].cmp(&keys[b]).then(a.cmp(&b)));
+    let mut mine = vec![false; jobs.len()];
+    for (rank, &i) in ranked.iter().enumerate() {
+        mine[i] = rank % count == index;
+    }
+    jobs.iter()
+        .zip(mine)
+        .filter(|(_, m)| *m)
+        .map(|(j, _)| j.clone())
+        .collect()
+}

@@ -365,7 +365,7 @@ impl TrainSpec {
         if !(0.0..1.0).contains(&self.rho) {
             return bad("rho", "must be in [0, 1)");
         }
-        if !(self.eps > 0.0) {
+        if self.eps.is_nan() || self.eps <= 0.0 {
             return bad("eps", "must be positive");
         }
         if self.train_images == Some(0) {
