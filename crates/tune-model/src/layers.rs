@@ -20,32 +20,33 @@ pub enum Kernels {
 }
 
 impl Kernels {
-    /// `relu(conv(x, w) + b)`; `x: [n,h,w,c]`, `w: [k,k,c,f]`.
+    /// `relu(conv(x, w) + b)`, then 2x2 max-pooled when `pool`; `x: [n,h,w,c]`, `w: [k,k,c,f]`.
     pub fn conv2d_relu(
         self,
         x: &Tensor,
         w: &Tensor,
         b: &Tensor,
         input_grad: bool,
+        pool: bool,
     ) -> Result<Tensor> {
         match self {
-            Kernels::Fast => kernels::conv2d_relu(x, w, b, input_grad),
+            Kernels::Fast => kernels::conv2d_relu(x, w, b, input_grad, pool),
             Kernels::Stock => {
                 let nchw = x.permute((0, 3, 1, 2))?.contiguous()?;
                 let kernel = w.permute((3, 2, 0, 1))?.contiguous()?;
                 let y = nchw.conv2d(&kernel, 0, 1, 1, 1)?;
                 let y = y.broadcast_add(&b.reshape((1, (), 1, 1))?)?.relu()?;
-                y.permute((0, 2, 3, 1))?.contiguous()
+                let y = y.permute((0, 2, 3, 1))?.contiguous()?;
+                if pool {
+                    kernels::max_pool2x2(&y)
+                } else {
+                    Ok(y)
+                }
             }
         }
     }
 
-    /// 2x2 max-pool (tune's, for both implementations).
-    pub fn max_pool2x2(self, x: &Tensor) -> Result<Tensor> {
-        kernels::max_pool2x2(x)
-    }
-
-    /// `x * w + b`, ReLU'd when `relu`.
+    /// `(x * dropout) * w + b`, ReLU'd when `relu`; `x: [n, ...]` is flattened per image.
     pub fn dense(
         self,
         x: &Tensor,
@@ -53,23 +54,18 @@ impl Kernels {
         b: &Tensor,
         relu: bool,
         input_grad: bool,
+        dropout: Option<Arc<Vec<f32>>>,
     ) -> Result<Tensor> {
         match self {
-            Kernels::Fast => kernels::dense(x, w, b, relu, input_grad),
+            Kernels::Fast => kernels::dense(x, w, b, relu, input_grad, dropout),
             Kernels::Stock => {
+                let mut x = x.reshape((x.dim(0)?, ()))?;
+                if let Some(mask) = dropout {
+                    let m = Tensor::from_vec(mask.as_ref().clone(), x.dims(), x.device())?;
+                    x = x.mul(&m)?;
+                }
                 let y = x.matmul(w)?.broadcast_add(b)?;
                 if relu { y.relu() } else { Ok(y) }
-            }
-        }
-    }
-
-    /// Inverted dropout with a precomputed mask.
-    pub fn dropout(self, x: &Tensor, mask: Arc<Vec<f32>>) -> Result<Tensor> {
-        match self {
-            Kernels::Fast => kernels::dropout(x, mask),
-            Kernels::Stock => {
-                let m = Tensor::from_vec(mask.as_ref().clone(), x.dims(), x.device())?;
-                x.mul(&m)
             }
         }
     }

@@ -132,36 +132,29 @@ impl Network {
         let convs = self.spec.filters.len();
         for i in 0..convs {
             let (w, b) = (next(), next());
-            x = k.conv2d_relu(&x, w, b, i > 0)?;
-            if i + 1 < convs {
-                x = k.max_pool2x2(&x)?;
-            }
+            x = k.conv2d_relu(&x, w, b, i > 0, i + 1 < convs)?;
         }
-        x = x.reshape((n, ()))?;
-        let mut rng = dropout_rng;
-        let mut drop = |x: Tensor| -> Result<Tensor> {
-            match rng.as_deref_mut() {
-                Some(r) if self.spec.dropout > 0.0 => k.dropout(
-                    &x,
-                    Arc::new(dropout_mask(x.elem_count(), self.spec.dropout, r)),
-                ),
-                _ => Ok(x),
-            }
+        // Dropout acts on the input of one dense layer: the first (CNN) or the output layer (ANN).
+        let mut mask = match dropout_rng {
+            Some(rng) if self.spec.dropout > 0.0 => Some(Arc::new(dropout_mask(
+                n * self.dropout_width,
+                self.spec.dropout,
+                rng,
+            ))),
+            _ => None,
         };
-        if self.spec.kind == ModelKind::Cnn {
-            x = drop(x)?;
-        }
-        let first_dense_input_grad = convs > 0;
-        for (i, _) in self.spec.dense.iter().enumerate() {
+        let dropout_at = match self.spec.kind {
+            ModelKind::Cnn => 0,
+            ModelKind::Ann => self.spec.dense.len(),
+        };
+        let layers = self.spec.dense.len() + 1;
+        for i in 0..layers {
             let (w, b) = (next(), next());
-            x = k.dense(&x, w, b, true, i > 0 || first_dense_input_grad)?;
+            let input_grad = i > 0 || convs > 0;
+            let drop = if i == dropout_at { mask.take() } else { None };
+            x = k.dense(&x, w, b, i + 1 < layers, input_grad, drop)?;
         }
-        if self.spec.kind == ModelKind::Ann {
-            x = drop(x)?;
-        }
-        let (w, b) = (next(), next());
-        let input_grad = !(self.spec.dense.is_empty() && convs == 0);
-        k.dense(&x, w, b, false, input_grad)
+        Ok(x)
     }
 }
 

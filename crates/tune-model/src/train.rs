@@ -20,6 +20,8 @@ pub struct TrainOptions {
     pub kernels: Kernels,
     /// Images per forward pass when evaluating.
     pub eval_batch: usize,
+    /// Validate after each epoch and test at the end; off for benchmarks (figures are then NaN).
+    pub evaluate: bool,
 }
 
 impl Default for TrainOptions {
@@ -28,6 +30,7 @@ impl Default for TrainOptions {
             threads: 1,
             kernels: Kernels::Fast,
             eval_batch: 1000,
+            evaluate: true,
         }
     }
 }
@@ -183,6 +186,7 @@ fn train_on_this_thread(
         // little within an epoch, so the end-of-epoch value stands for it.
         let penalty = net.l2_penalty()?;
         let val = match &holdout {
+            _ if !opts.evaluate => Evaluation::skipped(),
             None => evaluate(&net, &data.test, 0..data.test.len, opts.eval_batch)?,
             Some(range) => evaluate(&net, &data.train, range.clone(), opts.eval_batch)?,
         };
@@ -205,7 +209,11 @@ fn train_on_this_thread(
             return Err(crate::Error::Stopped { epochs_done: epoch });
         }
     }
-    let test = evaluate(&net, &data.test, 0..data.test.len, opts.eval_batch)?;
+    let test = if opts.evaluate {
+        evaluate(&net, &data.test, 0..data.test.len, opts.eval_batch)?
+    } else {
+        Evaluation::skipped()
+    };
     prior_s += started.elapsed().as_secs_f64();
     let outcome = TrainOutcome {
         params: net.param_count(),
@@ -296,6 +304,17 @@ pub struct Evaluation {
     pub accuracy: f64,
     /// `confusion[true][predicted]` counts.
     pub confusion: Vec<Vec<u64>>,
+}
+
+impl Evaluation {
+    /// Figures of an evaluation that was not run.
+    fn skipped() -> Self {
+        Evaluation {
+            loss: f64::NAN,
+            accuracy: f64::NAN,
+            confusion: vec![vec![0; CLASSES]; CLASSES],
+        }
+    }
 }
 
 /// Evaluates `net` (dropout off) on the images `range` of `split`.

@@ -55,27 +55,19 @@ fn conv2d_relu_matches_stock_on_odd_shapes() {
             random(&[k, k, c, f], &mut rng),
             random(&[f], &mut rng),
         ];
-        let fast = run(
-            |t| {
-                Kernels::Fast
-                    .conv2d_relu(&t[0], &t[1], &t[2], true)
-                    .unwrap()
-            },
-            &inputs,
-            1,
-        );
-        let stock = run(
-            |t| {
-                Kernels::Stock
-                    .conv2d_relu(&t[0], &t[1], &t[2], true)
-                    .unwrap()
-            },
-            &inputs,
-            1,
-        );
-        assert_close(&fast.0, &stock.0, 1e-5, "conv forward");
-        for (i, what) in ["dx", "dw", "db"].iter().enumerate() {
-            assert_close(&fast.1[i], &stock.1[i], 1e-4, what);
+        for pool in [false, true] {
+            let conv = |k: Kernels| {
+                run(
+                    |t| k.conv2d_relu(&t[0], &t[1], &t[2], true, pool).unwrap(),
+                    &inputs,
+                    1,
+                )
+            };
+            let (fast, stock) = (conv(Kernels::Fast), conv(Kernels::Stock));
+            assert_close(&fast.0, &stock.0, 1e-5, "conv forward");
+            for (i, what) in ["dx", "dw", "db"].iter().enumerate() {
+                assert_close(&fast.1[i], &stock.1[i], 1e-4, what);
+            }
         }
     }
 }
@@ -86,7 +78,8 @@ fn conv2d_relu_skips_the_input_gradient_when_asked() {
     let x = random(&[1, 5, 5, 1], &mut rng);
     let w = random(&[3, 3, 1, 2], &mut rng);
     let b = random(&[2], &mut rng);
-    let out = kernels::conv2d_relu(x.as_tensor(), w.as_tensor(), b.as_tensor(), false).unwrap();
+    let out =
+        kernels::conv2d_relu(x.as_tensor(), w.as_tensor(), b.as_tensor(), false, false).unwrap();
     let grads = out.sum_all().unwrap().backward().unwrap();
     assert!(grads.get(x.as_tensor()).is_none());
     assert!(grads.get(w.as_tensor()).is_some());
@@ -99,7 +92,7 @@ fn conv2d_kernel_gradient_matches_finite_differences() {
     let w = random(&[3, 3, 2, 3], &mut rng);
     let b = Var::from_tensor(&Tensor::new(&[0.5f32, 0.6, 0.7], &Device::Cpu).unwrap()).unwrap();
     let loss = |w: &Tensor| -> f64 {
-        let out = kernels::conv2d_relu(x.as_tensor(), w, b.as_tensor(), true).unwrap();
+        let out = kernels::conv2d_relu(x.as_tensor(), w, b.as_tensor(), true, false).unwrap();
         out.sqr()
             .unwrap()
             .sum_all()
@@ -107,7 +100,8 @@ fn conv2d_kernel_gradient_matches_finite_differences() {
             .to_scalar::<f32>()
             .unwrap() as f64
     };
-    let out = kernels::conv2d_relu(x.as_tensor(), w.as_tensor(), b.as_tensor(), true).unwrap();
+    let out =
+        kernels::conv2d_relu(x.as_tensor(), w.as_tensor(), b.as_tensor(), true, false).unwrap();
     let grads = out.sqr().unwrap().sum_all().unwrap().backward().unwrap();
     let analytic = values(grads.get(w.as_tensor()).unwrap());
     let w0 = values(w.as_tensor());
@@ -196,30 +190,27 @@ fn max_pool_gives_a_tied_window_its_gradient_once() {
 #[test]
 fn dense_matches_stock() {
     let mut rng = ChaCha8Rng::seed_from_u64(5);
-    for relu in [true, false] {
+    let mask: Vec<f32> = (0..5 * 13)
+        .map(|i| if i % 3 == 0 { 0.0 } else { 2.0 })
+        .collect();
+    let mask = Arc::new(mask);
+    for (relu, dropout) in [(true, None), (false, None), (true, Some(mask))] {
         let inputs = [
             random(&[5, 13], &mut rng),
             random(&[13, 7], &mut rng),
             random(&[7], &mut rng),
         ];
-        let fast = run(
-            |t| {
-                Kernels::Fast
-                    .dense(&t[0], &t[1], &t[2], relu, true)
-                    .unwrap()
-            },
-            &inputs,
-            2,
-        );
-        let stock = run(
-            |t| {
-                Kernels::Stock
-                    .dense(&t[0], &t[1], &t[2], relu, true)
-                    .unwrap()
-            },
-            &inputs,
-            2,
-        );
+        let dense = |k: Kernels| {
+            run(
+                |t| {
+                    k.dense(&t[0], &t[1], &t[2], relu, true, dropout.clone())
+                        .unwrap()
+                },
+                &inputs,
+                2,
+            )
+        };
+        let (fast, stock) = (dense(Kernels::Fast), dense(Kernels::Stock));
         assert_close(&fast.0, &stock.0, 1e-5, "dense forward");
         for (i, what) in ["dx", "dw", "db"].iter().enumerate() {
             assert_close(&fast.1[i], &stock.1[i], 1e-5, what);
@@ -248,20 +239,6 @@ fn cross_entropy_matches_stock() {
     }
     assert_close(&[results[0].0], &[results[1].0], 1e-6, "loss");
     assert_close(&results[0].1, &results[1].1, 1e-6, "dlogits");
-}
-
-#[test]
-fn dropout_applies_and_backpropagates_its_mask() {
-    let x =
-        Var::from_tensor(&Tensor::new(&[1.0f32, 2.0, 3.0, 4.0], &Device::Cpu).unwrap()).unwrap();
-    let mask = Arc::new(vec![2.0f32, 0.0, 2.0, 0.0]);
-    let y = kernels::dropout(x.as_tensor(), mask).unwrap();
-    assert_eq!(values(&y), vec![2.0, 0.0, 6.0, 0.0]);
-    let g = y.sum_all().unwrap().backward().unwrap();
-    assert_eq!(
-        values(g.get(x.as_tensor()).unwrap()),
-        vec![2.0, 0.0, 2.0, 0.0]
-    );
 }
 
 /// Reference numbers from Keras 3.15 / TensorFlow 2.21 (CPU), computed with this script:
@@ -391,12 +368,10 @@ fn small_cnn_matches_keras() {
     let regularised = [true, false, true, false, true, false, false, false];
     for k in [Kernels::Fast, Kernels::Stock] {
         let p: Vec<&Tensor> = params.iter().map(|v| v.as_tensor()).collect();
-        let h = k.conv2d_relu(&x, p[0], p[1], false).unwrap();
-        let h = k.max_pool2x2(&h).unwrap();
-        let h = k.conv2d_relu(&h, p[2], p[3], true).unwrap();
-        let h = h.reshape((2, ())).unwrap();
-        let h = k.dense(&h, p[4], p[5], true, true).unwrap();
-        let logits = k.dense(&h, p[6], p[7], false, true).unwrap();
+        let h = k.conv2d_relu(&x, p[0], p[1], false, true).unwrap();
+        let h = k.conv2d_relu(&h, p[2], p[3], true, false).unwrap();
+        let h = k.dense(&h, p[4], p[5], true, true, None).unwrap();
+        let logits = k.dense(&h, p[6], p[7], false, true, None).unwrap();
         let keras_logits = [
             0.208966, 0.178932, 0.064744, -0.079895, -0.186957, -0.206091, -0.128297, 0.009837,
             0.143345, 0.209435, 0.144005, 0.225816, 0.201423, 0.082297, -0.075534, -0.197841,

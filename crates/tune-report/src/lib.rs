@@ -1,1 +1,105 @@
 //! Reports: rankings, per-group statistics, comparison tables and plots rendered from stored results.
+//!
+//! This crate never reads the store: the binary hands it [`ResultRow`]s (finished jobs), epoch
+//! histories and confusion matrices, and gets back text or image files.
+//!
+//! - `tune report`: [`Report::build`] folds jobs into configurations (same job but for the seed),
+//!   groups them (`--by`), sorts (`--sort`), cuts (`--top`) and summarises each group; then
+//!   [`render_report`] writes it as a terminal table, Markdown, CSV or JSON.
+//! - `tune compare`: [`Comparison::build`] and [`render_compare`], the ANN against the best CNN per
+//!   data set.
+//! - Confusion matrices as tables: [`confusion_table`].
+//! - Pictures (SVG or PNG by the path's extension): [`plot_curves`], [`plot_depth`],
+//!   [`plot_confusion`]. Text is drawn with DejaVu Sans compiled into the crate, so plots render on
+//!   machines with no fonts installed.
+//! - [`stats`]: mean, sample sd, min and max.
+
+mod compare;
+mod confusion;
+mod field;
+mod plot;
+mod render;
+mod report;
+pub mod stats;
+
+pub use compare::{
+    COMPARE_GRID, CompareConfig, CompareRow, Comparison, STUDY_DATASETS, render_compare,
+};
+pub use confusion::{
+    ClassAccuracy, Confusion, FASHION_MNIST_CLASSES, MNIST_CLASSES, class_names, confusion_table,
+};
+pub use field::{FIELD_NAMES, Field, FieldValue, SortKey};
+pub use plot::{plot_confusion, plot_curves, plot_depth};
+pub use render::{Cell, EMPTY, Format, TableData, render_report, terminal_width};
+pub use report::{Group, GroupSummary, Report, ReportOptions, ReportRow};
+
+use serde::Serialize;
+use std::path::PathBuf;
+use tune_spec::JobSpec;
+
+/// One finished job, as the store gives it: loss and accuracy are on the test split.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResultRow {
+    /// The job's key ([`JobSpec::key`]).
+    pub key: String,
+    /// The job.
+    pub spec: JobSpec,
+    /// Trainable parameters.
+    pub params: usize,
+    /// Test loss after the last epoch.
+    pub loss: f64,
+    /// Test accuracy after the last epoch.
+    pub accuracy: f64,
+    /// Wall-clock seconds of the whole run.
+    pub runtime_s: f64,
+    /// The sweep (grid) the job was run in, if recorded.
+    pub sweep: Option<String>,
+}
+
+/// What can go wrong making a report or a picture.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// `--by` or `--sort` named no known column.
+    #[error("unknown field `{name}`: valid fields are {valid}")]
+    UnknownField {
+        /// What was given.
+        name: String,
+        /// The valid names, comma-separated.
+        valid: String,
+    },
+    /// `--format` named no known format.
+    #[error("unknown format `{0}`: expected table, markdown, csv or json")]
+    UnknownFormat(String),
+    /// `--top 0`.
+    #[error("`--top` must be at least 1")]
+    ZeroTop,
+    /// A confusion matrix that is not square with one row per class.
+    #[error(
+        "the confusion matrix has {rows} rows of {cols:?} cells but there are {classes} classes: it must be {classes}x{classes}"
+    )]
+    BadMatrix {
+        /// Rows given.
+        rows: usize,
+        /// Cells in each row.
+        cols: Vec<usize>,
+        /// Class names given.
+        classes: usize,
+    },
+    /// Nothing to plot.
+    #[error("nothing to plot: {0}")]
+    NothingToPlot(String),
+    /// An image path whose extension is neither `.svg` nor `.png`.
+    #[error("cannot tell the image format of {}: name it .svg or .png", path.display())]
+    ImageType {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// Drawing or writing the picture failed.
+    #[error("cannot draw {}: {message}", path.display())]
+    Plot {
+        /// The picture's path.
+        path: PathBuf,
+        /// What the drawing library said.
+        message: String,
+    },
+}

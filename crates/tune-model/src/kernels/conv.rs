@@ -1,14 +1,27 @@
-//! Valid, stride-1 2-D convolution + bias + ReLU on NHWC tensors, as one im2col gemm per batch.
+//! Valid, stride-1 2-D convolution + bias + ReLU (+ an optional 2x2 max-pool) on NHWC tensors, as
+//! one im2col gemm per batch.
+//!
+//! With the pool fused in, the full-size activation map never becomes a tensor: the forward pass
+//! keeps each pooled cell's argmax, and the backward pass scatters the gradient straight back to
+//! it. That saves candle a large allocation, a zero-fill and an addition per layer and step.
 
 use super::buffers::with_scratch;
 use super::matmul::{View, add_column_sums, bias_relu, matmul, relu_mask};
 use super::{input, tensor, with_data};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
+use std::sync::Mutex;
 
 /// `relu(conv(x, w) + b)` for `x: [n, h, w, c]`, `w: [k, k, c, f]` (Keras's kernel layout) and
-/// `b: [f]`, giving `[n, h-k+1, w-k+1, f]`. `input_grad` says whether `x` needs a gradient (not
-/// when `x` is the image).
-pub fn conv2d_relu(x: &Tensor, w: &Tensor, b: &Tensor, input_grad: bool) -> Result<Tensor> {
+/// `b: [f]`, giving `[n, h-k+1, w-k+1, f]`, then 2x2 max-pooled when `pool` (odd sizes drop the
+/// last row and column; the gradient goes to each window's first maximum). `input_grad` says
+/// whether `x` needs a gradient (not when `x` is the image).
+pub fn conv2d_relu(
+    x: &Tensor,
+    w: &Tensor,
+    b: &Tensor,
+    input_grad: bool,
+    pool: bool,
+) -> Result<Tensor> {
     let (n, h, wd, c) = x.dims4()?;
     let (k, k2, wc, f) = w.dims4()?;
     if k != k2 || wc != c || b.dims1()? != f || h < k || wd < k {
@@ -19,7 +32,7 @@ pub fn conv2d_relu(x: &Tensor, w: &Tensor, b: &Tensor, input_grad: bool) -> Resu
             b.dims()
         );
     }
-    let op = Conv {
+    let geometry = Conv {
         n,
         h,
         w: wd,
@@ -27,6 +40,15 @@ pub fn conv2d_relu(x: &Tensor, w: &Tensor, b: &Tensor, input_grad: bool) -> Resu
         k,
         f,
         input_grad,
+    };
+    let (oh, ow) = geometry.out_hw();
+    if pool && (oh < 2 || ow < 2) {
+        candle_core::bail!("conv2d_relu: a {oh}x{ow} map is too small to pool");
+    }
+    let op = ConvOp {
+        geometry,
+        pool,
+        argmax: Mutex::new(Vec::new()),
     };
     x.contiguous()?
         .apply_op3(&w.contiguous()?, &b.contiguous()?, op)
@@ -97,7 +119,54 @@ impl Conv {
     }
 }
 
-impl CustomOp3 for Conv {
+/// One call of the op: its geometry and, when pooling, the argmax of every pooled cell (an index
+/// into the full-size activation map), kept from the forward pass for the backward pass.
+struct ConvOp {
+    geometry: Conv,
+    pool: bool,
+    argmax: Mutex<Vec<u32>>,
+}
+
+/// 2x2 max-pool of `z: [n, oh, ow, f]` into `out`, recording each cell's argmax (first maximum).
+fn pool_forward(
+    z: &[f32],
+    n: usize,
+    oh: usize,
+    ow: usize,
+    f: usize,
+    out: &mut [f32],
+    argmax: &mut [u32],
+) {
+    let (ph, pw) = (oh / 2, ow / 2);
+    let mut o = 0;
+    for b in 0..n {
+        for py in 0..ph {
+            let row0 = (b * oh + 2 * py) * ow;
+            let row1 = row0 + ow;
+            for px in 0..pw {
+                let cells = [
+                    (row0 + 2 * px) * f,
+                    (row0 + 2 * px + 1) * f,
+                    (row1 + 2 * px) * f,
+                    (row1 + 2 * px + 1) * f,
+                ];
+                for ch in 0..f {
+                    let mut best = cells[0] + ch;
+                    for &cell in &cells[1..] {
+                        if z[cell + ch] > z[best] {
+                            best = cell + ch;
+                        }
+                    }
+                    out[o] = z[best];
+                    argmax[o] = best as u32;
+                    o += 1;
+                }
+            }
+        }
+    }
+}
+
+impl CustomOp3 for ConvOp {
     fn name(&self) -> &'static str {
         "tune-conv2d-relu"
     }
@@ -111,24 +180,42 @@ impl CustomOp3 for Conv {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
+        let g = &self.geometry;
         let (x, w, b) = (input(s1, l1)?, input(s2, l2)?, input(s3, l3)?);
-        let (m, kk) = self.cols_dims();
-        let mut out = vec![0f32; m * self.f];
-        with_scratch(m * kk, |cols| {
-            self.im2col(x, cols);
-            matmul(
-                m,
-                self.f,
-                kk,
-                &mut out,
-                false,
-                View::rows(cols, kk),
-                View::rows(w, self.f),
-            );
+        let (m, kk) = g.cols_dims();
+        let (oh, ow) = g.out_hw();
+        let conv = |z: &mut [f32]| {
+            with_scratch(m * kk, |cols| {
+                g.im2col(x, cols);
+                matmul(
+                    m,
+                    g.f,
+                    kk,
+                    z,
+                    false,
+                    View::rows(cols, kk),
+                    View::rows(w, g.f),
+                );
+            });
+            bias_relu(z, b, true);
+        };
+        if !self.pool {
+            let mut out = vec![0f32; m * g.f];
+            conv(&mut out);
+            return Ok((CpuStorage::F32(out), Shape::from((g.n, oh, ow, g.f))));
+        }
+        let pooled = g.n * (oh / 2) * (ow / 2) * g.f;
+        let mut out = vec![0f32; pooled];
+        let mut argmax = vec![0u32; pooled];
+        with_scratch(m * g.f, |z| {
+            conv(z);
+            pool_forward(z, g.n, oh, ow, g.f, &mut out, &mut argmax);
         });
-        bias_relu(&mut out, b, true);
-        let (oh, ow) = self.out_hw();
-        Ok((CpuStorage::F32(out), Shape::from((self.n, oh, ow, self.f))))
+        *self.argmax.lock().expect("argmax lock") = argmax;
+        Ok((
+            CpuStorage::F32(out),
+            Shape::from((g.n, oh / 2, ow / 2, g.f)),
+        ))
     }
 
     fn bwd(
@@ -139,20 +226,32 @@ impl CustomOp3 for Conv {
         res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (m, kk) = self.cols_dims();
-        let f = self.f;
+        let g = &self.geometry;
+        let (m, kk) = g.cols_dims();
+        let f = g.f;
         let mut dw = vec![0f32; kk * f];
         let mut db = vec![0f32; f];
-        let mut dx = self.input_grad.then(|| vec![0f32; x.elem_count()]);
+        let mut dx = g.input_grad.then(|| vec![0f32; x.elem_count()]);
+        let argmax = self.argmax.lock().expect("argmax lock");
         with_data(grad, |grad| {
             with_data(res, |out| {
                 with_data(x, |x| {
                     with_data(w, |w| {
                         with_scratch(m * f, |dz| {
-                            relu_mask(grad, out, dz);
+                            if self.pool {
+                                // A pooled cell > 0 means its argmax passed the ReLU.
+                                dz.fill(0.0);
+                                for ((&i, &gr), &o) in argmax.iter().zip(grad).zip(out) {
+                                    if o > 0.0 {
+                                        dz[i as usize] = gr;
+                                    }
+                                }
+                            } else {
+                                relu_mask(grad, out, dz);
+                            }
                             add_column_sums(dz, f, &mut db);
                             with_scratch(m * kk, |cols| {
-                                self.im2col(x, cols);
+                                g.im2col(x, cols);
                                 matmul(
                                     kk,
                                     f,
@@ -173,7 +272,7 @@ impl CustomOp3 for Conv {
                                         View::rows(dz, f),
                                         View::transposed(w, f),
                                     );
-                                    self.col2im(cols, dx);
+                                    g.col2im(cols, dx);
                                 }
                             });
                         });
@@ -185,7 +284,7 @@ impl CustomOp3 for Conv {
         let dx = dx.map(|d| tensor(d, x.dims())).transpose()?;
         Ok((
             dx,
-            Some(tensor(dw, &[self.k, self.k, self.c, f])?),
+            Some(tensor(dw, &[g.k, g.k, g.c, f])?),
             Some(tensor(db, &[f])?),
         ))
     }

@@ -1,16 +1,26 @@
-//! Dense layer with fused bias and optional ReLU.
+//! Dense layer with fused input dropout, bias and optional ReLU.
 
 use super::buffers::with_scratch;
 use super::matmul::{View, add_column_sums, bias_relu, matmul, relu_mask};
 use super::{input, tensor, with_data};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
+use std::sync::Arc;
 
-/// `x * w + b` (ReLU'd when `relu`) for `x: [n, k]`, `w: [k, f]`, `b: [f]`. `input_grad` says
-/// whether `x` needs a gradient.
-pub fn dense(x: &Tensor, w: &Tensor, b: &Tensor, relu: bool, input_grad: bool) -> Result<Tensor> {
-    let (n, k) = x.dims2()?;
+/// `(x * mask) * w + b`, ReLU'd when `relu`, for `x: [n, ...]` (flattened to `[n, k]`), `w: [k, f]`,
+/// `b: [f]`, giving `[n, f]`. `dropout` is an optional mask over `x` (0 for dropped values,
+/// `1/(1-rate)` for kept ones). `input_grad` says whether `x` needs a gradient.
+pub fn dense(
+    x: &Tensor,
+    w: &Tensor,
+    b: &Tensor,
+    relu: bool,
+    input_grad: bool,
+    dropout: Option<Arc<Vec<f32>>>,
+) -> Result<Tensor> {
+    let n = x.dim(0)?;
+    let k = x.elem_count() / n.max(1);
     let (wk, f) = w.dims2()?;
-    if wk != k || b.dims1()? != f {
+    if wk != k || b.dims1()? != f || dropout.as_ref().is_some_and(|m| m.len() != n * k) {
         candle_core::bail!(
             "dense: input {:?}, weights {:?}, bias {:?} do not fit",
             x.dims(),
@@ -24,18 +34,34 @@ pub fn dense(x: &Tensor, w: &Tensor, b: &Tensor, relu: bool, input_grad: bool) -
         f,
         relu,
         input_grad,
+        dropout,
     };
     x.contiguous()?
         .apply_op3(&w.contiguous()?, &b.contiguous()?, op)
 }
 
-#[derive(Clone, Copy)]
 struct Dense {
     n: usize,
     k: usize,
     f: usize,
     relu: bool,
     input_grad: bool,
+    dropout: Option<Arc<Vec<f32>>>,
+}
+
+impl Dense {
+    /// Runs `f` with the layer's effective input: `x` itself, or `x * mask` in a scratch buffer.
+    fn with_input<R>(&self, x: &[f32], f: impl FnOnce(&[f32]) -> R) -> R {
+        match &self.dropout {
+            None => f(x),
+            Some(mask) => with_scratch(x.len(), |xm| {
+                for ((d, v), m) in xm.iter_mut().zip(x).zip(mask.iter()) {
+                    *d = v * m;
+                }
+                f(xm)
+            }),
+        }
+    }
 }
 
 impl CustomOp3 for Dense {
@@ -54,15 +80,17 @@ impl CustomOp3 for Dense {
     ) -> Result<(CpuStorage, Shape)> {
         let (x, w, b) = (input(s1, l1)?, input(s2, l2)?, input(s3, l3)?);
         let mut out = vec![0f32; self.n * self.f];
-        matmul(
-            self.n,
-            self.f,
-            self.k,
-            &mut out,
-            false,
-            View::rows(x, self.k),
-            View::rows(w, self.f),
-        );
+        self.with_input(x, |x| {
+            matmul(
+                self.n,
+                self.f,
+                self.k,
+                &mut out,
+                false,
+                View::rows(x, self.k),
+                View::rows(w, self.f),
+            )
+        });
         bias_relu(&mut out, b, self.relu);
         Ok((CpuStorage::F32(out), Shape::from((self.n, self.f))))
     }
@@ -90,15 +118,17 @@ impl CustomOp3 for Dense {
                                 dz.copy_from_slice(grad);
                             }
                             add_column_sums(dz, f, &mut db);
-                            matmul(
-                                k,
-                                f,
-                                n,
-                                &mut dw,
-                                false,
-                                View::transposed(x, k),
-                                View::rows(dz, f),
-                            );
+                            self.with_input(x, |x| {
+                                matmul(
+                                    k,
+                                    f,
+                                    n,
+                                    &mut dw,
+                                    false,
+                                    View::transposed(x, k),
+                                    View::rows(dz, f),
+                                )
+                            });
                             if let Some(dx) = dx.as_mut() {
                                 matmul(
                                     n,
@@ -109,6 +139,9 @@ impl CustomOp3 for Dense {
                                     View::rows(dz, f),
                                     View::transposed(w, f),
                                 );
+                                if let Some(mask) = &self.dropout {
+                                    dx.iter_mut().zip(mask.iter()).for_each(|(d, m)| *d *= m);
+                                }
                             }
                         });
                         Ok(())
@@ -116,7 +149,7 @@ impl CustomOp3 for Dense {
                 })
             })
         })?;
-        let dx = dx.map(|d| tensor(d, &[n, k])).transpose()?;
+        let dx = dx.map(|d| tensor(d, x.dims())).transpose()?;
         Ok((dx, Some(tensor(dw, &[k, f])?), Some(tensor(db, &[f])?)))
     }
 }

@@ -121,3 +121,36 @@ pub(crate) fn bias_relu(x: &mut [f32], bias: &[f32], relu: bool) {
         }
     }
 }
+
+/// Measured single-precision gemm throughput (GFLOP/s) of a `size`-cubed product on `threads`
+/// threads: the best of three runs, the ceiling the kernels are compared with.
+pub fn sgemm_gflops(size: usize, threads: usize) -> f64 {
+    let a = vec![1.0f32; size * size];
+    let b = vec![0.5f32; size * size];
+    let mut c = vec![0.0f32; size * size];
+    let mut run = || {
+        set_threads(threads);
+        let mut best = f64::INFINITY;
+        for _ in 0..3 {
+            let start = std::time::Instant::now();
+            matmul(
+                size,
+                size,
+                size,
+                &mut c,
+                false,
+                View::rows(&a, size),
+                View::rows(&b, size),
+            );
+            best = best.min(start.elapsed().as_secs_f64());
+        }
+        2.0 * (size as f64).powi(3) / best / 1e9
+    };
+    match rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .build()
+    {
+        Ok(pool) => pool.install(run),
+        Err(_) => run(),
+    }
+}

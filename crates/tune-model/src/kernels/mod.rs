@@ -7,7 +7,6 @@
 mod buffers;
 mod conv;
 mod dense;
-mod dropout;
 mod loss;
 mod matmul;
 mod pool;
@@ -15,9 +14,8 @@ mod rmsprop;
 
 pub use conv::conv2d_relu;
 pub use dense::dense;
-pub use dropout::dropout;
 pub use loss::softmax_cross_entropy;
-pub use matmul::{set_threads, threads};
+pub use matmul::{set_threads, sgemm_gflops, threads};
 pub use pool::max_pool2x2;
 pub use rmsprop::rmsprop_step;
 

@@ -1,0 +1,239 @@
+//! `tune compare`: the study's conclusion table, the ANN against the best CNN on each data set.
+//!
+//! ```text
+//!              mnist   fashion-mnist  delta_dataset
+//! ann          0.98    0.89           mnist − fashion-mnist
+//! best cnn     0.99    0.92
+//! delta_model  cnn − ann
+//! ```
+//!
+//! A cell is the mean test accuracy of a configuration over its seeds; "best" is the configuration
+//! with the highest mean on that data set, so the best CNN may differ between data sets.
+
+use crate::ResultRow;
+use crate::field::Field;
+use crate::render::{Cell, EMPTY, Format, TableData, to_json};
+use crate::report::{Report, ReportOptions, ReportRow, config_label, label_fields};
+use serde::Serialize;
+use tune_spec::ModelKind;
+
+/// The grid that runs the missing comparison jobs, named in the notes.
+pub const COMPARE_GRID: &str = "grids/compare.toml";
+
+/// The data sets the study compares, in column order; `delta_dataset` is the first minus the second.
+pub const STUDY_DATASETS: [&str; 2] = ["mnist", "fashion-mnist"];
+
+/// The comparison: one row each for the ANN, the best CNN and their difference.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    /// Column order: `mnist`, `fashion-mnist`, then any other data set found, by name.
+    pub datasets: Vec<String>,
+    /// Rows `ann`, `best cnn` and `delta_model` (best CNN minus ANN).
+    pub rows: Vec<CompareRow>,
+    /// What is missing and how to get it.
+    pub notes: Vec<String>,
+}
+
+/// One row of the comparison.
+#[derive(Debug, Clone, Serialize)]
+pub struct CompareRow {
+    /// `ann`, `best cnn` or `delta_model`.
+    pub name: String,
+    /// Mean test accuracy per data set (in [`Comparison::datasets`] order); `null` where missing.
+    pub accuracy: Vec<Option<f64>>,
+    /// `mnist` minus `fashion-mnist` of this row, `null` where either is missing.
+    pub delta_dataset: Option<f64>,
+    /// The configuration behind each cell (none for `delta_model`).
+    pub configs: Vec<Option<CompareConfig>>,
+}
+
+/// The configuration behind a cell of the comparison.
+#[derive(Debug, Clone, Serialize)]
+pub struct CompareConfig {
+    /// Short name, e.g. `cnn 64-64/128 k3 epochs=20`.
+    pub label: String,
+    /// Jobs (seeds) averaged.
+    pub n: usize,
+    /// Sample sd of their accuracy (`null` for one job).
+    pub accuracy_sd: Option<f64>,
+    /// Job keys.
+    pub keys: Vec<String>,
+}
+
+impl Comparison {
+    /// Builds the comparison from whatever finished jobs exist.
+    pub fn build(rows: &[ResultRow]) -> Comparison {
+        let report = Report::build(
+            rows,
+            &ReportOptions {
+                by: vec![Field::Model, Field::Dataset],
+                ..ReportOptions::default()
+            },
+        )
+        .expect("no --top cut");
+
+        let mut datasets: Vec<String> = STUDY_DATASETS.iter().map(|s| s.to_string()).collect();
+        let mut others: Vec<String> = rows
+            .iter()
+            .map(|r| r.spec.train.dataset.clone())
+            .filter(|d| !datasets.contains(d))
+            .collect();
+        others.sort();
+        others.dedup();
+        datasets.extend(others);
+
+        // The data set is the column: leave it out of the configurations' names.
+        let named: Vec<Field> = label_fields(&report.varying)
+            .into_iter()
+            .filter(|f| *f != Field::Dataset)
+            .collect();
+        let best = |kind: ModelKind, dataset: &str| -> Option<&ReportRow> {
+            report
+                .summary
+                .iter()
+                .find(|s| s.best.spec.model.kind == kind && s.best.spec.train.dataset == dataset)
+                .map(|s| &s.best)
+        };
+        let model_row = |kind: ModelKind, name: &str| {
+            let cells: Vec<Option<&ReportRow>> = datasets.iter().map(|d| best(kind, d)).collect();
+            let accuracy: Vec<Option<f64>> = cells.iter().map(|c| c.map(|r| r.accuracy)).collect();
+            CompareRow {
+                name: name.to_string(),
+                delta_dataset: delta(&accuracy),
+                configs: cells
+                    .iter()
+                    .map(|c| {
+                        c.map(|r| CompareConfig {
+                            label: config_label(&r.spec, &named),
+                            n: r.n,
+                            accuracy_sd: r.accuracy_sd,
+                            keys: r.keys.clone(),
+                        })
+                    })
+                    .collect(),
+                accuracy,
+            }
+        };
+        let ann = model_row(ModelKind::Ann, "ann");
+        let cnn = model_row(ModelKind::Cnn, "best cnn");
+        let diff: Vec<Option<f64>> = ann
+            .accuracy
+            .iter()
+            .zip(&cnn.accuracy)
+            .map(|(a, c)| Some((*c)? - (*a)?))
+            .collect();
+        let delta_model = CompareRow {
+            name: "delta_model".to_string(),
+            delta_dataset: delta(&diff),
+            configs: vec![None; datasets.len()],
+            accuracy: diff,
+        };
+
+        let mut notes = Vec::new();
+        for (row, what) in [(&ann, "ANN"), (&cnn, "CNN")] {
+            for (d, v) in STUDY_DATASETS.iter().zip(&row.accuracy) {
+                if v.is_none() {
+                    notes.push(format!(
+                        "no {what} result on {d}: run `tune run {COMPARE_GRID}`"
+                    ));
+                }
+            }
+        }
+        Comparison {
+            datasets,
+            rows: vec![ann, cnn, delta_model],
+            notes,
+        }
+    }
+
+    fn table(&self) -> TableData {
+        let mut headers = vec!["model".to_string()];
+        headers.extend(self.datasets.iter().cloned());
+        headers.push("delta_dataset".to_string());
+        let mut numeric = vec![true; headers.len()];
+        numeric[0] = false;
+        let decimals = 4;
+        let rows = self
+            .rows
+            .iter()
+            .map(|r| {
+                let mut cells = vec![Cell::text(r.name.clone())];
+                cells.extend(r.accuracy.iter().map(|v| Cell::num(*v, decimals)));
+                cells.push(Cell::num(r.delta_dataset, decimals));
+                cells
+            })
+            .collect();
+        TableData {
+            headers,
+            numeric,
+            rows,
+        }
+    }
+
+    /// Which configuration each model cell is, one line each (`best cnn on mnist: cnn 64-64/128 k3 …`).
+    fn config_lines(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        for row in &self.rows {
+            for (d, c) in self.datasets.iter().zip(&row.configs) {
+                if let Some(c) = c {
+                    let sd = c
+                        .accuracy_sd
+                        .map_or(EMPTY.to_string(), |sd| format!("{sd:.4}"));
+                    let seeds = if c.n == 1 {
+                        "1 job".to_string()
+                    } else {
+                        format!("{} seeds, sd {sd}", c.n)
+                    };
+                    lines.push(format!("{} on {d}: {} ({seeds})", row.name, c.label));
+                }
+            }
+        }
+        lines
+    }
+}
+
+/// `mnist` minus `fashion-mnist` from a row whose first two cells are those data sets.
+fn delta(cells: &[Option<f64>]) -> Option<f64> {
+    Some(cells.first().copied()?? - cells.get(1).copied()??)
+}
+
+/// Writes the comparison. Table and Markdown add which configuration each cell is and the notes;
+/// CSV is the bare table (give the notes to the user separately: [`Comparison::notes`]); JSON is the
+/// [`Comparison`] value.
+pub fn render_compare(c: &Comparison, format: Format, width: Option<u16>) -> String {
+    match format {
+        Format::Json => to_json(c),
+        Format::Csv => c.table().to_csv(),
+        Format::Table | Format::Markdown => {
+            let md = format == Format::Markdown;
+            let mut out = String::from(
+                "Test accuracy: the ANN against the best CNN on each data set \
+                 (mean over seeds; delta_dataset = mnist − fashion-mnist, delta_model = best cnn − ann)\n\n",
+            );
+            if md {
+                out.push_str(&c.table().to_markdown());
+            } else {
+                out.push_str(&c.table().to_table(width));
+                out.push('\n');
+            }
+            let lines = c.config_lines();
+            if !lines.is_empty() {
+                out.push('\n');
+                for l in lines {
+                    out.push_str(if md { "- " } else { "" });
+                    out.push_str(&l);
+                    out.push('\n');
+                }
+            }
+            if !c.notes.is_empty() {
+                out.push('\n');
+                for n in &c.notes {
+                    out.push_str(if md { "> note: " } else { "note: " });
+                    out.push_str(n);
+                    out.push('\n');
+                }
+            }
+            out
+        }
+    }
+}

@@ -1,0 +1,263 @@
+//! Confusion matrices as tables: per-class accuracy (diagonal / row sum) and the matrix itself.
+
+use crate::ReportError;
+use crate::render::{Cell, Format, TableData, to_json};
+use serde::Serialize;
+
+/// Fashion-MNIST's class names, by label.
+pub const FASHION_MNIST_CLASSES: [&str; 10] = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+];
+
+/// MNIST's class names (the digits).
+pub const MNIST_CLASSES: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+
+/// Class names of a data set by its name (`fashion-mnist`, `mnist`), `None` for another.
+pub fn class_names(dataset: &str) -> Option<[&'static str; 10]> {
+    match dataset {
+        "fashion-mnist" | "fashion_mnist" => Some(FASHION_MNIST_CLASSES),
+        "mnist" => Some(MNIST_CLASSES),
+        _ => None,
+    }
+}
+
+/// A checked confusion matrix with its per-class accuracies.
+#[derive(Debug, Clone, Serialize)]
+pub struct Confusion {
+    /// Class names, by label.
+    pub classes: Vec<String>,
+    /// `matrix[true][predicted]` counts.
+    pub matrix: Vec<Vec<u64>>,
+    /// Overall accuracy (trace / total), `null` for an empty matrix.
+    pub accuracy: Option<f64>,
+    /// One entry per class, by label.
+    pub per_class: Vec<ClassAccuracy>,
+}
+
+/// How well one class is recognised.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClassAccuracy {
+    /// The class's name.
+    pub class: String,
+    /// Test images of the class (row sum).
+    pub images: u64,
+    /// Of them, predicted correctly (the diagonal cell).
+    pub correct: u64,
+    /// `correct / images`, `null` when the class has no images.
+    pub accuracy: Option<f64>,
+    /// The class its images are most often mistaken for, if any are.
+    pub confused_with: Option<String>,
+    /// How many of its images went to `confused_with`.
+    pub confused_count: u64,
+}
+
+impl Confusion {
+    /// Checks that `matrix` is square with one row per class name, and computes the accuracies.
+    pub fn new<S: AsRef<str>>(
+        matrix: &[Vec<u64>],
+        class_names: &[S],
+    ) -> Result<Confusion, ReportError> {
+        let k = class_names.len();
+        if matrix.len() != k || matrix.iter().any(|r| r.len() != k) {
+            return Err(ReportError::BadMatrix {
+                rows: matrix.len(),
+                cols: matrix.iter().map(Vec::len).collect(),
+                classes: k,
+            });
+        }
+        let classes: Vec<String> = class_names.iter().map(|s| s.as_ref().to_string()).collect();
+        let per_class = matrix
+            .iter()
+            .enumerate()
+            .map(|(i, row)| {
+                let images: u64 = row.iter().sum();
+                let correct = row[i];
+                let worst = row
+                    .iter()
+                    .enumerate()
+                    .filter(|&(j, &c)| j != i && c > 0)
+                    .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(&a.0)));
+                ClassAccuracy {
+                    class: classes[i].clone(),
+                    images,
+                    correct,
+                    accuracy: (images > 0).then(|| correct as f64 / images as f64),
+                    confused_with: worst.map(|(j, _)| classes[j].clone()),
+                    confused_count: worst.map_or(0, |(_, &c)| c),
+                }
+            })
+            .collect();
+        let total: u64 = matrix.iter().flatten().sum();
+        let trace: u64 = (0..k).map(|i| matrix[i][i]).sum();
+        Ok(Confusion {
+            classes,
+            matrix: matrix.to_vec(),
+            accuracy: (total > 0).then(|| trace as f64 / total as f64),
+            per_class,
+        })
+    }
+
+    /// The `n` classes with the lowest accuracy, worst first.
+    pub fn weakest(&self, n: usize) -> Vec<&ClassAccuracy> {
+        let mut v: Vec<&ClassAccuracy> = self
+            .per_class
+            .iter()
+            .filter(|c| c.accuracy.is_some())
+            .collect();
+        v.sort_by(|a, b| a.accuracy.unwrap().total_cmp(&b.accuracy.unwrap()));
+        v.truncate(n);
+        v
+    }
+
+    fn per_class_table(&self, csv: bool) -> TableData {
+        let headers: &[(&str, &str, bool)] = &[
+            ("class", "class", false),
+            ("images", "images", true),
+            ("correct", "correct", true),
+            ("accuracy", "accuracy", true),
+            ("most often taken for", "confused_with", false),
+            ("count", "confused_count", true),
+        ];
+        TableData {
+            headers: headers
+                .iter()
+                .map(|h| (if csv { h.1 } else { h.0 }).to_string())
+                .collect(),
+            numeric: headers.iter().map(|h| h.2).collect(),
+            rows: self
+                .per_class
+                .iter()
+                .map(|c| {
+                    vec![
+                        Cell::text(c.class.clone()),
+                        Cell::int(c.images),
+                        Cell::int(c.correct),
+                        Cell::num(c.accuracy, 4),
+                        c.confused_with.clone().map_or_else(Cell::empty, Cell::text),
+                        Cell::int(c.confused_count),
+                    ]
+                })
+                .collect(),
+        }
+    }
+
+    fn matrix_table(&self, csv: bool) -> TableData {
+        let mut headers = vec![if csv { "true" } else { "true \\ predicted" }.to_string()];
+        headers.extend(self.classes.iter().cloned());
+        let mut numeric = vec![true; headers.len()];
+        numeric[0] = false;
+        TableData {
+            headers,
+            numeric,
+            rows: self
+                .matrix
+                .iter()
+                .zip(&self.classes)
+                .map(|(row, name)| {
+                    let mut cells = vec![Cell::text(name.clone())];
+                    cells.extend(row.iter().map(|&c| Cell::int(c)));
+                    cells
+                })
+                .collect(),
+        }
+    }
+
+    /// Writes per-class accuracy and the matrix. Table and Markdown: a heading naming the weakest
+    /// classes, the per-class table, then the matrix (rows: true class, columns: predicted). CSV: the
+    /// per-class rows, an empty line, then the matrix. JSON: this value.
+    pub fn render(&self, format: Format, width: Option<u16>) -> String {
+        match format {
+            Format::Json => to_json(self),
+            Format::Csv => {
+                let mut out = self.per_class_table(true).to_csv();
+                out.push('\n');
+                out.push_str(&self.matrix_table(true).to_csv());
+                out
+            }
+            Format::Table | Format::Markdown => {
+                let md = format == Format::Markdown;
+                let write = |t: &TableData| {
+                    if md {
+                        t.to_markdown()
+                    } else {
+                        t.to_table(width) + "\n"
+                    }
+                };
+                let heading = |h: &str| {
+                    if md {
+                        format!("### {h}\n\n")
+                    } else {
+                        format!("{h}\n")
+                    }
+                };
+                let overall = self
+                    .accuracy
+                    .map_or(crate::render::EMPTY.to_string(), |a| format!("{a:.4}"));
+                let weakest: Vec<String> = self
+                    .weakest(3)
+                    .iter()
+                    .map(|c| format!("{} {:.4}", c.class, c.accuracy.unwrap_or(f64::NAN)))
+                    .collect();
+                let mut out = heading(&format!(
+                    "Per-class accuracy (correct / images of the class); overall {overall}; weakest: {}",
+                    weakest.join(", ")
+                ));
+                out.push_str(&write(&self.per_class_table(false)));
+                out.push('\n');
+                out.push_str(&heading(
+                    "Confusion matrix (rows: true class, columns: predicted class)",
+                ));
+                out.push_str(&write(&self.matrix_table(false)));
+                out
+            }
+        }
+    }
+}
+
+/// Per-class accuracy and the confusion matrix `matrix[true][predicted]` as text in `format`
+/// (`width`: terminal width for [`Format::Table`], `None` not to wrap).
+pub fn confusion_table<S: AsRef<str>>(
+    matrix: &[Vec<u64>],
+    class_names: &[S],
+    format: Format,
+    width: Option<u16>,
+) -> Result<String, ReportError> {
+    Ok(Confusion::new(matrix, class_names)?.render(format, width))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_class_accuracy_is_diagonal_over_row_sum() {
+        // row 0: 8 of 10 right, 2 taken for class 1; row 1: 5 of 5; row 2: no images
+        let m = vec![vec![8, 2, 0], vec![0, 5, 0], vec![0, 0, 0]];
+        let c = Confusion::new(&m, &["a", "b", "c"]).unwrap();
+        assert_eq!(c.per_class[0].accuracy, Some(0.8));
+        assert_eq!(c.per_class[0].confused_with.as_deref(), Some("b"));
+        assert_eq!(c.per_class[0].confused_count, 2);
+        assert_eq!(c.per_class[1].accuracy, Some(1.0));
+        assert_eq!(c.per_class[1].confused_with, None);
+        assert_eq!(c.per_class[2].accuracy, None);
+        // overall: (8 + 5) / 15
+        assert_eq!(c.accuracy, Some(13.0 / 15.0));
+        assert_eq!(c.weakest(1)[0].class, "a");
+    }
+
+    #[test]
+    fn shape_must_match_the_classes() {
+        let err = Confusion::new(&[vec![1, 2], vec![3]], &["a", "b"]).unwrap_err();
+        assert!(err.to_string().contains("2 classes"), "{err}");
+        assert!(Confusion::new(&[vec![1]], &["a", "b"]).is_err());
+    }
+}

@@ -1,0 +1,660 @@
+//! Pictures: learning curves, accuracy per depth, confusion heat-maps. SVG or PNG by the path's
+//! extension.
+//!
+//! Text is drawn with DejaVu Sans, compiled into the crate and registered with plotters' `ab_glyph`
+//! font table as `sans-serif`, so nothing depends on the fonts of the machine (a CI machine has
+//! none). SVG files name the family `sans-serif` and leave the drawing to the viewer.
+
+use crate::ReportError;
+use crate::ResultRow;
+use crate::field::{Field, FieldValue};
+use crate::stats;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use plotters::style::{FontStyle, register_font};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Once;
+use tune_spec::EpochMetrics;
+
+const FONT: &str = "sans-serif";
+static DEJAVU_SANS: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+
+/// Train and validation colours (Tableau blue and orange), and more for data sets.
+const PALETTE: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+];
+const GRID: RGBColor = RGBColor(220, 220, 220);
+const DARK: RGBColor = RGBColor(40, 40, 40);
+
+fn ensure_font() {
+    static REGISTER: Once = Once::new();
+    REGISTER.call_once(|| {
+        // The bytes are a valid TrueType font (tests draw text with it), so this cannot fail.
+        for style in [FontStyle::Normal, FontStyle::Bold] {
+            if register_font(FONT, style, DEJAVU_SANS).is_err() {
+                panic!("the embedded DejaVu Sans font does not parse");
+            }
+        }
+    });
+}
+
+enum ImageKind {
+    Svg,
+    Png,
+}
+
+fn image_kind(path: &Path) -> Result<ImageKind, ReportError> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match ext.as_deref() {
+        Some("svg") => Ok(ImageKind::Svg),
+        Some("png") => Ok(ImageKind::Png),
+        _ => Err(ReportError::ImageType {
+            path: path.to_path_buf(),
+        }),
+    }
+}
+
+/// Runs a drawing function on an SVG or PNG backend chosen by the path's extension, then writes
+/// the file.
+macro_rules! draw_to {
+    ($path:expr, $size:expr, $draw:ident ( $($arg:expr),* )) => {{
+        ensure_font();
+        let path: &Path = $path;
+        let fail = |e: String| ReportError::Plot { path: path.to_path_buf(), message: e };
+        match image_kind(path)? {
+            ImageKind::Svg => {
+                let root = SVGBackend::new(path, $size).into_drawing_area();
+                $draw(&root, $($arg),*).map_err(|e| fail(e.to_string()))?;
+                root.present().map_err(|e| fail(e.to_string()))?;
+            }
+            ImageKind::Png => {
+                let root = BitMapBackend::new(path, $size).into_drawing_area();
+                $draw(&root, $($arg),*).map_err(|e| fail(e.to_string()))?;
+                root.present().map_err(|e| fail(e.to_string()))?;
+            }
+        }
+        Ok(())
+    }};
+}
+
+type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+
+/// A value range padded by `frac` of its span (at least `min_pad`), clamped to `[lo, hi]`.
+fn padded(
+    values: impl Iterator<Item = f64>,
+    frac: f64,
+    min_pad: f64,
+    lo: f64,
+    hi: f64,
+) -> (f64, f64) {
+    let (mut a, mut b) = (f64::INFINITY, f64::NEG_INFINITY);
+    for v in values.filter(|v| v.is_finite()) {
+        a = a.min(v);
+        b = b.max(v);
+    }
+    if !a.is_finite() {
+        return (lo.max(0.0), hi.min(1.0));
+    }
+    let pad = ((b - a) * frac).max(min_pad);
+    ((a - pad).max(lo), (b + pad).min(hi))
+}
+
+/// Learning curves: training and validation accuracy (left) and loss (right) per epoch, the
+/// picture that shows overfitting. A dashed line marks the epoch of the best validation accuracy.
+pub fn plot_curves(history: &[EpochMetrics], title: &str, path: &Path) -> Result<(), ReportError> {
+    if history.is_empty() {
+        return Err(ReportError::NothingToPlot(
+            "the history has no epochs".into(),
+        ));
+    }
+    draw_to!(path, (1200, 520), draw_curves(history, title))
+}
+
+fn draw_curves<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    history: &[EpochMetrics],
+    title: &str,
+) -> DrawResult<DB> {
+    root.fill(&WHITE)?;
+    let root = root.titled(title, (FONT, 24).into_font().color(&DARK))?;
+    let panels = root.split_evenly((1, 2));
+    let first = history.first().map_or(1, |m| m.epoch) as f64;
+    let last = history.last().map_or(1, |m| m.epoch) as f64;
+    let x_range = if last > first {
+        first - 0.2..last + 0.2
+    } else {
+        first - 0.5..first + 0.5
+    };
+    let best = history
+        .iter()
+        .max_by(|a, b| {
+            a.val_accuracy
+                .total_cmp(&b.val_accuracy)
+                .then(b.epoch.cmp(&a.epoch))
+        })
+        .map(|m| m.epoch as f64);
+    let epochs = history.len();
+
+    type Pick = fn(&EpochMetrics) -> f64;
+    let specs: [(&str, Pick, Pick, SeriesLabelPosition, f64); 2] = [
+        (
+            "accuracy",
+            |m| m.train_accuracy,
+            |m| m.val_accuracy,
+            SeriesLabelPosition::LowerRight,
+            1.0,
+        ),
+        (
+            "loss",
+            |m| m.train_loss,
+            |m| m.val_loss,
+            SeriesLabelPosition::UpperRight,
+            f64::INFINITY,
+        ),
+    ];
+    for (panel, (name, train, val, legend_at, hi)) in panels.iter().zip(specs) {
+        let (y0, y1) = padded(
+            history.iter().flat_map(|m| [train(m), val(m)]),
+            0.08,
+            0.005,
+            0.0,
+            hi,
+        );
+        let mut chart = ChartBuilder::on(panel)
+            .caption(
+                format!("{name} per epoch"),
+                (FONT, 18).into_font().color(&DARK),
+            )
+            .margin(12)
+            .x_label_area_size(44)
+            .y_label_area_size(64)
+            .build_cartesian_2d(x_range.clone(), y0..y1)?;
+        chart
+            .configure_mesh()
+            .light_line_style(WHITE)
+            .bold_line_style(GRID)
+            .x_labels(epochs.clamp(2, 12))
+            .x_label_formatter(&|x| {
+                if (x - x.round()).abs() < 1e-9 {
+                    format!("{x:.0}")
+                } else {
+                    String::new()
+                }
+            })
+            .y_label_formatter(&|y| format!("{y:.3}"))
+            .x_desc("epoch")
+            .y_desc(name)
+            .label_style((FONT, 14))
+            .axis_desc_style((FONT, 15))
+            .draw()?;
+        if let Some(b) = best {
+            chart
+                .draw_series(DashedLineSeries::new(
+                    [(b, y0), (b, y1)],
+                    6,
+                    4,
+                    RGBColor(120, 120, 120).stroke_width(1),
+                ))?
+                .label(format!("best validation accuracy (epoch {b:.0})"))
+                .legend(|(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], RGBColor(120, 120, 120))
+                });
+        }
+        for (i, (label, pick)) in [("training", train), ("validation", val)]
+            .into_iter()
+            .enumerate()
+        {
+            let color = PALETTE[i];
+            let points: Vec<(f64, f64)> =
+                history.iter().map(|m| (m.epoch as f64, pick(m))).collect();
+            chart
+                .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?
+                .label(label)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+            chart.draw_series(
+                points
+                    .into_iter()
+                    .map(move |p| Circle::new(p, 3, color.filled())),
+            )?;
+        }
+        chart
+            .configure_series_labels()
+            .position(legend_at)
+            .background_style(WHITE.mix(0.85))
+            .border_style(GRID)
+            .label_font((FONT, 14))
+            .draw()?;
+    }
+    Ok(())
+}
+
+/// A deterministic number in [-1, 1) from a job key (FNV-1a), for jitter.
+fn jitter(key: &str) -> f64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+}
+
+fn depth_name(v: &FieldValue) -> String {
+    match v {
+        FieldValue::Int(1) => "1 conv layer".into(),
+        FieldValue::Int(n) => format!("{n} conv layers"),
+        FieldValue::Text(t) if t == "ann" => "ANN".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Accuracy per depth: x is the number of conv layers (1, 2, 3, …) and the ANN, each job a point
+/// (spread sideways so equal accuracies stay visible), each group's mean as a black bar and ±1
+/// sample sd as a whisker. Several data sets are drawn side by side within a depth, one colour
+/// each.
+pub fn plot_depth(rows: &[ResultRow], path: &Path) -> Result<(), ReportError> {
+    if rows.is_empty() {
+        return Err(ReportError::NothingToPlot("no finished jobs".into()));
+    }
+    draw_to!(path, (1000, 600), draw_depth(rows))
+}
+
+fn draw_depth<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    rows: &[ResultRow],
+) -> DrawResult<DB> {
+    root.fill(&WHITE)?;
+    let depths: Vec<FieldValue> = {
+        let mut d: Vec<FieldValue> = rows.iter().map(|r| Field::Layers.value(&r.spec)).collect();
+        d.sort();
+        d.dedup();
+        d
+    };
+    let datasets: Vec<String> = {
+        let mut d: Vec<String> = rows.iter().map(|r| r.spec.train.dataset.clone()).collect();
+        d.sort();
+        d.dedup();
+        d
+    };
+    // (depth index, dataset index) -> accuracies with jitter keys
+    let mut groups: BTreeMap<(usize, usize), Vec<(f64, &str)>> = BTreeMap::new();
+    for r in rows {
+        let di = depths
+            .binary_search(&Field::Layers.value(&r.spec))
+            .expect("listed");
+        let si = datasets
+            .binary_search(&r.spec.train.dataset)
+            .expect("listed");
+        groups
+            .entry((di, si))
+            .or_default()
+            .push((r.accuracy, &r.key));
+    }
+    let counts: Vec<usize> = (0..depths.len())
+        .map(|di| {
+            groups
+                .iter()
+                .filter(|((d, _), _)| *d == di)
+                .map(|(_, v)| v.len())
+                .sum()
+        })
+        .collect();
+
+    let (y0, y1) = padded(rows.iter().map(|r| r.accuracy), 0.12, 0.002, 0.0, 1.0);
+    // Headroom above the highest point for the legend.
+    let y1 = y1 + (y1 - y0) * 0.3;
+    let k = depths.len();
+    let title = if datasets.len() == 1 {
+        format!("Test accuracy per depth ({})", datasets[0])
+    } else {
+        "Test accuracy per depth".to_string()
+    };
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, (FONT, 22).into_font().color(&DARK))
+        .margin(16)
+        .x_label_area_size(48)
+        .y_label_area_size(70)
+        .build_cartesian_2d(-0.5..k as f64 - 0.5, y0..y1)?;
+    let names: Vec<String> = depths
+        .iter()
+        .zip(&counts)
+        .map(|(d, n)| format!("{}, n={n}", depth_name(d)))
+        .collect();
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .light_line_style(WHITE)
+        .bold_line_style(GRID)
+        .x_labels(k + 1)
+        .x_label_formatter(&|x| {
+            let i = x.round();
+            if (x - i).abs() < 1e-9 && i >= 0.0 && (i as usize) < names.len() {
+                names[i as usize].clone()
+            } else {
+                String::new()
+            }
+        })
+        // The legend's headroom may reach past 1: no accuracy is labelled there.
+        .y_label_formatter(&|y| {
+            if *y <= 1.0 + 1e-9 {
+                format!("{y:.3}")
+            } else {
+                String::new()
+            }
+        })
+        .y_desc("test accuracy")
+        .label_style((FONT, 14))
+        .axis_desc_style((FONT, 15))
+        .draw()?;
+
+    let lanes = datasets.len() as f64;
+    let lane_width = 0.8 / lanes;
+    let center = |di: usize, si: usize| di as f64 - 0.4 + lane_width * (si as f64 + 0.5);
+    for (si, name) in datasets.iter().enumerate() {
+        let color = PALETTE[si % PALETTE.len()];
+        let points: Vec<(f64, f64)> = groups
+            .iter()
+            .filter(|((_, s), _)| *s == si)
+            .flat_map(|(&(di, _), v)| {
+                let c = center(di, si);
+                v.iter()
+                    .map(move |&(acc, key)| (c + jitter(key) * lane_width * 0.3, acc))
+            })
+            .collect();
+        chart
+            .draw_series(
+                points
+                    .into_iter()
+                    .map(move |p| Circle::new(p, 5, color.mix(0.75).filled())),
+            )?
+            .label(if lanes > 1.0 {
+                format!("{name}: one job")
+            } else {
+                "one job".to_string()
+            })
+            .legend(move |(x, y)| Circle::new((x + 10, y), 5, color.mix(0.75).filled()));
+    }
+    let mut first = true;
+    for (&(di, si), v) in &groups {
+        let acc: Vec<f64> = v.iter().map(|p| p.0).collect();
+        let Some(mean) = stats::mean(&acc) else {
+            continue;
+        };
+        let c = center(di, si);
+        let half = lane_width * 0.38;
+        let bar = chart.draw_series(std::iter::once(PathElement::new(
+            vec![(c - half, mean), (c + half, mean)],
+            BLACK.stroke_width(3),
+        )))?;
+        if first {
+            bar.label("mean; whisker: ±1 sd").legend(|(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(3))
+            });
+            first = false;
+        }
+        if let Some(sd) = stats::sample_sd(&acc) {
+            // Whisker from mean - sd to mean + sd, with caps.
+            let cap = half * 0.35;
+            let whisker = [
+                vec![(c, mean - sd), (c, mean + sd)],
+                vec![(c - cap, mean - sd), (c + cap, mean - sd)],
+                vec![(c - cap, mean + sd), (c + cap, mean + sd)],
+            ];
+            chart.draw_series(
+                whisker
+                    .into_iter()
+                    .map(|p| PathElement::new(p, BLACK.stroke_width(2))),
+            )?;
+        }
+        chart.draw_series(std::iter::once(Text::new(
+            format!("{mean:.4}"),
+            (c + half, mean),
+            (FONT, 13)
+                .into_font()
+                .color(&DARK)
+                .pos(Pos::new(HPos::Left, VPos::Bottom)),
+        )))?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(GRID)
+        .label_font((FONT, 14))
+        .draw()?;
+    Ok(())
+}
+
+/// Blues: white at 0, dark blue at 1.
+fn heat(t: f64) -> RGBColor {
+    let t = t.clamp(0.0, 1.0);
+    let lerp = |a: u8, b: u8| (a as f64 + (b as f64 - a as f64) * t).round() as u8;
+    RGBColor(lerp(247, 8), lerp(251, 48), lerp(255, 107))
+}
+
+/// Confusion heat-map: rows are the true class, columns the predicted class, class names on both
+/// axes, each cell's count written in it. A cell's colour is its share of the true class's images,
+/// so the diagonal shows per-class accuracy and the off-diagonal cells the mistakes.
+pub fn plot_confusion<S: AsRef<str>>(
+    matrix: &[Vec<u64>],
+    class_names: &[S],
+    title: &str,
+    path: &Path,
+) -> Result<(), ReportError> {
+    let confusion = crate::Confusion::new(matrix, class_names)?;
+    if confusion.classes.is_empty() {
+        return Err(ReportError::NothingToPlot("no classes".into()));
+    }
+    ensure_font();
+    let k = confusion.classes.len() as u32;
+    let cell = (640 / k).clamp(24, 72);
+    let label = confusion
+        .classes
+        .iter()
+        .map(|n| label_font().box_size(n).map_or(0, |s| s.0))
+        .max()
+        .unwrap_or(0);
+    let layout = Layout {
+        cell: cell as i32,
+        label: label as i32,
+    };
+    let grid = cell * k;
+    let size = (
+        (layout.x0() as u32 + grid + 110).max(500),
+        layout.y0() as u32 + grid + 8 + label + 50,
+    );
+    draw_to!(path, size, draw_confusion(&confusion, title, layout))
+}
+
+fn label_font() -> FontDesc<'static> {
+    (FONT, 15).into_font()
+}
+
+/// Where the confusion grid sits: cells of `cell` pixels, class names up to `label` pixels long.
+#[derive(Clone, Copy)]
+struct Layout {
+    cell: i32,
+    label: i32,
+}
+
+impl Layout {
+    /// Left edge of the grid: the axis title, then the row labels.
+    fn x0(self) -> i32 {
+        40 + self.label + 12
+    }
+    /// Top edge of the grid: below the title and subtitle.
+    fn y0(self) -> i32 {
+        70
+    }
+}
+
+fn draw_confusion<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    c: &crate::Confusion,
+    title: &str,
+    layout: Layout,
+) -> DrawResult<DB> {
+    root.fill(&WHITE)?;
+    let k = c.classes.len();
+    let cell = layout.cell;
+    let label_font = label_font().color(&DARK);
+    let (w, _) = root.dim_in_pixel();
+    let grid_w = cell * k as i32;
+    let (x0, y0) = (layout.x0(), layout.y0());
+    let title_style = (FONT, 22)
+        .into_font()
+        .color(&DARK)
+        .pos(Pos::new(HPos::Center, VPos::Top));
+    root.draw(&Text::new(
+        title.to_string(),
+        (w as i32 / 2, 14),
+        title_style,
+    ))?;
+    let overall = c
+        .accuracy
+        .map_or(String::new(), |a| format!("overall accuracy {a:.4}; "));
+    root.draw(&Text::new(
+        format!("{overall}colour: share of the true class's images"),
+        (w as i32 / 2, 44),
+        (FONT, 14)
+            .into_font()
+            .color(&RGBColor(90, 90, 90))
+            .pos(Pos::new(HPos::Center, VPos::Top)),
+    ))?;
+
+    let count_size = if cell >= 56 { 15 } else { 11 };
+    for (i, row) in c.matrix.iter().enumerate() {
+        let total: u64 = row.iter().sum();
+        for (j, &n) in row.iter().enumerate() {
+            let share = if total > 0 {
+                n as f64 / total as f64
+            } else {
+                0.0
+            };
+            let (cx, cy) = (x0 + j as i32 * cell, y0 + i as i32 * cell);
+            root.draw(&Rectangle::new(
+                [(cx, cy), (cx + cell, cy + cell)],
+                heat(share).filled(),
+            ))?;
+            let ink = if share > 0.5 { WHITE } else { DARK };
+            root.draw(&Text::new(
+                n.to_string(),
+                (cx + cell / 2, cy + cell / 2),
+                (FONT, count_size)
+                    .into_font()
+                    .color(&ink)
+                    .pos(Pos::new(HPos::Center, VPos::Center)),
+            ))?;
+        }
+    }
+    // Thin grid lines and a frame.
+    for i in 0..=k as i32 {
+        let style = if i == 0 || i == k as i32 { DARK } else { WHITE };
+        root.draw(&PathElement::new(
+            vec![(x0, y0 + i * cell), (x0 + grid_w, y0 + i * cell)],
+            style,
+        ))?;
+        root.draw(&PathElement::new(
+            vec![(x0 + i * cell, y0), (x0 + i * cell, y0 + grid_w)],
+            style,
+        ))?;
+    }
+    // Row labels (true class) right-aligned left of the grid; column labels (predicted class)
+    // rotated below it.
+    for (i, name) in c.classes.iter().enumerate() {
+        let y = y0 + i as i32 * cell + cell / 2;
+        root.draw(&Text::new(
+            name.clone(),
+            (x0 - 8, y),
+            label_font.pos(Pos::new(HPos::Right, VPos::Center)),
+        ))?;
+        let x = x0 + i as i32 * cell + cell / 2;
+        root.draw(&Text::new(
+            name.clone(),
+            (x, y0 + grid_w + 8),
+            label_font
+                .transform(FontTransform::Rotate270)
+                .pos(Pos::new(HPos::Right, VPos::Center)),
+        ))?;
+    }
+    let axis_font = (FONT, 16).into_font().color(&DARK);
+    root.draw(&Text::new(
+        "true class",
+        (14, y0 + grid_w / 2),
+        axis_font
+            .transform(FontTransform::Rotate270)
+            .pos(Pos::new(HPos::Center, VPos::Center)),
+    ))?;
+    let (_, h) = root.dim_in_pixel();
+    root.draw(&Text::new(
+        "predicted class",
+        (x0 + grid_w / 2, h as i32 - 14),
+        axis_font.pos(Pos::new(HPos::Center, VPos::Bottom)),
+    ))?;
+
+    // Colour bar.
+    let bx = x0 + grid_w + 30;
+    let steps = 50;
+    for s in 0..steps {
+        let t = 1.0 - s as f64 / steps as f64;
+        let yy = y0 + s * grid_w / steps;
+        let yy1 = y0 + (s + 1) * grid_w / steps;
+        root.draw(&Rectangle::new(
+            [(bx, yy), (bx + 18, yy1)],
+            heat(t).filled(),
+        ))?;
+    }
+    root.draw(&Rectangle::new([(bx, y0), (bx + 18, y0 + grid_w)], DARK))?;
+    for (t, text) in [(1.0, "100%"), (0.5, "50%"), (0.0, "0%")] {
+        let yy = y0 + ((1.0 - t) * grid_w as f64) as i32;
+        root.draw(&Text::new(
+            text,
+            (bx + 24, yy),
+            (FONT, 13)
+                .into_font()
+                .color(&DARK)
+                .pos(Pos::new(HPos::Left, VPos::Center)),
+        ))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_is_deterministic_and_bounded() {
+        assert_eq!(jitter("abc"), jitter("abc"));
+        assert_ne!(jitter("abc"), jitter("abd"));
+        for k in ["", "a", "0123456789abcdef", "zzzz"] {
+            let j = jitter(k);
+            assert!((-1.0..1.0).contains(&j), "{j}");
+        }
+    }
+
+    #[test]
+    fn padded_ranges() {
+        let (a, b) = padded([0.9, 0.95].into_iter(), 0.1, 0.0, 0.0, 1.0);
+        assert!((a - 0.895).abs() < 1e-12 && (b - 0.955).abs() < 1e-12);
+        assert_eq!(padded([0.99, 1.0].into_iter(), 0.5, 0.0, 0.0, 1.0).1, 1.0);
+        assert_eq!(padded(std::iter::empty(), 0.1, 0.0, 0.0, 1.0), (0.0, 1.0));
+    }
+
+    #[test]
+    fn heat_ends() {
+        assert_eq!(heat(0.0), RGBColor(247, 251, 255));
+        assert_eq!(heat(1.0), RGBColor(8, 48, 107));
+    }
+}
