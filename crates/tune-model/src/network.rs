@@ -158,20 +158,22 @@ impl Network {
     }
 }
 
-/// A mask keeping each unit with probability `1 - rate`, scaled by `1/(1-rate)`.
+/// A mask keeping each unit with probability `1 - rate`, scaled by `1/(1-rate)`. Each 64-bit draw
+/// gives four 16-bit uniforms, so the rate is resolved to 1/65536.
 fn dropout_mask(len: usize, rate: f64, rng: &mut ChaCha8Rng) -> Vec<f32> {
     let keep = 1.0 - rate;
     let scale = (1.0 / keep) as f32;
-    let threshold = (keep * 4_294_967_296.0) as u64;
-    (0..len)
-        .map(|_| {
-            if (rng.next_u32() as u64) < threshold {
-                scale
-            } else {
-                0.0
-            }
-        })
-        .collect()
+    let threshold = (keep * 65536.0).round() as u64;
+    let mut mask = Vec::with_capacity(len + 3);
+    while mask.len() < len {
+        let bits = rng.next_u64();
+        for lane in 0..4 {
+            let u = (bits >> (16 * lane)) & 0xFFFF;
+            mask.push(if u < threshold { scale } else { 0.0 });
+        }
+    }
+    mask.truncate(len);
+    mask
 }
 
 fn glorot(

@@ -65,6 +65,18 @@ struct Conv {
     input_grad: bool,
 }
 
+/// `dst.copy_from_slice(src)`, without a `memcpy` call for the few values of a first layer's patch.
+#[inline(always)]
+fn copy_small(dst: &mut [f32], src: &[f32]) {
+    if dst.len() <= 16 {
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d = *s;
+        }
+    } else {
+        dst.copy_from_slice(src);
+    }
+}
+
 impl Conv {
     fn out_hw(&self) -> (usize, usize) {
         (self.h - self.k + 1, self.w - self.k + 1)
@@ -87,7 +99,7 @@ impl Conv {
                     let row = rows.next().expect("cols sized for every output pixel");
                     for ky in 0..self.k {
                         let src = ((b * self.h + oy + ky) * self.w + ox) * self.c;
-                        row[ky * kc..(ky + 1) * kc].copy_from_slice(&x[src..src + kc]);
+                        copy_small(&mut row[ky * kc..(ky + 1) * kc], &x[src..src + kc]);
                     }
                 }
             }
@@ -128,6 +140,7 @@ struct ConvOp {
 }
 
 /// 2x2 max-pool of `z: [n, oh, ow, f]` into `out`, recording each cell's argmax (first maximum).
+/// Works on whole channel rows so that the compiler can vectorise the comparisons.
 fn pool_forward(
     z: &[f32],
     n: usize,
@@ -150,17 +163,25 @@ fn pool_forward(
                     (row1 + 2 * px) * f,
                     (row1 + 2 * px + 1) * f,
                 ];
-                for ch in 0..f {
-                    let mut best = cells[0] + ch;
-                    for &cell in &cells[1..] {
-                        if z[cell + ch] > z[best] {
-                            best = cell + ch;
-                        }
-                    }
-                    out[o] = z[best];
-                    argmax[o] = best as u32;
-                    o += 1;
+                let (out, idx) = (&mut out[o..o + f], &mut argmax[o..o + f]);
+                out.copy_from_slice(&z[cells[0]..cells[0] + f]);
+                for (i, v) in idx.iter_mut().enumerate() {
+                    *v = (cells[0] + i) as u32;
                 }
+                for &cell in &cells[1..] {
+                    let candidate = &z[cell..cell + f];
+                    for (i, ((m, a), &c)) in out
+                        .iter_mut()
+                        .zip(idx.iter_mut())
+                        .zip(candidate)
+                        .enumerate()
+                    {
+                        let better = c > *m;
+                        *m = if better { c } else { *m };
+                        *a = if better { (cell + i) as u32 } else { *a };
+                    }
+                }
+                o += f;
             }
         }
     }
