@@ -37,6 +37,9 @@ pub enum Error {
     /// I/O failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// The observer failed (e.g. it could not record an epoch).
+    #[error("{0}")]
+    Observer(String),
     /// The observer asked to stop.
     #[error("training stopped after {epochs_done} epochs")]
     Stopped {

@@ -1,1 +1,1102 @@
 //! The results store: sweeps, jobs, per-epoch metrics and results in SQLite or PostgreSQL.
+//!
+//! One [`Store`] type serves both back ends: [`Store::open`] takes `postgres://…` /
+//! `postgresql://…` for PostgreSQL, and `sqlite:…` or a plain file path for SQLite (the file and its
+//! directory are created on first use). The schema lives in `migrations/sqlite/` and
+//! `migrations/postgres/` and is applied when the store opens. All SQL of the project lives in this
+//! crate (its private `sql` module: one file per dialect); the rest of tune only sees typed rows
+//! such as [`JobResult`], [`SweepRow`] and [`JobStatusRow`].
+//!
+//! # The job queue
+//!
+//! Jobs are keyed by [`JobSpec::key`], so the same job in two grids or two runs is one row.
+//! [`Store::enqueue`] adds a sweep's jobs idempotently. Workers (the local `tune run` and any
+//! number of `tune worker`s) call [`Store::claim`], which in one short transaction picks a pending
+//! or interrupted job, or a running one whose lease expired, and marks it running with the worker
+//! id, `attempt + 1` and a lease expiry computed by the database clock. Nothing is locked while a
+//! job trains. Every later write ([`Store::heartbeat`], [`Store::record_epoch`],
+//! [`Store::complete`], [`Store::fail`], [`Store::interrupt`], [`Store::save_checkpoint`]) names
+//! the job, worker id and attempt in its `WHERE` clause, so a worker whose lease was taken over
+//! writes nothing and gets [`StoreError::LeaseLost`]. A job whose lease expires on its
+//! `max_attempts`-th attempt is marked failed by the next claim.
+//!
+//! # Recovering from `kill -9` on SQLite
+//!
+//! The rule: an SQLite database lives on one machine, and a local `tune run` holds a lock file
+//! beside it, so when a run starts no earlier run can still be alive. Right after taking the lock,
+//! the run calls [`Store::interrupt_running`] with the prefix of local runs' worker ids (ids are
+//! `HOST:PID`, so the prefix is `HOST:`; if `tune worker`s on the same host share the file, give
+//! runs ids of their own such as `run@HOST:PID` and pass `run@HOST:`). Every job a killed run left
+//! `running` becomes `interrupted` at once, without waiting for its lease, and interrupted jobs are
+//! claimed before pending ones, with the next attempt number. Should the old process be alive
+//! after all, its claim is stale and its next write fails with [`StoreError::LeaseLost`]. Leases
+//! and heartbeats stay the recovery path for everything else (workers on other machines,
+//! PostgreSQL): a dead worker's job comes back when its lease runs out, and counts towards
+//! `max_attempts`.
+//!
+//! # Times
+//!
+//! All times are written by the database clock and read back as UTC text
+//! `YYYY-MM-DD HH:MM:SS.SSS` (SQLite stores that text, PostgreSQL `timestamptz`).
+
+mod columns;
+mod error;
+mod sql;
+mod types;
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{ConnectOptions, Connection};
+use tune_spec::{EpochMetrics, JobSpec, TrainOutcome};
+
+pub use error::{Result, StoreError};
+pub use types::{
+    Checkpoint, Claim, EnqueueReport, JobResult, JobStatus, JobStatusRow, MergeReport, NewSweep,
+    ResultFilter, StatusCounts, SweepRow,
+};
+
+use error::Fail;
+use sql::{
+    CheckpointRecord, ClaimedRecord, CountRecord, EpochRecord, JobRecord, MembershipRecord,
+    ResultRecord, ResultRowRecord, StatusRecord, SweepRecord,
+};
+
+/// The default number of times a job may be claimed before a lost lease fails it.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+
+/// How a [`Store`] is opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// A running job whose lease expires on this attempt is marked failed instead of re-claimed.
+    pub max_attempts: u32,
+    /// Connections in the pool.
+    pub max_connections: u32,
+    /// SQLite: how long a statement waits for another connection's write lock before failing.
+    pub busy_timeout: Duration,
+    /// PostgreSQL: keep all tables in this schema (created if missing) instead of the default
+    /// search path; lets several tune databases (or test runs) share one PostgreSQL database.
+    pub pg_schema: Option<String>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            max_connections: 4,
+            busy_timeout: Duration::from_secs(30),
+            pg_schema: None,
+        }
+    }
+}
+
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    /// An SQLite file (or in-memory database).
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+/// The results store. Cheap to clone (clones share the connection pool).
+#[derive(Debug, Clone)]
+pub struct Store {
+    backend: Backend,
+    max_attempts: u32,
+    target: String,
+}
+
+#[derive(Debug, Clone)]
+enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` (an `async` block body returning `Result<_, Fail>`) with `$pool` bound to the
+/// store's pool and `$sql` to its dialect's [`sql::Sql`]; failed queries are reported as
+/// happening while `$what`.
+macro_rules! on_backend {
+    ($store:expr, $what:expr, |$pool:ident, $sql:ident| $body:block) => {{
+        let result: std::result::Result<_, Fail> = match &$store.backend {
+            Backend::Sqlite(p) => {
+                let $pool = p;
+                let $sql = &sql::sqlite::SQL;
+                async { $body }.await
+            }
+            Backend::Postgres(p) => {
+                let $pool = p;
+                let $sql = &sql::postgres::SQL;
+                async { $body }.await
+            }
+        };
+        result.map_err(|e| e.into_store_error($what))
+    }};
+}
+
+/// Binds a [`JobRecord`]'s fields, in order, to `$query`.
+macro_rules! bind_job {
+    ($query:expr, $r:expr) => {
+        $query
+            .bind(&$r.key)
+            .bind($r.seq)
+            .bind(&$r.model)
+            .bind($r.layers)
+            .bind($r.layer1)
+            .bind($r.layer2)
+            .bind($r.layer3)
+            .bind(&$r.filters)
+            .bind($r.kernel)
+            .bind($r.dense)
+            .bind(&$r.dense_widths)
+            .bind($r.dropout)
+            .bind($r.l2)
+            .bind($r.lr)
+            .bind($r.rho)
+            .bind($r.eps)
+            .bind($r.batch)
+            .bind($r.epochs)
+            .bind(&$r.dataset)
+            .bind($r.seed)
+            .bind($r.train_images)
+            .bind(&$r.validation)
+            .bind(&$r.spec_json)
+            .bind($r.params)
+            .bind($r.flops_per_image)
+            .bind(&$r.status)
+            .bind($r.attempts)
+            .bind(&$r.worker_id)
+            .bind(&$r.lease_expires_at)
+            .bind(&$r.last_error)
+            .bind(&$r.created_at)
+            .bind(&$r.started_at)
+            .bind(&$r.finished_at)
+    };
+}
+
+/// Binds an [`EpochRecord`]'s fields, in order, to `$query`.
+macro_rules! bind_epoch {
+    ($query:expr, $e:expr) => {
+        $query
+            .bind(&$e.job_key)
+            .bind($e.epoch)
+            .bind($e.train_loss)
+            .bind($e.train_accuracy)
+            .bind($e.val_loss)
+            .bind($e.val_accuracy)
+            .bind($e.seconds)
+    };
+}
+
+/// Binds a [`ResultRecord`]'s fields, in order, to `$query`.
+macro_rules! bind_result {
+    ($query:expr, $r:expr) => {
+        $query
+            .bind(&$r.job_key)
+            .bind($r.test_loss)
+            .bind($r.test_accuracy)
+            .bind($r.runtime_s)
+            .bind($r.images_per_s)
+            .bind(&$r.confusion_json)
+            .bind(&$r.worker_id)
+            .bind($r.attempt)
+            .bind(&$r.finished_at)
+    };
+}
+
+/// A lease as seconds for the database (at most about four months).
+fn lease_secs(lease: Duration) -> f64 {
+    lease.as_secs_f64().min(1e7)
+}
+
+/// A `url` with any password removed, for messages.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) if userinfo.contains(':') => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}")
+        }
+        _ => url.to_string(),
+    }
+}
+
+fn epoch_record(key: &str, m: &EpochMetrics) -> EpochRecord {
+    EpochRecord {
+        job_key: key.to_string(),
+        epoch: m.epoch as i64,
+        train_loss: m.train_loss,
+        train_accuracy: m.train_accuracy,
+        val_loss: m.val_loss,
+        val_accuracy: m.val_accuracy,
+        seconds: m.seconds,
+    }
+}
+
+fn epoch_metrics(e: EpochRecord) -> EpochMetrics {
+    EpochMetrics {
+        epoch: e.epoch.max(0) as usize,
+        train_loss: e.train_loss,
+        train_accuracy: e.train_accuracy,
+        val_loss: e.val_loss,
+        val_accuracy: e.val_accuracy,
+        seconds: e.seconds,
+    }
+}
+
+fn counts_from(rows: impl IntoIterator<Item = CountRecord>) -> Result<StatusCounts> {
+    let mut counts = StatusCounts::default();
+    for r in rows {
+        let status = columns::parse_status("?", &r.status)?;
+        counts.add(status, r.n.max(0) as u64);
+    }
+    Ok(counts)
+}
+
+fn status_row(r: StatusRecord) -> Result<JobStatusRow> {
+    Ok(JobStatusRow {
+        spec: columns::parse_spec(&r.key, &r.spec_json)?,
+        status: columns::parse_status(&r.key, &r.status)?,
+        attempts: r.attempts.clamp(0, u32::MAX as i64) as u32,
+        worker_id: r.worker_id,
+        lease_expires_at: r.lease_expires_at,
+        last_error: r.last_error,
+        created_at: r.created_at,
+        started_at: r.started_at,
+        finished_at: r.finished_at,
+        epochs_done: r.epochs_done.clamp(0, u32::MAX as i64) as u32,
+        key: r.key,
+    })
+}
+
+/// Everything one store holds, for [`Store::merge_from`].
+struct Export {
+    sweeps: Vec<SweepRecord>,
+    jobs: Vec<JobRecord>,
+    memberships: Vec<MembershipRecord>,
+    results: Vec<ResultRecord>,
+    epochs: Vec<EpochRecord>,
+}
+
+impl Store {
+    /// Opens (creating and migrating if needed) the results database at `target`:
+    /// `postgres://…` or `postgresql://…` for PostgreSQL, `sqlite:…` or a file path for SQLite.
+    ///
+    /// SQLite files (and their parent directory) are created on first use and run in WAL mode
+    /// with `synchronous = NORMAL`, foreign keys on and a busy timeout; every multi-statement
+    /// write starts with `BEGIN IMMEDIATE`, so writes are short and serialised.
+    pub async fn open(target: &str) -> Result<Store> {
+        Store::open_with(target, &StoreOptions::default()).await
+    }
+
+    /// [`Store::open`] with explicit options.
+    pub async fn open_with(target: &str, options: &StoreOptions) -> Result<Store> {
+        if target.starts_with("postgres://") || target.starts_with("postgresql://") {
+            Store::open_postgres(target, options).await
+        } else if target.starts_with("sqlite:") || !target.contains("://") {
+            Store::open_sqlite(target, options).await
+        } else {
+            Err(StoreError::UnsupportedTarget {
+                target: redact(target),
+            })
+        }
+    }
+
+    async fn open_sqlite(target: &str, options: &StoreOptions) -> Result<Store> {
+        let open_err = |source| StoreError::Open {
+            target: target.to_string(),
+            source,
+        };
+        let connect = if target.starts_with("sqlite:") {
+            SqliteConnectOptions::from_str(target).map_err(open_err)?
+        } else {
+            SqliteConnectOptions::new().filename(target)
+        };
+        let memory = target.contains(":memory:") || target.contains("mode=memory");
+        if !memory
+            && let Some(dir) = connect.get_filename().parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                target: target.to_string(),
+                dir: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let connect = connect
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(options.busy_timeout)
+            .foreign_keys(true);
+        let pool_options = if memory {
+            // An in-memory database lives as long as a connection to it: keep exactly one.
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+        } else {
+            SqlitePoolOptions::new().max_connections(options.max_connections.max(1))
+        };
+        let pool = pool_options.connect_with(connect).await.map_err(open_err)?;
+        sqlx::migrate!("../../migrations/sqlite")
+            .run(&pool)
+            .await
+            .map_err(|source| StoreError::Migrate {
+                target: target.to_string(),
+                source,
+            })?;
+        tracing::debug!(target, "opened SQLite results database");
+        Ok(Store {
+            backend: Backend::Sqlite(pool),
+            max_attempts: options.max_attempts.max(1),
+            target: target.to_string(),
+        })
+    }
+
+    async fn open_postgres(target: &str, options: &StoreOptions) -> Result<Store> {
+        let shown = redact(target);
+        let open_err = |source| StoreError::Open {
+            target: shown.clone(),
+            source,
+        };
+        let mut connect = PgConnectOptions::from_str(target).map_err(open_err)?;
+        if let Some(schema) = &options.pg_schema {
+            let plain = !schema.is_empty()
+                && !schema.starts_with(|c: char| c.is_ascii_digit())
+                && schema
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if !plain {
+                return Err(StoreError::InvalidSchema(schema.clone()));
+            }
+            let mut conn = connect.connect().await.map_err(open_err)?;
+            let create = format!("CREATE SCHEMA IF NOT EXISTS {schema}");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(create))
+                .execute(&mut conn)
+                .await
+                .map_err(open_err)?;
+            conn.close().await.map_err(open_err)?;
+            connect = connect.options([("search_path", schema.as_str())]);
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .connect_with(connect)
+            .await
+            .map_err(open_err)?;
+        sqlx::migrate!("../../migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(|source| StoreError::Migrate {
+                target: shown.clone(),
+                source,
+            })?;
+        tracing::debug!(target = %shown, "opened PostgreSQL results database");
+        Ok(Store {
+            backend: Backend::Postgres(pool),
+            max_attempts: options.max_attempts.max(1),
+            target: shown,
+        })
+    }
+
+    /// Which database this store talks to.
+    pub fn backend(&self) -> BackendKind {
+        match self.backend {
+            Backend::Sqlite(_) => BackendKind::Sqlite,
+            Backend::Postgres(_) => BackendKind::Postgres,
+        }
+    }
+
+    /// The database as given to [`Store::open`] (without any password).
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// Claims after which a lost lease fails a job.
+    pub fn max_attempts(&self) -> u32 {
+        self.max_attempts
+    }
+
+    /// Closes the connections, waiting for running queries (SQLite also checkpoints its WAL).
+    pub async fn close(&self) {
+        match &self.backend {
+            Backend::Sqlite(p) => p.close().await,
+            Backend::Postgres(p) => p.close().await,
+        }
+    }
+
+    /// Fails with [`StoreError::UnknownSweep`] unless a sweep has id or name `sweep`.
+    async fn check_sweep(&self, sweep: Option<&str>) -> Result<()> {
+        let Some(sweep) = sweep else {
+            return Ok(());
+        };
+        let n: i64 = on_backend!(self, "looking up a sweep", |pool, _sql| {
+            Ok(sqlx::query_scalar(sql::COUNT_SWEEPS_NAMED)
+                .bind(sweep)
+                .fetch_one(pool)
+                .await?)
+        })?;
+        if n == 0 {
+            return Err(StoreError::UnknownSweep {
+                sweep: sweep.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    // ----- the queue -------------------------------------------------------------------------
+
+    /// Records `sweep` and adds its `jobs` to the queue, in order. Idempotent: jobs already in the
+    /// database (from this or any other sweep) keep their row and status (a done job stays done)
+    /// and only gain the membership; enqueuing the same grid again adds nothing.
+    pub async fn enqueue(&self, sweep: &NewSweep, jobs: &[JobSpec]) -> Result<EnqueueReport> {
+        let sweep_id = sweep.id();
+        // Build every row first: an invalid job stops the enqueue before anything is written.
+        let mut records = Vec::with_capacity(jobs.len());
+        for (i, spec) in jobs.iter().enumerate() {
+            records.push(columns::job_record(spec, i as i64)?);
+        }
+        on_backend!(self, "enqueuing a sweep", |pool, sql| {
+            let mut tx = pool.begin_with(sql.begin_write).await?;
+            let added = sqlx::query(sql.insert_sweep)
+                .bind(&sweep_id)
+                .bind(&sweep.name)
+                .bind(&sweep.grid_text)
+                .bind(None::<String>)
+                .bind(None::<String>)
+                .bind(&sweep.host)
+                .bind(&sweep.tune_version)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            let base: i64 = sqlx::query_scalar(sql::MAX_SEQ).fetch_one(&mut *tx).await?;
+            let mut report = EnqueueReport {
+                sweep_id: sweep_id.clone(),
+                sweep_added: added > 0,
+                jobs: jobs.len(),
+                jobs_added: 0,
+                memberships_added: 0,
+            };
+            for (i, record) in records.iter_mut().enumerate() {
+                record.seq = base + 1 + i as i64;
+                let n = bind_job!(sqlx::query(sql.insert_job), record)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                report.jobs_added += n as usize;
+                let n = sqlx::query(sql::INSERT_MEMBERSHIP)
+                    .bind(&sweep_id)
+                    .bind(&record.key)
+                    .bind(i as i64)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                report.memberships_added += n as usize;
+            }
+            sqlx::query(sql::REOPEN_SWEEP)
+                .bind(&sweep_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(report)
+        })
+    }
+
+    /// Claims the next job for `worker_id`, optionally only from `sweep` (id or name): an
+    /// interrupted job, or a running one whose lease expired (fewer than `max_attempts` claims so
+    /// far), or else the first pending job in queue order. The job is marked running with
+    /// attempt + 1 and a lease of `lease` from now by the database clock; the transaction ends
+    /// before this returns. Running jobs whose lease expired on their last attempt are marked
+    /// failed first. `None` when nothing is left to claim.
+    pub async fn claim(
+        &self,
+        worker_id: &str,
+        lease: Duration,
+        sweep: Option<&str>,
+    ) -> Result<Option<Claim>> {
+        self.check_sweep(sweep).await?;
+        let max_attempts = i64::from(self.max_attempts);
+        let row: Option<ClaimedRecord> = on_backend!(self, "claiming a job", |pool, sql| {
+            let mut tx = pool.begin_with(sql.begin_write).await?;
+            let failed = sqlx::query(sql.fail_exhausted)
+                .bind(max_attempts)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if failed > 0 {
+                tracing::warn!(
+                    jobs = failed,
+                    "gave up on jobs whose lease expired too often"
+                );
+                sqlx::query(sql.finish_sweeps)
+                    .bind(None::<String>)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let row: Option<ClaimedRecord> = sqlx::query_as(sql.claim)
+                .bind(max_attempts)
+                .bind(worker_id)
+                .bind(lease_secs(lease))
+                .bind(sweep)
+                .fetch_optional(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(row)
+        })?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let spec = columns::parse_spec(&row.key, &row.spec_json)?;
+        let attempt = u32::try_from(row.attempts).map_err(|_| StoreError::Corrupt {
+            key: row.key.clone(),
+            what: "attempts",
+            why: format!("{} is out of range", row.attempts),
+        })?;
+        Ok(Some(Claim {
+            key: row.key,
+            spec,
+            attempt,
+            worker_id: worker_id.to_string(),
+            lease,
+        }))
+    }
+
+    fn lease_lost(claim: &Claim) -> StoreError {
+        StoreError::LeaseLost {
+            key: claim.key.clone(),
+            worker_id: claim.worker_id.clone(),
+            attempt: claim.attempt,
+        }
+    }
+
+    /// Extends `claim`'s lease by its lease duration from now (database clock). Fails with
+    /// [`StoreError::LeaseLost`] if the job is no longer running under this worker and attempt.
+    pub async fn heartbeat(&self, claim: &Claim) -> Result<()> {
+        let n = on_backend!(self, "extending a job's lease", |pool, sql| {
+            Ok(sqlx::query(sql.extend_lease)
+                .bind(&claim.key)
+                .bind(&claim.worker_id)
+                .bind(i64::from(claim.attempt))
+                .bind(lease_secs(claim.lease))
+                .execute(pool)
+                .await?
+                .rows_affected())
+        })?;
+        if n == 0 {
+            return Err(Store::lease_lost(claim));
+        }
+        Ok(())
+    }
+
+    /// Records one epoch's metrics of a claimed job (replacing any row for the same epoch) and
+    /// extends the lease. Fails with [`StoreError::LeaseLost`] if the claim is stale.
+    pub async fn record_epoch(&self, claim: &Claim, metrics: &EpochMetrics) -> Result<()> {
+        let record = epoch_record(&claim.key, metrics);
+        on_backend!(self, "recording an epoch", |pool, sql| {
+            let mut tx = pool.begin_with(sql.begin_write).await?;
+            let n = sqlx::query(sql.extend_lease)
+                .bind(&claim.key)
+                .bind(&claim.worker_id)
+                .bind(i64::from(claim.attempt))
+                .bind(lease_secs(claim.lease))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n == 0 {
+                return Err(Store::lease_lost(claim).into());
+            }
+            bind_epoch!(sqlx::query(sql::UPSERT_EPOCH), record)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Marks a claimed job done and writes its result (one row per job, replaced if the job is
+    /// delivered again), its full history (epochs after the last one are removed) and drops its
+    /// checkpoint. Completing the same claim again changes nothing and succeeds. Fails with
+    /// [`StoreError::LeaseLost`] if the claim is stale.
+    pub async fn complete(&self, claim: &Claim, outcome: &TrainOutcome) -> Result<()> {
+        let result = ResultRecord {
+            job_key: claim.key.clone(),
+            test_loss: outcome.test_loss,
+            test_accuracy: outcome.test_accuracy,
+            runtime_s: outcome.runtime_s,
+            images_per_s: outcome.images_per_s,
+            confusion_json: serde_json::to_string(&outcome.confusion)
+                .expect("a matrix of integers always serialises"),
+            worker_id: Some(claim.worker_id.clone()),
+            attempt: i64::from(claim.attempt),
+            finished_at: None,
+        };
+        let epochs: Vec<EpochRecord> = outcome
+            .history
+            .iter()
+            .map(|m| epoch_record(&claim.key, m))
+            .collect();
+        let last_epoch = epochs.iter().map(|e| e.epoch).max();
+        let params = i64::try_from(outcome.params).unwrap_or(i64::MAX);
+        on_backend!(self, "recording a finished job", |pool, sql| {
+            let mut tx = pool.begin_with(sql.begin_write).await?;
+            let n = sqlx::query(sql.complete_job)
+                .bind(&claim.key)
+                .bind(&claim.worker_id)
+                .bind(i64::from(claim.attempt))
+                .bind(params)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n == 0 {
+                // Delivered twice by the same claim (e.g. a retry after a lost reply): done already.
+                let done: i64 = sqlx::query_scalar(sql::DONE_BY)
+                    .bind(&claim.key)
+                    .bind(&claim.worker_id)
+                    .bind(i64::from(claim.attempt))
+                    .fetch_one(&mut *tx)
+                    .await?;
+                if done > 0 {
+                    return Ok(());
+                }
+                return Err(Store::lease_lost(claim).into());
+            }
+            bind_result!(sqlx::query(sql.upsert_result), result)
+                .execute(&mut *tx)
+                .await?;
+            for e in &epochs {
+                bind_epoch!(sqlx::query(sql::UPSERT_EPOCH), e)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            if let Some(last) = last_epoch {
+                sqlx::query(sql::DELETE_EPOCHS_AFTER)
+                    .bind(&claim.key)
+                    .bind(last)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::query(sql::DELETE_CHECKPOINT)
+                .bind(&claim.key)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(sql.finish_sweeps)
+                .bind(&claim.key)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Marks a claimed job failed with `error` (it is not retried; see [`Store::retry_failed`]).
+    /// Fails with [`StoreError::LeaseLost`] if the claim is stale.
+    pub async fn fail(&self, claim: &Claim, error: &str) -> Result<()> {
+        on_backend!(self, "recording a failed job", |pool, sql| {
+            let mut tx = pool.begin_with(sql.begin_write).await?;
+            let n = sqlx::query(sql.fail_job)
+                .bind(&claim.key)
+                .bind(&claim.worker_id)
+                .bind(i64::from(claim.attempt))
+                .bind(error)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n == 0 {
+                return Err(Store::lease_lost(claim).into());
+            }
+            sqlx::query(sql.finish_sweeps)
+                .bind(&claim.key)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Puts a claimed job back as interrupted (e.g. on Ctrl-C); it is claimed again before pending
+    /// jobs. Fails with [`StoreError::LeaseLost`] if the claim is stale.
+    pub async fn interrupt(&self, claim: &Claim) -> Result<()> {
+        let n = on_backend!(self, "interrupting a job", |pool, _sql| {
+            Ok(sqlx::query(sql::INTERRUPT_JOB)
+                .bind(&claim.key)
+                .bind(&claim.worker_id)
+                .bind(i64::from(claim.attempt))
+                .execute(pool)
+                .await?
+                .rows_affected())
+        })?;
+        if n == 0 {
+            return Err(Store::lease_lost(claim));
+        }
+        Ok(())
+    }
+
+    /// Marks every running job whose worker id starts with `worker_prefix` (every running job
+    /// when `None`) as interrupted, whatever its lease, and returns how many. A local `tune run`
+    /// on SQLite calls this at start, holding its lock file, so jobs of a killed run restart at
+    /// once (see the crate docs). Their old claims become stale ([`StoreError::LeaseLost`]).
+    /// Never call it while workers matching the prefix may be alive: their jobs would be claimed
+    /// twice (the stale worker's writes are refused, but its training time is lost).
+    pub async fn interrupt_running(&self, worker_prefix: Option<&str>) -> Result<u64> {
+        on_backend!(self, "releasing running jobs", |pool, _sql| {
+            Ok(sqlx::query(sql::INTERRUPT_RUNNING)
+                .bind(worker_prefix)
+                .execute(pool)
+                .await?
+                .rows_affected())
+        })
+    }
+
+    /// Puts failed jobs (of `sweep`, id or name, or all) back in the queue with a fresh attempt
+    /// count; returns how many.
+    pub async fn retry_failed(&self, sweep: Option<&str>) -> Result<u64> {
+        self.check_sweep(sweep).await?;
+        on_backend!(self, "retrying failed jobs", |pool, sql| {
+            let mut tx = pool.begin_with(sql.begin_write).await?;
+            let n = sqlx::query(sql::RETRY_FAILED)
+                .bind(sweep)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            sqlx::query(sql::REOPEN_SWEEPS).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(n)
+        })
+    }
+
+    /// Saves the latest weights of a claimed job (replacing the previous checkpoint) and extends
+    /// the lease. Fails with [`StoreError::LeaseLost`] if the claim is stale.
+    pub async fn save_checkpoint(&self, claim: &Claim, epoch: u32, bytes: &[u8]) -> Result<()> {
+        on_backend!(self, "saving a checkpoint", |pool, sql| {
+            let mut tx = pool.begin_with(sql.begin_write).await?;
+            let n = sqlx::query(sql.extend_lease)
+                .bind(&claim.key)
+                .bind(&claim.worker_id)
+                .bind(i64::from(claim.attempt))
+                .bind(lease_secs(claim.lease))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n == 0 {
+                return Err(Store::lease_lost(claim).into());
+            }
+            sqlx::query(sql.upsert_checkpoint)
+                .bind(&claim.key)
+                .bind(i64::from(epoch))
+                .bind(bytes)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// The latest checkpoint of job `key`, if one was saved and the job has not finished.
+    pub async fn load_checkpoint(&self, key: &str) -> Result<Option<Checkpoint>> {
+        let row: Option<CheckpointRecord> =
+            on_backend!(self, "loading a checkpoint", |pool, _sql| {
+                Ok(sqlx::query_as(sql::LOAD_CHECKPOINT)
+                    .bind(key)
+                    .fetch_optional(pool)
+                    .await?)
+            })?;
+        Ok(row.map(|r| Checkpoint {
+            epoch: r.epoch.clamp(0, u32::MAX as i64) as u32,
+            bytes: r.bytes,
+        }))
+    }
+
+    // ----- reads for reports -----------------------------------------------------------------
+
+    /// The finished jobs matching `filter`, in queue order.
+    pub async fn results(&self, filter: &ResultFilter) -> Result<Vec<JobResult>> {
+        self.check_sweep(filter.sweep.as_deref()).await?;
+        let seed = match filter.seed {
+            Some(s) => match i64::try_from(s) {
+                Ok(s) => Some(s),
+                Err(_) => return Ok(Vec::new()), // no stored seed is that large
+            },
+            None => None,
+        };
+        let model = filter.model.map(|m| m.as_str());
+        let rows: Vec<ResultRowRecord> = on_backend!(self, "reading results", |pool, sql| {
+            Ok(sqlx::query_as(sql.select_results)
+                .bind(filter.sweep.as_deref())
+                .bind(filter.dataset.as_deref())
+                .bind(model)
+                .bind(seed)
+                .fetch_all(pool)
+                .await?)
+        })?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let history = if filter.with_history {
+                self.history(&r.key).await?
+            } else {
+                Vec::new()
+            };
+            out.push(JobResult {
+                spec: columns::parse_spec(&r.key, &r.spec_json)?,
+                params: r.params.max(0) as u64,
+                flops_per_image: r.flops_per_image,
+                test_loss: r.test_loss,
+                test_accuracy: r.test_accuracy,
+                runtime_s: r.runtime_s,
+                images_per_s: r.images_per_s,
+                finished_at: r.finished_at,
+                history,
+                key: r.key,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The recorded epochs of job `key`, in epoch order.
+    pub async fn history(&self, key: &str) -> Result<Vec<EpochMetrics>> {
+        let rows: Vec<EpochRecord> = on_backend!(self, "reading a job's history", |pool, _sql| {
+            Ok(sqlx::query_as(sql::SELECT_HISTORY)
+                .bind(key)
+                .fetch_all(pool)
+                .await?)
+        })?;
+        Ok(rows.into_iter().map(epoch_metrics).collect())
+    }
+
+    /// The test confusion matrix of finished job `key` (`[true][predicted]` counts).
+    pub async fn confusion(&self, key: &str) -> Result<Option<Vec<Vec<u64>>>> {
+        let json: Option<String> =
+            on_backend!(self, "reading a confusion matrix", |pool, _sql| {
+                Ok(sqlx::query_scalar(sql::SELECT_CONFUSION)
+                    .bind(key)
+                    .fetch_optional(pool)
+                    .await?)
+            })?;
+        json.map(|j| {
+            serde_json::from_str(&j).map_err(|e| StoreError::Corrupt {
+                key: key.to_string(),
+                what: "confusion_json",
+                why: e.to_string(),
+            })
+        })
+        .transpose()
+    }
+
+    /// Every sweep with its jobs counted by status, oldest first.
+    pub async fn sweeps(&self) -> Result<Vec<SweepRow>> {
+        let (sweeps, counts): (Vec<SweepRecord>, Vec<CountRecord>) =
+            on_backend!(self, "reading sweeps", |pool, sql| {
+                let sweeps = sqlx::query_as(sql.select_sweeps).fetch_all(pool).await?;
+                let counts = sqlx::query_as(sql::SELECT_SWEEP_COUNTS)
+                    .fetch_all(pool)
+                    .await?;
+                Ok((sweeps, counts))
+            })?;
+        let mut by_sweep: HashMap<String, Vec<CountRecord>> = HashMap::new();
+        for c in counts {
+            by_sweep
+                .entry(c.sweep_id.clone().unwrap_or_default())
+                .or_default()
+                .push(c);
+        }
+        sweeps
+            .into_iter()
+            .map(|s| {
+                Ok(SweepRow {
+                    counts: counts_from(by_sweep.remove(&s.id).unwrap_or_default())?,
+                    id: s.id,
+                    name: s.name,
+                    grid_text: s.grid_text,
+                    started_at: s.started_at.unwrap_or_default(),
+                    finished_at: s.finished_at,
+                    host: s.host,
+                    tune_version: s.tune_version,
+                })
+            })
+            .collect()
+    }
+
+    /// The jobs of `sweep` (id or name) with their queue state, in queue order.
+    pub async fn jobs_of_sweep(&self, sweep: &str) -> Result<Vec<JobStatusRow>> {
+        self.check_sweep(Some(sweep)).await?;
+        self.select_jobs(Some(sweep), None).await
+    }
+
+    /// The queue state of job `key`, if it is known.
+    pub async fn job(&self, key: &str) -> Result<Option<JobStatusRow>> {
+        Ok(self.select_jobs(None, Some(key)).await?.into_iter().next())
+    }
+
+    async fn select_jobs(
+        &self,
+        sweep: Option<&str>,
+        key: Option<&str>,
+    ) -> Result<Vec<JobStatusRow>> {
+        let rows: Vec<StatusRecord> = on_backend!(self, "reading job states", |pool, sql| {
+            Ok(sqlx::query_as(sql.select_jobs)
+                .bind(sweep)
+                .bind(key)
+                .fetch_all(pool)
+                .await?)
+        })?;
+        rows.into_iter().map(status_row).collect()
+    }
+
+    /// Jobs counted by status, of `sweep` (id or name) or of the whole database.
+    pub async fn counts(&self, sweep: Option<&str>) -> Result<StatusCounts> {
+        self.check_sweep(sweep).await?;
+        let rows: Vec<CountRecord> = on_backend!(self, "counting jobs", |pool, _sql| {
+            Ok(sqlx::query_as(sql::SELECT_COUNTS)
+                .bind(sweep)
+                .fetch_all(pool)
+                .await?)
+        })?;
+        counts_from(rows)
+    }
+
+    // ----- merging ---------------------------------------------------------------------------
+
+    async fn export(&self) -> Result<Export> {
+        on_backend!(self, "reading a database to merge", |pool, sql| {
+            Ok(Export {
+                sweeps: sqlx::query_as(sql.select_sweeps).fetch_all(pool).await?,
+                jobs: sqlx::query_as(sql.export_jobs).fetch_all(pool).await?,
+                memberships: sqlx::query_as(sql::EXPORT_MEMBERSHIPS)
+                    .fetch_all(pool)
+                    .await?,
+                results: sqlx::query_as(sql.export_results).fetch_all(pool).await?,
+                epochs: sqlx::query_as(sql::EXPORT_EPOCHS).fetch_all(pool).await?,
+            })
+        })
+    }
+
+    /// Copies the sweeps, jobs, memberships, results and epochs of `other` (either back end)
+    /// into this store, in one transaction, without duplicates: rows are matched by sweep id and
+    /// job key. A job new here is copied as it is (a running one as interrupted); a job that is
+    /// done in `other` but not here takes `other`'s state, result and history; otherwise this
+    /// store's job wins. Checkpoints are not copied.
+    pub async fn merge_from(&self, other: &Store) -> Result<MergeReport> {
+        let data = other.export().await?;
+        let mut results: HashMap<&str, &ResultRecord> = HashMap::new();
+        for r in &data.results {
+            results.insert(&r.job_key, r);
+        }
+        let mut epochs: HashMap<&str, Vec<&EpochRecord>> = HashMap::new();
+        for e in &data.epochs {
+            epochs.entry(&e.job_key).or_default().push(e);
+        }
+        on_backend!(self, "merging another results database", |pool, sql| {
+            let mut tx = pool.begin_with(sql.begin_write).await?;
+            let mut report = MergeReport::default();
+            for s in &data.sweeps {
+                let n = sqlx::query(sql.insert_sweep)
+                    .bind(&s.id)
+                    .bind(&s.name)
+                    .bind(&s.grid_text)
+                    .bind(&s.started_at)
+                    .bind(&s.finished_at)
+                    .bind(&s.host)
+                    .bind(&s.tune_version)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                report.sweeps_added += n as usize;
+            }
+            let base: i64 = sqlx::query_scalar(sql::MAX_SEQ).fetch_one(&mut *tx).await?;
+            for (i, job) in data.jobs.iter().enumerate() {
+                let here: Option<String> = sqlx::query_scalar(sql::JOB_STATUS)
+                    .bind(&job.key)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let done = JobStatus::Done.as_str();
+                match here {
+                    None => {
+                        let mut record = job.clone();
+                        record.seq = base + 1 + i as i64;
+                        if record.status == JobStatus::Running.as_str() {
+                            record.status = JobStatus::Interrupted.as_str().to_string();
+                            record.lease_expires_at = None;
+                        }
+                        bind_job!(sqlx::query(sql.insert_job), record)
+                            .execute(&mut *tx)
+                            .await?;
+                        report.jobs_added += 1;
+                    }
+                    Some(status) if status != done && job.status == done => {
+                        sqlx::query(sql.merge_job_state)
+                            .bind(&job.key)
+                            .bind(&job.status)
+                            .bind(job.attempts)
+                            .bind(&job.worker_id)
+                            .bind(&job.last_error)
+                            .bind(&job.started_at)
+                            .bind(&job.finished_at)
+                            .bind(job.params)
+                            .execute(&mut *tx)
+                            .await?;
+                        for q in [sql::DELETE_EPOCHS, sql::DELETE_CHECKPOINT] {
+                            sqlx::query(q).bind(&job.key).execute(&mut *tx).await?;
+                        }
+                        report.jobs_completed += 1;
+                    }
+                    Some(_) => continue,
+                }
+                if let Some(r) = results.get(job.key.as_str()) {
+                    bind_result!(sqlx::query(sql.upsert_result), r)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                for e in epochs.get(job.key.as_str()).into_iter().flatten() {
+                    bind_epoch!(sqlx::query(sql::UPSERT_EPOCH), e)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            for m in &data.memberships {
+                let n = sqlx::query(sql::INSERT_MEMBERSHIP)
+                    .bind(&m.sweep_id)
+                    .bind(&m.job_key)
+                    .bind(m.position)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                report.memberships_added += n as usize;
+            }
+            sqlx::query(sql::REOPEN_SWEEPS).execute(&mut *tx).await?;
+            sqlx::query(sql.finish_sweeps)
+                .bind(None::<String>)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(report)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact("postgres://tune:secret@db:5432/tune"),
+            "postgres://tune:***@db:5432/tune"
+        );
+        assert_eq!(redact("postgres://tune@db/tune"), "postgres://tune@db/tune");
+        assert_eq!(redact("results/results.db"), "results/results.db");
+    }
+
+    #[tokio::test]
+    async fn unsupported_targets_are_refused() {
+        let err = Store::open("mysql://x/y").await.unwrap_err();
+        assert!(matches!(err, StoreError::UnsupportedTarget { .. }), "{err}");
+    }
+}

@@ -1,0 +1,218 @@
+//! The PostgreSQL dialect. Times are `timestamptz` from the server's clock (`now()`), read back as
+//! UTC text `YYYY-MM-DD HH:MM:SS.SSS` (the SQLite format) and written from that text as UTC. A job
+//! is picked with `FOR UPDATE SKIP LOCKED`, so concurrent workers never wait on each other's pick.
+
+use super::Sql;
+
+/// Formats a timestamptz column as the store's UTC text.
+macro_rules! ts {
+    ($col:literal) => {
+        concat!(
+            "to_char(",
+            $col,
+            " AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS')"
+        )
+    };
+    ($col:literal, $alias:literal) => {
+        concat!(
+            "to_char(",
+            $col,
+            " AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS') AS ",
+            $alias
+        )
+    };
+}
+
+/// Reads the store's UTC text parameter as a timestamptz.
+macro_rules! from_text {
+    ($param:literal) => {
+        concat!("(", $param, "::timestamp AT TIME ZONE 'UTC')")
+    };
+}
+
+/// The claim conditions shared by the pick of [`SQL`]'s `claim`.
+macro_rules! claimable {
+    () => {
+        "(status IN ('pending', 'interrupted') \
+          OR (status = 'running' AND attempts < $1 AND lease_expires_at < now())) \
+         AND ($4::text IS NULL OR key IN ( \
+             SELECT sj.job_key FROM sweep_jobs sj JOIN sweeps s ON s.id = sj.sweep_id \
+             WHERE s.id = $4 OR s.name = $4))"
+    };
+}
+
+/// The PostgreSQL queries.
+pub(crate) const SQL: Sql = Sql {
+    begin_write: "BEGIN",
+
+    insert_sweep: concat!(
+        "INSERT INTO sweeps (id, name, grid_text, started_at, finished_at, host, tune_version) \
+         VALUES ($1, $2, $3, COALESCE(",
+        from_text!("$4"),
+        ", now()), ",
+        from_text!("$5"),
+        ", $6, $7) ON CONFLICT (id) DO NOTHING"
+    ),
+
+    insert_job: concat!(
+        "INSERT INTO jobs (key, seq, model, layers, layer1, layer2, layer3, filters, \
+         kernel, dense, dense_widths, dropout, l2, lr, rho, eps, batch, epochs, dataset, seed, \
+         train_images, validation, spec_json, params, flops_per_image, status, attempts, \
+         worker_id, lease_expires_at, last_error, created_at, started_at, finished_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+         $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, ",
+        from_text!("$29"),
+        ", $30, COALESCE(",
+        from_text!("$31"),
+        ", now()), ",
+        from_text!("$32"),
+        ", ",
+        from_text!("$33"),
+        ") ON CONFLICT (key) DO NOTHING"
+    ),
+
+    fail_exhausted: "UPDATE jobs SET status = 'failed', \
+         last_error = 'lease of worker ' || COALESCE(worker_id, '?') || ' expired on attempt ' \
+             || attempts || ' of ' || $1 || ' (the worker died or hung); giving up' \
+             || COALESCE('; earlier: ' || last_error, ''), \
+         lease_expires_at = NULL, finished_at = now() \
+         WHERE key IN ( \
+             SELECT key FROM jobs \
+             WHERE status = 'running' AND attempts >= $1 AND lease_expires_at < now() \
+             FOR UPDATE SKIP LOCKED)",
+
+    claim: concat!(
+        "UPDATE jobs SET status = 'running', worker_id = $2, attempts = jobs.attempts + 1, \
+         lease_expires_at = now() + make_interval(secs => $3), \
+         started_at = now(), finished_at = NULL, \
+         last_error = CASE WHEN jobs.status = 'running' \
+             THEN 'lease of worker ' || COALESCE(jobs.worker_id, '?') \
+                  || ' expired on attempt ' || jobs.attempts \
+             ELSE jobs.last_error END \
+         FROM (SELECT key FROM jobs WHERE ",
+        claimable!(),
+        " ORDER BY CASE status WHEN 'pending' THEN 1 ELSE 0 END, seq \
+          LIMIT 1 FOR UPDATE SKIP LOCKED) AS pick \
+         WHERE jobs.key = pick.key \
+         RETURNING jobs.key, jobs.spec_json, jobs.attempts"
+    ),
+
+    extend_lease: "UPDATE jobs SET lease_expires_at = now() + make_interval(secs => $4) \
+         WHERE key = $1 AND worker_id = $2 AND attempts = $3 AND status = 'running'",
+
+    complete_job: "UPDATE jobs SET status = 'done', params = $4, lease_expires_at = NULL, \
+         last_error = NULL, finished_at = now() \
+         WHERE key = $1 AND worker_id = $2 AND attempts = $3 AND status = 'running'",
+
+    upsert_result: concat!(
+        "INSERT INTO results (job_key, test_loss, test_accuracy, runtime_s, \
+         images_per_s, confusion_json, worker_id, attempt, finished_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, COALESCE(",
+        from_text!("$9"),
+        ", now())) \
+         ON CONFLICT (job_key) DO UPDATE SET \
+             test_loss = excluded.test_loss, test_accuracy = excluded.test_accuracy, \
+             runtime_s = excluded.runtime_s, images_per_s = excluded.images_per_s, \
+             confusion_json = excluded.confusion_json, worker_id = excluded.worker_id, \
+             attempt = excluded.attempt, finished_at = excluded.finished_at"
+    ),
+
+    fail_job: "UPDATE jobs SET status = 'failed', last_error = $4, lease_expires_at = NULL, \
+         finished_at = now() \
+         WHERE key = $1 AND worker_id = $2 AND attempts = $3 AND status = 'running'",
+
+    finish_sweeps: "UPDATE sweeps SET finished_at = now() \
+         WHERE finished_at IS NULL \
+           AND ($1::text IS NULL OR id IN (SELECT sweep_id FROM sweep_jobs WHERE job_key = $1)) \
+           AND NOT EXISTS ( \
+               SELECT 1 FROM sweep_jobs sj JOIN jobs j ON j.key = sj.job_key \
+               WHERE sj.sweep_id = sweeps.id AND j.status NOT IN ('done', 'failed'))",
+
+    upsert_checkpoint: "INSERT INTO checkpoints (job_key, epoch, bytes, saved_at) \
+         VALUES ($1, $2, $3, now()) \
+         ON CONFLICT (job_key) DO UPDATE SET \
+             epoch = excluded.epoch, bytes = excluded.bytes, saved_at = excluded.saved_at",
+
+    select_jobs: concat!(
+        "SELECT j.key, j.spec_json, j.status, j.attempts, j.worker_id, ",
+        ts!("j.lease_expires_at", "lease_expires_at"),
+        ", j.last_error, ",
+        ts!("j.created_at", "created_at"),
+        ", ",
+        ts!("j.started_at", "started_at"),
+        ", ",
+        ts!("j.finished_at", "finished_at"),
+        ", (SELECT COUNT(*) FROM epoch_metrics e WHERE e.job_key = j.key) AS epochs_done \
+         FROM jobs j \
+         WHERE ($1::text IS NULL OR j.key IN ( \
+                   SELECT sj.job_key FROM sweep_jobs sj JOIN sweeps s ON s.id = sj.sweep_id \
+                   WHERE s.id = $1 OR s.name = $1)) \
+           AND ($2::text IS NULL OR j.key = $2) \
+         ORDER BY j.seq"
+    ),
+
+    select_results: concat!(
+        "SELECT j.key, j.spec_json, j.params, j.flops_per_image, r.test_loss, \
+         r.test_accuracy, r.runtime_s, r.images_per_s, ",
+        ts!("r.finished_at", "finished_at"),
+        " FROM jobs j JOIN results r ON r.job_key = j.key \
+         WHERE j.status = 'done' \
+           AND ($1::text IS NULL OR j.key IN ( \
+                   SELECT sj.job_key FROM sweep_jobs sj JOIN sweeps s ON s.id = sj.sweep_id \
+                   WHERE s.id = $1 OR s.name = $1)) \
+           AND ($2::text IS NULL OR j.dataset = $2) \
+           AND ($3::text IS NULL OR j.model = $3) \
+           AND ($4::bigint IS NULL OR j.seed = $4) \
+         ORDER BY j.seq"
+    ),
+
+    select_sweeps: concat!(
+        "SELECT id, name, grid_text, ",
+        ts!("started_at", "started_at"),
+        ", ",
+        ts!("finished_at", "finished_at"),
+        ", host, tune_version FROM sweeps ORDER BY sweeps.started_at, id"
+    ),
+
+    export_jobs: concat!(
+        "SELECT key, seq, model, layers, layer1, layer2, layer3, filters, kernel, \
+         dense, dense_widths, dropout, l2, lr, rho, eps, batch, epochs, dataset, seed, \
+         train_images, validation, spec_json, params, flops_per_image, status, attempts, \
+         worker_id, ",
+        ts!("lease_expires_at", "lease_expires_at"),
+        ", last_error, ",
+        ts!("created_at", "created_at"),
+        ", ",
+        ts!("started_at", "started_at"),
+        ", ",
+        ts!("finished_at", "finished_at"),
+        " FROM jobs ORDER BY seq, key"
+    ),
+
+    export_results: concat!(
+        "SELECT job_key, test_loss, test_accuracy, runtime_s, images_per_s, \
+         confusion_json, worker_id, attempt, ",
+        ts!("finished_at", "finished_at"),
+        " FROM results"
+    ),
+
+    merge_job_state: concat!(
+        "UPDATE jobs SET status = $2, attempts = $3, worker_id = $4, \
+         lease_expires_at = NULL, last_error = $5, started_at = ",
+        from_text!("$6"),
+        ", finished_at = ",
+        from_text!("$7"),
+        ", params = $8 WHERE key = $1"
+    ),
+};
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ts_formats_as_utc_text() {
+        assert_eq!(
+            ts!("x"),
+            "to_char(x AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS')"
+        );
+    }
+}

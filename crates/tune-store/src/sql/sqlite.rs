@@ -1,0 +1,125 @@
+//! The SQLite dialect. Times are UTC text `YYYY-MM-DD HH:MM:SS.SSS` from SQLite's own clock
+//! (`strftime(..., 'now')`), which sorts and compares as text. Write transactions start with
+//! `BEGIN IMMEDIATE`, so they take the single write lock up front (waiting up to the busy timeout)
+//! instead of failing when they upgrade from a read.
+
+use super::Sql;
+
+/// The SQLite queries.
+pub(crate) const SQL: Sql = Sql {
+    begin_write: "BEGIN IMMEDIATE",
+
+    insert_sweep: "INSERT INTO sweeps \
+         (id, name, grid_text, started_at, finished_at, host, tune_version) \
+         VALUES ($1, $2, $3, COALESCE($4, strftime('%Y-%m-%d %H:%M:%f', 'now')), $5, $6, $7) \
+         ON CONFLICT (id) DO NOTHING",
+
+    insert_job: "INSERT INTO jobs (key, seq, model, layers, layer1, layer2, layer3, filters, \
+         kernel, dense, dense_widths, dropout, l2, lr, rho, eps, batch, epochs, dataset, seed, \
+         train_images, validation, spec_json, params, flops_per_image, status, attempts, \
+         worker_id, lease_expires_at, last_error, created_at, started_at, finished_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+         $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, \
+         COALESCE($31, strftime('%Y-%m-%d %H:%M:%f', 'now')), $32, $33) \
+         ON CONFLICT (key) DO NOTHING",
+
+    fail_exhausted: "UPDATE jobs SET status = 'failed', \
+         last_error = 'lease of worker ' || COALESCE(worker_id, '?') || ' expired on attempt ' \
+             || attempts || ' of ' || $1 || ' (the worker died or hung); giving up' \
+             || COALESCE('; earlier: ' || last_error, ''), \
+         lease_expires_at = NULL, \
+         finished_at = strftime('%Y-%m-%d %H:%M:%f', 'now') \
+         WHERE status = 'running' AND attempts >= $1 \
+           AND lease_expires_at < strftime('%Y-%m-%d %H:%M:%f', 'now')",
+
+    claim: "UPDATE jobs SET status = 'running', worker_id = $2, attempts = attempts + 1, \
+         lease_expires_at = strftime('%Y-%m-%d %H:%M:%f', 'now', printf('%+.3f seconds', $3)), \
+         started_at = strftime('%Y-%m-%d %H:%M:%f', 'now'), finished_at = NULL, \
+         last_error = CASE WHEN status = 'running' \
+             THEN 'lease of worker ' || COALESCE(worker_id, '?') || ' expired on attempt ' \
+                  || attempts \
+             ELSE last_error END \
+         WHERE key = ( \
+             SELECT key FROM jobs \
+             WHERE (status IN ('pending', 'interrupted') \
+                    OR (status = 'running' AND attempts < $1 \
+                        AND lease_expires_at < strftime('%Y-%m-%d %H:%M:%f', 'now'))) \
+               AND ($4 IS NULL OR key IN ( \
+                   SELECT sj.job_key FROM sweep_jobs sj JOIN sweeps s ON s.id = sj.sweep_id \
+                   WHERE s.id = $4 OR s.name = $4)) \
+             ORDER BY CASE status WHEN 'pending' THEN 1 ELSE 0 END, seq \
+             LIMIT 1) \
+         RETURNING key, spec_json, attempts",
+
+    extend_lease: "UPDATE jobs \
+         SET lease_expires_at = strftime('%Y-%m-%d %H:%M:%f', 'now', printf('%+.3f seconds', $4)) \
+         WHERE key = $1 AND worker_id = $2 AND attempts = $3 AND status = 'running'",
+
+    complete_job: "UPDATE jobs SET status = 'done', params = $4, lease_expires_at = NULL, \
+         last_error = NULL, finished_at = strftime('%Y-%m-%d %H:%M:%f', 'now') \
+         WHERE key = $1 AND worker_id = $2 AND attempts = $3 AND status = 'running'",
+
+    upsert_result: "INSERT INTO results (job_key, test_loss, test_accuracy, runtime_s, \
+         images_per_s, confusion_json, worker_id, attempt, finished_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
+                 COALESCE($9, strftime('%Y-%m-%d %H:%M:%f', 'now'))) \
+         ON CONFLICT (job_key) DO UPDATE SET \
+             test_loss = excluded.test_loss, test_accuracy = excluded.test_accuracy, \
+             runtime_s = excluded.runtime_s, images_per_s = excluded.images_per_s, \
+             confusion_json = excluded.confusion_json, worker_id = excluded.worker_id, \
+             attempt = excluded.attempt, finished_at = excluded.finished_at",
+
+    fail_job: "UPDATE jobs SET status = 'failed', last_error = $4, lease_expires_at = NULL, \
+         finished_at = strftime('%Y-%m-%d %H:%M:%f', 'now') \
+         WHERE key = $1 AND worker_id = $2 AND attempts = $3 AND status = 'running'",
+
+    finish_sweeps: "UPDATE sweeps SET finished_at = strftime('%Y-%m-%d %H:%M:%f', 'now') \
+         WHERE finished_at IS NULL \
+           AND ($1 IS NULL OR id IN (SELECT sweep_id FROM sweep_jobs WHERE job_key = $1)) \
+           AND NOT EXISTS ( \
+               SELECT 1 FROM sweep_jobs sj JOIN jobs j ON j.key = sj.job_key \
+               WHERE sj.sweep_id = sweeps.id AND j.status NOT IN ('done', 'failed'))",
+
+    upsert_checkpoint: "INSERT INTO checkpoints (job_key, epoch, bytes, saved_at) \
+         VALUES ($1, $2, $3, strftime('%Y-%m-%d %H:%M:%f', 'now')) \
+         ON CONFLICT (job_key) DO UPDATE SET \
+             epoch = excluded.epoch, bytes = excluded.bytes, saved_at = excluded.saved_at",
+
+    select_jobs: "SELECT j.key, j.spec_json, j.status, j.attempts, j.worker_id, \
+         j.lease_expires_at, j.last_error, j.created_at, j.started_at, j.finished_at, \
+         (SELECT COUNT(*) FROM epoch_metrics e WHERE e.job_key = j.key) AS epochs_done \
+         FROM jobs j \
+         WHERE ($1 IS NULL OR j.key IN ( \
+                   SELECT sj.job_key FROM sweep_jobs sj JOIN sweeps s ON s.id = sj.sweep_id \
+                   WHERE s.id = $1 OR s.name = $1)) \
+           AND ($2 IS NULL OR j.key = $2) \
+         ORDER BY j.seq",
+
+    select_results: "SELECT j.key, j.spec_json, j.params, j.flops_per_image, r.test_loss, \
+         r.test_accuracy, r.runtime_s, r.images_per_s, r.finished_at \
+         FROM jobs j JOIN results r ON r.job_key = j.key \
+         WHERE j.status = 'done' \
+           AND ($1 IS NULL OR j.key IN ( \
+                   SELECT sj.job_key FROM sweep_jobs sj JOIN sweeps s ON s.id = sj.sweep_id \
+                   WHERE s.id = $1 OR s.name = $1)) \
+           AND ($2 IS NULL OR j.dataset = $2) \
+           AND ($3 IS NULL OR j.model = $3) \
+           AND ($4 IS NULL OR j.seed = $4) \
+         ORDER BY j.seq",
+
+    select_sweeps: "SELECT id, name, grid_text, started_at, finished_at, host, tune_version \
+         FROM sweeps ORDER BY started_at, id",
+
+    export_jobs: "SELECT key, seq, model, layers, layer1, layer2, layer3, filters, kernel, \
+         dense, dense_widths, dropout, l2, lr, rho, eps, batch, epochs, dataset, seed, \
+         train_images, validation, spec_json, params, flops_per_image, status, attempts, \
+         worker_id, lease_expires_at, last_error, created_at, started_at, finished_at \
+         FROM jobs ORDER BY seq, key",
+
+    export_results: "SELECT job_key, test_loss, test_accuracy, runtime_s, images_per_s, \
+         confusion_json, worker_id, attempt, finished_at FROM results",
+
+    merge_job_state: "UPDATE jobs SET status = $2, attempts = $3, worker_id = $4, \
+         lease_expires_at = NULL, last_error = $5, started_at = $6, finished_at = $7, \
+         params = $8 WHERE key = $1",
+};

@@ -1,0 +1,279 @@
+//! The public row types: what callers put into the store and get back out.
+
+use std::fmt;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use tune_spec::{EpochMetrics, JobSpec, ModelKind};
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum JobStatus {
+    /// Waiting to be claimed.
+    Pending,
+    /// Claimed by a worker that holds a lease on it.
+    Running,
+    /// Finished; its result row exists.
+    Done,
+    /// Gave up: training failed, or its lease expired `max_attempts` times.
+    Failed,
+    /// Stopped before finishing (Ctrl-C, or its process died); claimed again before pending jobs.
+    Interrupted,
+}
+
+impl JobStatus {
+    /// All statuses, in life order.
+    pub const ALL: [JobStatus; 5] = [
+        JobStatus::Pending,
+        JobStatus::Running,
+        JobStatus::Done,
+        JobStatus::Failed,
+        JobStatus::Interrupted,
+    ];
+
+    /// The text stored in the `status` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Pending => "pending",
+            JobStatus::Running => "running",
+            JobStatus::Done => "done",
+            JobStatus::Failed => "failed",
+            JobStatus::Interrupted => "interrupted",
+        }
+    }
+
+    /// Whether the job will not run again by itself (done or failed).
+    pub fn is_terminal(self) -> bool {
+        matches!(self, JobStatus::Done | JobStatus::Failed)
+    }
+}
+
+impl fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for JobStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        JobStatus::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| format!("unknown job status `{s}`"))
+    }
+}
+
+/// A grid being enqueued: what the `sweeps` table records about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSweep {
+    /// The grid's name (e.g. the grid file's stem).
+    pub name: String,
+    /// The grid file's full text, kept so the sweep can be reproduced.
+    pub grid_text: String,
+    /// Host that enqueued it.
+    pub host: String,
+    /// Version of tune that enqueued it.
+    pub tune_version: String,
+}
+
+impl NewSweep {
+    /// The sweep's id: `NAME-HASH`, where HASH is the first 8 hex digits of the SHA-256 of the grid
+    /// text. The same grid file always has the same id; an edited one gets a new id.
+    pub fn id(&self) -> String {
+        let digest = Sha256::digest(self.grid_text.as_bytes());
+        format!("{}-{}", self.name, hex::encode(&digest[..4]))
+    }
+}
+
+/// What [`Store::enqueue`](crate::Store::enqueue) did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnqueueReport {
+    /// The sweep's id ([`NewSweep::id`]).
+    pub sweep_id: String,
+    /// Whether the sweep row was new.
+    pub sweep_added: bool,
+    /// Jobs given.
+    pub jobs: usize,
+    /// Jobs that were not yet in the database (the others were already known, in any status).
+    pub jobs_added: usize,
+    /// Sweep memberships that were new.
+    pub memberships_added: usize,
+}
+
+/// A worker's hold on a job, returned by [`Store::claim`](crate::Store::claim). Every write about
+/// the job passes it back, and the write only happens while the job is still running under this
+/// worker id and attempt.
+///
+/// The lease runs out `lease` after the claim unless renewed: call
+/// [`Store::heartbeat`](crate::Store::heartbeat) about every `lease / 3` while training (each
+/// recorded epoch and saved checkpoint renews it too). A worker id should name the process, e.g.
+/// `HOST:PID`, so that [`Store::interrupt_running`](crate::Store::interrupt_running) can release
+/// the jobs of one host's dead processes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claim {
+    /// The job's key.
+    pub key: String,
+    /// The job, rebuilt from its stored canonical JSON.
+    pub spec: JobSpec,
+    /// Which attempt this is (1 for the first).
+    pub attempt: u32,
+    /// The worker holding the claim.
+    pub worker_id: String,
+    /// How far each heartbeat (and each recorded epoch) pushes the lease expiry.
+    pub lease: Duration,
+}
+
+/// Which finished results to read; `None` fields match everything.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ResultFilter {
+    /// Only jobs of this sweep (id or name).
+    pub sweep: Option<String>,
+    /// Only this data set.
+    pub dataset: Option<String>,
+    /// Only this model family.
+    pub model: Option<ModelKind>,
+    /// Only this seed.
+    pub seed: Option<u64>,
+    /// Also read each job's per-epoch history into [`JobResult::history`].
+    pub with_history: bool,
+}
+
+/// A finished job and its result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobResult {
+    /// The job's key.
+    pub key: String,
+    /// The job.
+    pub spec: JobSpec,
+    /// Trainable parameters.
+    pub params: u64,
+    /// Training FLOPs per image.
+    pub flops_per_image: f64,
+    /// Loss on the test split after the last epoch.
+    pub test_loss: f64,
+    /// Accuracy on the test split after the last epoch.
+    pub test_accuracy: f64,
+    /// Wall-clock seconds of the run.
+    pub runtime_s: f64,
+    /// Training images per second.
+    pub images_per_s: f64,
+    /// When it finished (UTC, `YYYY-MM-DD HH:MM:SS.SSS`).
+    pub finished_at: String,
+    /// Per-epoch metrics, in epoch order; empty unless [`ResultFilter::with_history`] was set.
+    pub history: Vec<EpochMetrics>,
+}
+
+/// A job's queue state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobStatusRow {
+    /// The job's key.
+    pub key: String,
+    /// The job.
+    pub spec: JobSpec,
+    /// Its status.
+    pub status: JobStatus,
+    /// Times it has been claimed.
+    pub attempts: u32,
+    /// The worker that claimed it last.
+    pub worker_id: Option<String>,
+    /// When the current lease runs out (UTC text), while running.
+    pub lease_expires_at: Option<String>,
+    /// The last error: a training failure, or a lost lease.
+    pub last_error: Option<String>,
+    /// When it was first enqueued (UTC text).
+    pub created_at: String,
+    /// When its last attempt started (UTC text).
+    pub started_at: Option<String>,
+    /// When it finished or failed (UTC text).
+    pub finished_at: Option<String>,
+    /// Epochs recorded so far.
+    pub epochs_done: u32,
+}
+
+/// How many jobs are in each status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatusCounts {
+    /// Waiting to be claimed.
+    pub pending: u64,
+    /// Claimed and training.
+    pub running: u64,
+    /// Finished.
+    pub done: u64,
+    /// Given up.
+    pub failed: u64,
+    /// Stopped before finishing; will be claimed again.
+    pub interrupted: u64,
+}
+
+impl StatusCounts {
+    /// All jobs counted.
+    pub fn total(&self) -> u64 {
+        self.pending + self.running + self.done + self.failed + self.interrupted
+    }
+
+    /// Adds `n` jobs of `status`.
+    pub fn add(&mut self, status: JobStatus, n: u64) {
+        *match status {
+            JobStatus::Pending => &mut self.pending,
+            JobStatus::Running => &mut self.running,
+            JobStatus::Done => &mut self.done,
+            JobStatus::Failed => &mut self.failed,
+            JobStatus::Interrupted => &mut self.interrupted,
+        } += n;
+    }
+
+    /// How many jobs have `status`.
+    pub fn get(&self, status: JobStatus) -> u64 {
+        match status {
+            JobStatus::Pending => self.pending,
+            JobStatus::Running => self.running,
+            JobStatus::Done => self.done,
+            JobStatus::Failed => self.failed,
+            JobStatus::Interrupted => self.interrupted,
+        }
+    }
+}
+
+/// A sweep and the progress of its jobs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SweepRow {
+    /// Its id ([`NewSweep::id`]).
+    pub id: String,
+    /// The grid's name.
+    pub name: String,
+    /// The grid file's text.
+    pub grid_text: String,
+    /// When it was first enqueued (UTC text).
+    pub started_at: String,
+    /// When its last job finished or failed (UTC text); `None` while jobs remain.
+    pub finished_at: Option<String>,
+    /// Host that enqueued it.
+    pub host: String,
+    /// tune version that enqueued it.
+    pub tune_version: String,
+    /// Its jobs by status.
+    pub counts: StatusCounts,
+}
+
+/// The latest saved weights of a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The last epoch the weights include.
+    pub epoch: u32,
+    /// The weights (safetensors bytes).
+    pub bytes: Vec<u8>,
+}
+
+/// What [`Store::merge_from`](crate::Store::merge_from) copied.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MergeReport {
+    /// Sweeps that were new here.
+    pub sweeps_added: usize,
+    /// Jobs that were new here.
+    pub jobs_added: usize,
+    /// Jobs that were here but not done, replaced by the other store's done job.
+    pub jobs_completed: usize,
+    /// Sweep memberships that were new here.
+    pub memberships_added: usize,
+}

@@ -1,0 +1,442 @@
+//! Command-line definitions: plain clap structs whose doc comments are the help text.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use tune_spec::{ModelKind, ModelSpec};
+
+/// Hyperparameter grid searches over small image classifiers, with numbers you can trust.
+#[derive(Debug, Parser)]
+#[command(name = "tune", version, about, propagate_version = true)]
+pub struct Cli {
+    /// More log output on stderr (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Parses the process's arguments.
+pub fn parse() -> Cli {
+    Cli::parse()
+}
+
+impl Cli {
+    /// Logs go to stderr through tracing; `-v` raises the level and `RUST_LOG` overrides it.
+    pub fn init_logging(&self) {
+        let default = match self.verbose {
+            0 => "warn",
+            1 => "info",
+            _ => "debug",
+        };
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    }
+}
+
+/// tune's subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Expand a grid file and train its jobs concurrently into the results database.
+    Run(RunArgs),
+    /// Claim and train jobs from a shared database (PostgreSQL) until its queue is empty.
+    Worker(WorkerArgs),
+    /// Rank finished jobs; `--by layers` gives one table per depth and mean/sd per depth.
+    Report(ReportArgs),
+    /// The study's conclusion table: ANN vs best CNN, per data set, with deltas.
+    Compare(CompareArgs),
+    /// Per-class accuracy and confusion matrix of a finished job.
+    Confusion(ConfusionArgs),
+    /// Draw training curves, accuracy per depth, or a confusion heat-map (SVG and PNG).
+    #[command(subcommand)]
+    Plot(PlotCommand),
+    /// Combine results databases (e.g. the shards of a job array) without duplicates.
+    Merge(MergeArgs),
+    /// Train one network from flags and print its figures.
+    Train(TrainArgs),
+    /// Measure training speed on the first N images.
+    Bench(BenchArgs),
+    /// Find, verify and download data sets.
+    #[command(subcommand)]
+    Data(DataCommand),
+}
+
+/// The architecture, from flags.
+#[derive(Debug, Clone, Args)]
+pub struct ModelArgs {
+    /// Model family.
+    #[arg(long, value_enum, default_value_t = ModelChoice::Cnn)]
+    pub model: ModelChoice,
+    /// Filters of each conv layer, comma-separated (CNN only).
+    #[arg(long, value_delimiter = ',', default_value = "64,64")]
+    pub filters: Vec<usize>,
+    /// Side of the square conv kernels.
+    #[arg(long, default_value_t = 3)]
+    pub kernel: usize,
+    /// Widths of the hidden dense layers, comma-separated [default: 128 for a CNN, 512,256 for an ANN].
+    #[arg(long, value_delimiter = ',')]
+    pub dense: Option<Vec<usize>>,
+    /// Dropout rate.
+    #[arg(long, default_value_t = 0.5)]
+    pub dropout: f64,
+    /// L2 factor on kernels [default: 0.001 for a CNN, 0 for an ANN].
+    #[arg(long)]
+    pub l2: Option<f64>,
+}
+
+/// Model families as CLI values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ModelChoice {
+    /// Convolutional network.
+    Cnn,
+    /// Dense network.
+    Ann,
+}
+
+impl ModelArgs {
+    /// The architecture these flags describe.
+    pub fn spec(&self) -> ModelSpec {
+        match self.model {
+            ModelChoice::Cnn => ModelSpec {
+                kind: ModelKind::Cnn,
+                filters: self.filters.clone(),
+                kernel: self.kernel,
+                dense: self.dense.clone().unwrap_or_else(|| vec![128]),
+                dropout: self.dropout,
+                l2: self.l2.unwrap_or(0.001),
+            },
+            ModelChoice::Ann => ModelSpec {
+                kind: ModelKind::Ann,
+                filters: vec![],
+                kernel: 0,
+                dense: self.dense.clone().unwrap_or_else(|| vec![512, 256]),
+                dropout: self.dropout,
+                l2: self.l2.unwrap_or(0.0),
+            },
+        }
+    }
+}
+
+/// Where the data comes from.
+#[derive(Debug, Clone, Args)]
+pub struct DataArgs {
+    /// Data set: fashion-mnist or mnist.
+    #[arg(long, default_value = "fashion-mnist")]
+    pub dataset: String,
+    /// Directory holding the data set's four IDX files (else TUNE_DATA_DIR, tune's cache, /usr/share/datasets).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Output formats of summaries.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum SummaryFormat {
+    /// Human-readable text.
+    Table,
+    /// One JSON object.
+    Json,
+}
+
+/// `tune train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// RMSprop learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// Images per gradient step.
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    /// Passes over the training images.
+    #[arg(long, default_value_t = 20)]
+    pub epochs: usize,
+    /// Seed of weights, dropout and shuffling.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// CPU threads for this job.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Train on the first N training images only (quick checks).
+    #[arg(long)]
+    pub train_images: Option<usize>,
+    /// Validate on the last N training images (held out) instead of the test split.
+    #[arg(long)]
+    pub holdout: Option<usize>,
+    /// Use candle's stock ops instead of tune's fast kernels (the reference; much slower).
+    #[arg(long)]
+    pub stock: bool,
+    /// Save the trained weights to this safetensors file.
+    #[arg(long)]
+    pub save: Option<PathBuf>,
+    /// Summary format.
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
+    pub format: SummaryFormat,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `tune bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Training images to time (the first N of the training split).
+    #[arg(long, default_value_t = 3200)]
+    pub images: usize,
+    /// CPU threads.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Images per gradient step.
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    /// Time candle's stock ops instead of tune's kernels.
+    #[arg(long)]
+    pub stock: bool,
+    /// Epochs over the N images (more shows whether memory stays flat).
+    #[arg(long, default_value_t = 1)]
+    pub epochs: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
+    pub format: SummaryFormat,
+}
+
+/// `tune data ...`.
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Show each known data set, where it was found, and whether it verified.
+    List {
+        /// Directory to look in first (else TUNE_DATA_DIR, tune's cache, /usr/share/datasets).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Download a data set from its canonical mirrors into tune's cache and verify it.
+    Fetch {
+        /// fashion-mnist or mnist.
+        name: String,
+        /// Base URL to download from instead of the canonical mirrors.
+        #[arg(long, env = "TUNE_MIRROR")]
+        mirror: Option<String>,
+        /// Directory to download into [default: tune's cache].
+        #[arg(long)]
+        dest: Option<PathBuf>,
+        /// Download again even if verified files are present.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// The results database.
+#[derive(Debug, Clone, Args)]
+pub struct DbArgs {
+    /// Results database: an SQLite file path, or postgres://user@host/db.
+    #[arg(long, env = "TUNE_DB", default_value = "results/results.db")]
+    pub db: String,
+}
+
+/// How jobs share the machine.
+#[derive(Debug, Clone, Args)]
+pub struct ConcurrencyArgs {
+    /// Jobs trained at once [default: the CPU cores divided by --threads-per-job].
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// CPU threads per job [default: the CPU cores divided by --jobs, else 1].
+    #[arg(long)]
+    pub threads_per_job: Option<usize>,
+    /// Train with candle's stock ops instead of tune's kernels (the slow reference).
+    #[arg(long)]
+    pub stock: bool,
+    /// Save each finished job's weights to DIR/KEY.safetensors.
+    #[arg(long, value_name = "DIR")]
+    pub save_weights: Option<PathBuf>,
+    /// Only the final summary: no progress display.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `--shard I/N`: the I-th (1-based) of N deterministic parts of a grid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// 1-based part number.
+    pub index: usize,
+    /// Number of parts.
+    pub count: usize,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("`{s}` is not a shard: write I/N with 1 <= I <= N, e.g. 2/8");
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count) = (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+        if index == 0 || count == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+/// `tune run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The grid file (TOML), e.g. grids/3layer.toml.
+    pub grid: PathBuf,
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Directory holding the data sets' IDX files (else TUNE_DATA_DIR, tune's cache, /usr/share/datasets).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub concurrency: ConcurrencyArgs,
+    /// Run each configuration with R seeds (seed, seed+1, ...), for mean and sd per configuration.
+    #[arg(long, default_value_t = 1)]
+    pub repeats: usize,
+    /// Print the expanded jobs with parameters, FLOPs and estimated time; train nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Only this part of the grid (job arrays): I/N, 1-based.
+    #[arg(long)]
+    pub shard: Option<Shard>,
+    /// Only add the jobs to the database's queue, for `tune worker`s to train.
+    #[arg(long)]
+    pub enqueue: bool,
+    /// Put jobs that failed before back in the queue.
+    #[arg(long)]
+    pub retry_failed: bool,
+}
+
+/// `tune worker`.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Directory holding the data sets' IDX files.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub concurrency: ConcurrencyArgs,
+    /// Only jobs of this sweep (id or grid name).
+    #[arg(long)]
+    pub sweep: Option<String>,
+    /// Keep waiting for new jobs when the queue is empty.
+    #[arg(long)]
+    pub follow: bool,
+    /// Seconds a claimed job stays this worker's without a heartbeat.
+    #[arg(long, default_value_t = 60)]
+    pub lease_secs: u64,
+}
+
+/// Table formats.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum TableFormat {
+    /// A table sized to the terminal.
+    Table,
+    /// GitHub markdown.
+    Markdown,
+    /// CSV, full precision.
+    Csv,
+    /// JSON, full precision.
+    Json,
+}
+
+/// `tune report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Only jobs of this sweep (id or grid name).
+    #[arg(long)]
+    pub sweep: Option<String>,
+    /// Group by these columns, comma-separated: layers, model, dataset, kernel, dense, layer1, ...
+    #[arg(long)]
+    pub by: Option<String>,
+    /// Show the N best rows of each table.
+    #[arg(long)]
+    pub top: Option<usize>,
+    /// Sort by accuracy (default), loss, runtime, params or a hyperparameter column.
+    #[arg(long, default_value = "accuracy")]
+    pub sort: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+    pub format: TableFormat,
+}
+
+/// `tune compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Only jobs of this sweep (id or grid name).
+    #[arg(long)]
+    pub sweep: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+    pub format: TableFormat,
+}
+
+/// `tune confusion`.
+#[derive(Debug, Args)]
+pub struct ConfusionArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Job key (or a unique prefix) [default: the most accurate finished job].
+    pub job: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+    pub format: TableFormat,
+}
+
+/// `tune plot ...`.
+#[derive(Debug, Subcommand)]
+pub enum PlotCommand {
+    /// Training and validation accuracy and loss per epoch of a job.
+    Curves {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Job key (or a unique prefix) [default: the most accurate finished job].
+        job: Option<String>,
+        /// Output file (.svg or .png; the other format is written beside it) [default: results/plots/curves-KEY.svg].
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
+    /// Accuracy per depth: each job a point, mean and sd marked.
+    Depth {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Only jobs of this sweep (id or grid name).
+        #[arg(long)]
+        sweep: Option<String>,
+        /// Output file [default: results/plots/depth.svg].
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
+    /// Confusion matrix heat-map of a job.
+    Confusion {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Job key (or a unique prefix) [default: the most accurate finished job].
+        job: Option<String>,
+        /// Output file [default: results/plots/confusion-KEY.svg].
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
+}
+
+/// `tune merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The database to merge into (created if missing).
+    pub out: String,
+    /// The databases to merge from.
+    #[arg(required = true)]
+    pub inputs: Vec<String>,
+}

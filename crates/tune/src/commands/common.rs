@@ -1,0 +1,162 @@
+//! Pieces several commands share: opening the store, sizing concurrency, formatting.
+
+use crate::cli::ConcurrencyArgs;
+use crate::runner::WorkSummary;
+use anyhow::Context;
+use std::process::ExitCode;
+use std::time::Duration;
+use tune_model::Kernels;
+use tune_store::{BackendKind, StatusCounts, Store};
+
+/// How a command that trains ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// Every job finished.
+    Success,
+    /// Some jobs failed (exit code 1).
+    Failures,
+    /// Stopped by Ctrl-C (exit code 130).
+    Interrupted,
+}
+
+impl ExitStatus {
+    /// The process exit code.
+    pub fn code(self) -> ExitCode {
+        match self {
+            ExitStatus::Success => ExitCode::SUCCESS,
+            ExitStatus::Failures => ExitCode::from(1),
+            ExitStatus::Interrupted => ExitCode::from(130),
+        }
+    }
+}
+
+/// A multi-threaded tokio runtime: tokio orchestrates, training runs on blocking threads.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Opens (and migrates) the results database.
+pub async fn open_store(db: &str) -> anyhow::Result<Store> {
+    Ok(Store::open(db).await?)
+}
+
+/// On SQLite, takes `DB.lock` so that one process at a time trains into the file, then marks jobs
+/// left running by a killed process as interrupted so that they run again now. The lock is held
+/// until the returned file is dropped. PostgreSQL needs no lock: leases handle workers.
+pub async fn lock_if_local(store: &Store, db: &str) -> anyhow::Result<Option<std::fs::File>> {
+    if store.backend() != BackendKind::Sqlite {
+        return Ok(None);
+    }
+    let path = format!("{}.lock", db.trim_start_matches("sqlite:"));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot create the lock file {path}"))?;
+    if file.try_lock().is_err() {
+        anyhow::bail!(
+            "another tune process is training into {db} (it holds {path}); wait for it, stop it, \
+             or pass a different --db (for several workers on one queue use PostgreSQL)"
+        );
+    }
+    let n = store.interrupt_running(None).await?;
+    if n > 0 {
+        eprintln!("{n} jobs left running by an earlier, stopped run will start again");
+    }
+    Ok(Some(file))
+}
+
+/// Jobs at once and threads per job: by default their product is the machine's cores.
+pub fn concurrency(args: &ConcurrencyArgs) -> (usize, usize) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (jobs, threads) = match (args.jobs, args.threads_per_job) {
+        (Some(j), Some(t)) => (j.max(1), t.max(1)),
+        (Some(j), None) => (j.max(1), (cores / j.max(1)).max(1)),
+        (None, Some(t)) => ((cores / t.max(1)).max(1), t.max(1)),
+        (None, None) => (cores, 1),
+    };
+    if jobs * threads > cores {
+        tracing::warn!(
+            "{jobs} jobs x {threads} threads = {} threads on {cores} cores: jobs will slow each other down",
+            jobs * threads
+        );
+    }
+    (jobs, threads)
+}
+
+/// The layer implementation chosen by `--stock`.
+pub fn kernels(args: &ConcurrencyArgs) -> Kernels {
+    if args.stock { Kernels::Stock } else { Kernels::Fast }
+}
+
+/// Lease of a claim: long on a local SQLite file (a killed run is recovered through the lock
+/// file), short on PostgreSQL so that a dead worker's job comes back soon.
+pub fn lease(store: &Store) -> Duration {
+    match store.backend() {
+        BackendKind::Sqlite => Duration::from_secs(600),
+        BackendKind::Postgres => Duration::from_secs(60),
+    }
+}
+
+/// This machine's host name.
+pub fn host() -> String {
+    hostname::get()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "unknown-host".to_string())
+}
+
+/// Prints the closing line of a run or worker and says how it ended.
+pub fn finish_line(
+    s: &WorkSummary,
+    counts: &StatusCounts,
+    elapsed: Duration,
+    next: &str,
+) -> ExitStatus {
+    println!(
+        "{} jobs done, {} failed, {} interrupted in {} ({} done, {} waiting in the database); see `{next}`",
+        s.done,
+        s.failed,
+        s.interrupted,
+        duration(elapsed),
+        counts.done,
+        counts.pending + counts.interrupted + counts.running,
+    );
+    if s.lost > 0 {
+        println!("{} jobs were taken over by other workers after their lease ran out", s.lost);
+    }
+    if s.interrupted > 0 {
+        ExitStatus::Interrupted
+    } else if s.failed > 0 {
+        ExitStatus::Failures
+    } else {
+        ExitStatus::Success
+    }
+}
+
+/// `1,030,218`.
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `1h 02m`, `4m 05s`, `12s`.
+pub fn duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m {:02}s", s / 60, s % 60),
+        _ => format!("{}h {:02}m", s / 3600, (s % 3600) / 60),
+    }
+}

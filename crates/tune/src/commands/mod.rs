@@ -1,0 +1,42 @@
+//! One file per subcommand; each returns the process's exit code.
+
+mod bench;
+pub mod common;
+mod data;
+mod merge;
+mod report;
+mod run;
+mod train;
+mod worker;
+
+use crate::cli::{Cli, Command};
+use std::process::ExitCode;
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    limit_library_threads();
+    match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Worker(args) => worker::run(args),
+        Command::Report(args) => report::report(args),
+        Command::Compare(args) => report::compare(args),
+        Command::Confusion(args) => report::confusion(args),
+        Command::Plot(cmd) => report::plot(cmd),
+        Command::Merge(args) => merge::run(args),
+        Command::Train(args) => train::run(args),
+        Command::Bench(args) => bench::run(args),
+        Command::Data(cmd) => data::run(cmd),
+    }
+}
+
+/// candle sizes its thread pools from these variables once, at first use; tune gives each job its
+/// own thread budget instead, so candle's process-wide pools are kept to one thread unless the user
+/// says otherwise.
+fn limit_library_threads() {
+    for var in ["CANDLE_NUM_THREADS", "RAYON_NUM_THREADS"] {
+        if std::env::var_os(var).is_none() {
+            // SAFETY: called at start-up, before tune starts any thread.
+            unsafe { std::env::set_var(var, "1") };
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! `tune run`: expand a grid, queue its jobs in the store, and train them.
+
+use crate::cli::{RunArgs, Shard};
+use crate::commands::common::{self, ExitStatus};
+use crate::progress::RunProgress;
+use crate::runner::{self, WorkOptions};
+use crate::throughput::{Basis, Cache};
+use anyhow::Context;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+use tune_spec::JobSpec;
+use tune_store::{JobStatus, NewSweep};
+
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let grid = tune_grid::load(&args.grid)?;
+    let mut jobs = tune_grid::with_repeats(&grid.jobs, args.repeats);
+    if let Some(Shard { index, count }) = args.shard {
+        jobs = tune_grid::shard(&jobs, index - 1, count);
+    }
+    let (slots, threads) = common::concurrency(&args.concurrency);
+    if args.dry_run {
+        dry_run(&jobs, slots, threads, args.concurrency.stock);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rt = common::runtime()?;
+    rt.block_on(async {
+        let store = common::open_store(&args.db.db).await?;
+        let _lock = common::lock_if_local(&store, &args.db.db).await?;
+        let sweep = NewSweep {
+            name: grid.name.clone(),
+            grid_text: grid.source_text.clone(),
+            host: common::host(),
+            tune_version: env!("CARGO_PKG_VERSION").to_string(),
+        };
+        let report = store.enqueue(&sweep, &jobs).await?;
+        if args.retry_failed {
+            let n = store.retry_failed(Some(&report.sweep_id)).await?;
+            if n > 0 {
+                eprintln!("{n} failed jobs put back in the queue");
+            }
+        }
+        let remaining = store.jobs_of_sweep(&report.sweep_id).await?;
+        let todo: Vec<_> = remaining
+            .iter()
+            .filter(|j| !matches!(j.status, JobStatus::Done | JobStatus::Failed))
+            .collect();
+        let done_before = remaining.len() - todo.len();
+        eprintln!(
+            "sweep {}: {} jobs ({} new, {} already finished or failed), database {}",
+            report.sweep_id,
+            report.jobs,
+            report.jobs_added,
+            done_before,
+            args.db.db
+        );
+        if args.enqueue {
+            println!(
+                "enqueued {} jobs ({} new) in sweep {}; start `tune worker --db ...` to train them",
+                report.jobs, report.jobs_added, report.sweep_id
+            );
+            return anyhow::Ok(ExitStatus::Success);
+        }
+        let epochs: u64 = todo
+            .iter()
+            .map(|j| j.spec.train.epochs.saturating_sub(j.epochs_done as usize) as u64)
+            .sum();
+        let progress = RunProgress::new(todo.len(), epochs, args.concurrency.quiet);
+        let started = Instant::now();
+        let opts = WorkOptions {
+            jobs: slots,
+            threads_per_job: threads,
+            kernels: common::kernels(&args.concurrency),
+            data_dir: args.data_dir.clone(),
+            sweep: Some(report.sweep_id.clone()),
+            follow: false,
+            worker_prefix: runner::worker_prefix(),
+            lease: common::lease(&store),
+            save_weights: args.concurrency.save_weights.clone(),
+        };
+        let summary = runner::work(store.clone(), opts, progress.clone()).await?;
+        progress.finish();
+        let counts = store.counts(Some(&report.sweep_id)).await?;
+        Ok(common::finish_line(
+            &summary,
+            &counts,
+            started.elapsed(),
+            "tune report --by layers",
+        ))
+    })
+    .map(ExitStatus::code)
+    .context("tune run")
+}
+
+/// Prints one row per job with its size and estimated time, then the total and `N jobs`.
+fn dry_run(jobs: &[JobSpec], slots: usize, threads: usize, stock: bool) {
+    let cache = Cache::load();
+    let kernels = if stock { "stock" } else { "fast" };
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
+    table.set_header([
+        "#", "job", "architecture", "dataset", "epochs", "seed", "params", "MFLOP/image", "est. time",
+    ]);
+    let mut times = Vec::new();
+    let mut bases = Vec::new();
+    for (i, job) in jobs.iter().enumerate() {
+        let (ips, basis) = cache.estimate(&job.model, threads, kernels);
+        bases.push(basis);
+        let images = job.train.train_images.unwrap_or(60_000) * job.train.epochs;
+        // Evaluation of the 10k test images after each epoch costs about a third of training them.
+        let eval = 10_000.0 * job.train.epochs as f64 / 3.0;
+        let secs = (images as f64 + eval) / ips;
+        times.push(secs);
+        table.add_row([
+            (i + 1).to_string(),
+            job.key(),
+            job.model.label(),
+            job.train.dataset.clone(),
+            job.train.epochs.to_string(),
+            job.train.seed.to_string(),
+            common::thousands(job.model.params().unwrap_or(0) as u64),
+            format!("{:.1}", job.model.train_flops_per_image().unwrap_or(0.0) / 1e6),
+            common::duration(Duration::from_secs_f64(secs)),
+        ]);
+    }
+    println!("{table}");
+    let wall = schedule(&times, slots);
+    let basis = if bases.contains(&Basis::Assumed) {
+        format!(
+            "assumed {} GFLOP/s per thread for unmeasured configurations: run `tune bench` to measure",
+            crate::throughput::ASSUMED_GFLOPS
+        )
+    } else if bases.contains(&Basis::Scaled) {
+        "from throughput measured by `tune bench`, scaled by FLOPs where a configuration was not measured".to_string()
+    } else {
+        "from throughput measured by `tune bench`".to_string()
+    };
+    println!(
+        "estimated wall time {} with {slots} job(s) x {threads} thread(s) ({basis})",
+        common::duration(Duration::from_secs_f64(wall))
+    );
+    println!("{} jobs", jobs.len());
+}
+
+/// Wall time of running jobs of the given durations in queue order on `slots` parallel slots.
+fn schedule(times: &[f64], slots: usize) -> f64 {
+    let mut free = vec![0.0f64; slots.max(1)];
+    for t in times {
+        let slot = free
+            .iter_mut()
+            .min_by(|a, b| a.total_cmp(b))
+            .expect("at least one slot");
+        *slot += t;
+    }
+    free.into_iter().fold(0.0, f64::max)
+}

@@ -1,0 +1,327 @@
+//! The work loop shared by `tune run` and `tune worker`: claim a job from the store, train it on a
+//! blocking thread, record every epoch (with a checkpoint) and the result, and repeat, with
+//! `jobs` such loops at once. Ctrl-C stops cleanly: running jobs are marked interrupted.
+
+use crate::progress::{JobLine, RunProgress};
+use anyhow::Context;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::runtime::Handle;
+use tune_data::Dataset;
+use tune_model::train::EpochEnd;
+use tune_model::{Flow, Kernels, Observer, Resume, TrainOptions};
+use tune_spec::EpochMetrics;
+use tune_store::{Claim, Store, StoreError};
+
+/// How the loop runs.
+#[derive(Debug, Clone)]
+pub struct WorkOptions {
+    /// Jobs trained at once.
+    pub jobs: usize,
+    /// CPU threads each job may use.
+    pub threads_per_job: usize,
+    /// Layer implementation.
+    pub kernels: Kernels,
+    /// Where the data sets are.
+    pub data_dir: Option<PathBuf>,
+    /// Only claim jobs of this sweep.
+    pub sweep: Option<String>,
+    /// Wait for new jobs when the queue is empty instead of returning.
+    pub follow: bool,
+    /// Prefix of this process's worker ids (`host:pid`); each slot appends `:N`.
+    pub worker_prefix: String,
+    /// How long a claim stays ours without a heartbeat.
+    pub lease: Duration,
+    /// Save each finished job's weights as `DIR/KEY.safetensors`.
+    pub save_weights: Option<PathBuf>,
+}
+
+/// What the loop did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct WorkSummary {
+    /// Jobs finished.
+    pub done: usize,
+    /// Jobs that failed with an error.
+    pub failed: usize,
+    /// Jobs stopped by Ctrl-C (they resume next time).
+    pub interrupted: usize,
+    /// Jobs whose lease was lost to another worker.
+    pub lost: usize,
+}
+
+/// This process's worker-id prefix: `host:pid`.
+pub fn worker_prefix() -> String {
+    let host = hostname::get()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "unknown-host".to_string());
+    format!("{host}:{}", std::process::id())
+}
+
+/// Data sets loaded once per process and shared by every job.
+#[derive(Default)]
+struct DataCache(Mutex<HashMap<String, Arc<Dataset>>>);
+
+impl DataCache {
+    fn get(&self, name: &str, dir: Option<&std::path::Path>) -> anyhow::Result<Arc<Dataset>> {
+        let mut map = self.0.lock().expect("data cache lock");
+        if let Some(d) = map.get(name) {
+            return Ok(d.clone());
+        }
+        let data = Arc::new(tune_data::load(name, dir)?);
+        map.insert(name.to_string(), data.clone());
+        Ok(data)
+    }
+}
+
+/// Runs the loop until the queue is empty (or forever with `follow`), or Ctrl-C.
+pub async fn work(store: Store, opts: WorkOptions, progress: RunProgress) -> anyhow::Result<WorkSummary> {
+    let stop = Arc::new(AtomicBool::new(false));
+    watch_ctrl_c(stop.clone(), progress.clone());
+    let data = Arc::new(DataCache::default());
+    let summary = Arc::new(Mutex::new(WorkSummary::default()));
+    let mut slots = Vec::new();
+    for slot in 0..opts.jobs.max(1) {
+        let ctx = Slot {
+            store: store.clone(),
+            opts: opts.clone(),
+            worker_id: format!("{}:{slot}", opts.worker_prefix),
+            stop: stop.clone(),
+            data: data.clone(),
+            summary: summary.clone(),
+            progress: progress.clone(),
+        };
+        slots.push(tokio::spawn(ctx.run()));
+    }
+    let mut first_error = None;
+    for s in slots {
+        if let Err(e) = s.await.context("a job slot panicked")? {
+            first_error.get_or_insert(e);
+        }
+    }
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    let s = *summary.lock().expect("summary lock");
+    Ok(s)
+}
+
+/// First Ctrl-C: stop after the current batch and mark running jobs interrupted. Second: exit now.
+fn watch_ctrl_c(stop: Arc<AtomicBool>, progress: RunProgress) {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            stop.store(true, Ordering::SeqCst);
+            progress.println("stopping: running jobs will be marked interrupted (Ctrl-C again to quit at once)");
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
+}
+
+/// One of the `jobs` concurrent loops.
+struct Slot {
+    store: Store,
+    opts: WorkOptions,
+    worker_id: String,
+    stop: Arc<AtomicBool>,
+    data: Arc<DataCache>,
+    summary: Arc<Mutex<WorkSummary>>,
+    progress: RunProgress,
+}
+
+impl Slot {
+    async fn run(self) -> anyhow::Result<()> {
+        loop {
+            if self.stop.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            let claim = self
+                .store
+                .claim(&self.worker_id, self.opts.lease, self.opts.sweep.as_deref())
+                .await?;
+            let Some(claim) = claim else {
+                // With `follow`, wait for more work (new grids, expired leases of other workers).
+                if self.opts.follow {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    continue;
+                }
+                return Ok(());
+            };
+            self.run_job(claim).await?;
+        }
+    }
+
+    /// Updates the run's tally.
+    fn count(&self, f: impl FnOnce(&mut WorkSummary)) {
+        f(&mut self.summary.lock().expect("summary lock"));
+    }
+
+    async fn run_job(&self, claim: Claim) -> anyhow::Result<()> {
+        let spec = claim.spec.clone();
+        let line = self.progress.job_line(&claim);
+        let resume = match self.store.load_checkpoint(&claim.key).await? {
+            Some(ckpt) => {
+                let history = self.store.history(&claim.key).await?;
+                let runtime_s = history.iter().map(|m| m.seconds).sum();
+                tracing::info!(key = %claim.key, epoch = ckpt.epoch, "resuming from checkpoint");
+                Some(Resume {
+                    checkpoint: ckpt.bytes,
+                    history,
+                    runtime_s,
+                })
+            }
+            None => None,
+        };
+        let lost = Arc::new(AtomicBool::new(false));
+        let heartbeat = spawn_heartbeat(self.store.clone(), claim.clone(), lost.clone());
+        let data = {
+            let cache = self.data.clone();
+            let (name, dir) = (spec.train.dataset.clone(), self.opts.data_dir.clone());
+            tokio::task::spawn_blocking(move || cache.get(&name, dir.as_deref())).await?
+        };
+        let data = match data {
+            Ok(d) => d,
+            Err(e) => {
+                heartbeat.abort();
+                line.finish(&format!("failed: {e:#}"));
+                self.store.fail(&claim, &format!("{e:#}")).await?;
+                self.count(|s| s.failed += 1);
+                return Err(e);
+            }
+        };
+        let mut observer = JobObserver {
+            handle: Handle::current(),
+            store: self.store.clone(),
+            claim: claim.clone(),
+            stop: self.stop.clone(),
+            lost: lost.clone(),
+            line: line.clone(),
+            progress: self.progress.clone(),
+        };
+        let train_opts = TrainOptions {
+            threads: self.opts.threads_per_job,
+            kernels: self.opts.kernels,
+            ..TrainOptions::default()
+        };
+        let trained = tokio::task::spawn_blocking(move || {
+            tune_model::train(&spec, &data, &train_opts, &mut observer, resume)
+        })
+        .await?;
+        heartbeat.abort();
+        match trained {
+            Ok(t) => {
+                if let Some(dir) = &self.opts.save_weights {
+                    std::fs::create_dir_all(dir)?;
+                    let path = dir.join(format!("{}.safetensors", claim.key));
+                    tune_model::checkpoint::save_weights(&t.network, &path)?;
+                }
+                match self.store.complete(&claim, &t.outcome).await {
+                    Ok(()) => {
+                        self.count(|s| s.done += 1);
+                        self.progress.job_done();
+                        line.finish(&format!("done: test accuracy {:.4}", t.outcome.test_accuracy));
+                    }
+                    Err(e) if e.is_lease_lost() => {
+                        self.count(|s| s.lost += 1);
+                        line.finish("lease lost to another worker; result discarded");
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Err(tune_model::Error::Stopped { .. }) if lost.load(Ordering::SeqCst) => {
+                self.count(|s| s.lost += 1);
+                line.finish("lease lost to another worker");
+            }
+            Err(tune_model::Error::Stopped { epochs_done }) => {
+                ignore_lost(self.store.interrupt(&claim).await)?;
+                self.count(|s| s.interrupted += 1);
+                line.finish(&format!("interrupted after {epochs_done} epochs"));
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                ignore_lost(self.store.fail(&claim, &msg).await)?;
+                self.count(|s| s.failed += 1);
+                self.progress.job_done();
+                line.finish(&format!("failed: {msg}"));
+                tracing::error!(key = %claim.key, "job failed: {msg}");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A lost lease is not an error for the loop: the job belongs to another worker now.
+fn ignore_lost(r: Result<(), StoreError>) -> Result<(), StoreError> {
+    match r {
+        Err(e) if e.is_lease_lost() => Ok(()),
+        other => other,
+    }
+}
+
+/// Renews the claim's lease every third of its length; flags `lost` when the job is no longer ours.
+fn spawn_heartbeat(store: Store, claim: Claim, lost: Arc<AtomicBool>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let period = (claim.lease / 3).max(Duration::from_millis(200));
+        loop {
+            tokio::time::sleep(period).await;
+            match store.heartbeat(&claim).await {
+                Ok(()) => {}
+                Err(e) if e.is_lease_lost() => {
+                    lost.store(true, Ordering::SeqCst);
+                    return;
+                }
+                Err(e) => tracing::warn!(key = %claim.key, "heartbeat failed: {e}"),
+            }
+        }
+    })
+}
+
+/// Connects the training loop (on a blocking thread) to the store and the progress display.
+struct JobObserver {
+    handle: Handle,
+    store: Store,
+    claim: Claim,
+    stop: Arc<AtomicBool>,
+    lost: Arc<AtomicBool>,
+    line: JobLine,
+    progress: RunProgress,
+}
+
+impl Observer for JobObserver {
+    fn start(&mut self, epochs: usize, batches_per_epoch: usize) {
+        self.line.start(epochs, batches_per_epoch);
+    }
+
+    fn batch(&mut self, epoch: usize, batch: usize) -> Flow {
+        self.line.batch(epoch, batch);
+        if self.stop.load(Ordering::Relaxed) || self.lost.load(Ordering::Relaxed) {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        }
+    }
+
+    fn epoch(&mut self, m: &EpochMetrics, state: &EpochEnd<'_>) -> tune_model::Result<Flow> {
+        let checkpoint = state.checkpoint()?;
+        let write = async {
+            self.store.record_epoch(&self.claim, m).await?;
+            self.store
+                .save_checkpoint(&self.claim, m.epoch as u32, &checkpoint)
+                .await
+        };
+        match self.handle.block_on(write) {
+            Ok(()) => {}
+            Err(e) if e.is_lease_lost() => {
+                self.lost.store(true, Ordering::SeqCst);
+                return Ok(Flow::Stop);
+            }
+            Err(e) => return Err(tune_model::Error::Observer(format!("recording epoch {}: {e}", m.epoch))),
+        }
+        self.line.epoch(m);
+        self.progress.epoch_done();
+        Ok(if self.stop.load(Ordering::SeqCst) { Flow::Stop } else { Flow::Continue })
+    }
+}
