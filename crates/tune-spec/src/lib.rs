@@ -492,7 +492,12 @@ mod tests {
         assert!(err.to_string().contains("conv layer 4"), "{err}");
         let mut big = ModelSpec::cnn(&[8], 8);
         big.kernel = 29;
-        assert!(big.layers().unwrap_err().to_string().contains("conv layer 1"));
+        assert!(
+            big.layers()
+                .unwrap_err()
+                .to_string()
+                .contains("conv layer 1")
+        );
     }
 
     #[test]
@@ -519,7 +524,10 @@ mod tests {
     fn flops_count_three_passes() {
         let m = ModelSpec::cnn(&[64, 64], 128);
         let macs = m.forward_macs().unwrap();
-        assert_eq!(macs, 26 * 26 * 64 * 9 + 11 * 11 * 64 * 576 + 7744 * 128 + 1280);
+        assert_eq!(
+            macs,
+            26 * 26 * 64 * 9 + 11 * 11 * 64 * 576 + 7744 * 128 + 1280
+        );
         // SPEED-NOTES: 34.3 MFLOP per training image for this net (conv1's input gradient skipped).
         let mflop = m.train_flops_per_image().unwrap() / 1e6;
         assert!((mflop - 34.3).abs() < 0.1, "{mflop}");

@@ -77,7 +77,11 @@ impl DataCache {
 }
 
 /// Runs the loop until the queue is empty (or forever with `follow`), or Ctrl-C.
-pub async fn work(store: Store, opts: WorkOptions, progress: RunProgress) -> anyhow::Result<WorkSummary> {
+pub async fn work(
+    store: Store,
+    opts: WorkOptions,
+    progress: RunProgress,
+) -> anyhow::Result<WorkSummary> {
     let stop = Arc::new(AtomicBool::new(false));
     watch_ctrl_c(stop.clone(), progress.clone());
     let data = Arc::new(DataCache::default());
@@ -113,7 +117,9 @@ fn watch_ctrl_c(stop: Arc<AtomicBool>, progress: RunProgress) {
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             stop.store(true, Ordering::SeqCst);
-            progress.println("stopping: running jobs will be marked interrupted (Ctrl-C again to quit at once)");
+            progress.println(
+                "stopping: running jobs will be marked interrupted (Ctrl-C again to quit at once)",
+            );
             if tokio::signal::ctrl_c().await.is_ok() {
                 std::process::exit(130);
             }
@@ -222,7 +228,10 @@ impl Slot {
                     Ok(()) => {
                         self.count(|s| s.done += 1);
                         self.progress.job_done();
-                        line.finish(&format!("done: test accuracy {:.4}", t.outcome.test_accuracy));
+                        line.finish(&format!(
+                            "done: test accuracy {:.4}",
+                            t.outcome.test_accuracy
+                        ));
                     }
                     Err(e) if e.is_lease_lost() => {
                         self.count(|s| s.lost += 1);
@@ -262,7 +271,11 @@ fn ignore_lost(r: Result<(), StoreError>) -> Result<(), StoreError> {
 }
 
 /// Renews the claim's lease every third of its length; flags `lost` when the job is no longer ours.
-fn spawn_heartbeat(store: Store, claim: Claim, lost: Arc<AtomicBool>) -> tokio::task::JoinHandle<()> {
+fn spawn_heartbeat(
+    store: Store,
+    claim: Claim,
+    lost: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let period = (claim.lease / 3).max(Duration::from_millis(200));
         loop {
@@ -318,10 +331,19 @@ impl Observer for JobObserver {
                 self.lost.store(true, Ordering::SeqCst);
                 return Ok(Flow::Stop);
             }
-            Err(e) => return Err(tune_model::Error::Observer(format!("recording epoch {}: {e}", m.epoch))),
+            Err(e) => {
+                return Err(tune_model::Error::Observer(format!(
+                    "recording epoch {}: {e}",
+                    m.epoch
+                )));
+            }
         }
         self.line.epoch(m);
         self.progress.epoch_done();
-        Ok(if self.stop.load(Ordering::SeqCst) { Flow::Stop } else { Flow::Continue })
+        Ok(if self.stop.load(Ordering::SeqCst) {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        })
     }
 }

@@ -23,7 +23,9 @@ pub struct Measurement {
 pub struct Cache(BTreeMap<String, Measurement>);
 
 fn path() -> Option<PathBuf> {
-    tune_data::cache_dir().ok().map(|d| d.join("throughput.json"))
+    tune_data::cache_dir()
+        .ok()
+        .map(|d| d.join("throughput.json"))
 }
 
 fn key(model: &ModelSpec, threads: usize, kernels: &str) -> String {
@@ -67,7 +69,10 @@ impl Cache {
         g.sort_by(f64::total_cmp);
         match g.get(g.len() / 2) {
             Some(&gflops) => (gflops * 1e9 / flops, Basis::Scaled),
-            None => (ASSUMED_GFLOPS * threads as f64 * 1e9 / flops, Basis::Assumed),
+            None => (
+                ASSUMED_GFLOPS * threads as f64 * 1e9 / flops,
+                Basis::Assumed,
+            ),
         }
     }
 }

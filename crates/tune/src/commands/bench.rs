@@ -34,12 +34,22 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let images = args.images.min(data.train.len);
     let opts = TrainOptions {
         threads: args.threads,
-        kernels: if args.stock { Kernels::Stock } else { Kernels::Fast },
+        kernels: if args.stock {
+            Kernels::Stock
+        } else {
+            Kernels::Fast
+        },
         evaluate: false,
         ..TrainOptions::default()
     };
     // Warm-up: a few batches, so that allocations and caches settle before timing.
-    tune_model::train(&job(10 * args.batch, 1), &data, &opts, &mut tune_model::Silent, None)?;
+    tune_model::train(
+        &job(10 * args.batch, 1),
+        &data,
+        &opts,
+        &mut tune_model::Silent,
+        None,
+    )?;
     let mut rss = RssPerEpoch(Vec::new());
     let started = Instant::now();
     let trained = tune_model::train(&job(images, args.epochs), &data, &opts, &mut rss, None)?;
@@ -52,7 +62,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         &model,
         args.threads,
         if args.stock { "stock" } else { "fast" },
-        crate::throughput::Measurement { images_per_s, gflops },
+        crate::throughput::Measurement {
+            images_per_s,
+            gflops,
+        },
     );
     let result = serde_json::json!({
         "model": model.label(),
@@ -74,10 +87,24 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     match args.format {
         SummaryFormat::Json => println!("{result}"),
         SummaryFormat::Table => {
-            println!("{} ({} parameters), {} kernels, {} thread(s), batch {}", model.label(), trained.outcome.params, result["kernels"].as_str().unwrap_or(""), args.threads, args.batch);
+            println!(
+                "{} ({} parameters), {} kernels, {} thread(s), batch {}",
+                model.label(),
+                trained.outcome.params,
+                result["kernels"].as_str().unwrap_or(""),
+                args.threads,
+                args.batch
+            );
             println!("images/s          {images_per_s:.0}");
-            println!("GFLOP/s           {gflops:.1} ({:.1} MFLOP per training image)", flops_per_image / 1e6);
-            println!("sgemm peak        {peak:.1} GFLOP/s (1024^3 on {} thread(s), measured now): {:.0}% of it", args.threads, 100.0 * gflops / peak);
+            println!(
+                "GFLOP/s           {gflops:.1} ({:.1} MFLOP per training image)",
+                flops_per_image / 1e6
+            );
+            println!(
+                "sgemm peak        {peak:.1} GFLOP/s (1024^3 on {} thread(s), measured now): {:.0}% of it",
+                args.threads,
+                100.0 * gflops / peak
+            );
             println!("peak RSS          {:.1} MiB", peak_rss as f64 / 1048576.0);
         }
     }

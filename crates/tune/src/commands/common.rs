@@ -91,7 +91,11 @@ pub fn concurrency(args: &ConcurrencyArgs) -> (usize, usize) {
 
 /// The layer implementation chosen by `--stock`.
 pub fn kernels(args: &ConcurrencyArgs) -> Kernels {
-    if args.stock { Kernels::Stock } else { Kernels::Fast }
+    if args.stock {
+        Kernels::Stock
+    } else {
+        Kernels::Fast
+    }
 }
 
 /// Lease of a claim: long on a local SQLite file (a killed run is recovered through the lock
@@ -127,7 +131,10 @@ pub fn finish_line(
         counts.pending + counts.interrupted + counts.running,
     );
     if s.lost > 0 {
-        println!("{} jobs were taken over by other workers after their lease ran out", s.lost);
+        println!(
+            "{} jobs were taken over by other workers after their lease ran out",
+            s.lost
+        );
     }
     if s.interrupted > 0 {
         ExitStatus::Interrupted

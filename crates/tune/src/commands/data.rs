@@ -8,7 +8,12 @@ use tune_data::{FetchEvent, FetchOptions};
 pub fn run(cmd: DataCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         DataCommand::List { data_dir } => list(data_dir.as_deref()),
-        DataCommand::Fetch { name, mirror, dest, force } => fetch(&name, mirror, dest, force),
+        DataCommand::Fetch {
+            name,
+            mirror,
+            dest,
+            force,
+        } => fetch(&name, mirror, dest, force),
     }
 }
 
@@ -50,9 +55,11 @@ fn fetch(
     opts.force = force;
     let bar = ProgressBar::new(0);
     bar.set_style(
-        ProgressStyle::with_template("{prefix:>26} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
-            .expect("valid template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{prefix:>26} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
     );
     let dir = tune_data::fetch(name, &opts, &mut |event| match event {
         FetchEvent::Started { file, total, .. } => {
@@ -62,7 +69,9 @@ fn fetch(
         }
         FetchEvent::Progress { bytes, .. } => bar.set_position(bytes),
         FetchEvent::Finished { file } => bar.println(format!("{file}: downloaded and verified")),
-        FetchEvent::Skipped { file } => bar.println(format!("{file}: already present and verified")),
+        FetchEvent::Skipped { file } => {
+            bar.println(format!("{file}: already present and verified"))
+        }
         FetchEvent::MirrorFailed { url, error, .. } => {
             bar.println(format!("{url}: {error}; trying the next mirror"))
         }

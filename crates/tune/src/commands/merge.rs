@@ -17,7 +17,12 @@ pub fn run(args: MergeArgs) -> anyhow::Result<ExitCode> {
             );
         }
         let counts = out.counts(None).await?;
-        println!("{}: {} jobs, {} done", args.out, counts.total(), counts.done);
+        println!(
+            "{}: {} jobs, {} done",
+            args.out,
+            counts.total(),
+            counts.done
+        );
         anyhow::Ok(ExitCode::SUCCESS)
     })
 }

@@ -25,7 +25,11 @@ fn width(f: TableFormat) -> Option<u16> {
 }
 
 /// Finished jobs of the database (optionally one sweep), or an error saying how to get some.
-async fn finished(db: &str, sweep: Option<&str>, with_history: bool) -> anyhow::Result<(Store, Vec<JobResult>)> {
+async fn finished(
+    db: &str,
+    sweep: Option<&str>,
+    with_history: bool,
+) -> anyhow::Result<(Store, Vec<JobResult>)> {
     if !db.contains("://") && !Path::new(db.trim_start_matches("sqlite:")).exists() {
         bail!("no results database at {db}: run `tune run grids/quick.toml` first, or pass --db");
     }
@@ -38,8 +42,12 @@ async fn finished(db: &str, sweep: Option<&str>, with_history: bool) -> anyhow::
     let results = store.results(&filter).await?;
     if results.is_empty() {
         match sweep {
-            Some(s) => bail!("no finished jobs of sweep `{s}` in {db}; `tune run GRID` trains them"),
-            None => bail!("no finished jobs in {db} yet: run `tune run grids/quick.toml` (or wait for the running one)"),
+            Some(s) => {
+                bail!("no finished jobs of sweep `{s}` in {db}; `tune run GRID` trains them")
+            }
+            None => bail!(
+                "no finished jobs in {db} yet: run `tune run grids/quick.toml` (or wait for the running one)"
+            ),
         }
     }
     Ok((store, results))
@@ -68,14 +76,23 @@ fn pick<'a>(results: &'a [JobResult], job: Option<&str>) -> anyhow::Result<&'a J
             .max_by(|a, b| a.test_accuracy.total_cmp(&b.test_accuracy))
             .context("no finished jobs"),
         Some(prefix) => {
-            let hits: Vec<_> = results.iter().filter(|r| r.key.starts_with(prefix)).collect();
+            let hits: Vec<_> = results
+                .iter()
+                .filter(|r| r.key.starts_with(prefix))
+                .collect();
             match hits.as_slice() {
                 [one] => Ok(one),
-                [] => bail!("no finished job has a key starting with `{prefix}`; `tune report` lists the keys"),
+                [] => bail!(
+                    "no finished job has a key starting with `{prefix}`; `tune report` lists the keys"
+                ),
                 many => bail!(
                     "`{prefix}` matches {} jobs ({}, ...): give more of the key",
                     many.len(),
-                    many.iter().take(3).map(|r| r.key.as_str()).collect::<Vec<_>>().join(", ")
+                    many.iter()
+                        .take(3)
+                        .map(|r| r.key.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             }
         }
@@ -98,7 +115,14 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
             sort,
         },
     )?;
-    print!("{}", ensure_newline(tune_report::render_report(&report, format(args.format), width(args.format))));
+    print!(
+        "{}",
+        ensure_newline(tune_report::render_report(
+            &report,
+            format(args.format),
+            width(args.format)
+        ))
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -106,7 +130,14 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     let rt = common::runtime()?;
     let (_store, results) = rt.block_on(finished(&args.db.db, args.sweep.as_deref(), false))?;
     let comparison = Comparison::build(&rows(&results));
-    print!("{}", ensure_newline(tune_report::render_compare(&comparison, format(args.format), width(args.format))));
+    print!(
+        "{}",
+        ensure_newline(tune_report::render_compare(
+            &comparison,
+            format(args.format),
+            width(args.format)
+        ))
+    );
     if args.format == TableFormat::Csv {
         for note in &comparison.notes {
             eprintln!("note: {note}");
@@ -128,8 +159,19 @@ pub fn confusion(args: ConfusionArgs) -> anyhow::Result<ExitCode> {
     let matrix = rt
         .block_on(store.confusion(&job.key))?
         .with_context(|| format!("job {} has no confusion matrix recorded", job.key))?;
-    eprintln!("job {} ({} on {}), test accuracy {:.4}", job.key, job.spec.model.label(), job.spec.train.dataset, job.test_accuracy);
-    let table = tune_report::confusion_table(&matrix, &classes(&job.spec.train.dataset), format(args.format), width(args.format))?;
+    eprintln!(
+        "job {} ({} on {}), test accuracy {:.4}",
+        job.key,
+        job.spec.model.label(),
+        job.spec.train.dataset,
+        job.test_accuracy
+    );
+    let table = tune_report::confusion_table(
+        &matrix,
+        &classes(&job.spec.train.dataset),
+        format(args.format),
+        width(args.format),
+    )?;
     print!("{}", ensure_newline(table));
     Ok(ExitCode::SUCCESS)
 }
@@ -140,7 +182,12 @@ pub fn plot(cmd: PlotCommand) -> anyhow::Result<ExitCode> {
         PlotCommand::Curves { db, job, out } => {
             let (_store, results) = rt.block_on(finished(&db.db, None, true))?;
             let job = pick(&results, job.as_deref())?;
-            let title = format!("{} on {} ({})", job.spec.model.label(), job.spec.train.dataset, &job.key[..8]);
+            let title = format!(
+                "{} on {} ({})",
+                job.spec.model.label(),
+                job.spec.train.dataset,
+                &job.key[..8]
+            );
             let out = out.unwrap_or_else(|| default_plot(&db.db, &format!("curves-{}", job.key)));
             both_formats(&out, |p| tune_report::plot_curves(&job.history, &title, p))?
         }
@@ -155,9 +202,17 @@ pub fn plot(cmd: PlotCommand) -> anyhow::Result<ExitCode> {
             let matrix = rt
                 .block_on(store.confusion(&job.key))?
                 .with_context(|| format!("job {} has no confusion matrix recorded", job.key))?;
-            let title = format!("{} on {} ({})", job.spec.model.label(), job.spec.train.dataset, &job.key[..8]);
-            let out = out.unwrap_or_else(|| default_plot(&db.db, &format!("confusion-{}", job.key)));
-            both_formats(&out, |p| tune_report::plot_confusion(&matrix, &classes(&job.spec.train.dataset), &title, p))?
+            let title = format!(
+                "{} on {} ({})",
+                job.spec.model.label(),
+                job.spec.train.dataset,
+                &job.key[..8]
+            );
+            let out =
+                out.unwrap_or_else(|| default_plot(&db.db, &format!("confusion-{}", job.key)));
+            both_formats(&out, |p| {
+                tune_report::plot_confusion(&matrix, &classes(&job.spec.train.dataset), &title, p)
+            })?
         }
     };
     for path in written {
@@ -176,14 +231,20 @@ fn default_plot(db: &str, name: &str) -> PathBuf {
 }
 
 /// Draws `out` and the same picture in the other of SVG and PNG beside it.
-fn both_formats(out: &Path, draw: impl Fn(&Path) -> Result<(), tune_report::ReportError>) -> anyhow::Result<Vec<PathBuf>> {
+fn both_formats(
+    out: &Path,
+    draw: impl Fn(&Path) -> Result<(), tune_report::ReportError>,
+) -> anyhow::Result<Vec<PathBuf>> {
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let other = match out.extension().and_then(|e| e.to_str()) {
         Some("svg") => out.with_extension("png"),
         Some("png") => out.with_extension("svg"),
-        _ => bail!("{}: the picture's file name must end in .svg or .png", out.display()),
+        _ => bail!(
+            "{}: the picture's file name must end in .svg or .png",
+            out.display()
+        ),
     };
     draw(out)?;
     draw(&other)?;

@@ -47,11 +47,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         let done_before = remaining.len() - todo.len();
         eprintln!(
             "sweep {}: {} jobs ({} new, {} already finished or failed), database {}",
-            report.sweep_id,
-            report.jobs,
-            report.jobs_added,
-            done_before,
-            args.db.db
+            report.sweep_id, report.jobs, report.jobs_added, done_before, args.db.db
         );
         if args.enqueue {
             println!(
@@ -98,7 +94,15 @@ fn dry_run(jobs: &[JobSpec], slots: usize, threads: usize, stock: bool) {
     let mut table = comfy_table::Table::new();
     table.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
     table.set_header([
-        "#", "job", "architecture", "dataset", "epochs", "seed", "params", "MFLOP/image", "est. time",
+        "#",
+        "job",
+        "architecture",
+        "dataset",
+        "epochs",
+        "seed",
+        "params",
+        "MFLOP/image",
+        "est. time",
     ]);
     let mut times = Vec::new();
     let mut bases = Vec::new();
@@ -118,7 +122,10 @@ fn dry_run(jobs: &[JobSpec], slots: usize, threads: usize, stock: bool) {
             job.train.epochs.to_string(),
             job.train.seed.to_string(),
             common::thousands(job.model.params().unwrap_or(0) as u64),
-            format!("{:.1}", job.model.train_flops_per_image().unwrap_or(0.0) / 1e6),
+            format!(
+                "{:.1}",
+                job.model.train_flops_per_image().unwrap_or(0.0) / 1e6
+            ),
             common::duration(Duration::from_secs_f64(secs)),
         ]);
     }

@@ -25,7 +25,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let data = tune_data::load(&job.train.dataset, args.data.data_dir.as_deref())?;
     let opts = TrainOptions {
         threads: args.threads,
-        kernels: if args.stock { Kernels::Stock } else { Kernels::Fast },
+        kernels: if args.stock {
+            Kernels::Stock
+        } else {
+            Kernels::Fast
+        },
         ..TrainOptions::default()
     };
     let mut progress = TrainProgress::new(args.quiet || args.format == SummaryFormat::Json);
@@ -54,10 +58,18 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
             println!("{summary}");
         }
         SummaryFormat::Table => {
-            println!("{} on {} ({} parameters)", job.model.label(), job.train.dataset, o.params);
+            println!(
+                "{} on {} ({} parameters)",
+                job.model.label(),
+                job.train.dataset,
+                o.params
+            );
             println!("test accuracy  {:.4}", o.test_accuracy);
             println!("test loss      {:.4}", o.test_loss);
-            println!("runtime        {:.1} s ({:.0} training images/s)", o.runtime_s, o.images_per_s);
+            println!(
+                "runtime        {:.1} s ({:.0} training images/s)",
+                o.runtime_s, o.images_per_s
+            );
             if let Some(path) = &args.save {
                 println!("weights        {}", path.display());
             }

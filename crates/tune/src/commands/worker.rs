@@ -17,7 +17,10 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         let waiting = counts.pending + counts.interrupted;
         let progress = RunProgress::new(waiting as usize, 0, args.concurrency.quiet);
         let worker_prefix = runner::worker_prefix();
-        eprintln!("worker {worker_prefix}: {waiting} jobs waiting in {}", args.db.db);
+        eprintln!(
+            "worker {worker_prefix}: {waiting} jobs waiting in {}",
+            args.db.db
+        );
         let started = Instant::now();
         let opts = WorkOptions {
             jobs: slots,
@@ -33,7 +36,12 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         let summary = runner::work(store.clone(), opts, progress.clone()).await?;
         progress.finish();
         let counts = store.counts(args.sweep.as_deref()).await?;
-        anyhow::Ok(common::finish_line(&summary, &counts, started.elapsed(), "tune report"))
+        anyhow::Ok(common::finish_line(
+            &summary,
+            &counts,
+            started.elapsed(),
+            "tune report",
+        ))
     })
     .map(ExitStatus::code)
 }
