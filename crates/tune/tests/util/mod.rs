@@ -1,0 +1,106 @@
+//! Helpers shared by the `tune` binary's integration tests: tiny IDX data sets made in the test,
+//! grid files, and a `tune` command with a clean environment.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use tune_data::idx::{Images, write_images, write_labels};
+
+/// Training and test images of the fixture data sets.
+pub const TRAIN: usize = 256;
+/// Test images of the fixture data sets.
+pub const TEST: usize = 64;
+
+/// Writes learnable 28x28 fixture data sets `fashion-mnist` and `mnist` under `root` (each in
+/// `root/NAME/` with the four canonical `.gz` file names): class `c` lights a band of rows at
+/// `2c..2c+3` plus deterministic noise. Returns `root`, to pass as `--data-dir`.
+pub fn fixture_data(root: &Path) -> PathBuf {
+    for name in ["fashion-mnist", "mnist"] {
+        let dir = root.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (prefix, n) in [("train", TRAIN), ("t10k", TEST)] {
+            let labels: Vec<u8> = (0..n).map(|i| (i * 7 % 10) as u8).collect();
+            let mut pixels = vec![0u8; n * 784];
+            for (i, &l) in labels.iter().enumerate() {
+                for r in 0..28 {
+                    for c in 0..28 {
+                        let noise = ((i * 31 + r * 17 + c * 13) % 23) as u8;
+                        let band = (2 * l as usize..2 * l as usize + 3).contains(&r);
+                        pixels[i * 784 + r * 28 + c] = if band { 200 + noise } else { noise };
+                    }
+                }
+            }
+            let images = Images {
+                count: n,
+                rows: 28,
+                cols: 28,
+                pixels,
+            };
+            write_images(
+                &dir.join(format!("{prefix}-images-idx3-ubyte.gz")),
+                &images,
+                true,
+            )
+            .unwrap();
+            write_labels(
+                &dir.join(format!("{prefix}-labels-idx1-ubyte.gz")),
+                &labels,
+                true,
+            )
+            .unwrap();
+        }
+    }
+    root.to_path_buf()
+}
+
+/// Writes a grid file and returns its path.
+pub fn write_grid(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A small grid: `n` one-epoch 1-layer CNNs (filters 4..) on the fixture data.
+pub fn small_grid(n: usize, epochs: usize) -> String {
+    let filters: Vec<String> = (0..n).map(|i| (4 + i).to_string()).collect();
+    format!(
+        "name = \"small\"\n[fixed]\nmodel = \"cnn\"\ndataset = \"fashion-mnist\"\nepochs = {epochs}\nbatch = 32\ndense = 16\n\n[axes]\nlayer1 = [{}]\n",
+        filters.join(", ")
+    )
+}
+
+/// The `tune` binary with an environment that cannot reach the user's own settings.
+pub fn tune(cwd: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tune"));
+    cmd.current_dir(cwd)
+        .env_remove("TUNE_DB")
+        .env_remove("TUNE_DATA_DIR")
+        .env_remove("TUNE_MIRROR")
+        .env("TUNE_CACHE_DIR", cwd.join("cache"))
+        .env("RUST_LOG", "warn");
+    cmd
+}
+
+/// Runs a command and returns its output, panicking with stdout/stderr if `expect_ok` disagrees.
+pub fn run(cmd: &mut Command, expect_ok: bool) -> Output {
+    let out = cmd.output().expect("tune runs");
+    if out.status.success() != expect_ok {
+        panic!(
+            "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    out
+}
+
+/// Standard output as text.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Standard error as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
