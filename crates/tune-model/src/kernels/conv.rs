@@ -131,60 +131,70 @@ impl Conv {
     }
 }
 
-/// One call of the op: its geometry and, when pooling, the argmax of every pooled cell (an index
-/// into the full-size activation map), kept from the forward pass for the backward pass.
+/// One call of the op: its geometry and, when pooling, which cell of its window each pooled value
+/// came from, kept from the forward pass for the backward pass.
 struct ConvOp {
     geometry: Conv,
     pool: bool,
     argmax: Mutex<Vec<u32>>,
 }
 
-/// 2x2 max-pool of `z: [n, oh, ow, f]` into `out`, recording each cell's argmax (first maximum).
-/// Works on whole channel rows so that the compiler can vectorise the comparisons.
-fn pool_forward(
-    z: &[f32],
-    n: usize,
-    oh: usize,
-    ow: usize,
-    f: usize,
-    out: &mut [f32],
-    argmax: &mut [u32],
-) {
-    let (ph, pw) = (oh / 2, ow / 2);
+/// Offsets of a 2x2 window's four cells from its top-left cell, in row-major order.
+fn window(ow: usize, f: usize) -> [usize; 4] {
+    [0, f, ow * f, (ow + 1) * f]
+}
+
+/// Calls `visit(first_cell_of_window, pooled_offset)` for every pooled position of `[n, oh, ow, f]`
+/// (the `f` channels of a position are contiguous in both).
+fn for_each_window(n: usize, oh: usize, ow: usize, f: usize, mut visit: impl FnMut(usize, usize)) {
     let mut o = 0;
     for b in 0..n {
-        for py in 0..ph {
+        for py in 0..oh / 2 {
             let row0 = (b * oh + 2 * py) * ow;
-            let row1 = row0 + ow;
-            for px in 0..pw {
-                let cells = [
-                    (row0 + 2 * px) * f,
-                    (row0 + 2 * px + 1) * f,
-                    (row1 + 2 * px) * f,
-                    (row1 + 2 * px + 1) * f,
-                ];
-                let (out, idx) = (&mut out[o..o + f], &mut argmax[o..o + f]);
-                out.copy_from_slice(&z[cells[0]..cells[0] + f]);
-                for (i, v) in idx.iter_mut().enumerate() {
-                    *v = (cells[0] + i) as u32;
-                }
-                for &cell in &cells[1..] {
-                    let candidate = &z[cell..cell + f];
-                    for (i, ((m, a), &c)) in out
-                        .iter_mut()
-                        .zip(idx.iter_mut())
-                        .zip(candidate)
-                        .enumerate()
-                    {
-                        let better = c > *m;
-                        *m = if better { c } else { *m };
-                        *a = if better { (cell + i) as u32 } else { *a };
-                    }
-                }
+            for px in 0..ow / 2 {
+                visit((row0 + 2 * px) * f, o);
                 o += f;
             }
         }
     }
+}
+
+/// 2x2 max-pool of `z: [n, oh, ow, f]` into `out`, recording in `which` the window cell (0 to 3,
+/// row-major) of each maximum (the first, on ties). Branch-free over whole channel rows, so that
+/// the compiler vectorises it.
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+fn pool_forward(z: &[f32], n: usize, oh: usize, ow: usize, f: usize, out: &mut [f32], which: &mut [u32]) {
+    let cells = window(ow, f);
+    for_each_window(n, oh, ow, f, |first, o| {
+        let (out, which) = (&mut out[o..o + f], &mut which[o..o + f]);
+        out.copy_from_slice(&z[first..first + f]);
+        which.fill(0);
+        for (code, &cell) in cells.iter().enumerate().skip(1) {
+            let candidate = &z[first + cell..first + cell + f];
+            let code = code as u32;
+            for ((m, w), &c) in out.iter_mut().zip(which.iter_mut()).zip(candidate) {
+                let better = c > *m;
+                *m = if better { c } else { *m };
+                *w = if better { code } else { *w };
+            }
+        }
+    });
+}
+
+/// Scatters the pooled gradient `grad` to the maxima recorded by [`pool_forward`], through the
+/// ReLU (a pooled value of 0 means its maximum was cut by the ReLU), into `dz: [n, oh, ow, f]`.
+#[allow(clippy::too_many_arguments)]
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+fn pool_backward(grad: &[f32], out: &[f32], which: &[u32], n: usize, oh: usize, ow: usize, f: usize, dz: &mut [f32]) {
+    dz.fill(0.0);
+    let cells = window(ow, f);
+    for_each_window(n, oh, ow, f, |first, o| {
+        for ch in 0..f {
+            if out[o + ch] > 0.0 {
+                dz[first + cells[which[o + ch] as usize] + ch] = grad[o + ch];
+            }
+        }
+    });
 }
 
 impl CustomOp3 for ConvOp {
@@ -227,12 +237,12 @@ impl CustomOp3 for ConvOp {
         }
         let pooled = g.n * (oh / 2) * (ow / 2) * g.f;
         let mut out = vec![0f32; pooled];
-        let mut argmax = vec![0u32; pooled];
+        let mut which = vec![0u32; pooled];
         with_scratch(m * g.f, |z| {
             conv(z);
-            pool_forward(z, g.n, oh, ow, g.f, &mut out, &mut argmax);
+            pool_forward(z, g.n, oh, ow, g.f, &mut out, &mut which);
         });
-        *self.argmax.lock().expect("argmax lock") = argmax;
+        *self.argmax.lock().expect("argmax lock") = which;
         Ok((
             CpuStorage::F32(out),
             Shape::from((g.n, oh / 2, ow / 2, g.f)),
@@ -260,13 +270,8 @@ impl CustomOp3 for ConvOp {
                     with_data(w, |w| {
                         with_scratch(m * f, |dz| {
                             if self.pool {
-                                // A pooled cell > 0 means its argmax passed the ReLU.
-                                dz.fill(0.0);
-                                for ((&i, &gr), &o) in argmax.iter().zip(grad).zip(out) {
-                                    if o > 0.0 {
-                                        dz[i as usize] = gr;
-                                    }
-                                }
+                                let (oh, ow) = g.out_hw();
+                                pool_backward(grad, out, &argmax, g.n, oh, ow, f, dz);
                             } else {
                                 relu_mask(grad, out, dz);
                             }

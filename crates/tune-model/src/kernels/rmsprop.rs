@@ -57,12 +57,16 @@ impl InplaceOp2 for Step<'_> {
             _ => candle_core::bail!("rmsprop: weights must be f32"),
         };
         let mut v = self.v.borrow_mut();
-        let (lr, rho, eps, l2) = (self.lr, self.rho, self.eps, self.l2);
-        for ((w, v), g) in w.iter_mut().zip(v.iter_mut()).zip(g) {
-            let g = g + 2.0 * l2 * *w;
-            *v = rho * *v + (1.0 - rho) * g * g;
-            *w -= lr * g / (*v + eps).sqrt();
-        }
+        update(w, &mut v, g, self.lr, self.rho, self.eps, self.l2);
         Ok(())
+    }
+}
+
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+fn update(w: &mut [f32], v: &mut [f32], g: &[f32], lr: f32, rho: f32, eps: f32, l2: f32) {
+    for ((w, v), g) in w.iter_mut().zip(v.iter_mut()).zip(g) {
+        let g = g + 2.0 * l2 * *w;
+        *v = rho * *v + (1.0 - rho) * g * g;
+        *w -= lr * g / (*v + eps).sqrt();
     }
 }
