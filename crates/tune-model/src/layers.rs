@@ -4,7 +4,7 @@
 //! Both take and give channels-last (NHWC) tensors. candle's stock `max_pool2d` has a wrong
 //! backward pass (see [`crate::kernels::max_pool2x2`]), so both use tune's pool.
 
-use crate::kernels;
+use crate::kernels::{self, Grad};
 use candle_core::{D, DType, Result, Tensor};
 use std::sync::Arc;
 
@@ -26,11 +26,11 @@ impl Kernels {
         x: &Tensor,
         w: &Tensor,
         b: &Tensor,
-        input_grad: bool,
+        grad: Grad,
         pool: bool,
     ) -> Result<Tensor> {
         match self {
-            Kernels::Fast => kernels::conv2d_relu(x, w, b, input_grad, pool),
+            Kernels::Fast => kernels::conv2d_relu(x, w, b, grad, pool),
             Kernels::Stock => {
                 let nchw = x.permute((0, 3, 1, 2))?.contiguous()?;
                 let kernel = w.permute((3, 2, 0, 1))?.contiguous()?;
@@ -53,11 +53,11 @@ impl Kernels {
         w: &Tensor,
         b: &Tensor,
         relu: bool,
-        input_grad: bool,
+        grad: Grad,
         dropout: Option<Arc<Vec<f32>>>,
     ) -> Result<Tensor> {
         match self {
-            Kernels::Fast => kernels::dense(x, w, b, relu, input_grad, dropout),
+            Kernels::Fast => kernels::dense(x, w, b, relu, grad, dropout),
             Kernels::Stock => {
                 let mut x = x.reshape((x.dim(0)?, ()))?;
                 if let Some(mask) = dropout {

@@ -1,5 +1,6 @@
 //! A network built from a [`ModelSpec`]: its weights (candle `Var`s) and its forward pass.
 
+use crate::kernels::Grad;
 use crate::layers::Kernels;
 use candle_core::{Device, Result, Tensor, Var};
 use rand::{Rng, RngCore};
@@ -122,7 +123,8 @@ impl Network {
         Ok(total)
     }
 
-    /// Logits for `images: [n, 28, 28, 1]`. With `dropout_rng`, dropout is active (training).
+    /// Logits for `images: [n, 28, 28, 1]`. With `dropout_rng` this is a training pass (dropout
+    /// active, everything recorded for the backward pass); without, an evaluation pass.
     pub fn forward(&self, images: &Tensor, dropout_rng: Option<&mut ChaCha8Rng>) -> Result<Tensor> {
         let k = self.kernels;
         let n = images.dim(0)?;
@@ -130,9 +132,17 @@ impl Network {
         let mut next = || p.next().expect("parameters match the architecture");
         let mut x = images.clone();
         let convs = self.spec.filters.len();
+        let training = dropout_rng.is_some();
+        let grad = |input_grad: bool| {
+            if training {
+                Grad::train(input_grad)
+            } else {
+                Grad::None
+            }
+        };
         for i in 0..convs {
             let (w, b) = (next(), next());
-            x = k.conv2d_relu(&x, w, b, i > 0, i + 1 < convs)?;
+            x = k.conv2d_relu(&x, w, b, grad(i > 0), i + 1 < convs)?;
         }
         // Dropout acts on the input of one dense layer: the first (CNN) or the output layer (ANN).
         let mut mask = match dropout_rng {
@@ -150,9 +160,8 @@ impl Network {
         let layers = self.spec.dense.len() + 1;
         for i in 0..layers {
             let (w, b) = (next(), next());
-            let input_grad = i > 0 || convs > 0;
             let drop = if i == dropout_at { mask.take() } else { None };
-            x = k.dense(&x, w, b, i + 1 < layers, input_grad, drop)?;
+            x = k.dense(&x, w, b, i + 1 < layers, grad(i > 0 || convs > 0), drop)?;
         }
         Ok(x)
     }

@@ -4,6 +4,7 @@ use candle_core::{Device, Tensor, Var};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::sync::Arc;
+use tune_model::kernels::Grad;
 use tune_model::{Kernels, kernels};
 
 fn random(shape: &[usize], rng: &mut ChaCha8Rng) -> Var {
@@ -58,7 +59,7 @@ fn conv2d_relu_matches_stock_on_odd_shapes() {
         for pool in [false, true] {
             let conv = |k: Kernels| {
                 run(
-                    |t| k.conv2d_relu(&t[0], &t[1], &t[2], true, pool).unwrap(),
+                    |t| k.conv2d_relu(&t[0], &t[1], &t[2], Grad::All, pool).unwrap(),
                     &inputs,
                     1,
                 )
@@ -78,8 +79,14 @@ fn conv2d_relu_skips_the_input_gradient_when_asked() {
     let x = random(&[1, 5, 5, 1], &mut rng);
     let w = random(&[3, 3, 1, 2], &mut rng);
     let b = random(&[2], &mut rng);
-    let out =
-        kernels::conv2d_relu(x.as_tensor(), w.as_tensor(), b.as_tensor(), false, false).unwrap();
+    let out = kernels::conv2d_relu(
+        x.as_tensor(),
+        w.as_tensor(),
+        b.as_tensor(),
+        Grad::Weights,
+        false,
+    )
+    .unwrap();
     let grads = out.sum_all().unwrap().backward().unwrap();
     assert!(grads.get(x.as_tensor()).is_none());
     assert!(grads.get(w.as_tensor()).is_some());
@@ -92,7 +99,7 @@ fn conv2d_kernel_gradient_matches_finite_differences() {
     let w = random(&[3, 3, 2, 3], &mut rng);
     let b = Var::from_tensor(&Tensor::new(&[0.5f32, 0.6, 0.7], &Device::Cpu).unwrap()).unwrap();
     let loss = |w: &Tensor| -> f64 {
-        let out = kernels::conv2d_relu(x.as_tensor(), w, b.as_tensor(), true, false).unwrap();
+        let out = kernels::conv2d_relu(x.as_tensor(), w, b.as_tensor(), Grad::All, false).unwrap();
         out.sqr()
             .unwrap()
             .sum_all()
@@ -100,8 +107,14 @@ fn conv2d_kernel_gradient_matches_finite_differences() {
             .to_scalar::<f32>()
             .unwrap() as f64
     };
-    let out =
-        kernels::conv2d_relu(x.as_tensor(), w.as_tensor(), b.as_tensor(), true, false).unwrap();
+    let out = kernels::conv2d_relu(
+        x.as_tensor(),
+        w.as_tensor(),
+        b.as_tensor(),
+        Grad::All,
+        false,
+    )
+    .unwrap();
     let grads = out.sqr().unwrap().sum_all().unwrap().backward().unwrap();
     let analytic = values(grads.get(w.as_tensor()).unwrap());
     let w0 = values(w.as_tensor());
@@ -203,7 +216,7 @@ fn dense_matches_stock() {
         let dense = |k: Kernels| {
             run(
                 |t| {
-                    k.dense(&t[0], &t[1], &t[2], relu, true, dropout.clone())
+                    k.dense(&t[0], &t[1], &t[2], relu, Grad::All, dropout.clone())
                         .unwrap()
                 },
                 &inputs,
@@ -368,10 +381,10 @@ fn small_cnn_matches_keras() {
     let regularised = [true, false, true, false, true, false, false, false];
     for k in [Kernels::Fast, Kernels::Stock] {
         let p: Vec<&Tensor> = params.iter().map(|v| v.as_tensor()).collect();
-        let h = k.conv2d_relu(&x, p[0], p[1], false, true).unwrap();
-        let h = k.conv2d_relu(&h, p[2], p[3], true, false).unwrap();
-        let h = k.dense(&h, p[4], p[5], true, true, None).unwrap();
-        let logits = k.dense(&h, p[6], p[7], false, true, None).unwrap();
+        let h = k.conv2d_relu(&x, p[0], p[1], Grad::Weights, true).unwrap();
+        let h = k.conv2d_relu(&h, p[2], p[3], Grad::All, false).unwrap();
+        let h = k.dense(&h, p[4], p[5], true, Grad::All, None).unwrap();
+        let logits = k.dense(&h, p[6], p[7], false, Grad::All, None).unwrap();
         let keras_logits = [
             0.208966, 0.178932, 0.064744, -0.079895, -0.186957, -0.206091, -0.128297, 0.009837,
             0.143345, 0.209435, 0.144005, 0.225816, 0.201423, 0.082297, -0.075534, -0.197841,

@@ -5,23 +5,17 @@
 //! keeps each pooled cell's argmax, and the backward pass scatters the gradient straight back to
 //! it. That saves candle a large allocation, a zero-fill and an addition per layer and step.
 
-use super::buffers::with_scratch;
+use super::buffers::{give, take, with_scratch};
 use super::matmul::{View, add_column_sums, bias_relu, matmul, relu_mask};
-use super::{input, tensor, with_data};
+use super::{Grad, input, tensor, with_data};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use std::sync::Mutex;
 
 /// `relu(conv(x, w) + b)` for `x: [n, h, w, c]`, `w: [k, k, c, f]` (Keras's kernel layout) and
 /// `b: [f]`, giving `[n, h-k+1, w-k+1, f]`, then 2x2 max-pooled when `pool` (odd sizes drop the
-/// last row and column; the gradient goes to each window's first maximum). `input_grad` says
-/// whether `x` needs a gradient (not when `x` is the image).
-pub fn conv2d_relu(
-    x: &Tensor,
-    w: &Tensor,
-    b: &Tensor,
-    input_grad: bool,
-    pool: bool,
-) -> Result<Tensor> {
+/// last row and column; the gradient goes to each window's first maximum). `grad` says which
+/// gradients the backward pass must give (never the image's; none in evaluation).
+pub fn conv2d_relu(x: &Tensor, w: &Tensor, b: &Tensor, grad: Grad, pool: bool) -> Result<Tensor> {
     let (n, h, wd, c) = x.dims4()?;
     let (k, k2, wc, f) = w.dims4()?;
     if k != k2 || wc != c || b.dims1()? != f || h < k || wd < k {
@@ -39,7 +33,7 @@ pub fn conv2d_relu(
         c,
         k,
         f,
-        input_grad,
+        input_grad: grad == Grad::All,
     };
     let (oh, ow) = geometry.out_hw();
     if pool && (oh < 2 || ow < 2) {
@@ -49,9 +43,14 @@ pub fn conv2d_relu(
         geometry,
         pool,
         argmax: Mutex::new(Vec::new()),
+        cols: Mutex::new(None),
+        keep_cols: grad != Grad::None,
     };
-    x.contiguous()?
-        .apply_op3(&w.contiguous()?, &b.contiguous()?, op)
+    let (x, w, b) = (x.contiguous()?, w.contiguous()?, b.contiguous()?);
+    match grad {
+        Grad::None => x.apply_op3_no_bwd(&w, &b, &op),
+        _ => x.apply_op3(&w, &b, op),
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -137,6 +136,29 @@ struct ConvOp {
     geometry: Conv,
     pool: bool,
     argmax: Mutex<Vec<u32>>,
+    /// The im2col patches of the forward pass, until the backward pass uses them.
+    cols: Mutex<Option<Vec<f32>>>,
+    /// Whether a backward pass will follow (else the patches go straight back to the pool).
+    keep_cols: bool,
+}
+
+impl ConvOp {
+    fn keep_cols(&self, cols: Vec<f32>) {
+        if self.keep_cols {
+            *self.cols.lock().expect("cols lock") = Some(cols);
+        } else {
+            give(cols);
+        }
+    }
+}
+
+impl Drop for ConvOp {
+    /// Hands unused patches (an evaluation pass has no backward) back to the thread's pool.
+    fn drop(&mut self) {
+        if let Some(cols) = self.cols.get_mut().ok().and_then(Option::take) {
+            give(cols);
+        }
+    }
 }
 
 /// Offsets of a 2x2 window's four cells from its top-left cell, in row-major order.
@@ -163,7 +185,15 @@ fn for_each_window(n: usize, oh: usize, ow: usize, f: usize, mut visit: impl FnM
 /// row-major) of each maximum (the first, on ties). Branch-free over whole channel rows, so that
 /// the compiler vectorises it.
 #[multiversion::multiversion(targets("x86_64+avx2+fma"))]
-fn pool_forward(z: &[f32], n: usize, oh: usize, ow: usize, f: usize, out: &mut [f32], which: &mut [u32]) {
+fn pool_forward(
+    z: &[f32],
+    n: usize,
+    oh: usize,
+    ow: usize,
+    f: usize,
+    out: &mut [f32],
+    which: &mut [u32],
+) {
     let cells = window(ow, f);
     for_each_window(n, oh, ow, f, |first, o| {
         let (out, which) = (&mut out[o..o + f], &mut which[o..o + f]);
@@ -185,7 +215,16 @@ fn pool_forward(z: &[f32], n: usize, oh: usize, ow: usize, f: usize, out: &mut [
 /// ReLU (a pooled value of 0 means its maximum was cut by the ReLU), into `dz: [n, oh, ow, f]`.
 #[allow(clippy::too_many_arguments)]
 #[multiversion::multiversion(targets("x86_64+avx2+fma"))]
-fn pool_backward(grad: &[f32], out: &[f32], which: &[u32], n: usize, oh: usize, ow: usize, f: usize, dz: &mut [f32]) {
+fn pool_backward(
+    grad: &[f32],
+    out: &[f32],
+    which: &[u32],
+    n: usize,
+    oh: usize,
+    ow: usize,
+    f: usize,
+    dz: &mut [f32],
+) {
     dz.fill(0.0);
     let cells = window(ow, f);
     for_each_window(n, oh, ow, f, |first, o| {
@@ -215,24 +254,26 @@ impl CustomOp3 for ConvOp {
         let (x, w, b) = (input(s1, l1)?, input(s2, l2)?, input(s3, l3)?);
         let (m, kk) = g.cols_dims();
         let (oh, ow) = g.out_hw();
+        // The patches are kept for the backward pass (which needs them for the kernel gradient)
+        // instead of being gathered twice.
+        let mut cols = take(m * kk);
+        g.im2col(x, &mut cols);
         let conv = |z: &mut [f32]| {
-            with_scratch(m * kk, |cols| {
-                g.im2col(x, cols);
-                matmul(
-                    m,
-                    g.f,
-                    kk,
-                    z,
-                    false,
-                    View::rows(cols, kk),
-                    View::rows(w, g.f),
-                );
-            });
+            matmul(
+                m,
+                g.f,
+                kk,
+                z,
+                false,
+                View::rows(&cols, kk),
+                View::rows(w, g.f),
+            );
             bias_relu(z, b, true);
         };
         if !self.pool {
             let mut out = vec![0f32; m * g.f];
             conv(&mut out);
+            self.keep_cols(cols);
             return Ok((CpuStorage::F32(out), Shape::from((g.n, oh, ow, g.f))));
         }
         let pooled = g.n * (oh / 2) * (ow / 2) * g.f;
@@ -242,6 +283,7 @@ impl CustomOp3 for ConvOp {
             conv(z);
             pool_forward(z, g.n, oh, ow, g.f, &mut out, &mut which);
         });
+        self.keep_cols(cols);
         *self.argmax.lock().expect("argmax lock") = which;
         Ok((
             CpuStorage::F32(out),
@@ -276,8 +318,18 @@ impl CustomOp3 for ConvOp {
                                 relu_mask(grad, out, dz);
                             }
                             add_column_sums(dz, f, &mut db);
-                            with_scratch(m * kk, |cols| {
-                                g.im2col(x, cols);
+                            let mut cols = self
+                                .cols
+                                .lock()
+                                .expect("cols lock")
+                                .take()
+                                .unwrap_or_else(|| {
+                                    let mut cols = take(m * kk);
+                                    g.im2col(x, &mut cols);
+                                    cols
+                                });
+                            {
+                                let cols = &mut cols[..];
                                 matmul(
                                     kk,
                                     f,
@@ -300,7 +352,8 @@ impl CustomOp3 for ConvOp {
                                     );
                                     g.col2im(cols, dx);
                                 }
-                            });
+                            }
+                            give(cols);
                         });
                         Ok(())
                     })

@@ -2,19 +2,19 @@
 
 use super::buffers::with_scratch;
 use super::matmul::{View, add_column_sums, bias_relu, matmul, relu_mask};
-use super::{input, tensor, with_data};
+use super::{Grad, input, tensor, with_data};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use std::sync::Arc;
 
 /// `(x * mask) * w + b`, ReLU'd when `relu`, for `x: [n, ...]` (flattened to `[n, k]`), `w: [k, f]`,
 /// `b: [f]`, giving `[n, f]`. `dropout` is an optional mask over `x` (0 for dropped values,
-/// `1/(1-rate)` for kept ones). `input_grad` says whether `x` needs a gradient.
+/// `1/(1-rate)` for kept ones). `grad` says which gradients the backward pass must give.
 pub fn dense(
     x: &Tensor,
     w: &Tensor,
     b: &Tensor,
     relu: bool,
-    input_grad: bool,
+    grad: Grad,
     dropout: Option<Arc<Vec<f32>>>,
 ) -> Result<Tensor> {
     let n = x.dim(0)?;
@@ -33,11 +33,14 @@ pub fn dense(
         k,
         f,
         relu,
-        input_grad,
+        input_grad: grad == Grad::All,
         dropout,
     };
-    x.contiguous()?
-        .apply_op3(&w.contiguous()?, &b.contiguous()?, op)
+    let (x, w, b) = (x.contiguous()?, w.contiguous()?, b.contiguous()?);
+    match grad {
+        Grad::None => x.apply_op3_no_bwd(&w, &b, &op),
+        _ => x.apply_op3(&w, &b, op),
+    }
 }
 
 struct Dense {

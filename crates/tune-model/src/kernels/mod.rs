@@ -21,6 +21,24 @@ pub use rmsprop::rmsprop_step;
 
 use candle_core::{CpuStorage, Layout, Result, Storage, Tensor};
 
+/// Which gradients a layer call must be able to give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grad {
+    /// None: an evaluation pass; nothing is recorded for a backward pass.
+    None,
+    /// The layer's weights only (its input is the image).
+    Weights,
+    /// The weights and the input.
+    All,
+}
+
+impl Grad {
+    /// For a layer whose input does (`true`) or does not need a gradient, in training.
+    pub fn train(input_grad: bool) -> Grad {
+        if input_grad { Grad::All } else { Grad::Weights }
+    }
+}
+
 /// The contiguous `f32` data of a custom op's input.
 fn input<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [f32]> {
     let (start, end) = layout
