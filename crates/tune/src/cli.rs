@@ -34,6 +34,7 @@ impl Cli {
         tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .init();
     }
 }
@@ -258,7 +259,7 @@ pub struct ConcurrencyArgs {
     /// Save each finished job's weights to DIR/KEY.safetensors.
     #[arg(long, value_name = "DIR")]
     pub save_weights: Option<PathBuf>,
-    /// Only the final summary: no progress display.
+    /// No progress display: only failed jobs, warnings and the final summary.
     #[arg(long, short)]
     pub quiet: bool,
 }
@@ -301,7 +302,7 @@ pub struct RunArgs {
     #[command(flatten)]
     pub concurrency: ConcurrencyArgs,
     /// Run each configuration with R seeds (seed, seed+1, ...), for mean and sd per configuration.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_name = "R", value_parser = at_least_one)]
     pub repeats: usize,
     /// Print the expanded jobs with parameters, FLOPs and estimated time; train nothing.
     #[arg(long)]
@@ -315,6 +316,14 @@ pub struct RunArgs {
     /// Put jobs that failed before back in the queue.
     #[arg(long)]
     pub retry_failed: bool,
+}
+
+/// A count of 1 or more.
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("`{s}` is not a count of 1 or more")),
+    }
 }
 
 /// `tune worker`.

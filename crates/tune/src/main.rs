@@ -14,8 +14,58 @@ fn main() -> ExitCode {
     match commands::run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", chain(&err));
             ExitCode::from(2)
         }
+    }
+}
+
+/// The error and its causes, `: `-separated like `{err:#}`, but without a cause whose text the
+/// message before it already ends with (errors that print their source as part of themselves).
+fn chain(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let msg = cause.to_string();
+        if out.ends_with(&msg) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&msg);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chain;
+    use anyhow::Context;
+
+    /// An error that prints its source as part of its own message, as thiserror's
+    /// `#[error("...: {source}")]` does.
+    #[derive(Debug)]
+    struct ReadError(std::io::Error);
+
+    impl std::fmt::Display for ReadError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "cannot read grid.toml: {}", self.0)
+        }
+    }
+
+    impl std::error::Error for ReadError {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn a_cause_printed_by_its_error_is_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let err = Err::<(), _>(ReadError(io)).context("tune run");
+        assert_eq!(
+            chain(&err.unwrap_err()),
+            "tune run: cannot read grid.toml: no such file"
+        );
     }
 }

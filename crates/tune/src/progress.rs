@@ -69,13 +69,17 @@ pub fn epoch_line(m: &EpochMetrics, epochs: usize) -> String {
 }
 
 /// The display of a whole run: an overall bar counting epochs of all jobs (so its ETA follows
-/// the work, not the job count) and one line per running job.
+/// the work, not the job count) and one line per running job. When stderr is not a terminal
+/// (a log file, CI) the bars are not drawn, but the lines about finished jobs are still written,
+/// one per line; `--quiet` hides everything.
 #[derive(Clone)]
 pub struct RunProgress {
     multi: MultiProgress,
     overall: ProgressBar,
     jobs_done: Arc<std::sync::atomic::AtomicUsize>,
     jobs_total: usize,
+    /// Write messages with `eprintln!`: indicatif hides them along with the bars.
+    plain: bool,
 }
 
 impl RunProgress {
@@ -86,6 +90,7 @@ impl RunProgress {
         } else {
             ProgressDrawTarget::stderr()
         });
+        let plain = !quiet && multi.is_hidden();
         let overall = multi.add(ProgressBar::new(epochs_total));
         overall.set_style(
             ProgressStyle::with_template("[{elapsed_precise}] [{bar:30}] {msg} eta {eta}")
@@ -97,6 +102,7 @@ impl RunProgress {
             overall,
             jobs_done: Arc::default(),
             jobs_total,
+            plain,
         };
         p.update_message();
         p
@@ -129,6 +135,7 @@ impl RunProgress {
         JobLine {
             bar,
             multi: self.multi.clone(),
+            plain: self.plain,
             epochs: 0,
             last: String::new(),
         }
@@ -148,7 +155,22 @@ impl RunProgress {
 
     /// Prints a line above the bars.
     pub fn println(&self, msg: &str) {
-        let _ = self.multi.println(msg);
+        if self.plain {
+            eprintln!("{msg}");
+        } else {
+            let _ = self.multi.println(msg);
+        }
+    }
+
+    /// Prints a warning above the bars, or on its own line when they are not drawn (even with
+    /// `--quiet`, which hides progress, not problems).
+    pub fn warn(&self, msg: &str) {
+        let line = format!("warning: {msg}");
+        if self.multi.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            let _ = self.multi.println(line);
+        }
     }
 
     /// Removes the bars.
@@ -162,6 +184,7 @@ impl RunProgress {
 pub struct JobLine {
     bar: ProgressBar,
     multi: MultiProgress,
+    plain: bool,
     epochs: usize,
     last: String,
 }
@@ -191,9 +214,22 @@ impl JobLine {
 
     /// The job ended: replace its line by a message above the bars.
     pub fn finish(&self, msg: &str) {
-        let _ = self
-            .multi
-            .println(format!("{}: {msg}", self.bar.prefix().trim_end()));
+        self.end(msg, self.plain);
+    }
+
+    /// The job failed: like [`JobLine::finish`], but the message is written even with `--quiet`
+    /// (which hides progress, not problems).
+    pub fn fail(&self, msg: &str) {
+        self.end(&format!("failed: {msg}"), self.multi.is_hidden());
+    }
+
+    fn end(&self, msg: &str, plain: bool) {
+        let line = format!("{}: {msg}", self.bar.prefix().trim_end());
+        if plain {
+            eprintln!("{line}");
+        } else {
+            let _ = self.multi.println(line);
+        }
         self.bar.finish_and_clear();
         self.multi.remove(&self.bar);
     }

@@ -6,7 +6,7 @@ use crate::progress::{JobLine, RunProgress};
 use anyhow::Context;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::runtime::Handle;
@@ -83,9 +83,11 @@ pub async fn work(
     progress: RunProgress,
 ) -> anyhow::Result<WorkSummary> {
     let stop = Arc::new(AtomicBool::new(false));
+    let draining = Arc::new(AtomicBool::new(false));
     watch_ctrl_c(stop.clone(), progress.clone());
     let data = Arc::new(DataCache::default());
     let summary = Arc::new(Mutex::new(WorkSummary::default()));
+    let running = Arc::new(AtomicU64::new(0));
     let mut slots = Vec::new();
     for slot in 0..opts.jobs.max(1) {
         let ctx = Slot {
@@ -93,9 +95,11 @@ pub async fn work(
             opts: opts.clone(),
             worker_id: format!("{}:{slot}", opts.worker_prefix),
             stop: stop.clone(),
+            draining: draining.clone(),
             data: data.clone(),
             summary: summary.clone(),
             progress: progress.clone(),
+            running: running.clone(),
         };
         slots.push(tokio::spawn(ctx.run()));
     }
@@ -127,21 +131,32 @@ fn watch_ctrl_c(stop: Arc<AtomicBool>, progress: RunProgress) {
     });
 }
 
+/// Shortest and longest pause between polls of a worker waiting for other workers' jobs.
+const POLL_MIN: Duration = Duration::from_millis(100);
+const POLL_MAX: Duration = Duration::from_secs(2);
+
 /// One of the `jobs` concurrent loops.
 struct Slot {
     store: Store,
     opts: WorkOptions,
     worker_id: String,
     stop: Arc<AtomicBool>,
+    /// Claim no more jobs, but let running ones finish (set when a data set cannot be loaded).
+    draining: Arc<AtomicBool>,
     data: Arc<DataCache>,
     summary: Arc<Mutex<WorkSummary>>,
     progress: RunProgress,
+    /// Jobs this process's slots are training now.
+    running: Arc<AtomicU64>,
 }
 
 impl Slot {
     async fn run(self) -> anyhow::Result<()> {
+        // Pause between polls while other workers' jobs run: short at first, so that the loop
+        // ends soon after a short job, longer while a long one runs.
+        let mut poll = POLL_MIN;
         loop {
-            if self.stop.load(Ordering::SeqCst) {
+            if self.stop.load(Ordering::SeqCst) || self.draining.load(Ordering::SeqCst) {
                 return Ok(());
             }
             let claim = self
@@ -154,10 +169,36 @@ impl Slot {
                     tokio::time::sleep(Duration::from_secs(5)).await;
                     continue;
                 }
+                // Jobs other processes are training may still come back when their lease expires
+                // (a worker killed mid-job): the queue is only empty once they are finished.
+                if self.others_running().await? {
+                    tokio::time::sleep(poll).await;
+                    poll = (poll * 2).min(POLL_MAX);
+                    continue;
+                }
                 return Ok(());
             };
-            self.run_job(claim).await?;
+            poll = POLL_MIN;
+            self.running.fetch_add(1, Ordering::SeqCst);
+            let result = self.run_job(claim).await;
+            self.running.fetch_sub(1, Ordering::SeqCst);
+            result?;
         }
+    }
+
+    /// Whether jobs (of our sweep) are running under other processes' leases. After a claim found
+    /// nothing, every running job's lease is current: an expired one would have been claimed or
+    /// failed.
+    async fn others_running(&self) -> anyhow::Result<bool> {
+        let counts = self.store.counts(self.opts.sweep.as_deref()).await?;
+        let waiting = counts.running > self.running.load(Ordering::SeqCst);
+        if waiting {
+            tracing::debug!(
+                running = counts.running,
+                "queue empty; waiting for jobs other workers are training"
+            );
+        }
+        Ok(waiting)
     }
 
     /// Updates the run's tally.
@@ -171,7 +212,13 @@ impl Slot {
         let resume = match self.store.load_checkpoint(&claim.key).await? {
             Some(ckpt) => {
                 let history = self.store.history(&claim.key).await?;
-                let runtime_s = history.iter().map(|m| m.seconds).sum();
+                // Only the epochs the checkpoint covers: a later one recorded before the process
+                // died is trained again.
+                let runtime_s = history
+                    .iter()
+                    .filter(|m| m.epoch <= ckpt.epoch as usize)
+                    .map(|m| m.seconds)
+                    .sum();
                 tracing::info!(key = %claim.key, epoch = ckpt.epoch, "resuming from checkpoint");
                 Some(Resume {
                     checkpoint: ckpt.bytes,
@@ -191,10 +238,18 @@ impl Slot {
         let data = match data {
             Ok(d) => d,
             Err(e) => {
+                // Every job of this data set would fail the same way: record this one as failed,
+                // claim no more (jobs other slots are training finish), and end the run with
+                // the error, which says how to get the data.
                 heartbeat.abort();
-                line.finish(&format!("failed: {e:#}"));
-                self.store.fail(&claim, &format!("{e:#}")).await?;
+                self.draining.store(true, Ordering::SeqCst);
+                ignore_lost(self.store.fail(&claim, &format!("{e:#}")).await)?;
                 self.count(|s| s.failed += 1);
+                self.progress.job_done();
+                line.fail(&format!(
+                    "data set `{}` could not be loaded",
+                    claim.spec.train.dataset
+                ));
                 return Err(e);
             }
         };
@@ -219,11 +274,7 @@ impl Slot {
         heartbeat.abort();
         match trained {
             Ok(t) => {
-                if let Some(dir) = &self.opts.save_weights {
-                    std::fs::create_dir_all(dir)?;
-                    let path = dir.join(format!("{}.safetensors", claim.key));
-                    tune_model::checkpoint::save_weights(&t.network, &path)?;
-                }
+                // The result first: weights that cannot be written must not cost the result.
                 match self.store.complete(&claim, &t.outcome).await {
                     Ok(()) => {
                         self.count(|s| s.done += 1);
@@ -232,6 +283,11 @@ impl Slot {
                             "done: test accuracy {:.4}",
                             t.outcome.test_accuracy
                         ));
+                        if let Some(dir) = &self.opts.save_weights
+                            && let Err(e) = save_weights(&t.network, dir, &claim.key)
+                        {
+                            self.progress.warn(&format!("{e:#}"));
+                        }
                     }
                     Err(e) if e.is_lease_lost() => {
                         self.count(|s| s.lost += 1);
@@ -254,12 +310,29 @@ impl Slot {
                 ignore_lost(self.store.fail(&claim, &msg).await)?;
                 self.count(|s| s.failed += 1);
                 self.progress.job_done();
-                line.finish(&format!("failed: {msg}"));
-                tracing::error!(key = %claim.key, "job failed: {msg}");
+                line.fail(&msg);
             }
         }
         Ok(())
     }
+}
+
+/// Saves a finished job's weights as `DIR/KEY.safetensors`.
+fn save_weights(
+    network: &tune_model::Network,
+    dir: &std::path::Path,
+    key: &str,
+) -> anyhow::Result<()> {
+    let path = dir.join(format!("{key}.safetensors"));
+    std::fs::create_dir_all(dir)
+        .map_err(anyhow::Error::from)
+        .and_then(|()| Ok(tune_model::checkpoint::save_weights(network, &path)?))
+        .with_context(|| {
+            format!(
+                "the weights of job {key} were not saved to {} (its result is recorded)",
+                path.display()
+            )
+        })
 }
 
 /// A lost lease is not an error for the loop: the job belongs to another worker now.

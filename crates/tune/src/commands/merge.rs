@@ -12,14 +12,18 @@ pub fn run(args: MergeArgs) -> anyhow::Result<ExitCode> {
             let from = common::open_store(input).await?;
             let r = out.merge_from(&from).await?;
             println!(
-                "{input}: {} new jobs, {} jobs completed, {} new sweeps, {} new sweep memberships",
-                r.jobs_added, r.jobs_completed, r.sweeps_added, r.memberships_added
+                "{}: {} new jobs, {} jobs completed, {} new sweeps, {} new sweep memberships",
+                from.target(),
+                r.jobs_added,
+                r.jobs_completed,
+                r.sweeps_added,
+                r.memberships_added
             );
         }
         let counts = out.counts(None).await?;
         println!(
             "{}: {} jobs, {} done",
-            args.out,
+            out.target(),
             counts.total(),
             counts.done
         );

@@ -43,10 +43,14 @@ async fn finished(
     if results.is_empty() {
         match sweep {
             Some(s) => {
-                bail!("no finished jobs of sweep `{s}` in {db}; `tune run GRID` trains them")
+                bail!(
+                    "no finished jobs of sweep `{s}` in {}; `tune run GRID` trains them",
+                    store.target()
+                )
             }
             None => bail!(
-                "no finished jobs in {db} yet: run `tune run grids/quick.toml` (or wait for the running one)"
+                "no finished jobs in {} yet: run `tune run grids/quick.toml` (or wait for the running one)",
+                store.target()
             ),
         }
     }

@@ -22,6 +22,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         dry_run(&jobs, slots, threads, args.concurrency.stock);
         return Ok(ExitCode::SUCCESS);
     }
+    if let Some(dir) = &args.concurrency.save_weights {
+        std::fs::create_dir_all(dir).with_context(|| {
+            format!(
+                "--save-weights: cannot create the directory {}",
+                dir.display()
+            )
+        })?;
+    }
     let rt = common::runtime()?;
     rt.block_on(async {
         let store = common::open_store(&args.db.db).await?;
@@ -47,7 +55,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         let done_before = remaining.len() - todo.len();
         eprintln!(
             "sweep {}: {} jobs ({} new, {} already finished or failed), database {}",
-            report.sweep_id, report.jobs, report.jobs_added, done_before, args.db.db
+            report.sweep_id,
+            report.jobs,
+            report.jobs_added,
+            done_before,
+            store.target()
         );
         if args.enqueue {
             println!(
@@ -73,7 +85,20 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             lease: common::lease(&store),
             save_weights: args.concurrency.save_weights.clone(),
         };
-        let summary = runner::work(store.clone(), opts, progress.clone()).await?;
+        let summary = runner::work(store.clone(), opts, progress.clone())
+            .await
+            .map_err(|e| {
+                if e.is::<tune_data::DataError>() {
+                    progress.finish();
+                    anyhow::anyhow!(
+                        "{e:#}\nOnce the data is in place, `tune run {} --retry-failed` trains \
+                         the jobs marked failed for want of it.",
+                        args.grid.display()
+                    )
+                } else {
+                    e
+                }
+            })?;
         progress.finish();
         let counts = store.counts(Some(&report.sweep_id)).await?;
         Ok(common::finish_line(

@@ -17,9 +17,13 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         let waiting = counts.pending + counts.interrupted;
         let progress = RunProgress::new(waiting as usize, 0, args.concurrency.quiet);
         let worker_prefix = runner::worker_prefix();
+        let running = match counts.running {
+            0 => String::new(),
+            n => format!(", {n} running"),
+        };
         eprintln!(
-            "worker {worker_prefix}: {waiting} jobs waiting in {}",
-            args.db.db
+            "worker {worker_prefix}: {waiting} jobs waiting{running} in {}",
+            store.target()
         );
         let started = Instant::now();
         let opts = WorkOptions {

@@ -2,6 +2,8 @@
 //! grid files, and a `tune` command with a clean environment.
 #![allow(dead_code)]
 
+pub mod db;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use tune_data::idx::{Images, write_images, write_labels};

@@ -1,0 +1,554 @@
+//! Many machines, one PostgreSQL queue: `tune run --enqueue` and several `tune worker` processes,
+//! a worker killed with `kill -9` mid-job, a server restart, and reports that match SQLite's.
+//!
+//! Needs a PostgreSQL server named by `TUNE_TEST_POSTGRES_URL` (`.ci/run` starts one with
+//! `crates/tune-store/tests/pg.sh start`); every test prints a note and passes when it is unset.
+//! Each test works in a database of its own (`CREATE DATABASE tune_test_...`), dropped at the end.
+
+mod util;
+
+use sqlx::postgres::{PgPoolOptions, PgRow};
+use std::collections::{BTreeSet, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use util::*;
+
+/// The environment variable naming the PostgreSQL server to test against.
+const PG_ENV: &str = "TUNE_TEST_POSTGRES_URL";
+
+/// The script that starts and stops the test server.
+const PG_SH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tune-store/tests/pg.sh");
+
+/// Tests share the server: each holds it for reading, the restart test for writing, so that no
+/// other test of this binary talks to the server while it is down.
+static SERVER: RwLock<()> = RwLock::new(());
+
+fn shared_server() -> RwLockReadGuard<'static, ()> {
+    SERVER.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The server's URL, or `None` after printing why the test is skipped.
+fn server_url(test: &str) -> Option<String> {
+    match std::env::var(PG_ENV) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            eprintln!(
+                "note: {test} skipped: {PG_ENV} is unset (start a server with \
+                 `export {PG_ENV}=$(bash crates/tune-store/tests/pg.sh start)`)"
+            );
+            None
+        }
+    }
+}
+
+/// `url` with its database name replaced by `db` (user, host, port and parameters kept).
+fn with_database(url: &str, db: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let authority = base.find("://").map_or(0, |i| i + 3);
+    let path = base[authority..]
+        .find('/')
+        .map_or(base.len(), |i| authority + i);
+    let mut out = format!("{}/{db}", &base[..path]);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+/// Runs `f` with a connection pool to `url` on a runtime of its own (the tests are synchronous:
+/// they drive `tune` processes).
+fn on_pg<T>(url: &str, f: impl AsyncFnOnce(&sqlx::PgPool) -> T) -> T {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .connect(url)
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
+        let out = f(&pool).await;
+        pool.close().await;
+        out
+    })
+}
+
+/// A database of its own on the test server, dropped (with any open connections) at the end.
+struct PgDb {
+    /// The server's URL as given (its maintenance database).
+    admin: String,
+    name: String,
+    /// This database's URL, for `--db`.
+    url: String,
+}
+
+impl PgDb {
+    fn create(admin: String, tag: &str) -> PgDb {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let name = format!("tune_test_{tag}_{}_{nanos}", std::process::id());
+        let sql = format!("CREATE DATABASE {name}");
+        on_pg(&admin, async |pool| {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(pool)
+                .await
+                .unwrap();
+        });
+        let url = with_database(&admin, &name);
+        PgDb { admin, name, url }
+    }
+
+    /// The rows of `sql` in this database.
+    fn rows<T>(&self, sql: &'static str) -> Vec<T>
+    where
+        T: for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin,
+    {
+        on_pg(&self.url, async |pool| {
+            sqlx::query_as(sql).fetch_all(pool).await.unwrap()
+        })
+    }
+
+    /// The one number `sql` returns.
+    fn number(&self, sql: &'static str) -> i64 {
+        on_pg(&self.url, async |pool| {
+            sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
+        })
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        let admin = self.admin.clone();
+        // On a thread of its own: a panicking test may be unwinding inside a runtime.
+        let _ = std::thread::spawn(move || {
+            on_pg(&admin, async |pool| {
+                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(pool).await;
+            })
+        })
+        .join();
+    }
+}
+
+/// A test's scratch directory with fixture data and a grid file.
+struct Scratch {
+    dir: tempfile::TempDir,
+    data: PathBuf,
+}
+
+impl Scratch {
+    fn new() -> Scratch {
+        let dir = tempfile::tempdir().unwrap();
+        let data = fixture_data(&dir.path().join("data"));
+        Scratch { dir, data }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn grid(&self, file: &str, text: &str) -> String {
+        write_grid(self.path(), file, text)
+            .to_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// `tune worker` on `db`, one job at a time on one thread.
+    fn worker(&self, db: &str, extra: &[&str]) -> Command {
+        let mut cmd = tune(self.path());
+        cmd.args(["worker", "--db", db, "--data-dir"])
+            .arg(&self.data)
+            .args(["--jobs", "1", "--threads-per-job", "1", "--quiet"])
+            .args(extra);
+        cmd
+    }
+}
+
+/// A grid named `name` of 1-layer CNNs with the given filter counts.
+fn grid(name: &str, filters: &[usize], epochs: usize) -> String {
+    small_grid(1, epochs)
+        .replace("name = \"small\"", &format!("name = \"{name}\""))
+        .replace(
+            "layer1 = [4]",
+            &format!(
+                "layer1 = [{}]",
+                filters
+                    .iter()
+                    .map(usize::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+}
+
+/// `host:pid` of a worker id `host:pid:slot`.
+fn process_of(worker_id: &str) -> &str {
+    worker_id.rsplit_once(':').map_or(worker_id, |(p, _)| p)
+}
+
+#[test]
+fn three_workers_share_one_queue_and_train_every_job_once() {
+    let _server = shared_server();
+    let Some(admin) = server_url("three_workers_share_one_queue") else {
+        return;
+    };
+    let db = PgDb::create(admin, "workers");
+    let s = Scratch::new();
+    let grid = s.grid("nine.toml", &small_grid(9, 1));
+
+    let enqueue = |s: &Scratch| {
+        stdout(&run(
+            tune(s.path()).args(["run", &grid, "--enqueue", "--db", &db.url]),
+            true,
+        ))
+    };
+    let first = enqueue(&s);
+    assert!(first.contains("enqueued 9 jobs (9 new)"), "{first}");
+    let second = enqueue(&s);
+    assert!(second.contains("enqueued 9 jobs (0 new)"), "{second}");
+    assert_eq!(db.number("SELECT count(*) FROM jobs"), 9);
+    assert_eq!(db.number("SELECT count(*) FROM sweeps"), 1);
+    assert_eq!(db.number("SELECT count(*) FROM sweep_jobs"), 9);
+    assert_eq!(
+        db.number("SELECT count(*) FROM jobs WHERE status = 'pending' AND attempts = 0"),
+        9
+    );
+
+    let workers: Vec<_> = (0..3)
+        .map(|_| {
+            s.worker(&db.url, &[])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for w in workers {
+        let out = w.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "a worker failed: {:?}\nstdout:\n{}\nstderr:\n{}",
+            out.status.code(),
+            stdout(&out),
+            stderr(&out)
+        );
+    }
+
+    let jobs: Vec<(String, String, i64)> = db.rows("SELECT key, status, attempts FROM jobs");
+    assert_eq!(jobs.len(), 9);
+    for (key, status, attempts) in &jobs {
+        assert_eq!(status, "done", "job {key}");
+        assert_eq!(*attempts, 1, "job {key} was claimed more than once");
+    }
+    let results: Vec<(String, Option<String>, i64)> =
+        db.rows("SELECT job_key, worker_id, attempt FROM results");
+    assert_eq!(results.len(), 9, "one result row per job");
+    let keys: HashSet<&str> = results.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(keys.len(), 9);
+    assert!(results.iter().all(|r| r.2 == 1));
+    let processes: BTreeSet<&str> = results
+        .iter()
+        .map(|r| process_of(r.1.as_deref().expect("a worker id")))
+        .collect();
+    assert!(
+        processes.len() > 1,
+        "one worker took every job: {processes:?}"
+    );
+    assert_eq!(
+        db.number("SELECT count(*) FROM epoch_metrics"),
+        9,
+        "one epoch row per one-epoch job"
+    );
+    assert_eq!(
+        db.number("SELECT count(*) FROM sweeps WHERE finished_at IS NOT NULL"),
+        1
+    );
+}
+
+#[test]
+fn a_job_of_a_killed_worker_is_finished_by_another_after_its_lease() {
+    let _server = shared_server();
+    let Some(admin) = server_url("a_job_of_a_killed_worker") else {
+        return;
+    };
+    const EPOCHS: i64 = 12;
+    let db = PgDb::create(admin, "kill");
+    let s = Scratch::new();
+    // One job that takes a few seconds: two 64-filter conv layers, EPOCHS epochs.
+    let grid = s.grid(
+        "long.toml",
+        &format!(
+            "name = \"long\"\n[fixed]\nmodel = \"cnn\"\ndataset = \"fashion-mnist\"\n\
+             epochs = {EPOCHS}\nbatch = 32\ndense = 64\n[axes]\nfilters = [[64, 64]]\n"
+        ),
+    );
+    run(
+        tune(s.path()).args(["run", &grid, "--enqueue", "--db", &db.url]),
+        true,
+    );
+
+    let lease = ["--lease-secs", "2"];
+    let mut first = s
+        .worker(&db.url, &lease)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if db.number("SELECT count(*) FROM epoch_metrics") >= 1 {
+            break;
+        }
+        if let Some(status) = first.try_wait().unwrap() {
+            panic!("the first worker ended ({status}) before it recorded an epoch");
+        }
+        assert!(Instant::now() < deadline, "no epoch recorded in 120 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    first.kill().unwrap(); // SIGKILL: no chance to mark the job interrupted
+    first.wait().unwrap();
+    let (status, attempts, worker): (String, i64, Option<String>) = db
+        .rows("SELECT status, attempts, worker_id FROM jobs")
+        .remove(0);
+    assert_eq!(
+        (status.as_str(), attempts),
+        ("running", 1),
+        "the job finished before the kill; make it longer"
+    );
+    assert!(
+        worker
+            .as_deref()
+            .unwrap()
+            .ends_with(&format!(":{}:0", first.id())),
+        "{worker:?}"
+    );
+    let epochs_before = db.number("SELECT count(*) FROM epoch_metrics");
+    assert!(epochs_before < EPOCHS);
+
+    // Started while the dead worker's lease still runs: it must wait for it, then take the job.
+    let started = Instant::now();
+    let second = s
+        .worker(&db.url, &lease)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let second_id = second.id();
+    let out = second.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("1 jobs done, 0 failed"),
+        "{}",
+        stdout(&out)
+    );
+
+    let (status, attempts, worker): (String, i64, Option<String>) = db
+        .rows("SELECT status, attempts, worker_id FROM jobs")
+        .remove(0);
+    assert_eq!((status.as_str(), attempts), ("done", 2));
+    assert!(
+        worker
+            .as_deref()
+            .unwrap()
+            .ends_with(&format!(":{second_id}:0")),
+        "{worker:?}"
+    );
+    let results: Vec<(Option<String>, i64)> = db.rows("SELECT worker_id, attempt FROM results");
+    assert_eq!(results.len(), 1, "one result row");
+    assert_eq!(results[0].1, 2, "the result is the second attempt's");
+    let epochs: Vec<(i64,)> = db.rows("SELECT epoch FROM epoch_metrics ORDER BY epoch");
+    let epochs: Vec<i64> = epochs.into_iter().map(|e| e.0).collect();
+    assert_eq!(
+        epochs,
+        (1..=EPOCHS).collect::<Vec<_>>(),
+        "every epoch once, none twice"
+    );
+    assert_eq!(db.number("SELECT count(*) FROM checkpoints"), 0);
+    eprintln!(
+        "kill -9 after {epochs_before} of {EPOCHS} epochs; the next worker finished the job \
+         (attempt 2) {:.1} s after it started",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// Runs `pg.sh COMMAND`, panicking with its output if it fails.
+fn pg_sh(command: &str) -> String {
+    let out = Command::new("bash")
+        .arg(PG_SH)
+        .arg(command)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pg.sh {command} failed:\n{}",
+        stderr(&out)
+    );
+    stdout(&out).trim().to_string()
+}
+
+/// `host:port` of a PostgreSQL URL.
+fn host_port(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if host.contains(':') {
+        host.to_string()
+    } else {
+        format!("{host}:5432")
+    }
+}
+
+/// Starts the server again when dropped, so that a failing restart test leaves it running.
+struct StartOnDrop;
+
+impl Drop for StartOnDrop {
+    fn drop(&mut self) {
+        let _ = Command::new("bash").arg(PG_SH).arg("start").output();
+    }
+}
+
+#[test]
+fn the_queue_and_results_survive_a_server_restart() {
+    let _server = SERVER.write().unwrap_or_else(PoisonError::into_inner);
+    let Some(admin) = server_url("the_queue_and_results_survive_a_server_restart") else {
+        return;
+    };
+    if admin != pg_sh("url") {
+        eprintln!(
+            "note: the_queue_and_results_survive_a_server_restart skipped: {PG_ENV} does not \
+             name the server `pg.sh` manages, which this test restarts"
+        );
+        return;
+    }
+    let db = PgDb::create(admin, "restart");
+    let s = Scratch::new();
+    // Enqueue and train in one go: results to keep across the restart.
+    let done = s.grid("done.toml", &grid("done", &[4, 5], 1));
+    let out = run(
+        tune(s.path())
+            .args(["run", &done, "--db", &db.url, "--data-dir"])
+            .arg(&s.data)
+            .args(["--jobs", "1", "--threads-per-job", "1", "--quiet"]),
+        true,
+    );
+    assert!(
+        stdout(&out).contains("2 jobs done, 0 failed"),
+        "{}",
+        stdout(&out)
+    );
+    // And a queue.
+    let queued = s.grid("queued.toml", &grid("queued", &[6, 7, 8], 1));
+    run(
+        tune(s.path()).args(["run", &queued, "--enqueue", "--db", &db.url]),
+        true,
+    );
+
+    {
+        let _restart = StartOnDrop;
+        pg_sh("stop");
+        assert!(
+            std::net::TcpStream::connect(host_port(&db.url)).is_err(),
+            "the server still answers after `pg.sh stop`"
+        );
+    }
+    pg_sh("start");
+
+    assert_eq!(
+        db.number("SELECT count(*) FROM jobs WHERE status = 'pending'"),
+        3
+    );
+    let out = run(&mut s.worker(&db.url, &[]), true);
+    assert!(
+        stdout(&out).contains("3 jobs done, 0 failed"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        db.number("SELECT count(*) FROM jobs WHERE status = 'done'"),
+        5
+    );
+    assert_eq!(db.number("SELECT count(*) FROM results"), 5);
+    let out = run(
+        tune(s.path()).args(["report", "--db", &db.url, "--format", "json"]),
+        true,
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["jobs"], 5, "{report}");
+}
+
+#[test]
+fn reports_on_postgres_match_reports_on_its_sqlite_merge() {
+    let _server = shared_server();
+    let Some(admin) = server_url("reports_on_postgres_match") else {
+        return;
+    };
+    let db = PgDb::create(admin, "reports");
+    let s = Scratch::new();
+    // ANNs and CNNs, so that `tune compare` has both sides.
+    let grid = s.grid(
+        "mixed.toml",
+        "name = \"mixed\"\n[fixed]\ndataset = \"fashion-mnist\"\nepochs = 1\nbatch = 32\n\
+         [axes]\nseed = [1, 2]\n\
+         [[grid]]\nfixed = { model = \"ann\", dense = [32] }\n\
+         [[grid]]\nfixed = { model = \"cnn\", layer1 = 4, dense = 16 }\n",
+    );
+    let out = run(
+        tune(s.path())
+            .args(["run", &grid, "--db", &db.url, "--data-dir"])
+            .arg(&s.data)
+            .args(["--jobs", "2", "--threads-per-job", "1", "--quiet"]),
+        true,
+    );
+    assert!(
+        stdout(&out).contains("4 jobs done, 0 failed"),
+        "{}",
+        stdout(&out)
+    );
+    let sqlite = s.path().join("merged.db").to_str().unwrap().to_string();
+    run(tune(s.path()).args(["merge", &sqlite, &db.url]), true);
+
+    let json = |args: &[&str], db: &str| -> serde_json::Value {
+        let out = run(
+            tune(s.path())
+                .args(args)
+                .args(["--db", db, "--format", "json"]),
+            true,
+        );
+        serde_json::from_str(&stdout(&out)).unwrap()
+    };
+    for args in [&["report"][..], &["report", "--by", "layers"], &["compare"]] {
+        let pg = json(args, &db.url);
+        let lite = json(args, &sqlite);
+        assert_eq!(
+            pg,
+            lite,
+            "`tune {}` differs between the back ends",
+            args.join(" ")
+        );
+    }
+    assert_eq!(json(&["report"], &db.url)["jobs"], 4);
+
+    let svg = s.path().join("depth.svg");
+    run(
+        tune(s.path())
+            .args(["plot", "depth", "--db", &db.url, "--out"])
+            .arg(&svg),
+        true,
+    );
+    assert!(svg.exists());
+}

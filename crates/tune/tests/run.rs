@@ -1,0 +1,618 @@
+//! `tune run` end to end: what lands in the database, reruns, `kill -9`, Ctrl-C, missing data
+//! and saved weights. Nothing a finished epoch or job measured may be lost or written twice.
+
+mod util;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+use util::db::Db;
+use util::*;
+
+/// The epochs of [`slow_grid`]'s jobs.
+const SLOW_EPOCHS: i64 = 5;
+
+/// Three 1-layer CNNs big enough that an epoch on the fixture data takes a noticeable time
+/// (about 0.2 s on one thread), so a test can stop `tune` in the middle of a job.
+fn slow_grid() -> String {
+    format!(
+        "name = \"slow\"\n[fixed]\nmodel = \"cnn\"\ndataset = \"fashion-mnist\"\nepochs = {SLOW_EPOCHS}\n\
+         batch = 32\ndense = 64\n\n[axes]\nlayer1 = [64, 65, 66]\n"
+    )
+}
+
+/// A temporary directory with the fixture data and a grid file.
+struct Setup {
+    tmp: tempfile::TempDir,
+    data: PathBuf,
+    grid: PathBuf,
+}
+
+impl Setup {
+    fn new(grid_text: &str) -> Setup {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = fixture_data(&tmp.path().join("data"));
+        let grid = write_grid(tmp.path(), "grid.toml", grid_text);
+        Setup { tmp, data, grid }
+    }
+
+    fn db(&self) -> PathBuf {
+        self.tmp.path().join("results.db")
+    }
+
+    /// `tune run GRID --db DB --data-dir DATA --jobs J --threads-per-job 1 EXTRA...`.
+    fn run_cmd(&self, jobs: usize, extra: &[&str]) -> Command {
+        let mut cmd = tune(self.tmp.path());
+        cmd.arg("run")
+            .arg(&self.grid)
+            .arg("--db")
+            .arg(self.db())
+            .arg("--data-dir")
+            .arg(&self.data)
+            .args(["--jobs", &jobs.to_string(), "--threads-per-job", "1"])
+            .args(extra);
+        cmd
+    }
+}
+
+/// Polls the database until `ready` holds, failing the test after `limit` or if `child` exits.
+fn wait_for(db: &Path, child: &mut Child, limit: Duration, ready: impl Fn(&Db) -> bool) {
+    let start = Instant::now();
+    loop {
+        if let Some(db) = Db::try_open(db)
+            && ready(&db)
+        {
+            return;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("tune exited ({status}) before the awaited state was reached");
+        }
+        assert!(
+            start.elapsed() < limit,
+            "the awaited state was not reached in {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Waits for `child` to exit, killing it and failing the test after `limit`.
+fn wait_exit(child: &mut Child, limit: Duration) -> ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("tune did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `(job_key, epoch)` pairs recorded more than once (the schema's key should make this empty).
+fn duplicate_epochs(db: &Db) -> i64 {
+    db.int(
+        "SELECT COUNT(*) FROM (SELECT job_key, epoch FROM epoch_metrics \
+         GROUP BY job_key, epoch HAVING COUNT(*) > 1)",
+    )
+}
+
+/// Asserts that every job of the database is done, with exactly one result and `epochs` epoch
+/// rows numbered 1..=epochs, no checkpoint left, and an intact file.
+fn assert_all_done_once(db: &Db, jobs: i64, epochs: i64) {
+    let statuses: Vec<(String, String)> = db.rows("SELECT key, status FROM jobs ORDER BY seq");
+    assert_eq!(statuses.len() as i64, jobs, "{statuses:?}");
+    assert!(statuses.iter().all(|(_, s)| s == "done"), "{statuses:?}");
+    assert_eq!(db.int("SELECT COUNT(*) FROM results"), jobs);
+    assert_eq!(db.int("SELECT COUNT(DISTINCT job_key) FROM results"), jobs);
+    assert_eq!(db.int("SELECT COUNT(*) FROM grid_results"), jobs);
+    assert_eq!(db.int("SELECT COUNT(*) FROM epoch_metrics"), jobs * epochs);
+    assert_eq!(duplicate_epochs(db), 0);
+    let per_job: Vec<(String, i64, i64, i64)> = db.rows(
+        "SELECT job_key, COUNT(*), MIN(epoch), MAX(epoch) FROM epoch_metrics GROUP BY job_key",
+    );
+    for (key, n, first, last) in per_job {
+        assert_eq!((n, first, last), (epochs, 1, epochs), "epochs of job {key}");
+    }
+    assert_eq!(db.int("SELECT COUNT(*) FROM checkpoints"), 0);
+    assert_eq!(db.text("PRAGMA integrity_check"), "ok");
+}
+
+/// A row of the `grid_results` view.
+#[derive(Debug, sqlx::FromRow)]
+struct GridRow {
+    layer1: Option<i64>,
+    layer2: Option<i64>,
+    layer3: Option<i64>,
+    kernel: Option<i64>,
+    layerdense: Option<i64>,
+    epochs: i64,
+    loss: f64,
+    accuracy: f64,
+    runtime_mins: f64,
+    model: String,
+    dataset: String,
+    seed: i64,
+    params: i64,
+}
+
+#[test]
+fn a_grid_lands_in_the_database_one_row_per_job() {
+    // Two 1-layer jobs and one 2-layer job, one epoch each.
+    let s = Setup::new(
+        "name = \"mixed\"\n[fixed]\nmodel = \"cnn\"\ndataset = \"fashion-mnist\"\nepochs = 1\n\
+         batch = 32\ndense = 16\n\n[axes]\nfilters = [[4], [6], [4, 8]]\n",
+    );
+    // stderr is a pipe, not a terminal: the bars are not drawn, but each finished job still
+    // gets its line.
+    let out = run(&mut s.run_cmd(2, &[]), true);
+    assert!(
+        stdout(&out).contains("3 jobs done, 0 failed, 0 interrupted"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        stderr(&out).matches(": done: test accuracy ").count(),
+        3,
+        "{}",
+        stderr(&out)
+    );
+
+    let db = Db::open(&s.db());
+    assert_all_done_once(&db, 3, 1);
+    let jobs: Vec<(i64, i64, String)> =
+        db.rows("SELECT attempts, layers, filters FROM jobs ORDER BY seq");
+    assert_eq!(
+        jobs,
+        [
+            (1, 1, "4".to_string()),
+            (1, 1, "6".to_string()),
+            (1, 2, "4,8".to_string())
+        ]
+    );
+    let rows: Vec<GridRow> = db.rows(
+        "SELECT g.layer1, g.layer2, g.layer3, g.kernel, g.layerdense, g.epochs, g.loss, \
+         g.accuracy, g.runtime_mins, g.model, g.dataset, g.seed, g.params \
+         FROM grid_results g JOIN jobs j ON j.key = g.job_key ORDER BY j.seq",
+    );
+    let layers: Vec<_> = rows
+        .iter()
+        .map(|r| (r.layer1, r.layer2, r.layer3))
+        .collect();
+    assert_eq!(
+        layers,
+        [
+            (Some(4), None, None),
+            (Some(6), None, None),
+            (Some(4), Some(8), None)
+        ]
+    );
+    for r in &rows {
+        assert_eq!(
+            (r.kernel, r.layerdense, r.epochs),
+            (Some(3), Some(16), 1),
+            "{r:?}"
+        );
+        assert!(r.loss.is_finite() && r.loss > 0.0, "{r:?}");
+        assert!((0.0..=1.0).contains(&r.accuracy), "{r:?}");
+        assert!(r.runtime_mins > 0.0, "{r:?}");
+        assert_eq!(
+            (r.model.as_str(), r.dataset.as_str(), r.seed),
+            ("cnn", "fashion-mnist", 1)
+        );
+        assert!(r.params > 0, "{r:?}");
+    }
+    // The view's figures are the results table's.
+    let mismatched = db.int(
+        "SELECT COUNT(*) FROM grid_results g JOIN results r ON r.job_key = g.job_key \
+         WHERE g.accuracy != r.test_accuracy OR g.loss != r.test_loss \
+            OR g.runtime_mins != r.runtime_s / 60.0",
+    );
+    assert_eq!(mismatched, 0);
+    // The last epoch's validation figures are the test figures (validation is the test split).
+    let last_epoch_differs = db.int(
+        "SELECT COUNT(*) FROM epoch_metrics e JOIN results r ON r.job_key = e.job_key \
+         WHERE e.val_accuracy != r.test_accuracy",
+    );
+    assert_eq!(last_epoch_differs, 0);
+    assert_eq!(
+        db.int("SELECT COUNT(*) FROM sweeps WHERE name = 'mixed' AND finished_at IS NOT NULL"),
+        1
+    );
+}
+
+#[test]
+fn running_a_finished_grid_again_trains_nothing() {
+    let s = Setup::new(&small_grid(3, 1));
+    run(&mut s.run_cmd(2, &["--quiet"]), true);
+    let before: Vec<(String, String, String, i64)> = Db::open(&s.db()).rows(
+        "SELECT r.job_key, r.finished_at, j.finished_at, j.attempts \
+         FROM results r JOIN jobs j ON j.key = r.job_key ORDER BY r.job_key",
+    );
+    assert_eq!(before.len(), 3);
+
+    let out = run(&mut s.run_cmd(2, &[]), true);
+    assert!(
+        stdout(&out).starts_with("0 jobs done, 0 failed, 0 interrupted"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stderr(&out).contains("3 jobs (0 new, 3 already finished or failed)"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !stderr(&out).contains("done: test accuracy"),
+        "{}",
+        stderr(&out)
+    );
+    let db = Db::open(&s.db());
+    let after: Vec<(String, String, String, i64)> = db.rows(
+        "SELECT r.job_key, r.finished_at, j.finished_at, j.attempts \
+         FROM results r JOIN jobs j ON j.key = r.job_key ORDER BY r.job_key",
+    );
+    assert_eq!(before, after);
+    assert_all_done_once(&db, 3, 1);
+    assert_eq!(db.int("SELECT COUNT(*) FROM sweeps"), 1);
+}
+
+#[test]
+fn a_run_killed_mid_job_resumes_from_the_checkpoint_and_loses_nothing() {
+    let s = Setup::new(&slow_grid());
+    let mut child = s
+        .run_cmd(1, &["--quiet"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill once the first job is done and the second has a checkpoint with at least two epochs
+    // still to go (so it cannot finish before the signal lands).
+    wait_for(&s.db(), &mut child, Duration::from_secs(60), |db| {
+        db.try_int("SELECT COUNT(*) FROM results") >= Some(1)
+            && db.try_int("SELECT COUNT(*) FROM checkpoints WHERE epoch BETWEEN 1 AND 2") >= Some(1)
+    });
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let db = Db::open(&s.db());
+    let running: Vec<(String, i64)> =
+        db.rows("SELECT key, attempts FROM jobs WHERE status = 'running'");
+    let [(killed, 1)] = running.as_slice() else {
+        panic!("expected one job left running by the killed run: {running:?}");
+    };
+    let checkpoint: Vec<(i64,)> =
+        db.rows_with("SELECT epoch FROM checkpoints WHERE job_key = $1", killed);
+    let [(saved,)] = checkpoint.as_slice() else {
+        panic!("the killed job has no checkpoint");
+    };
+    assert!((1..SLOW_EPOCHS).contains(saved), "checkpoint epoch {saved}");
+    // The epochs the checkpoint covers; resuming must keep them as they are.
+    let kept: Vec<(i64, f64, f64, f64)> = db.rows_with(
+        "SELECT epoch, train_loss, val_loss, seconds FROM epoch_metrics WHERE job_key = $1 \
+         AND epoch <= (SELECT epoch FROM checkpoints WHERE job_key = $1) ORDER BY epoch",
+        killed,
+    );
+    assert_eq!(kept.len() as i64, *saved);
+    let first: Vec<(String, String)> = db.rows("SELECT job_key, finished_at FROM results");
+    assert_eq!(first.len(), 1);
+    drop(db);
+
+    let out = run(&mut s.run_cmd(1, &[]), true);
+    assert!(
+        stderr(&out).contains("1 jobs left running by an earlier, stopped run will start again"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("(attempt 2): done"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("2 jobs done, 0 failed, 0 interrupted"),
+        "{}",
+        stdout(&out)
+    );
+
+    let db = Db::open(&s.db());
+    assert_all_done_once(&db, 3, SLOW_EPOCHS);
+    let attempts: Vec<(String, i64, i64)> = db.rows(
+        "SELECT j.key, j.attempts, r.attempt FROM jobs j JOIN results r ON r.job_key = j.key \
+         ORDER BY j.seq",
+    );
+    for (key, attempts, attempt) in &attempts {
+        let expected = if key == killed { 2 } else { 1 };
+        assert_eq!((*attempts, *attempt), (expected, expected), "job {key}");
+    }
+    let after: Vec<(i64, f64, f64, f64)> = db.rows_with(
+        "SELECT epoch, train_loss, val_loss, seconds FROM epoch_metrics WHERE job_key = $1 \
+         ORDER BY epoch",
+        killed,
+    );
+    assert_eq!(
+        after[..kept.len()],
+        kept[..],
+        "epochs before the checkpoint were trained again"
+    );
+    let first_after: Vec<(String, String)> = db.rows_with(
+        "SELECT job_key, finished_at FROM results WHERE job_key = $1",
+        &first[0].0,
+    );
+    assert_eq!(first_after, first, "the finished job was trained again");
+
+    // Resuming from the checkpoint gives exactly the figures of an uninterrupted run.
+    let (layer1, test_loss): (i64, f64) = db.rows_with(
+        "SELECT j.layer1, r.test_loss FROM jobs j JOIN results r ON r.job_key = j.key \
+         WHERE j.key = $1",
+        killed,
+    )[0];
+    drop(db);
+    let out = run(
+        tune(s.tmp.path())
+            .args(["train", "--filters", &layer1.to_string(), "--dense", "64"])
+            .args(["--batch", "32", "--epochs", &SLOW_EPOCHS.to_string()])
+            .args(["--threads", "1", "--format", "json", "--data-dir"])
+            .arg(&s.data),
+        true,
+    );
+    let fresh: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(fresh["job_key"].as_str(), Some(killed.as_str()));
+    assert_eq!(fresh["test_loss"].as_f64(), Some(test_loss));
+}
+
+#[test]
+fn ctrl_c_stops_the_run_and_marks_the_job_interrupted() {
+    let s = Setup::new(&slow_grid());
+    let mut child = s
+        .run_cmd(1, &[])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first job has recorded an epoch and has more to go.
+    wait_for(&s.db(), &mut child, Duration::from_secs(60), |db| {
+        db.try_int("SELECT COUNT(*) FROM epoch_metrics") >= Some(1)
+            && db.try_int("SELECT COUNT(*) FROM results") == Some(0)
+    });
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let status = wait_exit(&mut child, Duration::from_secs(10));
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("0 jobs done, 0 failed, 1 interrupted"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stderr(&out).contains("stopping:"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(": interrupted after "),
+        "{}",
+        stderr(&out)
+    );
+
+    let db = Db::open(&s.db());
+    let statuses: Vec<(String, i64)> = db.rows("SELECT status, attempts FROM jobs ORDER BY seq");
+    assert_eq!(
+        statuses,
+        [
+            ("interrupted".to_string(), 1),
+            ("pending".to_string(), 0),
+            ("pending".to_string(), 0)
+        ]
+    );
+    assert_eq!(db.int("SELECT COUNT(*) FROM results"), 0);
+    assert_eq!(db.text("PRAGMA integrity_check"), "ok");
+    drop(db);
+
+    let out = run(&mut s.run_cmd(1, &["--quiet"]), true);
+    assert!(
+        stdout(&out).contains("3 jobs done, 0 failed, 0 interrupted"),
+        "{}",
+        stdout(&out)
+    );
+    let db = Db::open(&s.db());
+    assert_all_done_once(&db, 3, SLOW_EPOCHS);
+    let attempts: Vec<(i64,)> = db.rows("SELECT attempts FROM jobs ORDER BY seq");
+    assert_eq!(attempts, [(2,), (1,), (1,)]);
+}
+
+#[test]
+fn a_missing_data_set_fails_the_job_says_how_to_get_it_and_stops() {
+    let s = Setup::new(&small_grid(3, 1));
+    let empty = s.tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let out = run(
+        tune(s.tmp.path())
+            .arg("run")
+            .arg(&s.grid)
+            .arg("--db")
+            .arg(s.db())
+            .arg("--data-dir")
+            .arg(&empty)
+            .args(["--jobs", "1"]),
+        false,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("data set `fashion-mnist` not found"), "{err}");
+    assert!(err.contains("tune data fetch fashion-mnist"), "{err}");
+    assert!(err.contains("--retry-failed"), "{err}");
+    assert_eq!(
+        err.matches("tune data fetch").count(),
+        1,
+        "the message is printed once: {err}"
+    );
+
+    // The job that found no data is failed, not left running; no other job was started.
+    let db = Db::open(&s.db());
+    let jobs: Vec<(String, Option<String>)> =
+        db.rows("SELECT status, last_error FROM jobs ORDER BY seq");
+    assert_eq!(jobs.len(), 3);
+    assert_eq!(jobs[0].0, "failed");
+    assert!(
+        jobs[0]
+            .1
+            .as_deref()
+            .is_some_and(|e| e.contains("tune data fetch fashion-mnist")),
+        "{jobs:?}"
+    );
+    assert!(jobs[1..].iter().all(|(s, _)| s == "pending"), "{jobs:?}");
+    drop(db);
+
+    // Once the data is there, the hint's command trains everything.
+    let out = run(&mut s.run_cmd(1, &["--retry-failed", "--quiet"]), true);
+    assert!(
+        stdout(&out).contains("3 jobs done, 0 failed"),
+        "{}",
+        stdout(&out)
+    );
+    assert_all_done_once(&Db::open(&s.db()), 3, 1);
+}
+
+#[test]
+fn weights_that_cannot_be_saved_do_not_cost_the_result() {
+    let text = small_grid(2, 1);
+    let s = Setup::new(&text);
+    let keys: Vec<String> = tune_grid::parse(&text, "small.toml")
+        .unwrap()
+        .jobs
+        .iter()
+        .map(|j| j.key())
+        .collect();
+    let weights = s.tmp.path().join("weights");
+    // A directory where the first job's weights file should go: saving it fails.
+    std::fs::create_dir_all(weights.join(format!("{}.safetensors", keys[0]))).unwrap();
+    let out = run(
+        s.run_cmd(1, &["--quiet", "--save-weights"]).arg(&weights),
+        true,
+    );
+    assert!(
+        stdout(&out).contains("2 jobs done, 0 failed"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stderr(&out).contains(&format!("the weights of job {} were not saved", keys[0])),
+        "{}",
+        stderr(&out)
+    );
+    assert_all_done_once(&Db::open(&s.db()), 2, 1);
+    let saved = candle_core::safetensors::load(
+        weights.join(format!("{}.safetensors", keys[1])),
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
+    // The second job's conv layer has 5 filters.
+    assert!(saved["conv1.kernel"].dims().contains(&5), "{saved:?}");
+}
+
+#[test]
+fn repeats_train_each_job_with_consecutive_seeds() {
+    let s = Setup::new(&small_grid(2, 1));
+    let out = run(&mut s.run_cmd(2, &["--quiet", "--repeats", "3"]), true);
+    assert!(
+        stdout(&out).contains("6 jobs done, 0 failed"),
+        "{}",
+        stdout(&out)
+    );
+    let db = Db::open(&s.db());
+    assert_all_done_once(&db, 6, 1);
+    let jobs: Vec<(i64, i64)> = db.rows("SELECT layer1, seed FROM jobs ORDER BY seq");
+    assert_eq!(jobs, [(4, 1), (5, 1), (4, 2), (5, 2), (4, 3), (5, 3)]);
+}
+
+#[test]
+fn a_failing_job_is_recorded_and_the_others_still_run() {
+    // The first job holds out more images than the fixture has: it fails when it starts.
+    let s = Setup::new(
+        "name = \"holdout\"\n[fixed]\nmodel = \"cnn\"\ndataset = \"fashion-mnist\"\nepochs = 1\n\
+         batch = 32\ndense = 16\n\n[axes]\nvalidation = [{ holdout = 1000 }, \"test\"]\n\
+         layer1 = [4, 5]\n",
+    );
+    for quiet in [false, true] {
+        let extra: &[&str] = if quiet {
+            &["--quiet", "--retry-failed"]
+        } else {
+            &[]
+        };
+        let out = run(&mut s.run_cmd(1, extra), false);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        let expected = if quiet {
+            "0 jobs done, 2 failed"
+        } else {
+            "2 jobs done, 2 failed"
+        };
+        assert!(stdout(&out).contains(expected), "{}", stdout(&out));
+        let err = stderr(&out);
+        // Each failure once, even with --quiet, as plain text (stderr is not a terminal).
+        assert_eq!(
+            err.matches("failed: a hold-out of 1000 images leaves nothing to train on")
+                .count(),
+            2,
+            "{err}"
+        );
+        assert!(!err.contains('\x1b'), "escape codes in {err:?}");
+    }
+    let db = Db::open(&s.db());
+    let jobs: Vec<(String, String, Option<String>)> =
+        db.rows("SELECT validation, status, last_error FROM jobs ORDER BY seq");
+    assert_eq!(jobs.len(), 4);
+    for (validation, status, error) in jobs {
+        if validation == "test" {
+            assert_eq!((status.as_str(), error), ("done", None));
+        } else {
+            assert_eq!(status, "failed");
+            assert!(error.unwrap().contains("leaves nothing to train on"));
+        }
+    }
+}
+
+#[test]
+fn a_second_run_into_the_same_database_is_refused() {
+    let s = Setup::new(&slow_grid());
+    let mut first = s
+        .run_cmd(1, &["--quiet"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&s.db(), &mut first, Duration::from_secs(60), |db| {
+        db.try_int("SELECT COUNT(*) FROM epoch_metrics") >= Some(1)
+    });
+    let second = s.run_cmd(1, &["--quiet"]).output().unwrap();
+    let still_running = first.try_wait().unwrap().is_none();
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert_eq!(second.status.code(), Some(2), "{}", stderr(&second));
+    assert!(
+        stderr(&second).contains("another tune process is training into"),
+        "{}",
+        stderr(&second)
+    );
+    assert!(
+        still_running,
+        "the first run ended before the second was refused"
+    );
+    // The refused run took nothing over: the first run's job is still its own.
+    let db = Db::open(&s.db());
+    let running: Vec<(String, i64)> =
+        db.rows("SELECT worker_id, attempts FROM jobs WHERE status = 'running'");
+    assert_eq!(running.len(), 1, "{running:?}");
+    assert!(
+        running[0].0.ends_with(&format!(":{}:0", first.id())),
+        "{running:?}"
+    );
+}
