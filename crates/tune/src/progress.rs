@@ -8,10 +8,12 @@ use tune_model::{Flow, Observer};
 use tune_spec::EpochMetrics;
 use tune_store::Claim;
 
-/// Shows one bar per epoch and a line per finished epoch.
+/// Shows one bar per epoch and a line per finished epoch (the lines alone when stderr is not a
+/// terminal).
 pub struct TrainProgress {
     bar: ProgressBar,
     epochs: usize,
+    plain: bool,
 }
 
 impl TrainProgress {
@@ -29,7 +31,12 @@ impl TrainProgress {
             .expect("valid template")
             .progress_chars("=> "),
         );
-        TrainProgress { bar, epochs: 0 }
+        let plain = !quiet && bar.is_hidden();
+        TrainProgress {
+            bar,
+            epochs: 0,
+            plain,
+        }
     }
 }
 
@@ -48,7 +55,11 @@ impl Observer for TrainProgress {
     }
 
     fn epoch(&mut self, m: &EpochMetrics, _state: &EpochEnd<'_>) -> tune_model::Result<Flow> {
-        self.bar.println(epoch_line(m, self.epochs));
+        if self.plain {
+            eprintln!("{}", epoch_line(m, self.epochs));
+        } else {
+            self.bar.println(epoch_line(m, self.epochs));
+        }
         self.bar.reset();
         Ok(Flow::Continue)
     }
