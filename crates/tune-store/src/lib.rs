@@ -524,23 +524,13 @@ impl Store {
     ) -> Result<Option<Claim>> {
         self.check_sweep(sweep).await?;
         let max_attempts = i64::from(self.max_attempts);
-        let row: Option<ClaimedRecord> = on_backend!(self, "claiming a job", |pool, sql| {
+        let (row, failed) = on_backend!(self, "claiming a job", |pool, sql| {
             let mut tx = pool.begin_with(sql.begin_write).await?;
             let failed = sqlx::query(sql.fail_exhausted)
                 .bind(max_attempts)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-            if failed > 0 {
-                tracing::warn!(
-                    jobs = failed,
-                    "gave up on jobs whose lease expired too often"
-                );
-                sqlx::query(sql.finish_sweeps)
-                    .bind(None::<String>)
-                    .execute(&mut *tx)
-                    .await?;
-            }
             let row: Option<ClaimedRecord> = sqlx::query_as(sql.claim)
                 .bind(max_attempts)
                 .bind(worker_id)
@@ -549,8 +539,15 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await?;
             tx.commit().await?;
-            Ok(row)
+            Ok((row, failed))
         })?;
+        if failed > 0 {
+            tracing::warn!(
+                jobs = failed,
+                "gave up on jobs whose lease expired too often"
+            );
+            self.stamp_finished_sweeps(None).await;
+        }
         let Some(row) = row else {
             return Ok(None);
         };
@@ -687,13 +684,11 @@ impl Store {
                 .bind(&claim.key)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query(sql.finish_sweeps)
-                .bind(&claim.key)
-                .execute(&mut *tx)
-                .await?;
             tx.commit().await?;
             Ok(())
-        })
+        })?;
+        self.stamp_finished_sweeps(Some(&claim.key)).await;
+        Ok(())
     }
 
     /// Marks a claimed job failed with `error` (it is not retried; see [`Store::retry_failed`]).
@@ -712,13 +707,29 @@ impl Store {
             if n == 0 {
                 return Err(Store::lease_lost(claim).into());
             }
-            sqlx::query(sql.finish_sweeps)
-                .bind(&claim.key)
-                .execute(&mut *tx)
-                .await?;
             tx.commit().await?;
             Ok(())
-        })
+        })?;
+        self.stamp_finished_sweeps(Some(&claim.key)).await;
+        Ok(())
+    }
+
+    /// Stamps `finished_at` on the sweeps (of job `key`, or all) whose jobs are all done or
+    /// failed. Called after the transaction that finished a job has committed: inside it, two
+    /// workers finishing a sweep's last two jobs at once on PostgreSQL (read committed) would each
+    /// still see the other's job running, and neither would stamp the sweep. A failure here only
+    /// leaves the stamp to a later call, so it is logged, not returned.
+    async fn stamp_finished_sweeps(&self, key: Option<&str>) {
+        let stamped = on_backend!(self, "stamping finished sweeps", |pool, sql| {
+            sqlx::query(sql.finish_sweeps)
+                .bind(key)
+                .execute(pool)
+                .await?;
+            Ok(())
+        });
+        if let Err(e) = stamped {
+            tracing::warn!("{e}");
+        }
     }
 
     /// Puts a claimed job back as interrupted (e.g. on Ctrl-C); it is claimed again before pending

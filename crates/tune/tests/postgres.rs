@@ -204,7 +204,8 @@ fn three_workers_share_one_queue_and_train_every_job_once() {
     };
     let db = PgDb::create(admin, "workers");
     let s = Scratch::new();
-    let grid = s.grid("nine.toml", &small_grid(9, 1));
+    // Three epochs a job, so that no worker can finish all nine before the others start.
+    let grid = s.grid("nine.toml", &small_grid(9, 3));
 
     let enqueue = |s: &Scratch| {
         stdout(&run(
@@ -264,11 +265,21 @@ fn three_workers_share_one_queue_and_train_every_job_once() {
         processes.len() > 1,
         "one worker took every job: {processes:?}"
     );
+    let per_worker: Vec<usize> = processes
+        .iter()
+        .map(|p| {
+            results
+                .iter()
+                .filter(|r| r.1.as_deref().map(process_of) == Some(*p))
+                .count()
+        })
+        .collect();
+    eprintln!("3 workers, 9 jobs: jobs per worker {per_worker:?}");
     assert_eq!(
-        db.number("SELECT count(*) FROM epoch_metrics"),
-        9,
-        "one epoch row per one-epoch job"
+        db.number("SELECT count(DISTINCT (job_key, epoch)) FROM epoch_metrics"),
+        27
     );
+    assert_eq!(db.number("SELECT count(*) FROM epoch_metrics"), 27);
     assert_eq!(
         db.number("SELECT count(*) FROM sweeps WHERE finished_at IS NOT NULL"),
         1
