@@ -6,6 +6,8 @@ of tune to the faster peer. Needs the peers' venv (../shared/peers/setup.sh) and
     cargo build --release
     python3 bench/peers.py [--images 3200] [--stock-images 640] [--configs 64,64/128 ann ...]
 
+One-thread runs (tune and peers alike) are pinned to one CPU with `taskset -c 0`: TensorFlow
+otherwise spreads "one thread" of work over every core. Two-thread runs are not pinned.
 The "2 jobs x 1 thread" column is `tune run` training two jobs of the configuration at once, one
 thread each: the sum of the two jobs' training images/s, as recorded in the results database.
 """
@@ -26,8 +28,12 @@ def model_args(config):
     return ["--filters", filters, "--dense", dense]
 
 
+def pin(threads):
+    return ["taskset", "-c", "0"] if threads == 1 else []
+
+
 def tune_bench(config, images, threads, stock=False):
-    cmd = [TUNE, "bench", *model_args(config), "--images", str(images), "--threads", str(threads), "--format", "json"]
+    cmd = [*pin(threads), TUNE, "bench", *model_args(config), "--images", str(images), "--threads", str(threads), "--format", "json"]
     if stock:
         cmd.append("--stock")
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
@@ -35,7 +41,7 @@ def tune_bench(config, images, threads, stock=False):
 
 
 def peer(script, config, images, threads):
-    cmd = [PY, os.path.join(PEERS, script), *model_args(config), "--images", str(images), "--threads", str(threads), "--no-eval"]
+    cmd = [*pin(threads), PY, os.path.join(PEERS, script), *model_args(config), "--images", str(images), "--threads", str(threads), "--no-eval"]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env, cwd=PEERS).stdout
     return json.loads(out.strip().splitlines()[-1])["images_per_s"]

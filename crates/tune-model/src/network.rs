@@ -172,17 +172,17 @@ impl Network {
 fn dropout_mask(len: usize, rate: f64, rng: &mut ChaCha8Rng) -> Vec<f32> {
     let keep = 1.0 - rate;
     let scale = (1.0 / keep) as f32;
-    let threshold = (keep * 65536.0).round() as u64;
-    let mut mask = Vec::with_capacity(len + 3);
-    while mask.len() < len {
-        let bits = rng.next_u64();
-        for lane in 0..4 {
-            let u = (bits >> (16 * lane)) & 0xFFFF;
-            mask.push(if u < threshold { scale } else { 0.0 });
-        }
-    }
-    mask.truncate(len);
-    mask
+    let threshold = (keep * 65536.0).round() as u32;
+    // Random bytes in bulk, then a branch-free pass: two bytes make one 16-bit uniform.
+    let mut bytes = vec![0u8; 2 * len];
+    rng.fill_bytes(&mut bytes);
+    bytes
+        .chunks_exact(2)
+        .map(|b| {
+            let u = u32::from(b[0]) | (u32::from(b[1]) << 8);
+            if u < threshold { scale } else { 0.0 }
+        })
+        .collect()
 }
 
 fn glorot(

@@ -8,6 +8,11 @@ mod throughput;
 
 use std::process::ExitCode;
 
+/// mimalloc keeps freed pages for reuse: training allocates the same large buffers every step,
+/// and glibc's allocator returned them to the kernel and page-faulted them back each time.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = cli::parse();
     cli.init_logging();
