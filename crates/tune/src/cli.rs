@@ -43,8 +43,16 @@ impl Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Expand a grid file and train its jobs concurrently into the results database.
+    ///
+    /// Ctrl-C or SIGTERM (as Slurm and Kubernetes send before killing) stops after the current
+    /// batch and marks the running jobs interrupted, to resume from their last checkpoint next
+    /// time; the exit code is then 130. A second Ctrl-C or SIGTERM quits at once.
     Run(RunArgs),
     /// Claim and train jobs from a shared database (PostgreSQL) until its queue is empty.
+    ///
+    /// Ctrl-C or SIGTERM (as Slurm and Kubernetes send before killing) stops after the current
+    /// batch and marks the running jobs interrupted, to resume from their last checkpoint next
+    /// time; the exit code is then 130. A second Ctrl-C or SIGTERM quits at once.
     Worker(WorkerArgs),
     /// Rank finished jobs; `--by layers` gives one table per depth and mean/sd per depth.
     Report(ReportArgs),
@@ -206,6 +214,9 @@ pub struct BenchArgs {
     /// Epochs over the N images (more shows whether memory stays flat).
     #[arg(long, default_value_t = 1)]
     pub epochs: usize,
+    /// Measure every distinct architecture of this grid file instead (for `tune run --dry-run`).
+    #[arg(long, value_name = "GRID")]
+    pub grid: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
     pub format: SummaryFormat,

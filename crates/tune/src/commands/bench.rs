@@ -1,11 +1,13 @@
 //! `tune bench`: training speed on the first N images, against what the arithmetic allows.
 
 use crate::cli::{BenchArgs, SummaryFormat};
+use crate::throughput::{Cache, Measurement};
 use std::process::ExitCode;
 use std::time::Instant;
+use tune_data::Dataset;
 use tune_model::train::EpochEnd;
 use tune_model::{Flow, Kernels, Observer, TrainOptions};
-use tune_spec::{EpochMetrics, JobSpec, TrainSpec};
+use tune_spec::{EpochMetrics, JobSpec, ModelSpec, TrainSpec};
 
 /// Records the process's resident memory after every epoch.
 struct RssPerEpoch(Vec<u64>);
@@ -17,8 +19,19 @@ impl Observer for RssPerEpoch {
     }
 }
 
-pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
-    let model = args.model.spec();
+/// What one benchmark measured.
+struct Measured {
+    params: usize,
+    images: usize,
+    images_per_s: f64,
+    train_s: f64,
+    flops_per_image: f64,
+    rss_per_epoch: Vec<u64>,
+}
+
+/// Trains `model` on the first `args.images` images after a short warm-up, and caches the
+/// throughput for `tune run --dry-run`.
+fn measure(model: &ModelSpec, data: &Dataset, args: &BenchArgs) -> anyhow::Result<Measured> {
     let flops_per_image = model.train_flops_per_image()?;
     let job = |images: usize, epochs: usize| JobSpec {
         model: model.clone(),
@@ -30,59 +43,82 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             ..TrainSpec::default()
         },
     };
-    let data = tune_data::load(&args.data.dataset, args.data.data_dir.as_deref())?;
     let images = args.images.min(data.train.len);
     let opts = TrainOptions {
         threads: args.threads,
-        kernels: if args.stock {
-            Kernels::Stock
-        } else {
-            Kernels::Fast
-        },
+        kernels: kernels(args),
         evaluate: false,
         ..TrainOptions::default()
     };
     // Warm-up: a few batches, so that allocations and caches settle before timing.
     tune_model::train(
         &job(10 * args.batch, 1),
-        &data,
+        data,
         &opts,
         &mut tune_model::Silent,
         None,
     )?;
     let mut rss = RssPerEpoch(Vec::new());
     let started = Instant::now();
-    let trained = tune_model::train(&job(images, args.epochs), &data, &opts, &mut rss, None)?;
-    let wall = started.elapsed().as_secs_f64();
-    let images_per_s = trained.outcome.images_per_s;
-    let gflops = images_per_s * flops_per_image / 1e9;
-    let peak = tune_model::kernels::sgemm_gflops(1024, args.threads);
-    let peak_rss = memory_kib("VmHWM:").unwrap_or(0) * 1024;
-    crate::throughput::Cache::record(
-        &model,
+    let trained = tune_model::train(&job(images, args.epochs), data, &opts, &mut rss, None)?;
+    let m = Measured {
+        params: trained.outcome.params,
+        images,
+        images_per_s: trained.outcome.images_per_s,
+        train_s: started.elapsed().as_secs_f64(),
+        flops_per_image,
+        rss_per_epoch: rss.0,
+    };
+    Cache::record(
+        model,
         args.threads,
-        if args.stock { "stock" } else { "fast" },
-        crate::throughput::Measurement {
-            images_per_s,
-            gflops,
+        kernels_name(args),
+        Measurement {
+            images_per_s: m.images_per_s,
+            gflops: m.images_per_s * flops_per_image / 1e9,
         },
     );
+    Ok(m)
+}
+
+fn kernels(args: &BenchArgs) -> Kernels {
+    if args.stock {
+        Kernels::Stock
+    } else {
+        Kernels::Fast
+    }
+}
+
+fn kernels_name(args: &BenchArgs) -> &'static str {
+    if args.stock { "stock" } else { "fast" }
+}
+
+pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    let data = tune_data::load(&args.data.dataset, args.data.data_dir.as_deref())?;
+    if let Some(grid) = &args.grid {
+        return bench_grid(grid, &data, &args);
+    }
+    let model = args.model.spec();
+    let m = measure(&model, &data, &args)?;
+    let gflops = m.images_per_s * m.flops_per_image / 1e9;
+    let peak = tune_model::kernels::sgemm_gflops(1024, args.threads);
+    let peak_rss = memory_kib("VmHWM:").unwrap_or(0) * 1024;
     let result = serde_json::json!({
         "model": model.label(),
-        "params": trained.outcome.params,
-        "kernels": if args.stock { "stock" } else { "fast" },
+        "params": m.params,
+        "kernels": kernels_name(&args),
         "threads": args.threads,
         "batch": args.batch,
-        "images": images,
+        "images": m.images,
         "epochs": args.epochs,
-        "images_per_s": images_per_s,
-        "train_s": wall,
-        "mflop_per_image": flops_per_image / 1e6,
+        "images_per_s": m.images_per_s,
+        "train_s": m.train_s,
+        "mflop_per_image": m.flops_per_image / 1e6,
         "gflops": gflops,
         "sgemm_peak_gflops": peak,
         "share_of_sgemm_peak": gflops / peak,
         "peak_rss_bytes": peak_rss,
-        "rss_after_each_epoch_bytes": rss.0,
+        "rss_after_each_epoch_bytes": m.rss_per_epoch,
     });
     match args.format {
         SummaryFormat::Json => println!("{result}"),
@@ -90,15 +126,15 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             println!(
                 "{} ({} parameters), {} kernels, {} thread(s), batch {}",
                 model.label(),
-                trained.outcome.params,
-                result["kernels"].as_str().unwrap_or(""),
+                m.params,
+                kernels_name(&args),
                 args.threads,
                 args.batch
             );
-            println!("images/s          {images_per_s:.0}");
+            println!("images/s          {:.0}", m.images_per_s);
             println!(
                 "GFLOP/s           {gflops:.1} ({:.1} MFLOP per training image)",
-                flops_per_image / 1e6
+                m.flops_per_image / 1e6
             );
             println!(
                 "sgemm peak        {peak:.1} GFLOP/s (1024^3 on {} thread(s), measured now): {:.0}% of it",
@@ -106,6 +142,52 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 100.0 * gflops / peak
             );
             println!("peak RSS          {:.1} MiB", peak_rss as f64 / 1048576.0);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Benchmarks every distinct architecture of a grid file, so that `tune run GRID --dry-run`
+/// estimates from measured throughput.
+fn bench_grid(
+    path: &std::path::Path,
+    data: &Dataset,
+    args: &BenchArgs,
+) -> anyhow::Result<ExitCode> {
+    let grid = tune_grid::load(path)?;
+    let mut seen = std::collections::HashSet::new();
+    let models: Vec<ModelSpec> = grid
+        .jobs
+        .iter()
+        .filter(|j| seen.insert(j.model.label()))
+        .map(|j| j.model.clone())
+        .collect();
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
+    table.set_header(["architecture", "params", "images/s", "GFLOP/s"]);
+    let mut rows = Vec::new();
+    for (i, model) in models.iter().enumerate() {
+        eprintln!("[{}/{}] {}", i + 1, models.len(), model.label());
+        let m = measure(model, data, args)?;
+        let gflops = m.images_per_s * m.flops_per_image / 1e9;
+        rows.push(serde_json::json!({"model": model.label(), "params": m.params, "images_per_s": m.images_per_s, "gflops": gflops}));
+        table.add_row([
+            model.label(),
+            m.params.to_string(),
+            format!("{:.0}", m.images_per_s),
+            format!("{gflops:.1}"),
+        ]);
+    }
+    match args.format {
+        SummaryFormat::Json => println!("{}", serde_json::Value::Array(rows)),
+        SummaryFormat::Table => {
+            println!("{table}");
+            println!(
+                "{} architectures measured on {} thread(s); `tune run {} --dry-run` now estimates from these",
+                models.len(),
+                args.threads,
+                path.display()
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
