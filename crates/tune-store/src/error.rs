@@ -34,6 +34,38 @@ pub enum StoreError {
         /// Why.
         source: sqlx::Error,
     },
+    /// The PostgreSQL server could not be reached or refused the connection.
+    #[error(
+        "cannot connect to results database {target}: {source}; is the PostgreSQL server running and reachable, and are the user, password and database right? check the URL in --db (or TUNE_DB)"
+    )]
+    Connect {
+        /// The database (passwords removed).
+        target: String,
+        /// Why.
+        source: sqlx::Error,
+    },
+    /// No schema on the PostgreSQL `search_path` exists and none of its names can be created.
+    #[error(
+        "results database {target}: no schema on its search_path ({search_path}) exists; create one (CREATE SCHEMA name) or name an existing one in the URL (options=-c search_path=NAME)"
+    )]
+    NoSchema {
+        /// The database (passwords removed).
+        target: String,
+        /// The connection's `search_path`.
+        search_path: String,
+    },
+    /// The schema named by the PostgreSQL `search_path` does not exist and could not be created.
+    #[error(
+        "results database {target}: schema `{schema}` (from its search_path) does not exist and could not be created: {source}; create it (CREATE SCHEMA {schema}) or name an existing one in the URL (options=-c search_path=NAME)"
+    )]
+    CreateSchema {
+        /// The database (passwords removed).
+        target: String,
+        /// The schema.
+        schema: String,
+        /// Why.
+        source: sqlx::Error,
+    },
     /// The schema migrations could not be applied.
     #[error(
         "cannot bring the schema of results database {target} up to date: {source}; if it was written by a newer tune, upgrade tune or use another --db"

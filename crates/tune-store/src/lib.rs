@@ -214,6 +214,62 @@ fn lease_secs(lease: Duration) -> f64 {
     lease.as_secs_f64().min(1e7)
 }
 
+/// How long [`Store::open`] waits for a PostgreSQL server to accept a connection.
+const PG_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Whether `name` is a PostgreSQL identifier that needs no quoting: lowercase letters, digits and
+/// `_`, not starting with a digit.
+fn plain_identifier(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// Makes sure tables can be created: when no schema of the connection's `search_path` exists
+/// (e.g. `options=-c search_path=NAME` or [`StoreOptions::pg_schema`] names a new one), creates
+/// the first one it names; the migrations would otherwise fail with PostgreSQL's "no schema has
+/// been selected to create in".
+async fn ensure_pg_schema(conn: &mut sqlx::PgConnection, target: &str) -> Result<()> {
+    let query_err = |source| StoreError::Query {
+        what: "reading the search_path",
+        source,
+    };
+    let current: Option<String> = sqlx::query_scalar("SELECT current_schema()::text")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(query_err)?;
+    if current.is_some() {
+        return Ok(());
+    }
+    let search_path: String = sqlx::query_scalar("SELECT current_setting('search_path')")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(query_err)?;
+    let Some(schema) = search_path
+        .split(',')
+        .map(str::trim)
+        .find(|s| *s != "\"$user\"" && plain_identifier(s))
+    else {
+        return Err(StoreError::NoSchema {
+            target: target.to_string(),
+            search_path,
+        });
+    };
+    let create = format!("CREATE SCHEMA IF NOT EXISTS {schema}");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(create))
+        .execute(&mut *conn)
+        .await
+        .map_err(|source| StoreError::CreateSchema {
+            target: target.to_string(),
+            schema: schema.to_string(),
+            source,
+        })?;
+    tracing::info!(target, schema, "created PostgreSQL schema");
+    Ok(())
+}
+
 /// A `url` with any password removed, for messages.
 fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -370,23 +426,29 @@ impl Store {
         };
         let mut connect = PgConnectOptions::from_str(target).map_err(open_err)?;
         if let Some(schema) = &options.pg_schema {
-            let plain = !schema.is_empty()
-                && !schema.starts_with(|c: char| c.is_ascii_digit())
-                && schema
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-            if !plain {
+            if !plain_identifier(schema) {
                 return Err(StoreError::InvalidSchema(schema.clone()));
             }
-            let mut conn = connect.connect().await.map_err(open_err)?;
-            let create = format!("CREATE SCHEMA IF NOT EXISTS {schema}");
-            sqlx::raw_sql(sqlx::AssertSqlSafe(create))
-                .execute(&mut conn)
-                .await
-                .map_err(open_err)?;
-            conn.close().await.map_err(open_err)?;
             connect = connect.options([("search_path", schema.as_str())]);
         }
+        // One connection first: it fails at once with the real cause (connection refused, a bad
+        // password, no such database), where the pool would retry for its 30 s acquire timeout
+        // and then only say that it timed out.
+        let connect_err = |source| StoreError::Connect {
+            target: shown.clone(),
+            source,
+        };
+        let mut conn = match tokio::time::timeout(PG_CONNECT_TIMEOUT, connect.connect()).await {
+            Ok(conn) => conn.map_err(connect_err)?,
+            Err(_) => {
+                return Err(connect_err(sqlx::Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no answer within {} s", PG_CONNECT_TIMEOUT.as_secs()),
+                ))));
+            }
+        };
+        ensure_pg_schema(&mut conn, &shown).await?;
+        conn.close().await.map_err(open_err)?;
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .connect_with(connect)

@@ -78,6 +78,74 @@ async fn open_errors_say_what_to_do() {
 }
 
 #[tokio::test]
+async fn an_unreachable_postgres_server_fails_fast_and_says_why() {
+    let started = std::time::Instant::now();
+    let err = Store::open("postgres://tune:secret@127.0.0.1:1/x")
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    let msg = err.to_string();
+    assert!(took < Duration::from_secs(6), "took {took:?}: {msg}");
+    assert!(matches!(err, StoreError::Connect { .. }), "{msg}");
+    assert!(msg.contains("127.0.0.1:1"), "{msg}");
+    assert!(
+        msg.to_lowercase().contains("refused"),
+        "the real cause: {msg}"
+    );
+    assert!(msg.contains("server running"), "{msg}");
+    assert!(msg.contains("--db"), "{msg}");
+    assert!(!msg.contains("secret"), "{msg}");
+}
+
+/// A schema named by `options=-c search_path=NAME` in the URL that does not exist yet is created;
+/// one that cannot be created without quoting is reported with what to do.
+#[tokio::test]
+async fn a_search_path_schema_in_the_url_is_created() {
+    let Some(url) = std::env::var(util::PG_ENV).ok().filter(|u| !u.is_empty()) else {
+        return;
+    };
+    let with_path = |path: &str| {
+        let sep = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{sep}options=-c%20search_path%3D{path}")
+    };
+    let schema = format!("tune_test_path_{}", std::process::id());
+    let raw = sqlx::PgPool::connect(&url).await.unwrap();
+    let drop_schema = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+    let drop_schema = async || {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(drop_schema.clone()))
+            .execute(&raw)
+            .await
+            .unwrap();
+    };
+    drop_schema().await;
+    let used = async {
+        let store = Store::open(&with_path(&schema)).await?;
+        store.enqueue(&sweep("p", "x"), &jobs(2)).await?;
+        let pending = store.counts(None).await?.pending;
+        store.close().await;
+        Ok::<_, StoreError>(pending)
+    }
+    .await;
+    let tables: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1",
+    )
+    .bind(&schema)
+    .fetch_one(&raw)
+    .await
+    .unwrap();
+    drop_schema().await;
+    assert_eq!(used.unwrap(), 2);
+    assert!(tables >= 7, "tables in {schema}: {tables}");
+
+    let err = Store::open(&with_path("%22NoSuchSchema%22"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NoSchema { .. }), "{err}");
+    assert!(err.to_string().contains("CREATE SCHEMA"), "{err}");
+    raw.close().await;
+}
+
+#[tokio::test]
 async fn enqueue_twice_adds_nothing() {
     for b in backends() {
         let db = TestDb::new(&b).await;

@@ -34,12 +34,12 @@ fn main() -> ExitCode {
 }
 
 /// The error and its causes, `: `-separated like `{err:#}`, but without a cause whose text the
-/// message before it already ends with (errors that print their source as part of themselves).
+/// message before it already contains (errors that print their source as part of themselves).
 fn chain(err: &anyhow::Error) -> String {
     let mut out = String::new();
     for cause in err.chain() {
         let msg = cause.to_string();
-        if out.ends_with(&msg) {
+        if out.contains(&msg) {
             continue;
         }
         if !out.is_empty() {
@@ -56,13 +56,13 @@ mod tests {
     use anyhow::Context;
 
     /// An error that prints its source as part of its own message, as thiserror's
-    /// `#[error("...: {source}")]` does.
+    /// `#[error("...: {source}")]` does, then maybe some advice.
     #[derive(Debug)]
-    struct ReadError(std::io::Error);
+    struct ReadError(std::io::Error, &'static str);
 
     impl std::fmt::Display for ReadError {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            write!(f, "cannot read grid.toml: {}", self.0)
+            write!(f, "cannot read grid.toml: {}{}", self.0, self.1)
         }
     }
 
@@ -74,11 +74,16 @@ mod tests {
 
     #[test]
     fn a_cause_printed_by_its_error_is_not_repeated() {
-        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
-        let err = Err::<(), _>(ReadError(io)).context("tune run");
-        assert_eq!(
-            chain(&err.unwrap_err()),
-            "tune run: cannot read grid.toml: no such file"
-        );
+        for (advice, expected) in [
+            ("", "tune run: cannot read grid.toml: no such file"),
+            (
+                "; check the path",
+                "tune run: cannot read grid.toml: no such file; check the path",
+            ),
+        ] {
+            let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+            let err = Err::<(), _>(ReadError(io, advice)).context("tune run");
+            assert_eq!(chain(&err.unwrap_err()), expected);
+        }
     }
 }

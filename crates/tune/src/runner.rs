@@ -1,6 +1,8 @@
 //! The work loop shared by `tune run` and `tune worker`: claim a job from the store, train it on a
 //! blocking thread, record every epoch (with a checkpoint) and the result, and repeat, with
-//! `jobs` such loops at once. Ctrl-C stops cleanly: running jobs are marked interrupted.
+//! `jobs` such loops at once. Ctrl-C or SIGTERM stops cleanly: running jobs are marked
+//! interrupted. So does a results database that cannot be written (down, restarted): the job is
+//! left for another attempt and the loop ends with the error.
 
 use crate::progress::{JobLine, RunProgress};
 use anyhow::Context;
@@ -46,7 +48,7 @@ pub struct WorkSummary {
     pub done: usize,
     /// Jobs that failed with an error.
     pub failed: usize,
-    /// Jobs stopped by Ctrl-C (they resume next time).
+    /// Jobs stopped by Ctrl-C or SIGTERM (they resume next time).
     pub interrupted: usize,
     /// Jobs whose lease was lost to another worker.
     pub lost: usize,
@@ -76,7 +78,7 @@ impl DataCache {
     }
 }
 
-/// Runs the loop until the queue is empty (or forever with `follow`), or Ctrl-C.
+/// Runs the loop until the queue is empty (or forever with `follow`), or Ctrl-C or SIGTERM.
 pub async fn work(
     store: Store,
     opts: WorkOptions,
@@ -84,7 +86,7 @@ pub async fn work(
 ) -> anyhow::Result<WorkSummary> {
     let stop = Arc::new(AtomicBool::new(false));
     let draining = Arc::new(AtomicBool::new(false));
-    watch_ctrl_c(stop.clone(), progress.clone());
+    watch_signals(stop.clone(), progress.clone())?;
     let data = Arc::new(DataCache::default());
     let summary = Arc::new(Mutex::new(WorkSummary::default()));
     let running = Arc::new(AtomicU64::new(0));
@@ -116,20 +118,34 @@ pub async fn work(
     Ok(s)
 }
 
-/// First Ctrl-C: stop after the current batch and mark running jobs interrupted. Second: exit now.
-fn watch_ctrl_c(stop: Arc<AtomicBool>, progress: RunProgress) {
+/// First Ctrl-C or SIGTERM (what Slurm and Kubernetes send before SIGKILL): stop after the
+/// current batch and mark running jobs interrupted; the command then exits with 130. A second
+/// one: exit with 130 now.
+fn watch_signals(stop: Arc<AtomicBool>, progress: RunProgress) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot watch for SIGTERM")?;
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
+        let mut next = async || {
+            tokio::select! {
+                r = tokio::signal::ctrl_c() => r.is_ok(),
+                r = term.recv() => r.is_some(),
+            }
+        };
+        if next().await {
             stop.store(true, Ordering::SeqCst);
             progress.println(
                 "stopping: running jobs will be marked interrupted (Ctrl-C again to quit at once)",
             );
-            if tokio::signal::ctrl_c().await.is_ok() {
+            if next().await {
                 std::process::exit(130);
             }
         }
     });
+    Ok(())
 }
+
+/// How long a job's last write to an unreachable results database may take.
+const GIVE_BACK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Shortest and longest pause between polls of a worker waiting for other workers' jobs.
 const POLL_MIN: Duration = Duration::from_millis(100);
@@ -206,27 +222,33 @@ impl Slot {
         f(&mut self.summary.lock().expect("summary lock"));
     }
 
+    /// Where job `key` resumes: its checkpoint and the history it covers, if it has one.
+    async fn resume(&self, key: &str) -> Result<Option<Resume>, StoreError> {
+        let Some(ckpt) = self.store.load_checkpoint(key).await? else {
+            return Ok(None);
+        };
+        let history = self.store.history(key).await?;
+        // Only the epochs the checkpoint covers: a later one recorded before the process died is
+        // trained again.
+        let runtime_s = history
+            .iter()
+            .filter(|m| m.epoch <= ckpt.epoch as usize)
+            .map(|m| m.seconds)
+            .sum();
+        tracing::info!(key, epoch = ckpt.epoch, "resuming from checkpoint");
+        Ok(Some(Resume {
+            checkpoint: ckpt.bytes,
+            history,
+            runtime_s,
+        }))
+    }
+
     async fn run_job(&self, claim: Claim) -> anyhow::Result<()> {
         let spec = claim.spec.clone();
         let line = self.progress.job_line(&claim);
-        let resume = match self.store.load_checkpoint(&claim.key).await? {
-            Some(ckpt) => {
-                let history = self.store.history(&claim.key).await?;
-                // Only the epochs the checkpoint covers: a later one recorded before the process
-                // died is trained again.
-                let runtime_s = history
-                    .iter()
-                    .filter(|m| m.epoch <= ckpt.epoch as usize)
-                    .map(|m| m.seconds)
-                    .sum();
-                tracing::info!(key = %claim.key, epoch = ckpt.epoch, "resuming from checkpoint");
-                Some(Resume {
-                    checkpoint: ckpt.bytes,
-                    history,
-                    runtime_s,
-                })
-            }
-            None => None,
+        let resume = match self.resume(&claim.key).await {
+            Ok(r) => r,
+            Err(e) => return Err(self.leave_for_retry(&claim, &line, e).await),
         };
         let lost = Arc::new(AtomicBool::new(false));
         let heartbeat = spawn_heartbeat(self.store.clone(), claim.clone(), lost.clone());
@@ -261,17 +283,22 @@ impl Slot {
             lost: lost.clone(),
             line: line.clone(),
             progress: self.progress.clone(),
+            store_error: None,
         };
         let train_opts = TrainOptions {
             threads: self.opts.threads_per_job,
             kernels: self.opts.kernels,
             ..TrainOptions::default()
         };
-        let trained = tokio::task::spawn_blocking(move || {
-            tune_model::train(&spec, &data, &train_opts, &mut observer, resume)
+        let (trained, store_error) = tokio::task::spawn_blocking(move || {
+            let trained = tune_model::train(&spec, &data, &train_opts, &mut observer, resume);
+            (trained, observer.store_error)
         })
         .await?;
         heartbeat.abort();
+        if let Some(e) = store_error {
+            return Err(self.leave_for_retry(&claim, &line, e).await);
+        }
         match trained {
             Ok(t) => {
                 // The result first: weights that cannot be written must not cost the result.
@@ -293,7 +320,7 @@ impl Slot {
                         self.count(|s| s.lost += 1);
                         line.finish("lease lost to another worker; result discarded");
                     }
-                    Err(e) => return Err(e.into()),
+                    Err(e) => return Err(self.leave_for_retry(&claim, &line, e).await),
                 }
             }
             Err(tune_model::Error::Stopped { .. }) if lost.load(Ordering::SeqCst) => {
@@ -314,6 +341,24 @@ impl Slot {
             }
         }
         Ok(())
+    }
+
+    /// After a store error other than a lost lease (the database is down or restarted): the job
+    /// is not at fault, so it is marked interrupted if the database answers (else its lease runs
+    /// out and it comes back), no more jobs are claimed, and the loop ends with the error rather
+    /// than failing job after job.
+    async fn leave_for_retry(&self, claim: &Claim, line: &JobLine, e: StoreError) -> anyhow::Error {
+        self.draining.store(true, Ordering::SeqCst);
+        let released = tokio::time::timeout(GIVE_BACK_TIMEOUT, self.store.interrupt(claim)).await;
+        if matches!(released, Ok(Ok(()))) {
+            self.count(|s| s.interrupted += 1);
+        }
+        line.finish("stopped: results database error; left for another attempt");
+        anyhow::Error::new(e).context(format!(
+            "stopped: job {} could not be recorded and is left for another attempt (it resumes \
+             from its last checkpoint)",
+            claim.key
+        ))
     }
 }
 
@@ -374,6 +419,8 @@ struct JobObserver {
     lost: Arc<AtomicBool>,
     line: JobLine,
     progress: RunProgress,
+    /// The store error (other than a lost lease) that stopped the job: not the job's fault.
+    store_error: Option<StoreError>,
 }
 
 impl Observer for JobObserver {
@@ -405,10 +452,9 @@ impl Observer for JobObserver {
                 return Ok(Flow::Stop);
             }
             Err(e) => {
-                return Err(tune_model::Error::Observer(format!(
-                    "recording epoch {}: {e}",
-                    m.epoch
-                )));
+                let msg = format!("recording epoch {}: {e}", m.epoch);
+                self.store_error = Some(e);
+                return Err(tune_model::Error::Observer(msg));
             }
         }
         self.line.epoch(m);

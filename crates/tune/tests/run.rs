@@ -365,6 +365,18 @@ fn a_run_killed_mid_job_resumes_from_the_checkpoint_and_loses_nothing() {
 
 #[test]
 fn ctrl_c_stops_the_run_and_marks_the_job_interrupted() {
+    stop_with_signal("-INT");
+}
+
+/// SIGTERM, as Slurm and Kubernetes send before SIGKILL, stops the run like Ctrl-C.
+#[test]
+fn sigterm_stops_the_run_and_marks_the_job_interrupted() {
+    stop_with_signal("-TERM");
+}
+
+/// Sends `signal` (a `kill` option) to a run in the middle of its first job: the job is marked
+/// interrupted, the run exits with 130, and a rerun finishes every job once.
+fn stop_with_signal(signal: &str) {
     let s = Setup::new(&slow_grid());
     let mut child = s
         .run_cmd(1, &[])
@@ -378,7 +390,7 @@ fn ctrl_c_stops_the_run_and_marks_the_job_interrupted() {
             && db.try_int("SELECT COUNT(*) FROM results") == Some(0)
     });
     let sent = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(sent.success());
@@ -427,6 +439,55 @@ fn ctrl_c_stops_the_run_and_marks_the_job_interrupted() {
     assert_all_done_once(&db, 3, SLOW_EPOCHS);
     let attempts: Vec<(i64,)> = db.rows("SELECT attempts FROM jobs ORDER BY seq");
     assert_eq!(attempts, [(2,), (1,), (1,)]);
+}
+
+/// A write to the results database that fails for a reason other than a lost lease (the database
+/// is down, restarted, or here missing a table) is not the job's fault: the job is left for
+/// another attempt, the run stops with the error instead of failing job after job, and a rerun
+/// once the database is whole again finishes everything once.
+#[test]
+fn a_results_database_error_leaves_the_job_for_another_attempt_and_stops_the_run() {
+    let s = Setup::new(&slow_grid());
+    let mut child = s
+        .run_cmd(1, &[])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(&s.db(), &mut child, Duration::from_secs(60), |db| {
+        db.try_int("SELECT COUNT(*) FROM epoch_metrics") >= Some(1)
+            && db.try_int("SELECT COUNT(*) FROM results") == Some(0)
+    });
+    // The next epoch cannot be recorded.
+    Db::open(&s.db()).execute("ALTER TABLE epoch_metrics RENAME TO epoch_metrics_away");
+    let status = wait_exit(&mut child, Duration::from_secs(30));
+    let out = child.wait_with_output().unwrap();
+    let (out, err) = (stdout(&out), stderr(&out));
+    assert_eq!(status.code(), Some(2), "stdout:\n{out}\nstderr:\n{err}");
+    assert!(err.contains("left for another attempt"), "{err}");
+    assert!(err.contains("epoch_metrics"), "the cause is shown: {err}");
+
+    let db = Db::open(&s.db());
+    let statuses: Vec<(String, i64)> = db.rows("SELECT status, attempts FROM jobs ORDER BY seq");
+    let count = |status: &str| statuses.iter().filter(|(s, _)| s == status).count();
+    assert_eq!(count("failed"), 0, "{statuses:?}");
+    assert_eq!(count("running"), 0, "{statuses:?}");
+    assert_eq!(count("interrupted"), 1, "{statuses:?}");
+    assert_eq!(
+        count("pending"),
+        2 - count("done"),
+        "no job after it was claimed: {statuses:?}"
+    );
+    db.execute("ALTER TABLE epoch_metrics_away RENAME TO epoch_metrics");
+    drop(db);
+
+    let out = run(&mut s.run_cmd(1, &["--quiet"]), true);
+    assert!(
+        stdout(&out).contains("0 failed, 0 interrupted"),
+        "{}",
+        stdout(&out)
+    );
+    assert_all_done_once(&Db::open(&s.db()), 3, SLOW_EPOCHS);
 }
 
 #[test]

@@ -15,7 +15,7 @@ pub enum ExitStatus {
     Success,
     /// Some jobs failed (exit code 1).
     Failures,
-    /// Stopped by Ctrl-C (exit code 130).
+    /// Stopped by Ctrl-C or SIGTERM (exit code 130).
     Interrupted,
 }
 

@@ -72,6 +72,13 @@ impl Db {
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
+    /// Runs a statement (e.g. to break the database behind `tune`'s back).
+    pub fn execute(&self, sql: &'static str) {
+        self.rt
+            .block_on(sqlx::query(sql).execute(&self.pool))
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
     /// Every row of a query with one text parameter, as `T`.
     pub fn rows_with<T>(&self, sql: &'static str, param: &str) -> Vec<T>
     where
