@@ -184,7 +184,7 @@ fn for_each_window(n: usize, oh: usize, ow: usize, f: usize, mut visit: impl FnM
 /// 2x2 max-pool of `z: [n, oh, ow, f]` into `out`, recording in `which` the window cell (0 to 3,
 /// row-major) of each maximum (the first, on ties). Branch-free over whole channel rows, so that
 /// the compiler vectorises it.
-#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512bw+avx512vl", "x86_64+avx2+fma"))]
 fn pool_forward(
     z: &[f32],
     n: usize,
@@ -213,8 +213,10 @@ fn pool_forward(
 
 /// Scatters the pooled gradient `grad` to the maxima recorded by [`pool_forward`], through the
 /// ReLU (a pooled value of 0 means its maximum was cut by the ReLU), into `dz: [n, oh, ow, f]`.
+/// Every cell of every window is written once (the gradient or 0), branch-free, so only the row
+/// and column that odd sizes leave outside every window need zeroing first.
 #[allow(clippy::too_many_arguments)]
-#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512bw+avx512vl", "x86_64+avx2+fma"))]
 fn pool_backward(
     grad: &[f32],
     out: &[f32],
@@ -225,12 +227,17 @@ fn pool_backward(
     f: usize,
     dz: &mut [f32],
 ) {
-    dz.fill(0.0);
+    if oh % 2 == 1 || ow % 2 == 1 {
+        dz.fill(0.0);
+    }
     let cells = window(ow, f);
     for_each_window(n, oh, ow, f, |first, o| {
-        for ch in 0..f {
-            if out[o + ch] > 0.0 {
-                dz[first + cells[which[o + ch] as usize] + ch] = grad[o + ch];
+        let (grad, out, which) = (&grad[o..o + f], &out[o..o + f], &which[o..o + f]);
+        for (code, &cell) in cells.iter().enumerate() {
+            let code = code as u32;
+            let dst = &mut dz[first + cell..first + cell + f];
+            for (((d, &g), &v), &w) in dst.iter_mut().zip(grad).zip(out).zip(which) {
+                *d = if w == code && v > 0.0 { g } else { 0.0 };
             }
         }
     });

@@ -97,7 +97,7 @@ pub(crate) fn matmul(
 }
 
 /// Adds the column sums of `x[rows x cols]` to `out[cols]`.
-#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512bw+avx512vl", "x86_64+avx2+fma"))]
 pub(crate) fn add_column_sums(x: &[f32], cols: usize, out: &mut [f32]) {
     for row in x.chunks_exact(cols) {
         for (o, v) in out.iter_mut().zip(row) {
@@ -107,7 +107,7 @@ pub(crate) fn add_column_sums(x: &[f32], cols: usize, out: &mut [f32]) {
 }
 
 /// `dz = grad` where `out > 0`, else 0 (ReLU's gradient, zero at zero as in TensorFlow).
-#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512bw+avx512vl", "x86_64+avx2+fma"))]
 pub(crate) fn relu_mask(grad: &[f32], out: &[f32], dz: &mut [f32]) {
     for ((d, g), o) in dz.iter_mut().zip(grad).zip(out) {
         *d = if *o > 0.0 { *g } else { 0.0 };
@@ -115,7 +115,7 @@ pub(crate) fn relu_mask(grad: &[f32], out: &[f32], dz: &mut [f32]) {
 }
 
 /// Adds `bias` to every row of `x[rows x bias.len()]`, then applies ReLU when asked.
-#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512bw+avx512vl", "x86_64+avx2+fma"))]
 pub(crate) fn bias_relu(x: &mut [f32], bias: &[f32], relu: bool) {
     for row in x.chunks_exact_mut(bias.len()) {
         for (v, b) in row.iter_mut().zip(bias) {

@@ -62,7 +62,7 @@ impl InplaceOp2 for Step<'_> {
     }
 }
 
-#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512bw+avx512vl", "x86_64+avx2+fma"))]
 fn update(w: &mut [f32], v: &mut [f32], g: &[f32], lr: f32, rho: f32, eps: f32, l2: f32) {
     for ((w, v), g) in w.iter_mut().zip(v.iter_mut()).zip(g) {
         let g = g + 2.0 * l2 * *w;
