@@ -139,6 +139,24 @@ macro_rules! on_backend {
     }};
 }
 
+/// Inside an `on_backend!` body: extends `$claim`'s lease in transaction `$tx`, or returns
+/// [`StoreError::LeaseLost`] from the body when the job is no longer running under the claim.
+macro_rules! extend_lease_or_lose {
+    ($tx:ident, $sql:ident, $claim:expr) => {{
+        let n = sqlx::query($sql.extend_lease)
+            .bind(&$claim.key)
+            .bind(&$claim.worker_id)
+            .bind(i64::from($claim.attempt))
+            .bind(lease_secs($claim.lease))
+            .execute(&mut *$tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(Store::lease_lost($claim).into());
+        }
+    }};
+}
+
 /// Binds a [`JobRecord`]'s fields, in order, to `$query`.
 macro_rules! bind_job {
     ($query:expr, $r:expr) => {
@@ -655,26 +673,30 @@ impl Store {
         Ok(())
     }
 
-    /// Records one epoch's metrics of a claimed job (replacing any row for the same epoch) and
+    /// Records one epoch's metrics of a claimed job (replacing any row for the same epoch) and,
+    /// when given, the weights after it as the job's checkpoint, in one transaction that also
     /// extends the lease. Fails with [`StoreError::LeaseLost`] if the claim is stale.
-    pub async fn record_epoch(&self, claim: &Claim, metrics: &EpochMetrics) -> Result<()> {
+    pub async fn record_epoch(
+        &self,
+        claim: &Claim,
+        metrics: &EpochMetrics,
+        checkpoint: Option<&[u8]>,
+    ) -> Result<()> {
         let record = epoch_record(&claim.key, metrics);
         on_backend!(self, "recording an epoch", |pool, sql| {
             let mut tx = pool.begin_with(sql.begin_write).await?;
-            let n = sqlx::query(sql.extend_lease)
-                .bind(&claim.key)
-                .bind(&claim.worker_id)
-                .bind(i64::from(claim.attempt))
-                .bind(lease_secs(claim.lease))
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if n == 0 {
-                return Err(Store::lease_lost(claim).into());
-            }
+            extend_lease_or_lose!(tx, sql, claim);
             bind_epoch!(sqlx::query(sql::UPSERT_EPOCH), record)
                 .execute(&mut *tx)
                 .await?;
+            if let Some(bytes) = checkpoint {
+                sqlx::query(sql.upsert_checkpoint)
+                    .bind(&claim.key)
+                    .bind(record.epoch)
+                    .bind(bytes)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             tx.commit().await?;
             Ok(())
         })
@@ -850,17 +872,7 @@ impl Store {
     pub async fn save_checkpoint(&self, claim: &Claim, epoch: u32, bytes: &[u8]) -> Result<()> {
         on_backend!(self, "saving a checkpoint", |pool, sql| {
             let mut tx = pool.begin_with(sql.begin_write).await?;
-            let n = sqlx::query(sql.extend_lease)
-                .bind(&claim.key)
-                .bind(&claim.worker_id)
-                .bind(i64::from(claim.attempt))
-                .bind(lease_secs(claim.lease))
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if n == 0 {
-                return Err(Store::lease_lost(claim).into());
-            }
+            extend_lease_or_lose!(tx, sql, claim);
             sqlx::query(sql.upsert_checkpoint)
                 .bind(&claim.key)
                 .bind(i64::from(epoch))

@@ -267,12 +267,12 @@ async fn claim_epochs_complete_give_one_result_and_a_view_row() {
             db.label
         );
         db.store
-            .record_epoch(&claim, &metrics(1, 0.0))
+            .record_epoch(&claim, &metrics(1, 0.0), None)
             .await
             .unwrap();
         db.store.heartbeat(&claim).await.unwrap();
         db.store
-            .record_epoch(&claim, &metrics(2, 0.0))
+            .record_epoch(&claim, &metrics(2, 0.0), None)
             .await
             .unwrap();
         assert_eq!(
@@ -428,7 +428,7 @@ async fn a_stale_claim_cannot_write() {
         wrong.attempt += 1;
         let err = db
             .store
-            .record_epoch(&wrong, &metrics(1, 0.0))
+            .record_epoch(&wrong, &metrics(1, 0.0), None)
             .await
             .unwrap_err();
         assert!(
@@ -452,7 +452,7 @@ async fn a_stale_claim_cannot_write() {
         assert_eq!(b_claim.attempt, 2, "{}", db.label);
         let stale = [
             db.store.heartbeat(&claim).await,
-            db.store.record_epoch(&claim, &metrics(1, 0.5)).await,
+            db.store.record_epoch(&claim, &metrics(1, 0.5), None).await,
             db.store.save_checkpoint(&claim, 1, b"weights").await,
             db.store.complete(&claim, &outcome(&spec, 0.1)).await,
             db.store.fail(&claim, "boom").await,
@@ -471,7 +471,7 @@ async fn a_stale_claim_cannot_write() {
         assert_eq!(row.worker_id.as_deref(), Some("b"));
         // b's claim still works.
         db.store
-            .record_epoch(&b_claim, &metrics(1, 0.0))
+            .record_epoch(&b_claim, &metrics(1, 0.0), None)
             .await
             .unwrap();
         db.store
@@ -579,11 +579,11 @@ async fn record_epoch_twice_keeps_one_row() {
             .unwrap();
         let claim = db.store.claim("w", LONG, None).await.unwrap().unwrap();
         db.store
-            .record_epoch(&claim, &metrics(1, 0.0))
+            .record_epoch(&claim, &metrics(1, 0.0), None)
             .await
             .unwrap();
         db.store
-            .record_epoch(&claim, &metrics(1, 0.05))
+            .record_epoch(&claim, &metrics(1, 0.05), None)
             .await
             .unwrap();
         let h = db.store.history(&spec.key()).await.unwrap();
@@ -634,7 +634,7 @@ async fn after_kill_9_the_next_local_run_restarts_the_job_at_once() {
             .unwrap()
             .unwrap();
         db.store
-            .record_epoch(&dead, &metrics(1, 0.0))
+            .record_epoch(&dead, &metrics(1, 0.0), None)
             .await
             .unwrap();
         let elsewhere = db
@@ -661,7 +661,7 @@ async fn after_kill_9_the_next_local_run_restarts_the_job_at_once() {
         // Were the old process still alive, it could not write.
         assert!(
             db.store
-                .record_epoch(&dead, &metrics(2, 0.0))
+                .record_epoch(&dead, &metrics(2, 0.0), None)
                 .await
                 .unwrap_err()
                 .is_lease_lost()
@@ -739,7 +739,10 @@ async fn drain(store: Store, worker: &'static str) -> Vec<String> {
     while let Some(c) = store.claim(worker, LONG, None).await.unwrap() {
         // "Train" a little, so that the workers interleave.
         tokio::time::sleep(Duration::from_millis(2)).await;
-        store.record_epoch(&c, &metrics(1, 0.0)).await.unwrap();
+        store
+            .record_epoch(&c, &metrics(1, 0.0), None)
+            .await
+            .unwrap();
         let out = outcome(&c.spec, 0.5);
         store.complete(&c, &out).await.unwrap();
         got.push(c.key);

@@ -439,12 +439,7 @@ impl Observer for JobObserver {
 
     fn epoch(&mut self, m: &EpochMetrics, state: &EpochEnd<'_>) -> tune_model::Result<Flow> {
         let checkpoint = state.checkpoint()?;
-        let write = async {
-            self.store.record_epoch(&self.claim, m).await?;
-            self.store
-                .save_checkpoint(&self.claim, m.epoch as u32, &checkpoint)
-                .await
-        };
+        let write = self.store.record_epoch(&self.claim, m, Some(&checkpoint));
         match self.handle.block_on(write) {
             Ok(()) => {}
             Err(e) if e.is_lease_lost() => {
