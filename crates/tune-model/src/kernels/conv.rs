@@ -6,7 +6,7 @@
 //! it. That saves candle a large allocation, a zero-fill and an addition per layer and step.
 
 use super::buffers::{give, take, with_scratch};
-use super::matmul::{View, add_column_sums, bias_relu, matmul, relu_mask};
+use super::matmul::{View, add_column_sums, add_masked_column_sums, bias_relu, matmul, relu_mask};
 use super::{Grad, input, tensor, with_data};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use std::sync::Mutex;
@@ -265,7 +265,7 @@ impl CustomOp3 for ConvOp {
         // instead of being gathered twice.
         let mut cols = take(m * kk);
         g.im2col(x, &mut cols);
-        let conv = |z: &mut [f32]| {
+        let product = |z: &mut [f32]| {
             matmul(
                 m,
                 g.f,
@@ -275,21 +275,24 @@ impl CustomOp3 for ConvOp {
                 View::rows(&cols, kk),
                 View::rows(w, g.f),
             );
-            bias_relu(z, b, true);
         };
         if !self.pool {
             let mut out = vec![0f32; m * g.f];
-            conv(&mut out);
+            product(&mut out);
+            bias_relu(&mut out, b, true);
             self.keep_cols(cols);
             return Ok((CpuStorage::F32(out), Shape::from((g.n, oh, ow, g.f))));
         }
+        // relu(max(z) + b) = max(relu(z + b)) with the same argmax (a per-channel shift and the
+        // ReLU are monotonic), so bias and ReLU are applied to the pooled quarter only.
         let pooled = g.n * (oh / 2) * (ow / 2) * g.f;
         let mut out = vec![0f32; pooled];
         let mut which = vec![0u32; pooled];
         with_scratch(m * g.f, |z| {
-            conv(z);
+            product(z);
             pool_forward(z, g.n, oh, ow, g.f, &mut out, &mut which);
         });
+        bias_relu(&mut out, b, true);
         self.keep_cols(cols);
         *self.argmax.lock().expect("argmax lock") = which;
         Ok((
@@ -321,10 +324,13 @@ impl CustomOp3 for ConvOp {
                             if self.pool {
                                 let (oh, ow) = g.out_hw();
                                 pool_backward(grad, out, &argmax, g.n, oh, ow, f, dz);
+                                // The bias gradient from the pooled quarter: only the cells that
+                                // passed the ReLU carry gradient.
+                                add_masked_column_sums(grad, out, f, &mut db);
                             } else {
                                 relu_mask(grad, out, dz);
+                                add_column_sums(dz, f, &mut db);
                             }
-                            add_column_sums(dz, f, &mut db);
                             let mut cols = self
                                 .cols
                                 .lock()

@@ -106,6 +106,16 @@ pub(crate) fn add_column_sums(x: &[f32], cols: usize, out: &mut [f32]) {
     }
 }
 
+/// Adds to `out[cols]` the column sums of `grad[rows x cols]` over the cells where `value > 0`.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512bw+avx512vl", "x86_64+avx2+fma"))]
+pub(crate) fn add_masked_column_sums(grad: &[f32], value: &[f32], cols: usize, out: &mut [f32]) {
+    for (g, v) in grad.chunks_exact(cols).zip(value.chunks_exact(cols)) {
+        for ((o, &g), &v) in out.iter_mut().zip(g).zip(v) {
+            *o += if v > 0.0 { g } else { 0.0 };
+        }
+    }
+}
+
 /// `dz = grad` where `out > 0`, else 0 (ReLU's gradient, zero at zero as in TensorFlow).
 #[multiversion::multiversion(targets("x86_64+avx512f+avx512bw+avx512vl", "x86_64+avx2+fma"))]
 pub(crate) fn relu_mask(grad: &[f32], out: &[f32], dz: &mut [f32]) {
