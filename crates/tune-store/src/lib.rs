@@ -15,7 +15,7 @@
 //! or interrupted job, or a running one whose lease expired, and marks it running with the worker
 //! id, `attempt + 1` and a lease expiry computed by the database clock. Nothing is locked while a
 //! job trains. Every later write ([`Store::heartbeat`], [`Store::record_epoch`],
-//! [`Store::complete`], [`Store::fail`], [`Store::interrupt`], [`Store::save_checkpoint`]) names
+//! [`Store::complete`], [`Store::fail`], [`Store::interrupt`]) names
 //! the job, worker id and attempt in its `WHERE` clause, so a worker whose lease was taken over
 //! writes nothing and gets [`StoreError::LeaseLost`]. A job whose lease expires on its
 //! `max_attempts`-th attempt is marked failed by the next claim.
@@ -864,23 +864,6 @@ impl Store {
             sqlx::query(sql::REOPEN_SWEEPS).execute(&mut *tx).await?;
             tx.commit().await?;
             Ok(n)
-        })
-    }
-
-    /// Saves the latest weights of a claimed job (replacing the previous checkpoint) and extends
-    /// the lease. Fails with [`StoreError::LeaseLost`] if the claim is stale.
-    pub async fn save_checkpoint(&self, claim: &Claim, epoch: u32, bytes: &[u8]) -> Result<()> {
-        on_backend!(self, "saving a checkpoint", |pool, sql| {
-            let mut tx = pool.begin_with(sql.begin_write).await?;
-            extend_lease_or_lose!(tx, sql, claim);
-            sqlx::query(sql.upsert_checkpoint)
-                .bind(&claim.key)
-                .bind(i64::from(epoch))
-                .bind(bytes)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            Ok(())
         })
     }
 

@@ -453,7 +453,9 @@ async fn a_stale_claim_cannot_write() {
         let stale = [
             db.store.heartbeat(&claim).await,
             db.store.record_epoch(&claim, &metrics(1, 0.5), None).await,
-            db.store.save_checkpoint(&claim, 1, b"weights").await,
+            db.store
+                .record_epoch(&claim, &metrics(1, 0.5), Some(b"weights"))
+                .await,
             db.store.complete(&claim, &outcome(&spec, 0.1)).await,
             db.store.fail(&claim, "boom").await,
             db.store.interrupt(&claim).await,
@@ -686,8 +688,14 @@ async fn checkpoints_are_kept_until_the_job_is_done() {
         let c = db.store.claim("w", LONG, None).await.unwrap().unwrap();
         assert!(db.store.load_checkpoint(&c.key).await.unwrap().is_none());
         let bytes: Vec<u8> = (0..=255u8).cycle().take(100_000).collect();
-        db.store.save_checkpoint(&c, 1, &bytes[..10]).await.unwrap();
-        db.store.save_checkpoint(&c, 2, &bytes).await.unwrap();
+        db.store
+            .record_epoch(&c, &metrics(1, 0.0), Some(&bytes[..10]))
+            .await
+            .unwrap();
+        db.store
+            .record_epoch(&c, &metrics(2, 0.0), Some(&bytes))
+            .await
+            .unwrap();
         let cp = db.store.load_checkpoint(&c.key).await.unwrap().unwrap();
         assert_eq!((cp.epoch, cp.bytes.len()), (2, bytes.len()), "{}", db.label);
         assert_eq!(cp.bytes, bytes);
