@@ -74,6 +74,47 @@ fn conv2d_relu_matches_stock_on_odd_shapes() {
 }
 
 #[test]
+fn winograd_conv2d_matches_stock_on_odd_shapes() {
+    let mut rng = ChaCha8Rng::seed_from_u64(17);
+    // Odd and even maps, channel counts that are not multiples of a vector, a map one tile wide,
+    // and a batch of more tiles (288) than one block of the kernel's work.
+    let shapes = [
+        (2, 13, 13, 32, 16),
+        (8, 13, 13, 16, 8),
+        (1, 8, 11, 3, 5),
+        (2, 12, 10, 20, 24),
+        (1, 4, 3, 17, 2),
+    ];
+    kernels::set_conv_algo(kernels::ConvAlgo::Winograd);
+    for &(n, h, w, c, f) in &shapes {
+        let inputs = [
+            random(&[n, h, w, c], &mut rng),
+            random(&[3, 3, c, f], &mut rng),
+            random(&[f], &mut rng),
+        ];
+        for pool in [false, true] {
+            if pool && (h < 4 || w < 4) {
+                continue;
+            }
+            let conv = |k: Kernels| {
+                run(
+                    |t| k.conv2d_relu(&t[0], &t[1], &t[2], Grad::All, pool).unwrap(),
+                    &inputs,
+                    1,
+                )
+            };
+            let (fast, stock) = (conv(Kernels::Fast), conv(Kernels::Stock));
+            let at = format!("{n}x{h}x{w}x{c} -> {f}, pool {pool}");
+            assert_close(&fast.0, &stock.0, 1e-5, &format!("forward {at}"));
+            for (i, what) in ["dx", "dw", "db"].iter().enumerate() {
+                assert_close(&fast.1[i], &stock.1[i], 1e-4, &format!("{what} {at}"));
+            }
+        }
+    }
+    kernels::set_conv_algo(kernels::ConvAlgo::Auto);
+}
+
+#[test]
 fn conv2d_relu_skips_the_input_gradient_when_asked() {
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     let x = random(&[1, 5, 5, 1], &mut rng);

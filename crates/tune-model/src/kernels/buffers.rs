@@ -1,38 +1,61 @@
-//! Per-thread buffers reused across training steps, so that the large im2col matrices are not
-//! allocated (and page-faulted) again on every call.
+//! Per-thread buffers reused across training steps, so that the large im2col matrices and Winograd
+//! tiles are not allocated (and page-faulted, and zero-filled) again on every call.
 
 use std::cell::RefCell;
+use std::ops::{Deref, DerefMut};
 
-/// Buffers kept per thread at most; more are freed.
-const KEEP: usize = 8;
+/// Buffers kept per thread at most; beyond that the smallest are freed.
+const KEEP: usize = 12;
 
 thread_local! {
     static POOL: RefCell<Vec<Vec<f32>>> = const { RefCell::new(Vec::new()) };
 }
 
-/// A buffer of exactly `len` elements (contents unspecified) from this thread's pool.
-pub(crate) fn take(len: usize) -> Vec<f32> {
-    let mut buf = POOL
+/// A scratch buffer of a fixed length from this thread's pool (contents unspecified). Its storage
+/// may be longer; it goes back to the pool with [`give`].
+pub(crate) struct Buffer {
+    data: Vec<f32>,
+    len: usize,
+}
+
+impl Deref for Buffer {
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
+        &self.data[..self.len]
+    }
+}
+
+impl DerefMut for Buffer {
+    fn deref_mut(&mut self) -> &mut [f32] {
+        &mut self.data[..self.len]
+    }
+}
+
+/// A buffer of exactly `len` elements: the smallest pooled one that is large enough, or a new one.
+/// Pooled buffers are never grown (that would copy and zero-fill them).
+pub(crate) fn take(len: usize) -> Buffer {
+    let data = POOL
         .with(|p| {
             let mut pool = p.borrow_mut();
-            // Prefer the smallest buffer that is large enough, so big ones stay for big uses.
             let fit = (0..pool.len())
-                .filter(|&i| pool[i].capacity() >= len)
-                .min_by_key(|&i| pool[i].capacity());
-            fit.or((!pool.is_empty()).then(|| pool.len() - 1))
-                .map(|i| pool.swap_remove(i))
+                .filter(|&i| pool[i].len() >= len)
+                .min_by_key(|&i| pool[i].len());
+            fit.map(|i| pool.swap_remove(i))
         })
-        .unwrap_or_default();
-    buf.resize(len, 0.0);
-    buf
+        .unwrap_or_else(|| vec![0.0; len]);
+    Buffer { data, len }
 }
 
 /// Returns a buffer to this thread's pool.
-pub(crate) fn give(buf: Vec<f32>) {
+pub(crate) fn give(buf: Buffer) {
     POOL.with(|p| {
         let mut pool = p.borrow_mut();
-        if pool.len() < KEEP {
-            pool.push(buf);
+        pool.push(buf.data);
+        if pool.len() > KEEP {
+            let smallest = (0..pool.len())
+                .min_by_key(|&i| pool[i].len())
+                .expect("pool is not empty");
+            pool.swap_remove(smallest);
         }
     });
 }

@@ -5,11 +5,48 @@
 //! keeps each pooled cell's argmax, and the backward pass scatters the gradient straight back to
 //! it. That saves candle a large allocation, a zero-fill and an addition per layer and step.
 
-use super::buffers::{give, take, with_scratch};
+use super::buffers::{Buffer, give, take, with_scratch};
 use super::matmul::{View, add_column_sums, add_masked_column_sums, bias_relu, matmul, relu_mask};
+use super::winograd::Tiles;
 use super::{Grad, input, tensor, with_data};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
+use std::cell::Cell;
 use std::sync::Mutex;
+
+/// How the convolutions on this thread compute their products.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConvAlgo {
+    /// Winograd F(2x2, 3x3) where it does clearly fewer multiplies (3x3 kernels, at least 16
+    /// input channels, maps large enough), im2col elsewhere.
+    #[default]
+    Auto,
+    /// One im2col gemm per batch, always.
+    Im2col,
+    /// Winograd F(2x2, 3x3) for every 3x3 kernel (im2col for other sizes).
+    Winograd,
+}
+
+thread_local! {
+    static ALGO: Cell<ConvAlgo> = Cell::new(ConvAlgo::from_env());
+}
+
+impl ConvAlgo {
+    /// `TUNE_CONV_ALGO=auto|im2col|winograd`, for comparing the two on whole trainings; `Auto`
+    /// when unset or unknown.
+    fn from_env() -> ConvAlgo {
+        match std::env::var("TUNE_CONV_ALGO").as_deref() {
+            Ok("im2col") => ConvAlgo::Im2col,
+            Ok("winograd") => ConvAlgo::Winograd,
+            _ => ConvAlgo::Auto,
+        }
+    }
+}
+
+/// Sets how convolutions called on this thread compute (for comparisons and tests; the default
+/// `Auto`, or `TUNE_CONV_ALGO`, is the fast choice).
+pub fn set_conv_algo(algo: ConvAlgo) {
+    ALGO.with(|a| a.set(algo));
+}
 
 /// `relu(conv(x, w) + b)` for `x: [n, h, w, c]`, `w: [k, k, c, f]` (Keras's kernel layout) and
 /// `b: [f]`, giving `[n, h-k+1, w-k+1, f]`, then 2x2 max-pooled when `pool` (odd sizes drop the
@@ -26,6 +63,11 @@ pub fn conv2d_relu(x: &Tensor, w: &Tensor, b: &Tensor, grad: Grad, pool: bool) -
             b.dims()
         );
     }
+    let winograd = match ALGO.with(Cell::get) {
+        ConvAlgo::Auto => Tiles::pays(h, wd, c, k),
+        ConvAlgo::Im2col => false,
+        ConvAlgo::Winograd => k == 3,
+    };
     let geometry = Conv {
         n,
         h,
@@ -34,6 +76,7 @@ pub fn conv2d_relu(x: &Tensor, w: &Tensor, b: &Tensor, grad: Grad, pool: bool) -
         k,
         f,
         input_grad: grad == Grad::All,
+        winograd,
     };
     let (oh, ow) = geometry.out_hw();
     if pool && (oh < 2 || ow < 2) {
@@ -43,8 +86,8 @@ pub fn conv2d_relu(x: &Tensor, w: &Tensor, b: &Tensor, grad: Grad, pool: bool) -
         geometry,
         pool,
         argmax: Mutex::new(Vec::new()),
-        cols: Mutex::new(None),
-        keep_cols: grad != Grad::None,
+        saved: Mutex::new(None),
+        keep_saved: grad != Grad::None,
     };
     let (x, w, b) = (x.contiguous()?, w.contiguous()?, b.contiguous()?);
     match grad {
@@ -62,6 +105,8 @@ struct Conv {
     k: usize,
     f: usize,
     input_grad: bool,
+    /// Winograd F(2x2, 3x3) instead of im2col.
+    winograd: bool,
 }
 
 /// `dst.copy_from_slice(src)`, without a `memcpy` call for the few values of a first layer's patch.
@@ -80,6 +125,86 @@ impl Conv {
     fn out_hw(&self) -> (usize, usize) {
         (self.h - self.k + 1, self.w - self.k + 1)
     }
+
+    fn tiles(&self) -> Option<Tiles> {
+        self.winograd.then_some(Tiles {
+            n: self.n,
+            h: self.h,
+            w: self.w,
+            c: self.c,
+            f: self.f,
+        })
+    }
+
+    /// `z = conv(x, w)` (before bias and ReLU). Returns the im2col patches, which the backward
+    /// pass needs again (Winograd keeps nothing).
+    fn forward(&self, x: &[f32], w: &[f32], z: &mut [f32]) -> Option<Buffer> {
+        if let Some(t) = self.tiles() {
+            t.forward(x, w, z);
+            return None;
+        }
+        let (m, kk) = self.cols_dims();
+        let mut cols = take(m * kk);
+        self.im2col(x, &mut cols);
+        matmul(
+            m,
+            self.f,
+            kk,
+            z,
+            false,
+            View::rows(&cols, kk),
+            View::rows(w, self.f),
+        );
+        Some(cols)
+    }
+
+    /// The kernel gradient `dw` and, when given, the input gradient `dx` (added to) from the
+    /// gradient `dz` of the pre-activation map, with the patches the forward pass kept (gathered
+    /// again when it kept none).
+    fn gradients(
+        &self,
+        saved: Option<Buffer>,
+        x: &[f32],
+        w: &[f32],
+        dz: &[f32],
+        dw: &mut [f32],
+        dx: Option<&mut [f32]>,
+    ) {
+        if let Some(t) = self.tiles() {
+            return t.backward(x, w, dz, dw, dx);
+        }
+        let (m, kk) = self.cols_dims();
+        let f = self.f;
+        let mut cols = saved.unwrap_or_else(|| {
+            let mut cols = take(m * kk);
+            self.im2col(x, &mut cols);
+            cols
+        });
+        matmul(
+            kk,
+            f,
+            m,
+            dw,
+            false,
+            View::transposed(&cols, kk),
+            View::rows(dz, f),
+        );
+        if let Some(dx) = dx {
+            // The patches are used: reuse them for the patch gradients.
+            matmul(
+                m,
+                kk,
+                f,
+                &mut cols,
+                false,
+                View::rows(dz, f),
+                View::transposed(w, f),
+            );
+            self.col2im(&cols, dx);
+        }
+        give(cols);
+    }
+
     /// Rows of the im2col matrix (one per output pixel) and its width (one patch).
     fn cols_dims(&self) -> (usize, usize) {
         let (oh, ow) = self.out_hw();
@@ -137,17 +262,19 @@ struct ConvOp {
     pool: bool,
     argmax: Mutex<Vec<u32>>,
     /// The im2col patches of the forward pass, until the backward pass uses them.
-    cols: Mutex<Option<Vec<f32>>>,
+    saved: Mutex<Option<Buffer>>,
     /// Whether a backward pass will follow (else the patches go straight back to the pool).
-    keep_cols: bool,
+    keep_saved: bool,
 }
 
 impl ConvOp {
-    fn keep_cols(&self, cols: Vec<f32>) {
-        if self.keep_cols {
-            *self.cols.lock().expect("cols lock") = Some(cols);
-        } else {
-            give(cols);
+    fn save(&self, patches: Option<Buffer>) {
+        match patches {
+            Some(patches) if self.keep_saved => {
+                *self.saved.lock().expect("saved-patches lock") = Some(patches)
+            }
+            Some(patches) => give(patches),
+            None => {}
         }
     }
 }
@@ -155,8 +282,8 @@ impl ConvOp {
 impl Drop for ConvOp {
     /// Hands unused patches (an evaluation pass has no backward) back to the thread's pool.
     fn drop(&mut self) {
-        if let Some(cols) = self.cols.get_mut().ok().and_then(Option::take) {
-            give(cols);
+        if let Some(saved) = self.saved.get_mut().ok().and_then(Option::take) {
+            give(saved);
         }
     }
 }
@@ -259,28 +386,15 @@ impl CustomOp3 for ConvOp {
     ) -> Result<(CpuStorage, Shape)> {
         let g = &self.geometry;
         let (x, w, b) = (input(s1, l1)?, input(s2, l2)?, input(s3, l3)?);
-        let (m, kk) = g.cols_dims();
+        let (m, _) = g.cols_dims();
         let (oh, ow) = g.out_hw();
-        // The patches are kept for the backward pass (which needs them for the kernel gradient)
-        // instead of being gathered twice.
-        let mut cols = take(m * kk);
-        g.im2col(x, &mut cols);
-        let product = |z: &mut [f32]| {
-            matmul(
-                m,
-                g.f,
-                kk,
-                z,
-                false,
-                View::rows(&cols, kk),
-                View::rows(w, g.f),
-            );
-        };
+        // The gathered input is kept for the backward pass (which needs it for the kernel
+        // gradient) instead of being gathered twice.
         if !self.pool {
             let mut out = vec![0f32; m * g.f];
-            product(&mut out);
+            let saved = g.forward(x, w, &mut out);
             bias_relu(&mut out, b, true);
-            self.keep_cols(cols);
+            self.save(saved);
             return Ok((CpuStorage::F32(out), Shape::from((g.n, oh, ow, g.f))));
         }
         // relu(max(z) + b) = max(relu(z + b)) with the same argmax (a per-channel shift and the
@@ -288,12 +402,13 @@ impl CustomOp3 for ConvOp {
         let pooled = g.n * (oh / 2) * (ow / 2) * g.f;
         let mut out = vec![0f32; pooled];
         let mut which = vec![0u32; pooled];
-        with_scratch(m * g.f, |z| {
-            product(z);
+        let saved = with_scratch(m * g.f, |z| {
+            let saved = g.forward(x, w, z);
             pool_forward(z, g.n, oh, ow, g.f, &mut out, &mut which);
+            saved
         });
         bias_relu(&mut out, b, true);
-        self.keep_cols(cols);
+        self.save(saved);
         *self.argmax.lock().expect("argmax lock") = which;
         Ok((
             CpuStorage::F32(out),
@@ -331,42 +446,8 @@ impl CustomOp3 for ConvOp {
                                 relu_mask(grad, out, dz);
                                 add_column_sums(dz, f, &mut db);
                             }
-                            let mut cols = self
-                                .cols
-                                .lock()
-                                .expect("cols lock")
-                                .take()
-                                .unwrap_or_else(|| {
-                                    let mut cols = take(m * kk);
-                                    g.im2col(x, &mut cols);
-                                    cols
-                                });
-                            {
-                                let cols = &mut cols[..];
-                                matmul(
-                                    kk,
-                                    f,
-                                    m,
-                                    &mut dw,
-                                    false,
-                                    View::transposed(cols, kk),
-                                    View::rows(dz, f),
-                                );
-                                if let Some(dx) = dx.as_mut() {
-                                    // cols is free again: reuse it for the patch gradients.
-                                    matmul(
-                                        m,
-                                        kk,
-                                        f,
-                                        cols,
-                                        false,
-                                        View::rows(dz, f),
-                                        View::transposed(w, f),
-                                    );
-                                    g.col2im(cols, dx);
-                                }
-                            }
-                            give(cols);
+                            let saved = self.saved.lock().expect("saved-patches lock").take();
+                            g.gradients(saved, x, w, dz, &mut dw, dx.as_deref_mut());
                         });
                         Ok(())
                     })

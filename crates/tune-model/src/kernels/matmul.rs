@@ -54,7 +54,26 @@ pub(crate) fn matmul(
     a: View<'_>,
     b: View<'_>,
 ) {
-    assert!(dst.len() >= m * n, "gemm destination too small");
+    matmul_strided(m, n, k, dst, n, accumulate, a, b);
+}
+
+/// [`matmul`] into a destination whose rows are `dst_rs` elements apart.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn matmul_strided(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [f32],
+    dst_rs: usize,
+    accumulate: bool,
+    a: View<'_>,
+    b: View<'_>,
+) {
+    assert!(dst_rs >= n, "gemm destination rows overlap");
+    assert!(
+        m == 0 || n == 0 || (m - 1) * dst_rs + n <= dst.len(),
+        "gemm destination too small"
+    );
     if m > 0 && n > 0 {
         let last = |v: View<'_>, r: usize, c: usize| (r - 1) * v.rs + (c - 1) * v.cs;
         assert!(
@@ -78,7 +97,7 @@ pub(crate) fn matmul(
             k,
             dst.as_mut_ptr(),
             1,
-            n as isize,
+            dst_rs as isize,
             accumulate,
             a.data.as_ptr(),
             a.cs as isize,

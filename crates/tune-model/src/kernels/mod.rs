@@ -11,8 +11,9 @@ mod loss;
 mod matmul;
 mod pool;
 mod rmsprop;
+mod winograd;
 
-pub use conv::conv2d_relu;
+pub use conv::{ConvAlgo, conv2d_relu, set_conv_algo};
 pub use dense::dense;
 pub use loss::softmax_cross_entropy;
 pub use matmul::{set_threads, sgemm_gflops, threads};
