@@ -12,7 +12,7 @@ use std::sync::Arc;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kernels {
-    /// tune's custom ops: im2col gemm convolutions, fused bias + ReLU, argmax pooling.
+    /// tune's custom ops: Winograd or im2col gemm convolutions, fused bias + ReLU, argmax pooling.
     #[default]
     Fast,
     /// candle's stock ops (conv2d, matmul, relu, cross-entropy), kept as the reference.

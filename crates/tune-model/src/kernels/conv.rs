@@ -11,6 +11,7 @@ use super::winograd::Tiles;
 use super::{Grad, input, tensor, with_data};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use std::cell::Cell;
+use std::ops::Range;
 use std::sync::Mutex;
 
 /// How the convolutions on this thread compute their products.
@@ -145,7 +146,7 @@ impl Conv {
         }
         let (m, kk) = self.cols_dims();
         let mut cols = take(m * kk);
-        self.im2col(x, &mut cols);
+        self.im2col(x, 0..self.n, &mut cols);
         matmul(
             m,
             self.f,
@@ -177,7 +178,7 @@ impl Conv {
         let f = self.f;
         let mut cols = saved.unwrap_or_else(|| {
             let mut cols = take(m * kk);
-            self.im2col(x, &mut cols);
+            self.im2col(x, 0..self.n, &mut cols);
             cols
         });
         matmul(
@@ -200,8 +201,112 @@ impl Conv {
                 View::rows(dz, f),
                 View::transposed(w, f),
             );
-            self.col2im(&cols, dx);
+            self.col2im(0..self.n, &cols, dx);
         }
+        give(cols);
+    }
+
+    /// Images per chunk of a pooled im2col layer: a chunk's full-size map (about 256 KiB) stays in
+    /// the core's cache from the product to the pool, and from the pool's gradient to the products.
+    fn chunk_images(&self) -> usize {
+        let (oh, ow) = self.out_hw();
+        (64 * 1024 / (oh * ow * self.f).max(1)).clamp(1, self.n.max(1))
+    }
+
+    /// The image chunks of [`Self::chunk_images`].
+    fn chunks(&self) -> impl Iterator<Item = Range<usize>> {
+        let (n, chunk) = (self.n, self.chunk_images());
+        (0..n).step_by(chunk).map(move |s| s..n.min(s + chunk))
+    }
+
+    /// im2col, product and 2x2 max-pool (into `out` and its argmax codes `which`), a chunk of
+    /// images at a time. Returns the patches for the backward pass.
+    fn forward_pooled_im2col(
+        &self,
+        x: &[f32],
+        w: &[f32],
+        out: &mut [f32],
+        which: &mut [u32],
+    ) -> Buffer {
+        let (oh, ow) = self.out_hw();
+        let (m, kk) = self.cols_dims();
+        let (f, pixels, pooled) = (self.f, oh * ow, (oh / 2) * (ow / 2) * self.f);
+        let mut cols = take(m * kk);
+        with_scratch(self.chunk_images() * pixels * f, |z| {
+            for images in self.chunks() {
+                let (start, count) = (images.start, images.len());
+                let rows = &mut cols[start * pixels * kk..(start + count) * pixels * kk];
+                self.im2col(x, images, rows);
+                let z = &mut z[..count * pixels * f];
+                matmul(
+                    count * pixels,
+                    f,
+                    kk,
+                    z,
+                    false,
+                    View::rows(rows, kk),
+                    View::rows(w, f),
+                );
+                let p = start * pooled..(start + count) * pooled;
+                pool_forward(z, count, oh, ow, f, &mut out[p.clone()], &mut which[p]);
+            }
+        });
+        cols
+    }
+
+    /// The kernel gradient `dw` (added to) and, when given, the input gradient `dx` (added to) of
+    /// a pooled im2col layer from the pooled gradient `grad`, a chunk of images at a time.
+    #[allow(clippy::too_many_arguments)]
+    fn gradients_pooled_im2col(
+        &self,
+        saved: Option<Buffer>,
+        x: &[f32],
+        w: &[f32],
+        grad: &[f32],
+        out: &[f32],
+        which: &[u32],
+        dw: &mut [f32],
+        mut dx: Option<&mut [f32]>,
+    ) {
+        let (oh, ow) = self.out_hw();
+        let (m, kk) = self.cols_dims();
+        let (f, pixels, pooled) = (self.f, oh * ow, (oh / 2) * (ow / 2) * self.f);
+        let mut cols = saved.unwrap_or_else(|| {
+            let mut cols = take(m * kk);
+            self.im2col(x, 0..self.n, &mut cols);
+            cols
+        });
+        with_scratch(self.chunk_images() * pixels * f, |dz| {
+            for images in self.chunks() {
+                let (start, count) = (images.start, images.len());
+                let p = start * pooled..(start + count) * pooled;
+                let dz = &mut dz[..count * pixels * f];
+                pool_backward(&grad[p.clone()], &out[p.clone()], &which[p], count, oh, ow, f, dz);
+                let rows = &mut cols[start * pixels * kk..(start + count) * pixels * kk];
+                matmul(
+                    kk,
+                    f,
+                    count * pixels,
+                    dw,
+                    true,
+                    View::transposed(rows, kk),
+                    View::rows(dz, f),
+                );
+                if let Some(dx) = dx.as_deref_mut() {
+                    // The chunk's patches are used: reuse them for their gradients.
+                    matmul(
+                        count * pixels,
+                        kk,
+                        f,
+                        rows,
+                        false,
+                        View::rows(dz, f),
+                        View::transposed(w, f),
+                    );
+                    self.col2im(images, rows, dx);
+                }
+            }
+        });
         give(cols);
     }
 
@@ -211,13 +316,14 @@ impl Conv {
         (self.n * oh * ow, self.k * self.k * self.c)
     }
 
-    /// Copies every output pixel's `k x k x c` input patch into one row of `cols`.
-    fn im2col(&self, x: &[f32], cols: &mut [f32]) {
+    /// Copies every output pixel's `k x k x c` input patch of the given images into one row of
+    /// `cols` (which holds those images' rows only).
+    fn im2col(&self, x: &[f32], images: Range<usize>, cols: &mut [f32]) {
         let (oh, ow) = self.out_hw();
         let kc = self.k * self.c;
         let patch = self.k * kc;
         let mut rows = cols.chunks_exact_mut(patch);
-        for b in 0..self.n {
+        for b in images {
             for oy in 0..oh {
                 for ox in 0..ow {
                     let row = rows.next().expect("cols sized for every output pixel");
@@ -230,13 +336,14 @@ impl Conv {
         }
     }
 
-    /// Adds each row of `dcols` back onto the input pixels of its patch (the adjoint of im2col).
-    fn col2im(&self, dcols: &[f32], dx: &mut [f32]) {
+    /// Adds each row of `dcols` (the given images' rows) back onto the input pixels of its patch
+    /// (the adjoint of im2col).
+    fn col2im(&self, images: Range<usize>, dcols: &[f32], dx: &mut [f32]) {
         let (oh, ow) = self.out_hw();
         let kc = self.k * self.c;
         let patch = self.k * kc;
         let mut rows = dcols.chunks_exact(patch);
-        for b in 0..self.n {
+        for b in images {
             for oy in 0..oh {
                 for ox in 0..ow {
                     let row = rows.next().expect("dcols sized for every output pixel");
@@ -402,11 +509,15 @@ impl CustomOp3 for ConvOp {
         let pooled = g.n * (oh / 2) * (ow / 2) * g.f;
         let mut out = vec![0f32; pooled];
         let mut which = vec![0u32; pooled];
-        let saved = with_scratch(m * g.f, |z| {
-            let saved = g.forward(x, w, z);
-            pool_forward(z, g.n, oh, ow, g.f, &mut out, &mut which);
-            saved
-        });
+        let saved = if g.winograd {
+            with_scratch(m * g.f, |z| {
+                g.forward(x, w, z);
+                pool_forward(z, g.n, oh, ow, g.f, &mut out, &mut which);
+            });
+            None
+        } else {
+            Some(g.forward_pooled_im2col(x, w, &mut out, &mut which))
+        };
         bias_relu(&mut out, b, true);
         self.save(saved);
         *self.argmax.lock().expect("argmax lock") = which;
@@ -435,18 +546,33 @@ impl CustomOp3 for ConvOp {
             with_data(res, |out| {
                 with_data(x, |x| {
                     with_data(w, |w| {
+                        let saved = self.saved.lock().expect("saved-patches lock").take();
+                        if self.pool {
+                            // The bias gradient from the pooled quarter: only the cells that
+                            // passed the ReLU carry gradient.
+                            add_masked_column_sums(grad, out, f, &mut db);
+                        }
+                        if self.pool && !g.winograd {
+                            g.gradients_pooled_im2col(
+                                saved,
+                                x,
+                                w,
+                                grad,
+                                out,
+                                &argmax,
+                                &mut dw,
+                                dx.as_deref_mut(),
+                            );
+                            return Ok(());
+                        }
                         with_scratch(m * f, |dz| {
                             if self.pool {
                                 let (oh, ow) = g.out_hw();
                                 pool_backward(grad, out, &argmax, g.n, oh, ow, f, dz);
-                                // The bias gradient from the pooled quarter: only the cells that
-                                // passed the ReLU carry gradient.
-                                add_masked_column_sums(grad, out, f, &mut db);
                             } else {
                                 relu_mask(grad, out, dz);
                                 add_column_sums(dz, f, &mut db);
                             }
-                            let saved = self.saved.lock().expect("saved-patches lock").take();
                             g.gradients(saved, x, w, dz, &mut dw, dx.as_deref_mut());
                         });
                         Ok(())
