@@ -281,7 +281,16 @@ impl Conv {
                 let (start, count) = (images.start, images.len());
                 let p = start * pooled..(start + count) * pooled;
                 let dz = &mut dz[..count * pixels * f];
-                pool_backward(&grad[p.clone()], &out[p.clone()], &which[p], count, oh, ow, f, dz);
+                pool_backward(
+                    &grad[p.clone()],
+                    &out[p.clone()],
+                    &which[p],
+                    count,
+                    oh,
+                    ow,
+                    f,
+                    dz,
+                );
                 let rows = &mut cols[start * pixels * kk..(start + count) * pixels * kk];
                 matmul(
                     kk,
