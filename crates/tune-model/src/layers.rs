@@ -4,7 +4,7 @@
 //! Both take and give channels-last (NHWC) tensors. candle's stock `max_pool2d` has a wrong
 //! backward pass (see [`crate::kernels::max_pool2x2`]), so both use tune's pool.
 
-use crate::kernels::{self, Grad};
+use crate::kernels::{self, Grad, WeightSlots};
 use candle_core::{D, DType, Result, Tensor};
 use std::sync::Arc;
 
@@ -21,6 +21,8 @@ pub enum Kernels {
 
 impl Kernels {
     /// `relu(conv(x, w) + b)`, then 2x2 max-pooled when `pool`; `x: [n,h,w,c]`, `w: [k,k,c,f]`.
+    /// The fast ops leave the kernel and bias gradients in `slots` when given; the stock ops
+    /// always use candle's gradient store.
     pub fn conv2d_relu(
         self,
         x: &Tensor,
@@ -28,9 +30,10 @@ impl Kernels {
         b: &Tensor,
         grad: Grad,
         pool: bool,
+        slots: WeightSlots<'_>,
     ) -> Result<Tensor> {
         match self {
-            Kernels::Fast => kernels::conv2d_relu(x, w, b, grad, pool),
+            Kernels::Fast => kernels::conv2d_relu(x, w, b, grad, pool, slots),
             Kernels::Stock => {
                 let nchw = x.permute((0, 3, 1, 2))?.contiguous()?;
                 let kernel = w.permute((3, 2, 0, 1))?.contiguous()?;
@@ -47,6 +50,8 @@ impl Kernels {
     }
 
     /// `(x * dropout) * w + b`, ReLU'd when `relu`; `x: [n, ...]` is flattened per image.
+    /// Gradient `slots` as for [`Self::conv2d_relu`].
+    #[allow(clippy::too_many_arguments)]
     pub fn dense(
         self,
         x: &Tensor,
@@ -55,9 +60,10 @@ impl Kernels {
         relu: bool,
         grad: Grad,
         dropout: Option<Arc<Vec<f32>>>,
+        slots: WeightSlots<'_>,
     ) -> Result<Tensor> {
         match self {
-            Kernels::Fast => kernels::dense(x, w, b, relu, grad, dropout),
+            Kernels::Fast => kernels::dense(x, w, b, relu, grad, dropout, slots),
             Kernels::Stock => {
                 let mut x = x.reshape((x.dim(0)?, ()))?;
                 if let Some(mask) = dropout {

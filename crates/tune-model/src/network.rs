@@ -1,6 +1,6 @@
 //! A network built from a [`ModelSpec`]: its weights (candle `Var`s) and its forward pass.
 
-use crate::kernels::Grad;
+use crate::kernels::{Grad, GradSlot};
 use crate::layers::Kernels;
 use candle_core::{Device, Result, Tensor, Var};
 use rand::{Rng, RngCore};
@@ -16,6 +16,8 @@ pub struct Param {
     pub var: Var,
     /// L2 factor applied to this tensor (the model's `l2` for hidden kernels, else 0).
     pub l2: f64,
+    /// Its gradient, as the fast layers leave it for the optimiser.
+    pub grad: GradSlot,
 }
 
 /// A CNN or ANN ready to train.
@@ -128,11 +130,22 @@ impl Network {
     pub fn forward(&self, images: &Tensor, dropout_rng: Option<&mut ChaCha8Rng>) -> Result<Tensor> {
         let k = self.kernels;
         let n = images.dim(0)?;
-        let mut p = self.params.iter().map(|p| p.var.as_tensor());
-        let mut next = || p.next().expect("parameters match the architecture");
+        let training = dropout_rng.is_some();
+        if training {
+            // Gradients left by a step that did not reach the optimiser must not add up.
+            self.params.iter().for_each(|p| drop(p.grad.take()));
+        }
+        let mut p = self.params.iter();
+        let mut next = || {
+            let (w, b) = (
+                p.next().expect("parameters match the architecture"),
+                p.next().expect("parameters match the architecture"),
+            );
+            let slots = training.then_some((&w.grad, &b.grad));
+            (w.var.as_tensor(), b.var.as_tensor(), slots)
+        };
         let mut x = images.clone();
         let convs = self.spec.filters.len();
-        let training = dropout_rng.is_some();
         let grad = |input_grad: bool| {
             if training {
                 Grad::train(input_grad)
@@ -141,8 +154,8 @@ impl Network {
             }
         };
         for i in 0..convs {
-            let (w, b) = (next(), next());
-            x = k.conv2d_relu(&x, w, b, grad(i > 0), i + 1 < convs)?;
+            let (w, b, slots) = next();
+            x = k.conv2d_relu(&x, w, b, grad(i > 0), i + 1 < convs, slots)?;
         }
         // Dropout acts on the input of one dense layer: the first (CNN) or the output layer (ANN).
         let mut mask = match dropout_rng {
@@ -159,9 +172,10 @@ impl Network {
         };
         let layers = self.spec.dense.len() + 1;
         for i in 0..layers {
-            let (w, b) = (next(), next());
+            let (w, b, slots) = next();
             let drop = if i == dropout_at { mask.take() } else { None };
-            x = k.dense(&x, w, b, i + 1 < layers, grad(i > 0 || convs > 0), drop)?;
+            let grad = grad(i > 0 || convs > 0);
+            x = k.dense(&x, w, b, i + 1 < layers, grad, drop, slots)?;
         }
         Ok(x)
     }
@@ -220,6 +234,7 @@ fn glorot(
         name: name.to_string(),
         var,
         l2,
+        grad: GradSlot::default(),
     })
 }
 
@@ -229,6 +244,7 @@ fn zeros(name: &str, len: usize) -> Result<Param> {
         name: name.to_string(),
         var,
         l2: 0.0,
+        grad: GradSlot::default(),
     })
 }
 

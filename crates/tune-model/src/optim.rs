@@ -1,6 +1,6 @@
 //! RMSprop with Keras 3's defaults and update rule.
 
-use crate::kernels::rmsprop_step;
+use crate::kernels::{rmsprop_step, rmsprop_step_slice};
 use crate::network::Param;
 use candle_core::{Result, backprop::GradStore};
 
@@ -27,11 +27,22 @@ impl RmsProp {
         }
     }
 
-    /// Applies one step to every parameter that has a gradient; a parameter's L2 factor adds
-    /// `2 * l2 * w` to its gradient (the derivative of the `l2 * sum(w^2)` loss term).
+    /// Applies one step to every parameter that has a gradient (in its slot, where the fast
+    /// layers leave them, or in candle's store); a parameter's L2 factor adds `2 * l2 * w` to its
+    /// gradient (the derivative of the `l2 * sum(w^2)` loss term).
     pub fn step(&mut self, params: &[Param], grads: &GradStore) -> Result<()> {
         for (p, v) in params.iter().zip(self.velocity.iter_mut()) {
-            if let Some(g) = grads.get(p.var.as_tensor()) {
+            if let Some(g) = p.grad.take() {
+                rmsprop_step_slice(
+                    p.var.as_tensor(),
+                    &g,
+                    v,
+                    self.lr,
+                    self.rho,
+                    self.eps,
+                    p.l2 as f32,
+                )?;
+            } else if let Some(g) = grads.get(p.var.as_tensor()) {
                 rmsprop_step(
                     p.var.as_tensor(),
                     g,

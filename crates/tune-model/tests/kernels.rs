@@ -67,7 +67,10 @@ fn conv2d_relu_matches_stock_on_odd_shapes() {
         for pool in [false, true] {
             let conv = |k: Kernels| {
                 run(
-                    |t| k.conv2d_relu(&t[0], &t[1], &t[2], Grad::All, pool).unwrap(),
+                    |t| {
+                        k.conv2d_relu(&t[0], &t[1], &t[2], Grad::All, pool, None)
+                            .unwrap()
+                    },
                     &inputs,
                     1,
                 )
@@ -107,7 +110,10 @@ fn winograd_conv2d_matches_stock_on_odd_shapes() {
             }
             let conv = |k: Kernels| {
                 run(
-                    |t| k.conv2d_relu(&t[0], &t[1], &t[2], Grad::All, pool).unwrap(),
+                    |t| {
+                        k.conv2d_relu(&t[0], &t[1], &t[2], Grad::All, pool, None)
+                            .unwrap()
+                    },
                     &inputs,
                     1,
                 )
@@ -119,6 +125,81 @@ fn winograd_conv2d_matches_stock_on_odd_shapes() {
                 assert_close(&fast.1[i], &stock.1[i], 1e-4, &format!("{what} {at}"));
             }
         }
+    }
+    kernels::set_conv_algo(kernels::ConvAlgo::Auto);
+}
+
+/// Kernel and bias gradients left in slots equal those candle's gradient store gets, for both
+/// convolution algorithms and the dense layer, and the input gradient still flows through candle.
+#[test]
+fn gradient_slots_receive_what_the_gradient_store_would() {
+    let mut rng = ChaCha8Rng::seed_from_u64(23);
+    let x = random(&[2, 13, 13, 16], &mut rng);
+    let w = random(&[3, 3, 16, 8], &mut rng);
+    let b = random(&[8], &mut rng);
+    let dw = random(&[5 * 5 * 8, 4], &mut rng);
+    let db = random(&[4], &mut rng);
+    for algo in [kernels::ConvAlgo::Im2col, kernels::ConvAlgo::Winograd] {
+        kernels::set_conv_algo(algo);
+        let slots = [kernels::GradSlot::default(), kernels::GradSlot::default()];
+        let (ks, bs) = (slots[0].clone(), slots[1].clone());
+        let forward = |with_slots: bool| {
+            let s = with_slots.then_some((&slots[0], &slots[1]));
+            let conv = kernels::conv2d_relu(
+                x.as_tensor(),
+                w.as_tensor(),
+                b.as_tensor(),
+                Grad::All,
+                true,
+                s,
+            );
+            let out = kernels::dense(
+                &conv.unwrap(),
+                dw.as_tensor(),
+                db.as_tensor(),
+                false,
+                Grad::All,
+                None,
+                None,
+            );
+            out.unwrap()
+                .sqr()
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap()
+        };
+        let reference = forward(false);
+        let via_slots = forward(true);
+        assert!(
+            via_slots.get(w.as_tensor()).is_none(),
+            "{algo:?}: kernel gradient went to candle"
+        );
+        assert!(
+            via_slots.get(b.as_tensor()).is_none(),
+            "{algo:?}: bias gradient went to candle"
+        );
+        let expect = |t: &Var| values(reference.get(t.as_tensor()).unwrap());
+        assert_close(
+            &ks.take().expect("kernel gradient"),
+            &expect(&w),
+            0.0,
+            "kernel slot",
+        );
+        assert_close(
+            &bs.take().expect("bias gradient"),
+            &expect(&b),
+            0.0,
+            "bias slot",
+        );
+        assert!(ks.take().is_none(), "a slot is empty once taken");
+        assert_close(
+            &values(via_slots.get(x.as_tensor()).unwrap()),
+            &expect(&x),
+            0.0,
+            "dx",
+        );
     }
     kernels::set_conv_algo(kernels::ConvAlgo::Auto);
 }
@@ -135,6 +216,7 @@ fn conv2d_relu_skips_the_input_gradient_when_asked() {
         b.as_tensor(),
         Grad::Weights,
         false,
+        None,
     )
     .unwrap();
     let grads = out.sum_all().unwrap().backward().unwrap();
@@ -149,7 +231,8 @@ fn conv2d_kernel_gradient_matches_finite_differences() {
     let w = random(&[3, 3, 2, 3], &mut rng);
     let b = Var::from_tensor(&Tensor::new(&[0.5f32, 0.6, 0.7], &Device::Cpu).unwrap()).unwrap();
     let loss = |w: &Tensor| -> f64 {
-        let out = kernels::conv2d_relu(x.as_tensor(), w, b.as_tensor(), Grad::All, false).unwrap();
+        let out =
+            kernels::conv2d_relu(x.as_tensor(), w, b.as_tensor(), Grad::All, false, None).unwrap();
         out.sqr()
             .unwrap()
             .sum_all()
@@ -163,6 +246,7 @@ fn conv2d_kernel_gradient_matches_finite_differences() {
         b.as_tensor(),
         Grad::All,
         false,
+        None,
     )
     .unwrap();
     let grads = out.sqr().unwrap().sum_all().unwrap().backward().unwrap();
@@ -266,7 +350,7 @@ fn dense_matches_stock() {
         let dense = |k: Kernels| {
             run(
                 |t| {
-                    k.dense(&t[0], &t[1], &t[2], relu, Grad::All, dropout.clone())
+                    k.dense(&t[0], &t[1], &t[2], relu, Grad::All, dropout.clone(), None)
                         .unwrap()
                 },
                 &inputs,
@@ -431,10 +515,18 @@ fn small_cnn_matches_keras() {
     let regularised = [true, false, true, false, true, false, false, false];
     for k in [Kernels::Fast, Kernels::Stock] {
         let p: Vec<&Tensor> = params.iter().map(|v| v.as_tensor()).collect();
-        let h = k.conv2d_relu(&x, p[0], p[1], Grad::Weights, true).unwrap();
-        let h = k.conv2d_relu(&h, p[2], p[3], Grad::All, false).unwrap();
-        let h = k.dense(&h, p[4], p[5], true, Grad::All, None).unwrap();
-        let logits = k.dense(&h, p[6], p[7], false, Grad::All, None).unwrap();
+        let h = k
+            .conv2d_relu(&x, p[0], p[1], Grad::Weights, true, None)
+            .unwrap();
+        let h = k
+            .conv2d_relu(&h, p[2], p[3], Grad::All, false, None)
+            .unwrap();
+        let h = k
+            .dense(&h, p[4], p[5], true, Grad::All, None, None)
+            .unwrap();
+        let logits = k
+            .dense(&h, p[6], p[7], false, Grad::All, None, None)
+            .unwrap();
         let keras_logits = [
             0.208966, 0.178932, 0.064744, -0.079895, -0.186957, -0.206091, -0.128297, 0.009837,
             0.143345, 0.209435, 0.144005, 0.225816, 0.201423, 0.082297, -0.075534, -0.197841,

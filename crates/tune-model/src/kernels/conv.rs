@@ -8,7 +8,7 @@
 use super::buffers::{Buffer, give, take, with_scratch};
 use super::matmul::{View, add_column_sums, add_masked_column_sums, bias_relu, matmul, relu_mask};
 use super::winograd::Tiles;
-use super::{Grad, input, tensor, with_data};
+use super::{Grad, GradSlot, Gradients, WeightSlots, hand_over, input, tensor, with_data};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use std::cell::Cell;
 use std::ops::Range;
@@ -52,8 +52,16 @@ pub fn set_conv_algo(algo: ConvAlgo) {
 /// `relu(conv(x, w) + b)` for `x: [n, h, w, c]`, `w: [k, k, c, f]` (Keras's kernel layout) and
 /// `b: [f]`, giving `[n, h-k+1, w-k+1, f]`, then 2x2 max-pooled when `pool` (odd sizes drop the
 /// last row and column; the gradient goes to each window's first maximum). `grad` says which
-/// gradients the backward pass must give (never the image's; none in evaluation).
-pub fn conv2d_relu(x: &Tensor, w: &Tensor, b: &Tensor, grad: Grad, pool: bool) -> Result<Tensor> {
+/// gradients the backward pass must give (never the image's; none in evaluation), and `slots`
+/// where the kernel and bias gradients go (else to candle's gradient store).
+pub fn conv2d_relu(
+    x: &Tensor,
+    w: &Tensor,
+    b: &Tensor,
+    grad: Grad,
+    pool: bool,
+    slots: WeightSlots<'_>,
+) -> Result<Tensor> {
     let (n, h, wd, c) = x.dims4()?;
     let (k, k2, wc, f) = w.dims4()?;
     if k != k2 || wc != c || b.dims1()? != f || h < k || wd < k {
@@ -89,6 +97,7 @@ pub fn conv2d_relu(x: &Tensor, w: &Tensor, b: &Tensor, grad: Grad, pool: bool) -
         argmax: Mutex::new(Vec::new()),
         saved: Mutex::new(None),
         keep_saved: grad != Grad::None,
+        slots: slots.map(|(k, b)| (k.clone(), b.clone())),
     };
     let (x, w, b) = (x.contiguous()?, w.contiguous()?, b.contiguous()?);
     match grad {
@@ -381,6 +390,8 @@ struct ConvOp {
     saved: Mutex<Option<Buffer>>,
     /// Whether a backward pass will follow (else the patches go straight back to the pool).
     keep_saved: bool,
+    /// Where the kernel and bias gradients go, if not to candle.
+    slots: Option<(GradSlot, GradSlot)>,
 }
 
 impl ConvOp {
@@ -543,7 +554,7 @@ impl CustomOp3 for ConvOp {
         _b: &Tensor,
         res: &Tensor,
         grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    ) -> Result<Gradients> {
         let g = &self.geometry;
         let (m, kk) = g.cols_dims();
         let f = g.f;
@@ -590,10 +601,6 @@ impl CustomOp3 for ConvOp {
             })
         })?;
         let dx = dx.map(|d| tensor(d, x.dims())).transpose()?;
-        Ok((
-            dx,
-            Some(tensor(dw, &[g.k, g.k, g.c, f])?),
-            Some(tensor(db, &[f])?),
-        ))
+        hand_over(&self.slots, dx, (dw, &[g.k, g.k, g.c, f]), db)
     }
 }

@@ -2,13 +2,14 @@
 
 use super::buffers::with_scratch;
 use super::matmul::{View, add_column_sums, bias_relu, matmul, relu_mask};
-use super::{Grad, input, tensor, with_data};
+use super::{Grad, GradSlot, Gradients, WeightSlots, hand_over, input, tensor, with_data};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use std::sync::Arc;
 
 /// `(x * mask) * w + b`, ReLU'd when `relu`, for `x: [n, ...]` (flattened to `[n, k]`), `w: [k, f]`,
 /// `b: [f]`, giving `[n, f]`. `dropout` is an optional mask over `x` (0 for dropped values,
-/// `1/(1-rate)` for kept ones). `grad` says which gradients the backward pass must give.
+/// `1/(1-rate)` for kept ones). `grad` says which gradients the backward pass must give, `slots`
+/// where the kernel and bias gradients go (else to candle's gradient store).
 pub fn dense(
     x: &Tensor,
     w: &Tensor,
@@ -16,6 +17,7 @@ pub fn dense(
     relu: bool,
     grad: Grad,
     dropout: Option<Arc<Vec<f32>>>,
+    slots: WeightSlots<'_>,
 ) -> Result<Tensor> {
     let n = x.dim(0)?;
     let k = x.elem_count() / n.max(1);
@@ -35,6 +37,7 @@ pub fn dense(
         relu,
         input_grad: grad == Grad::All,
         dropout,
+        slots: slots.map(|(k, b)| (k.clone(), b.clone())),
     };
     let (x, w, b) = (x.contiguous()?, w.contiguous()?, b.contiguous()?);
     match grad {
@@ -50,6 +53,8 @@ struct Dense {
     relu: bool,
     input_grad: bool,
     dropout: Option<Arc<Vec<f32>>>,
+    /// Where the kernel and bias gradients go, if not to candle.
+    slots: Option<(GradSlot, GradSlot)>,
 }
 
 impl Dense {
@@ -105,7 +110,7 @@ impl CustomOp3 for Dense {
         _b: &Tensor,
         res: &Tensor,
         grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    ) -> Result<Gradients> {
         let (n, k, f) = (self.n, self.k, self.f);
         let mut dw = vec![0f32; k * f];
         let mut db = vec![0f32; f];
@@ -153,6 +158,6 @@ impl CustomOp3 for Dense {
             })
         })?;
         let dx = dx.map(|d| tensor(d, x.dims())).transpose()?;
-        Ok((dx, Some(tensor(dw, &[k, f])?), Some(tensor(db, &[f])?)))
+        hand_over(&self.slots, dx, (dw, &[k, f]), db)
     }
 }

@@ -20,9 +20,58 @@ pub use dense::dense;
 pub use loss::softmax_cross_entropy;
 pub use matmul::{set_threads, sgemm_gflops, threads};
 pub use pool::max_pool2x2;
-pub use rmsprop::rmsprop_step;
+pub use rmsprop::{rmsprop_step, rmsprop_step_slice};
 
 use candle_core::{CpuStorage, Layout, Result, Storage, Tensor};
+use std::sync::{Arc, Mutex};
+
+/// A weight's gradient as a fast layer's backward pass leaves it, outside candle's gradient store
+/// (which zero-fills a tensor per weight and adds the gradient into it: two extra passes over
+/// every weight's size per step). Gradients put twice before a `take` add up.
+#[derive(Clone, Default)]
+pub struct GradSlot(Arc<Mutex<Option<Vec<f32>>>>);
+
+impl GradSlot {
+    fn put(&self, grad: Vec<f32>) {
+        let mut slot = self.0.lock().expect("gradient slot lock");
+        match slot.as_mut() {
+            Some(sum) => sum.iter_mut().zip(&grad).for_each(|(s, g)| *s += g),
+            None => *slot = Some(grad),
+        }
+    }
+
+    /// The gradient left since the last `take`, if any.
+    pub fn take(&self) -> Option<Vec<f32>> {
+        self.0.lock().expect("gradient slot lock").take()
+    }
+}
+
+/// Where a layer's kernel and bias gradients go: candle's gradient store (`None`, as the
+/// reference ops do) or these slots.
+pub type WeightSlots<'a> = Option<(&'a GradSlot, &'a GradSlot)>;
+
+/// The gradients a backward pass hands candle: the input's, then the kernel's and the bias's
+/// unless `slots` takes those.
+type Gradients = (Option<Tensor>, Option<Tensor>, Option<Tensor>);
+
+fn hand_over(
+    slots: &Option<(GradSlot, GradSlot)>,
+    dx: Option<Tensor>,
+    dw: (Vec<f32>, &[usize]),
+    db: Vec<f32>,
+) -> Result<Gradients> {
+    match slots {
+        Some((kernel, bias)) => {
+            kernel.put(dw.0);
+            bias.put(db);
+            Ok((dx, None, None))
+        }
+        None => {
+            let f = db.len();
+            Ok((dx, Some(tensor(dw.0, dw.1)?), Some(tensor(db, &[f])?)))
+        }
+    }
+}
 
 /// Which gradients a layer call must be able to give.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! The RMSprop update, in place on a weight tensor.
 
-use super::input;
-use candle_core::{CpuStorage, InplaceOp2, Layout, Result, Tensor};
+use super::with_data;
+use candle_core::{CpuStorage, InplaceOp1, Layout, Result, Tensor};
 use std::cell::RefCell;
 
 /// One Keras-3 RMSprop step on `w` in place: `g' = g + 2*l2*w; v = rho*v + (1-rho)*g'^2;
@@ -15,20 +15,36 @@ pub fn rmsprop_step(
     eps: f32,
     l2: f32,
 ) -> Result<()> {
-    if w.elem_count() != grad.elem_count() || v.len() != w.elem_count() {
+    with_data(grad, |g| rmsprop_step_slice(w, g, v, lr, rho, eps, l2))
+}
+
+/// [`rmsprop_step`] with the gradient as a slice (as a fast layer leaves it in a
+/// [`super::GradSlot`]).
+pub fn rmsprop_step_slice(
+    w: &Tensor,
+    grad: &[f32],
+    v: &mut [f32],
+    lr: f32,
+    rho: f32,
+    eps: f32,
+    l2: f32,
+) -> Result<()> {
+    if w.elem_count() != grad.len() || v.len() != w.elem_count() {
         candle_core::bail!("rmsprop: weights, gradient and state differ in size");
     }
     let op = Step {
+        grad,
         v: RefCell::new(v),
         lr,
         rho,
         eps,
         l2,
     };
-    w.inplace_op2(&grad.contiguous()?, &op)
+    w.inplace_op1(&op)
 }
 
 struct Step<'a> {
+    grad: &'a [f32],
     v: RefCell<&'a mut [f32]>,
     lr: f32,
     rho: f32,
@@ -36,19 +52,13 @@ struct Step<'a> {
     l2: f32,
 }
 
-impl InplaceOp2 for Step<'_> {
+impl InplaceOp1 for Step<'_> {
     fn name(&self) -> &'static str {
         "tune-rmsprop"
     }
 
-    fn cpu_fwd(
-        &self,
-        dst: &mut CpuStorage,
-        dst_l: &Layout,
-        src: &CpuStorage,
-        src_l: &Layout,
-    ) -> Result<()> {
-        let g = input(src, src_l)?;
+    fn cpu_fwd(&self, dst: &mut CpuStorage, dst_l: &Layout) -> Result<()> {
+        let g = self.grad;
         let (start, end) = dst_l
             .contiguous_offsets()
             .ok_or_else(|| candle_core::Error::Msg("rmsprop: weights not contiguous".into()))?;
