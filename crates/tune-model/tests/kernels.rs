@@ -575,3 +575,47 @@ fn small_cnn_matches_keras() {
         }
     }
 }
+
+/// Three training steps of a small CNN (Winograd in its second layer, dropout, L2) with the fast
+/// layers, whose gradients reach the optimiser through slots, and with candle's stock ops, whose
+/// gradients go through candle's store, end with the same weights.
+#[test]
+fn fast_and_stock_training_steps_agree() {
+    use tune_model::Network;
+    use tune_model::optim::RmsProp;
+    let spec = tune_spec::ModelSpec::cnn(&[16, 16], 16);
+    let mut data_rng = ChaCha8Rng::seed_from_u64(31);
+    let images = random(&[6, 28, 28, 1], &mut data_rng)
+        .as_tensor()
+        .abs()
+        .unwrap()
+        .detach();
+    let labels: Vec<f32> = (0..6 * 10)
+        .map(|i| if i % 10 == (i / 10) % 10 { 1.0 } else { 0.0 })
+        .collect();
+    let targets = Tensor::from_vec(labels, (6, 10), &Device::Cpu).unwrap();
+    let train = |kernels: Kernels| {
+        let net = Network::new(&spec, kernels, &mut ChaCha8Rng::seed_from_u64(1)).unwrap();
+        let mut opt = RmsProp::new(net.params(), 1e-3, 0.9, 1e-7);
+        let mut dropout = ChaCha8Rng::seed_from_u64(2);
+        for _ in 0..3 {
+            let logits = net.forward(&images, Some(&mut dropout)).unwrap();
+            let loss = kernels.cross_entropy(&logits, &targets).unwrap();
+            opt.step(net.params(), &loss.backward().unwrap()).unwrap();
+        }
+        net.params()
+            .iter()
+            .map(|p| values(p.var.as_tensor()))
+            .collect::<Vec<_>>()
+    };
+    let (fast, stock) = (train(Kernels::Fast), train(Kernels::Stock));
+    let start = Network::new(&spec, Kernels::Fast, &mut ChaCha8Rng::seed_from_u64(1)).unwrap();
+    for (i, (f, s)) in fast.iter().zip(&stock).enumerate() {
+        assert_close(f, s, 1e-4, &format!("parameter {i} after 3 steps"));
+        let moved = f
+            .iter()
+            .zip(values(start.params()[i].var.as_tensor()))
+            .any(|(a, b)| *a != b);
+        assert!(moved, "parameter {i} was not updated");
+    }
+}
