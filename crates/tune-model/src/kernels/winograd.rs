@@ -197,26 +197,101 @@ fn cell_rows(data: &[f32], e: usize, width: usize) -> View<'_> {
     }
 }
 
-// Each transform is `L X R^T` for a tile `X` whose cells are channel rows: first `L` down every
-// column into a small scratch tile (it stays in L1), then `R` along every row. Each 1-D step reads
-// and writes a few whole rows, a loop the compiler vectorises across channels.
+// Each transform maps a tile's cells, one channel at a time, by a fixed formula: `L X R^T`, with
+// `L` down every column of the tile, then `R` along every row. The cells are channel rows; they are
+// walked 16 channels at a time as fixed-size arrays, which the compiler keeps in vector registers.
 
-/// `out[o][k] = f(ins[.][k])[o]` for every channel `k`.
+/// Channels per step of [`per_channel`].
+const LANES: usize = 16;
+
+/// `out[o][k] = f(ins[.][k])[o]` for every channel `k`, where `out` holds `O` rows one after the
+/// other.
 #[inline(always)]
-fn map_rows<const I: usize, const O: usize>(
+fn per_channel<const I: usize, const O: usize>(
     ins: [&[f32]; I],
-    outs: [&mut [f32]; O],
+    out: &mut [f32],
     f: impl Fn([f32; I]) -> [f32; O],
 ) {
-    let n = outs[0].len();
+    let n = out.len() / O;
+    let mut rows = out.chunks_exact_mut(n);
+    let out: [&mut [f32]; O] = std::array::from_fn(|_| rows.next().expect("O rows"));
     let ins = ins.map(|r| &r[..n]);
-    let mut outs = outs.map(|r| &mut r[..n]);
-    for k in 0..n {
-        let r = f(std::array::from_fn(|i| ins[i][k]));
-        for (o, v) in outs.iter_mut().zip(r) {
-            o[k] = v;
+    let full = n / LANES * LANES;
+    for s in (0..full).step_by(LANES) {
+        let x: [&[f32; LANES]; I] =
+            std::array::from_fn(|i| ins[i][s..s + LANES].try_into().expect("a full block"));
+        let mut y = [[0f32; LANES]; O];
+        for l in 0..LANES {
+            let r = f(std::array::from_fn(|i| x[i][l]));
+            for o in 0..O {
+                y[o][l] = r[o];
+            }
+        }
+        for o in 0..O {
+            out[o][s..s + LANES].copy_from_slice(&y[o]);
         }
     }
+    for k in full..n {
+        let r = f(std::array::from_fn(|i| ins[i][k]));
+        for o in 0..O {
+            out[o][k] = r[o];
+        }
+    }
+}
+
+/// `L X R^T` for the `R x C` tile `x(i, j)`: `l` down each column, then `r` along each row.
+#[inline(always)]
+fn tile<const R: usize, const C: usize, const R2: usize, const C2: usize>(
+    x: impl Fn(usize, usize) -> f32,
+    l: impl Fn([f32; R]) -> [f32; R2],
+    r: impl Fn([f32; C]) -> [f32; C2],
+) -> [[f32; C2]; R2] {
+    let cols: [[f32; R2]; C] = std::array::from_fn(|j| l(std::array::from_fn(|i| x(i, j))));
+    std::array::from_fn(|i| r(std::array::from_fn(|j| cols[j][i])))
+}
+
+/// A 4x4 tile's cells in row-major order.
+#[inline(always)]
+fn cells(t: [[f32; 4]; 4]) -> [f32; CELLS] {
+    std::array::from_fn(|e| t[e / 4][e % 4])
+}
+
+/// `B^T d B` of a 4x4 input tile.
+#[inline(always)]
+fn input_tile(d: [f32; CELLS]) -> [f32; CELLS] {
+    cells(tile::<4, 4, 4, 4>(|i, j| d[4 * i + j], bt, bt))
+}
+
+/// `B dv B^T`, the adjoint of [`input_tile`].
+#[inline(always)]
+fn input_tile_adjoint(dv: [f32; CELLS]) -> [f32; CELLS] {
+    cells(tile::<4, 4, 4, 4>(|i, j| dv[4 * i + j], b, b))
+}
+
+/// `A^T m A`: the 2x2 outputs of a tile, row-major.
+#[inline(always)]
+fn output_tile(m: [f32; CELLS]) -> [f32; 4] {
+    let y = tile::<4, 4, 2, 2>(|i, j| m[4 * i + j], at, at);
+    [y[0][0], y[0][1], y[1][0], y[1][1]]
+}
+
+/// `A dy A^T`, the adjoint of [`output_tile`].
+#[inline(always)]
+fn output_tile_adjoint(dy: [f32; 4]) -> [f32; CELLS] {
+    cells(tile::<2, 2, 4, 4>(|i, j| dy[2 * i + j], a, a))
+}
+
+/// `G g G^T` of a 3x3 kernel.
+#[inline(always)]
+fn kernel_tile(k: [f32; 9]) -> [f32; CELLS] {
+    cells(tile::<3, 3, 4, 4>(|i, j| k[3 * i + j], g, g))
+}
+
+/// `G^T du G`, the adjoint of [`kernel_tile`].
+#[inline(always)]
+fn kernel_tile_adjoint(du: [f32; CELLS]) -> [f32; 9] {
+    let k = tile::<4, 4, 3, 3>(|i, j| du[4 * i + j], gt, gt);
+    std::array::from_fn(|t| k[t / 3][t % 3])
 }
 
 /// `B^T` applied to 4 values, `B^T = [[1,0,-1,0], [0,1,1,0], [0,-1,1,0], [0,1,0,-1]]`.
@@ -257,47 +332,10 @@ fn gt([u0, u1, u2, u3]: [f32; 4]) -> [f32; 3] {
     [u0 + sum, diff, sum + u3]
 }
 
-/// `O` disjoint rows of `n` values of `buf`, by index.
-#[inline(always)]
-fn rows_mut<const O: usize>(buf: &mut [f32], n: usize, idx: [usize; O]) -> [&mut [f32]; O] {
-    buf.get_disjoint_mut(idx.map(|i| i * n..(i + 1) * n))
-        .expect("distinct rows inside the buffer")
-}
-
-/// `L X R^T` for an `R x C` tile `x` of channel rows (row-major cells) into the `R2 x C2` tile
-/// `out` (rows of `n` values), through `scratch` (`R2 x C` rows).
-#[inline(always)]
-fn sandwich<const R: usize, const C: usize, const R2: usize, const C2: usize>(
-    x: &[&[f32]],
-    n: usize,
-    out: &mut [f32],
-    scratch: &mut [f32],
-    l: impl Fn([f32; R]) -> [f32; R2] + Copy,
-    r: impl Fn([f32; C]) -> [f32; C2] + Copy,
-) {
-    for j in 0..C {
-        let ins = std::array::from_fn(|i| x[i * C + j]);
-        map_rows(
-            ins,
-            rows_mut(scratch, n, std::array::from_fn(|i| i * C + j)),
-            l,
-        );
-    }
-    for i in 0..R2 {
-        let ins = std::array::from_fn(|j| &scratch[(i * C + j) * n..(i * C + j + 1) * n]);
-        map_rows(
-            ins,
-            rows_mut(out, n, std::array::from_fn(|j| i * C2 + j)),
-            r,
-        );
-    }
-}
-
 #[multiversion::multiversion(targets("x86_64+avx512f+avx512bw+avx512vl", "x86_64+avx2+fma"))]
 fn transform_input(t: &Tiles, range: Range<usize>, x: &[f32], v: &mut [f32]) {
     let c = t.c;
     let zeros = vec![0f32; c];
-    let mut scratch = vec![0f32; CELLS * c];
     for (tile, img, ty, tx) in t.each(range.clone()) {
         let d: [&[f32]; CELLS] = std::array::from_fn(|cell| {
             let (y, xx) = (2 * ty + cell / 4, 2 * tx + cell % 4);
@@ -309,7 +347,7 @@ fn transform_input(t: &Tiles, range: Range<usize>, x: &[f32], v: &mut [f32]) {
             }
         });
         let dst = &mut v[tile * CELLS * c..(tile + 1) * CELLS * c];
-        sandwich::<4, 4, 4, 4>(&d, c, dst, &mut scratch, bt, bt);
+        per_channel(d, dst, input_tile);
     }
 }
 
@@ -317,11 +355,10 @@ fn transform_input(t: &Tiles, range: Range<usize>, x: &[f32], v: &mut [f32]) {
 fn add_input_gradient(t: &Tiles, range: Range<usize>, dv: &[f32], dx: &mut [f32]) {
     let c = t.c;
     let mut patch = vec![0f32; CELLS * c];
-    let mut scratch = vec![0f32; CELLS * c];
     for (tile, img, ty, tx) in t.each(range.clone()) {
         let src = &dv[tile * CELLS * c..(tile + 1) * CELLS * c];
         let d: [&[f32]; CELLS] = std::array::from_fn(|e| &src[e * c..(e + 1) * c]);
-        sandwich::<4, 4, 4, 4>(&d, c, &mut patch, &mut scratch, b, b);
+        per_channel(d, &mut patch, input_tile_adjoint);
         for (cell, grad) in patch.chunks_exact(c).enumerate() {
             let (y, xx) = (2 * ty + cell / 4, 2 * tx + cell % 4);
             if y < t.h && xx < t.w {
@@ -339,11 +376,10 @@ fn transform_output(t: &Tiles, range: Range<usize>, m: &[f32], z: &mut [f32]) {
     let f = t.f;
     let (oh, ow) = t.out_hw();
     let mut block = vec![0f32; 4 * f];
-    let mut scratch = vec![0f32; 8 * f];
     for (tile, img, ty, tx) in t.each(range.clone()) {
         let src = &m[tile * CELLS * f..(tile + 1) * CELLS * f];
         let d: [&[f32]; CELLS] = std::array::from_fn(|e| &src[e * f..(e + 1) * f]);
-        sandwich::<4, 4, 2, 2>(&d, f, &mut block, &mut scratch, at, at);
+        per_channel(d, &mut block, output_tile);
         for (cell, y) in block.chunks_exact(f).enumerate() {
             let (oy, ox) = (2 * ty + cell / 2, 2 * tx + cell % 2);
             if oy < oh && ox < ow {
@@ -359,7 +395,6 @@ fn transform_output_gradient(t: &Tiles, range: Range<usize>, dz: &[f32], dm: &mu
     let f = t.f;
     let (oh, ow) = t.out_hw();
     let zeros = vec![0f32; f];
-    let mut scratch = vec![0f32; 8 * f];
     for (tile, img, ty, tx) in t.each(range.clone()) {
         let d: [&[f32]; 4] = std::array::from_fn(|cell| {
             let (oy, ox) = (2 * ty + cell / 2, 2 * tx + cell % 2);
@@ -371,20 +406,18 @@ fn transform_output_gradient(t: &Tiles, range: Range<usize>, dz: &[f32], dm: &mu
             }
         });
         let dst = &mut dm[tile * CELLS * f..(tile + 1) * CELLS * f];
-        sandwich::<2, 2, 4, 4>(&d, f, dst, &mut scratch, a, a);
+        per_channel(d, dst, output_tile_adjoint);
     }
 }
 
 #[multiversion::multiversion(targets("x86_64+avx512f+avx512bw+avx512vl", "x86_64+avx2+fma"))]
 fn transform_kernel(cf: usize, w: &[f32], u: &mut [f32]) {
     let taps: [&[f32]; 9] = std::array::from_fn(|i| &w[i * cf..(i + 1) * cf]);
-    let mut scratch = vec![0f32; 12 * cf];
-    sandwich::<3, 3, 4, 4>(&taps, cf, u, &mut scratch, g, g);
+    per_channel(taps, u, kernel_tile);
 }
 
 #[multiversion::multiversion(targets("x86_64+avx512f+avx512bw+avx512vl", "x86_64+avx2+fma"))]
 fn kernel_gradient(cf: usize, du: &[f32], dw: &mut [f32]) {
-    let cells: [&[f32]; CELLS] = std::array::from_fn(|e| &du[e * cf..(e + 1) * cf]);
-    let mut scratch = vec![0f32; 12 * cf];
-    sandwich::<4, 4, 3, 3>(&cells, cf, dw, &mut scratch, gt, gt);
+    let planes: [&[f32]; CELLS] = std::array::from_fn(|e| &du[e * cf..(e + 1) * cf]);
+    per_channel(planes, dw, kernel_tile_adjoint);
 }
