@@ -583,7 +583,7 @@ fn small_cnn_matches_keras() {
 fn fast_and_stock_training_steps_agree() {
     use tune_model::Network;
     use tune_model::optim::RmsProp;
-    let spec = tune_spec::ModelSpec::cnn(&[16, 16], 16);
+    let spec = tune_spec::ModelSpec::cnn(&[32, 16], 16);
     let mut data_rng = ChaCha8Rng::seed_from_u64(31);
     let images = random(&[6, 28, 28, 1], &mut data_rng)
         .as_tensor()

@@ -17,7 +17,7 @@ use std::sync::Mutex;
 /// How the convolutions on this thread compute their products.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ConvAlgo {
-    /// Winograd F(2x2, 3x3) where it does clearly fewer multiplies (3x3 kernels, at least 16
+    /// Winograd F(2x2, 3x3) where it does clearly fewer multiplies (3x3 kernels, at least 32
     /// input channels, maps large enough), im2col elsewhere.
     #[default]
     Auto,

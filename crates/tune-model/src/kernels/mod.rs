@@ -1,6 +1,6 @@
 //! Fast CPU kernels as candle custom ops, channels-last (NHWC).
 //!
-//! Each op does its whole batch at once: 3x3 convolutions with at least 16 input channels as
+//! Each op does its whole batch at once: 3x3 convolutions with at least 32 input channels as
 //! Winograd F(2x2, 3x3) (16 gemms over 4x4 tiles, in blocks that stay in cache), other
 //! convolutions as im2col + one gemm (a chunk of images at a time when pooled), dense layers as one
 //! gemm. Bias and ReLU are fused, and only the gradients that are needed are computed (never the
