@@ -41,7 +41,7 @@ impl Tiles {
         (oh.div_ceil(2), ow.div_ceil(2))
     }
     /// Tiles in the whole batch.
-    pub fn count(&self) -> usize {
+    fn count(&self) -> usize {
         let (th, tw) = self.grid();
         self.n * th * tw
     }
@@ -333,6 +333,8 @@ fn gt([u0, u1, u2, u3]: [f32; 4]) -> [f32; 3] {
     [u0 + sum, diff, sum + u3]
 }
 
+/// `v[t, e, :] = (B^T d B)[e]` for each tile `t` of `range`'s 4x4 input patch `d` of `x` (zeros past
+/// the input); `v` holds the block's tiles.
 #[multiversion::multiversion(targets("x86_64+avx512f+avx512bw+avx512vl", "x86_64+avx2+fma"))]
 fn transform_input(t: &Tiles, range: Range<usize>, x: &[f32], v: &mut [f32]) {
     let c = t.c;
@@ -352,6 +354,8 @@ fn transform_input(t: &Tiles, range: Range<usize>, x: &[f32], v: &mut [f32]) {
     }
 }
 
+/// `dx += B dv[t] B^T` scattered onto each tile `t` of `range`'s input patch (the adjoint of
+/// [`transform_input`]); cells past the input are dropped.
 #[multiversion::multiversion(targets("x86_64+avx512f+avx512bw+avx512vl", "x86_64+avx2+fma"))]
 fn add_input_gradient(t: &Tiles, range: Range<usize>, dv: &[f32], dx: &mut [f32]) {
     let c = t.c;
@@ -372,6 +376,8 @@ fn add_input_gradient(t: &Tiles, range: Range<usize>, dv: &[f32], dx: &mut [f32]
     }
 }
 
+/// `z = A^T m[t] A` for each tile `t` of `range`, written to the output map `z: [n, oh, ow, f]`
+/// (cells past the map are dropped).
 #[multiversion::multiversion(targets("x86_64+avx512f+avx512bw+avx512vl", "x86_64+avx2+fma"))]
 fn transform_output(t: &Tiles, range: Range<usize>, m: &[f32], z: &mut [f32]) {
     let f = t.f;
@@ -391,6 +397,8 @@ fn transform_output(t: &Tiles, range: Range<usize>, m: &[f32], z: &mut [f32]) {
     }
 }
 
+/// `dm[t] = A dz A^T` for each tile `t` of `range`'s 2x2 block of the output gradient
+/// `dz: [n, oh, ow, f]` (zeros past the map; the adjoint of [`transform_output`]).
 #[multiversion::multiversion(targets("x86_64+avx512f+avx512bw+avx512vl", "x86_64+avx2+fma"))]
 fn transform_output_gradient(t: &Tiles, range: Range<usize>, dz: &[f32], dm: &mut [f32]) {
     let f = t.f;
@@ -411,12 +419,14 @@ fn transform_output_gradient(t: &Tiles, range: Range<usize>, dz: &[f32], dm: &mu
     }
 }
 
+/// `u[e] = (G g G^T)[e]` for the kernel `w: [3, 3, c, f]`, all `cf = c * f` columns at once.
 #[multiversion::multiversion(targets("x86_64+avx512f+avx512bw+avx512vl", "x86_64+avx2+fma"))]
 fn transform_kernel(cf: usize, w: &[f32], u: &mut [f32]) {
     let taps: [&[f32]; 9] = std::array::from_fn(|i| &w[i * cf..(i + 1) * cf]);
     per_channel(taps, u, kernel_tile);
 }
 
+/// `dw = G^T du G` (the adjoint of [`transform_kernel`]), `dw: [3, 3, c, f]`.
 #[multiversion::multiversion(targets("x86_64+avx512f+avx512bw+avx512vl", "x86_64+avx2+fma"))]
 fn kernel_gradient(cf: usize, du: &[f32], dw: &mut [f32]) {
     let planes: [&[f32]; CELLS] = std::array::from_fn(|e| &du[e * cf..(e + 1) * cf]);
