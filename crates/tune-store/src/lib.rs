@@ -28,7 +28,10 @@
 //! `HOST:PID`, so the prefix is `HOST:`; if `tune worker`s on the same host share the file, give
 //! runs ids of their own such as `run@HOST:PID` and pass `run@HOST:`). Every job a killed run left
 //! `running` becomes `interrupted` at once, without waiting for its lease, and interrupted jobs are
-//! claimed before pending ones, with the next attempt number. Should the old process be alive
+//! claimed before pending ones, with the next attempt number; a job killed on its `max_attempts`-th
+//! attempt is marked failed instead (a job that gets the process killed every time, say by the
+//! out-of-memory killer, must not stop every later run). A clean stop (Ctrl-C, SIGTERM) gives its
+//! attempt back. Should the old process be alive
 //! after all, its claim is stale and its next write fails with [`StoreError::LeaseLost`]. Leases
 //! and heartbeats stay the recovery path for everything else (workers on other machines,
 //! PostgreSQL): a dead worker's job comes back when its lease runs out, and counts towards
@@ -58,7 +61,7 @@ use tune_spec::{EpochMetrics, JobSpec, TrainOutcome};
 pub use error::{Result, StoreError};
 pub use types::{
     Checkpoint, Claim, EnqueueReport, JobResult, JobStatus, JobStatusRow, MergeReport, NewSweep,
-    ResultFilter, StatusCounts, SweepRow,
+    Released, ResultFilter, StatusCounts, SweepRow,
 };
 
 use error::Fail;
@@ -817,7 +820,8 @@ impl Store {
     }
 
     /// Puts a claimed job back as interrupted (e.g. on Ctrl-C); it is claimed again before pending
-    /// jobs. Fails with [`StoreError::LeaseLost`] if the claim is stale.
+    /// jobs, and the attempt does not count (a clean stop is not a failure). Fails with
+    /// [`StoreError::LeaseLost`] if the claim is stale.
     pub async fn interrupt(&self, claim: &Claim) -> Result<()> {
         let n = on_backend!(self, "interrupting a job", |pool, _sql| {
             Ok(sqlx::query(sql::INTERRUPT_JOB)
@@ -834,20 +838,37 @@ impl Store {
         Ok(())
     }
 
-    /// Marks every running job whose worker id starts with `worker_prefix` (every running job
-    /// when `None`) as interrupted, whatever its lease, and returns how many. A local `tune run`
-    /// on SQLite calls this at start, holding its lock file, so jobs of a killed run restart at
-    /// once (see the crate docs). Their old claims become stale ([`StoreError::LeaseLost`]).
-    /// Never call it while workers matching the prefix may be alive: their jobs would be claimed
-    /// twice (the stale worker's writes are refused, but its training time is lost).
-    pub async fn interrupt_running(&self, worker_prefix: Option<&str>) -> Result<u64> {
-        on_backend!(self, "releasing running jobs", |pool, _sql| {
-            Ok(sqlx::query(sql::INTERRUPT_RUNNING)
+    /// Releases every running job whose worker id starts with `worker_prefix` (every running job
+    /// when `None`), whatever its lease: a local `tune run` on SQLite calls this at start, holding
+    /// its lock file, so the jobs of a killed run restart at once (see the crate docs). The kill
+    /// counts as a failed attempt: a job killed on its `max_attempts`-th attempt (say, by the
+    /// kernel's out-of-memory killer, every time) is marked failed, so that it cannot stop every
+    /// later run; the others become interrupted. Their old claims become stale
+    /// ([`StoreError::LeaseLost`]). Never call it while workers matching the prefix may be alive:
+    /// their jobs would be claimed twice (the stale worker's writes are refused, but its training
+    /// time is lost).
+    pub async fn interrupt_running(&self, worker_prefix: Option<&str>) -> Result<Released> {
+        let max_attempts = i64::from(self.max_attempts);
+        let released = on_backend!(self, "releasing running jobs", |pool, sql| {
+            let mut tx = pool.begin_with(sql.begin_write).await?;
+            let failed = sqlx::query(sql.fail_killed)
                 .bind(worker_prefix)
-                .execute(pool)
+                .bind(max_attempts)
+                .execute(&mut *tx)
                 .await?
-                .rows_affected())
-        })
+                .rows_affected();
+            let resumed = sqlx::query(sql::INTERRUPT_RUNNING)
+                .bind(worker_prefix)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            Ok(Released { resumed, failed })
+        })?;
+        if released.failed > 0 {
+            self.stamp_finished_sweeps(None).await;
+        }
+        Ok(released)
     }
 
     /// Puts failed jobs (of `sweep`, id or name, or all) back in the queue with a fresh attempt

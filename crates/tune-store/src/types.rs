@@ -124,6 +124,16 @@ pub struct Claim {
     pub lease: Duration,
 }
 
+/// What [`Store::interrupt_running`](crate::Store::interrupt_running) did with a killed run's
+/// jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Released {
+    /// Jobs that will be claimed again (before pending ones).
+    pub resumed: u64,
+    /// Jobs given up on: they were killed on their last allowed attempt.
+    pub failed: u64,
+}
+
 /// Which finished results to read; `None` fields match everything.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ResultFilter {

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use tune_spec::ModelSpec;
-use tune_store::{JobStatus, ResultFilter, Store, StoreError, StoreOptions};
+use tune_store::{JobStatus, Released, ResultFilter, Store, StoreError, StoreOptions};
 use util::{LONG, TestDb, backends, cnn, jobs, let_lease_expire, metrics, outcome, sweep};
 
 #[tokio::test]
@@ -526,15 +526,16 @@ async fn expired_leases_are_reclaimed_until_max_attempts_then_failed() {
             db.label
         );
         if second.lease == LONG {
-            // Make sure the second lease runs out too.
+            // Make the second lease run out too: a clean stop gives the attempt back, and the
+            // job is taken again with a lease that runs out at once.
             db.store.interrupt(&second).await.unwrap();
-            let third = db
+            let again = db
                 .store
                 .claim("w2", Duration::ZERO, None)
                 .await
                 .unwrap()
                 .unwrap();
-            assert_eq!(third.attempt, 3);
+            assert_eq!(again.attempt, 2);
         }
         let_lease_expire().await;
         assert!(
@@ -612,11 +613,12 @@ async fn failing_and_interrupting() {
         assert_eq!(b_claim.key, specs[1].key());
         db.store.interrupt(&b_claim).await.unwrap();
         assert_eq!(db.store.counts(None).await.unwrap().interrupted, 1);
-        // The interrupted job comes back before the pending one.
+        // The interrupted job comes back before the pending one, and the clean stop did not use
+        // up an attempt.
         let again = db.store.claim("w", LONG, None).await.unwrap().unwrap();
         assert_eq!(
             (again.key.as_str(), again.attempt),
-            (specs[1].key().as_str(), 2)
+            (specs[1].key().as_str(), 1)
         );
         db.finish().await;
     }
@@ -648,7 +650,14 @@ async fn after_kill_9_the_next_local_run_restarts_the_job_at_once() {
 
         // The next run (same host, new process) releases that host's running jobs first.
         let store = db.reopen().await;
-        assert_eq!(store.interrupt_running(Some("myhost:")).await.unwrap(), 1);
+        assert_eq!(
+            store
+                .interrupt_running(Some("myhost:"))
+                .await
+                .unwrap()
+                .resumed,
+            1
+        );
         let c = store
             .claim("myhost:222", LONG, None)
             .await
@@ -670,8 +679,81 @@ async fn after_kill_9_the_next_local_run_restarts_the_job_at_once() {
         );
         // The other host's job was left alone.
         store.heartbeat(&elsewhere).await.unwrap();
-        assert_eq!(store.interrupt_running(None).await.unwrap(), 2);
+        assert_eq!(store.interrupt_running(None).await.unwrap().resumed, 2);
         store.close().await;
+        db.finish().await;
+    }
+}
+
+/// A job that gets its run killed on every attempt is given up on at the `max_attempts`-th kill,
+/// with the reason, so that it cannot block every later run; clean stops use up no attempt, and
+/// `retry_failed` starts it afresh.
+#[tokio::test]
+async fn a_job_killed_on_every_attempt_fails_after_max_attempts() {
+    for b in backends() {
+        let db = TestDb::new(&b).await;
+        let spec = cnn(&[16], 16, 1);
+        db.store
+            .enqueue(&sweep("s", "g"), std::slice::from_ref(&spec))
+            .await
+            .unwrap();
+        for i in 0..5 {
+            let c = db
+                .store
+                .claim(&format!("host:{i}"), LONG, None)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                c.attempt, 1,
+                "clean stops give their attempt back ({})",
+                db.label
+            );
+            db.store.interrupt(&c).await.unwrap();
+        }
+        let max = db.store.max_attempts();
+        for attempt in 1..=max {
+            let worker = format!("host:{}", 100 + attempt);
+            let c = db.store.claim(&worker, LONG, None).await.unwrap().unwrap();
+            assert_eq!(c.attempt, attempt, "{}", db.label);
+            // The run is killed; the next run on this host releases its jobs.
+            let released = db.store.interrupt_running(Some("host:")).await.unwrap();
+            let (resumed, failed) = if attempt < max { (1, 0) } else { (0, 1) };
+            assert_eq!(
+                released,
+                Released { resumed, failed },
+                "attempt {attempt} ({})",
+                db.label
+            );
+        }
+        assert!(
+            db.store
+                .claim("host:200", LONG, None)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let job = &db.store.jobs_of_sweep("s").await.unwrap()[0];
+        assert_eq!(job.status, JobStatus::Failed, "{}", db.label);
+        let error = job.last_error.as_deref().unwrap_or_default();
+        assert!(
+            error.contains(&format!("killed during attempt {max} of {max}"))
+                && error.contains("--retry-failed")
+                && error.contains(&format!(
+                    "earlier: the run was killed during attempt {}",
+                    max - 1
+                )),
+            "{error} ({})",
+            db.label
+        );
+        assert_eq!(db.store.retry_failed(None).await.unwrap(), 1);
+        let c = db
+            .store
+            .claim("host:201", LONG, None)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.attempt, 1, "{}", db.label);
         db.finish().await;
     }
 }

@@ -302,7 +302,7 @@ fn a_run_killed_mid_job_resumes_from_the_checkpoint_and_loses_nothing() {
 
     let out = run(&mut s.run_cmd(1, &[]), true);
     assert!(
-        stderr(&out).contains("1 jobs left running by an earlier, stopped run will start again"),
+        stderr(&out).contains("1 jobs left running by an earlier, killed run will start again"),
         "{}",
         stderr(&out)
     );
@@ -420,7 +420,7 @@ fn stop_with_signal(signal: &str) {
     assert_eq!(
         statuses,
         [
-            ("interrupted".to_string(), 1),
+            ("interrupted".to_string(), 0),
             ("pending".to_string(), 0),
             ("pending".to_string(), 0)
         ]
@@ -437,8 +437,9 @@ fn stop_with_signal(signal: &str) {
     );
     let db = Db::open(&s.db());
     assert_all_done_once(&db, 3, SLOW_EPOCHS);
+    // The Ctrl-C did not use up an attempt.
     let attempts: Vec<(i64,)> = db.rows("SELECT attempts FROM jobs ORDER BY seq");
-    assert_eq!(attempts, [(2,), (1,), (1,)]);
+    assert_eq!(attempts, [(1,), (1,), (1,)]);
 }
 
 /// A write to the results database that fails for a reason other than a lost lease (the database
@@ -676,4 +677,44 @@ fn a_second_run_into_the_same_database_is_refused() {
         running[0].0.ends_with(&format!(":{}:0", first.id())),
         "{running:?}"
     );
+}
+
+/// A job whose run was killed on its last allowed attempt (as the out-of-memory killer would, every
+/// time) is marked failed by the next run, with the reason, and does not block the other jobs;
+/// `--retry-failed` trains it.
+#[test]
+fn a_job_killed_on_its_last_attempt_is_failed_by_the_next_run() {
+    let s = Setup::new(&small_grid(2, 1));
+    run(&mut s.run_cmd(1, &["--quiet"]), true);
+    // Pretend the first job's third attempt was running when its run was killed.
+    let db = Db::open(&s.db());
+    db.execute(
+        "UPDATE jobs SET status = 'running', attempts = 3, worker_id = 'host:1', \
+         finished_at = NULL WHERE seq = (SELECT MIN(seq) FROM jobs)",
+    );
+    db.execute(
+        "DELETE FROM results WHERE job_key = (SELECT key FROM jobs WHERE status = 'running')",
+    );
+    drop(db);
+
+    let out = run(&mut s.run_cmd(1, &["--quiet"]), false);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("1 jobs were killed on their last allowed attempt"),
+        "{}",
+        stderr(&out)
+    );
+    let db = Db::open(&s.db());
+    let jobs: Vec<(String, Option<String>)> =
+        db.rows("SELECT status, last_error FROM jobs ORDER BY seq");
+    assert_eq!(jobs[1], ("done".to_string(), None));
+    assert_eq!(jobs[0].0, "failed");
+    let error = jobs[0].1.as_deref().unwrap_or_default();
+    assert!(error.contains("killed during attempt 3 of 3"), "{error}");
+    drop(db);
+
+    run(&mut s.run_cmd(1, &["--quiet", "--retry-failed"]), true);
+    let db = Db::open(&s.db());
+    assert_eq!(db.int("SELECT COUNT(*) FROM jobs WHERE status = 'done'"), 2);
+    assert_eq!(db.int("SELECT COUNT(*) FROM results"), 2);
 }

@@ -22,6 +22,9 @@ pub(crate) struct Sql {
     pub insert_job: &'static str,
     /// Fails running jobs whose lease expired on their last allowed attempt. $1 max_attempts.
     pub fail_exhausted: &'static str,
+    /// Fails the running jobs of a killed local run (worker id prefix $1, NULL: all) that were on
+    /// their last allowed attempt. $2 max_attempts.
+    pub fail_killed: &'static str,
     /// Picks one claimable job and marks it running; returns key, spec_json, attempts.
     /// $1 max_attempts, $2 worker_id, $3 lease seconds, $4 sweep id or name (NULL: any).
     pub claim: &'static str,
@@ -87,14 +90,17 @@ pub(crate) const DELETE_EPOCHS: &str = "DELETE FROM epoch_metrics WHERE job_key 
 /// Deletes the checkpoint of job $1.
 pub(crate) const DELETE_CHECKPOINT: &str = "DELETE FROM checkpoints WHERE job_key = $1";
 
-/// Puts claimed job $1 back as interrupted. $2 worker_id, $3 attempt.
+/// Puts claimed job $1 back as interrupted, giving back its attempt (a clean stop is not a failed
+/// try). $2 worker_id, $3 attempt.
 pub(crate) const INTERRUPT_JOB: &str = "UPDATE jobs \
-     SET status = 'interrupted', lease_expires_at = NULL \
+     SET status = 'interrupted', lease_expires_at = NULL, attempts = attempts - 1 \
      WHERE key = $1 AND worker_id = $2 AND attempts = $3 AND status = 'running'";
 
-/// Marks running jobs interrupted; $1 worker id prefix (NULL: all running jobs).
+/// Marks the running jobs of a killed local run interrupted (the kill used up their attempt);
+/// $1 worker id prefix (NULL: all running jobs).
 pub(crate) const INTERRUPT_RUNNING: &str = "UPDATE jobs \
-     SET status = 'interrupted', lease_expires_at = NULL \
+     SET status = 'interrupted', lease_expires_at = NULL, \
+         last_error = 'the run was killed during attempt ' || attempts \
      WHERE status = 'running' \
        AND ($1 IS NULL OR substr(worker_id, 1, length($1)) = $1)";
 

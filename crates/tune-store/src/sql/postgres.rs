@@ -81,6 +81,14 @@ pub(crate) const SQL: Sql = Sql {
              WHERE status = 'running' AND attempts >= $1 AND lease_expires_at < now() \
              FOR UPDATE SKIP LOCKED)",
 
+    fail_killed: "UPDATE jobs SET status = 'failed', \
+         last_error = 'the run was killed during attempt ' || attempts || ' of ' || $2::bigint \
+             || ' (out of memory? see dmesg); giving up, `tune run --retry-failed` tries again' \
+             || COALESCE('; earlier: ' || last_error, ''), \
+         lease_expires_at = NULL, finished_at = now() \
+         WHERE status = 'running' AND attempts >= $2::bigint \
+           AND ($1::text IS NULL OR substr(worker_id, 1, length($1)) = $1)",
+
     claim: concat!(
         "UPDATE jobs SET status = 'running', worker_id = $2, attempts = jobs.attempts + 1, \
          lease_expires_at = now() + make_interval(secs => $3), \

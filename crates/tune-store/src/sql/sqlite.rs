@@ -32,6 +32,15 @@ pub(crate) const SQL: Sql = Sql {
          WHERE status = 'running' AND attempts >= $1 \
            AND lease_expires_at < strftime('%Y-%m-%d %H:%M:%f', 'now')",
 
+    fail_killed: "UPDATE jobs SET status = 'failed', \
+         last_error = 'the run was killed during attempt ' || attempts || ' of ' || $2 \
+             || ' (out of memory? see dmesg); giving up, `tune run --retry-failed` tries again' \
+             || COALESCE('; earlier: ' || last_error, ''), \
+         lease_expires_at = NULL, \
+         finished_at = strftime('%Y-%m-%d %H:%M:%f', 'now') \
+         WHERE status = 'running' AND attempts >= $2 \
+           AND ($1 IS NULL OR substr(worker_id, 1, length($1)) = $1)",
+
     claim: "UPDATE jobs SET status = 'running', worker_id = $2, attempts = attempts + 1, \
          lease_expires_at = strftime('%Y-%m-%d %H:%M:%f', 'now', printf('%+.3f seconds', $3)), \
          started_at = strftime('%Y-%m-%d %H:%M:%f', 'now'), finished_at = NULL, \

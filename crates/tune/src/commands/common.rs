@@ -44,12 +44,24 @@ pub async fn open_store(db: &str) -> anyhow::Result<Store> {
     Ok(Store::open(db).await?)
 }
 
+/// The SQLite lock of [`lock_if_local`] and what it did with a killed run's jobs.
+pub struct LocalLock {
+    /// `DB.lock`, held until dropped (`None` on PostgreSQL).
+    pub _file: Option<std::fs::File>,
+    /// Jobs of a killed run marked failed because the kill was their last allowed attempt.
+    pub given_up: usize,
+}
+
 /// On SQLite, takes `DB.lock` so that one process at a time trains into the file, then marks jobs
-/// left running by a killed process as interrupted so that they run again now. The lock is held
-/// until the returned file is dropped. PostgreSQL needs no lock: leases handle workers.
-pub async fn lock_if_local(store: &Store, db: &str) -> anyhow::Result<Option<std::fs::File>> {
+/// left running by a killed process as interrupted so that they run again now (or failed, when
+/// that was their last allowed attempt). The lock is held until the returned value is dropped.
+/// PostgreSQL needs no lock: leases handle workers.
+pub async fn lock_if_local(store: &Store, db: &str) -> anyhow::Result<LocalLock> {
     if store.backend() != BackendKind::Sqlite {
-        return Ok(None);
+        return Ok(LocalLock {
+            _file: None,
+            given_up: 0,
+        });
     }
     let path = format!("{}.lock", db.trim_start_matches("sqlite:"));
     let file = std::fs::OpenOptions::new()
@@ -64,11 +76,24 @@ pub async fn lock_if_local(store: &Store, db: &str) -> anyhow::Result<Option<std
              or pass a different --db (for several workers on one queue use PostgreSQL)"
         );
     }
-    let n = store.interrupt_running(None).await?;
-    if n > 0 {
-        eprintln!("{n} jobs left running by an earlier, stopped run will start again");
+    let released = store.interrupt_running(None).await?;
+    if released.resumed > 0 {
+        eprintln!(
+            "{} jobs left running by an earlier, killed run will start again",
+            released.resumed
+        );
     }
-    Ok(Some(file))
+    if released.failed > 0 {
+        eprintln!(
+            "{} jobs were killed on their last allowed attempt and are marked failed (the reason \
+             is in the jobs table's last_error; `tune run GRID --retry-failed` tries them again)",
+            released.failed
+        );
+    }
+    Ok(LocalLock {
+        _file: Some(file),
+        given_up: released.failed as usize,
+    })
 }
 
 /// Jobs at once and threads per job: by default their product is the machine's cores.

@@ -33,7 +33,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let rt = common::runtime()?;
     rt.block_on(async {
         let store = common::open_store(&args.db.db).await?;
-        let _lock = common::lock_if_local(&store, &args.db.db).await?;
+        let lock = common::lock_if_local(&store, &args.db.db).await?;
         let sweep = NewSweep {
             name: grid.name.clone(),
             grid_text: grid.source_text.clone(),
@@ -85,7 +85,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             lease: common::lease(&store),
             save_weights: args.concurrency.save_weights.clone(),
         };
-        let summary = runner::work(store.clone(), opts, progress.clone())
+        let mut summary = runner::work(store.clone(), opts, progress.clone())
             .await
             .map_err(|e| {
                 if e.is::<tune_data::DataError>() {
@@ -100,6 +100,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 }
             })?;
         progress.finish();
+        summary.failed += lock.given_up;
         let counts = store.counts(Some(&report.sweep_id)).await?;
         Ok(common::finish_line(
             &summary,

@@ -12,7 +12,7 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     let rt = common::runtime()?;
     rt.block_on(async {
         let store = common::open_store(&args.db.db).await?;
-        let _lock = common::lock_if_local(&store, &args.db.db).await?;
+        let lock = common::lock_if_local(&store, &args.db.db).await?;
         let counts = store.counts(args.sweep.as_deref()).await?;
         let waiting = counts.pending + counts.interrupted;
         let progress = RunProgress::new(waiting as usize, 0, args.concurrency.quiet);
@@ -37,7 +37,8 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
             lease: Duration::from_secs(args.lease_secs.max(1)),
             save_weights: args.concurrency.save_weights.clone(),
         };
-        let summary = runner::work(store.clone(), opts, progress.clone()).await?;
+        let mut summary = runner::work(store.clone(), opts, progress.clone()).await?;
+        summary.failed += lock.given_up;
         progress.finish();
         let counts = store.counts(args.sweep.as_deref()).await?;
         anyhow::Ok(common::finish_line(
