@@ -563,3 +563,78 @@ fn reports_on_postgres_match_reports_on_its_sqlite_merge() {
     );
     assert!(svg.exists());
 }
+
+/// `tune worker --follow` waits on an empty queue, trains a grid enqueued later, keeps waiting,
+/// and stops cleanly on SIGTERM.
+#[test]
+fn a_following_worker_trains_grids_enqueued_after_it_started() {
+    let _server = shared_server();
+    let Some(admin) = server_url("a_following_worker") else {
+        return;
+    };
+    let db = PgDb::create(admin, "follow");
+    let s = Scratch::new();
+    let mut worker = s
+        .worker(&db.url, &["--follow"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Long enough for the worker to find the queue empty.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        worker.try_wait().unwrap().is_none(),
+        "the worker ended on an empty queue"
+    );
+    let grid = s.grid("later.toml", &grid("later", &[4, 5], 1));
+    run(
+        tune(s.path()).args(["run", &grid, "--enqueue", "--db", &db.url]),
+        true,
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while db.number("SELECT count(*) FROM results") < 2 {
+        if let Some(status) = worker.try_wait().unwrap() {
+            panic!("the worker ended ({status}) before training the new grid");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the new grid was not trained in 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        worker.try_wait().unwrap().is_none(),
+        "a following worker keeps waiting once the queue is empty"
+    );
+    let sent = Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while worker.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the worker did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = worker.wait_with_output().unwrap();
+    assert!(
+        stdout(&out).contains("2 jobs done, 0 failed, 0 interrupted"),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        stdout(&out),
+        stderr(&out)
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a stop between jobs interrupts nothing"
+    );
+    assert_eq!(
+        db.number("SELECT count(*) FROM jobs WHERE status = 'done'"),
+        2
+    );
+}
