@@ -155,17 +155,69 @@ impl Conv {
         }
         let (m, kk) = self.cols_dims();
         let mut cols = take(m * kk);
-        self.im2col(x, 0..self.n, &mut cols);
+        self.im2col_product(x, 0..self.n, &mut cols, w, z);
+        Some(cols)
+    }
+
+    /// `z = patches(x) w` for `images`, leaving their im2col patches in `rows`.
+    fn im2col_product(
+        &self,
+        x: &[f32],
+        images: Range<usize>,
+        rows: &mut [f32],
+        w: &[f32],
+        z: &mut [f32],
+    ) {
+        let kk = self.k * self.k * self.c;
+        let (oh, ow) = self.out_hw();
+        let m = images.len() * oh * ow;
+        self.im2col(x, images, rows);
         matmul(
             m,
             self.f,
             kk,
             z,
             false,
-            View::rows(&cols, kk),
+            View::rows(rows, kk),
             View::rows(w, self.f),
         );
-        Some(cols)
+    }
+
+    /// `dw += patches^T dz` and, when `dx` is given, `dx += col2im(dz w^T)` for `images`, whose
+    /// patches are in `rows` (overwritten by the patch gradients).
+    fn add_im2col_gradients(
+        &self,
+        images: Range<usize>,
+        rows: &mut [f32],
+        w: &[f32],
+        dz: &[f32],
+        dw: &mut [f32],
+        dx: Option<&mut [f32]>,
+    ) {
+        let (kk, f) = (self.k * self.k * self.c, self.f);
+        let (oh, ow) = self.out_hw();
+        let m = images.len() * oh * ow;
+        matmul(
+            kk,
+            f,
+            m,
+            dw,
+            true,
+            View::transposed(rows, kk),
+            View::rows(dz, f),
+        );
+        if let Some(dx) = dx {
+            matmul(
+                m,
+                kk,
+                f,
+                rows,
+                false,
+                View::rows(dz, f),
+                View::transposed(w, f),
+            );
+            self.col2im(images, rows, dx);
+        }
     }
 
     /// The kernel gradient `dw` and, when given, the input gradient `dx` (added to) from the
@@ -184,34 +236,12 @@ impl Conv {
             return t.backward(x, w, dz, dw, dx);
         }
         let (m, kk) = self.cols_dims();
-        let f = self.f;
         let mut cols = saved.unwrap_or_else(|| {
             let mut cols = take(m * kk);
             self.im2col(x, 0..self.n, &mut cols);
             cols
         });
-        matmul(
-            kk,
-            f,
-            m,
-            dw,
-            false,
-            View::transposed(&cols, kk),
-            View::rows(dz, f),
-        );
-        if let Some(dx) = dx {
-            // The patches are used: reuse them for the patch gradients.
-            matmul(
-                m,
-                kk,
-                f,
-                &mut cols,
-                false,
-                View::rows(dz, f),
-                View::transposed(w, f),
-            );
-            self.col2im(0..self.n, &cols, dx);
-        }
+        self.add_im2col_gradients(0..self.n, &mut cols, w, dz, dw, dx);
         give(cols);
     }
 
@@ -245,17 +275,8 @@ impl Conv {
             for images in self.chunks() {
                 let (start, count) = (images.start, images.len());
                 let rows = &mut cols[start * pixels * kk..(start + count) * pixels * kk];
-                self.im2col(x, images, rows);
                 let z = &mut z[..count * pixels * f];
-                matmul(
-                    count * pixels,
-                    f,
-                    kk,
-                    z,
-                    false,
-                    View::rows(rows, kk),
-                    View::rows(w, f),
-                );
+                self.im2col_product(x, images, rows, w, z);
                 let p = start * pooled..(start + count) * pooled;
                 pool_forward(z, count, oh, ow, f, &mut out[p.clone()], &mut which[p]);
             }
@@ -301,28 +322,7 @@ impl Conv {
                     dz,
                 );
                 let rows = &mut cols[start * pixels * kk..(start + count) * pixels * kk];
-                matmul(
-                    kk,
-                    f,
-                    count * pixels,
-                    dw,
-                    true,
-                    View::transposed(rows, kk),
-                    View::rows(dz, f),
-                );
-                if let Some(dx) = dx.as_deref_mut() {
-                    // The chunk's patches are used: reuse them for their gradients.
-                    matmul(
-                        count * pixels,
-                        kk,
-                        f,
-                        rows,
-                        false,
-                        View::rows(dz, f),
-                        View::transposed(w, f),
-                    );
-                    self.col2im(images, rows, dx);
-                }
+                self.add_im2col_gradients(images, rows, w, dz, dw, dx.as_deref_mut());
             }
         });
         give(cols);

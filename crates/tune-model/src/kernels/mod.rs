@@ -54,6 +54,8 @@ pub type WeightSlots<'a> = Option<(&'a GradSlot, &'a GradSlot)>;
 /// unless `slots` takes those.
 type Gradients = (Option<Tensor>, Option<Tensor>, Option<Tensor>);
 
+/// A backward pass's result: `dx` for candle, and the kernel gradient (with its shape) and bias
+/// gradient into `slots` when the layer has them, else to candle as tensors.
 fn hand_over(
     slots: &Option<(GradSlot, GradSlot)>,
     dx: Option<Tensor>,
