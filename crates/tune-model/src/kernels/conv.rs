@@ -235,14 +235,19 @@ impl Conv {
         if let Some(t) = self.tiles() {
             return t.backward(x, w, dz, dw, dx);
         }
-        let (m, kk) = self.cols_dims();
-        let mut cols = saved.unwrap_or_else(|| {
+        let mut cols = self.patches(saved, x);
+        self.add_im2col_gradients(0..self.n, &mut cols, w, dz, dw, dx);
+        give(cols);
+    }
+
+    /// The patches the forward pass kept, or the whole batch's gathered again.
+    fn patches(&self, saved: Option<Buffer>, x: &[f32]) -> Buffer {
+        saved.unwrap_or_else(|| {
+            let (m, kk) = self.cols_dims();
             let mut cols = take(m * kk);
             self.im2col(x, 0..self.n, &mut cols);
             cols
-        });
-        self.add_im2col_gradients(0..self.n, &mut cols, w, dz, dw, dx);
-        give(cols);
+        })
     }
 
     /// Images per chunk of a pooled im2col layer: a chunk's full-size map (about 256 KiB) stays in
@@ -299,13 +304,9 @@ impl Conv {
         mut dx: Option<&mut [f32]>,
     ) {
         let (oh, ow) = self.out_hw();
-        let (m, kk) = self.cols_dims();
+        let kk = self.k * self.k * self.c;
         let (f, pixels, pooled) = (self.f, oh * ow, (oh / 2) * (ow / 2) * self.f);
-        let mut cols = saved.unwrap_or_else(|| {
-            let mut cols = take(m * kk);
-            self.im2col(x, 0..self.n, &mut cols);
-            cols
-        });
+        let mut cols = self.patches(saved, x);
         with_scratch(self.chunk_images() * pixels * f, |dz| {
             for images in self.chunks() {
                 let (start, count) = (images.start, images.len());
@@ -515,7 +516,7 @@ impl CustomOp3 for ConvOp {
         let (x, w, b) = (input(s1, l1)?, input(s2, l2)?, input(s3, l3)?);
         let (m, _) = g.cols_dims();
         let (oh, ow) = g.out_hw();
-        // The gathered input is kept for the backward pass (which needs it for the kernel
+        // The im2col patches are kept for the backward pass (which needs them for the kernel
         // gradient) instead of being gathered twice.
         if !self.pool {
             let mut out = vec![0f32; m * g.f];

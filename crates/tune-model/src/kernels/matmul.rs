@@ -36,10 +36,14 @@ impl<'a> View<'a> {
     }
     /// The transpose of a row-major matrix with `cols` columns.
     pub fn transposed(data: &'a [f32], cols: usize) -> Self {
+        View::rows(data, cols).t()
+    }
+    /// The transpose of this view.
+    pub fn t(self) -> Self {
         View {
-            data,
-            rs: 1,
-            cs: cols,
+            data: self.data,
+            rs: self.cs,
+            cs: self.rs,
         }
     }
 }

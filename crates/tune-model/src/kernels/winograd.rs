@@ -171,18 +171,13 @@ impl Tiles {
     fn multiply_kernel_gradient(&self, tiles: usize, v: &[f32], dm: &[f32], du: &mut [f32]) {
         let (c, f) = (self.c, self.f);
         for e in 0..CELLS {
-            let v = cell_rows(v, e, c);
             matmul(
                 c,
                 f,
                 tiles,
                 &mut du[e * c * f..(e + 1) * c * f],
                 true,
-                View {
-                    data: v.data,
-                    rs: v.cs,
-                    cs: v.rs,
-                },
+                cell_rows(v, e, c).t(),
                 cell_rows(dm, e, f),
             );
         }

@@ -47,7 +47,7 @@ pub async fn open_store(db: &str) -> anyhow::Result<Store> {
 /// The SQLite lock of [`lock_if_local`] and what it did with a killed run's jobs.
 pub struct LocalLock {
     /// `DB.lock`, held until dropped (`None` on PostgreSQL).
-    pub _file: Option<std::fs::File>,
+    _file: Option<std::fs::File>,
     /// Jobs of a killed run marked failed because the kill was their last allowed attempt.
     pub given_up: usize,
 }
