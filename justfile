@@ -6,7 +6,7 @@ build:
 
 # The README's test command (what CI runs after fmt and clippy).
 test:
-    cargo test --workspace
+    cargo test --release --workspace
 
 # Formatting and lints, as CI checks them.
 check:
