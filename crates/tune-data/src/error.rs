@@ -212,6 +212,44 @@ pub enum DataError {
         /// One error per mirror, in the order tried.
         errors: Vec<DataError>,
     },
+
+    /// An image file holds no images: nothing to train on, or nothing to test on.
+    #[error(
+        "{}: holds 0 images, a {split} split needs at least one; the file is truncated or was \
+         written empty; {}",
+        path.display(),
+        refetch_hint(dataset.as_deref())
+    )]
+    Empty {
+        /// The image file.
+        path: PathBuf,
+        /// `training` or `test`.
+        split: &'static str,
+        /// The data set, when known.
+        dataset: Option<String>,
+    },
+
+    /// The images of a known data set do not have its image size.
+    #[error(
+        "{}: images are {rows}x{cols}, but data set `{name}` has {expected_rows}x{expected_cols} \
+         images (the networks are built for that size): the files belong to another data set; \
+         put the right files there, or delete them and run `tune data fetch {name}`",
+        path.display()
+    )]
+    ImageSize {
+        /// The image file.
+        path: PathBuf,
+        /// The data set.
+        name: String,
+        /// Its images' height in the file.
+        rows: usize,
+        /// Its images' width in the file.
+        cols: usize,
+        /// The data set's image height.
+        expected_rows: usize,
+        /// The data set's image width.
+        expected_cols: usize,
+    },
 }
 
 /// What is wrong inside one IDX file.
@@ -297,7 +335,8 @@ impl DataError {
             | DataError::Malformed { dataset, .. }
             | DataError::CountMismatch { dataset, .. }
             | DataError::ShapeMismatch { dataset, .. }
-            | DataError::ChecksumMismatch { dataset, .. } => *dataset = Some(name.to_string()),
+            | DataError::ChecksumMismatch { dataset, .. }
+            | DataError::Empty { dataset, .. } => *dataset = Some(name.to_string()),
             _ => {}
         }
         self

@@ -23,7 +23,7 @@ mod verify;
 
 pub use error::{DataError, IdxProblem};
 pub use fetch::{FetchEvent, FetchOptions, fetch, fetch_info};
-pub use load::{Dataset, Split, load, load_dir};
+pub use load::{Dataset, IMAGE_SIZE, Split, load, load_dir};
 pub use locate::{Located, Searched, Source, cache_dir, data_file, locate};
 pub use registry::{DatasetInfo, FileInfo, info, known};
 pub use shuffle::epoch_order;

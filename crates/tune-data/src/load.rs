@@ -54,19 +54,50 @@ pub struct Dataset {
     pub test: Split,
 }
 
-/// Finds data set `name` (see [`locate()`](crate::locate())) and loads it.
+/// Height and width of the images of every known data set (MNIST and Fashion-MNIST: 28x28);
+/// loading refuses files of another size (a data error naming the file).
+pub const IMAGE_SIZE: (usize, usize) = (28, 28);
+
+/// Finds data set `name` (see [`locate()`](crate::locate())) and loads it; its images must have
+/// the known data sets' size [`IMAGE_SIZE`] ([`DataError::ImageSize`] names the file if not), and
+/// each split at least one image ([`DataError::Empty`]).
 pub fn load(name: &str, data_dir: Option<&Path>) -> Result<Dataset, DataError> {
     let info = info(name)?;
     let located = locate_in(info, data_dir, &SearchEnv::from_env())?;
     tracing::debug!(dir = %located.dir.display(), source = %located.source, "loading {name}");
-    load_dir(&located.dir, info)
+    let data = load_dir(&located.dir, info)?;
+    let (rows, cols) = IMAGE_SIZE;
+    if (data.train.rows, data.train.cols) != (rows, cols) {
+        return Err(DataError::ImageSize {
+            path: find(&located.dir, info.train_images())?,
+            name: info.name.clone(),
+            rows: data.train.rows,
+            cols: data.train.cols,
+            expected_rows: rows,
+            expected_cols: cols,
+        });
+    }
+    Ok(data)
 }
 
-/// Loads the data set whose four files (`NAME.gz` or `NAME`) are in `dir`, without checking checksums.
+/// Loads the data set whose four files (`NAME.gz` or `NAME`) are in `dir`, without checking
+/// checksums or the image size; a split without images is an error ([`DataError::Empty`]).
 pub fn load_dir(dir: &Path, info: &DatasetInfo) -> Result<Dataset, DataError> {
     let load = || {
         let train = load_split(dir, info, info.train_images(), info.train_labels())?;
         let test = load_split(dir, info, info.test_images(), info.test_labels())?;
+        for (split, name, file) in [
+            (&train, "training", info.train_images()),
+            (&test, "test", info.test_images()),
+        ] {
+            if split.len == 0 {
+                return Err(DataError::Empty {
+                    path: find(dir, file)?,
+                    split: name,
+                    dataset: None,
+                });
+            }
+        }
         if (test.rows, test.cols) != (train.rows, train.cols) {
             return Err(DataError::ShapeMismatch {
                 path: find(dir, info.test_images())?,
@@ -194,8 +225,14 @@ mod tests {
         assert_eq!(d.train.image(1)[0], 9.0 / 255.0);
         assert_eq!(d.train.images[0], 0.0);
         assert!(d.train.images.iter().all(|&x| (0.0..=1.0).contains(&x)));
-        // An explicit directory goes through locate.
-        assert_eq!(load("mnist", Some(dir.path())).unwrap(), d);
+        // An explicit directory goes through locate, which holds a known data set to its size.
+        let m = load("mnist", Some(dir.path())).unwrap_err().to_string();
+        assert!(
+            m.contains(
+                "train-images-idx3-ubyte.gz: images are 3x3, but data set `mnist` has 28x28"
+            ),
+            "{m}"
+        );
     }
 
     #[test]

@@ -22,6 +22,22 @@ pub fn save_weights(net: &Network, path: &Path) -> crate::Result<()> {
     Ok(())
 }
 
+/// Saves the weights held in checkpoint `bytes` (from [`checkpoint_bytes`]) to a safetensors
+/// file, as [`save_weights`] would have saved the network: the tensors without the optimiser
+/// state and the epoch count.
+pub fn save_weights_from_checkpoint(bytes: &[u8], path: &Path) -> crate::Result<()> {
+    let tensors: HashMap<String, Tensor> =
+        candle_core::safetensors::load_buffer(bytes, &Device::Cpu)?
+            .into_iter()
+            .filter(|(name, _)| name != EPOCHS_KEY && !name.starts_with("rmsprop."))
+            .collect();
+    if tensors.is_empty() {
+        return Err(crate::Error::Checkpoint("it holds no weights".to_string()));
+    }
+    candle_core::safetensors::save(&tensors, path)?;
+    Ok(())
+}
+
 /// Weights, RMSprop state and the number of finished epochs, as safetensors bytes.
 pub fn checkpoint_bytes(
     net: &Network,

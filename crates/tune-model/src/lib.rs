@@ -22,9 +22,11 @@ pub enum Error {
     /// The architecture or training settings are invalid.
     #[error(transparent)]
     Spec(#[from] tune_spec::SpecError),
-    /// A tensor operation failed (a bug, or out of memory).
+    /// A tensor operation failed (a bug, or out of memory). Built with `From`, which drops the
+    /// backtrace candle attaches under `RUST_BACKTRACE=1` (messages go to the screen and to
+    /// `jobs.last_error`) and turns candle's I/O errors into [`Error::Io`].
     #[error("tensor operation failed: {0}")]
-    Candle(#[from] candle_core::Error),
+    Candle(candle_core::Error),
     /// The data does not fit the job.
     #[error("{0}")]
     Data(String),
@@ -40,12 +42,52 @@ pub enum Error {
     /// The observer failed (e.g. it could not record an epoch).
     #[error("{0}")]
     Observer(String),
+    /// The training diverged: a figure became NaN or infinite. The job cannot go on (every later
+    /// step would be NaN too) and no figure of it is stored.
+    #[error(
+        "diverged: the {what} became {value} at epoch {epoch}{}; lower lr (it is {lr}), or check \
+         the data",
+        batch.map(|b| format!(", batch {b}")).unwrap_or_default()
+    )]
+    Diverged {
+        /// Which figure, e.g. `training loss`.
+        what: &'static str,
+        /// Its value (NaN or an infinity).
+        value: f64,
+        /// The epoch (from 1).
+        epoch: usize,
+        /// The batch of the epoch (from 1), when it happened during training.
+        batch: Option<usize>,
+        /// The job's learning rate.
+        lr: f64,
+    },
     /// The observer asked to stop.
     #[error("training stopped after {epochs_done} epochs")]
     Stopped {
         /// Epochs fully done (and reported) before the stop.
         epochs_done: usize,
     },
+}
+
+impl From<candle_core::Error> for Error {
+    fn from(e: candle_core::Error) -> Self {
+        match without_backtrace(e) {
+            candle_core::Error::Io(io) => Error::Io(io),
+            e => Error::Candle(e),
+        }
+    }
+}
+
+/// `e` without the backtraces candle wraps its errors in when `RUST_BACKTRACE` is set.
+fn without_backtrace(e: candle_core::Error) -> candle_core::Error {
+    match e {
+        candle_core::Error::WithBacktrace { inner, .. } => without_backtrace(*inner),
+        candle_core::Error::Context { inner, context } => candle_core::Error::Context {
+            inner: Box::new(without_backtrace(*inner)),
+            context,
+        },
+        e => e,
+    }
 }
 
 /// Result with this crate's [`Error`].

@@ -117,10 +117,44 @@ pub fn train(
 
 /// The images trained on and validated on, as index ranges of the training split.
 fn plan(job: &JobSpec, data: &Dataset) -> crate::Result<(usize, Option<std::ops::Range<usize>>)> {
-    let available = job
-        .train
-        .train_images
-        .map_or(data.train.len, |n| n.min(data.train.len));
+    if (data.train.rows, data.train.cols) != (tune_spec::IMAGE_SIDE, tune_spec::IMAGE_SIDE)
+        || (data.test.rows, data.test.cols) != (data.train.rows, data.train.cols)
+    {
+        return Err(crate::Error::Data(format!(
+            "data set `{}` has {}x{} training and {}x{} test images; the networks take {side}x{side}",
+            data.name,
+            data.train.rows,
+            data.train.cols,
+            data.test.rows,
+            data.test.cols,
+            side = tune_spec::IMAGE_SIDE
+        )));
+    }
+    if data.train.len == 0 || data.test.len == 0 {
+        return Err(crate::Error::Data(format!(
+            "data set `{}` has {} training and {} test images; each split needs at least one",
+            data.name, data.train.len, data.test.len
+        )));
+    }
+    // What runs is what is recorded: asking for more images than there are is an error, not a
+    // silent cut.
+    let available = match job.train.train_images {
+        Some(n) if n > data.train.len => {
+            return Err(crate::Error::Data(format!(
+                "train_images = {n}, but data set `{}` has only {} training images; lower \
+                 train_images (--train-images) to at most {}, or leave it out to train on all",
+                data.name, data.train.len, data.train.len
+            )));
+        }
+        Some(0) => {
+            return Err(crate::Error::Data(
+                "train_images = 0 leaves nothing to train on; leave it out to train on all images"
+                    .to_string(),
+            ));
+        }
+        Some(n) => n,
+        None => data.train.len,
+    };
     match job.train.validation {
         Validation::Test => Ok((available, None)),
         Validation::Holdout(n) if n < available => {
@@ -171,7 +205,19 @@ fn train_on_this_thread(
             let loss = opts.kernels.cross_entropy(&logits, &y)?;
             let grads = loss.backward()?;
             opt.step(net.params(), &grads)?;
-            loss_sum += loss.to_scalar::<f32>()? as f64 * indices.len() as f64;
+            // The loss is read back every batch anyway: checking it costs nothing, and a NaN
+            // would make every later step NaN too.
+            let batch_loss = loss.to_scalar::<f32>()?;
+            if !batch_loss.is_finite() {
+                return Err(crate::Error::Diverged {
+                    what: "training loss",
+                    value: f64::from(batch_loss),
+                    epoch,
+                    batch: Some(b + 1),
+                    lr: t.lr,
+                });
+            }
+            loss_sum += batch_loss as f64 * indices.len() as f64;
             correct += count_correct(&logits, &batch.labels)?;
             if observer.batch(epoch, b + 1) == Flow::Stop {
                 return Err(crate::Error::Stopped {
@@ -199,6 +245,17 @@ fn train_on_this_thread(
             seconds: epoch_start.elapsed().as_secs_f64(),
         };
         tracing::debug!(?metrics, "epoch done");
+        let mut figures = vec![
+            ("training loss", metrics.train_loss),
+            ("training accuracy", metrics.train_accuracy),
+        ];
+        if opts.evaluate {
+            figures.extend([
+                ("validation loss", metrics.val_loss),
+                ("validation accuracy", metrics.val_accuracy),
+            ]);
+        }
+        finite(&figures, epoch, t.lr)?;
         history.push(metrics.clone());
         let state = EpochEnd {
             network: &net,
@@ -215,9 +272,17 @@ fn train_on_this_thread(
         Evaluation::skipped()
     };
     prior_s += started.elapsed().as_secs_f64();
+    let test_loss = test.loss + net.l2_penalty()?;
+    if opts.evaluate {
+        finite(
+            &[("test loss", test_loss), ("test accuracy", test.accuracy)],
+            t.epochs,
+            t.lr,
+        )?;
+    }
     let outcome = TrainOutcome {
         params: net.param_count(),
-        test_loss: test.loss + net.l2_penalty()?,
+        test_loss,
         test_accuracy: test.accuracy,
         runtime_s: prior_s,
         images_per_s: if train_seconds > 0.0 {
@@ -232,6 +297,20 @@ fn train_on_this_thread(
         outcome,
         network: net,
     })
+}
+
+/// [`crate::Error::Diverged`] for the first of `figures` (name, value) that is not finite.
+fn finite(figures: &[(&'static str, f64)], epoch: usize, lr: f64) -> crate::Result<()> {
+    match figures.iter().find(|(_, v)| !v.is_finite()) {
+        Some(&(what, value)) => Err(crate::Error::Diverged {
+            what,
+            value,
+            epoch,
+            batch: None,
+            lr,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// A reused batch: image values and one-hot targets for up to `size` images.

@@ -126,6 +126,20 @@ pub enum StoreError {
         /// Why it cannot be read.
         why: String,
     },
+    /// A figure that is not a finite number (NaN, infinity) was offered for a REAL column: the
+    /// store never holds one (a diverged job is failed by the runner before this can happen).
+    #[error(
+        "job {key}: {what} is {value}, which the results database does not store (only finite \
+         numbers are stored; a diverged job is marked failed instead)"
+    )]
+    NonFinite {
+        /// The job's key.
+        key: String,
+        /// Which figure, e.g. `epoch 3 train_loss`.
+        what: String,
+        /// Its value (`NaN`, `inf`, `-inf`).
+        value: f64,
+    },
     /// A PostgreSQL schema name that is not a plain identifier.
     #[error("invalid PostgreSQL schema name `{0}`: use lowercase letters, digits and `_`")]
     InvalidSchema(String),
@@ -136,6 +150,27 @@ impl StoreError {
     /// drop it rather than report a failure.
     pub fn is_lease_lost(&self) -> bool {
         matches!(self, StoreError::LeaseLost { .. })
+    }
+
+    /// Whether the database could not be reached, opened, migrated or written (tune exits 69,
+    /// "unavailable"), as against a target, sweep or job that is wrong as given (exit 2).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Open { source, .. } => !matches!(source, sqlx::Error::Configuration(_)),
+            StoreError::CreateDir { .. }
+            | StoreError::Connect { .. }
+            | StoreError::NoSchema { .. }
+            | StoreError::CreateSchema { .. }
+            | StoreError::Migrate { .. }
+            | StoreError::Query { .. }
+            | StoreError::Corrupt { .. } => true,
+            StoreError::UnsupportedTarget { .. }
+            | StoreError::LeaseLost { .. }
+            | StoreError::InvalidJob { .. }
+            | StoreError::UnknownSweep { .. }
+            | StoreError::InvalidSchema(_)
+            | StoreError::NonFinite { .. } => false,
+        }
     }
 }
 

@@ -60,14 +60,14 @@ use tune_spec::{EpochMetrics, JobSpec, TrainOutcome};
 
 pub use error::{Result, StoreError};
 pub use types::{
-    Checkpoint, Claim, EnqueueReport, JobResult, JobStatus, JobStatusRow, MergeReport, NewSweep,
-    Released, ResultFilter, StatusCounts, SweepRow,
+    Checkpoint, Claim, EnqueueReport, JobResult, JobStatus, JobStatusRow, KeptCheckpoint,
+    MergeReport, NewSweep, Released, ResultFilter, StatusCounts, SweepRow,
 };
 
 use error::Fail;
 use sql::{
-    CheckpointRecord, ClaimedRecord, CountRecord, EpochRecord, JobRecord, MembershipRecord,
-    ResultRecord, ResultRowRecord, StatusRecord, SweepRecord,
+    CheckpointRecord, ClaimedRecord, CountRecord, EpochRecord, JobRecord, KeptCheckpointRecord,
+    MembershipRecord, ResultRecord, ResultRowRecord, StatusRecord, SweepRecord,
 };
 
 /// The default number of times a job may be claimed before a lost lease fails it.
@@ -314,6 +314,98 @@ fn epoch_record(key: &str, m: &EpochMetrics) -> EpochRecord {
         val_loss: m.val_loss,
         val_accuracy: m.val_accuracy,
         seconds: m.seconds,
+    }
+}
+
+/// [`StoreError::NonFinite`] unless `value` is a finite number: the store holds no NaN or
+/// infinity (SQLite would turn a NaN into NULL, PostgreSQL would store it and sort it above every
+/// number), so both back ends, every writer and every reader agree.
+fn check_finite(key: &str, what: impl FnOnce() -> String, value: f64) -> Result<()> {
+    if value.is_finite() {
+        Ok(())
+    } else {
+        Err(StoreError::NonFinite {
+            key: key.to_string(),
+            what: what(),
+            value,
+        })
+    }
+}
+
+fn check_epoch(e: &EpochRecord) -> Result<()> {
+    for (name, v) in epoch_figures(e) {
+        check_finite(&e.job_key, || format!("epoch {} {name}", e.epoch), v)?;
+    }
+    Ok(())
+}
+
+fn epoch_figures(e: &EpochRecord) -> [(&'static str, f64); 5] {
+    [
+        ("train_loss", e.train_loss),
+        ("train_accuracy", e.train_accuracy),
+        ("val_loss", e.val_loss),
+        ("val_accuracy", e.val_accuracy),
+        ("seconds", e.seconds),
+    ]
+}
+
+fn result_figures(r: &ResultRecord) -> [(&'static str, f64); 4] {
+    [
+        ("test_loss", r.test_loss),
+        ("test_accuracy", r.test_accuracy),
+        ("runtime_s", r.runtime_s),
+        ("images_per_s", r.images_per_s),
+    ]
+}
+
+fn check_result(r: &ResultRecord) -> Result<()> {
+    for (name, v) in result_figures(r) {
+        check_finite(&r.job_key, || name.to_string(), v)?;
+    }
+    Ok(())
+}
+
+/// What the migration `*_faults_and_finite_figures.sql` does to a database opened for writing,
+/// done to data read for a merge (its source may be an older database that is only read): a job
+/// with a non-finite result or epoch becomes failed as diverged, without its result and without
+/// the epochs from the first non-finite one on.
+fn drop_non_finite(data: &mut Export) {
+    let finite = |figures: &[(&str, f64)]| figures.iter().all(|(_, v)| v.is_finite());
+    let mut first_bad: HashMap<String, i64> = HashMap::new();
+    for e in &data.epochs {
+        if !finite(&epoch_figures(e)) {
+            let first = first_bad.entry(e.job_key.clone()).or_insert(e.epoch);
+            *first = (*first).min(e.epoch);
+        }
+    }
+    for r in &data.results {
+        if !finite(&result_figures(r)) {
+            first_bad.entry(r.job_key.clone()).or_insert(i64::MAX);
+        }
+    }
+    if first_bad.is_empty() {
+        return;
+    }
+    data.epochs.retain(|e| {
+        first_bad
+            .get(&e.job_key)
+            .is_none_or(|&first| e.epoch < first)
+    });
+    data.results.retain(|r| !first_bad.contains_key(&r.job_key));
+    for job in &mut data.jobs {
+        if first_bad.contains_key(&job.key) {
+            tracing::warn!(key = %job.key, "merging a job with a NaN or infinite figure as failed");
+            job.status = JobStatus::Failed.as_str().to_string();
+            job.lease_expires_at = None;
+            job.last_error = Some(format!(
+                "diverged: a figure stored by an earlier tune version was not finite (NaN or \
+                 infinite); lower lr and run the grid with --retry-failed{}",
+                job.last_error
+                    .as_deref()
+                    .map(|e| format!("; earlier: {e}"))
+                    .unwrap_or_default()
+            ));
+        }
     }
 }
 
@@ -686,10 +778,15 @@ impl Store {
         checkpoint: Option<&[u8]>,
     ) -> Result<()> {
         let record = epoch_record(&claim.key, metrics);
+        check_epoch(&record)?;
         on_backend!(self, "recording an epoch", |pool, sql| {
             let mut tx = pool.begin_with(sql.begin_write).await?;
             extend_lease_or_lose!(tx, sql, claim);
             bind_epoch!(sqlx::query(sql::UPSERT_EPOCH), record)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(sql::RESET_FAULTS)
+                .bind(&claim.key)
                 .execute(&mut *tx)
                 .await?;
             if let Some(bytes) = checkpoint {
@@ -708,8 +805,21 @@ impl Store {
     /// Marks a claimed job done and writes its result (one row per job, replaced if the job is
     /// delivered again), its full history (epochs after the last one are removed) and drops its
     /// checkpoint. Completing the same claim again changes nothing and succeeds. Fails with
-    /// [`StoreError::LeaseLost`] if the claim is stale.
+    /// [`StoreError::LeaseLost`] if the claim is stale, and with [`StoreError::NonFinite`]
+    /// (writing nothing) if a figure is NaN or infinite.
     pub async fn complete(&self, claim: &Claim, outcome: &TrainOutcome) -> Result<()> {
+        self.complete_with(claim, outcome, false).await
+    }
+
+    /// [`Store::complete`], keeping the job's checkpoint when `keep_checkpoint` is set: the
+    /// weights of a done job whose weight file could not be written (a full disk), so that a
+    /// later run can write it ([`Store::kept_checkpoints`], [`Store::drop_kept_checkpoint`]).
+    pub async fn complete_with(
+        &self,
+        claim: &Claim,
+        outcome: &TrainOutcome,
+        keep_checkpoint: bool,
+    ) -> Result<()> {
         let result = ResultRecord {
             job_key: claim.key.clone(),
             test_loss: outcome.test_loss,
@@ -729,6 +839,10 @@ impl Store {
             .collect();
         let last_epoch = epochs.iter().map(|e| e.epoch).max();
         let params = i64::try_from(outcome.params).unwrap_or(i64::MAX);
+        check_result(&result)?;
+        for e in &epochs {
+            check_epoch(e)?;
+        }
         on_backend!(self, "recording a finished job", |pool, sql| {
             let mut tx = pool.begin_with(sql.begin_write).await?;
             let n = sqlx::query(sql.complete_job)
@@ -767,15 +881,52 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            sqlx::query(sql::DELETE_CHECKPOINT)
-                .bind(&claim.key)
-                .execute(&mut *tx)
-                .await?;
+            if !keep_checkpoint {
+                sqlx::query(sql::DELETE_CHECKPOINT)
+                    .bind(&claim.key)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             tx.commit().await?;
             Ok(())
         })?;
         self.stamp_finished_sweeps(Some(&claim.key)).await;
         Ok(())
+    }
+
+    /// The checkpoints kept by [`Store::complete_with`] for done jobs (of `sweep`, id or name, or
+    /// all): their weights are still to be written to a file. In queue order.
+    pub async fn kept_checkpoints(&self, sweep: Option<&str>) -> Result<Vec<KeptCheckpoint>> {
+        self.check_sweep(sweep).await?;
+        let rows: Vec<KeptCheckpointRecord> =
+            on_backend!(self, "reading kept checkpoints", |pool, _sql| {
+                Ok(sqlx::query_as(sql::SELECT_KEPT_CHECKPOINTS)
+                    .bind(sweep)
+                    .fetch_all(pool)
+                    .await?)
+            })?;
+        Ok(rows
+            .into_iter()
+            .map(|r| KeptCheckpoint {
+                key: r.job_key,
+                checkpoint: Checkpoint {
+                    epoch: r.epoch.clamp(0, u32::MAX as i64) as u32,
+                    bytes: r.bytes,
+                },
+            })
+            .collect())
+    }
+
+    /// Drops the kept checkpoint of done job `key` once its weights are written (nothing if the
+    /// job is not done).
+    pub async fn drop_kept_checkpoint(&self, key: &str) -> Result<()> {
+        on_backend!(self, "dropping a kept checkpoint", |pool, _sql| {
+            sqlx::query(sql::DELETE_KEPT_CHECKPOINT)
+                .bind(key)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
     }
 
     /// Marks a claimed job failed with `error` (it is not retried; see [`Store::retry_failed`]).
@@ -1053,6 +1204,12 @@ impl Store {
     // ----- merging ---------------------------------------------------------------------------
 
     async fn export(&self) -> Result<Export> {
+        let mut data = self.export_rows().await?;
+        drop_non_finite(&mut data);
+        Ok(data)
+    }
+
+    async fn export_rows(&self) -> Result<Export> {
         on_backend!(self, "reading a database to merge", |pool, sql| {
             Ok(Export {
                 sweeps: sqlx::query_as(sql.select_sweeps).fetch_all(pool).await?,

@@ -275,6 +275,16 @@ pub struct Checkpoint {
     pub bytes: Vec<u8>,
 }
 
+/// The checkpoint kept for a done job whose weight file is still to be written
+/// ([`Store::complete_with`](crate::Store::complete_with)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptCheckpoint {
+    /// The job's key.
+    pub key: String,
+    /// Its final weights and optimiser state.
+    pub checkpoint: Checkpoint,
+}
+
 /// What [`Store::merge_from`](crate::Store::merge_from) copied.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MergeReport {

@@ -2,6 +2,7 @@
 
 mod cli;
 mod commands;
+mod exit_codes;
 mod progress;
 mod runner;
 mod throughput;
@@ -24,11 +25,14 @@ fn main() -> ExitCode {
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
     let cli = cli::parse();
     cli.init_logging();
-    match commands::run(cli) {
-        Ok(code) => code,
-        Err(err) => {
-            eprintln!("error: {}", chain(&err));
-            ExitCode::from(2)
+    // A panic is a bug: the default hook prints it, then tune asks for a report and exits 70.
+    match std::panic::catch_unwind(|| commands::run(cli)) {
+        Ok(Ok(code)) => code,
+        Ok(Err(err)) => exit_codes::report(&err, &chain(&err)),
+        Err(_) => {
+            eprintln!("error: tune panicked");
+            eprintln!("{}", exit_codes::please_report());
+            ExitCode::from(exit_codes::TuneExitCode::BUG)
         }
     }
 }

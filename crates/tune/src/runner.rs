@@ -1,8 +1,13 @@
 //! The work loop shared by `tune run` and `tune worker`: claim a job from the store, train it on a
 //! blocking thread, record every epoch (with a checkpoint) and the result, and repeat, with
-//! `jobs` such loops at once. Ctrl-C or SIGTERM stops cleanly: running jobs are marked
+//! `jobs` such loops at once. Ctrl-C, SIGTERM or SIGHUP stops cleanly: running jobs are marked
 //! interrupted. So does a results database that cannot be written (down, restarted): the job is
-//! left for another attempt and the loop ends with the error.
+//! left for another attempt and the loop ends with the error. A job that diverges (NaN loss) or
+//! whose data does not fit it is marked failed with the reason, and the other jobs go on.
+//!
+//! With `--save-weights`, a job's weight file is written before the job is recorded as done; if
+//! it cannot be written (a full disk), the job is done but keeps its final checkpoint in the
+//! store, and the next run with `--save-weights` writes the file from it.
 
 use crate::progress::{JobLine, RunProgress};
 use anyhow::Context;
@@ -52,6 +57,11 @@ pub struct WorkSummary {
     pub interrupted: usize,
     /// Jobs whose lease was lost to another worker.
     pub lost: usize,
+    /// Weight files (`--save-weights`) that could not be written; their weights are kept in the
+    /// store until a later run writes them.
+    pub weights_missing: usize,
+    /// Weight files of earlier runs' jobs written from the weights kept in the store.
+    pub weights_recovered: usize,
 }
 
 /// This process's worker-id prefix: `host:pid`.
@@ -88,7 +98,12 @@ pub async fn work(
     let draining = Arc::new(AtomicBool::new(false));
     watch_signals(stop.clone(), progress.clone())?;
     let data = Arc::new(DataCache::default());
-    let summary = Arc::new(Mutex::new(WorkSummary::default()));
+    let mut first = WorkSummary::default();
+    if let Some(dir) = &opts.save_weights {
+        (first.weights_recovered, first.weights_missing) =
+            write_kept_weights(&store, opts.sweep.as_deref(), dir, &progress).await?;
+    }
+    let summary = Arc::new(Mutex::new(first));
     let running = Arc::new(AtomicU64::new(0));
     let mut slots = Vec::new();
     for slot in 0..opts.jobs.max(1) {
@@ -118,17 +133,68 @@ pub async fn work(
     Ok(s)
 }
 
-/// First Ctrl-C or SIGTERM (what Slurm and Kubernetes send before SIGKILL): stop after the
-/// current batch and mark running jobs interrupted; the command then exits with 130. A second
-/// one: exit with 130 now.
+/// Writes the weight files of done jobs (of `sweep`) whose weights an earlier run kept in the
+/// store because the file could not be written; drops each kept checkpoint once its file is
+/// written. Returns (written, still missing).
+async fn write_kept_weights(
+    store: &Store,
+    sweep: Option<&str>,
+    dir: &std::path::Path,
+    progress: &RunProgress,
+) -> anyhow::Result<(usize, usize)> {
+    let kept = store.kept_checkpoints(sweep).await?;
+    let (mut written, mut missing) = (0, 0);
+    for k in kept {
+        let path = weights_path(dir, &k.key);
+        let bytes = k.checkpoint.bytes;
+        let saved = {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || {
+                tune_model::checkpoint::save_weights_from_checkpoint(&bytes, &path)
+            })
+            .await?
+        };
+        match saved {
+            Ok(()) => {
+                store.drop_kept_checkpoint(&k.key).await?;
+                written += 1;
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                progress.warn(&format!(
+                    "the weights of finished job {} were still not saved to {}: {e} (they stay \
+                     in the results database)",
+                    k.key,
+                    path.display()
+                ));
+                missing += 1;
+            }
+        }
+    }
+    if written > 0 {
+        progress.println(&format!(
+            "wrote {written} weight files of earlier runs' jobs (kept in the results database \
+             because they could not be written then) to {}",
+            dir.display()
+        ));
+    }
+    Ok((written, missing))
+}
+
+/// First Ctrl-C, SIGTERM (what Slurm and Kubernetes send before SIGKILL) or SIGHUP (a closed
+/// terminal or ssh session): stop after the current batch and mark running jobs interrupted,
+/// without using up an attempt; the command then exits with 130. A second one: exit with 130
+/// now.
 fn watch_signals(stop: Arc<AtomicBool>, progress: RunProgress) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("cannot watch for SIGTERM")?;
+    let mut hup = signal(SignalKind::hangup()).context("cannot watch for SIGHUP")?;
     tokio::spawn(async move {
         let mut next = async || {
             tokio::select! {
                 r = tokio::signal::ctrl_c() => r.is_ok(),
                 r = term.recv() => r.is_some(),
+                r = hup.recv() => r.is_some(),
             }
         };
         if next().await {
@@ -137,7 +203,7 @@ fn watch_signals(stop: Arc<AtomicBool>, progress: RunProgress) -> anyhow::Result
                 "stopping: running jobs will be marked interrupted (Ctrl-C again to quit at once)",
             );
             if next().await {
-                std::process::exit(130);
+                std::process::exit(crate::exit_codes::TuneExitCode::INTERRUPTED.into());
             }
         }
     });
@@ -301,20 +367,38 @@ impl Slot {
         }
         match trained {
             Ok(t) => {
-                // The result first: weights that cannot be written must not cost the result.
-                match self.store.complete(&claim, &t.outcome).await {
+                // The weights first: a file that cannot be written (a full disk) keeps the job's
+                // final checkpoint in the store, so that a later run can still write it; and
+                // weights that cannot be written must not cost the result.
+                let mut weights_missing = false;
+                if let Some(dir) = &self.opts.save_weights {
+                    let (network, dir, key) = (t.network, dir.clone(), claim.key.clone());
+                    let saved =
+                        tokio::task::spawn_blocking(move || save_weights(&network, &dir, &key))
+                            .await?;
+                    if let Err(e) = saved {
+                        self.progress.warn(&format!(
+                            "{e:#}; its weights stay in the results database and the next run \
+                             with --save-weights writes them"
+                        ));
+                        weights_missing = true;
+                    }
+                }
+                match self
+                    .store
+                    .complete_with(&claim, &t.outcome, weights_missing)
+                    .await
+                {
                     Ok(()) => {
-                        self.count(|s| s.done += 1);
+                        self.count(|s| {
+                            s.done += 1;
+                            s.weights_missing += usize::from(weights_missing);
+                        });
                         self.progress.job_done();
                         line.finish(&format!(
                             "done: test accuracy {:.4}",
                             t.outcome.test_accuracy
                         ));
-                        if let Some(dir) = &self.opts.save_weights
-                            && let Err(e) = save_weights(&t.network, dir, &claim.key)
-                        {
-                            self.progress.warn(&format!("{e:#}"));
-                        }
                     }
                     Err(e) if e.is_lease_lost() => {
                         self.count(|s| s.lost += 1);
@@ -362,16 +446,26 @@ impl Slot {
     }
 }
 
-/// Saves a finished job's weights as `DIR/KEY.safetensors`.
+/// Where `--save-weights DIR` puts job `key`'s weights.
+fn weights_path(dir: &std::path::Path, key: &str) -> PathBuf {
+    dir.join(format!("{key}.safetensors"))
+}
+
+/// Saves a finished job's weights as `DIR/KEY.safetensors`; a partly written file is removed.
 fn save_weights(
     network: &tune_model::Network,
     dir: &std::path::Path,
     key: &str,
 ) -> anyhow::Result<()> {
-    let path = dir.join(format!("{key}.safetensors"));
+    let path = weights_path(dir, key);
     std::fs::create_dir_all(dir)
         .map_err(anyhow::Error::from)
         .and_then(|()| Ok(tune_model::checkpoint::save_weights(network, &path)?))
+        .inspect_err(|_| {
+            if path.is_file() {
+                let _ = std::fs::remove_file(&path);
+            }
+        })
         .with_context(|| {
             format!(
                 "the weights of job {key} were not saved to {} (its result is recorded)",

@@ -90,23 +90,40 @@ pub(crate) const DELETE_EPOCHS: &str = "DELETE FROM epoch_metrics WHERE job_key 
 /// Deletes the checkpoint of job $1.
 pub(crate) const DELETE_CHECKPOINT: &str = "DELETE FROM checkpoints WHERE job_key = $1";
 
+/// A finished epoch is progress: job $1's run of attempts that died without one starts over.
+pub(crate) const RESET_FAULTS: &str = "UPDATE jobs SET faults = 0 WHERE key = $1 AND faults <> 0";
+
+/// The checkpoints kept for done jobs (their weight files are still to be written), of sweep $1
+/// (id or name; NULL: all), as [`KeptCheckpointRecord`]s in queue order.
+pub(crate) const SELECT_KEPT_CHECKPOINTS: &str = "SELECT c.job_key, c.epoch, c.bytes \
+     FROM checkpoints c JOIN jobs j ON j.key = c.job_key \
+     WHERE j.status = 'done' AND ($1 IS NULL OR j.key IN ( \
+         SELECT sj.job_key FROM sweep_jobs sj JOIN sweeps s ON s.id = sj.sweep_id \
+         WHERE s.id = $1 OR s.name = $1)) \
+     ORDER BY j.seq";
+
+/// Deletes the checkpoint of job $1 if the job is done.
+pub(crate) const DELETE_KEPT_CHECKPOINT: &str = "DELETE FROM checkpoints WHERE job_key = $1 \
+     AND job_key IN (SELECT key FROM jobs WHERE status = 'done')";
+
 /// Puts claimed job $1 back as interrupted, giving back its attempt (a clean stop is not a failed
 /// try). $2 worker_id, $3 attempt.
 pub(crate) const INTERRUPT_JOB: &str = "UPDATE jobs \
      SET status = 'interrupted', lease_expires_at = NULL, attempts = attempts - 1 \
      WHERE key = $1 AND worker_id = $2 AND attempts = $3 AND status = 'running'";
 
-/// Marks the running jobs of a killed local run interrupted (the kill used up their attempt);
-/// $1 worker id prefix (NULL: all running jobs).
+/// Marks the running jobs of a killed local run interrupted (the kill counts as a fault of the job,
+/// see `jobs.faults`); $1 worker id prefix (NULL: all running jobs).
 pub(crate) const INTERRUPT_RUNNING: &str = "UPDATE jobs \
-     SET status = 'interrupted', lease_expires_at = NULL, \
+     SET status = 'interrupted', lease_expires_at = NULL, faults = faults + 1, \
          last_error = 'the run was killed during attempt ' || attempts \
      WHERE status = 'running' \
        AND ($1 IS NULL OR substr(worker_id, 1, length($1)) = $1)";
 
 /// Puts failed jobs back in the queue with a fresh attempt count; $1 sweep id or name (NULL: all).
 pub(crate) const RETRY_FAILED: &str = "UPDATE jobs \
-     SET status = 'pending', attempts = 0, lease_expires_at = NULL, finished_at = NULL \
+     SET status = 'pending', attempts = 0, faults = 0, lease_expires_at = NULL, \
+         finished_at = NULL \
      WHERE status = 'failed' AND ($1 IS NULL OR key IN ( \
          SELECT sj.job_key FROM sweep_jobs sj JOIN sweeps s ON s.id = sj.sweep_id \
          WHERE s.id = $1 OR s.name = $1))";
@@ -287,6 +304,14 @@ pub(crate) struct CountRecord {
     pub sweep_id: Option<String>,
     pub status: String,
     pub n: i64,
+}
+
+/// What [`SELECT_KEPT_CHECKPOINTS`] returns.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct KeptCheckpointRecord {
+    pub job_key: String,
+    pub epoch: i64,
+    pub bytes: Vec<u8>,
 }
 
 /// What [`LOAD_CHECKPOINT`] returns.

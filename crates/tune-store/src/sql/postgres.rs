@@ -34,7 +34,7 @@ macro_rules! from_text {
 macro_rules! claimable {
     () => {
         "(status IN ('pending', 'interrupted') \
-          OR (status = 'running' AND attempts < $1 AND lease_expires_at < now())) \
+          OR (status = 'running' AND faults + 1 < $1 AND lease_expires_at < now())) \
          AND ($4::text IS NULL OR key IN ( \
              SELECT sj.job_key FROM sweep_jobs sj JOIN sweeps s ON s.id = sj.sweep_id \
              WHERE s.id = $4 OR s.name = $4))"
@@ -71,26 +71,30 @@ pub(crate) const SQL: Sql = Sql {
         ") ON CONFLICT (key) DO NOTHING"
     ),
 
-    fail_exhausted: "UPDATE jobs SET status = 'failed', \
+    fail_exhausted: "UPDATE jobs SET status = 'failed', faults = faults + 1, \
          last_error = 'lease of worker ' || COALESCE(worker_id, '?') || ' expired on attempt ' \
-             || attempts || ' of ' || $1 || ' (the worker died or hung); giving up' \
+             || attempts || ' (' || (faults + 1) || ' of ' || $1 \
+             || ' lost attempts allowed in a row without a finished epoch; the worker died or \
+             hung); giving up' \
              || COALESCE('; earlier: ' || last_error, ''), \
          lease_expires_at = NULL, finished_at = now() \
          WHERE key IN ( \
              SELECT key FROM jobs \
-             WHERE status = 'running' AND attempts >= $1 AND lease_expires_at < now() \
+             WHERE status = 'running' AND faults + 1 >= $1 AND lease_expires_at < now() \
              FOR UPDATE SKIP LOCKED)",
 
-    fail_killed: "UPDATE jobs SET status = 'failed', \
-         last_error = 'the run was killed during attempt ' || attempts || ' of ' || $2::bigint \
-             || ' (out of memory? see dmesg); giving up, `tune run --retry-failed` tries again' \
+    fail_killed: "UPDATE jobs SET status = 'failed', faults = faults + 1, \
+         last_error = 'the run was killed during attempt ' || attempts || ' (' || (faults + 1) \
+             || ' of ' || $2::bigint || ' kills allowed in a row without a finished epoch; out \
+             of memory? see dmesg); giving up, `tune run --retry-failed` tries again' \
              || COALESCE('; earlier: ' || last_error, ''), \
          lease_expires_at = NULL, finished_at = now() \
-         WHERE status = 'running' AND attempts >= $2::bigint \
+         WHERE status = 'running' AND faults + 1 >= $2::bigint \
            AND ($1::text IS NULL OR substr(worker_id, 1, length($1)) = $1)",
 
     claim: concat!(
         "UPDATE jobs SET status = 'running', worker_id = $2, attempts = jobs.attempts + 1, \
+         faults = CASE WHEN jobs.status = 'running' THEN jobs.faults + 1 ELSE jobs.faults END, \
          lease_expires_at = now() + make_interval(secs => $3), \
          started_at = now(), finished_at = NULL, \
          last_error = CASE WHEN jobs.status = 'running' \

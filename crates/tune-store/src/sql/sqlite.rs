@@ -23,25 +23,29 @@ pub(crate) const SQL: Sql = Sql {
          COALESCE($31, strftime('%Y-%m-%d %H:%M:%f', 'now')), $32, $33) \
          ON CONFLICT (key) DO NOTHING",
 
-    fail_exhausted: "UPDATE jobs SET status = 'failed', \
+    fail_exhausted: "UPDATE jobs SET status = 'failed', faults = faults + 1, \
          last_error = 'lease of worker ' || COALESCE(worker_id, '?') || ' expired on attempt ' \
-             || attempts || ' of ' || $1 || ' (the worker died or hung); giving up' \
+             || attempts || ' (' || (faults + 1) || ' of ' || $1 \
+             || ' lost attempts allowed in a row without a finished epoch; the worker died or \
+             hung); giving up' \
              || COALESCE('; earlier: ' || last_error, ''), \
          lease_expires_at = NULL, \
          finished_at = strftime('%Y-%m-%d %H:%M:%f', 'now') \
-         WHERE status = 'running' AND attempts >= $1 \
+         WHERE status = 'running' AND faults + 1 >= $1 \
            AND lease_expires_at < strftime('%Y-%m-%d %H:%M:%f', 'now')",
 
-    fail_killed: "UPDATE jobs SET status = 'failed', \
-         last_error = 'the run was killed during attempt ' || attempts || ' of ' || $2 \
-             || ' (out of memory? see dmesg); giving up, `tune run --retry-failed` tries again' \
+    fail_killed: "UPDATE jobs SET status = 'failed', faults = faults + 1, \
+         last_error = 'the run was killed during attempt ' || attempts || ' (' || (faults + 1) \
+             || ' of ' || $2 || ' kills allowed in a row without a finished epoch; out of \
+             memory? see dmesg); giving up, `tune run --retry-failed` tries again' \
              || COALESCE('; earlier: ' || last_error, ''), \
          lease_expires_at = NULL, \
          finished_at = strftime('%Y-%m-%d %H:%M:%f', 'now') \
-         WHERE status = 'running' AND attempts >= $2 \
+         WHERE status = 'running' AND faults + 1 >= $2 \
            AND ($1 IS NULL OR substr(worker_id, 1, length($1)) = $1)",
 
     claim: "UPDATE jobs SET status = 'running', worker_id = $2, attempts = attempts + 1, \
+         faults = CASE WHEN status = 'running' THEN faults + 1 ELSE faults END, \
          lease_expires_at = strftime('%Y-%m-%d %H:%M:%f', 'now', printf('%+.3f seconds', $3)), \
          started_at = strftime('%Y-%m-%d %H:%M:%f', 'now'), finished_at = NULL, \
          last_error = CASE WHEN status = 'running' \
@@ -51,7 +55,7 @@ pub(crate) const SQL: Sql = Sql {
          WHERE key = ( \
              SELECT key FROM jobs \
              WHERE (status IN ('pending', 'interrupted') \
-                    OR (status = 'running' AND attempts < $1 \
+                    OR (status = 'running' AND faults + 1 < $1 \
                         AND lease_expires_at < strftime('%Y-%m-%d %H:%M:%f', 'now'))) \
                AND ($4 IS NULL OR key IN ( \
                    SELECT sj.job_key FROM sweep_jobs sj JOIN sweeps s ON s.id = sj.sweep_id \

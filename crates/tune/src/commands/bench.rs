@@ -52,7 +52,7 @@ fn measure(model: &ModelSpec, data: &Dataset, args: &BenchArgs) -> anyhow::Resul
     };
     // Warm-up: a few batches, so that allocations and caches settle before timing.
     tune_model::train(
-        &job(10 * args.batch, 1),
+        &job((10 * args.batch).min(data.train.len), 1),
         data,
         &opts,
         &mut tune_model::Silent,

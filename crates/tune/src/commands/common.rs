@@ -1,6 +1,7 @@
 //! Pieces several commands share: opening the store, sizing concurrency, formatting.
 
 use crate::cli::ConcurrencyArgs;
+use crate::exit_codes::TuneExitCode;
 use crate::runner::WorkSummary;
 use anyhow::Context;
 use std::process::ExitCode;
@@ -13,20 +14,23 @@ use tune_store::{BackendKind, StatusCounts, Store};
 pub enum ExitStatus {
     /// Every job finished.
     Success,
-    /// Some jobs failed (exit code 1).
+    /// Some jobs failed, in this run or earlier ones (exit code 1).
     Failures,
-    /// Stopped by Ctrl-C or SIGTERM (exit code 130).
+    /// Every job finished, but weight files could not be written (exit code 69).
+    WeightsMissing,
+    /// Stopped by Ctrl-C, SIGTERM or SIGHUP (exit code 130).
     Interrupted,
 }
 
 impl ExitStatus {
     /// The process exit code.
     pub fn code(self) -> ExitCode {
-        match self {
-            ExitStatus::Success => ExitCode::SUCCESS,
-            ExitStatus::Failures => ExitCode::from(1),
-            ExitStatus::Interrupted => ExitCode::from(130),
-        }
+        ExitCode::from(match self {
+            ExitStatus::Success => TuneExitCode::OK,
+            ExitStatus::Failures => TuneExitCode::JOBS_FAILED,
+            ExitStatus::WeightsMissing => TuneExitCode::UNAVAILABLE,
+            ExitStatus::Interrupted => TuneExitCode::INTERRUPTED,
+        })
     }
 }
 
@@ -161,10 +165,34 @@ pub fn finish_line(
             s.lost
         );
     }
+    // Failed jobs that this run did not try (failed in earlier runs) still leave the grid
+    // unfinished: never a silent success.
+    let failed_before = (counts.failed as usize).saturating_sub(s.failed);
+    if failed_before > 0 {
+        println!(
+            "{failed_before} jobs failed in earlier runs and were skipped: the reason is in the \
+             jobs table's last_error; `tune run GRID --retry-failed` trains them again"
+        );
+    }
+    if s.weights_recovered > 0 {
+        println!(
+            "{} weight files of earlier runs' jobs written from the results database",
+            s.weights_recovered
+        );
+    }
+    if s.weights_missing > 0 {
+        println!(
+            "{} weight files are missing (could not be written: disk full?); their weights are \
+             kept in the results database, and the next run with --save-weights writes them",
+            s.weights_missing
+        );
+    }
     if s.interrupted > 0 {
         ExitStatus::Interrupted
-    } else if s.failed > 0 {
+    } else if s.failed > 0 || failed_before > 0 {
         ExitStatus::Failures
+    } else if s.weights_missing > 0 {
+        ExitStatus::WeightsMissing
     } else {
         ExitStatus::Success
     }

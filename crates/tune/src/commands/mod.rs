@@ -15,6 +15,10 @@ use std::process::ExitCode;
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     limit_library_threads();
+    // A test hook: the only way to reach tune's "this is a bug" exit from outside.
+    if std::env::var_os("TUNE_TEST_PANIC").is_some() {
+        panic!("TUNE_TEST_PANIC is set");
+    }
     match cli.command {
         Command::Run(args) => run::run(args),
         Command::Worker(args) => worker::run(args),
