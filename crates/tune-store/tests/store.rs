@@ -737,8 +737,10 @@ async fn a_job_killed_on_every_attempt_fails_after_max_attempts() {
         assert_eq!(job.status, JobStatus::Failed, "{}", db.label);
         let error = job.last_error.as_deref().unwrap_or_default();
         assert!(
-            error.contains(&format!("killed during attempt {max} of {max}"))
-                && error.contains("--retry-failed")
+            error.contains(&format!(
+                "killed during attempt {max} ({max} of {max} kills allowed in a row without a \
+                 finished epoch"
+            )) && error.contains("--retry-failed")
                 && error.contains(&format!(
                     "earlier: the run was killed during attempt {}",
                     max - 1

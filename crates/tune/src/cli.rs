@@ -44,15 +44,21 @@ impl Cli {
 pub enum Command {
     /// Expand a grid file and train its jobs concurrently into the results database.
     ///
-    /// Ctrl-C or SIGTERM (as Slurm and Kubernetes send before killing) stops after the current
-    /// batch and marks the running jobs interrupted, to resume from their last checkpoint next
-    /// time; the exit code is then 130. A second Ctrl-C or SIGTERM quits at once.
+    /// Ctrl-C, SIGTERM (as Slurm and Kubernetes send before killing) or SIGHUP (a closed
+    /// terminal) stops after the current batch and marks the running jobs interrupted, to resume
+    /// from their last checkpoint next time; the exit code is then 130. A second one quits at
+    /// once. Exit codes: 0 every job done, 1 some jobs failed (also earlier ones this run
+    /// skipped), 2 bad input, 69 database, disk or data unavailable (or weight files missing),
+    /// 70 a bug in tune.
     Run(RunArgs),
     /// Claim and train jobs from a shared database (PostgreSQL) until its queue is empty.
     ///
-    /// Ctrl-C or SIGTERM (as Slurm and Kubernetes send before killing) stops after the current
-    /// batch and marks the running jobs interrupted, to resume from their last checkpoint next
-    /// time; the exit code is then 130. A second Ctrl-C or SIGTERM quits at once.
+    /// Ctrl-C, SIGTERM (as Slurm and Kubernetes send before killing) or SIGHUP (a closed
+    /// terminal) stops after the current batch and marks the running jobs interrupted, to resume
+    /// from their last checkpoint next time; the exit code is then 130. A second one quits at
+    /// once. Exit codes: 0 every job done, 1 some jobs failed (also earlier ones this run
+    /// skipped), 2 bad input, 69 database, disk or data unavailable (or weight files missing),
+    /// 70 a bug in tune.
     Worker(WorkerArgs),
     /// Rank finished jobs; `--by layers` gives one table per depth and mean/sd per depth.
     Report(ReportArgs),

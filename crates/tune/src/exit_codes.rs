@@ -42,11 +42,26 @@ impl TuneExitCode {
 #[error("{0}")]
 pub struct Bug(pub String);
 
-/// The environment is unavailable (a message without a typed cause). Exits
-/// [`TuneExitCode::UNAVAILABLE`].
+/// An error whose exit code was decided before it was turned into a new message (a message that
+/// adds advice to an error loses the error's type).
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Unavailable(pub String);
+#[error("{message}")]
+pub struct Classified {
+    /// The exit code.
+    pub code: u8,
+    /// The whole message.
+    pub message: String,
+}
+
+impl Classified {
+    /// `err`'s exit code with a new message.
+    pub fn new(err: &anyhow::Error, message: String) -> Classified {
+        Classified {
+            code: classify(err),
+            message,
+        }
+    }
+}
 
 /// The exit code for an error that ended a command: the first cause in its chain (outermost
 /// first) whose type tells what happened decides; a plain message is bad input.
@@ -63,8 +78,8 @@ fn code_of(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
     if cause.is::<Bug>() || cause.is::<tokio::task::JoinError>() {
         return Some(TuneExitCode::BUG);
     }
-    if cause.is::<Unavailable>() {
-        return Some(TuneExitCode::UNAVAILABLE);
+    if let Some(c) = cause.downcast_ref::<Classified>() {
+        return Some(c.code);
     }
     if let Some(e) = cause.downcast_ref::<StoreError>() {
         return Some(

@@ -464,7 +464,8 @@ fn a_results_database_error_leaves_the_job_for_another_attempt_and_stops_the_run
     let status = wait_exit(&mut child, Duration::from_secs(30));
     let out = child.wait_with_output().unwrap();
     let (out, err) = (stdout(&out), stderr(&out));
-    assert_eq!(status.code(), Some(2), "stdout:\n{out}\nstderr:\n{err}");
+    // The database is unavailable (69), not bad input.
+    assert_eq!(status.code(), Some(69), "stdout:\n{out}\nstderr:\n{err}");
     assert!(err.contains("left for another attempt"), "{err}");
     assert!(err.contains("epoch_metrics"), "the cause is shown: {err}");
 
@@ -507,7 +508,8 @@ fn a_missing_data_set_fails_the_job_says_how_to_get_it_and_stops() {
             .args(["--jobs", "1"]),
         false,
     );
-    assert_eq!(out.status.code(), Some(2));
+    // Missing data is an unavailable environment (69), not bad input.
+    assert_eq!(out.status.code(), Some(69));
     let err = stderr(&out);
     assert!(err.contains("data set `fashion-mnist` not found"), "{err}");
     assert!(err.contains("tune data fetch fashion-mnist"), "{err}");
@@ -559,10 +561,17 @@ fn weights_that_cannot_be_saved_do_not_cost_the_result() {
     std::fs::create_dir_all(weights.join(format!("{}.safetensors", keys[0]))).unwrap();
     let out = run(
         s.run_cmd(1, &["--quiet", "--save-weights"]).arg(&weights),
-        true,
+        false,
     );
+    // The missing file is no silent loss: exit 69 and the count in the summary.
+    assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
     assert!(
         stdout(&out).contains("2 jobs done, 0 failed"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains("1 weight files are missing"),
         "{}",
         stdout(&out)
     );
@@ -570,6 +579,16 @@ fn weights_that_cannot_be_saved_do_not_cost_the_result() {
         stderr(&out).contains(&format!("the weights of job {} were not saved", keys[0])),
         "{}",
         stderr(&out)
+    );
+    // The first job's weights wait in the database for a run that can write them.
+    let db = Db::open(&s.db());
+    assert_eq!(db.int("SELECT COUNT(*) FROM jobs WHERE status = 'done'"), 2);
+    assert_eq!(db.int("SELECT COUNT(*) FROM checkpoints"), 1);
+    drop(db);
+    std::fs::remove_dir(weights.join(format!("{}.safetensors", keys[0]))).unwrap();
+    run(
+        s.run_cmd(1, &["--quiet", "--save-weights"]).arg(&weights),
+        true,
     );
     assert_all_done_once(&Db::open(&s.db()), 2, 1);
     let saved = candle_core::safetensors::load(
@@ -679,8 +698,8 @@ fn a_second_run_into_the_same_database_is_refused() {
     );
 }
 
-/// A job whose run was killed on its last allowed attempt (as the out-of-memory killer would, every
-/// time) is marked failed by the next run, with the reason, and does not block the other jobs;
+/// A job whose run was killed on its last allowed attempt without finishing an epoch since the
+/// attempts before (as the out-of-memory killer would, every time) is marked failed by the next run, with the reason, and does not block the other jobs;
 /// `--retry-failed` trains it.
 #[test]
 fn a_job_killed_on_its_last_attempt_is_failed_by_the_next_run() {
@@ -689,7 +708,7 @@ fn a_job_killed_on_its_last_attempt_is_failed_by_the_next_run() {
     // Pretend the first job's third attempt was running when its run was killed.
     let db = Db::open(&s.db());
     db.execute(
-        "UPDATE jobs SET status = 'running', attempts = 3, worker_id = 'host:1', \
+        "UPDATE jobs SET status = 'running', attempts = 3, faults = 2, worker_id = 'host:1', \
          finished_at = NULL WHERE seq = (SELECT MIN(seq) FROM jobs)",
     );
     db.execute(
@@ -710,7 +729,12 @@ fn a_job_killed_on_its_last_attempt_is_failed_by_the_next_run() {
     assert_eq!(jobs[1], ("done".to_string(), None));
     assert_eq!(jobs[0].0, "failed");
     let error = jobs[0].1.as_deref().unwrap_or_default();
-    assert!(error.contains("killed during attempt 3 of 3"), "{error}");
+    assert!(
+        error.contains(
+            "killed during attempt 3 (3 of 3 kills allowed in a row without a finished epoch"
+        ),
+        "{error}"
+    );
     drop(db);
 
     run(&mut s.run_cmd(1, &["--quiet", "--retry-failed"]), true);

@@ -107,7 +107,7 @@ fn train_on_missing_data_says_how_to_get_it() {
             .arg(&empty),
         false,
     );
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(69));
     let err = stderr(&out);
     assert!(err.contains("data set `mnist` not found"), "{err}");
     assert!(err.contains("tune data fetch mnist"), "{err}");

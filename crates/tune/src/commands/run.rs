@@ -90,11 +90,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             .map_err(|e| {
                 if e.is::<tune_data::DataError>() {
                     progress.finish();
-                    anyhow::anyhow!(
+                    let message = format!(
                         "{e:#}\nOnce the data is in place, `tune run {} --retry-failed` trains \
                          the jobs marked failed for want of it.",
                         args.grid.display()
-                    )
+                    );
+                    crate::exit_codes::Classified::new(&e, message).into()
                 } else {
                     e
                 }
