@@ -1078,6 +1078,15 @@ impl Store {
         })?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
+            if ![r.test_loss, r.test_accuracy, r.runtime_s, r.images_per_s]
+                .iter()
+                .all(|v| v.is_finite())
+            {
+                // Only an older tune wrote these (see `drop_non_finite`); a run or worker that
+                // opens the database turns the job into a failed, diverged one.
+                tracing::warn!(key = %r.key, "skipping a result with a NaN or infinite figure");
+                continue;
+            }
             let history = if filter.with_history {
                 self.history(&r.key).await?
             } else {
@@ -1107,7 +1116,12 @@ impl Store {
                 .fetch_all(pool)
                 .await?)
         })?;
-        Ok(rows.into_iter().map(epoch_metrics).collect())
+        // The epochs up to the first non-finite one (which only an older tune could write).
+        Ok(rows
+            .into_iter()
+            .take_while(|e| epoch_figures(e).iter().all(|(_, v)| v.is_finite()))
+            .map(epoch_metrics)
+            .collect())
     }
 
     /// The test confusion matrix of finished job `key` (`[true][predicted]` counts).

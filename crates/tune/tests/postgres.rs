@@ -638,3 +638,81 @@ fn a_following_worker_trains_grids_enqueued_after_it_started() {
         2
     );
 }
+
+/// Issue 10, item 1 on PostgreSQL, which stores NaN where SQLite cannot: a diverged job is failed
+/// with its reason, not finished as done with a NaN loss. A NaN that an older tune stored is kept
+/// out of every reader (`report --sort loss`) and merged into SQLite as a failed, diverged job.
+#[test]
+fn a_diverged_job_is_failed_on_postgres_and_no_nan_reaches_a_reader() {
+    let _server = shared_server();
+    let Some(admin) = server_url("a_diverged_job_is_failed_on_postgres") else {
+        return;
+    };
+    let db = PgDb::create(admin, "diverge");
+    let s = Scratch::new();
+    let grid = s.grid(
+        "diverge.toml",
+        "name = \"diverge\"\n[fixed]\nmodel = \"cnn\"\ndataset = \"fashion-mnist\"\nepochs = 1\n\
+         batch = 32\ndense = 16\nlayer1 = 4\n\n[axes]\nlr = [1e30, 0.001, 0.002]\n",
+    );
+    let out = tune(s.path())
+        .args(["run", &grid, "--db", &db.url, "--data-dir"])
+        .arg(&s.data)
+        .args(["--jobs", "1", "--threads-per-job", "1", "--quiet"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("2 jobs done, 1 failed"),
+        "{}",
+        stdout(&out)
+    );
+    let jobs: Vec<(f64, String, Option<String>)> =
+        db.rows("SELECT lr, status, last_error FROM jobs ORDER BY seq");
+    assert_eq!(jobs[0].1, "failed", "{jobs:?}");
+    assert!(
+        jobs[0]
+            .2
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("diverged: the training loss became NaN at epoch 1"),
+        "{jobs:?}"
+    );
+    assert_eq!(
+        db.number("SELECT COUNT(*) FROM results WHERE test_loss = 'NaN'"),
+        0
+    );
+
+    // What an older tune left behind: a done job with a NaN loss.
+    on_pg(&db.url, async |pool| {
+        sqlx::query(
+            "UPDATE results SET test_loss = 'NaN' WHERE job_key = \
+             (SELECT key FROM jobs WHERE lr = 0.002)",
+        )
+        .execute(pool)
+        .await
+        .unwrap();
+    });
+    let out = run(
+        tune(s.path()).args([
+            "report", "--sort", "loss", "--format", "json", "--db", &db.url,
+        ]),
+        true,
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["jobs"], 1, "{report}");
+    assert!(!stdout(&out).contains("NaN"), "{report}");
+    let sqlite = s.path().join("merged.db");
+    run(tune(s.path()).arg("merge").arg(&sqlite).arg(&db.url), true);
+    let merged = util::db::Db::open(&sqlite);
+    let jobs: Vec<(f64, String)> = merged.rows("SELECT lr, status FROM jobs ORDER BY seq");
+    assert_eq!(
+        jobs,
+        [
+            (1e30, "failed".to_string()),
+            (0.001, "done".to_string()),
+            (0.002, "failed".to_string())
+        ]
+    );
+    assert_eq!(merged.int("SELECT COUNT(*) FROM results"), 1);
+}
