@@ -160,7 +160,6 @@ async fn write_kept_weights(
                 written += 1;
             }
             Err(e) => {
-                let _ = std::fs::remove_file(&path);
                 progress.warn(&format!(
                     "the weights of finished job {} were still not saved to {}: {e} (they stay \
                      in the results database)",
@@ -451,7 +450,8 @@ fn weights_path(dir: &std::path::Path, key: &str) -> PathBuf {
     dir.join(format!("{key}.safetensors"))
 }
 
-/// Saves a finished job's weights as `DIR/KEY.safetensors`; a partly written file is removed.
+/// Saves a finished job's weights as `DIR/KEY.safetensors` (written to a temporary file and
+/// renamed, so a failed write leaves no partial file).
 fn save_weights(
     network: &tune_model::Network,
     dir: &std::path::Path,
@@ -461,11 +461,6 @@ fn save_weights(
     std::fs::create_dir_all(dir)
         .map_err(anyhow::Error::from)
         .and_then(|()| Ok(tune_model::checkpoint::save_weights(network, &path)?))
-        .inspect_err(|_| {
-            if path.is_file() {
-                let _ = std::fs::remove_file(&path);
-            }
-        })
         .with_context(|| {
             format!(
                 "the weights of job {key} were not saved to {} (its result is recorded)",
