@@ -55,6 +55,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use sqlx::migrate::Migrator;
 use sqlx::{ConnectOptions, Connection};
 use tune_spec::{EpochMetrics, JobSpec, TrainOutcome};
 
@@ -85,6 +86,10 @@ pub struct StoreOptions {
     /// PostgreSQL: keep all tables in this schema (created if missing) instead of the default
     /// search path; lets several tune databases (or test runs) share one PostgreSQL database.
     pub pg_schema: Option<String>,
+    /// Open for reading only: the database must exist and be tune's, with this tune's schema;
+    /// nothing is created, migrated or written (SQLite opens the file read-only, PostgreSQL
+    /// makes every transaction read-only).
+    pub read_only: bool,
 }
 
 impl Default for StoreOptions {
@@ -94,6 +99,7 @@ impl Default for StoreOptions {
             max_connections: 4,
             busy_timeout: Duration::from_secs(30),
             pg_schema: None,
+            read_only: false,
         }
     }
 }
@@ -113,6 +119,7 @@ pub struct Store {
     backend: Backend,
     max_attempts: u32,
     target: String,
+    sqlite_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -291,6 +298,73 @@ async fn ensure_pg_schema(conn: &mut sqlx::PgConnection, target: &str) -> Result
     Ok(())
 }
 
+/// The table in which sqlx records applied migrations.
+const MIGRATIONS_TABLE: &str = "_sqlx_migrations";
+
+/// The version of tune's first migration: a database that has it applied is tune's.
+const INIT_VERSION: i64 = 20260510000000;
+
+/// What an existing database holds, seen before tune changes anything.
+#[derive(Debug)]
+enum Schema {
+    /// No tables at all: a new database.
+    Empty,
+    /// tune's schema, with these migrations applied.
+    Tune { applied: Vec<i64> },
+    /// Tables of something else.
+    Foreign { tables: Vec<String> },
+}
+
+impl Schema {
+    fn classify(tables: Vec<String>, applied: Vec<i64>) -> Schema {
+        if tables.is_empty() {
+            Schema::Empty
+        } else if applied.contains(&INIT_VERSION) {
+            Schema::Tune { applied }
+        } else {
+            Schema::Foreign { tables }
+        }
+    }
+}
+
+/// `tables a, b, c and 4 more`, for messages.
+fn tables_text(tables: &[String]) -> String {
+    let shown: Vec<&str> = tables.iter().take(5).map(String::as_str).collect();
+    let more = tables.len().saturating_sub(shown.len());
+    let mut text = format!("tables {}", shown.join(", "));
+    if more > 0 {
+        text.push_str(&format!(" and {more} more"));
+    }
+    text
+}
+
+/// Whether SQLite refused to open a file read-only for want of its WAL index (`-shm`) or a lock
+/// (read-only media), so that it must be read as immutable.
+fn can_not_open_read_only(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => db
+            .code()
+            .and_then(|c| c.parse::<i64>().ok())
+            .is_some_and(|c| matches!(c & 0xff, 8 | 14)),
+        _ => false,
+    }
+}
+
+/// Reads what a PostgreSQL database holds in the connection's schema.
+async fn inspect_pg(conn: &mut sqlx::PgConnection) -> std::result::Result<Schema, sqlx::Error> {
+    let tables: Vec<String> = sqlx::query_scalar(sql::PG_TABLES)
+        .fetch_all(&mut *conn)
+        .await?;
+    let applied = if tables.iter().any(|t| t == MIGRATIONS_TABLE) {
+        sqlx::query_scalar(sql::APPLIED_MIGRATIONS)
+            .fetch_all(&mut *conn)
+            .await?
+    } else {
+        Vec::new()
+    };
+    Ok(Schema::classify(tables, applied))
+}
+
 /// A `url` with any password removed, for messages.
 fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -373,8 +447,24 @@ impl Store {
         Store::open_with(target, &StoreOptions::default()).await
     }
 
-    /// [`Store::open`] with explicit options.
+    /// Opens an existing tune database for reading only (see [`StoreOptions::read_only`]).
+    /// Fails with [`StoreError::Missing`] when there is none, [`StoreError::Foreign`] when it is
+    /// not tune's and [`StoreError::Outdated`] when it lacks this tune's newest migrations.
+    pub async fn open_read_only(target: &str) -> Result<Store> {
+        let options = StoreOptions {
+            read_only: true,
+            ..StoreOptions::default()
+        };
+        Store::open_with(target, &options).await
+    }
+
+    /// [`Store::open`] with explicit options. Before it creates or migrates anything, it refuses
+    /// an empty target, a directory, and a database with tables that are not tune's
+    /// ([`StoreError::Foreign`]).
     pub async fn open_with(target: &str, options: &StoreOptions) -> Result<Store> {
+        if target.trim().is_empty() {
+            return Err(StoreError::EmptyTarget);
+        }
         if target.starts_with("postgres://") || target.starts_with("postgresql://") {
             Store::open_postgres(target, options).await
         } else if target.starts_with("sqlite:") || !target.contains("://") {
@@ -397,8 +487,60 @@ impl Store {
             SqliteConnectOptions::new().filename(target)
         };
         let memory = target.contains(":memory:") || target.contains("mode=memory");
+        let path = connect.get_filename().to_path_buf();
+        if !memory {
+            if path.as_os_str().is_empty() {
+                return Err(StoreError::EmptyTarget);
+            }
+            let path_text = target.split('?').next().unwrap_or(target);
+            if path_text.ends_with('/') || path.is_dir() {
+                return Err(StoreError::IsDirectory {
+                    target: target.to_string(),
+                    suggest: path.join("results.db"),
+                });
+            }
+        }
+        let connect = connect
+            .busy_timeout(options.busy_timeout)
+            .foreign_keys(true);
+        let exists = !memory && path.exists();
+        if options.read_only {
+            if memory || !exists {
+                return Err(StoreError::Missing {
+                    target: target.to_string(),
+                });
+            }
+            let (pool, schema) = match Store::inspect_sqlite(&connect, options).await {
+                // A WAL database on read-only media (no -shm beside it, none can be made): nobody
+                // can be writing there, so SQLite may read it as immutable.
+                Err(e) if can_not_open_read_only(&e) => {
+                    tracing::debug!(target, "reading the database as immutable: {e}");
+                    Store::inspect_sqlite(&connect.clone().immutable(true), options)
+                        .await
+                        .map_err(open_err)?
+                }
+                other => other.map_err(open_err)?,
+            };
+            Store::check_readable(target, &schema, &sqlx::migrate!("../../migrations/sqlite"))?;
+            tracing::debug!(target, "opened SQLite results database read-only");
+            return Ok(Store {
+                backend: Backend::Sqlite(pool),
+                max_attempts: options.max_attempts.max(1),
+                target: target.to_string(),
+                sqlite_file: std::fs::canonicalize(&path).ok(),
+            });
+        }
+        if exists && std::fs::metadata(&path).is_ok_and(|m| m.len() > 0) {
+            // Look before changing anything (even the journal mode): tune writes only to its own
+            // databases.
+            let (pool, schema) = Store::inspect_sqlite(&connect, options)
+                .await
+                .map_err(open_err)?;
+            pool.close().await;
+            Store::check_writable(target, &schema)?;
+        }
         if !memory
-            && let Some(dir) = connect.get_filename().parent()
+            && let Some(dir) = path.parent()
             && !dir.as_os_str().is_empty()
         {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
@@ -408,11 +550,10 @@ impl Store {
             })?;
         }
         let connect = connect
+            .read_only(false)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(options.busy_timeout)
-            .foreign_keys(true);
+            .synchronous(SqliteSynchronous::Normal);
         let pool_options = if memory {
             // An in-memory database lives as long as a connection to it: keep exactly one.
             SqlitePoolOptions::new()
@@ -436,7 +577,71 @@ impl Store {
             backend: Backend::Sqlite(pool),
             max_attempts: options.max_attempts.max(1),
             target: target.to_string(),
+            sqlite_file: if memory {
+                None
+            } else {
+                std::fs::canonicalize(&path).ok()
+            },
         })
+    }
+
+    /// Opens the existing SQLite database read-only and says what it holds.
+    async fn inspect_sqlite(
+        connect: &SqliteConnectOptions,
+        options: &StoreOptions,
+    ) -> std::result::Result<(SqlitePool, Schema), sqlx::Error> {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .connect_with(connect.clone().read_only(true).create_if_missing(false))
+            .await?;
+        let tables: Vec<String> = sqlx::query_scalar(sql::SQLITE_TABLES)
+            .fetch_all(&pool)
+            .await?;
+        let applied = if tables.iter().any(|t| t == MIGRATIONS_TABLE) {
+            sqlx::query_scalar(sql::APPLIED_MIGRATIONS)
+                .fetch_all(&pool)
+                .await?
+        } else {
+            Vec::new()
+        };
+        Ok((pool, Schema::classify(tables, applied)))
+    }
+
+    /// Whether a command that only reads may read a database with `schema`: it must be tune's,
+    /// with every migration this tune knows (a reader never migrates).
+    fn check_readable(target: &str, schema: &Schema, migrator: &Migrator) -> Result<()> {
+        match schema {
+            Schema::Empty => Err(StoreError::Missing {
+                target: target.to_string(),
+            }),
+            Schema::Foreign { tables } => Err(StoreError::Foreign {
+                target: target.to_string(),
+                tables: tables_text(tables),
+            }),
+            Schema::Tune { applied } => match migrator
+                .iter()
+                .map(|m| m.version)
+                .find(|v| !applied.contains(v))
+            {
+                Some(missing) => Err(StoreError::Outdated {
+                    target: target.to_string(),
+                    missing,
+                }),
+                None => Ok(()),
+            },
+        }
+    }
+
+    /// Whether a command that writes may migrate and write a database with `schema`: an empty
+    /// one or tune's own.
+    fn check_writable(target: &str, schema: &Schema) -> Result<()> {
+        match schema {
+            Schema::Foreign { tables } => Err(StoreError::Foreign {
+                target: target.to_string(),
+                tables: tables_text(tables),
+            }),
+            Schema::Empty | Schema::Tune { .. } => Ok(()),
+        }
     }
 
     async fn open_postgres(target: &str, options: &StoreOptions) -> Result<Store> {
@@ -451,6 +656,10 @@ impl Store {
                 return Err(StoreError::InvalidSchema(schema.clone()));
             }
             connect = connect.options([("search_path", schema.as_str())]);
+        }
+        if options.read_only {
+            // Every transaction of a reader is read-only, enforced by the server.
+            connect = connect.options([("default_transaction_read_only", "on")]);
         }
         // One connection first: it fails at once with the real cause (connection refused, a bad
         // password, no such database), where the pool would retry for its 30 s acquire timeout
@@ -468,26 +677,43 @@ impl Store {
                 ))));
             }
         };
-        ensure_pg_schema(&mut conn, &shown).await?;
+        let schema = inspect_pg(&mut conn).await.map_err(open_err)?;
+        let migrator = sqlx::migrate!("../../migrations/postgres");
+        if options.read_only {
+            Store::check_readable(&shown, &schema, &migrator)?;
+        } else {
+            Store::check_writable(&shown, &schema)?;
+            ensure_pg_schema(&mut conn, &shown).await?;
+        }
         conn.close().await.map_err(open_err)?;
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .connect_with(connect)
             .await
             .map_err(open_err)?;
-        sqlx::migrate!("../../migrations/postgres")
-            .run(&pool)
-            .await
-            .map_err(|source| StoreError::Migrate {
-                target: shown.clone(),
-                source,
-            })?;
-        tracing::debug!(target = %shown, "opened PostgreSQL results database");
+        if !options.read_only {
+            migrator
+                .run(&pool)
+                .await
+                .map_err(|source| StoreError::Migrate {
+                    target: shown.clone(),
+                    source,
+                })?;
+        }
+        tracing::debug!(target = %shown, read_only = options.read_only, "opened PostgreSQL results database");
         Ok(Store {
             backend: Backend::Postgres(pool),
             max_attempts: options.max_attempts.max(1),
             target: shown,
+            sqlite_file: None,
         })
+    }
+
+    /// The SQLite file this store writes to, with symbolic links and relative parts resolved
+    /// (`None` on PostgreSQL and for in-memory databases): one file has one such path, whatever
+    /// name reached it, so a lock beside it holds against every name (but see hard links).
+    pub fn sqlite_file(&self) -> Option<&std::path::Path> {
+        self.sqlite_file.as_deref()
     }
 
     /// Which database this store talks to.
@@ -1016,6 +1242,13 @@ impl Store {
     pub async fn jobs_of_sweep(&self, sweep: &str) -> Result<Vec<JobStatusRow>> {
         self.check_sweep(Some(sweep)).await?;
         self.select_jobs(Some(sweep), None).await
+    }
+
+    /// Every job (of `sweep`, id or name, or of the whole database) with its queue state, in
+    /// queue order.
+    pub async fn jobs(&self, sweep: Option<&str>) -> Result<Vec<JobStatusRow>> {
+        self.check_sweep(sweep).await?;
+        self.select_jobs(sweep, None).await
     }
 
     /// The queue state of job `key`, if it is known.

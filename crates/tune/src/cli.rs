@@ -63,8 +63,16 @@ pub enum Command {
     /// Draw training curves, accuracy per depth, or a confusion heat-map (SVG and PNG).
     #[command(subcommand)]
     Plot(PlotCommand),
+    /// List the jobs that are not done (failed, running, pending, interrupted) with their
+    /// attempts and last error; `--all` lists every job with the data it trained on.
+    Status(StatusArgs),
     /// Combine results databases (e.g. the shards of a job array) without duplicates.
+    ///
+    /// When two databases hold different results for the same job, the one merged first wins
+    /// (OUT's own, then the inputs in the order given) and every such conflict is listed.
     Merge(MergeArgs),
+    /// Bring a results database's schema up to date (commands that only read never do).
+    Migrate(MigrateArgs),
     /// Train one network from flags and print its figures.
     Train(TrainArgs),
     /// Measure training speed on the first N images.
@@ -391,6 +399,38 @@ pub struct ReportArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = TableFormat::Table)]
     pub format: TableFormat,
+}
+
+/// `tune status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Only jobs of this sweep (id or grid name).
+    #[arg(long)]
+    pub sweep: Option<String>,
+    /// List every job, done ones too.
+    #[arg(long)]
+    pub all: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = StatusFormat::Table)]
+    pub format: StatusFormat,
+}
+
+/// Formats of `tune status`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum StatusFormat {
+    /// A table, errors cut to one line.
+    Table,
+    /// JSON, errors in full.
+    Json,
+}
+
+/// `tune migrate`.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
 }
 
 /// `tune compare`.

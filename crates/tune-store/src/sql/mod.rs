@@ -58,6 +58,18 @@ pub(crate) struct Sql {
     pub merge_job_state: &'static str,
 }
 
+/// The schema versions applied to a database (tune's migrations, as sqlx records them).
+pub(crate) const APPLIED_MIGRATIONS: &str =
+    "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version";
+
+/// SQLite: the tables and views of the database (not SQLite's own), by name.
+pub(crate) const SQLITE_TABLES: &str = "SELECT name FROM sqlite_master \
+     WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%' ORDER BY name";
+
+/// PostgreSQL: the tables and views of the connection's current schema, by name.
+pub(crate) const PG_TABLES: &str = "SELECT table_name::text FROM information_schema.tables \
+     WHERE table_schema = current_schema() ORDER BY table_name";
+
 /// Highest queue position in use.
 pub(crate) const MAX_SEQ: &str = "SELECT COALESCE(MAX(seq), 0) AS seq FROM jobs";
 

@@ -1,0 +1,346 @@
+//! The results store from a user's side: tune never changes a database that is not its own and
+//! reading never writes (read-only media too); one writer per database file whatever name
+//! reaches it; reports and `tune status` say what is not done; merge conflicts are listed; results
+//! belong to the data they were trained on.
+
+mod util;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use util::db::Db;
+use util::*;
+
+/// A temporary directory with the fixture data and a grid file.
+struct Setup {
+    tmp: tempfile::TempDir,
+    data: PathBuf,
+    grid: PathBuf,
+}
+
+impl Setup {
+    fn new(grid_text: &str) -> Setup {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = fixture_data(&tmp.path().join("data"));
+        let grid = write_grid(tmp.path(), "grid.toml", grid_text);
+        Setup { tmp, data, grid }
+    }
+
+    fn dir(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    fn db(&self) -> PathBuf {
+        self.dir().join("results.db")
+    }
+
+    /// `tune ARGS...` in the temporary directory.
+    fn tune(&self, args: &[&str]) -> Command {
+        let mut cmd = tune(self.dir());
+        cmd.args(args);
+        cmd
+    }
+
+    /// `tune run GRID --db DB --data-dir DATA --jobs 1 --threads-per-job 1 --quiet`.
+    fn run_cmd(&self, db: &str) -> Command {
+        let mut cmd = tune(self.dir());
+        cmd.arg("run")
+            .arg(&self.grid)
+            .args(["--db", db])
+            .arg("--data-dir")
+            .arg(&self.data)
+            .args(["--jobs", "1", "--threads-per-job", "1", "--quiet"]);
+        cmd
+    }
+}
+
+/// The bytes of a file, to show that a command left it unchanged.
+fn bytes(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The names in a directory, sorted.
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Polls the database until `ready` holds, failing the test after `limit` or if `child` exits.
+fn wait_for(db: &Path, child: &mut Child, limit: Duration, ready: impl Fn(&Db) -> bool) {
+    let start = Instant::now();
+    loop {
+        if let Some(db) = Db::try_open(db)
+            && ready(&db)
+        {
+            return;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("tune exited ({status}) before the awaited state was reached");
+        }
+        assert!(start.elapsed() < limit, "not reached in {limit:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+// ----- 10. tune never changes a database that is not its own; reading never writes ---------
+
+/// Every command that only reads leaves a finished database byte for byte as it was, and reads
+/// one on read-only media (a read-only directory and file, read by an unprivileged user when the
+/// test runs as root).
+#[test]
+fn reading_never_writes_and_works_on_read_only_media() {
+    let s = Setup::new(&small_grid(2, 1));
+    let db = s.db();
+    let db_arg = db.to_str().unwrap();
+    run(&mut s.run_cmd(db_arg), true);
+    let before = bytes(&db);
+    let plots = s.dir().join("plots");
+    let plot_out = plots.join("c.svg");
+    for args in [
+        vec!["report", "--db", db_arg],
+        vec!["report", "--db", db_arg, "--format", "json"],
+        vec!["compare", "--db", db_arg],
+        vec!["confusion", "--db", db_arg],
+        vec!["status", "--db", db_arg, "--all"],
+        vec!["plot", "curves", "--db", db_arg, "--out", plot_out.to_str().unwrap()],
+        vec!["merge", "merged.db", db_arg],
+    ] {
+        run(&mut s.tune(&args), true);
+        assert!(before == bytes(&db), "`tune {}` changed the database", args.join(" "));
+    }
+
+    // Read-only media: a directory and file nobody may write to.
+    let media = s.dir().join("media");
+    std::fs::create_dir(&media).unwrap();
+    let ro_db = media.join("results.db");
+    std::fs::copy(&db, &ro_db).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&ro_db, std::fs::Permissions::from_mode(0o444)).unwrap();
+    std::fs::set_permissions(&media, std::fs::Permissions::from_mode(0o555)).unwrap();
+    for p in [s.dir(), media.as_path()] {
+        let mode = if p == media { 0o555 } else { 0o755 };
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let root = unsafe { libc_geteuid() } == 0;
+    let as_reader = |args: &[&str]| -> std::process::Output {
+        let mut cmd = if root {
+            // root may write anywhere: read as `nobody`, who may not.
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(env!("CARGO_BIN_EXE_tune"));
+            c
+        } else {
+            Command::new(env!("CARGO_BIN_EXE_tune"))
+        };
+        cmd.current_dir(&media)
+            .env_remove("TUNE_DB")
+            .env("RUST_LOG", "warn")
+            .args(args);
+        cmd.output().unwrap()
+    };
+    let ro_arg = ro_db.to_str().unwrap();
+    for args in [
+        vec!["report", "--db", ro_arg],
+        vec!["status", "--db", ro_arg, "--all"],
+        vec!["compare", "--db", ro_arg],
+    ] {
+        let out = as_reader(&args);
+        assert!(
+            out.status.success(),
+            "`tune {}` on read-only media: {}",
+            args.join(" "),
+            stderr(&out)
+        );
+    }
+    assert!(before == bytes(&ro_db));
+    assert_eq!(names(&media), ["results.db"]);
+    // A writer there says so, and why.
+    let out = as_reader(&["migrate", "--db", ro_arg]);
+    assert!(!out.status.success());
+    std::fs::set_permissions(&media, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+unsafe extern "C" {
+    #[link_name = "geteuid"]
+    fn libc_geteuid() -> u32;
+}
+
+/// A database of another application (or one with a table called `jobs`) is refused by every
+/// command, writing or reading, before anything in it changes: no tune tables, no WAL, no
+/// `_sqlx_migrations`, no lock file.
+#[test]
+fn a_database_that_is_not_tunes_is_left_unchanged() {
+    let s = Setup::new(&small_grid(1, 1));
+    for (name, create) in [
+        (
+            "app.db",
+            "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)",
+        ),
+        ("jobs.db", "CREATE TABLE jobs (id INTEGER PRIMARY KEY, cron TEXT)"),
+    ] {
+        let path = s.dir().join(name);
+        let db = Db::create(&path);
+        db.execute(create);
+        drop(db);
+        let before = bytes(&path);
+        for args in [
+            vec!["report", "--db", name],
+            vec!["status", "--db", name],
+            vec!["migrate", "--db", name],
+            vec!["merge", name, "results.db"],
+        ] {
+            let out = run(&mut s.tune(&args), false);
+            let err = stderr(&out);
+            if args[0] == "merge" {
+                // The input is missing: refused before OUT is touched.
+                assert!(err.contains("no results database at results.db"), "{err}");
+            } else {
+                assert!(err.contains("is not a tune results database"), "{err}");
+            }
+            assert!(!err.contains("upgrade tune"), "{err}");
+        }
+        let out = run(&mut s.run_cmd(name), false);
+        assert_eq!(out.status.code(), Some(2));
+        let err = stderr(&out);
+        assert!(err.contains(&format!("{name} is not a tune results database")), "{err}");
+        assert!(err.contains("pass another --db"), "{err}");
+        assert!(!err.contains("upgrade tune"), "{err}");
+        assert!(before == bytes(&path), "{name} was changed");
+        let db = Db::open(&path);
+        assert_eq!(
+            db.int("SELECT COUNT(*) FROM sqlite_master WHERE name = '_sqlx_migrations'"),
+            0
+        );
+        assert_eq!(db.text("PRAGMA journal_mode"), "delete");
+    }
+    let left: Vec<String> = names(s.dir())
+        .into_iter()
+        .filter(|n| n.contains(".db"))
+        .collect();
+    assert_eq!(left, ["app.db", "jobs.db"]);
+}
+
+/// `tune merge OUT missing.db` creates nothing and fails; `--db ""` and `--db newdir/` say what
+/// is wrong and leave no stray file.
+#[test]
+fn missing_empty_and_directory_targets_are_refused_cleanly() {
+    let s = Setup::new(&small_grid(1, 1));
+    let out = run(&mut s.tune(&["merge", "out.db", "missing.db"]), false);
+    assert!(
+        stderr(&out).contains("no results database at missing.db"),
+        "{}",
+        stderr(&out)
+    );
+    for args in [
+        vec!["report", "--db", "missing.db"],
+        vec!["status", "--db", "missing.db"],
+        vec!["plot", "depth", "--db", "missing.db"],
+    ] {
+        run(&mut s.tune(&args), false);
+    }
+    let out = run(&mut s.run_cmd(""), false);
+    assert!(stderr(&out).contains("empty string"), "{}", stderr(&out));
+    let out = run(&mut s.tune(&["report", "--db", ""]), false);
+    assert!(stderr(&out).contains("empty string"), "{}", stderr(&out));
+    let out = run(&mut s.run_cmd("newdir/"), false);
+    let err = stderr(&out);
+    assert!(err.contains("`newdir/` is a directory"), "{err}");
+    assert!(err.contains("newdir/results.db"), "{err}");
+    assert_eq!(names(s.dir()), ["data", "grid.toml"]);
+}
+
+/// A damaged page or a full disk is not "upgrade tune": the hint names the real cause.
+#[test]
+fn hints_name_the_real_cause() {
+    let s = Setup::new(&small_grid(1, 1));
+    let db = s.db();
+    run(&mut s.run_cmd(db.to_str().unwrap()), true);
+    let mut b = bytes(&db);
+    // Overwrite the schema page after the file header: the file is still SQLite, its tables not.
+    for x in &mut b[100..4096] {
+        *x = 0xa5;
+    }
+    std::fs::write(&db, &b).unwrap();
+    for out in [
+        run(&mut s.run_cmd(db.to_str().unwrap()), false),
+        run(&mut s.tune(&["report", "--db", db.to_str().unwrap()]), false),
+    ] {
+        let err = stderr(&out);
+        assert!(err.contains("damaged"), "{err}");
+        assert!(!err.contains("upgrade tune"), "{err}");
+    }
+}
+
+// ----- 6. one database, one writer, whatever the path ---------------------------------------
+
+/// Three 1-layer CNNs big enough that an epoch on the fixture data takes a noticeable time.
+fn slow_grid() -> String {
+    "name = \"slow\"\n[fixed]\nmodel = \"cnn\"\ndataset = \"fashion-mnist\"\nepochs = 5\n\
+     batch = 32\ndense = 64\n\n[axes]\nlayer1 = [64, 65, 66]\n"
+        .to_string()
+}
+
+/// While one run trains into a file, a second run reaching the same file through a symbolic
+/// link, a `sqlite:` URL with `?mode=rwc`, a path with `..`, or a hard link is refused, and the
+/// first run's job stays its own.
+#[test]
+fn one_writer_per_database_file_whatever_the_name() {
+    let s = Setup::new(&slow_grid());
+    std::fs::create_dir(s.dir().join("sub")).unwrap();
+    let mut first = s
+        .run_cmd("results.db")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&s.db(), &mut first, Duration::from_secs(60), |db| {
+        db.try_int("SELECT COUNT(*) FROM epoch_metrics") >= Some(1)
+    });
+    std::os::unix::fs::symlink(s.db(), s.dir().join("link.db")).unwrap();
+    let mut refused = Vec::new();
+    for name in ["link.db", "sqlite:results.db?mode=rwc", "sqlite://sub/../results.db", "./sub/../results.db"] {
+        refused.push((name, s.run_cmd(name).output().unwrap()));
+    }
+    std::fs::hard_link(s.db(), s.dir().join("hard.db")).unwrap();
+    let hard = s.run_cmd("hard.db").output().unwrap();
+    let still_running = first.try_wait().unwrap().is_none();
+    first.kill().unwrap();
+    first.wait().unwrap();
+    std::fs::remove_file(s.dir().join("hard.db")).unwrap();
+    assert!(still_running, "the first run ended before the others were refused");
+    for (name, out) in &refused {
+        assert_eq!(out.status.code(), Some(2), "{name}: {}", stderr(out));
+        assert!(
+            stderr(out).contains("another tune process is training into"),
+            "{name}: {}",
+            stderr(out)
+        );
+    }
+    assert_eq!(hard.status.code(), Some(2), "{}", stderr(&hard));
+    assert!(stderr(&hard).contains("hard links"), "{}", stderr(&hard));
+    let db = Db::open(&s.db());
+    let running: Vec<(String, i64)> =
+        db.rows("SELECT worker_id, attempts FROM jobs WHERE status = 'running'");
+    assert_eq!(running.len(), 1, "{running:?}");
+    assert!(running[0].0.ends_with(&format!(":{}:0", first.id())), "{running:?}");
+    assert_eq!(running[0].1, 1, "{running:?}");
+}
+
+/// The URL forms sqlx documents work: `sqlite://y.db` trains into `y.db` (its lock beside it),
+/// and `sqlite:y.db?mode=rwc` reads it.
+#[test]
+fn sqlite_url_forms_work() {
+    let s = Setup::new(&small_grid(1, 1));
+    run(&mut s.run_cmd("sqlite://y.db"), true);
+    assert!(s.dir().join("y.db").exists());
+    assert!(s.dir().join("y.db.lock").exists());
+    let out = run(&mut s.tune(&["report", "--db", "sqlite:y.db?mode=rwc"]), true);
+    assert!(stdout(&out).contains("1 finished job"), "{}", stdout(&out));
+    // Training again through another form finds the job finished.
+    let out = run(&mut s.run_cmd("sqlite:y.db?mode=rwc"), true);
+    assert!(stderr(&out).contains("1 already finished"), "{}", stderr(&out));
+}
