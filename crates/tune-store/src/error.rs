@@ -42,6 +42,16 @@ pub enum StoreError {
         /// A file path inside that directory.
         suggest: PathBuf,
     },
+    /// The SQLite file has several hard links: SQLite would keep a write-ahead log per name.
+    #[error(
+        "results database {target} has {links} hard links: SQLite keeps its write-ahead log beside the name used, so two names for one database can corrupt it; use one name (copy the file instead of linking it)"
+    )]
+    HardLinks {
+        /// The database as given.
+        target: String,
+        /// How many names the file has.
+        links: u64,
+    },
     /// A command that only reads found no database (reading never creates one).
     #[error("no results database at {target}: run `tune run grids/quick.toml` first, or pass --db")]
     Missing {

@@ -504,6 +504,19 @@ impl Store {
             .busy_timeout(options.busy_timeout)
             .foreign_keys(true);
         let exists = !memory && path.exists();
+        if exists {
+            // SQLite keeps its write-ahead log beside the name used: through a second hard link
+            // a reader misses the writer's log and a writer starts a second one, which can
+            // corrupt the database. One file, one name.
+            use std::os::unix::fs::MetadataExt;
+            let links = std::fs::metadata(&path).map_or(1, |m| m.nlink());
+            if links > 1 {
+                return Err(StoreError::HardLinks {
+                    target: target.to_string(),
+                    links,
+                });
+            }
+        }
         if options.read_only {
             if memory || !exists {
                 return Err(StoreError::Missing {

@@ -97,6 +97,8 @@ fn reading_never_writes_and_works_on_read_only_media() {
     let db = s.db();
     let db_arg = db.to_str().unwrap();
     run(&mut s.run_cmd(db_arg), true);
+    // The run closed the database cleanly: the file alone holds everything.
+    assert!(!s.dir().join("results.db-wal").exists());
     let before = bytes(&db);
     let plots = s.dir().join("plots");
     let plot_out = plots.join("c.svg");
@@ -343,4 +345,107 @@ fn sqlite_url_forms_work() {
     // Training again through another form finds the job finished.
     let out = run(&mut s.run_cmd("sqlite:y.db?mode=rwc"), true);
     assert!(stderr(&out).contains("1 already finished"), "{}", stderr(&out));
+}
+
+// ----- 3. reports say what is not done; `tune status` lists it --------------------------------
+
+/// An ANN and a CNN on the fixture `fashion-mnist`.
+fn ann_and_cnn_grid() -> String {
+    "name = \"pair\"\n[fixed]\ndataset = \"fashion-mnist\"\nepochs = 1\nbatch = 32\n\n\
+     [[grid]]\nfixed = { model = \"ann\", dense = [16] }\n\n\
+     [[grid]]\nfixed = { model = \"cnn\", layer1 = 4, dense = 16 }\n"
+        .to_string()
+}
+
+/// Every report and plot command says how many jobs are failed, running, pending and
+/// interrupted and where to read why; `compare` does not advise running a grid whose job failed;
+/// a database whose only jobs failed says so; `tune status` lists the jobs that are not done with
+/// status, attempts and last error, as a table and as JSON.
+#[test]
+fn reports_say_what_is_not_done_and_status_lists_it() {
+    let s = Setup::new(&small_grid(3, 1));
+    let db = s.db();
+    let db_arg = db.to_str().unwrap();
+    run(&mut s.run_cmd(db_arg), true);
+    let d = Db::open(&db);
+    d.execute(
+        "UPDATE jobs SET status = 'failed', attempts = 2, \
+         last_error = 'diverged: loss became NaN at epoch 1\ntry a lower lr' WHERE seq = 2",
+    );
+    d.execute("UPDATE jobs SET status = 'pending', attempts = 0 WHERE seq = 3");
+    d.execute("DELETE FROM results WHERE job_key IN (SELECT key FROM jobs WHERE seq IN (2, 3))");
+    let failed_key = d.text("SELECT key FROM jobs WHERE seq = 2");
+    drop(d);
+    let plot = s.dir().join("p.svg");
+    for args in [
+        vec!["report", "--db", db_arg],
+        vec!["report", "--db", db_arg, "--format", "json"],
+        vec!["compare", "--db", db_arg],
+        vec!["confusion", "--db", db_arg],
+        vec!["plot", "depth", "--db", db_arg, "--out", plot.to_str().unwrap()],
+        vec!["plot", "curves", "--db", db_arg, "--out", plot.to_str().unwrap()],
+        vec!["plot", "confusion", "--db", db_arg, "--out", plot.to_str().unwrap()],
+    ] {
+        let out = run(&mut s.tune(&args), true);
+        let err = stderr(&out);
+        assert!(
+            err.contains("2 of 3 jobs of the selection are not done: 1 failed, 0 running, 1 pending, 0 interrupted"),
+            "tune {}: {err}",
+            args.join(" ")
+        );
+        assert!(err.contains(&format!("tune status --db {db_arg}")), "{err}");
+    }
+
+    let out = run(&mut s.tune(&["status", "--db", db_arg]), true);
+    let table = stdout(&out);
+    assert!(table.contains(&failed_key[..12]), "{table}");
+    assert!(table.contains("failed"), "{table}");
+    assert!(table.contains("pending"), "{table}");
+    assert!(table.contains("diverged: loss became NaN at epoch 1"), "{table}");
+    assert!(!table.contains("try a lower lr"), "errors are cut to one line: {table}");
+    let out = run(&mut s.tune(&["status", "--db", db_arg, "--format", "json"]), true);
+    let jobs: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let jobs = jobs.as_array().unwrap();
+    assert_eq!(jobs.len(), 2, "{jobs:?}");
+    assert_eq!(jobs[0]["key"], failed_key.as_str());
+    assert_eq!(jobs[0]["status"], "failed");
+    assert_eq!(jobs[0]["attempts"], 2);
+    assert_eq!(
+        jobs[0]["last_error"],
+        "diverged: loss became NaN at epoch 1\ntry a lower lr"
+    );
+    assert_eq!(jobs[1]["status"], "pending");
+    let out = run(&mut s.tune(&["status", "--db", db_arg, "--all", "--format", "json"]), true);
+    let all: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(all.as_array().unwrap().len(), 3);
+
+    // Nothing finished: the advice names the failure, not the quick grid.
+    let d = Db::open(&db);
+    d.execute("UPDATE jobs SET status = 'failed', last_error = 'boom'");
+    d.execute("DELETE FROM results");
+    drop(d);
+    let out = run(&mut s.tune(&["report", "--db", db_arg]), false);
+    let err = stderr(&out);
+    assert!(err.contains("3 failed"), "{err}");
+    assert!(err.contains("tune status"), "{err}");
+    assert!(!err.contains("grids/quick.toml"), "{err}");
+
+    // compare: a cell whose job failed is not "run grids/compare.toml".
+    let s = Setup::new(&ann_and_cnn_grid());
+    let db = s.db();
+    let db_arg = db.to_str().unwrap();
+    run(&mut s.run_cmd(db_arg), true);
+    let d = Db::open(&db);
+    d.execute("UPDATE jobs SET status = 'failed', last_error = 'boom' WHERE model = 'ann'");
+    d.execute("DELETE FROM results WHERE job_key IN (SELECT key FROM jobs WHERE model = 'ann')");
+    drop(d);
+    let out = run(&mut s.tune(&["compare", "--db", db_arg]), true);
+    let text = stdout(&out);
+    assert!(
+        text.contains("no ANN result on fashion-mnist: its job") && text.contains("failed"),
+        "{text}"
+    );
+    assert!(!text.contains("no ANN result on fashion-mnist: run"), "{text}");
+    // Cells without any job still say which grid to run.
+    assert!(text.contains("no ANN result on mnist: run `tune run grids/compare.toml`"), "{text}");
 }

@@ -72,21 +72,8 @@ pub async fn lock_if_local(store: &Store, db: &str) -> anyhow::Result<LocalLock>
         });
     };
     // The lock belongs to the file, not to the name used: symbolic links, relative paths and
-    // `sqlite:` URLs all resolve to one real path, and the lock file lies beside it. A second hard
-    // link would be another real path (and SQLite would keep a second WAL beside it, which can
-    // corrupt the database), so a database with several links is refused.
-    use std::os::unix::fs::MetadataExt;
-    let links = std::fs::metadata(real)
-        .with_context(|| format!("cannot read {}", real.display()))?
-        .nlink();
-    if links > 1 {
-        anyhow::bail!(
-            "{db} ({}) has {links} hard links: SQLite keeps its write-ahead log beside the name \
-             used, so two names for one database can corrupt it; use one name (copy the file \
-             instead of linking it)",
-            real.display()
-        );
-    }
+    // `sqlite:` URLs all resolve to one real path, and the lock file lies beside it (the store
+    // refuses a file with a second hard link, another real path).
     let path = format!("{}.lock", real.display());
     let file = std::fs::OpenOptions::new()
         .create(true)

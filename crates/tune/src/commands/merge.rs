@@ -33,6 +33,7 @@ pub fn run(args: MergeArgs) -> anyhow::Result<ExitCode> {
             counts.total(),
             counts.done
         );
+        out.close().await;
         anyhow::Ok(ExitCode::SUCCESS)
     })
 }

@@ -102,6 +102,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         progress.finish();
         summary.failed += lock.given_up;
         let counts = store.counts(Some(&report.sweep_id)).await?;
+        // Closing checkpoints SQLite's write-ahead log into the file: the database file alone
+        // then holds everything (to copy, or to read from read-only media).
+        store.close().await;
         Ok(common::finish_line(
             &summary,
             &counts,

@@ -41,6 +41,7 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         summary.failed += lock.given_up;
         progress.finish();
         let counts = store.counts(args.sweep.as_deref()).await?;
+        store.close().await;
         anyhow::Ok(common::finish_line(
             &summary,
             &counts,
