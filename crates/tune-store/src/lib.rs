@@ -61,7 +61,8 @@ use tune_spec::{EpochMetrics, JobSpec, TrainOutcome};
 
 pub use error::{Result, StoreError};
 pub use types::{
-    Checkpoint, Claim, EnqueueReport, JobResult, JobStatus, JobStatusRow, MergeReport, NewSweep,
+    Checkpoint, Claim, EnqueueReport, JobResult, JobStatus, JobStatusRow, MergeConflict,
+    MergeReport, NewSweep,
     Released, ResultFilter, StatusCounts, SweepRow,
 };
 
@@ -376,6 +377,15 @@ fn redact(url: &str) -> String {
             format!("{scheme}://{user}:***@{host}")
         }
         _ => url.to_string(),
+    }
+}
+
+/// Whether two stored figures are the same number (NaN equals NaN, a missing one only another).
+fn same_figure(a: Option<f64>, b: Option<f64>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => a == b || (a.is_nan() && b.is_nan()),
+        (None, None) => true,
+        _ => false,
     }
 }
 
@@ -1316,7 +1326,8 @@ impl Store {
     /// into this store, in one transaction, without duplicates: rows are matched by sweep id and
     /// job key. A job new here is copied as it is (a running one as interrupted); a job that is
     /// done in `other` but not here takes `other`'s state, result and history; otherwise this
-    /// store's job wins. Checkpoints are not copied.
+    /// store's job wins. A job done in both with different test accuracy or loss is listed in
+    /// [`MergeReport::conflicts`] (this store's result is kept). Checkpoints are not copied.
     pub async fn merge_from(&self, other: &Store) -> Result<MergeReport> {
         let data = other.export().await?;
         let mut results: HashMap<&str, &ResultRecord> = HashMap::new();
@@ -1380,6 +1391,26 @@ impl Store {
                             sqlx::query(q).bind(&job.key).execute(&mut *tx).await?;
                         }
                         report.jobs_completed += 1;
+                    }
+                    Some(status) if status == done && job.status == done => {
+                        // Both finished it: the result here wins; a different one is a conflict.
+                        let kept: Option<(Option<f64>, Option<f64>)> =
+                            sqlx::query_as(sql::SELECT_RESULT_FIGURES)
+                                .bind(&job.key)
+                                .fetch_optional(&mut *tx)
+                                .await?;
+                        if let (Some(kept), Some(r)) = (kept, results.get(job.key.as_str())) {
+                            let dropped = (Some(r.test_accuracy), Some(r.test_loss));
+                            if !same_figure(kept.0, dropped.0) || !same_figure(kept.1, dropped.1) {
+                                report.conflicts.push(MergeConflict {
+                                    key: job.key.clone(),
+                                    spec: columns::parse_spec(&job.key, &job.spec_json)?,
+                                    kept,
+                                    dropped,
+                                });
+                            }
+                        }
+                        continue;
                     }
                     Some(_) => continue,
                 }

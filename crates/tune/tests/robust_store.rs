@@ -449,3 +449,44 @@ fn reports_say_what_is_not_done_and_status_lists_it() {
     // Cells without any job still say which grid to run.
     assert!(text.contains("no ANN result on mnist: run `tune run grids/compare.toml`"), "{text}");
 }
+
+// ----- 8. merge conflicts are reported ------------------------------------------------------
+
+/// `tune merge OUT A B` where A and B hold different results for the same job lists the
+/// conflict (job, both values, which was kept) and keeps the first one merged.
+#[test]
+fn merge_reports_every_conflict_and_keeps_the_first() {
+    let s = Setup::new(&small_grid(2, 1));
+    run(&mut s.run_cmd("a.db"), true);
+    run(&mut s.run_cmd("b.db"), true);
+    let b = Db::open(&s.dir().join("b.db"));
+    b.execute(
+        "UPDATE results SET test_accuracy = 0.125, test_loss = 9.5 \
+         WHERE job_key = (SELECT key FROM jobs WHERE seq = 1)",
+    );
+    let key = b.text("SELECT key FROM jobs WHERE seq = 1");
+    drop(b);
+    let out = run(&mut s.tune(&["merge", "out.db", "a.db", "b.db"]), true);
+    let err = stderr(&out);
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("conflict:")).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    let line = lines[0];
+    assert!(line.contains(&key), "{line}");
+    assert!(line.contains("b.db has accuracy 0.125, loss 9.5"), "{line}");
+    assert!(line.contains("out.db has test accuracy 0."), "{line}");
+    assert!(line.contains("kept out.db's"), "{line}");
+    assert!(err.contains("1 jobs were finished with different results"), "{err}");
+    let out_db = Db::open(&s.dir().join("out.db"));
+    assert_eq!(
+        out_db.int("SELECT COUNT(*) FROM results WHERE test_accuracy = 0.125"),
+        0,
+        "the first result merged is kept"
+    );
+    assert_eq!(out_db.int("SELECT COUNT(*) FROM results"), 2);
+    drop(out_db);
+    // The order decides: B first keeps B's result.
+    let out = run(&mut s.tune(&["merge", "out2.db", "b.db", "a.db"]), true);
+    assert!(stderr(&out).contains("a.db has accuracy"), "{}", stderr(&out));
+    let out2 = Db::open(&s.dir().join("out2.db"));
+    assert_eq!(out2.int("SELECT COUNT(*) FROM results WHERE test_accuracy = 0.125"), 1);
+}

@@ -70,6 +70,10 @@ pub(crate) const SQLITE_TABLES: &str = "SELECT name FROM sqlite_master \
 pub(crate) const PG_TABLES: &str = "SELECT table_name::text FROM information_schema.tables \
      WHERE table_schema = current_schema() ORDER BY table_name";
 
+/// The test accuracy and loss of finished job $1.
+pub(crate) const SELECT_RESULT_FIGURES: &str =
+    "SELECT test_accuracy, test_loss FROM results WHERE job_key = $1";
+
 /// Highest queue position in use.
 pub(crate) const MAX_SEQ: &str = "SELECT COALESCE(MAX(seq), 0) AS seq FROM jobs";
 

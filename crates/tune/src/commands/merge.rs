@@ -15,8 +15,26 @@ pub fn run(args: MergeArgs) -> anyhow::Result<ExitCode> {
             inputs.push(common::open_reader(input).await?);
         }
         let out = common::open_store(&args.out).await?;
+        let mut conflicts = 0;
         for from in &inputs {
             let r = out.merge_from(from).await?;
+            for c in &r.conflicts {
+                conflicts += 1;
+                eprintln!(
+                    "conflict: job {} ({} on {}): {} has test accuracy {}, loss {}; {} has \
+                     accuracy {}, loss {}; kept {}'s",
+                    c.key,
+                    c.spec.model.label(),
+                    c.spec.train.dataset,
+                    out.target(),
+                    figure(c.kept.0),
+                    figure(c.kept.1),
+                    from.target(),
+                    figure(c.dropped.0),
+                    figure(c.dropped.1),
+                    out.target(),
+                );
+            }
             println!(
                 "{}: {} new jobs, {} jobs completed, {} new sweeps, {} new sweep memberships",
                 from.target(),
@@ -33,6 +51,14 @@ pub fn run(args: MergeArgs) -> anyhow::Result<ExitCode> {
             counts.total(),
             counts.done
         );
+        if conflicts > 0 {
+            eprintln!(
+                "{conflicts} jobs were finished with different results in different databases; \
+                 the first result merged was kept for each (the output's own, then the inputs in \
+                 the order given): check how they were trained (data, tune version) before \
+                 trusting them"
+            );
+        }
         out.close().await;
         anyhow::Ok(ExitCode::SUCCESS)
     })
@@ -46,4 +72,9 @@ pub fn migrate(args: MigrateArgs) -> anyhow::Result<ExitCode> {
         store.close().await;
         anyhow::Ok(ExitCode::SUCCESS)
     })
+}
+
+/// A figure for a conflict line, full precision.
+fn figure(x: Option<f64>) -> String {
+    x.map_or_else(|| "none".to_string(), |x| x.to_string())
 }
