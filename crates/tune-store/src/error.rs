@@ -150,6 +150,18 @@ pub enum StoreError {
         /// The stale attempt number.
         attempt: u32,
     },
+    /// A job's epochs so far were trained on other data than the data at hand.
+    #[error(
+        "job {key} was trained so far on data with SHA-256 {recorded}, but the data at hand has SHA-256 {found}; results of different data are never mixed: point --data-dir at the data it started on, or train into another --db"
+    )]
+    DataMismatch {
+        /// The job.
+        key: String,
+        /// The data identity recorded for it.
+        recorded: String,
+        /// The data identity at hand.
+        found: String,
+    },
     /// A job that cannot be enqueued: its architecture cannot be built or a value does not fit a
     /// database column.
     #[error("job {key} cannot be stored: {why}; fix the grid file")]

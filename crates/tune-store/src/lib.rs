@@ -444,6 +444,8 @@ struct Export {
     memberships: Vec<MembershipRecord>,
     results: Vec<ResultRecord>,
     epochs: Vec<EpochRecord>,
+    /// key, data_sha256, data_verified of the jobs with a recorded data identity.
+    job_data: Vec<(String, String, Option<bool>)>,
 }
 
 impl Store {
@@ -1027,6 +1029,54 @@ impl Store {
         Ok(())
     }
 
+    /// Records that a claimed job trains on the data with identity `sha256` (see
+    /// `tune_data::identify`), `verified` when those are the canonical files. Fails with
+    /// [`StoreError::DataMismatch`] when epochs of the job were trained on other data (they cannot
+    /// be continued on this data), and [`StoreError::LeaseLost`] if the claim is stale.
+    pub async fn record_data(&self, claim: &Claim, sha256: &str, verified: bool) -> Result<()> {
+        on_backend!(self, "recording a job's data", |pool, sql| {
+            let mut tx = pool.begin_with(sql.begin_write).await?;
+            let n = sqlx::query(sql::SET_JOB_DATA)
+                .bind(&claim.key)
+                .bind(&claim.worker_id)
+                .bind(i64::from(claim.attempt))
+                .bind(sha256)
+                .bind(verified)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n == 0 {
+                let recorded: Option<Option<String>> = sqlx::query_scalar(sql::JOB_DATA)
+                    .bind(&claim.key)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                return Err(match recorded.flatten() {
+                    Some(recorded) if recorded != sha256 => StoreError::DataMismatch {
+                        key: claim.key.clone(),
+                        recorded,
+                        found: sha256.to_string(),
+                    },
+                    _ => Store::lease_lost(claim),
+                }
+                .into());
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// The recorded data identity (SHA-256, verified) of every job that has one, by job key.
+    pub async fn data_identities(&self) -> Result<HashMap<String, (String, Option<bool>)>> {
+        let rows: Vec<(String, String, Option<bool>)> =
+            on_backend!(self, "reading the jobs' data", |pool, _sql| {
+                Ok(sqlx::query_as(sql::SELECT_JOB_DATA).fetch_all(pool).await?)
+            })?;
+        Ok(rows
+            .into_iter()
+            .map(|(key, sha, verified)| (key, (sha, verified)))
+            .collect())
+    }
+
     /// Marks a claimed job failed with `error` (it is not retried; see [`Store::retry_failed`]).
     /// Fails with [`StoreError::LeaseLost`] if the claim is stale.
     pub async fn fail(&self, claim: &Claim, error: &str) -> Result<()> {
@@ -1318,6 +1368,7 @@ impl Store {
                     .await?,
                 results: sqlx::query_as(sql.export_results).fetch_all(pool).await?,
                 epochs: sqlx::query_as(sql::EXPORT_EPOCHS).fetch_all(pool).await?,
+                job_data: sqlx::query_as(sql::SELECT_JOB_DATA).fetch_all(pool).await?,
             })
         })
     }
@@ -1334,6 +1385,11 @@ impl Store {
         for r in &data.results {
             results.insert(&r.job_key, r);
         }
+        let job_data: HashMap<&str, (&str, Option<bool>)> = data
+            .job_data
+            .iter()
+            .map(|(k, sha, verified)| (k.as_str(), (sha.as_str(), *verified)))
+            .collect();
         let mut epochs: HashMap<&str, Vec<&EpochRecord>> = HashMap::new();
         for e in &data.epochs {
             epochs.entry(&e.job_key).or_default().push(e);
@@ -1399,20 +1455,41 @@ impl Store {
                                 .bind(&job.key)
                                 .fetch_optional(&mut *tx)
                                 .await?;
+                        let kept_data: Option<String> = sqlx::query_scalar(sql::JOB_DATA)
+                            .bind(&job.key)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        let dropped_data = job_data.get(job.key.as_str()).map(|d| d.0.to_string());
                         if let (Some(kept), Some(r)) = (kept, results.get(job.key.as_str())) {
                             let dropped = (Some(r.test_accuracy), Some(r.test_loss));
-                            if !same_figure(kept.0, dropped.0) || !same_figure(kept.1, dropped.1) {
+                            let data_differs = kept_data.is_some()
+                                && dropped_data.is_some()
+                                && kept_data != dropped_data;
+                            if !same_figure(kept.0, dropped.0)
+                                || !same_figure(kept.1, dropped.1)
+                                || data_differs
+                            {
                                 report.conflicts.push(MergeConflict {
                                     key: job.key.clone(),
                                     spec: columns::parse_spec(&job.key, &job.spec_json)?,
                                     kept,
                                     dropped,
+                                    kept_data,
+                                    dropped_data,
                                 });
                             }
                         }
                         continue;
                     }
                     Some(_) => continue,
+                }
+                if let Some((sha, verified)) = job_data.get(job.key.as_str()) {
+                    sqlx::query(sql::COPY_JOB_DATA)
+                        .bind(&job.key)
+                        .bind(sha)
+                        .bind(verified)
+                        .execute(&mut *tx)
+                        .await?;
                 }
                 if let Some(r) = results.get(job.key.as_str()) {
                     bind_result!(sqlx::query(sql.upsert_result), r)

@@ -288,6 +288,10 @@ pub struct MergeConflict {
     pub kept: (Option<f64>, Option<f64>),
     /// Test accuracy and test loss dropped (from the database merged in).
     pub dropped: (Option<f64>, Option<f64>),
+    /// The data identity (SHA-256) of the result kept, if recorded.
+    pub kept_data: Option<String>,
+    /// The data identity of the result dropped, if recorded.
+    pub dropped_data: Option<String>,
 }
 
 /// What [`Store::merge_from`](crate::Store::merge_from) copied.

@@ -335,6 +335,10 @@ pub struct RunArgs {
     /// Put jobs that failed before back in the queue.
     #[arg(long)]
     pub retry_failed: bool,
+    /// Train on a known data set's files even if they are not its canonical files (checksums
+    /// differ); the jobs are recorded, and reported, as trained on unverified data.
+    #[arg(long, env = "TUNE_ALLOW_UNVERIFIED", value_parser = clap::builder::BoolishValueParser::new())]
+    pub allow_unverified: bool,
 }
 
 /// A count of 1 or more.
@@ -358,6 +362,10 @@ pub struct WorkerArgs {
     /// Only jobs of this sweep (id or grid name).
     #[arg(long)]
     pub sweep: Option<String>,
+    /// Train on a known data set's files even if they are not its canonical files (checksums
+    /// differ); the jobs are recorded, and reported, as trained on unverified data.
+    #[arg(long, env = "TUNE_ALLOW_UNVERIFIED", value_parser = clap::builder::BoolishValueParser::new())]
+    pub allow_unverified: bool,
     /// Keep waiting for new jobs when the queue is empty.
     #[arg(long)]
     pub follow: bool,

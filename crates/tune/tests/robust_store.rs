@@ -43,12 +43,17 @@ impl Setup {
 
     /// `tune run GRID --db DB --data-dir DATA --jobs 1 --threads-per-job 1 --quiet`.
     fn run_cmd(&self, db: &str) -> Command {
+        self.run_on(db, &self.data)
+    }
+
+    /// [`Setup::run_cmd`] on the data in `data`.
+    fn run_on(&self, db: &str, data: &Path) -> Command {
         let mut cmd = tune(self.dir());
         cmd.arg("run")
             .arg(&self.grid)
             .args(["--db", db])
             .arg("--data-dir")
-            .arg(&self.data)
+            .arg(data)
             .args(["--jobs", "1", "--threads-per-job", "1", "--quiet"]);
         cmd
     }
@@ -489,4 +494,100 @@ fn merge_reports_every_conflict_and_keeps_the_first() {
     assert!(stderr(&out).contains("a.db has accuracy"), "{}", stderr(&out));
     let out2 = Db::open(&s.dir().join("out2.db"));
     assert_eq!(out2.int("SELECT COUNT(*) FROM results WHERE test_accuracy = 0.125"), 1);
+}
+
+// ----- 11. results belong to the data they were trained on ----------------------------------
+
+/// Writes a second fixture data set whose training labels differ from [`fixture_data`]'s.
+fn other_data(root: &Path) -> PathBuf {
+    let data = fixture_data(root);
+    let labels: Vec<u8> = (0..TRAIN).map(|i| (i * 3 % 10) as u8).collect();
+    tune_data::idx::write_labels(
+        &root.join("fashion-mnist").join("train-labels-idx1-ubyte.gz"),
+        &labels,
+        true,
+    )
+    .unwrap();
+    data
+}
+
+/// A known data set whose files are not the canonical ones is refused unless
+/// `--allow-unverified`, which records it as unverified (and reports say so); every job records
+/// the SHA-256 of its data; a grid finished on one data set is not "already finished" for other
+/// data: the run is refused naming both hashes, and another --db trains it.
+#[test]
+fn results_belong_to_the_data_they_were_trained_on() {
+    let s = Setup::new(&small_grid(2, 1));
+    let db = s.db();
+    let db_arg = db.to_str().unwrap();
+    let out = run(s.run_cmd(db_arg).env_remove("TUNE_ALLOW_UNVERIFIED"), false);
+    let err = stderr(&out);
+    assert!(err.contains("is not the canonical `fashion-mnist`"), "{err}");
+    assert!(err.contains("--allow-unverified"), "{err}");
+    assert!(err.contains("train-images-idx3-ubyte.gz: SHA-256"), "{err}");
+    let d = Db::open(&db);
+    assert_eq!(d.int("SELECT COUNT(*) FROM jobs WHERE status = 'pending'"), 2);
+    drop(d);
+
+    run(
+        s.run_cmd(db_arg)
+            .env_remove("TUNE_ALLOW_UNVERIFIED")
+            .arg("--allow-unverified"),
+        true,
+    );
+    let d = Db::open(&db);
+    let stamps: Vec<(Option<String>, Option<bool>)> =
+        d.rows("SELECT data_sha256, data_verified FROM jobs ORDER BY seq");
+    drop(d);
+    assert_eq!(stamps.len(), 2);
+    let first = stamps[0].0.clone().expect("a data identity is recorded");
+    assert_eq!(first.len(), 64, "{first}");
+    for (sha, verified) in &stamps {
+        assert_eq!(sha.as_deref(), Some(first.as_str()));
+        assert_eq!(*verified, Some(false));
+    }
+    let out = run(&mut s.tune(&["report", "--db", db_arg]), true);
+    let err = stderr(&out);
+    assert!(err.contains(&format!("fashion-mnist {}… UNVERIFIED", &first[..12])), "{err}");
+    let out = run(&mut s.tune(&["status", "--db", db_arg, "--all", "--format", "json"]), true);
+    let jobs: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(jobs[0]["data_sha256"], first.as_str());
+    assert_eq!(jobs[0]["data_verified"], false);
+
+    // The same grid on other data: refused, naming both hashes; nothing trained or changed.
+    let other = other_data(&s.dir().join("other"));
+    let out = run(&mut s.run_on(db_arg, &other), false);
+    let err = stderr(&out);
+    assert!(err.contains(&first), "{err}");
+    assert!(err.contains("2 jobs of this grid"), "{err}");
+    assert!(err.contains("another database"), "{err}");
+    let new_sha = err
+        .split("has SHA-256 ")
+        .nth(1)
+        .map(|t| t[..64].to_string())
+        .expect("the new data's hash is named");
+    assert_ne!(new_sha, first);
+    let d = Db::open(&db);
+    assert_eq!(d.int("SELECT COUNT(*) FROM results"), 2);
+    assert_eq!(
+        d.int("SELECT COUNT(DISTINCT data_sha256) FROM jobs"),
+        1,
+        "nothing was re-stamped"
+    );
+    drop(d);
+    // Into another database it trains, stamped with the other data.
+    run(&mut s.run_on("other.db", &other), true);
+    let d = Db::open(&s.dir().join("other.db"));
+    let shas: Vec<(String,)> = d.rows("SELECT DISTINCT data_sha256 FROM jobs");
+    assert_eq!(shas, [(new_sha.clone(),)]);
+    drop(d);
+
+    // Merging the two: same jobs, different data: each is a listed conflict.
+    let out = run(&mut s.tune(&["merge", "m.db", db_arg, "other.db"]), true);
+    let err = stderr(&out);
+    assert_eq!(err.matches("trained on different data").count(), 2, "{err}");
+    assert!(err.contains(&new_sha), "{err}");
+    let d = Db::open(&s.dir().join("m.db"));
+    let shas: Vec<(String,)> = d.rows("SELECT DISTINCT data_sha256 FROM jobs");
+    assert_eq!(shas, [(first.clone(),)], "the first merged keeps its data identity");
 }

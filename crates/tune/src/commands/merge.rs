@@ -34,6 +34,13 @@ pub fn run(args: MergeArgs) -> anyhow::Result<ExitCode> {
                     figure(c.dropped.1),
                     out.target(),
                 );
+                if c.kept_data != c.dropped_data {
+                    eprintln!(
+                        "  (trained on different data: kept SHA-256 {}, dropped SHA-256 {})",
+                        c.kept_data.as_deref().unwrap_or("not recorded"),
+                        c.dropped_data.as_deref().unwrap_or("not recorded")
+                    );
+                }
             }
             println!(
                 "{}: {} new jobs, {} jobs completed, {} new sweeps, {} new sweep memberships",

@@ -30,6 +30,8 @@ struct Selection {
     results: Vec<JobResult>,
     counts: StatusCounts,
     db: String,
+    /// Which data the finished jobs were trained on, one line.
+    data: String,
 }
 
 /// Finished jobs of the database (optionally one sweep), opened read-only, or an error whose
@@ -46,12 +48,49 @@ async fn finished(db: &str, sweep: Option<&str>, with_history: bool) -> anyhow::
     if results.is_empty() {
         bail!("{}", no_results(store.target(), db, sweep, &counts));
     }
+    let identities = store.data_identities().await?;
+    let data = data_line(&results, &identities);
     Ok(Selection {
         store,
         results,
         counts,
         db: db.to_string(),
+        data,
     })
+}
+
+/// `data: fashion-mnist 3f2a…e1 (canonical) for 10 rows; mnist 77ab…01 UNVERIFIED for 2 rows`.
+fn data_line(
+    results: &[JobResult],
+    identities: &std::collections::HashMap<String, (String, Option<bool>)>,
+) -> String {
+    let mut groups: std::collections::BTreeMap<(String, String), usize> = Default::default();
+    for r in results {
+        let what = match identities.get(&r.key) {
+            Some((sha, Some(true))) => format!("{} (canonical)", short_sha(sha)),
+            Some((sha, _)) => format!(
+                "{} UNVERIFIED (not the canonical files; trained with --allow-unverified)",
+                short_sha(sha)
+            ),
+            None => "not recorded (trained by an older tune)".to_string(),
+        };
+        *groups
+            .entry((r.spec.train.dataset.clone(), what))
+            .or_default() += 1;
+    }
+    let parts: Vec<String> = groups
+        .into_iter()
+        .map(|((dataset, what), n)| format!("{dataset} {what} for {n} rows"))
+        .collect();
+    format!(
+        "data (SHA-256; `tune status --all` shows each job's): {}",
+        parts.join("; ")
+    )
+}
+
+/// The first 12 hex digits of a SHA-256, enough to tell data sets apart in a line.
+pub fn short_sha(sha: &str) -> String {
+    format!("{}…", &sha[..12.min(sha.len())])
 }
 
 /// `tune status` with the `--db` that reaches the same database.
@@ -103,6 +142,7 @@ fn no_results(target: &str, db: &str, sweep: Option<&str>, c: &StatusCounts) -> 
 
 /// One line on stderr with the jobs of the selection that are not done, and where to read why.
 fn note_unfinished(sel: &Selection) {
+    eprintln!("{}", sel.data);
     let c = &sel.counts;
     if c.total() == c.done {
         eprintln!("all {} jobs of the selection are done", c.done);

@@ -21,9 +21,16 @@ struct JobLine<'a> {
     started_at: Option<&'a str>,
     finished_at: Option<&'a str>,
     last_error: Option<&'a str>,
+    /// SHA-256 of the data it trained on (see the README), if recorded.
+    data_sha256: Option<&'a str>,
+    /// Whether that data was the canonical data set of its name.
+    data_verified: Option<bool>,
 }
 
-fn line(j: &JobStatusRow) -> JobLine<'_> {
+type Identities = std::collections::HashMap<String, (String, Option<bool>)>;
+
+fn line<'a>(j: &'a JobStatusRow, data: &'a Identities) -> JobLine<'a> {
+    let d = data.get(&j.key);
     JobLine {
         key: &j.key,
         status: j.status.as_str(),
@@ -36,6 +43,8 @@ fn line(j: &JobStatusRow) -> JobLine<'_> {
         started_at: j.started_at.as_deref(),
         finished_at: j.finished_at.as_deref(),
         last_error: j.last_error.as_deref(),
+        data_sha256: d.map(|d| d.0.as_str()),
+        data_verified: d.and_then(|d| d.1),
     }
 }
 
@@ -52,10 +61,11 @@ fn one_line(text: &str, max: usize) -> String {
 
 pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let rt = common::runtime()?;
-    let (jobs, target) = rt.block_on(async {
+    let (jobs, data, target) = rt.block_on(async {
         let store = common::open_reader(&args.db.db).await?;
         let jobs = store.jobs(args.sweep.as_deref()).await?;
-        anyhow::Ok((jobs, store.target().to_string()))
+        let data = store.data_identities().await?;
+        anyhow::Ok((jobs, data, store.target().to_string()))
     })?;
     let total = jobs.len();
     let shown: Vec<&JobStatusRow> = jobs
@@ -68,7 +78,7 @@ pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
     }
     match args.format {
         StatusFormat::Json => {
-            let lines: Vec<JobLine<'_>> = shown.iter().map(|j| line(j)).collect();
+            let lines: Vec<JobLine<'_>> = shown.iter().map(|j| line(j, &data)).collect();
             println!("{}", serde_json::to_string_pretty(&lines)?);
         }
         StatusFormat::Table if shown.is_empty() => {
@@ -77,7 +87,7 @@ pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
         StatusFormat::Table => {
             let mut table = comfy_table::Table::new();
             table.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
-            table.set_header([
+            let mut header = vec![
                 "job",
                 "status",
                 "attempts",
@@ -86,9 +96,13 @@ pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
                 "dataset",
                 "worker",
                 "last error",
-            ]);
+            ];
+            if args.all {
+                header.push("data (SHA-256)");
+            }
+            table.set_header(header);
             for j in &shown {
-                table.add_row([
+                let mut row = vec![
                     j.key.chars().take(12).collect::<String>(),
                     j.status.as_str().to_string(),
                     j.attempts.to_string(),
@@ -100,7 +114,15 @@ pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
                         .as_deref()
                         .map(|e| one_line(e, 100))
                         .unwrap_or_default(),
-                ]);
+                ];
+                if args.all {
+                    row.push(match data.get(&j.key) {
+                        Some((sha, Some(true))) => super::report::short_sha(sha),
+                        Some((sha, _)) => format!("{} unverified", super::report::short_sha(sha)),
+                        None => String::new(),
+                    });
+                }
+                table.add_row(row);
             }
             println!("{table}");
         }

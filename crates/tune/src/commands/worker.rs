@@ -36,6 +36,7 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
             worker_prefix,
             lease: Duration::from_secs(args.lease_secs.max(1)),
             save_weights: args.concurrency.save_weights.clone(),
+            allow_unverified: args.allow_unverified,
         };
         let mut summary = runner::work(store.clone(), opts, progress.clone()).await?;
         summary.failed += lock.given_up;
