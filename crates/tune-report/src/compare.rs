@@ -151,10 +151,7 @@ impl Comparison {
     /// `None` keeps "run the compare grid".
     pub fn explain_missing(&mut self, why: impl Fn(ModelKind, &str) -> Option<String>) {
         let mut notes = Vec::new();
-        for (row, kind, what) in [
-            (0, ModelKind::Ann, "ANN"),
-            (1, ModelKind::Cnn, "CNN"),
-        ] {
+        for (row, kind, what) in [(0, ModelKind::Ann, "ANN"), (1, ModelKind::Cnn, "CNN")] {
             let Some(row) = self.rows.get(row) else {
                 continue;
             };

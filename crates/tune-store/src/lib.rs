@@ -51,19 +51,18 @@ use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::migrate::Migrator;
 use sqlx::{ConnectOptions, Connection};
 use tune_spec::{EpochMetrics, JobSpec, TrainOutcome};
 
 pub use error::{Result, StoreError};
 pub use types::{
     Checkpoint, Claim, EnqueueReport, JobResult, JobStatus, JobStatusRow, MergeConflict,
-    MergeReport, NewSweep,
-    Released, ResultFilter, StatusCounts, SweepRow,
+    MergeReport, NewSweep, Released, ResultFilter, StatusCounts, SweepRow,
 };
 
 use error::Fail;

@@ -120,14 +120,20 @@ pub fn check_verified(name: &str, id: &Identified, allow_unverified: bool) -> an
          files anyway (the jobs are then recorded as trained on unverified data with SHA-256 {}, \
          and reports say so; jobs already marked failed for it train again with --retry-failed)",
         id.dir.display(),
-        id.identity.mismatch.as_deref().unwrap_or("its files differ"),
+        id.identity
+            .mismatch
+            .as_deref()
+            .unwrap_or("its files differ"),
         id.identity.sha256
     )
 }
 
 /// Data sets loaded once per process and shared by every job, with their identity.
 #[derive(Default)]
-struct DataCache(Mutex<HashMap<String, (Arc<Dataset>, Arc<Identified>)>>);
+struct DataCache(Mutex<HashMap<String, Loaded>>);
+
+/// A loaded data set and its identity.
+type Loaded = (Arc<Dataset>, Arc<Identified>);
 
 impl DataCache {
     fn get(
@@ -135,7 +141,7 @@ impl DataCache {
         name: &str,
         dir: Option<&Path>,
         allow_unverified: bool,
-    ) -> anyhow::Result<(Arc<Dataset>, Arc<Identified>)> {
+    ) -> anyhow::Result<Loaded> {
         let mut map = self.0.lock().expect("data cache lock");
         if let Some(d) = map.get(name) {
             return Ok(d.clone());

@@ -113,11 +113,22 @@ fn reading_never_writes_and_works_on_read_only_media() {
         vec!["compare", "--db", db_arg],
         vec!["confusion", "--db", db_arg],
         vec!["status", "--db", db_arg, "--all"],
-        vec!["plot", "curves", "--db", db_arg, "--out", plot_out.to_str().unwrap()],
+        vec![
+            "plot",
+            "curves",
+            "--db",
+            db_arg,
+            "--out",
+            plot_out.to_str().unwrap(),
+        ],
         vec!["merge", "merged.db", db_arg],
     ] {
         run(&mut s.tune(&args), true);
-        assert!(before == bytes(&db), "`tune {}` changed the database", args.join(" "));
+        assert!(
+            before == bytes(&db),
+            "`tune {}` changed the database",
+            args.join(" ")
+        );
     }
 
     // Read-only media: a directory and file nobody may write to.
@@ -187,7 +198,10 @@ fn a_database_that_is_not_tunes_is_left_unchanged() {
             "app.db",
             "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)",
         ),
-        ("jobs.db", "CREATE TABLE jobs (id INTEGER PRIMARY KEY, cron TEXT)"),
+        (
+            "jobs.db",
+            "CREATE TABLE jobs (id INTEGER PRIMARY KEY, cron TEXT)",
+        ),
     ] {
         let path = s.dir().join(name);
         let db = Db::create(&path);
@@ -213,7 +227,10 @@ fn a_database_that_is_not_tunes_is_left_unchanged() {
         let out = run(&mut s.run_cmd(name), false);
         assert_eq!(out.status.code(), Some(2));
         let err = stderr(&out);
-        assert!(err.contains(&format!("{name} is not a tune results database")), "{err}");
+        assert!(
+            err.contains(&format!("{name} is not a tune results database")),
+            "{err}"
+        );
         assert!(err.contains("pass another --db"), "{err}");
         assert!(!err.contains("upgrade tune"), "{err}");
         assert!(before == bytes(&path), "{name} was changed");
@@ -274,7 +291,10 @@ fn hints_name_the_real_cause() {
     std::fs::write(&db, &b).unwrap();
     for out in [
         run(&mut s.run_cmd(db.to_str().unwrap()), false),
-        run(&mut s.tune(&["report", "--db", db.to_str().unwrap()]), false),
+        run(
+            &mut s.tune(&["report", "--db", db.to_str().unwrap()]),
+            false,
+        ),
     ] {
         let err = stderr(&out);
         assert!(err.contains("damaged"), "{err}");
@@ -309,7 +329,12 @@ fn one_writer_per_database_file_whatever_the_name() {
     });
     std::os::unix::fs::symlink(s.db(), s.dir().join("link.db")).unwrap();
     let mut refused = Vec::new();
-    for name in ["link.db", "sqlite:results.db?mode=rwc", "sqlite://sub/../results.db", "./sub/../results.db"] {
+    for name in [
+        "link.db",
+        "sqlite:results.db?mode=rwc",
+        "sqlite://sub/../results.db",
+        "./sub/../results.db",
+    ] {
         refused.push((name, s.run_cmd(name).output().unwrap()));
     }
     std::fs::hard_link(s.db(), s.dir().join("hard.db")).unwrap();
@@ -318,7 +343,10 @@ fn one_writer_per_database_file_whatever_the_name() {
     first.kill().unwrap();
     first.wait().unwrap();
     std::fs::remove_file(s.dir().join("hard.db")).unwrap();
-    assert!(still_running, "the first run ended before the others were refused");
+    assert!(
+        still_running,
+        "the first run ended before the others were refused"
+    );
     for (name, out) in &refused {
         assert_eq!(out.status.code(), Some(2), "{name}: {}", stderr(out));
         assert!(
@@ -333,7 +361,10 @@ fn one_writer_per_database_file_whatever_the_name() {
     let running: Vec<(String, i64)> =
         db.rows("SELECT worker_id, attempts FROM jobs WHERE status = 'running'");
     assert_eq!(running.len(), 1, "{running:?}");
-    assert!(running[0].0.ends_with(&format!(":{}:0", first.id())), "{running:?}");
+    assert!(
+        running[0].0.ends_with(&format!(":{}:0", first.id())),
+        "{running:?}"
+    );
     assert_eq!(running[0].1, 1, "{running:?}");
 }
 
@@ -345,11 +376,18 @@ fn sqlite_url_forms_work() {
     run(&mut s.run_cmd("sqlite://y.db"), true);
     assert!(s.dir().join("y.db").exists());
     assert!(s.dir().join("y.db.lock").exists());
-    let out = run(&mut s.tune(&["report", "--db", "sqlite:y.db?mode=rwc"]), true);
+    let out = run(
+        &mut s.tune(&["report", "--db", "sqlite:y.db?mode=rwc"]),
+        true,
+    );
     assert!(stdout(&out).contains("1 finished job"), "{}", stdout(&out));
     // Training again through another form finds the job finished.
     let out = run(&mut s.run_cmd("sqlite:y.db?mode=rwc"), true);
-    assert!(stderr(&out).contains("1 already finished"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("1 already finished"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 // ----- 3. reports say what is not done; `tune status` lists it --------------------------------
@@ -387,9 +425,30 @@ fn reports_say_what_is_not_done_and_status_lists_it() {
         vec!["report", "--db", db_arg, "--format", "json"],
         vec!["compare", "--db", db_arg],
         vec!["confusion", "--db", db_arg],
-        vec!["plot", "depth", "--db", db_arg, "--out", plot.to_str().unwrap()],
-        vec!["plot", "curves", "--db", db_arg, "--out", plot.to_str().unwrap()],
-        vec!["plot", "confusion", "--db", db_arg, "--out", plot.to_str().unwrap()],
+        vec![
+            "plot",
+            "depth",
+            "--db",
+            db_arg,
+            "--out",
+            plot.to_str().unwrap(),
+        ],
+        vec![
+            "plot",
+            "curves",
+            "--db",
+            db_arg,
+            "--out",
+            plot.to_str().unwrap(),
+        ],
+        vec![
+            "plot",
+            "confusion",
+            "--db",
+            db_arg,
+            "--out",
+            plot.to_str().unwrap(),
+        ],
     ] {
         let out = run(&mut s.tune(&args), true);
         let err = stderr(&out);
@@ -406,9 +465,18 @@ fn reports_say_what_is_not_done_and_status_lists_it() {
     assert!(table.contains(&failed_key[..12]), "{table}");
     assert!(table.contains("failed"), "{table}");
     assert!(table.contains("pending"), "{table}");
-    assert!(table.contains("diverged: loss became NaN at epoch 1"), "{table}");
-    assert!(!table.contains("try a lower lr"), "errors are cut to one line: {table}");
-    let out = run(&mut s.tune(&["status", "--db", db_arg, "--format", "json"]), true);
+    assert!(
+        table.contains("diverged: loss became NaN at epoch 1"),
+        "{table}"
+    );
+    assert!(
+        !table.contains("try a lower lr"),
+        "errors are cut to one line: {table}"
+    );
+    let out = run(
+        &mut s.tune(&["status", "--db", db_arg, "--format", "json"]),
+        true,
+    );
     let jobs: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     let jobs = jobs.as_array().unwrap();
     assert_eq!(jobs.len(), 2, "{jobs:?}");
@@ -420,7 +488,10 @@ fn reports_say_what_is_not_done_and_status_lists_it() {
         "diverged: loss became NaN at epoch 1\ntry a lower lr"
     );
     assert_eq!(jobs[1]["status"], "pending");
-    let out = run(&mut s.tune(&["status", "--db", db_arg, "--all", "--format", "json"]), true);
+    let out = run(
+        &mut s.tune(&["status", "--db", db_arg, "--all", "--format", "json"]),
+        true,
+    );
     let all: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(all.as_array().unwrap().len(), 3);
 
@@ -450,9 +521,15 @@ fn reports_say_what_is_not_done_and_status_lists_it() {
         text.contains("no ANN result on fashion-mnist: its job") && text.contains("failed"),
         "{text}"
     );
-    assert!(!text.contains("no ANN result on fashion-mnist: run"), "{text}");
+    assert!(
+        !text.contains("no ANN result on fashion-mnist: run"),
+        "{text}"
+    );
     // Cells without any job still say which grid to run.
-    assert!(text.contains("no ANN result on mnist: run `tune run grids/compare.toml`"), "{text}");
+    assert!(
+        text.contains("no ANN result on mnist: run `tune run grids/compare.toml`"),
+        "{text}"
+    );
 }
 
 // ----- 8. merge conflicts are reported ------------------------------------------------------
@@ -480,7 +557,10 @@ fn merge_reports_every_conflict_and_keeps_the_first() {
     assert!(line.contains("b.db has accuracy 0.125, loss 9.5"), "{line}");
     assert!(line.contains("out.db has test accuracy 0."), "{line}");
     assert!(line.contains("kept out.db's"), "{line}");
-    assert!(err.contains("1 jobs were finished with different results"), "{err}");
+    assert!(
+        err.contains("1 jobs were finished with different results"),
+        "{err}"
+    );
     let out_db = Db::open(&s.dir().join("out.db"));
     assert_eq!(
         out_db.int("SELECT COUNT(*) FROM results WHERE test_accuracy = 0.125"),
@@ -491,9 +571,16 @@ fn merge_reports_every_conflict_and_keeps_the_first() {
     drop(out_db);
     // The order decides: B first keeps B's result.
     let out = run(&mut s.tune(&["merge", "out2.db", "b.db", "a.db"]), true);
-    assert!(stderr(&out).contains("a.db has accuracy"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("a.db has accuracy"),
+        "{}",
+        stderr(&out)
+    );
     let out2 = Db::open(&s.dir().join("out2.db"));
-    assert_eq!(out2.int("SELECT COUNT(*) FROM results WHERE test_accuracy = 0.125"), 1);
+    assert_eq!(
+        out2.int("SELECT COUNT(*) FROM results WHERE test_accuracy = 0.125"),
+        1
+    );
 }
 
 // ----- 11. results belong to the data they were trained on ----------------------------------
@@ -503,7 +590,9 @@ fn other_data(root: &Path) -> PathBuf {
     let data = fixture_data(root);
     let labels: Vec<u8> = (0..TRAIN).map(|i| (i * 3 % 10) as u8).collect();
     tune_data::idx::write_labels(
-        &root.join("fashion-mnist").join("train-labels-idx1-ubyte.gz"),
+        &root
+            .join("fashion-mnist")
+            .join("train-labels-idx1-ubyte.gz"),
         &labels,
         true,
     )
@@ -522,11 +611,17 @@ fn results_belong_to_the_data_they_were_trained_on() {
     let db_arg = db.to_str().unwrap();
     let out = run(s.run_cmd(db_arg).env_remove("TUNE_ALLOW_UNVERIFIED"), false);
     let err = stderr(&out);
-    assert!(err.contains("is not the canonical `fashion-mnist`"), "{err}");
+    assert!(
+        err.contains("is not the canonical `fashion-mnist`"),
+        "{err}"
+    );
     assert!(err.contains("--allow-unverified"), "{err}");
     assert!(err.contains("train-images-idx3-ubyte.gz: SHA-256"), "{err}");
     let d = Db::open(&db);
-    assert_eq!(d.int("SELECT COUNT(*) FROM jobs WHERE status = 'pending'"), 2);
+    assert_eq!(
+        d.int("SELECT COUNT(*) FROM jobs WHERE status = 'pending'"),
+        2
+    );
     drop(d);
 
     run(
@@ -548,8 +643,14 @@ fn results_belong_to_the_data_they_were_trained_on() {
     }
     let out = run(&mut s.tune(&["report", "--db", db_arg]), true);
     let err = stderr(&out);
-    assert!(err.contains(&format!("fashion-mnist {}… UNVERIFIED", &first[..12])), "{err}");
-    let out = run(&mut s.tune(&["status", "--db", db_arg, "--all", "--format", "json"]), true);
+    assert!(
+        err.contains(&format!("fashion-mnist {}… UNVERIFIED", &first[..12])),
+        "{err}"
+    );
+    let out = run(
+        &mut s.tune(&["status", "--db", db_arg, "--all", "--format", "json"]),
+        true,
+    );
     let jobs: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(jobs[0]["data_sha256"], first.as_str());
     assert_eq!(jobs[0]["data_verified"], false);
@@ -589,5 +690,9 @@ fn results_belong_to_the_data_they_were_trained_on() {
     assert!(err.contains(&new_sha), "{err}");
     let d = Db::open(&s.dir().join("m.db"));
     let shas: Vec<(String,)> = d.rows("SELECT DISTINCT data_sha256 FROM jobs");
-    assert_eq!(shas, [(first.clone(),)], "the first merged keeps its data identity");
+    assert_eq!(
+        shas,
+        [(first.clone(),)],
+        "the first merged keeps its data identity"
+    );
 }

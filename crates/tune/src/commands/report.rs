@@ -327,7 +327,8 @@ pub fn plot(cmd: PlotCommand) -> anyhow::Result<ExitCode> {
                 &job.key[..8]
             );
             let out = out.unwrap_or_else(|| default_plot(&db.db, &format!("curves-{}", job.key)));
-            let written = both_formats(&out, |p| tune_report::plot_curves(&job.history, &title, p))?;
+            let written =
+                both_formats(&out, |p| tune_report::plot_curves(&job.history, &title, p))?;
             note_unfinished(&sel);
             written
         }

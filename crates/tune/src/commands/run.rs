@@ -6,10 +6,10 @@ use crate::progress::RunProgress;
 use crate::runner::{self, WorkOptions};
 use crate::throughput::{Basis, Cache};
 use anyhow::Context;
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use tune_spec::JobSpec;
-use std::collections::{BTreeMap, BTreeSet};
 use tune_store::{JobStatus, JobStatusRow, NewSweep};
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -169,14 +169,13 @@ async fn check_data(
     }
     for (dataset, trained) in by_dataset {
         let (name, dir) = (dataset.to_string(), data_dir.map(|d| d.to_path_buf()));
-        let id = match tokio::task::spawn_blocking(move || {
-            runner::identify_data(&name, dir.as_deref())
-        })
-        .await?
-        {
-            Ok(id) => id,
-            Err(_) => continue,
-        };
+        let id =
+            match tokio::task::spawn_blocking(move || runner::identify_data(&name, dir.as_deref()))
+                .await?
+            {
+                Ok(id) => id,
+                Err(_) => continue,
+            };
         let other: Vec<&(&JobStatusRow, &str)> = trained
             .iter()
             .filter(|(_, sha)| *sha != id.identity.sha256)
