@@ -165,6 +165,10 @@ pub struct TrainArgs {
     pub model: ModelArgs,
     #[command(flatten)]
     pub data: DataArgs,
+    /// Train on a known data set's files even if they are not its canonical files (checksums
+    /// differ).
+    #[arg(long, env = "TUNE_ALLOW_UNVERIFIED", value_parser = clap::builder::BoolishValueParser::new())]
+    pub allow_unverified: bool,
     /// RMSprop learning rate.
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,

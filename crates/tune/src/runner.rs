@@ -128,6 +128,18 @@ pub fn check_verified(name: &str, id: &Identified, allow_unverified: bool) -> an
     )
 }
 
+/// Locates, identifies and loads data set `name`, refusing files that are not its canonical ones
+/// unless `allow_unverified` (see [`check_verified`]).
+pub fn load_checked(
+    name: &str,
+    dir: Option<&Path>,
+    allow_unverified: bool,
+) -> anyhow::Result<Dataset> {
+    let id = identify_data(name, dir)?;
+    check_verified(name, &id, allow_unverified)?;
+    Ok(tune_data::load_dir(&id.dir, tune_data::info(name)?)?)
+}
+
 /// Data sets loaded once per process and shared by every job, with their identity.
 #[derive(Default)]
 struct DataCache(Mutex<HashMap<String, Loaded>>);

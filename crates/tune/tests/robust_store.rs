@@ -696,3 +696,36 @@ fn results_belong_to_the_data_they_were_trained_on() {
         "the first merged keeps its data identity"
     );
 }
+
+/// `tune train` verifies the data set too.
+#[test]
+fn train_refuses_unverified_data_unless_allowed() {
+    let s = Setup::new(&small_grid(1, 1));
+    let data = s.data.to_str().unwrap().to_string();
+    let args = [
+        "train",
+        "--filters",
+        "4",
+        "--dense",
+        "16",
+        "--epochs",
+        "1",
+        "--batch",
+        "32",
+        "--quiet",
+        "--data-dir",
+        &data,
+    ];
+    let out = run(s.tune(&args).env_remove("TUNE_ALLOW_UNVERIFIED"), false);
+    assert!(
+        stderr(&out).contains("is not the canonical `fashion-mnist`"),
+        "{}",
+        stderr(&out)
+    );
+    run(
+        s.tune(&args)
+            .env_remove("TUNE_ALLOW_UNVERIFIED")
+            .arg("--allow-unverified"),
+        true,
+    );
+}
