@@ -3,7 +3,11 @@
 //! One [`Store`] type serves both back ends: [`Store::open`] takes `postgres://…` /
 //! `postgresql://…` for PostgreSQL, and `sqlite:…` or a plain file path for SQLite (the file and its
 //! directory are created on first use). The schema lives in `migrations/sqlite/` and
-//! `migrations/postgres/` and is applied when the store opens. All SQL of the project lives in this
+//! `migrations/postgres/` and is applied when the store opens for writing; before that, a database
+//! that holds tables but not tune's schema is refused unchanged ([`StoreError::Foreign`]).
+//! [`Store::open_read_only`] is for commands that only read: it never creates, migrates or writes
+//! (SQLite opens the file read-only, as immutable on read-only media; PostgreSQL runs read-only
+//! transactions). All SQL of the project lives in this
 //! crate (its private `sql` module: one file per dialect); the rest of tune only sees typed rows
 //! such as [`JobResult`], [`SweepRow`] and [`JobStatusRow`].
 //!
