@@ -14,6 +14,7 @@
 
 mod error;
 mod fetch;
+mod identity;
 pub mod idx;
 mod load;
 mod locate;
@@ -23,6 +24,7 @@ mod verify;
 
 pub use error::{DataError, IdxProblem};
 pub use fetch::{FetchEvent, FetchOptions, fetch, fetch_info};
+pub use identity::{DataIdentity, canonical_identity, identify};
 pub use load::{Dataset, IMAGE_SIZE, Split, load, load_dir};
 pub use locate::{Located, Searched, Source, cache_dir, data_file, locate};
 pub use registry::{DatasetInfo, FileInfo, info, known};

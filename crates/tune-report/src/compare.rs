@@ -146,6 +146,27 @@ impl Comparison {
         }
     }
 
+    /// Replaces the advice of the notes on missing cells: `why(model, dataset)` says why a cell
+    /// has no result when its job exists but is not done (it failed, is still running, waits),
+    /// `None` keeps "run the compare grid".
+    pub fn explain_missing(&mut self, why: impl Fn(ModelKind, &str) -> Option<String>) {
+        let mut notes = Vec::new();
+        for (row, kind, what) in [(0, ModelKind::Ann, "ANN"), (1, ModelKind::Cnn, "CNN")] {
+            let Some(row) = self.rows.get(row) else {
+                continue;
+            };
+            for (d, v) in STUDY_DATASETS.iter().zip(&row.accuracy) {
+                if v.is_none() {
+                    notes.push(match why(kind, d) {
+                        Some(reason) => format!("no {what} result on {d}: {reason}"),
+                        None => format!("no {what} result on {d}: run `tune run {COMPARE_GRID}`"),
+                    });
+                }
+            }
+        }
+        self.notes = notes;
+    }
+
     fn table(&self) -> TableData {
         let mut headers = vec!["model".to_string()];
         headers.extend(self.datasets.iter().cloned());

@@ -26,8 +26,60 @@ pub enum StoreError {
         /// Why.
         source: std::io::Error,
     },
+    /// `--db` (or `TUNE_DB`) is empty.
+    #[error(
+        "the results database is an empty string: pass --db PATH (e.g. results/results.db) or --db postgres://USER@HOST/DB"
+    )]
+    EmptyTarget,
+    /// An SQLite target names a directory, not a file.
+    #[error(
+        "results database `{target}` is a directory, not a file: name the file, e.g. --db {}",
+        suggest.display()
+    )]
+    IsDirectory {
+        /// The database as given.
+        target: String,
+        /// A file path inside that directory.
+        suggest: PathBuf,
+    },
+    /// The SQLite file has several hard links: SQLite would keep a write-ahead log per name.
+    #[error(
+        "results database {target} has {links} hard links: SQLite keeps its write-ahead log beside the name used, so two names for one database can corrupt it; use one name (copy the file instead of linking it)"
+    )]
+    HardLinks {
+        /// The database as given.
+        target: String,
+        /// How many names the file has.
+        links: u64,
+    },
+    /// A command that only reads found no database (reading never creates one).
+    #[error("no results database at {target}: run `tune run grids/quick.toml` first, or pass --db")]
+    Missing {
+        /// The database as given.
+        target: String,
+    },
+    /// The database holds tables that are not tune's: tune changes nothing in it.
+    #[error(
+        "{target} is not a tune results database (it holds {tables} and no tune schema); tune leaves it unchanged: pass another --db"
+    )]
+    Foreign {
+        /// The database (passwords removed).
+        target: String,
+        /// Some of the tables it holds, for the message.
+        tables: String,
+    },
+    /// A command that only reads met a tune database whose schema lacks this tune's migrations.
+    #[error(
+        "results database {target} was written by an older tune (its schema lacks migration {missing}); reading never changes a database: upgrade it once with `tune migrate --db {target}` (any writing command such as `tune run` also does)"
+    )]
+    Outdated {
+        /// The database (passwords removed).
+        target: String,
+        /// The first migration it lacks.
+        missing: i64,
+    },
     /// The database could not be opened or connected to.
-    #[error("cannot open results database {target}: {source}; check the path or pass --db")]
+    #[error("cannot open results database {target}: {source}; {}", hint(source))]
     Open {
         /// The database (passwords removed).
         target: String,
@@ -68,7 +120,8 @@ pub enum StoreError {
     },
     /// The schema migrations could not be applied.
     #[error(
-        "cannot bring the schema of results database {target} up to date: {source}; if it was written by a newer tune, upgrade tune or use another --db"
+        "cannot bring the schema of results database {target} up to date: {source}; {}",
+        migrate_hint(source)
     )]
     Migrate {
         /// The database (passwords removed).
@@ -77,9 +130,7 @@ pub enum StoreError {
         source: sqlx::migrate::MigrateError,
     },
     /// A query failed.
-    #[error(
-        "results database error while {what}: {source}; if the database is locked or unreachable, retry, or check the --db target"
-    )]
+    #[error("results database error while {what}: {source}; {}", hint(source))]
     Query {
         /// What the store was doing.
         what: &'static str,
@@ -98,6 +149,18 @@ pub enum StoreError {
         worker_id: String,
         /// The stale attempt number.
         attempt: u32,
+    },
+    /// A job's epochs so far were trained on other data than the data at hand.
+    #[error(
+        "job {key} was trained so far on data with SHA-256 {recorded}, but the data at hand has SHA-256 {found}; results of different data are never mixed: point --data-dir at the data it started on, or train into another --db"
+    )]
+    DataMismatch {
+        /// The job.
+        key: String,
+        /// The data identity recorded for it.
+        recorded: String,
+        /// The data identity at hand.
+        found: String,
     },
     /// A job that cannot be enqueued: its architecture cannot be built or a value does not fit a
     /// database column.
@@ -143,6 +206,59 @@ pub enum StoreError {
     /// A PostgreSQL schema name that is not a plain identifier.
     #[error("invalid PostgreSQL schema name `{0}`: use lowercase letters, digits and `_`")]
     InvalidSchema(String),
+}
+
+/// What to do about a failed query or connection, by its cause: a full disk or a damaged file is
+/// not a schema problem, and a busy database is not a damaged one.
+pub(crate) fn hint(e: &sqlx::Error) -> &'static str {
+    const RETRY: &str = "if the database is locked or unreachable, retry, or check the --db target";
+    match e {
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            // SQLite: the extended result code as a number (the primary code is its low byte);
+            // PostgreSQL: the SQLSTATE.
+            match code.parse::<i64>().map(|c| c & 0xff) {
+                Ok(13) => "the disk holding the database is full: free space and run again",
+                Ok(11) | Ok(26) => {
+                    "the file is damaged or is not an SQLite database: restore it from a copy or pass another --db"
+                }
+                Ok(8) => {
+                    "the database or its directory is read-only: make it writable or pass another --db"
+                }
+                Ok(5) | Ok(6) => "another process holds the database's lock: retry when it is done",
+                Ok(10) => {
+                    "the disk reported an I/O error (failing disk or network file system?): check it, or copy the database to a local disk"
+                }
+                Ok(14) => "the file cannot be opened: check the path and its permissions",
+                _ if code == "53100" => {
+                    "the PostgreSQL server's disk is full: free space on the server and run again"
+                }
+                _ if code.starts_with("08") || code.starts_with("57") => {
+                    "the PostgreSQL server went away: check that it runs, then run again"
+                }
+                _ => RETRY,
+            }
+        }
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
+            "the database could not be reached: check that it runs and is reachable, then run again"
+        }
+        _ => RETRY,
+    }
+}
+
+/// What to do about a failed migration, by its cause.
+fn migrate_hint(e: &sqlx::migrate::MigrateError) -> &'static str {
+    use sqlx::migrate::MigrateError as M;
+    match e {
+        M::VersionMissing(_) | M::VersionTooNew(..) | M::VersionNotPresent(_) => {
+            "it was written by a newer tune: upgrade tune or use another --db"
+        }
+        M::VersionMismatch(_) => {
+            "its schema was written by a different build of tune whose migrations differ from this one's: use the tune that wrote it, or another --db"
+        }
+        M::Execute(e) | M::ExecuteMigration(e, _) => hint(e),
+        _ => "use another --db",
+    }
 }
 
 impl StoreError {

@@ -3,7 +3,11 @@
 //! One [`Store`] type serves both back ends: [`Store::open`] takes `postgres://…` /
 //! `postgresql://…` for PostgreSQL, and `sqlite:…` or a plain file path for SQLite (the file and its
 //! directory are created on first use). The schema lives in `migrations/sqlite/` and
-//! `migrations/postgres/` and is applied when the store opens. All SQL of the project lives in this
+//! `migrations/postgres/` and is applied when the store opens for writing; before that, a database
+//! that holds tables but not tune's schema is refused unchanged ([`StoreError::Foreign`]).
+//! [`Store::open_read_only`] is for commands that only read: it never creates, migrates or writes
+//! (SQLite opens the file read-only, as immutable on read-only media; PostgreSQL runs read-only
+//! transactions). All SQL of the project lives in this
 //! crate (its private `sql` module: one file per dialect); the rest of tune only sees typed rows
 //! such as [`JobResult`], [`SweepRow`] and [`JobStatusRow`].
 //!
@@ -51,6 +55,7 @@ use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -61,6 +66,7 @@ use tune_spec::{EpochMetrics, JobSpec, TrainOutcome};
 pub use error::{Result, StoreError};
 pub use types::{
     Checkpoint, Claim, EnqueueReport, JobResult, JobStatus, JobStatusRow, KeptCheckpoint,
+    MergeConflict,
     MergeReport, NewSweep, Released, ResultFilter, StatusCounts, SweepRow,
 };
 
@@ -85,6 +91,10 @@ pub struct StoreOptions {
     /// PostgreSQL: keep all tables in this schema (created if missing) instead of the default
     /// search path; lets several tune databases (or test runs) share one PostgreSQL database.
     pub pg_schema: Option<String>,
+    /// Open for reading only: the database must exist and be tune's, with this tune's schema;
+    /// nothing is created, migrated or written (SQLite opens the file read-only, PostgreSQL
+    /// makes every transaction read-only).
+    pub read_only: bool,
 }
 
 impl Default for StoreOptions {
@@ -94,6 +104,7 @@ impl Default for StoreOptions {
             max_connections: 4,
             busy_timeout: Duration::from_secs(30),
             pg_schema: None,
+            read_only: false,
         }
     }
 }
@@ -113,6 +124,7 @@ pub struct Store {
     backend: Backend,
     max_attempts: u32,
     target: String,
+    sqlite_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -291,6 +303,73 @@ async fn ensure_pg_schema(conn: &mut sqlx::PgConnection, target: &str) -> Result
     Ok(())
 }
 
+/// The table in which sqlx records applied migrations.
+const MIGRATIONS_TABLE: &str = "_sqlx_migrations";
+
+/// The version of tune's first migration: a database that has it applied is tune's.
+const INIT_VERSION: i64 = 20260510000000;
+
+/// What an existing database holds, seen before tune changes anything.
+#[derive(Debug)]
+enum Schema {
+    /// No tables at all: a new database.
+    Empty,
+    /// tune's schema, with these migrations applied.
+    Tune { applied: Vec<i64> },
+    /// Tables of something else.
+    Foreign { tables: Vec<String> },
+}
+
+impl Schema {
+    fn classify(tables: Vec<String>, applied: Vec<i64>) -> Schema {
+        if tables.is_empty() {
+            Schema::Empty
+        } else if applied.contains(&INIT_VERSION) {
+            Schema::Tune { applied }
+        } else {
+            Schema::Foreign { tables }
+        }
+    }
+}
+
+/// `tables a, b, c and 4 more`, for messages.
+fn tables_text(tables: &[String]) -> String {
+    let shown: Vec<&str> = tables.iter().take(5).map(String::as_str).collect();
+    let more = tables.len().saturating_sub(shown.len());
+    let mut text = format!("tables {}", shown.join(", "));
+    if more > 0 {
+        text.push_str(&format!(" and {more} more"));
+    }
+    text
+}
+
+/// Whether SQLite refused to open a file read-only for want of its WAL index (`-shm`) or a lock
+/// (read-only media), so that it must be read as immutable.
+fn can_not_open_read_only(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => db
+            .code()
+            .and_then(|c| c.parse::<i64>().ok())
+            .is_some_and(|c| matches!(c & 0xff, 8 | 14)),
+        _ => false,
+    }
+}
+
+/// Reads what a PostgreSQL database holds in the connection's schema.
+async fn inspect_pg(conn: &mut sqlx::PgConnection) -> std::result::Result<Schema, sqlx::Error> {
+    let tables: Vec<String> = sqlx::query_scalar(sql::PG_TABLES)
+        .fetch_all(&mut *conn)
+        .await?;
+    let applied = if tables.iter().any(|t| t == MIGRATIONS_TABLE) {
+        sqlx::query_scalar(sql::APPLIED_MIGRATIONS)
+            .fetch_all(&mut *conn)
+            .await?
+    } else {
+        Vec::new()
+    };
+    Ok(Schema::classify(tables, applied))
+}
+
 /// A `url` with any password removed, for messages.
 fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -302,6 +381,15 @@ fn redact(url: &str) -> String {
             format!("{scheme}://{user}:***@{host}")
         }
         _ => url.to_string(),
+    }
+}
+
+/// Whether two stored figures are the same number (NaN equals NaN, a missing one only another).
+fn same_figure(a: Option<f64>, b: Option<f64>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => a == b || (a.is_nan() && b.is_nan()),
+        (None, None) => true,
+        _ => false,
     }
 }
 
@@ -452,6 +540,8 @@ struct Export {
     memberships: Vec<MembershipRecord>,
     results: Vec<ResultRecord>,
     epochs: Vec<EpochRecord>,
+    /// key, data_sha256, data_verified of the jobs with a recorded data identity.
+    job_data: Vec<(String, String, Option<bool>)>,
 }
 
 impl Store {
@@ -465,8 +555,24 @@ impl Store {
         Store::open_with(target, &StoreOptions::default()).await
     }
 
-    /// [`Store::open`] with explicit options.
+    /// Opens an existing tune database for reading only (see [`StoreOptions::read_only`]).
+    /// Fails with [`StoreError::Missing`] when there is none, [`StoreError::Foreign`] when it is
+    /// not tune's and [`StoreError::Outdated`] when it lacks this tune's newest migrations.
+    pub async fn open_read_only(target: &str) -> Result<Store> {
+        let options = StoreOptions {
+            read_only: true,
+            ..StoreOptions::default()
+        };
+        Store::open_with(target, &options).await
+    }
+
+    /// [`Store::open`] with explicit options. Before it creates or migrates anything, it refuses
+    /// an empty target, a directory, and a database with tables that are not tune's
+    /// ([`StoreError::Foreign`]).
     pub async fn open_with(target: &str, options: &StoreOptions) -> Result<Store> {
+        if target.trim().is_empty() {
+            return Err(StoreError::EmptyTarget);
+        }
         if target.starts_with("postgres://") || target.starts_with("postgresql://") {
             Store::open_postgres(target, options).await
         } else if target.starts_with("sqlite:") || !target.contains("://") {
@@ -489,8 +595,73 @@ impl Store {
             SqliteConnectOptions::new().filename(target)
         };
         let memory = target.contains(":memory:") || target.contains("mode=memory");
+        let path = connect.get_filename().to_path_buf();
+        if !memory {
+            if path.as_os_str().is_empty() {
+                return Err(StoreError::EmptyTarget);
+            }
+            let path_text = target.split('?').next().unwrap_or(target);
+            if path_text.ends_with('/') || path.is_dir() {
+                return Err(StoreError::IsDirectory {
+                    target: target.to_string(),
+                    suggest: path.join("results.db"),
+                });
+            }
+        }
+        let connect = connect
+            .busy_timeout(options.busy_timeout)
+            .foreign_keys(true);
+        let exists = !memory && path.exists();
+        if exists {
+            // SQLite keeps its write-ahead log beside the name used: through a second hard link
+            // a reader misses the writer's log and a writer starts a second one, which can
+            // corrupt the database. One file, one name.
+            use std::os::unix::fs::MetadataExt;
+            let links = std::fs::metadata(&path).map_or(1, |m| m.nlink());
+            if links > 1 {
+                return Err(StoreError::HardLinks {
+                    target: target.to_string(),
+                    links,
+                });
+            }
+        }
+        if options.read_only {
+            if memory || !exists {
+                return Err(StoreError::Missing {
+                    target: target.to_string(),
+                });
+            }
+            let (pool, schema) = match Store::inspect_sqlite(&connect, options).await {
+                // A WAL database on read-only media (no -shm beside it, none can be made): nobody
+                // can be writing there, so SQLite may read it as immutable.
+                Err(e) if can_not_open_read_only(&e) => {
+                    tracing::debug!(target, "reading the database as immutable: {e}");
+                    Store::inspect_sqlite(&connect.clone().immutable(true), options)
+                        .await
+                        .map_err(open_err)?
+                }
+                other => other.map_err(open_err)?,
+            };
+            Store::check_readable(target, &schema, &sqlx::migrate!("../../migrations/sqlite"))?;
+            tracing::debug!(target, "opened SQLite results database read-only");
+            return Ok(Store {
+                backend: Backend::Sqlite(pool),
+                max_attempts: options.max_attempts.max(1),
+                target: target.to_string(),
+                sqlite_file: std::fs::canonicalize(&path).ok(),
+            });
+        }
+        if exists && std::fs::metadata(&path).is_ok_and(|m| m.len() > 0) {
+            // Look before changing anything (even the journal mode): tune writes only to its own
+            // databases.
+            let (pool, schema) = Store::inspect_sqlite(&connect, options)
+                .await
+                .map_err(open_err)?;
+            pool.close().await;
+            Store::check_writable(target, &schema)?;
+        }
         if !memory
-            && let Some(dir) = connect.get_filename().parent()
+            && let Some(dir) = path.parent()
             && !dir.as_os_str().is_empty()
         {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
@@ -500,11 +671,10 @@ impl Store {
             })?;
         }
         let connect = connect
+            .read_only(false)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(options.busy_timeout)
-            .foreign_keys(true);
+            .synchronous(SqliteSynchronous::Normal);
         let pool_options = if memory {
             // An in-memory database lives as long as a connection to it: keep exactly one.
             SqlitePoolOptions::new()
@@ -528,7 +698,71 @@ impl Store {
             backend: Backend::Sqlite(pool),
             max_attempts: options.max_attempts.max(1),
             target: target.to_string(),
+            sqlite_file: if memory {
+                None
+            } else {
+                std::fs::canonicalize(&path).ok()
+            },
         })
+    }
+
+    /// Opens the existing SQLite database read-only and says what it holds.
+    async fn inspect_sqlite(
+        connect: &SqliteConnectOptions,
+        options: &StoreOptions,
+    ) -> std::result::Result<(SqlitePool, Schema), sqlx::Error> {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .connect_with(connect.clone().read_only(true).create_if_missing(false))
+            .await?;
+        let tables: Vec<String> = sqlx::query_scalar(sql::SQLITE_TABLES)
+            .fetch_all(&pool)
+            .await?;
+        let applied = if tables.iter().any(|t| t == MIGRATIONS_TABLE) {
+            sqlx::query_scalar(sql::APPLIED_MIGRATIONS)
+                .fetch_all(&pool)
+                .await?
+        } else {
+            Vec::new()
+        };
+        Ok((pool, Schema::classify(tables, applied)))
+    }
+
+    /// Whether a command that only reads may read a database with `schema`: it must be tune's,
+    /// with every migration this tune knows (a reader never migrates).
+    fn check_readable(target: &str, schema: &Schema, migrator: &Migrator) -> Result<()> {
+        match schema {
+            Schema::Empty => Err(StoreError::Missing {
+                target: target.to_string(),
+            }),
+            Schema::Foreign { tables } => Err(StoreError::Foreign {
+                target: target.to_string(),
+                tables: tables_text(tables),
+            }),
+            Schema::Tune { applied } => match migrator
+                .iter()
+                .map(|m| m.version)
+                .find(|v| !applied.contains(v))
+            {
+                Some(missing) => Err(StoreError::Outdated {
+                    target: target.to_string(),
+                    missing,
+                }),
+                None => Ok(()),
+            },
+        }
+    }
+
+    /// Whether a command that writes may migrate and write a database with `schema`: an empty
+    /// one or tune's own.
+    fn check_writable(target: &str, schema: &Schema) -> Result<()> {
+        match schema {
+            Schema::Foreign { tables } => Err(StoreError::Foreign {
+                target: target.to_string(),
+                tables: tables_text(tables),
+            }),
+            Schema::Empty | Schema::Tune { .. } => Ok(()),
+        }
     }
 
     async fn open_postgres(target: &str, options: &StoreOptions) -> Result<Store> {
@@ -543,6 +777,10 @@ impl Store {
                 return Err(StoreError::InvalidSchema(schema.clone()));
             }
             connect = connect.options([("search_path", schema.as_str())]);
+        }
+        if options.read_only {
+            // Every transaction of a reader is read-only, enforced by the server.
+            connect = connect.options([("default_transaction_read_only", "on")]);
         }
         // One connection first: it fails at once with the real cause (connection refused, a bad
         // password, no such database), where the pool would retry for its 30 s acquire timeout
@@ -560,26 +798,43 @@ impl Store {
                 ))));
             }
         };
-        ensure_pg_schema(&mut conn, &shown).await?;
+        let schema = inspect_pg(&mut conn).await.map_err(open_err)?;
+        let migrator = sqlx::migrate!("../../migrations/postgres");
+        if options.read_only {
+            Store::check_readable(&shown, &schema, &migrator)?;
+        } else {
+            Store::check_writable(&shown, &schema)?;
+            ensure_pg_schema(&mut conn, &shown).await?;
+        }
         conn.close().await.map_err(open_err)?;
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .connect_with(connect)
             .await
             .map_err(open_err)?;
-        sqlx::migrate!("../../migrations/postgres")
-            .run(&pool)
-            .await
-            .map_err(|source| StoreError::Migrate {
-                target: shown.clone(),
-                source,
-            })?;
-        tracing::debug!(target = %shown, "opened PostgreSQL results database");
+        if !options.read_only {
+            migrator
+                .run(&pool)
+                .await
+                .map_err(|source| StoreError::Migrate {
+                    target: shown.clone(),
+                    source,
+                })?;
+        }
+        tracing::debug!(target = %shown, read_only = options.read_only, "opened PostgreSQL results database");
         Ok(Store {
             backend: Backend::Postgres(pool),
             max_attempts: options.max_attempts.max(1),
             target: shown,
+            sqlite_file: None,
         })
+    }
+
+    /// The SQLite file this store writes to, with symbolic links and relative parts resolved
+    /// (`None` on PostgreSQL and for in-memory databases): one file has one such path, whatever
+    /// name reached it, so a lock beside it holds against every name (but see hard links).
+    pub fn sqlite_file(&self) -> Option<&std::path::Path> {
+        self.sqlite_file.as_deref()
     }
 
     /// Which database this store talks to.
@@ -929,6 +1184,55 @@ impl Store {
         })
     }
 
+
+    /// Records that a claimed job trains on the data with identity `sha256` (see
+    /// `tune_data::identify`), `verified` when those are the canonical files. Fails with
+    /// [`StoreError::DataMismatch`] when epochs of the job were trained on other data (they cannot
+    /// be continued on this data), and [`StoreError::LeaseLost`] if the claim is stale.
+    pub async fn record_data(&self, claim: &Claim, sha256: &str, verified: bool) -> Result<()> {
+        on_backend!(self, "recording a job's data", |pool, sql| {
+            let mut tx = pool.begin_with(sql.begin_write).await?;
+            let n = sqlx::query(sql::SET_JOB_DATA)
+                .bind(&claim.key)
+                .bind(&claim.worker_id)
+                .bind(i64::from(claim.attempt))
+                .bind(sha256)
+                .bind(verified)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n == 0 {
+                let recorded: Option<Option<String>> = sqlx::query_scalar(sql::JOB_DATA)
+                    .bind(&claim.key)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                return Err(match recorded.flatten() {
+                    Some(recorded) if recorded != sha256 => StoreError::DataMismatch {
+                        key: claim.key.clone(),
+                        recorded,
+                        found: sha256.to_string(),
+                    },
+                    _ => Store::lease_lost(claim),
+                }
+                .into());
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// The recorded data identity (SHA-256, verified) of every job that has one, by job key.
+    pub async fn data_identities(&self) -> Result<HashMap<String, (String, Option<bool>)>> {
+        let rows: Vec<(String, String, Option<bool>)> =
+            on_backend!(self, "reading the jobs' data", |pool, _sql| {
+                Ok(sqlx::query_as(sql::SELECT_JOB_DATA).fetch_all(pool).await?)
+            })?;
+        Ok(rows
+            .into_iter()
+            .map(|(key, sha, verified)| (key, (sha, verified)))
+            .collect())
+    }
+
     /// Marks a claimed job failed with `error` (it is not retried; see [`Store::retry_failed`]).
     /// Fails with [`StoreError::LeaseLost`] if the claim is stale.
     pub async fn fail(&self, claim: &Claim, error: &str) -> Result<()> {
@@ -1183,6 +1487,13 @@ impl Store {
         self.select_jobs(Some(sweep), None).await
     }
 
+    /// Every job (of `sweep`, id or name, or of the whole database) with its queue state, in
+    /// queue order.
+    pub async fn jobs(&self, sweep: Option<&str>) -> Result<Vec<JobStatusRow>> {
+        self.check_sweep(sweep).await?;
+        self.select_jobs(sweep, None).await
+    }
+
     /// The queue state of job `key`, if it is known.
     pub async fn job(&self, key: &str) -> Result<Option<JobStatusRow>> {
         Ok(self.select_jobs(None, Some(key)).await?.into_iter().next())
@@ -1233,6 +1544,7 @@ impl Store {
                     .await?,
                 results: sqlx::query_as(sql.export_results).fetch_all(pool).await?,
                 epochs: sqlx::query_as(sql::EXPORT_EPOCHS).fetch_all(pool).await?,
+                job_data: sqlx::query_as(sql::SELECT_JOB_DATA).fetch_all(pool).await?,
             })
         })
     }
@@ -1241,13 +1553,19 @@ impl Store {
     /// into this store, in one transaction, without duplicates: rows are matched by sweep id and
     /// job key. A job new here is copied as it is (a running one as interrupted); a job that is
     /// done in `other` but not here takes `other`'s state, result and history; otherwise this
-    /// store's job wins. Checkpoints are not copied.
+    /// store's job wins. A job done in both with different test accuracy or loss is listed in
+    /// [`MergeReport::conflicts`] (this store's result is kept). Checkpoints are not copied.
     pub async fn merge_from(&self, other: &Store) -> Result<MergeReport> {
         let data = other.export().await?;
         let mut results: HashMap<&str, &ResultRecord> = HashMap::new();
         for r in &data.results {
             results.insert(&r.job_key, r);
         }
+        let job_data: HashMap<&str, (&str, Option<bool>)> = data
+            .job_data
+            .iter()
+            .map(|(k, sha, verified)| (k.as_str(), (sha.as_str(), *verified)))
+            .collect();
         let mut epochs: HashMap<&str, Vec<&EpochRecord>> = HashMap::new();
         for e in &data.epochs {
             epochs.entry(&e.job_key).or_default().push(e);
@@ -1306,7 +1624,48 @@ impl Store {
                         }
                         report.jobs_completed += 1;
                     }
+                    Some(status) if status == done && job.status == done => {
+                        // Both finished it: the result here wins; a different one is a conflict.
+                        let kept: Option<(Option<f64>, Option<f64>)> =
+                            sqlx::query_as(sql::SELECT_RESULT_FIGURES)
+                                .bind(&job.key)
+                                .fetch_optional(&mut *tx)
+                                .await?;
+                        let kept_data: Option<String> = sqlx::query_scalar(sql::JOB_DATA)
+                            .bind(&job.key)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        let dropped_data = job_data.get(job.key.as_str()).map(|d| d.0.to_string());
+                        if let (Some(kept), Some(r)) = (kept, results.get(job.key.as_str())) {
+                            let dropped = (Some(r.test_accuracy), Some(r.test_loss));
+                            let data_differs = kept_data.is_some()
+                                && dropped_data.is_some()
+                                && kept_data != dropped_data;
+                            if !same_figure(kept.0, dropped.0)
+                                || !same_figure(kept.1, dropped.1)
+                                || data_differs
+                            {
+                                report.conflicts.push(MergeConflict {
+                                    key: job.key.clone(),
+                                    spec: columns::parse_spec(&job.key, &job.spec_json)?,
+                                    kept,
+                                    dropped,
+                                    kept_data,
+                                    dropped_data,
+                                });
+                            }
+                        }
+                        continue;
+                    }
                     Some(_) => continue,
+                }
+                if let Some((sha, verified)) = job_data.get(job.key.as_str()) {
+                    sqlx::query(sql::COPY_JOB_DATA)
+                        .bind(&job.key)
+                        .bind(sha)
+                        .bind(verified)
+                        .execute(&mut *tx)
+                        .await?;
                 }
                 if let Some(r) = results.get(job.key.as_str()) {
                     bind_result!(sqlx::query(sql.upsert_result), r)

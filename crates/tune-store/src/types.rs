@@ -285,8 +285,27 @@ pub struct KeptCheckpoint {
     pub checkpoint: Checkpoint,
 }
 
+/// A job that two merged databases both finished with different results. The policy: the result
+/// already in the target database wins (its own, or that of an input merged earlier); the other
+/// is dropped, with its history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MergeConflict {
+    /// The job.
+    pub key: String,
+    /// The job, for messages.
+    pub spec: JobSpec,
+    /// Test accuracy and test loss kept (already in the target).
+    pub kept: (Option<f64>, Option<f64>),
+    /// Test accuracy and test loss dropped (from the database merged in).
+    pub dropped: (Option<f64>, Option<f64>),
+    /// The data identity (SHA-256) of the result kept, if recorded.
+    pub kept_data: Option<String>,
+    /// The data identity of the result dropped, if recorded.
+    pub dropped_data: Option<String>,
+}
+
 /// What [`Store::merge_from`](crate::Store::merge_from) copied.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct MergeReport {
     /// Sweeps that were new here.
     pub sweeps_added: usize,
@@ -296,4 +315,6 @@ pub struct MergeReport {
     pub jobs_completed: usize,
     /// Sweep memberships that were new here.
     pub memberships_added: usize,
+    /// Jobs finished in both with different results; the result here was kept.
+    pub conflicts: Vec<MergeConflict>,
 }

@@ -69,8 +69,16 @@ pub enum Command {
     /// Draw training curves, accuracy per depth, or a confusion heat-map (SVG and PNG).
     #[command(subcommand)]
     Plot(PlotCommand),
+    /// List the jobs that are not done (failed, running, pending, interrupted) with their
+    /// attempts and last error; `--all` lists every job with the data it trained on.
+    Status(StatusArgs),
     /// Combine results databases (e.g. the shards of a job array) without duplicates.
+    ///
+    /// When two databases hold different results for the same job, the one merged first wins
+    /// (OUT's own, then the inputs in the order given) and every such conflict is listed.
     Merge(MergeArgs),
+    /// Bring a results database's schema up to date (commands that only read never do).
+    Migrate(MigrateArgs),
     /// Train one network from flags and print its figures.
     Train(TrainArgs),
     /// Measure training speed on the first N images.
@@ -163,6 +171,10 @@ pub struct TrainArgs {
     pub model: ModelArgs,
     #[command(flatten)]
     pub data: DataArgs,
+    /// Train on a known data set's files even if they are not its canonical files (checksums
+    /// differ).
+    #[arg(long, env = "TUNE_ALLOW_UNVERIFIED", value_parser = clap::builder::BoolishValueParser::new())]
+    pub allow_unverified: bool,
     /// RMSprop learning rate.
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
@@ -333,6 +345,10 @@ pub struct RunArgs {
     /// Put jobs that failed before back in the queue.
     #[arg(long)]
     pub retry_failed: bool,
+    /// Train on a known data set's files even if they are not its canonical files (checksums
+    /// differ); the jobs are recorded, and reported, as trained on unverified data.
+    #[arg(long, env = "TUNE_ALLOW_UNVERIFIED", value_parser = clap::builder::BoolishValueParser::new())]
+    pub allow_unverified: bool,
 }
 
 /// A count of 1 or more.
@@ -356,6 +372,10 @@ pub struct WorkerArgs {
     /// Only jobs of this sweep (id or grid name).
     #[arg(long)]
     pub sweep: Option<String>,
+    /// Train on a known data set's files even if they are not its canonical files (checksums
+    /// differ); the jobs are recorded, and reported, as trained on unverified data.
+    #[arg(long, env = "TUNE_ALLOW_UNVERIFIED", value_parser = clap::builder::BoolishValueParser::new())]
+    pub allow_unverified: bool,
     /// Keep waiting for new jobs when the queue is empty.
     #[arg(long)]
     pub follow: bool,
@@ -397,6 +417,38 @@ pub struct ReportArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = TableFormat::Table)]
     pub format: TableFormat,
+}
+
+/// `tune status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Only jobs of this sweep (id or grid name).
+    #[arg(long)]
+    pub sweep: Option<String>,
+    /// List every job, done ones too.
+    #[arg(long)]
+    pub all: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = StatusFormat::Table)]
+    pub format: StatusFormat,
+}
+
+/// Formats of `tune status`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum StatusFormat {
+    /// A table, errors cut to one line.
+    Table,
+    /// JSON, errors in full.
+    Json,
+}
+
+/// `tune migrate`.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
 }
 
 /// `tune compare`.

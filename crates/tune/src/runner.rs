@@ -12,9 +12,9 @@
 use crate::progress::{JobLine, RunProgress};
 use anyhow::Context;
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::runtime::Handle;
 use tune_data::Dataset;
@@ -44,6 +44,9 @@ pub struct WorkOptions {
     pub lease: Duration,
     /// Save each finished job's weights as `DIR/KEY.safetensors`.
     pub save_weights: Option<PathBuf>,
+    /// Train on a known data set's files even when their checksums are not the canonical ones
+    /// (recorded as unverified).
+    pub allow_unverified: bool,
 }
 
 /// What the loop did.
@@ -72,19 +75,104 @@ pub fn worker_prefix() -> String {
     format!("{host}:{}", std::process::id())
 }
 
-/// Data sets loaded once per process and shared by every job.
+/// A data set located and identified (hashed) by [`identify_data`].
+#[derive(Debug)]
+pub struct Identified {
+    /// The directory holding its four files.
+    pub dir: PathBuf,
+    /// Which data they are.
+    pub identity: tune_data::DataIdentity,
+}
+
+/// Data sets already identified by this process, by name and `--data-dir`.
+type Identities = HashMap<(String, Option<PathBuf>), Arc<Identified>>;
+
+static IDENTITIES: OnceLock<Mutex<Identities>> = OnceLock::new();
+
+/// Locates data set `name` and hashes its files, once per process per data set (later calls
+/// return the first answer): see `tune_data::identify`.
+pub fn identify_data(name: &str, dir: Option<&Path>) -> anyhow::Result<Arc<Identified>> {
+    let mut map = IDENTITIES
+        .get_or_init(Default::default)
+        .lock()
+        .expect("identity cache lock");
+    let key = (name.to_string(), dir.map(Path::to_path_buf));
+    if let Some(id) = map.get(&key) {
+        return Ok(id.clone());
+    }
+    let info = tune_data::info(name)?;
+    let located = tune_data::locate(name, dir)?;
+    let identity = tune_data::identify(&located.dir, info)?;
+    tracing::info!(
+        name,
+        dir = %located.dir.display(),
+        sha256 = %identity.sha256,
+        verified = identity.verified,
+        "identified data set"
+    );
+    let id = Arc::new(Identified {
+        dir: located.dir,
+        identity,
+    });
+    map.insert(key, id.clone());
+    Ok(id)
+}
+
+/// Refuses data that is not the canonical data set of its name, unless `allow_unverified`.
+pub fn check_verified(name: &str, id: &Identified, allow_unverified: bool) -> anyhow::Result<()> {
+    if id.identity.verified || allow_unverified {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "the data in {} is not the canonical `{name}`: {}. tune refuses to train on it under that \
+         name, so that results always belong to the data they name. Point --data-dir at the \
+         canonical files (`tune data fetch {name}`), or pass --allow-unverified to train on these \
+         files anyway (the jobs are then recorded as trained on unverified data with SHA-256 {}, \
+         and reports say so; jobs already marked failed for it train again with --retry-failed)",
+        id.dir.display(),
+        id.identity
+            .mismatch
+            .as_deref()
+            .unwrap_or("its files differ"),
+        id.identity.sha256
+    )
+}
+
+/// Locates, identifies and loads data set `name`, refusing files that are not its canonical ones
+/// unless `allow_unverified` (see [`check_verified`]).
+pub fn load_checked(
+    name: &str,
+    dir: Option<&Path>,
+    allow_unverified: bool,
+) -> anyhow::Result<Dataset> {
+    let id = identify_data(name, dir)?;
+    check_verified(name, &id, allow_unverified)?;
+    Ok(tune_data::load_dir(&id.dir, tune_data::info(name)?)?)
+}
+
+/// Data sets loaded once per process and shared by every job, with their identity.
 #[derive(Default)]
-struct DataCache(Mutex<HashMap<String, Arc<Dataset>>>);
+struct DataCache(Mutex<HashMap<String, Loaded>>);
+
+/// A loaded data set and its identity.
+type Loaded = (Arc<Dataset>, Arc<Identified>);
 
 impl DataCache {
-    fn get(&self, name: &str, dir: Option<&std::path::Path>) -> anyhow::Result<Arc<Dataset>> {
+    fn get(
+        &self,
+        name: &str,
+        dir: Option<&Path>,
+        allow_unverified: bool,
+    ) -> anyhow::Result<Loaded> {
         let mut map = self.0.lock().expect("data cache lock");
         if let Some(d) = map.get(name) {
             return Ok(d.clone());
         }
-        let data = Arc::new(tune_data::load(name, dir)?);
-        map.insert(name.to_string(), data.clone());
-        Ok(data)
+        let id = identify_data(name, dir)?;
+        check_verified(name, &id, allow_unverified)?;
+        let data = Arc::new(tune_data::load_dir(&id.dir, tune_data::info(name)?)?);
+        map.insert(name.to_string(), (data.clone(), id.clone()));
+        Ok((data, id))
     }
 }
 
@@ -320,10 +408,39 @@ impl Slot {
         let data = {
             let cache = self.data.clone();
             let (name, dir) = (spec.train.dataset.clone(), self.opts.data_dir.clone());
-            tokio::task::spawn_blocking(move || cache.get(&name, dir.as_deref())).await?
+            let allow = self.opts.allow_unverified;
+            tokio::task::spawn_blocking(move || cache.get(&name, dir.as_deref(), allow)).await?
         };
         let data = match data {
-            Ok(d) => d,
+            Ok((data, id)) => {
+                // The job records which data it trains on; epochs of other data are not continued.
+                match self
+                    .store
+                    .record_data(&claim, &id.identity.sha256, id.identity.verified)
+                    .await
+                {
+                    Ok(()) => data,
+                    Err(e) if e.is_lease_lost() => {
+                        heartbeat.abort();
+                        self.count(|s| s.lost += 1);
+                        line.finish("lease lost to another worker");
+                        return Ok(());
+                    }
+                    Err(e @ StoreError::DataMismatch { .. }) => {
+                        heartbeat.abort();
+                        let msg = e.to_string();
+                        ignore_lost(self.store.fail(&claim, &msg).await)?;
+                        self.count(|s| s.failed += 1);
+                        self.progress.job_done();
+                        line.fail(&msg);
+                        return Ok(());
+                    }
+                    Err(e) => {
+                        heartbeat.abort();
+                        return Err(self.leave_for_retry(&claim, &line, e).await);
+                    }
+                }
+            }
             Err(e) => {
                 // Every job of this data set would fail the same way: record this one as failed,
                 // claim no more (jobs other slots are training finish), and end the run with

@@ -716,3 +716,278 @@ fn a_diverged_job_is_failed_on_postgres_and_no_nan_reaches_a_reader() {
     );
     assert_eq!(merged.int("SELECT COUNT(*) FROM results"), 1);
 }
+
+// ----- a real network fault between a worker and the server --------------------------------
+
+unsafe extern "C" {
+    fn geteuid() -> u32;
+}
+
+/// Runs `ip ARGS`, returning whether it succeeded (its stderr goes to the test's output).
+fn ip(args: &[&str]) -> bool {
+    Command::new("ip")
+        .args(args)
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A network namespace joined to the host by a veth pair (`HOST_IP/30` on the host's end,
+/// `NS_IP/30` inside), removed with its interfaces when dropped. All traffic of the test stays on
+/// these two addresses.
+struct NetNs {
+    name: String,
+    host_if: String,
+    host_ip: String,
+}
+
+impl NetNs {
+    /// `None`, after a note, when namespaces cannot be made here (not root, no `ip`).
+    fn create(test: &str) -> Option<NetNs> {
+        if unsafe { geteuid() } != 0 {
+            eprintln!("note: {test} skipped: creating network namespaces needs root");
+            return None;
+        }
+        let pid = std::process::id();
+        let net = pid % 250 + 1;
+        let ns = NetNs {
+            name: format!("tune-test-{pid}"),
+            host_if: format!("tt{pid}h"),
+            host_ip: format!("10.231.{net}.1"),
+        };
+        let ns_if = format!("tt{pid}n");
+        let ns_ip = format!("10.231.{net}.2/30");
+        let ok = ip(&["netns", "add", &ns.name])
+            && ip(&[
+                "link",
+                "add",
+                &ns.host_if,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &ns_if,
+            ])
+            && ip(&["link", "set", &ns_if, "netns", &ns.name])
+            && ip(&[
+                "addr",
+                "add",
+                &format!("{}/30", ns.host_ip),
+                "dev",
+                &ns.host_if,
+            ])
+            && ip(&["link", "set", &ns.host_if, "up"])
+            && ip(&[
+                "netns", "exec", &ns.name, "ip", "addr", "add", &ns_ip, "dev", &ns_if,
+            ])
+            && ip(&["netns", "exec", &ns.name, "ip", "link", "set", &ns_if, "up"])
+            && ip(&["netns", "exec", &ns.name, "ip", "link", "set", "lo", "up"]);
+        if !ok {
+            eprintln!(
+                "note: {test} skipped: cannot create a network namespace with a veth pair \
+                 (is iproute2 installed? `apt-get install -y iproute2`)"
+            );
+            return None;
+        }
+        Some(ns)
+    }
+
+    /// Cuts the link: packets in both directions are dropped, connections stay open.
+    fn cut(&self) {
+        assert!(
+            ip(&["link", "set", &self.host_if, "down"]),
+            "cutting the link"
+        );
+    }
+
+    /// Restores the link.
+    fn restore(&self) {
+        assert!(
+            ip(&["link", "set", &self.host_if, "up"]),
+            "restoring the link"
+        );
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        ip(&["link", "del", &self.host_if]);
+        ip(&["netns", "del", &self.name]);
+    }
+}
+
+/// Forwards TCP connections to `listen` (an address of the host's end of a veth pair) to
+/// `target` (the test server on loopback), so that the server need not listen on the veth
+/// address. Runs until the test process ends.
+fn forward(listen: &str, target: String) -> u16 {
+    let listener = std::net::TcpListener::bind((listen, 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = std::net::TcpStream::connect(&target) else {
+                continue;
+            };
+            for (mut from, mut to) in [
+                (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                (server, client),
+            ] {
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut from, &mut to);
+                    let _ = to.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        }
+    });
+    port
+}
+
+/// A worker in a network namespace of its own trains a job; the link to the server is cut for
+/// three times the lease while it trains, then restored. Another worker takes the job over after
+/// the lease runs out and finishes it; the cut-off worker's writes are refused once the link is
+/// back (its lease is lost), it drops the job and exits cleanly. The job is finished once, by the
+/// second worker, with every epoch recorded once.
+#[test]
+fn a_worker_cut_off_by_the_network_loses_its_job_cleanly() {
+    const TEST: &str = "a_worker_cut_off_by_the_network_loses_its_job_cleanly";
+    const EPOCHS: i64 = 40;
+    const LEASE_SECS: u64 = 2;
+    let _server = shared_server();
+    let Some(admin) = server_url(TEST) else {
+        return;
+    };
+    let Some(ns) = NetNs::create(TEST) else {
+        return;
+    };
+    let db = PgDb::create(admin, "netcut");
+    let s = Scratch::new();
+    let grid = s.grid(
+        "slow.toml",
+        &format!(
+            "name = \"netcut\"\n[fixed]\nmodel = \"cnn\"\ndataset = \"fashion-mnist\"\n\
+             epochs = {EPOCHS}\nbatch = 32\ndense = 64\nlayer1 = 64\n"
+        ),
+    );
+    run(
+        tune(s.path()).args(["run", &grid, "--enqueue", "--db", &db.url]),
+        true,
+    );
+    let port = forward(&ns.host_ip, host_port(&db.url));
+    let via_veth = db
+        .url
+        .replace(&host_port(&db.url), &format!("{}:{port}", ns.host_ip));
+    let lease = LEASE_SECS.to_string();
+    let mut cut_off = Command::new("ip");
+    cut_off
+        .args(["netns", "exec", &ns.name])
+        .arg(env!("CARGO_BIN_EXE_tune"))
+        .current_dir(s.path())
+        .env_remove("TUNE_DB")
+        .env("TUNE_CACHE_DIR", s.path().join("cache"))
+        .env("TUNE_ALLOW_UNVERIFIED", "1")
+        .env("RUST_LOG", "warn")
+        .args(["worker", "--db", &via_veth, "--data-dir"])
+        .arg(&s.data)
+        .args(["--jobs", "1", "--threads-per-job", "1", "--quiet"])
+        .args(["--lease-secs", &lease])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut a = cut_off.spawn().unwrap();
+
+    // Cut while the job trains, after its first epochs are recorded.
+    let start = Instant::now();
+    while db.number("SELECT count(*) FROM epoch_metrics") < 2 {
+        if let Some(status) = a.try_wait().unwrap() {
+            let out = a.wait_with_output().unwrap();
+            panic!("the worker ended early ({status}): {}", stderr(&out));
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no epoch in 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    ns.cut();
+    let cut_at = Instant::now();
+    let epochs_before_cut = db.number("SELECT count(*) FROM epoch_metrics");
+
+    // After the lease has run out, a worker on the host's side takes the job over.
+    std::thread::sleep(Duration::from_secs(LEASE_SECS + 1));
+    let b = s
+        .worker(&db.url, &["--lease-secs", &lease])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let b_pid = b.id();
+    while db.number("SELECT max(attempts) FROM jobs") < 2 {
+        assert!(
+            cut_at.elapsed() < Duration::from_secs(60),
+            "no takeover in 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Keep the link down for three leases in all, then restore it.
+    let down = Duration::from_secs(3 * LEASE_SECS);
+    std::thread::sleep(down.saturating_sub(cut_at.elapsed()));
+    ns.restore();
+    let restored_at = Instant::now();
+
+    let wait = |child: std::process::Child, who: &str| {
+        let pid = child.id();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait_with_output());
+        });
+        match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(out) => out.unwrap(),
+            Err(_) => {
+                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+                panic!("{who} worker did not exit within 120 s");
+            }
+        }
+    };
+    let a_out = wait(a, "the cut-off");
+    let a_exit = restored_at.elapsed();
+    let b_out = wait(b, "the host's");
+    assert!(
+        a_out.status.success(),
+        "cut-off worker: {:?}\n{}\n{}",
+        a_out.status.code(),
+        stdout(&a_out),
+        stderr(&a_out)
+    );
+    assert!(
+        b_out.status.success(),
+        "host worker: {:?}\n{}",
+        b_out.status.code(),
+        stderr(&b_out)
+    );
+    assert!(
+        stdout(&a_out).contains("1 jobs were taken over by other workers"),
+        "{}",
+        stdout(&a_out)
+    );
+
+    // Finished once, by the worker that took it over, every epoch once.
+    let jobs: Vec<(String, i64)> = db.rows("SELECT status, attempts FROM jobs");
+    assert_eq!(jobs, [("done".to_string(), 2)]);
+    let results: Vec<(Option<String>, i64)> = db.rows("SELECT worker_id, attempt FROM results");
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0].1, 2);
+    let finisher = results[0].0.clone().unwrap_or_default();
+    assert!(
+        finisher.contains(&format!(":{b_pid}:")),
+        "finished by {finisher}, not the host's worker {b_pid}"
+    );
+    assert_eq!(db.number("SELECT count(*) FROM epoch_metrics"), EPOCHS);
+    assert_eq!(
+        db.number("SELECT count(DISTINCT epoch) FROM epoch_metrics"),
+        EPOCHS
+    );
+    eprintln!(
+        "network cut: {epochs_before_cut} epochs before the cut, link down {:.1} s (lease {LEASE_SECS} s), \
+         cut-off worker exited {:.1} s after the link came back",
+        down.as_secs_f64(),
+        a_exit.as_secs_f64()
+    );
+}

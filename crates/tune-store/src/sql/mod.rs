@@ -58,6 +58,40 @@ pub(crate) struct Sql {
     pub merge_job_state: &'static str,
 }
 
+/// The schema versions applied to a database (tune's migrations, as sqlx records them).
+pub(crate) const APPLIED_MIGRATIONS: &str =
+    "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version";
+
+/// SQLite: the tables and views of the database (not SQLite's own), by name.
+pub(crate) const SQLITE_TABLES: &str = "SELECT name FROM sqlite_master \
+     WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%' ORDER BY name";
+
+/// PostgreSQL: the tables and views of the connection's current schema, by name.
+pub(crate) const PG_TABLES: &str = "SELECT table_name::text FROM information_schema.tables \
+     WHERE table_schema = current_schema() ORDER BY table_name";
+
+/// The test accuracy and loss of finished job $1.
+pub(crate) const SELECT_RESULT_FIGURES: &str =
+    "SELECT test_accuracy, test_loss FROM results WHERE job_key = $1";
+
+/// Records the data a claimed job trains on, unless epochs of it were trained on other data.
+/// $1 key, $2 worker_id, $3 attempt, $4 data_sha256, $5 data_verified.
+pub(crate) const SET_JOB_DATA: &str = "UPDATE jobs SET data_sha256 = $4, data_verified = $5 \
+     WHERE key = $1 AND worker_id = $2 AND attempts = $3 AND status = 'running' \
+       AND (data_sha256 IS NULL OR data_sha256 = $4 \
+            OR NOT EXISTS (SELECT 1 FROM epoch_metrics e WHERE e.job_key = $1))";
+
+/// The data identity recorded for job $1.
+pub(crate) const JOB_DATA: &str = "SELECT data_sha256 FROM jobs WHERE key = $1";
+
+/// Every job with a recorded data identity: key, data_sha256, data_verified.
+pub(crate) const SELECT_JOB_DATA: &str =
+    "SELECT key, data_sha256, data_verified FROM jobs WHERE data_sha256 IS NOT NULL";
+
+/// Copies a data identity into job $1 (merging): $2 data_sha256, $3 data_verified.
+pub(crate) const COPY_JOB_DATA: &str =
+    "UPDATE jobs SET data_sha256 = $2, data_verified = $3 WHERE key = $1";
+
 /// Highest queue position in use.
 pub(crate) const MAX_SEQ: &str = "SELECT COALESCE(MAX(seq), 0) AS seq FROM jobs";
 

@@ -43,9 +43,16 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-/// Opens (and migrates) the results database.
+/// Opens the results database for a command that writes: creates it if missing and brings its
+/// schema up to date, but refuses a database that is not tune's before changing anything.
 pub async fn open_store(db: &str) -> anyhow::Result<Store> {
     Ok(Store::open(db).await?)
+}
+
+/// Opens an existing results database for a command that only reads: read-only, never created,
+/// never migrated (works on read-only media).
+pub async fn open_reader(db: &str) -> anyhow::Result<Store> {
+    Ok(Store::open_read_only(db).await?)
 }
 
 /// The SQLite lock of [`lock_if_local`] and what it did with a killed run's jobs.
@@ -61,13 +68,17 @@ pub struct LocalLock {
 /// that was their last allowed attempt). The lock is held until the returned value is dropped.
 /// PostgreSQL needs no lock: leases handle workers.
 pub async fn lock_if_local(store: &Store, db: &str) -> anyhow::Result<LocalLock> {
-    if store.backend() != BackendKind::Sqlite {
+    let Some(real) = store.sqlite_file() else {
+        // PostgreSQL, or an in-memory SQLite database that no other process can reach.
         return Ok(LocalLock {
             _file: None,
             given_up: 0,
         });
-    }
-    let path = format!("{}.lock", db.trim_start_matches("sqlite:"));
+    };
+    // The lock belongs to the file, not to the name used: symbolic links, relative paths and
+    // `sqlite:` URLs all resolve to one real path, and the lock file lies beside it (the store
+    // refuses a file with a second hard link, another real path).
+    let path = format!("{}.lock", real.display());
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -76,8 +87,9 @@ pub async fn lock_if_local(store: &Store, db: &str) -> anyhow::Result<LocalLock>
         .with_context(|| format!("cannot create the lock file {path}"))?;
     if file.try_lock().is_err() {
         anyhow::bail!(
-            "another tune process is training into {db} (it holds {path}); wait for it, stop it, \
-             or pass a different --db (for several workers on one queue use PostgreSQL)"
+            "another tune process is training into {db} ({}; it holds {path}); wait for it, stop it, \
+             or pass a different --db (for several workers on one queue use PostgreSQL)",
+            real.display()
         );
     }
     let released = store.interrupt_running(None).await?;

@@ -1,16 +1,47 @@
-//! `tune merge OUT IN...`: combine results databases without duplicates.
+//! `tune merge OUT IN...`: combine results databases without duplicates, listing every conflict;
+//! `tune migrate`: bring a database's schema up to date.
 
-use crate::cli::MergeArgs;
+use crate::cli::{MergeArgs, MigrateArgs};
 use crate::commands::common;
 use std::process::ExitCode;
 
 pub fn run(args: MergeArgs) -> anyhow::Result<ExitCode> {
     let rt = common::runtime()?;
     rt.block_on(async {
-        let out = common::open_store(&args.out).await?;
+        // The inputs first, read-only: a missing or foreign input stops the merge before OUT is
+        // created or changed, and reading an input never changes it.
+        let mut inputs = Vec::with_capacity(args.inputs.len());
         for input in &args.inputs {
-            let from = common::open_store(input).await?;
-            let r = out.merge_from(&from).await?;
+            inputs.push(common::open_reader(input).await?);
+        }
+        let out = common::open_store(&args.out).await?;
+        let mut conflicts = 0;
+        for from in &inputs {
+            let r = out.merge_from(from).await?;
+            for c in &r.conflicts {
+                conflicts += 1;
+                eprintln!(
+                    "conflict: job {} ({} on {}): {} has test accuracy {}, loss {}; {} has \
+                     accuracy {}, loss {}; kept {}'s",
+                    c.key,
+                    c.spec.model.label(),
+                    c.spec.train.dataset,
+                    out.target(),
+                    figure(c.kept.0),
+                    figure(c.kept.1),
+                    from.target(),
+                    figure(c.dropped.0),
+                    figure(c.dropped.1),
+                    out.target(),
+                );
+                if c.kept_data != c.dropped_data {
+                    eprintln!(
+                        "  (trained on different data: kept SHA-256 {}, dropped SHA-256 {})",
+                        c.kept_data.as_deref().unwrap_or("not recorded"),
+                        c.dropped_data.as_deref().unwrap_or("not recorded")
+                    );
+                }
+            }
             println!(
                 "{}: {} new jobs, {} jobs completed, {} new sweeps, {} new sweep memberships",
                 from.target(),
@@ -27,6 +58,30 @@ pub fn run(args: MergeArgs) -> anyhow::Result<ExitCode> {
             counts.total(),
             counts.done
         );
+        if conflicts > 0 {
+            eprintln!(
+                "{conflicts} jobs were finished with different results in different databases; \
+                 the first result merged was kept for each (the output's own, then the inputs in \
+                 the order given): check how they were trained (data, tune version) before \
+                 trusting them"
+            );
+        }
+        out.close().await;
         anyhow::Ok(ExitCode::SUCCESS)
     })
+}
+
+pub fn migrate(args: MigrateArgs) -> anyhow::Result<ExitCode> {
+    let rt = common::runtime()?;
+    rt.block_on(async {
+        let store = common::open_store(&args.db.db).await?;
+        println!("{}: schema up to date", store.target());
+        store.close().await;
+        anyhow::Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// A figure for a conflict line, full precision.
+fn figure(x: Option<f64>) -> String {
+    x.map_or_else(|| "none".to_string(), |x| x.to_string())
 }

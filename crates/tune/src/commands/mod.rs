@@ -6,6 +6,7 @@ mod data;
 mod merge;
 mod report;
 mod run;
+mod status;
 mod train;
 mod worker;
 
@@ -26,7 +27,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Compare(args) => report::compare(args),
         Command::Confusion(args) => report::confusion(args),
         Command::Plot(cmd) => report::plot(cmd),
+        Command::Status(args) => status::run(args),
         Command::Merge(args) => merge::run(args),
+        Command::Migrate(args) => merge::migrate(args),
         Command::Train(args) => train::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Data(cmd) => data::run(cmd),

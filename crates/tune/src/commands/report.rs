@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use tune_report::{Comparison, Field, Format, Report, ReportOptions, ResultRow, SortKey};
-use tune_store::{JobResult, ResultFilter, Store};
+use tune_store::{JobResult, JobStatus, ResultFilter, StatusCounts, Store};
 
 fn format(f: TableFormat) -> Format {
     match f {
@@ -24,16 +24,21 @@ fn width(f: TableFormat) -> Option<u16> {
         .flatten()
 }
 
-/// Finished jobs of the database (optionally one sweep), or an error saying how to get some.
-async fn finished(
-    db: &str,
-    sweep: Option<&str>,
-    with_history: bool,
-) -> anyhow::Result<(Store, Vec<JobResult>)> {
-    if !db.contains("://") && !Path::new(db.trim_start_matches("sqlite:")).exists() {
-        bail!("no results database at {db}: run `tune run grids/quick.toml` first, or pass --db");
-    }
-    let store = common::open_store(db).await?;
+/// The finished jobs of a selection and the count of all its jobs by status.
+struct Selection {
+    store: Store,
+    results: Vec<JobResult>,
+    counts: StatusCounts,
+    db: String,
+    /// Which data the finished jobs were trained on, one line.
+    data: String,
+}
+
+/// Finished jobs of the database (optionally one sweep), opened read-only, or an error whose
+/// advice matches the selection's real state (failed, running, waiting or no jobs at all).
+async fn finished(db: &str, sweep: Option<&str>, with_history: bool) -> anyhow::Result<Selection> {
+    let store = common::open_reader(db).await?;
+    let counts = store.counts(sweep).await?;
     let filter = ResultFilter {
         sweep: sweep.map(str::to_string),
         with_history,
@@ -41,20 +46,119 @@ async fn finished(
     };
     let results = store.results(&filter).await?;
     if results.is_empty() {
-        match sweep {
-            Some(s) => {
-                bail!(
-                    "no finished jobs of sweep `{s}` in {}; `tune run GRID` trains them",
-                    store.target()
-                )
-            }
-            None => bail!(
-                "no finished jobs in {} yet: run `tune run grids/quick.toml` (or wait for the running one)",
-                store.target()
-            ),
-        }
+        bail!("{}", no_results(store.target(), db, sweep, &counts));
     }
-    Ok((store, results))
+    let identities = store.data_identities().await?;
+    let data = data_line(&results, &identities);
+    Ok(Selection {
+        store,
+        results,
+        counts,
+        db: db.to_string(),
+        data,
+    })
+}
+
+/// `data: fashion-mnist 3f2a…e1 (canonical) for 10 rows; mnist 77ab…01 UNVERIFIED for 2 rows`.
+fn data_line(
+    results: &[JobResult],
+    identities: &std::collections::HashMap<String, (String, Option<bool>)>,
+) -> String {
+    let mut groups: std::collections::BTreeMap<(String, String), usize> = Default::default();
+    for r in results {
+        let what = match identities.get(&r.key) {
+            Some((sha, Some(true))) => format!("{} (canonical)", short_sha(sha)),
+            Some((sha, _)) => format!(
+                "{} UNVERIFIED (not the canonical files; trained with --allow-unverified)",
+                short_sha(sha)
+            ),
+            None => "not recorded (trained by an older tune)".to_string(),
+        };
+        *groups
+            .entry((r.spec.train.dataset.clone(), what))
+            .or_default() += 1;
+    }
+    let parts: Vec<String> = groups
+        .into_iter()
+        .map(|((dataset, what), n)| format!("{dataset} {what} for {n} rows"))
+        .collect();
+    format!(
+        "data (SHA-256; `tune status --all` shows each job's): {}",
+        parts.join("; ")
+    )
+}
+
+/// The first 12 hex digits of a SHA-256, enough to tell data sets apart in a line.
+pub fn short_sha(sha: &str) -> String {
+    format!("{}…", &sha[..12.min(sha.len())])
+}
+
+/// `tune status` with the `--db` that reaches the same database.
+pub fn status_command(db: &str) -> String {
+    if db == DEFAULT_DB {
+        "tune status".to_string()
+    } else {
+        format!("tune status --db {db}")
+    }
+}
+
+const DEFAULT_DB: &str = "results/results.db";
+
+/// Why a selection has no finished jobs, and what to do.
+fn no_results(target: &str, db: &str, sweep: Option<&str>, c: &StatusCounts) -> String {
+    let what = match sweep {
+        Some(s) => format!("no finished jobs of sweep `{s}` in {target}"),
+        None => format!("no finished jobs in {target}"),
+    };
+    if c.total() == 0 {
+        return match sweep {
+            Some(_) => format!("{what}: it has no jobs; `tune run GRID` enqueues and trains them"),
+            None => format!("{what}: it holds no jobs yet; run `tune run grids/quick.toml`"),
+        };
+    }
+    let mut why = Vec::new();
+    if c.failed > 0 {
+        why.push(format!(
+            "{} failed (`{}` shows why; `tune run GRID --retry-failed` tries them again)",
+            c.failed,
+            status_command(db)
+        ));
+    }
+    if c.running > 0 {
+        why.push(format!(
+            "{} still running (wait for them to finish)",
+            c.running
+        ));
+    }
+    let waiting = c.pending + c.interrupted;
+    if waiting > 0 {
+        why.push(format!(
+            "{waiting} waiting to be trained ({} pending, {} interrupted: `tune run GRID` or `tune worker` trains them)",
+            c.pending, c.interrupted
+        ));
+    }
+    format!("{what}: of its {} jobs, {}", c.total(), why.join("; "))
+}
+
+/// One line on stderr with the jobs of the selection that are not done, and where to read why.
+fn note_unfinished(sel: &Selection) {
+    eprintln!("{}", sel.data);
+    let c = &sel.counts;
+    if c.total() == c.done {
+        eprintln!("all {} jobs of the selection are done", c.done);
+    } else {
+        eprintln!(
+            "note: {} of {} jobs of the selection are not done: {} failed, {} running, {} pending, \
+             {} interrupted; `{}` lists them with their last error",
+            c.total() - c.done,
+            c.total(),
+            c.failed,
+            c.running,
+            c.pending,
+            c.interrupted,
+            status_command(&sel.db)
+        );
+    }
 }
 
 fn rows(results: &[JobResult]) -> Vec<ResultRow> {
@@ -110,9 +214,9 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     };
     let sort: SortKey = args.sort.parse()?;
     let rt = common::runtime()?;
-    let (_store, results) = rt.block_on(finished(&args.db.db, args.sweep.as_deref(), false))?;
+    let sel = rt.block_on(finished(&args.db.db, args.sweep.as_deref(), false))?;
     let report = Report::build(
-        &rows(&results),
+        &rows(&sel.results),
         &ReportOptions {
             by,
             top: args.top,
@@ -127,13 +231,41 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
             width(args.format)
         ))
     );
+    note_unfinished(&sel);
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     let rt = common::runtime()?;
-    let (_store, results) = rt.block_on(finished(&args.db.db, args.sweep.as_deref(), false))?;
-    let comparison = Comparison::build(&rows(&results));
+    let sel = rt.block_on(finished(&args.db.db, args.sweep.as_deref(), false))?;
+    let mut comparison = Comparison::build(&rows(&sel.results));
+    // A missing cell whose job exists but is not done gets advice about that job, not "run the
+    // compare grid".
+    let jobs = rt.block_on(sel.store.jobs(args.sweep.as_deref()))?;
+    comparison.explain_missing(|model, dataset| {
+        let job = jobs.iter().find(|j| {
+            j.status != JobStatus::Done
+                && j.spec.model.kind == model
+                && j.spec.train.dataset == dataset
+        })?;
+        Some(match job.status {
+            JobStatus::Failed => format!(
+                "its job {} failed (`{}` shows why; `tune run {} --retry-failed` tries it again)",
+                &job.key[..12.min(job.key.len())],
+                status_command(&args.db.db),
+                tune_report::COMPARE_GRID
+            ),
+            JobStatus::Running => format!(
+                "its job {} is still running",
+                &job.key[..12.min(job.key.len())]
+            ),
+            _ => format!(
+                "its job {} is waiting to be trained: `tune run {}` trains it",
+                &job.key[..12.min(job.key.len())],
+                tune_report::COMPARE_GRID
+            ),
+        })
+    });
     print!(
         "{}",
         ensure_newline(tune_report::render_compare(
@@ -147,6 +279,7 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
             eprintln!("note: {note}");
         }
     }
+    note_unfinished(&sel);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -158,10 +291,10 @@ fn classes(dataset: &str) -> Vec<String> {
 
 pub fn confusion(args: ConfusionArgs) -> anyhow::Result<ExitCode> {
     let rt = common::runtime()?;
-    let (store, results) = rt.block_on(finished(&args.db.db, None, false))?;
-    let job = pick(&results, args.job.as_deref())?;
+    let sel = rt.block_on(finished(&args.db.db, None, false))?;
+    let job = pick(&sel.results, args.job.as_deref())?;
     let matrix = rt
-        .block_on(store.confusion(&job.key))?
+        .block_on(sel.store.confusion(&job.key))?
         .with_context(|| format!("job {} has no confusion matrix recorded", job.key))?;
     eprintln!(
         "job {} ({} on {}), test accuracy {:.4}",
@@ -177,6 +310,7 @@ pub fn confusion(args: ConfusionArgs) -> anyhow::Result<ExitCode> {
         width(args.format),
     )?;
     print!("{}", ensure_newline(table));
+    note_unfinished(&sel);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -184,8 +318,8 @@ pub fn plot(cmd: PlotCommand) -> anyhow::Result<ExitCode> {
     let rt = common::runtime()?;
     let written = match cmd {
         PlotCommand::Curves { db, job, out } => {
-            let (_store, results) = rt.block_on(finished(&db.db, None, true))?;
-            let job = pick(&results, job.as_deref())?;
+            let sel = rt.block_on(finished(&db.db, None, true))?;
+            let job = pick(&sel.results, job.as_deref())?;
             let title = format!(
                 "{} on {} ({})",
                 job.spec.model.label(),
@@ -193,18 +327,23 @@ pub fn plot(cmd: PlotCommand) -> anyhow::Result<ExitCode> {
                 &job.key[..8]
             );
             let out = out.unwrap_or_else(|| default_plot(&db.db, &format!("curves-{}", job.key)));
-            both_formats(&out, |p| tune_report::plot_curves(&job.history, &title, p))?
+            let written =
+                both_formats(&out, |p| tune_report::plot_curves(&job.history, &title, p))?;
+            note_unfinished(&sel);
+            written
         }
         PlotCommand::Depth { db, sweep, out } => {
-            let (_store, results) = rt.block_on(finished(&db.db, sweep.as_deref(), false))?;
+            let sel = rt.block_on(finished(&db.db, sweep.as_deref(), false))?;
             let out = out.unwrap_or_else(|| default_plot(&db.db, "depth"));
-            both_formats(&out, |p| tune_report::plot_depth(&rows(&results), p))?
+            let written = both_formats(&out, |p| tune_report::plot_depth(&rows(&sel.results), p))?;
+            note_unfinished(&sel);
+            written
         }
         PlotCommand::Confusion { db, job, out } => {
-            let (store, results) = rt.block_on(finished(&db.db, None, false))?;
-            let job = pick(&results, job.as_deref())?;
+            let sel = rt.block_on(finished(&db.db, None, false))?;
+            let job = pick(&sel.results, job.as_deref())?;
             let matrix = rt
-                .block_on(store.confusion(&job.key))?
+                .block_on(sel.store.confusion(&job.key))?
                 .with_context(|| format!("job {} has no confusion matrix recorded", job.key))?;
             let title = format!(
                 "{} on {} ({})",
@@ -214,9 +353,11 @@ pub fn plot(cmd: PlotCommand) -> anyhow::Result<ExitCode> {
             );
             let out =
                 out.unwrap_or_else(|| default_plot(&db.db, &format!("confusion-{}", job.key)));
-            both_formats(&out, |p| {
+            let written = both_formats(&out, |p| {
                 tune_report::plot_confusion(&matrix, &classes(&job.spec.train.dataset), &title, p)
-            })?
+            })?;
+            note_unfinished(&sel);
+            written
         }
     };
     for path in written {

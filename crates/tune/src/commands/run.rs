@@ -6,10 +6,11 @@ use crate::progress::RunProgress;
 use crate::runner::{self, WorkOptions};
 use crate::throughput::{Basis, Cache};
 use anyhow::Context;
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use tune_spec::JobSpec;
-use tune_store::{JobStatus, NewSweep};
+use tune_store::{JobStatus, JobStatusRow, NewSweep};
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let grid = tune_grid::load(&args.grid)?;
@@ -52,6 +53,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             .iter()
             .filter(|j| !matches!(j.status, JobStatus::Done | JobStatus::Failed))
             .collect();
+        if !args.enqueue {
+            check_data(
+                &store,
+                &remaining,
+                args.data_dir.as_deref(),
+                &args.db.db,
+                args.allow_unverified,
+            )
+            .await?;
+        }
         let done_before = remaining.len() - todo.len();
         eprintln!(
             "sweep {}: {} jobs ({} new, {} already finished or failed), database {}",
@@ -84,6 +95,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             worker_prefix: runner::worker_prefix(),
             lease: common::lease(&store),
             save_weights: args.concurrency.save_weights.clone(),
+            allow_unverified: args.allow_unverified,
         };
         let mut summary = runner::work(store.clone(), opts, progress.clone())
             .await
@@ -103,6 +115,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         progress.finish();
         summary.failed += lock.given_up;
         let counts = store.counts(Some(&report.sweep_id)).await?;
+        // Closing checkpoints SQLite's write-ahead log into the file: the database file alone
+        // then holds everything (to copy, or to read from read-only media).
+        store.close().await;
         Ok(common::finish_line(
             &summary,
             &counts,
@@ -112,6 +127,87 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     })
     .map(ExitStatus::code)
     .context("tune run")
+}
+
+/// Refuses data that is not the canonical data set of its name (unless `allow_unverified`), and
+/// refuses to continue a grid on other data than its finished (or partly trained) jobs were
+/// trained on: a finished job does not count as finished for different data, and its epochs are
+/// not continued on it. Data that cannot be found is left to the runner, which says how to get it.
+async fn check_data(
+    store: &tune_store::Store,
+    jobs: &[JobStatusRow],
+    data_dir: Option<&std::path::Path>,
+    db: &str,
+    allow_unverified: bool,
+) -> anyhow::Result<()> {
+    // Data that is not the canonical data set of its name is refused before any job starts
+    // (unless --allow-unverified).
+    let needed: BTreeSet<&str> = jobs
+        .iter()
+        .filter(|j| !matches!(j.status, JobStatus::Done | JobStatus::Failed))
+        .map(|j| j.spec.train.dataset.as_str())
+        .collect();
+    for dataset in needed {
+        let (name, dir) = (dataset.to_string(), data_dir.map(|d| d.to_path_buf()));
+        if let Ok(id) =
+            tokio::task::spawn_blocking(move || runner::identify_data(&name, dir.as_deref()))
+                .await?
+        {
+            runner::check_verified(dataset, &id, allow_unverified)?;
+        }
+    }
+    let recorded = store.data_identities().await?;
+    let mut by_dataset: BTreeMap<&str, Vec<(&JobStatusRow, &str)>> = BTreeMap::new();
+    for j in jobs {
+        if let Some((sha, _)) = recorded.get(&j.key)
+            && (j.status == JobStatus::Done || j.epochs_done > 0)
+        {
+            by_dataset
+                .entry(j.spec.train.dataset.as_str())
+                .or_default()
+                .push((j, sha.as_str()));
+        }
+    }
+    for (dataset, trained) in by_dataset {
+        let (name, dir) = (dataset.to_string(), data_dir.map(|d| d.to_path_buf()));
+        let id =
+            match tokio::task::spawn_blocking(move || runner::identify_data(&name, dir.as_deref()))
+                .await?
+            {
+                Ok(id) => id,
+                Err(_) => continue,
+            };
+        let other: Vec<&(&JobStatusRow, &str)> = trained
+            .iter()
+            .filter(|(_, sha)| *sha != id.identity.sha256)
+            .collect();
+        if other.is_empty() {
+            continue;
+        }
+        let hashes: BTreeSet<&str> = other.iter().map(|(_, sha)| *sha).collect();
+        let finished = other
+            .iter()
+            .filter(|(j, _)| j.status == JobStatus::Done)
+            .count();
+        anyhow::bail!(
+            "{} jobs of this grid in {db} ({finished} finished) were trained on `{dataset}` data \
+             with SHA-256 {}, but the `{dataset}` data at hand ({}) has SHA-256 {}{}: results of \
+             different data are never mixed, so nothing was trained. Train into another \
+             database (e.g. --db results/{dataset}-{}.db), or point --data-dir at the data \
+             these results came from",
+            other.len(),
+            hashes.into_iter().collect::<Vec<_>>().join(", "),
+            id.dir.display(),
+            id.identity.sha256,
+            if id.identity.verified {
+                " (the canonical files)"
+            } else {
+                ""
+            },
+            &id.identity.sha256[..8]
+        );
+    }
+    Ok(())
 }
 
 /// Prints one row per job with its size and estimated time, then the total and `N jobs`.

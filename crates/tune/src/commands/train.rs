@@ -22,7 +22,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         },
     };
     job.validate()?;
-    let data = tune_data::load(&job.train.dataset, args.data.data_dir.as_deref())?;
+    let data = crate::runner::load_checked(
+        &job.train.dataset,
+        args.data.data_dir.as_deref(),
+        args.allow_unverified,
+    )?;
     let opts = TrainOptions {
         threads: args.threads,
         kernels: if args.stock {

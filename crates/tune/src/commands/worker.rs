@@ -36,11 +36,13 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
             worker_prefix,
             lease: Duration::from_secs(args.lease_secs.max(1)),
             save_weights: args.concurrency.save_weights.clone(),
+            allow_unverified: args.allow_unverified,
         };
         let mut summary = runner::work(store.clone(), opts, progress.clone()).await?;
         summary.failed += lock.given_up;
         progress.finish();
         let counts = store.counts(args.sweep.as_deref()).await?;
+        store.close().await;
         anyhow::Ok(common::finish_line(
             &summary,
             &counts,

@@ -18,6 +18,26 @@ impl Db {
         Db::try_open(path).unwrap_or_else(|| panic!("cannot open {}", path.display()))
     }
 
+    /// Creates (or opens) an SQLite database at `path` in SQLite's default rollback-journal
+    /// mode, as another application would (e.g. one that is not tune's).
+    pub fn create(path: &Path) -> Db {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true);
+        let pool = rt
+            .block_on(
+                SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(options),
+            )
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
+        Db { rt, pool }
+    }
+
     /// Opens the existing database `path`, or `None` when there is none (yet).
     pub fn try_open(path: &Path) -> Option<Db> {
         if !path.exists() {

@@ -1,0 +1,135 @@
+//! `tune status`: the jobs that are not done (failed, running, pending, interrupted) with their
+//! attempts and last error, as a table or JSON. Opens the database read-only.
+
+use crate::cli::{StatusArgs, StatusFormat};
+use crate::commands::common;
+use serde::Serialize;
+use std::process::ExitCode;
+use tune_store::{JobStatus, JobStatusRow};
+
+/// One job as `tune status --format json` writes it.
+#[derive(Debug, Serialize)]
+struct JobLine<'a> {
+    key: &'a str,
+    status: &'a str,
+    attempts: u32,
+    epochs_done: u32,
+    epochs: usize,
+    model: String,
+    dataset: &'a str,
+    worker_id: Option<&'a str>,
+    started_at: Option<&'a str>,
+    finished_at: Option<&'a str>,
+    last_error: Option<&'a str>,
+    /// SHA-256 of the data it trained on (see the README), if recorded.
+    data_sha256: Option<&'a str>,
+    /// Whether that data was the canonical data set of its name.
+    data_verified: Option<bool>,
+}
+
+type Identities = std::collections::HashMap<String, (String, Option<bool>)>;
+
+fn line<'a>(j: &'a JobStatusRow, data: &'a Identities) -> JobLine<'a> {
+    let d = data.get(&j.key);
+    JobLine {
+        key: &j.key,
+        status: j.status.as_str(),
+        attempts: j.attempts,
+        epochs_done: j.epochs_done,
+        epochs: j.spec.train.epochs,
+        model: j.spec.model.label(),
+        dataset: &j.spec.train.dataset,
+        worker_id: j.worker_id.as_deref(),
+        started_at: j.started_at.as_deref(),
+        finished_at: j.finished_at.as_deref(),
+        last_error: j.last_error.as_deref(),
+        data_sha256: d.map(|d| d.0.as_str()),
+        data_verified: d.and_then(|d| d.1),
+    }
+}
+
+/// The first line of an error, cut to `max` characters.
+fn one_line(text: &str, max: usize) -> String {
+    let first = text.lines().next().unwrap_or_default();
+    if first.chars().count() > max {
+        let cut: String = first.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}…")
+    } else {
+        first.to_string()
+    }
+}
+
+pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let rt = common::runtime()?;
+    let (jobs, data, target) = rt.block_on(async {
+        let store = common::open_reader(&args.db.db).await?;
+        let jobs = store.jobs(args.sweep.as_deref()).await?;
+        let data = store.data_identities().await?;
+        anyhow::Ok((jobs, data, store.target().to_string()))
+    })?;
+    let total = jobs.len();
+    let shown: Vec<&JobStatusRow> = jobs
+        .iter()
+        .filter(|j| args.all || j.status != JobStatus::Done)
+        .collect();
+    let mut counts = tune_store::StatusCounts::default();
+    for j in &jobs {
+        counts.add(j.status, 1);
+    }
+    match args.format {
+        StatusFormat::Json => {
+            let lines: Vec<JobLine<'_>> = shown.iter().map(|j| line(j, &data)).collect();
+            println!("{}", serde_json::to_string_pretty(&lines)?);
+        }
+        StatusFormat::Table if shown.is_empty() => {
+            println!("all {total} jobs in {target} are done");
+        }
+        StatusFormat::Table => {
+            let mut table = comfy_table::Table::new();
+            table.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
+            let mut header = vec![
+                "job",
+                "status",
+                "attempts",
+                "epochs",
+                "model",
+                "dataset",
+                "worker",
+                "last error",
+            ];
+            if args.all {
+                header.push("data (SHA-256)");
+            }
+            table.set_header(header);
+            for j in &shown {
+                let mut row = vec![
+                    j.key.chars().take(12).collect::<String>(),
+                    j.status.as_str().to_string(),
+                    j.attempts.to_string(),
+                    format!("{}/{}", j.epochs_done, j.spec.train.epochs),
+                    j.spec.model.label(),
+                    j.spec.train.dataset.clone(),
+                    j.worker_id.clone().unwrap_or_default(),
+                    j.last_error
+                        .as_deref()
+                        .map(|e| one_line(e, 100))
+                        .unwrap_or_default(),
+                ];
+                if args.all {
+                    row.push(match data.get(&j.key) {
+                        Some((sha, Some(true))) => super::report::short_sha(sha),
+                        Some((sha, _)) => format!("{} unverified", super::report::short_sha(sha)),
+                        None => String::new(),
+                    });
+                }
+                table.add_row(row);
+            }
+            println!("{table}");
+        }
+    }
+    eprintln!(
+        "{total} jobs in {target}: {} done, {} failed, {} running, {} pending, {} interrupted",
+        counts.done, counts.failed, counts.running, counts.pending, counts.interrupted
+    );
+    Ok(ExitCode::SUCCESS)
+}
