@@ -285,7 +285,14 @@ impl StoreError {
             | StoreError::InvalidJob { .. }
             | StoreError::UnknownSweep { .. }
             | StoreError::InvalidSchema(_)
-            | StoreError::NonFinite { .. } => false,
+            | StoreError::NonFinite { .. }
+            | StoreError::EmptyTarget
+            | StoreError::IsDirectory { .. }
+            | StoreError::HardLinks { .. }
+            | StoreError::Missing { .. }
+            | StoreError::Foreign { .. }
+            | StoreError::Outdated { .. }
+            | StoreError::DataMismatch { .. } => false,
         }
     }
 }
