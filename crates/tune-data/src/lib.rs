@@ -14,6 +14,7 @@
 
 mod error;
 mod fetch;
+mod holdout;
 pub mod idx;
 mod load;
 mod locate;
@@ -22,6 +23,7 @@ mod shuffle;
 mod verify;
 
 pub use error::{DataError, IdxProblem};
+pub use holdout::{HOLDOUT_SEED, Holdout, stratified_holdout};
 pub use fetch::{FetchEvent, FetchOptions, fetch, fetch_info};
 pub use load::{Dataset, Split, load, load_dir};
 pub use locate::{Located, Searched, Source, cache_dir, data_file, locate};

@@ -312,9 +312,10 @@ pub struct RunArgs {
     pub data_dir: Option<PathBuf>,
     #[command(flatten)]
     pub concurrency: ConcurrencyArgs,
-    /// Run each configuration with R seeds (seed, seed+1, ...), for mean and sd per configuration.
-    #[arg(long, default_value_t = 1, value_name = "R", value_parser = at_least_one)]
-    pub repeats: usize,
+    /// Run each configuration with R seeds (seed, seed+1, ...), for mean and sd per configuration
+    /// (default: the grid file's `repeats`, else 1).
+    #[arg(long, value_name = "R", value_parser = at_least_one)]
+    pub repeats: Option<usize>,
     /// Print the expanded jobs with parameters, FLOPs and estimated time; train nothing.
     #[arg(long)]
     pub dry_run: bool,
