@@ -86,7 +86,9 @@ mod tests {
         (0..len)
             .map(|i| {
                 let r = (i * 7919) % 55;
-                (0..10u8).find(|&c| r < ((c as usize + 1) * (c as usize + 2)) / 2).unwrap()
+                (0..10u8)
+                    .find(|&c| r < ((c as usize + 1) * (c as usize + 2)) / 2)
+                    .unwrap()
             })
             .collect()
     }
@@ -111,7 +113,10 @@ mod tests {
             let total = l.iter().filter(|&&x| x == c).count() as f64;
             let held = h.validation.iter().filter(|&&i| l[i] == c).count() as f64;
             let expected = 500.0 * total / 6000.0;
-            assert!((held - expected).abs() < 1.0, "class {c}: {held} vs {expected}");
+            assert!(
+                (held - expected).abs() < 1.0,
+                "class {c}: {held} vs {expected}"
+            );
         }
     }
 

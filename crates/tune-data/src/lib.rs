@@ -23,8 +23,8 @@ mod shuffle;
 mod verify;
 
 pub use error::{DataError, IdxProblem};
-pub use holdout::{HOLDOUT_SEED, Holdout, stratified_holdout};
 pub use fetch::{FetchEvent, FetchOptions, fetch, fetch_info};
+pub use holdout::{HOLDOUT_SEED, Holdout, stratified_holdout};
 pub use load::{Dataset, Split, load, load_dir};
 pub use locate::{Located, Searched, Source, cache_dir, data_file, locate};
 pub use registry::{DatasetInfo, FileInfo, info, known};

@@ -751,8 +751,11 @@ fn grids_validate_on_a_holdout_by_default_and_read_repeats() {
     .unwrap();
     assert_eq!(grid.jobs[0].train.validation, Validation::Holdout(5000));
     assert_eq!(grid.repeats, Some(3));
-    let err = parse("name = \"g\"\nrepeats = 0\n[fixed]\nlayer1 = 4\ndense = 8\n", "g.toml")
-        .unwrap_err()
-        .to_string();
+    let err = parse(
+        "name = \"g\"\nrepeats = 0\n[fixed]\nlayer1 = 4\ndense = 8\n",
+        "g.toml",
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("g.toml:2") && err.contains("repeats"), "{err}");
 }

@@ -263,7 +263,8 @@ fn train_on_this_thread(
         last_val = test.predictions.clone();
     } else if last_val.is_empty() && opts.evaluate {
         let images = holdout.as_deref().unwrap_or_default();
-        last_val = evaluate(&net, &data.train, images.iter().copied(), opts.eval_batch)?.predictions;
+        last_val =
+            evaluate(&net, &data.train, images.iter().copied(), opts.eval_batch)?.predictions;
     }
     let outcome = TrainOutcome {
         params: net.param_count(),

@@ -151,7 +151,11 @@ pub fn welch(a: &[f64], b: &[f64]) -> Option<TestResult> {
         let p = if diff == 0.0 { 1.0 } else { 0.0 };
         return Some(TestResult {
             method: "welch",
-            statistic: if diff == 0.0 { 0.0 } else { diff.signum() * f64::INFINITY },
+            statistic: if diff == 0.0 {
+                0.0
+            } else {
+                diff.signum() * f64::INFINITY
+            },
             df: na + nb - 2.0,
             p,
         });
@@ -334,8 +338,16 @@ mod tests {
 
     #[test]
     fn t_quantile_and_interval_match_scipy() {
-        assert!(near(t_quantile(0.975, 4.0).unwrap(), 2.7764451051977934, 1e-9));
-        assert!(near(t_quantile(0.975, 2.0).unwrap(), 4.302652729749462, 1e-9));
+        assert!(near(
+            t_quantile(0.975, 4.0).unwrap(),
+            2.7764451051977934,
+            1e-9
+        ));
+        assert!(near(
+            t_quantile(0.975, 2.0).unwrap(),
+            4.302652729749462,
+            1e-9
+        ));
         let ci = t_interval(&[0.9053, 0.8909, 0.8990, 0.8962, 0.9021], 0.95).unwrap();
         assert!(near(ci.low, 0.8918342604923716, 1e-9), "{ci:?}");
         assert!(near(ci.high, 0.9055657395076285, 1e-9), "{ci:?}");

@@ -26,6 +26,9 @@ fn row(spec: JobSpec, loss: f64, accuracy: f64, runtime_s: f64) -> ResultRow {
         spec,
         loss,
         accuracy,
+        val_accuracy: None,
+        val_predictions: None,
+        test_predictions: None,
         runtime_s,
         sweep: Some("depth".to_string()),
     }
@@ -133,6 +136,7 @@ fn report(rows: &[ResultRow], by: &str, top: Option<usize>, sort: &str) -> Repor
         by: Field::parse_list(by).unwrap(),
         top,
         sort: sort.parse().unwrap(),
+        ..ReportOptions::default()
     };
     Report::build(rows, &options).unwrap()
 }
@@ -554,6 +558,9 @@ fn ten_thousand_rows_timing() {
                                 spec,
                                 loss: 1.0 - acc,
                                 accuracy: acc,
+                                val_accuracy: Some(acc),
+                                val_predictions: None,
+                                test_predictions: None,
                                 runtime_s: 100.0,
                                 sweep: None,
                             });

@@ -45,8 +45,16 @@ async fn predictions_are_stored_merged_and_val_accuracy_is_reported() {
 
             x.store.merge_from(&y.store).await.unwrap();
             let merged = x.store.predictions(&ky2).await.unwrap();
-            assert_eq!(merged.test, Some(expected.test_predictions.clone()), "{label}");
-            assert_eq!(merged.val, Some(expected.val_predictions.clone()), "{label}");
+            assert_eq!(
+                merged.test,
+                Some(expected.test_predictions.clone()),
+                "{label}"
+            );
+            assert_eq!(
+                merged.val,
+                Some(expected.val_predictions.clone()),
+                "{label}"
+            );
 
             // The last epoch's validation accuracy (util::metrics: 0.75) beside the test accuracy.
             let results = x.store.results(&ResultFilter::default()).await.unwrap();
@@ -58,8 +66,16 @@ async fn predictions_are_stored_merged_and_val_accuracy_is_reported() {
             let mut rows = view(&x).await;
             rows.sort_by(|a, b| a.1.total_cmp(&b.1));
             assert_eq!(rows.len(), 2, "{label}");
-            assert_eq!((rows[0].0, rows[0].1, rows[0].2), (0.75, 0.6, 0.6), "{label}");
-            assert_eq!((rows[1].0, rows[1].1, rows[1].2), (0.75, 0.81, 0.81), "{label}");
+            assert_eq!(
+                (rows[0].0, rows[0].1, rows[0].2),
+                (0.75, 0.6, 0.6),
+                "{label}"
+            );
+            assert_eq!(
+                (rows[1].0, rows[1].1, rows[1].2),
+                (0.75, 0.81, 0.81),
+                "{label}"
+            );
             assert_eq!(rows[0].3, "test", "{label}");
             x.finish().await;
             y.finish().await;

@@ -386,12 +386,30 @@ pub struct ReportArgs {
     /// Show the N best rows of each table.
     #[arg(long)]
     pub top: Option<usize>,
-    /// Sort by accuracy (default), loss, runtime, params or a hyperparameter column.
-    #[arg(long, default_value = "accuracy")]
+    /// Sort by val_accuracy (the ranking metric, default; also `accuracy`), test_accuracy, loss,
+    /// runtime, params or a hyperparameter column.
+    #[arg(long, default_value = "val_accuracy")]
     pub sort: String,
+    /// Significance level of the tests that mark rows tied with the best (Holm-corrected).
+    #[arg(long, default_value_t = tune_report::DEFAULT_ALPHA, value_parser = alpha)]
+    pub alpha: f64,
     /// Output format.
     #[arg(long, value_enum, default_value_t = TableFormat::Table)]
     pub format: TableFormat,
+}
+
+/// `--alpha`: a probability strictly between 0 and 1.
+fn alpha(s: &str) -> Result<f64, String> {
+    let a: f64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number; give a significance level such as 0.05"))?;
+    if a > 0.0 && a < 1.0 {
+        Ok(a)
+    } else {
+        Err(format!(
+            "{s} is not between 0 and 1; give a significance level such as 0.05"
+        ))
+    }
 }
 
 /// `tune compare`.
