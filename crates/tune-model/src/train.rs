@@ -127,9 +127,9 @@ pub struct Plan {
 ///
 /// With [`Validation::Holdout`]`(n)` the holdout is [`tune_data::stratified_holdout`] of the whole
 /// training split (the same images for every job on that data), and `train_images` then limits
-/// the rest. A split too small to hold out `n` images and keep as many to train on (fewer than
-/// `2n` images, e.g. a test fixture) holds out a twelfth of itself instead, with a warning: the
-/// 60,000-image data sets hold out exactly 5,000 either way. Errors when nothing is left to train
+/// the rest. The default size ([`tune_spec::DEFAULT_HOLDOUT`], 5,000) on a split of fewer than
+/// 10,000 images (small or test data) holds out a twelfth of the split instead, with a warning (the
+/// 60,000-image data sets hold out exactly 5,000 either way). Errors when nothing is left to train
 /// on.
 pub fn plan(job: &JobSpec, data: &Dataset) -> crate::Result<Plan> {
     let len = data.train.len;
@@ -145,7 +145,7 @@ pub fn plan(job: &JobSpec, data: &Dataset) -> crate::Result<Plan> {
             holdout: None,
         }),
         Validation::Holdout(n) => {
-            let size = if n.saturating_mul(2) <= len {
+            let size = if n != tune_spec::DEFAULT_HOLDOUT || n.saturating_mul(2) <= len {
                 n
             } else {
                 let smaller = len / 12;
@@ -154,12 +154,12 @@ pub fn plan(job: &JobSpec, data: &Dataset) -> crate::Result<Plan> {
                 );
                 smaller
             };
-            let h = tune_data::stratified_holdout(&data.train.labels, size);
-            if h.rest.is_empty() || h.validation.is_empty() {
+            if size >= len || size == 0 {
                 return Err(crate::Error::Data(format!(
-                    "a hold-out of {n} images leaves nothing to train or validate on ({len} training images)"
+                    "a hold-out of {n} images leaves nothing to train on ({len} training images)"
                 )));
             }
+            let h = tune_data::stratified_holdout(&data.train.labels, size);
             Ok(Plan {
                 train: limit(h.rest),
                 holdout: Some(h.validation),
