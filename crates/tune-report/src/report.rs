@@ -221,7 +221,7 @@ pub struct GroupSummary {
     pub config_mean: f64,
     /// 95% Student-t interval of `config_mean` (`null` for fewer than two configurations).
     pub config_mean_ci: Option<Interval>,
-    /// The configuration with the highest mean accuracy.
+    /// The configuration ranked first (see [`crate::rank`]).
     pub best: ReportRow,
 }
 

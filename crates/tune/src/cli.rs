@@ -175,7 +175,8 @@ pub struct TrainArgs {
     /// Train on the first N training images only (quick checks).
     #[arg(long)]
     pub train_images: Option<usize>,
-    /// Validate on the last N training images (held out) instead of the test split.
+    /// Validate on N training images held out from training (stratified by class, the same images
+    /// as a grid with `validation = { holdout = N }`) instead of the test split.
     #[arg(long)]
     pub holdout: Option<usize>,
     /// Use candle's stock ops instead of tune's fast kernels (the reference; much slower).
@@ -430,7 +431,7 @@ pub struct CompareArgs {
 pub struct ConfusionArgs {
     #[command(flatten)]
     pub db: DbArgs,
-    /// Job key (or a unique prefix) [default: the most accurate finished job].
+    /// Job key (or a unique prefix) [default: the best job, ranked as `tune report` ranks].
     pub job: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = TableFormat::Table)]
@@ -444,7 +445,7 @@ pub enum PlotCommand {
     Curves {
         #[command(flatten)]
         db: DbArgs,
-        /// Job key (or a unique prefix) [default: the most accurate finished job].
+        /// Job key (or a unique prefix) [default: the best job, ranked as `tune report` ranks].
         job: Option<String>,
         /// Output file (.svg or .png; the other format is written beside it) [default: results/plots/curves-KEY.svg].
         #[arg(long, short)]
@@ -465,7 +466,7 @@ pub enum PlotCommand {
     Confusion {
         #[command(flatten)]
         db: DbArgs,
-        /// Job key (or a unique prefix) [default: the most accurate finished job].
+        /// Job key (or a unique prefix) [default: the best job, ranked as `tune report` ranks].
         job: Option<String>,
         /// Output file [default: results/plots/confusion-KEY.svg].
         #[arg(long, short)]
