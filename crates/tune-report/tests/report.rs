@@ -407,9 +407,12 @@ mod grouping {
         assert_eq!(delta.accuracy[1], None);
         assert!((cnn.delta_dataset.unwrap() - (0.9921 - 0.9254)).abs() < 1e-12);
         assert_eq!(
-            c.notes,
-            ["no ANN result on fashion-mnist: run `tune run grids/compare.toml`"]
+            c.notes[0],
+            "no ANN result on fashion-mnist: run `tune run grids/compare.toml`"
         );
+        // The fixture's jobs validated on the test split: the best CNN was chosen on it.
+        assert!(c.notes[1].contains("chosen on the test split"), "{:?}", c.notes);
+        assert_eq!(c.notes.len(), 2);
     }
 }
 
