@@ -119,7 +119,7 @@ pub fn t_interval(values: &[f64], level: f64) -> Option<Interval> {
 
 /// The `p` quantile of Student's t with `df` degrees of freedom (`None` unless `df > 0`).
 pub fn t_quantile(p: f64, df: f64) -> Option<f64> {
-    if !(df > 0.0) {
+    if df.is_nan() || df <= 0.0 {
         return None;
     }
     Some(StudentsT::new(0.0, 1.0, df).ok()?.inverse_cdf(p))

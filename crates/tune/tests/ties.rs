@@ -155,7 +155,7 @@ fn a_clear_winner_is_tied_with_nothing() {
     );
     let (json, table) = report(&db);
     let t = tied(&json);
-    assert_eq!(t[&keys[0]], true);
+    assert!(t[&keys[0]]);
     assert_eq!((t[&keys[1]], t[&keys[2]]), (false, false), "{table}");
     assert_eq!(json["groups"][0]["rows"][0]["keys"][0], keys[0].as_str());
     let tie = &json["groups"][0]["rows"][1]["tie"];
@@ -214,7 +214,7 @@ fn a_two_way_tie_marks_the_runner_up() {
         true,
     ));
     let strict: serde_json::Value = serde_json::from_str(&strict).unwrap();
-    assert_eq!(tied(&strict)[&keys[1]], false);
+    assert!(!tied(&strict)[&keys[1]]);
     assert_eq!(strict["alpha"], 0.5);
     let bad = run(
         tune(tmp.path())
