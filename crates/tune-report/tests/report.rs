@@ -411,7 +411,11 @@ mod grouping {
             "no ANN result on fashion-mnist: run `tune run grids/compare.toml`"
         );
         // The fixture's jobs validated on the test split: the best CNN was chosen on it.
-        assert!(c.notes[1].contains("chosen on the test split"), "{:?}", c.notes);
+        assert!(
+            c.notes[1].contains("chosen on the test split"),
+            "{:?}",
+            c.notes
+        );
         assert_eq!(c.notes.len(), 2);
     }
 }

@@ -357,7 +357,8 @@ fn a_run_killed_mid_job_resumes_from_the_checkpoint_and_loses_nothing() {
         tune(s.tmp.path())
             .args(["train", "--filters", &layer1.to_string(), "--dense", "64"])
             .args(["--batch", "32", "--epochs", &SLOW_EPOCHS.to_string()])
-            .args(["--threads", "1", "--format", "json", "--holdout", "5000", "--data-dir"])
+            .args(["--threads", "1", "--format", "json", "--holdout", "5000"])
+            .arg("--data-dir")
             .arg(&s.data),
         true,
     );
