@@ -15,6 +15,7 @@
 mod error;
 mod fetch;
 mod identity;
+mod holdout;
 pub mod idx;
 mod load;
 mod locate;
@@ -25,6 +26,7 @@ mod verify;
 pub use error::{DataError, IdxProblem};
 pub use fetch::{FetchEvent, FetchOptions, fetch, fetch_info};
 pub use identity::{DataIdentity, canonical_identity, identify};
+pub use holdout::{HOLDOUT_SEED, Holdout, stratified_holdout};
 pub use load::{Dataset, IMAGE_SIZE, Split, load, load_dir};
 pub use locate::{Located, Searched, Source, cache_dir, data_file, locate};
 pub use registry::{DatasetInfo, FileInfo, info, known};

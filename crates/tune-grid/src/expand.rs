@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use tune_spec::{JobSpec, ModelKind, ModelSpec, SpecError, TrainSpec};
+use tune_spec::{DEFAULT_HOLDOUT, JobSpec, ModelKind, ModelSpec, SpecError, TrainSpec, Validation};
 
 use crate::constraint::{Env, Name};
 use crate::error::{GridError, Location};
@@ -367,7 +367,11 @@ impl Combination<'_> {
         if let Some(v) = self.get(Key::L2) {
             model.l2 = v.as_f64();
         }
-        let mut train = TrainSpec::default();
+        // A grid validates on a holdout of the training split unless it says otherwise.
+        let mut train = TrainSpec {
+            validation: Validation::Holdout(DEFAULT_HOLDOUT),
+            ..TrainSpec::default()
+        };
         for &(key, value) in &self.values {
             match key {
                 Key::Dataset => {

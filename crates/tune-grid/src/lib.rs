@@ -7,6 +7,7 @@
 //! # grids/2layer.toml
 //! name = "2layer"                  # optional, defaults to the file name without .toml
 //! description = "The study's 2-layer CNN grid"
+//! # repeats = 3                    # every configuration with seeds seed..seed+2 (as --repeats 3)
 //!
 //! [fixed]                          # settings shared by every job
 //! model = "cnn"                    # cnn | ann
@@ -20,8 +21,9 @@
 //! rho = 0.9
 //! eps = 1e-7
 //! seed = 1
-//! # train_images = 6000           # train on the first N training images only
-//! # validation = { holdout = 5000 }   # or "test" (the default)
+//! # train_images = 6000           # train on the first N images not held out
+//! validation = "test"              # the study validated on the test split; the default is
+//!                                  # { holdout = 5000 }
 //!
 //! [axes]                           # every combination of these values is a job
 //! layer1 = [16, 32, 64, 128]       # filters of conv layer 1
@@ -54,8 +56,11 @@
 //! | `epochs`, `batch` | integers | `20`, `64` |
 //! | `lr`, `rho`, `eps` | RMSprop | `0.001`, `0.9`, `1e-7` |
 //! | `seed` | integer | `1` |
-//! | `train_images` | train on the first N training images | all |
-//! | `validation` | `"test"` or `{ holdout = N }` (the last N training images) | `"test"` |
+//! | `train_images` | train on the first N training images that are not held out | all |
+//! | `validation` | `"test"` or `{ holdout = N }`: N training images, stratified by class and chosen once from a fixed seed (the same for every job on the data set), held out to validate on | `{ holdout = 5000 }` |
+//!
+//! `repeats = R` at the top level (before the first table) runs every configuration with seeds
+//! `seed..seed+R-1`, as `tune run --repeats R` does; `--repeats` given on the command line wins.
 //!
 //! An axis is always a list of values: `dense = [64, 128]` in `[axes]` is two jobs with one dense
 //! layer each, while `dense = [512, 256]` in `[fixed]` is one job with two dense layers (as an axis:
@@ -129,6 +134,8 @@ pub struct Grid {
     pub description: Option<String>,
     /// The file's text, as read.
     pub source_text: String,
+    /// `repeats = R` from the file: seeds per configuration (`None`: not said, one).
+    pub repeats: Option<usize>,
     /// The jobs, in the order described in the crate documentation, without duplicates.
     pub jobs: Vec<JobSpec>,
 }
@@ -155,6 +162,7 @@ pub fn parse(text: &str, origin: &str) -> Result<Grid, GridError> {
     Ok(Grid {
         name,
         description: file.description,
+        repeats: file.repeats,
         source_text: text.to_string(),
         jobs,
     })

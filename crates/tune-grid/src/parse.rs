@@ -39,6 +39,8 @@ pub(crate) struct Level {
 pub(crate) struct GridFile {
     pub(crate) name: Option<String>,
     pub(crate) description: Option<String>,
+    /// `repeats = R`: seeds per configuration.
+    pub(crate) repeats: Option<usize>,
     pub(crate) top: Level,
     pub(crate) sections: Vec<Level>,
 }
@@ -82,9 +84,10 @@ fn expected(kind: Kind) -> &'static str {
 }
 
 /// Keys of the file's top level.
-const TOP_LEVEL: [&str; 6] = [
+const TOP_LEVEL: [&str; 7] = [
     "name",
     "description",
+    "repeats",
     "fixed",
     "axes",
     "constraints",
@@ -146,6 +149,7 @@ impl Reader<'_> {
         let start = self.lines.start();
         let mut name = None;
         let mut description = None;
+        let mut repeats = None;
         let mut sections = Vec::new();
         for (key, item) in root.iter() {
             let at = self.key_at(root, key, &start);
@@ -162,6 +166,21 @@ impl Reader<'_> {
                     name = Some(text);
                 }
                 "description" => description = Some(self.string(item, key, &at)?),
+                "repeats" => {
+                    let r = item
+                        .as_integer()
+                        .and_then(|r| usize::try_from(r).ok())
+                        .filter(|&r| r >= 1)
+                        .ok_or_else(|| GridError::Invalid {
+                            at: self.lines.span(item.span(), &at),
+                            key: key.into(),
+                            message: format!(
+                                "must be a whole number of seeds, at least 1, found {}",
+                                found(item)
+                            ),
+                        })?;
+                    repeats = Some(r);
+                }
                 "fixed" | "axes" | "constraints" => {}
                 "grid" => {
                     let Some(tables) = item.as_array_of_tables() else {
@@ -190,6 +209,7 @@ impl Reader<'_> {
         Ok(GridFile {
             name,
             description,
+            repeats,
             top: self.level(root, start, false)?,
             sections,
         })
@@ -436,7 +456,7 @@ impl Reader<'_> {
                 Some("test") => Val::Validation(Validation::Test),
                 Some(other) => {
                     return Err(invalid(format!(
-                        "is \"{other}\"; write \"test\" to validate on the test split or {{ holdout = N }} to hold out the last N training images"
+                        "is \"{other}\"; write \"test\" to validate on the test split or {{ holdout = N }} to hold out N training images (stratified by class, the same for every job)"
                     )));
                 }
                 None => return Err(wrong()),

@@ -175,7 +175,10 @@ fn defaults_fill_what_is_not_set() {
         cnn.jobs,
         [JobSpec {
             model: ModelSpec::cnn(&[32], 64),
-            train: TrainSpec::default(),
+            train: TrainSpec {
+                validation: Validation::Holdout(5000),
+                ..TrainSpec::default()
+            },
         }]
     );
     let ann = grid("[fixed]\nmodel = \"ann\"\n");
@@ -707,4 +710,52 @@ fn huge_grids_are_refused_before_expanding() {
             "limit of 1000000",
         ],
     );
+}
+
+/// The study's grids say `validation = "test"` explicitly, so the new default (a holdout) leaves
+/// their job keys as they were: `study_keys.txt` holds the keys `tune run GRID --dry-run` printed
+/// before the default changed.
+#[test]
+fn study_grids_keep_their_job_keys() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let pinned = include_str!("study_keys.txt");
+    let mut expected: Vec<(String, Vec<String>)> = Vec::new();
+    for line in pinned.lines() {
+        match line.strip_prefix("# ") {
+            Some(path) => expected.push((path.to_string(), Vec::new())),
+            None => expected.last_mut().unwrap().1.push(line.to_string()),
+        }
+    }
+    assert_eq!(expected.len(), 4);
+    for (path, keys) in expected {
+        let grid = load(&root.join(&path)).unwrap();
+        let got: Vec<String> = grid.jobs.iter().map(JobSpec::key).collect();
+        assert_eq!(got, keys, "{path}");
+        assert!(
+            grid.jobs
+                .iter()
+                .all(|j| j.train.validation == Validation::Test),
+            "{path}"
+        );
+    }
+}
+
+/// A grid that does not name `validation` holds out 5,000 training images; `repeats` at the top
+/// level is read.
+#[test]
+fn grids_validate_on_a_holdout_by_default_and_read_repeats() {
+    let grid = parse(
+        "name = \"g\"\nrepeats = 3\n[fixed]\nmodel = \"cnn\"\nlayer1 = 4\ndense = 8\n",
+        "g.toml",
+    )
+    .unwrap();
+    assert_eq!(grid.jobs[0].train.validation, Validation::Holdout(5000));
+    assert_eq!(grid.repeats, Some(3));
+    let err = parse(
+        "name = \"g\"\nrepeats = 0\n[fixed]\nlayer1 = 4\ndense = 8\n",
+        "g.toml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("g.toml:2") && err.contains("repeats"), "{err}");
 }

@@ -14,7 +14,7 @@ pub mod train;
 
 pub use layers::Kernels;
 pub use network::Network;
-pub use train::{Flow, Observer, Resume, Silent, TrainOptions, Trained, train};
+pub use train::{Flow, Observer, Plan, Resume, Silent, TrainOptions, Trained, plan, train};
 
 /// What can go wrong while building or training a network.
 #[derive(Debug, thiserror::Error)]

@@ -9,7 +9,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::time::Instant;
 use tune_data::{Dataset, Split};
-use tune_spec::{CLASSES, EpochMetrics, JobSpec, TrainOutcome, Validation};
+use tune_spec::{CLASSES, EpochMetrics, JobSpec, Predictions, TrainOutcome, Validation};
 
 /// How a job is run (not part of what the job is).
 #[derive(Debug, Clone)]
@@ -115,8 +115,27 @@ pub fn train(
     })
 }
 
-/// The images trained on and validated on, as index ranges of the training split.
-fn plan(job: &JobSpec, data: &Dataset) -> crate::Result<(usize, Option<std::ops::Range<usize>>)> {
+/// The images of the training split a job trains on and validates on (indices into the split).
+pub struct Plan {
+    /// Images trained on, in the split's order: the first `train_images` of those not held out.
+    pub train: Vec<usize>,
+    /// Held-out images validated on, ascending; `None` when the job validates on the test split.
+    pub holdout: Option<Vec<usize>>,
+}
+
+/// Which training images `job` trains and validates on.
+///
+/// With [`Validation::Holdout`]`(n)` the holdout is [`tune_data::stratified_holdout`] of the whole
+/// training split (the same images for every job on that data), and `train_images` then limits
+/// the rest. The default size ([`tune_spec::DEFAULT_HOLDOUT`], 5,000) on a split of fewer than
+/// 10,000 images (small or test data) holds out a twelfth of the split instead, with a warning (the
+/// 60,000-image data sets hold out exactly 5,000 either way).
+///
+/// # Errors
+/// [`crate::Error::Data`] when the images are not the networks' size, a split is empty, nothing is
+/// left to train on, or `train_images` asks for more images than are left after the holdout (what
+/// runs is what is recorded: never a silent cut).
+pub fn plan(job: &JobSpec, data: &Dataset) -> crate::Result<Plan> {
     if (data.train.rows, data.train.cols) != (tune_spec::IMAGE_SIDE, tune_spec::IMAGE_SIDE)
         || (data.test.rows, data.test.cols) != (data.train.rows, data.train.cols)
     {
@@ -136,33 +155,50 @@ fn plan(job: &JobSpec, data: &Dataset) -> crate::Result<(usize, Option<std::ops:
             data.name, data.train.len, data.test.len
         )));
     }
-    // What runs is what is recorded: asking for more images than there are is an error, not a
-    // silent cut.
-    let available = match job.train.train_images {
-        Some(n) if n > data.train.len => {
-            return Err(crate::Error::Data(format!(
-                "train_images = {n}, but data set `{}` has only {} training images; lower \
-                 train_images (--train-images) to at most {}, or leave it out to train on all",
-                data.name, data.train.len, data.train.len
-            )));
-        }
-        Some(0) => {
-            return Err(crate::Error::Data(
+    let len = data.train.len;
+    let limit = |rest: Vec<usize>, what: &str| -> crate::Result<Vec<usize>> {
+        match job.train.train_images {
+            Some(0) => Err(crate::Error::Data(
                 "train_images = 0 leaves nothing to train on; leave it out to train on all images"
                     .to_string(),
-            ));
+            )),
+            Some(n) if n > rest.len() => Err(crate::Error::Data(format!(
+                "train_images = {n}, but data set `{}` has only {} training images{what}; lower \
+                 train_images (--train-images) to at most {}, or leave it out to train on all",
+                data.name,
+                rest.len(),
+                rest.len()
+            ))),
+            Some(n) => Ok(rest[..n].to_vec()),
+            None => Ok(rest),
         }
-        Some(n) => n,
-        None => data.train.len,
     };
     match job.train.validation {
-        Validation::Test => Ok((available, None)),
-        Validation::Holdout(n) if n < available => {
-            Ok((available - n, Some(available - n..available)))
+        Validation::Test => Ok(Plan {
+            train: limit((0..len).collect(), "")?,
+            holdout: None,
+        }),
+        Validation::Holdout(n) => {
+            let size = if n != tune_spec::DEFAULT_HOLDOUT || n.saturating_mul(2) <= len {
+                n
+            } else {
+                let smaller = len / 12;
+                tracing::warn!(
+                    "the training split has {len} images, too few to hold out {n}: holding out {smaller} (a twelfth)"
+                );
+                smaller
+            };
+            if size >= len || size == 0 {
+                return Err(crate::Error::Data(format!(
+                    "a hold-out of {n} images leaves nothing to train on ({len} training images)"
+                )));
+            }
+            let h = tune_data::stratified_holdout(&data.train.labels, size);
+            Ok(Plan {
+                train: limit(h.rest, &format!(" besides the {size} held out for validation"))?,
+                holdout: Some(h.validation),
+            })
         }
-        Validation::Holdout(n) => Err(crate::Error::Data(format!(
-            "a hold-out of {n} images leaves nothing to train on ({available} training images)"
-        ))),
     }
 }
 
@@ -175,7 +211,11 @@ fn train_on_this_thread(
 ) -> crate::Result<Trained> {
     let started = Instant::now();
     let t = &job.train;
-    let (train_len, holdout) = plan(job, data)?;
+    let Plan {
+        train: train_images,
+        holdout,
+    } = plan(job, data)?;
+    let train_len = train_images.len();
     let mut init_rng = ChaCha8Rng::seed_from_u64(t.seed);
     let net = Network::new(&job.model, opts.kernels, &mut init_rng)?;
     let mut opt = RmsProp::new(net.params(), t.lr, t.rho, t.eps);
@@ -193,12 +233,14 @@ fn train_on_this_thread(
     let mut train_seconds = 0.0;
     let mut trained_images = 0usize;
     let mut batch = Batch::new(t.batch, data.train.rows * data.train.cols);
+    let mut last_val = Predictions::default();
     for epoch in first_epoch + 1..=t.epochs {
         let epoch_start = Instant::now();
         let order = tune_data::epoch_order(train_len, t.seed, epoch);
         let mut dropout_rng =
             ChaCha8Rng::seed_from_u64(t.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let (mut loss_sum, mut correct) = (0.0f64, 0usize);
+        let order: Vec<usize> = order.into_iter().map(|i| train_images[i]).collect();
         for (b, indices) in order.chunks(t.batch).enumerate() {
             let (x, y) = batch.fill(&data.train, indices)?;
             let logits = net.forward(&x, Some(&mut dropout_rng))?;
@@ -234,7 +276,7 @@ fn train_on_this_thread(
         let val = match &holdout {
             _ if !opts.evaluate => Evaluation::skipped(),
             None => evaluate(&net, &data.test, 0..data.test.len, opts.eval_batch)?,
-            Some(range) => evaluate(&net, &data.train, range.clone(), opts.eval_batch)?,
+            Some(images) => evaluate(&net, &data.train, images.iter().copied(), opts.eval_batch)?,
         };
         let metrics = EpochMetrics {
             epoch,
@@ -257,6 +299,7 @@ fn train_on_this_thread(
         }
         finite(&figures, epoch, t.lr)?;
         history.push(metrics.clone());
+        last_val = val.predictions;
         let state = EpochEnd {
             network: &net,
             optimizer: &opt,
@@ -280,6 +323,14 @@ fn train_on_this_thread(
             t.lr,
         )?;
     }
+    // A job resumed after its last epoch (or validating on the test split) has the same figures.
+    if last_val.is_empty() && holdout.is_none() {
+        last_val = test.predictions.clone();
+    } else if last_val.is_empty() && opts.evaluate {
+        let images = holdout.as_deref().unwrap_or_default();
+        last_val =
+            evaluate(&net, &data.train, images.iter().copied(), opts.eval_batch)?.predictions;
+    }
     let outcome = TrainOutcome {
         params: net.param_count(),
         test_loss,
@@ -292,6 +343,8 @@ fn train_on_this_thread(
         },
         history,
         confusion: test.confusion,
+        val_predictions: last_val,
+        test_predictions: test.predictions,
     };
     Ok(Trained {
         outcome,
@@ -352,7 +405,7 @@ impl Batch {
 }
 
 /// Predicted class of each row of `logits`.
-fn predictions(logits: &Tensor) -> crate::Result<Vec<usize>> {
+fn predictions_of(logits: &Tensor) -> crate::Result<Vec<usize>> {
     let rows = logits.to_vec2::<f32>()?;
     Ok(rows
         .iter()
@@ -368,14 +421,14 @@ fn predictions(logits: &Tensor) -> crate::Result<Vec<usize>> {
 }
 
 fn count_correct(logits: &Tensor, labels: &[u8]) -> crate::Result<usize> {
-    Ok(predictions(logits)?
+    Ok(predictions_of(logits)?
         .iter()
         .zip(labels)
         .filter(|(p, l)| **p == **l as usize)
         .count())
 }
 
-/// Loss (without the L2 term), accuracy and confusion matrix on some images.
+/// Loss (without the L2 term), accuracy, confusion matrix and predictions on some images.
 pub struct Evaluation {
     /// Mean cross-entropy.
     pub loss: f64,
@@ -383,6 +436,8 @@ pub struct Evaluation {
     pub accuracy: f64,
     /// `confusion[true][predicted]` counts.
     pub confusion: Vec<Vec<u64>>,
+    /// Predicted and true class of each image, in the order evaluated.
+    pub predictions: Predictions,
 }
 
 impl Evaluation {
@@ -392,29 +447,36 @@ impl Evaluation {
             loss: f64::NAN,
             accuracy: f64::NAN,
             confusion: vec![vec![0; CLASSES]; CLASSES],
+            predictions: Predictions::default(),
         }
     }
 }
 
-/// Evaluates `net` (dropout off) on the images `range` of `split`.
+/// Evaluates `net` (dropout off) on the images `images` (indices) of `split`.
 pub fn evaluate(
     net: &Network,
     split: &Split,
-    range: std::ops::Range<usize>,
+    images: impl IntoIterator<Item = usize>,
     eval_batch: usize,
 ) -> crate::Result<Evaluation> {
-    let indices: Vec<usize> = range.collect();
+    let indices: Vec<usize> = images.into_iter().collect();
     let mut batch = Batch::new(eval_batch, split.rows * split.cols);
     let mut confusion = vec![vec![0u64; CLASSES]; CLASSES];
+    let mut predictions = Predictions {
+        predicted: Vec::with_capacity(indices.len()),
+        labels: Vec::with_capacity(indices.len()),
+    };
     let (mut loss_sum, mut correct) = (0.0f64, 0usize);
     for chunk in indices.chunks(eval_batch.max(1)) {
         let (x, y) = batch.fill(split, chunk)?;
         let logits = net.forward(&x, None)?.detach();
         let loss = crate::kernels::softmax_cross_entropy(&logits, &y)?;
         loss_sum += loss.to_scalar::<f32>()? as f64 * chunk.len() as f64;
-        for (p, &l) in predictions(&logits)?.iter().zip(&batch.labels) {
+        for (p, &l) in predictions_of(&logits)?.iter().zip(&batch.labels) {
             confusion[l as usize][*p] += 1;
             correct += usize::from(*p == l as usize);
+            predictions.predicted.push(*p as u8);
+            predictions.labels.push(l);
         }
     }
     let n = indices.len().max(1) as f64;
@@ -422,5 +484,6 @@ pub fn evaluate(
         loss: loss_sum / n,
         accuracy: correct as f64 / n,
         confusion,
+        predictions,
     })
 }

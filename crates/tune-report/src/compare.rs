@@ -8,7 +8,8 @@
 //! ```
 //!
 //! A cell is the mean test accuracy of a configuration over its seeds; "best" is the configuration
-//! with the highest mean on that data set, so the best CNN may differ between data sets.
+//! ranked first on that data set by the one ranking of [`crate::rank`] (validation accuracy), so the
+//! best CNN may differ between data sets.
 
 use crate::ResultRow;
 use crate::field::Field;
@@ -138,6 +139,12 @@ impl Comparison {
                     ));
                 }
             }
+        }
+        if report.ranked_on_test && !rows.is_empty() {
+            notes.push(
+                "the best CNN was chosen on the test split it is reported on: its accuracy is optimistic (validate on a holdout to avoid this)"
+                    .to_string(),
+            );
         }
         Comparison {
             datasets,

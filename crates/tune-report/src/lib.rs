@@ -12,12 +12,15 @@
 //! - Pictures (SVG or PNG by the path's extension): [`plot_curves`], [`plot_depth`],
 //!   [`plot_confusion`]. Text is drawn with DejaVu Sans compiled into the crate, so plots render on
 //!   machines with no fonts installed.
-//! - [`stats`]: mean, sample sd, min and max.
+//! - [`stats`]: mean, sample sd, min and max; Wilson and t intervals; McNemar, Welch and Holm.
+//! - [`rank`]: the one ranking (validation accuracy, with a documented tie-break) that every
+//!   command uses to pick a best or default job.
 
 mod compare;
 mod confusion;
 mod field;
 mod plot;
+pub mod rank;
 mod render;
 mod report;
 pub mod stats;
@@ -30,12 +33,16 @@ pub use confusion::{
 };
 pub use field::{FIELD_NAMES, Field, FieldValue, SortKey};
 pub use plot::{plot_confusion, plot_curves, plot_depth};
+pub use rank::{best_job, rank_accuracy};
 pub use render::{Cell, EMPTY, Format, TableData, render_report, terminal_width};
-pub use report::{Group, GroupSummary, Report, ReportOptions, ReportRow};
+pub use report::{
+    DEFAULT_ALPHA, Group, GroupSummary, GroupTest, Report, ReportOptions, ReportRow, TieSummary,
+    TieTest,
+};
 
 use serde::Serialize;
 use std::path::PathBuf;
-use tune_spec::JobSpec;
+use tune_spec::{JobSpec, Predictions};
 
 /// One finished job, as the store gives it: loss and accuracy are on the test split.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -50,6 +57,15 @@ pub struct ResultRow {
     pub loss: f64,
     /// Test accuracy after the last epoch.
     pub accuracy: f64,
+    /// Validation accuracy after the last epoch (what reports rank by; `None`: not recorded, the
+    /// test accuracy ranks instead).
+    pub val_accuracy: Option<f64>,
+    /// Per-image predictions on the validation split, if recorded (McNemar's test uses them).
+    #[serde(skip)]
+    pub val_predictions: Option<Predictions>,
+    /// Per-image predictions on the test split, if recorded.
+    #[serde(skip)]
+    pub test_predictions: Option<Predictions>,
     /// Wall-clock seconds of the whole run.
     pub runtime_s: f64,
     /// The sweep (grid) the job was run in, if recorded.

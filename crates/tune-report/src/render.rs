@@ -306,8 +306,14 @@ enum Col {
     Params,
     N,
     Loss,
+    ValAccuracy,
     Accuracy,
     Sd,
+    Ci,
+    CiLow,
+    CiHigh,
+    Tied,
+    TieP,
     RuntimeMin,
     Seeds,
     Keys,
@@ -323,9 +329,14 @@ impl Col {
             Col::N => "n".into(),
             Col::Loss if repeats => "mean loss".into(),
             Col::Loss => "loss".into(),
-            Col::Accuracy if repeats => "mean accuracy".into(),
-            Col::Accuracy => "accuracy".into(),
+            Col::ValAccuracy if repeats => "mean val acc".into(),
+            Col::ValAccuracy => "val acc".into(),
+            Col::Accuracy if repeats => "mean test acc".into(),
+            Col::Accuracy => "test acc".into(),
             Col::Sd => "sd".into(),
+            Col::Ci | Col::CiLow | Col::CiHigh => "test 95% CI".into(),
+            Col::Tied => "tied".into(),
+            Col::TieP => "p (Holm)".into(),
             Col::RuntimeMin => "runtime (min)".into(),
             Col::Seeds => "seeds".into(),
             Col::Keys => "keys".into(),
@@ -339,8 +350,14 @@ impl Col {
             Col::Params => "params".into(),
             Col::N => "n".into(),
             Col::Loss => "loss".into(),
+            Col::ValAccuracy => "val_accuracy".into(),
             Col::Accuracy => "accuracy".into(),
             Col::Sd => "accuracy_sd".into(),
+            Col::Ci => "test_ci".into(),
+            Col::CiLow => "test_ci_low".into(),
+            Col::CiHigh => "test_ci_high".into(),
+            Col::Tied => "tied".into(),
+            Col::TieP => "tie_p_holm".into(),
             Col::RuntimeMin => "runtime_min".into(),
             Col::Seeds => "seeds".into(),
             Col::Keys => "keys".into(),
@@ -354,6 +371,7 @@ impl Col {
                 Field::Model | Field::Dataset | Field::Dense | Field::Layers | Field::Filters
             ) | Col::Seeds
                 | Col::Keys
+                | Col::Tied
         )
     }
 
@@ -364,8 +382,25 @@ impl Col {
             Col::Params => Cell::int(r.params as u64),
             Col::N => Cell::text(r.n.to_string()),
             Col::Loss => Cell::num(Some(r.loss), 4),
+            Col::ValAccuracy => Cell::num(Some(r.val_accuracy), 4),
             Col::Accuracy => Cell::num(Some(r.accuracy), 4),
             Col::Sd => Cell::num(r.accuracy_sd, 4),
+            Col::Ci => match r.test_ci {
+                Some(ci) => Cell {
+                    shown: format!("{:.4}–{:.4}", ci.low, ci.high),
+                    exact: format!("{} {}", ci.low, ci.high),
+                },
+                None => Cell::empty(),
+            },
+            Col::CiLow => Cell::num(r.test_ci.map(|c| c.low), 4),
+            Col::CiHigh => Cell::num(r.test_ci.map(|c| c.high), 4),
+            Col::Tied => match (r.tied, &r.tie) {
+                (Some(true), None) => Cell::text("best"),
+                (Some(true), Some(_)) => Cell::text("tied"),
+                (Some(false), _) => Cell::text(""),
+                (None, _) => Cell::text("?"),
+            },
+            Col::TieP => Cell::num(r.tie.as_ref().map(|t| t.p_holm), 4),
             Col::RuntimeMin => Cell::num(Some(r.runtime_min), 2),
             Col::Seeds => Cell::text(join(&r.seeds)),
             Col::Keys => Cell::text(r.keys.join(" ")),
@@ -408,11 +443,11 @@ fn table_columns(report: &Report, rows: &[ReportRow]) -> Vec<Col> {
         cols.push(Col::Field(Field::Seed));
     }
     cols.push(Col::Loss);
-    cols.push(Col::Accuracy);
+    cols.extend([Col::ValAccuracy, Col::Accuracy]);
     if report.repeats {
         cols.extend([Col::Sd, Col::N]);
     }
-    cols.extend([Col::RuntimeMin, Col::Params]);
+    cols.extend([Col::Ci, Col::Tied, Col::RuntimeMin, Col::Params]);
     cols
 }
 
@@ -451,8 +486,13 @@ fn csv_columns(report: &Report) -> Vec<Col> {
     cols.extend([
         Col::N,
         Col::Loss,
+        Col::ValAccuracy,
         Col::Accuracy,
         Col::Sd,
+        Col::CiLow,
+        Col::CiHigh,
+        Col::Tied,
+        Col::TieP,
         Col::RuntimeMin,
         Col::Params,
         Col::Keys,
@@ -498,6 +538,7 @@ fn summary_table(report: &Report, csv: bool) -> TableData {
         ("sd", "accuracy_sd", true),
         ("min", "accuracy_min", true),
         ("max", "accuracy_max", true),
+        ("95% CI of mean", "config_mean_ci", true),
         ("best configuration", "best", false),
         ("best accuracy", "best_accuracy", true),
     ];
@@ -528,6 +569,13 @@ fn summary_cells(s: &GroupSummary, with_configs: bool) -> Vec<Cell> {
     cells.push(Cell::num(s.accuracy.sd, 4));
     cells.push(Cell::num(Some(s.accuracy.min), 4));
     cells.push(Cell::num(Some(s.accuracy.max), 4));
+    cells.push(match s.config_mean_ci {
+        Some(ci) => Cell {
+            shown: format!("{:.4}–{:.4}", ci.low, ci.high),
+            exact: format!("{} {}", ci.low, ci.high),
+        },
+        None => Cell::empty(),
+    });
     cells.push(Cell::text(s.best.label.clone()));
     cells.push(Cell::num(Some(s.best.accuracy), 4));
     cells
@@ -561,12 +609,55 @@ fn report_heading(report: &Report) -> String {
         ));
     }
     let order = match report.sort {
-        crate::SortKey::Accuracy => "highest first",
+        crate::SortKey::Accuracy | crate::SortKey::TestAccuracy => "highest first",
         crate::SortKey::Loss | crate::SortKey::Runtime | crate::SortKey::Params => "lowest first",
         crate::SortKey::Field(_) => "ascending",
     };
     h.push_str(&format!(", ranked by {} ({order})", report.sort));
     h
+}
+
+/// The line under a report whose ranking and reported accuracy come from the same test split.
+pub const SAME_SPLIT_NOTE: &str = "Note: ranked and reported on the same test split: the top rows' test accuracy is optimistic (they were selected on it). Grids that do not say validation = \"test\" validate on a holdout of the training split instead.";
+
+/// The line under a group's table: the tie test, alpha and how many rows are tied with the best.
+fn ties_line(t: &crate::report::TieSummary) -> String {
+    let methods: Vec<&str> = t
+        .methods
+        .iter()
+        .map(|m| match *m {
+            "mcnemar-exact" => "McNemar's exact test on per-image correctness (single runs)",
+            "welch" => "Welch's t-test on the seeds' accuracies (repeats)",
+            other => other,
+        })
+        .collect();
+    let split = if t.split == "val" {
+        "validation"
+    } else {
+        "test"
+    };
+    if t.compared == 0 {
+        return format!(
+            "Tied with the best: not tested ({} configuration{} without per-image predictions recorded, marked ?)",
+            t.untested,
+            plural(t.untested)
+        );
+    }
+    let mut line = format!(
+        "Tied with the best: {} of {} configuration{} not significantly worse than the best on {split} accuracy ({}; Holm-corrected, alpha = {})",
+        t.tied,
+        t.compared,
+        plural(t.compared),
+        methods.join("; "),
+        t.alpha
+    );
+    if t.untested > 0 {
+        line.push_str(&format!(
+            "; {} untested (no per-image predictions recorded, marked ?)",
+            t.untested
+        ));
+    }
+    line
 }
 
 /// Writes a report in `format`. `width` is the terminal width for [`Format::Table`] (`None`: do not
@@ -623,6 +714,13 @@ pub fn render_report(report: &Report, format: Format, width: Option<u16>) -> Str
                 }
                 let cols = table_columns(report, &g.rows);
                 out.push_str(&write(&rows_table(&cols, &g.rows, report.repeats, false)));
+                if let Some(line) = g.ties.as_ref().map(ties_line) {
+                    if md {
+                        out.push('\n');
+                    }
+                    out.push_str(&line);
+                    out.push('\n');
+                }
                 out.push('\n');
             }
             if grouped {
@@ -637,6 +735,22 @@ pub fn render_report(report: &Report, format: Format, width: Option<u16>) -> Str
                     format!("{h}\n")
                 });
                 out.push_str(&write(&summary_table(report, false)));
+                if let Some(v) = &report.verdict {
+                    if md {
+                        out.push('\n');
+                    }
+                    out.push_str(&format!(
+                        "Between groups (Welch's t-test on configuration means of test accuracy, Holm-corrected, alpha = {}): {v}\n",
+                        report.alpha
+                    ));
+                }
+            }
+            if report.ranked_on_test {
+                if md && !out.ends_with("\n\n") {
+                    out.push('\n');
+                }
+                out.push_str(SAME_SPLIT_NOTE);
+                out.push('\n');
             }
             while out.ends_with("\n\n") {
                 out.pop();

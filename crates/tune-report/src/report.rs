@@ -3,15 +3,22 @@
 //! it into text.
 
 use crate::field::{Field, FieldValue, SortKey};
-use crate::stats::{self, Summary};
+use crate::rank::{compare_by, compare_rows, rank_accuracy};
+use crate::stats::{self, Interval, Summary, TestResult};
 use crate::{ReportError, ResultRow};
 use serde::Serialize;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
-use tune_spec::{JobSpec, ModelKind};
+use tune_spec::{JobSpec, ModelKind, Predictions, Validation};
 
-/// What to report: `tune report [--by FIELD,...] [--top N] [--sort FIELD]`.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Significance level of the tie tests when none is given (`--alpha`).
+pub const DEFAULT_ALPHA: f64 = 0.05;
+
+/// Confidence level of every interval.
+pub const LEVEL: f64 = 0.95;
+
+/// What to report: `tune report [--by FIELD,...] [--top N] [--sort FIELD] [--alpha A]`.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ReportOptions {
     /// Group by these fields (their value tuple); no grouping when empty.
     pub by: Vec<Field>,
@@ -19,6 +26,19 @@ pub struct ReportOptions {
     pub top: Option<usize>,
     /// Order of the rows within each group.
     pub sort: SortKey,
+    /// Significance level of the tests that mark rows tied with the best (and of the group tests).
+    pub alpha: f64,
+}
+
+impl Default for ReportOptions {
+    fn default() -> Self {
+        ReportOptions {
+            by: Vec::new(),
+            top: None,
+            sort: SortKey::default(),
+            alpha: DEFAULT_ALPHA,
+        }
+    }
 }
 
 /// A finished ranking: groups of ranked rows and, when grouped, one summary per group.
@@ -45,6 +65,73 @@ pub struct Report {
     pub groups: Vec<Group>,
     /// One per group when grouped (`--by`), empty otherwise.
     pub summary: Vec<GroupSummary>,
+    /// Significance level of the tie and group tests.
+    pub alpha: f64,
+    /// The split whose accuracy ranks the rows and decides ties: `val` (each job's validation
+    /// split) or `test` (`--sort test_accuracy`).
+    pub rank_split: &'static str,
+    /// Whether the ranking and the reported test accuracy come from the same test split (every job
+    /// validated on it, or `--sort test_accuracy`): the top rows' test accuracy is then optimistic.
+    pub ranked_on_test: bool,
+    /// Pairwise Welch tests between the groups on their configurations' mean test accuracies,
+    /// Holm-corrected (grouped reports with at least two groups of two or more configurations).
+    pub group_tests: Vec<GroupTest>,
+    /// One line summing up [`Report::group_tests`], e.g. `2 layers > 3 layers (p = 0.003); ...`.
+    pub verdict: Option<String>,
+}
+
+/// Whether one row is tied with its group's best (see [`Group::ties`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct TieTest {
+    /// The test: `mcnemar-exact` (one run each: per-image correctness of the two configurations'
+    /// lowest-seed jobs on the ranking split) or `welch` (repeats: the seeds' accuracies).
+    pub method: &'static str,
+    /// Welch's t, or McNemar's smaller discordant count.
+    pub statistic: f64,
+    /// Welch's degrees of freedom, or McNemar's number of discordant images.
+    pub df: f64,
+    /// Two-sided p-value of this comparison.
+    pub p: f64,
+    /// Holm-adjusted p-value over the group's comparisons with the best.
+    pub p_holm: f64,
+    /// `p_holm >= alpha`: not significantly worse than the best.
+    pub tied: bool,
+}
+
+/// The tie tests of one group, for the line under its table.
+#[derive(Debug, Clone, Serialize)]
+pub struct TieSummary {
+    /// Methods used (`mcnemar-exact`, `welch`).
+    pub methods: Vec<&'static str>,
+    /// Significance level.
+    pub alpha: f64,
+    /// The split the tests ran on (`val` or `test`).
+    pub split: &'static str,
+    /// Rows compared with the best.
+    pub compared: usize,
+    /// Of those, rows not significantly worse than the best.
+    pub tied: usize,
+    /// Rows that could not be tested (no predictions recorded, or different images).
+    pub untested: usize,
+}
+
+/// A Welch test between two groups' configuration means (`--by` summaries).
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupTest {
+    /// Label of the first group (e.g. `2 layers`).
+    pub a: String,
+    /// Label of the second group.
+    pub b: String,
+    /// Mean over the first group's configurations of their mean test accuracy.
+    pub mean_a: f64,
+    /// The same for the second group.
+    pub mean_b: f64,
+    /// Welch's t, degrees of freedom and two-sided p.
+    pub test: TestResult,
+    /// Holm-adjusted p over every pair.
+    pub p_holm: f64,
+    /// `p_holm < alpha`.
+    pub significant: bool,
 }
 
 /// The rows that share the values of the grouping fields.
@@ -60,6 +147,9 @@ pub struct Group {
     pub total_rows: usize,
     /// The ranked rows, cut to `--top`.
     pub rows: Vec<ReportRow>,
+    /// The tests of every row against the group's best (before the `--top` cut); `None` for a
+    /// group of one row.
+    pub ties: Option<TieSummary>,
 }
 
 /// One configuration (or one job when [`Report::per_configuration`] is false).
@@ -85,8 +175,29 @@ pub struct ReportRow {
     pub accuracies: Vec<f64>,
     /// Mean test accuracy.
     pub accuracy: f64,
+    /// Mean test accuracy (the same as `accuracy`, under the name `grid_results` uses).
+    pub test_accuracy: f64,
     /// Sample standard deviation of the test accuracy (`null` for one job).
     pub accuracy_sd: Option<f64>,
+    /// 95% interval of the test accuracy: Wilson from the test split's size for one job, Student's
+    /// t over the seeds for repeats; `null` when unknown (no predictions recorded for one job).
+    pub test_ci: Option<Interval>,
+    /// Ranking accuracy of each job (last epoch's validation accuracy, else test), in seed order.
+    pub val_accuracies: Vec<f64>,
+    /// Mean ranking accuracy: what the rows are ranked by.
+    pub val_accuracy: f64,
+    /// Sample sd of the ranking accuracy (`null` for one job).
+    pub val_accuracy_sd: Option<f64>,
+    /// 95% interval of the ranking accuracy (as `test_ci`, on the validation split).
+    pub val_ci: Option<Interval>,
+    /// Images of the validation split (from the recorded predictions), if known.
+    pub val_images: Option<usize>,
+    /// Images of the test split (from the recorded predictions), if known.
+    pub test_images: Option<usize>,
+    /// Whether this row is the group's best or not significantly worse than it.
+    pub tied: Option<bool>,
+    /// The test against the group's best (`null` for the best itself and untested rows).
+    pub tie: Option<TieTest>,
     /// Mean test loss.
     pub loss: f64,
     /// Mean runtime in seconds.
@@ -106,7 +217,11 @@ pub struct GroupSummary {
     pub configurations: usize,
     /// Test accuracy over the group's jobs: n, mean, sample sd, min, max.
     pub accuracy: Summary,
-    /// The configuration with the highest mean accuracy.
+    /// Mean over the group's configurations of their mean test accuracy.
+    pub config_mean: f64,
+    /// 95% Student-t interval of `config_mean` (`null` for fewer than two configurations).
+    pub config_mean_ci: Option<Interval>,
+    /// The configuration ranked first (see [`crate::rank`]).
     pub best: ReportRow,
 }
 
@@ -168,8 +283,16 @@ impl Report {
         }
 
         let repeats = built.iter().any(|r| r.n > 1);
+        let by_key: HashMap<&str, &ResultRow> = rows.iter().map(|r| (r.key.as_str(), r)).collect();
+        let test_sort = options.sort == SortKey::TestAccuracy;
+        let rank_split = if test_sort { "test" } else { "val" };
+        let ranked_on_test = test_sort
+            || rows
+                .iter()
+                .all(|r| r.spec.train.validation == Validation::Test || r.val_accuracy.is_none());
         let mut groups = Vec::with_capacity(grouped.len());
         let mut summary = Vec::new();
+        let mut config_means: Vec<Vec<f64>> = Vec::new();
         let mut slots: Vec<Option<ReportRow>> = built.drain(..).map(Some).collect();
         for (values, members) in grouped {
             let label = group_label(&options.by, &values);
@@ -185,18 +308,23 @@ impl Report {
                     .collect();
                 let best = members
                     .iter()
-                    .min_by(|a, b| by_accuracy(a, b))
+                    .min_by(|a, b| compare_rows(a, b))
                     .expect("a group has a row")
                     .clone();
+                let config_means_here: Vec<f64> = members.iter().map(|r| r.accuracy).collect();
+                config_means.push(config_means_here.clone());
                 summary.push(GroupSummary {
                     label: label.clone(),
                     values: values.clone(),
                     configurations: members.len(),
                     accuracy: Summary::of(&accuracies).expect("a group has a job"),
+                    config_mean: stats::mean(&config_means_here).unwrap_or(f64::NAN),
+                    config_mean_ci: stats::t_interval(&config_means_here, LEVEL),
                     best: ReportRow { rank: 1, ..best },
                 });
             }
             sort_rows(&mut members, options.sort);
+            let ties = mark_ties(&mut members, &by_key, test_sort, options.alpha);
             let total_rows = members.len();
             if let Some(top) = options.top {
                 members.truncate(top);
@@ -210,8 +338,11 @@ impl Report {
                 jobs,
                 total_rows,
                 rows: members,
+                ties,
             });
         }
+        let (group_tests, verdict) =
+            group_tests(&options.by, &summary, &config_means, options.alpha);
 
         Ok(Report {
             by: options.by.clone(),
@@ -224,19 +355,214 @@ impl Report {
             varying,
             groups,
             summary,
+            alpha: options.alpha,
+            rank_split,
+            ranked_on_test,
+            group_tests,
+            verdict,
         })
     }
+}
+
+/// Marks each row of a ranked group as tied with the best or not (see [`TieTest`]) and returns
+/// the group's summary of the tests. The best is the first row by the ranking split's accuracy.
+fn mark_ties(
+    members: &mut [ReportRow],
+    by_key: &HashMap<&str, &ResultRow>,
+    test_split: bool,
+    alpha: f64,
+) -> Option<TieSummary> {
+    if members.len() < 2 {
+        if let Some(r) = members.first_mut() {
+            r.tied = Some(true);
+        }
+        return None;
+    }
+    let acc = |r: &ReportRow| {
+        if test_split {
+            r.accuracy
+        } else {
+            r.val_accuracy
+        }
+    };
+    let best_i = (0..members.len())
+        .min_by(|&i, &j| compare_by(acc(&members[i]), &members[i], acc(&members[j]), &members[j]))
+        .expect("two rows or more");
+    let split_of = |r: &ReportRow| -> Vec<f64> {
+        if test_split {
+            r.accuracies.clone()
+        } else {
+            r.val_accuracies.clone()
+        }
+    };
+    let predictions = |r: &ReportRow| -> Option<&Predictions> {
+        let job = by_key.get(r.keys[0].as_str())?;
+        if test_split {
+            job.test_predictions.as_ref()
+        } else {
+            job.val_predictions.as_ref()
+        }
+    };
+    let best = &members[best_i];
+    let mut tests: Vec<(usize, TestResult)> = Vec::new();
+    let mut untested = 0;
+    for (i, r) in members.iter().enumerate() {
+        if i == best_i {
+            continue;
+        }
+        let result = if best.n >= 2 && r.n >= 2 {
+            stats::welch(&split_of(best), &split_of(r))
+        } else {
+            match (predictions(best), predictions(r)) {
+                (Some(a), Some(b)) if a.labels == b.labels && !a.is_empty() => {
+                    let (mut only_a, mut only_b) = (0u64, 0u64);
+                    for (ca, cb) in a.correct().zip(b.correct()) {
+                        match (ca, cb) {
+                            (true, false) => only_a += 1,
+                            (false, true) => only_b += 1,
+                            _ => {}
+                        }
+                    }
+                    Some(stats::mcnemar_exact(only_a, only_b))
+                }
+                _ => None,
+            }
+        };
+        match result {
+            Some(t) => tests.push((i, t)),
+            None => untested += 1,
+        }
+    }
+    let adjusted = stats::holm(&tests.iter().map(|(_, t)| t.p).collect::<Vec<_>>());
+    let mut methods: Vec<&'static str> = Vec::new();
+    let mut tied = 0;
+    for ((i, t), p_holm) in tests.iter().zip(adjusted) {
+        let is_tied = p_holm >= alpha;
+        tied += usize::from(is_tied);
+        if !methods.contains(&t.method) {
+            methods.push(t.method);
+        }
+        members[*i].tied = Some(is_tied);
+        members[*i].tie = Some(TieTest {
+            method: t.method,
+            statistic: t.statistic,
+            df: t.df,
+            p: t.p,
+            p_holm,
+            tied: is_tied,
+        });
+    }
+    members[best_i].tied = Some(true);
+    Some(TieSummary {
+        methods,
+        alpha,
+        split: if test_split { "test" } else { "val" },
+        compared: tests.len(),
+        tied,
+        untested,
+    })
+}
+
+/// How a group is named in the verdict: `2 layers`, `1 layer`, `ann`, or its label.
+fn group_name(by: &[Field], values: &[FieldValue], label: &str) -> String {
+    match (by, values) {
+        ([Field::Layers], [FieldValue::Int(1)]) => "1 layer".to_string(),
+        ([Field::Layers], [FieldValue::Int(n)]) => format!("{n} layers"),
+        ([_], [v]) => v.display(),
+        _ => label.to_string(),
+    }
+}
+
+/// `p = 0.003`, `p = 0.21`, `p < 0.001`.
+pub(crate) fn format_p(p: f64) -> String {
+    if p < 0.001 {
+        "p < 0.001".to_string()
+    } else if p < 0.1 {
+        format!("p = {p:.3}")
+    } else {
+        format!("p = {p:.2}")
+    }
+}
+
+/// Pairwise Welch tests between groups on their configurations' mean test accuracies, Holm
+/// corrected, and the verdict line. Groups with fewer than two configurations are left out.
+fn group_tests(
+    by: &[Field],
+    summary: &[GroupSummary],
+    config_means: &[Vec<f64>],
+    alpha: f64,
+) -> (Vec<GroupTest>, Option<String>) {
+    // Every configuration of a group counts, also those a --top cut hides.
+    let means: Vec<(String, Vec<f64>)> = summary
+        .iter()
+        .zip(config_means)
+        .map(|(s, m)| (group_name(by, &s.values, &s.label), m.clone()))
+        .filter(|(_, m)| m.len() >= 2)
+        .collect();
+    let mut pairs = Vec::new();
+    for i in 0..means.len() {
+        for j in i + 1..means.len() {
+            if let Some(t) = stats::welch(&means[i].1, &means[j].1) {
+                pairs.push((i, j, t));
+            }
+        }
+    }
+    if pairs.is_empty() {
+        return (Vec::new(), None);
+    }
+    let adjusted = stats::holm(&pairs.iter().map(|(_, _, t)| t.p).collect::<Vec<_>>());
+    let mut tests = Vec::new();
+    let mut phrases = Vec::new();
+    for ((i, j, t), p_holm) in pairs.into_iter().zip(adjusted) {
+        let (ma, mb) = (
+            stats::mean(&means[i].1).unwrap_or(f64::NAN),
+            stats::mean(&means[j].1).unwrap_or(f64::NAN),
+        );
+        let significant = p_holm < alpha;
+        let (a, b) = (&means[i].0, &means[j].0);
+        phrases.push(if significant {
+            let (hi, lo) = if ma >= mb { (a, b) } else { (b, a) };
+            format!("{hi} > {lo} ({})", format_p(p_holm))
+        } else {
+            format!(
+                "{a} vs {b}: no significant difference ({})",
+                format_p(p_holm)
+            )
+        });
+        tests.push(GroupTest {
+            a: a.clone(),
+            b: b.clone(),
+            mean_a: ma,
+            mean_b: mb,
+            test: t,
+            p_holm,
+            significant,
+        });
+    }
+    (tests, Some(phrases.join("; ")))
 }
 
 fn config_row(c: &Config<'_>, label_fields: &[Field]) -> ReportRow {
     let first = c.jobs[0];
     let acc: Vec<f64> = c.jobs.iter().map(|j| j.accuracy).collect();
+    let val: Vec<f64> = c.jobs.iter().map(|j| rank_accuracy(j)).collect();
     let loss: Vec<f64> = c.jobs.iter().map(|j| j.loss).collect();
     let runtime: Vec<f64> = c.jobs.iter().map(|j| j.runtime_s).collect();
     let mut sweeps: Vec<String> = c.jobs.iter().filter_map(|j| j.sweep.clone()).collect();
     sweeps.sort();
     sweeps.dedup();
     let runtime_s = stats::mean(&runtime).unwrap_or(f64::NAN);
+    let accuracy = stats::mean(&acc).unwrap_or(f64::NAN);
+    let val_accuracy = stats::mean(&val).unwrap_or(f64::NAN);
+    let val_images = first.val_predictions.as_ref().map(Predictions::len);
+    let test_images = first.test_predictions.as_ref().map(Predictions::len);
+    let interval = |values: &[f64], mean: f64, images: Option<usize>| {
+        if values.len() >= 2 {
+            stats::t_interval(values, LEVEL)
+        } else {
+            images.and_then(|n| stats::wilson(mean, n, LEVEL))
+        }
+    };
     ReportRow {
         rank: 0,
         label: config_label(&first.spec, label_fields),
@@ -246,8 +572,18 @@ fn config_row(c: &Config<'_>, label_fields: &[Field]) -> ReportRow {
         sweeps,
         params: first.params,
         n: c.jobs.len(),
-        accuracy: stats::mean(&acc).unwrap_or(f64::NAN),
+        accuracy,
+        test_accuracy: accuracy,
         accuracy_sd: stats::sample_sd(&acc),
+        test_ci: interval(&acc, accuracy, test_images),
+        val_ci: interval(&val, val_accuracy, val_images),
+        val_accuracy_sd: stats::sample_sd(&val),
+        val_accuracy,
+        val_accuracies: val,
+        val_images,
+        test_images,
+        tied: None,
+        tie: None,
         accuracies: acc,
         loss: stats::mean(&loss).unwrap_or(f64::NAN),
         runtime_s,
@@ -334,10 +670,9 @@ fn varying_fields(rows: &[ResultRow], per_configuration: bool) -> Vec<Field> {
         .collect()
 }
 
-fn by_accuracy(a: &ReportRow, b: &ReportRow) -> Ordering {
-    b.accuracy
-        .total_cmp(&a.accuracy)
-        .then_with(|| a.keys.cmp(&b.keys))
+/// `-v`, with NaN last.
+fn descending(v: f64) -> f64 {
+    if v.is_nan() { f64::INFINITY } else { -v }
 }
 
 enum SortValue {
@@ -350,7 +685,8 @@ fn sort_rows(rows: &mut Vec<ReportRow>, key: SortKey) {
     let values: Vec<SortValue> = rows
         .iter()
         .map(|r| match key {
-            SortKey::Accuracy => SortValue::Num(-r.accuracy),
+            SortKey::Accuracy => SortValue::Num(descending(r.val_accuracy)),
+            SortKey::TestAccuracy => SortValue::Num(descending(r.accuracy)),
             SortKey::Loss => SortValue::Num(r.loss),
             SortKey::Runtime => SortValue::Num(r.runtime_s),
             SortKey::Params => SortValue::Num(r.params as f64),
@@ -364,7 +700,7 @@ fn sort_rows(rows: &mut Vec<ReportRow>, key: SortKey) {
             (SortValue::Value(a), SortValue::Value(b)) => a.cmp(b),
             _ => Ordering::Equal,
         };
-        primary.then_with(|| by_accuracy(&rows[i], &rows[j]))
+        primary.then_with(|| compare_rows(&rows[i], &rows[j]))
     });
     let mut slots: Vec<Option<ReportRow>> = rows.drain(..).map(Some).collect();
     rows.extend(order.into_iter().map(|i| slots[i].take().expect("once")));

@@ -26,6 +26,9 @@ fn row(spec: JobSpec, loss: f64, accuracy: f64, runtime_s: f64) -> ResultRow {
         spec,
         loss,
         accuracy,
+        val_accuracy: None,
+        val_predictions: None,
+        test_predictions: None,
         runtime_s,
         sweep: Some("depth".to_string()),
     }
@@ -133,6 +136,7 @@ fn report(rows: &[ResultRow], by: &str, top: Option<usize>, sort: &str) -> Repor
         by: Field::parse_list(by).unwrap(),
         top,
         sort: sort.parse().unwrap(),
+        ..ReportOptions::default()
     };
     Report::build(rows, &options).unwrap()
 }
@@ -403,9 +407,16 @@ mod grouping {
         assert_eq!(delta.accuracy[1], None);
         assert!((cnn.delta_dataset.unwrap() - (0.9921 - 0.9254)).abs() < 1e-12);
         assert_eq!(
-            c.notes,
-            ["no ANN result on fashion-mnist: run `tune run grids/compare.toml`"]
+            c.notes[0],
+            "no ANN result on fashion-mnist: run `tune run grids/compare.toml`"
         );
+        // The fixture's jobs validated on the test split: the best CNN was chosen on it.
+        assert!(
+            c.notes[1].contains("chosen on the test split"),
+            "{:?}",
+            c.notes
+        );
+        assert_eq!(c.notes.len(), 2);
     }
 }
 
@@ -554,6 +565,9 @@ fn ten_thousand_rows_timing() {
                                 spec,
                                 loss: 1.0 - acc,
                                 accuracy: acc,
+                                val_accuracy: Some(acc),
+                                val_predictions: None,
+                                test_predictions: None,
                                 runtime_s: 100.0,
                                 sweep: None,
                             });

@@ -294,14 +294,21 @@ pub enum SpecError {
     },
 }
 
-/// Which data the model is validated on after each epoch.
+/// Images a grid holds out of the training split to validate on when it does not say otherwise.
+pub const DEFAULT_HOLDOUT: usize = 5000;
+
+/// Which data the model is validated on after each epoch (and ranked by in reports).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase", tag = "on", content = "images")]
 pub enum Validation {
-    /// The 10k test split, as the study did.
+    /// The 10k test split, as the study did (selection and report then use the same images).
     #[default]
     Test,
-    /// The last N images of the training split, held out from training.
+    /// N images of the training split, stratified by class and chosen once from a fixed seed
+    /// (`tune_data::stratified_holdout`), the same for every job on the data set; jobs train on
+    /// the rest. Serialised as `{"on":"stratified-holdout","images":N}`: jobs of tune versions
+    /// that held out the last N images (`"holdout"`) have other keys.
+    #[serde(rename = "stratified-holdout")]
     Holdout(usize),
 }
 
@@ -322,7 +329,7 @@ pub struct TrainSpec {
     pub eps: f64,
     /// Seed of weights, dropout masks and shuffling.
     pub seed: u64,
-    /// Train on the first N training images only (all when `None`).
+    /// Train on the first N training images not held out for validation (all when `None`).
     pub train_images: Option<usize>,
     /// What to validate on after each epoch.
     pub validation: Validation,
@@ -442,6 +449,44 @@ pub struct TrainOutcome {
     pub history: Vec<EpochMetrics>,
     /// Confusion matrix on the test split: `confusion[true_class][predicted_class]` counts.
     pub confusion: Vec<Vec<u64>>,
+    /// Per-example predictions after the last epoch on the validation images (the holdout, or the
+    /// test split when the job validates on it). Empty when nothing was evaluated.
+    #[serde(default)]
+    pub val_predictions: Predictions,
+    /// Per-example predictions after the last epoch on the test split. Empty when not evaluated.
+    #[serde(default)]
+    pub test_predictions: Predictions,
+}
+
+/// What a network predicted for each image of one evaluation split, in the split's order.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Predictions {
+    /// Predicted class of each image (one byte each, `0..CLASSES`).
+    pub predicted: Vec<u8>,
+    /// True class of each image, same order and length.
+    pub labels: Vec<u8>,
+}
+
+impl Predictions {
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.predicted.len()
+    }
+
+    /// Whether there are no images.
+    pub fn is_empty(&self) -> bool {
+        self.predicted.is_empty()
+    }
+
+    /// Whether each image was classified right.
+    pub fn correct(&self) -> impl Iterator<Item = bool> + '_ {
+        self.predicted.iter().zip(&self.labels).map(|(p, l)| p == l)
+    }
+
+    /// Share of images classified right (NaN when empty).
+    pub fn accuracy(&self) -> f64 {
+        self.correct().filter(|&c| c).count() as f64 / self.len() as f64
+    }
 }
 
 #[cfg(test)]

@@ -65,15 +65,16 @@ use tune_spec::{EpochMetrics, JobSpec, TrainOutcome};
 
 pub use error::{Result, StoreError};
 pub use types::{
-    Checkpoint, Claim, EnqueueReport, JobResult, JobStatus, JobStatusRow, KeptCheckpoint,
-    MergeConflict,
+    Checkpoint, Claim, EnqueueReport, JobPredictions, JobResult, JobStatus, JobStatusRow,
+    KeptCheckpoint, MergeConflict,
     MergeReport, NewSweep, Released, ResultFilter, StatusCounts, SweepRow,
 };
 
 use error::Fail;
 use sql::{
     CheckpointRecord, ClaimedRecord, CountRecord, EpochRecord, JobRecord, KeptCheckpointRecord,
-    MembershipRecord, ResultRecord, ResultRowRecord, StatusRecord, SweepRecord,
+    LastValRecord, MembershipRecord, PredictionRecord, ResultRecord, ResultRowRecord, StatusRecord,
+    SweepRecord,
 };
 
 /// The default number of times a job may be claimed before a lost lease fails it.
@@ -170,6 +171,17 @@ macro_rules! extend_lease_or_lose {
             return Err(Store::lease_lost($claim).into());
         }
     }};
+}
+
+/// Binds a [`PredictionRecord`]'s fields, in order, to `$query`.
+macro_rules! bind_predictions {
+    ($query:expr, $r:expr) => {
+        $query
+            .bind(&$r.job_key)
+            .bind(&$r.split)
+            .bind(&$r.predicted)
+            .bind(&$r.labels)
+    };
 }
 
 /// Binds a [`JobRecord`]'s fields, in order, to `$query`.
@@ -480,6 +492,8 @@ fn drop_non_finite(data: &mut Export) {
             .is_none_or(|&first| e.epoch < first)
     });
     data.results.retain(|r| !first_bad.contains_key(&r.job_key));
+    data.predictions
+        .retain(|p| !first_bad.contains_key(&p.job_key));
     for job in &mut data.jobs {
         if first_bad.contains_key(&job.key) {
             tracing::warn!(key = %job.key, "merging a job with a NaN or infinite figure as failed");
@@ -542,6 +556,7 @@ struct Export {
     epochs: Vec<EpochRecord>,
     /// key, data_sha256, data_verified of the jobs with a recorded data identity.
     job_data: Vec<(String, String, Option<bool>)>,
+    predictions: Vec<PredictionRecord>,
 }
 
 impl Store {
@@ -1098,6 +1113,19 @@ impl Store {
         for e in &epochs {
             check_epoch(e)?;
         }
+        let predictions: Vec<PredictionRecord> = [
+            ("val", &outcome.val_predictions),
+            ("test", &outcome.test_predictions),
+        ]
+        .into_iter()
+        .filter(|(_, p)| !p.is_empty())
+        .map(|(split, p)| PredictionRecord {
+            job_key: claim.key.clone(),
+            split: split.to_string(),
+            predicted: p.predicted.clone(),
+            labels: p.labels.clone(),
+        })
+        .collect();
         on_backend!(self, "recording a finished job", |pool, sql| {
             let mut tx = pool.begin_with(sql.begin_write).await?;
             let n = sqlx::query(sql.complete_job)
@@ -1124,6 +1152,15 @@ impl Store {
             bind_result!(sqlx::query(sql.upsert_result), result)
                 .execute(&mut *tx)
                 .await?;
+            sqlx::query(sql::DELETE_PREDICTIONS)
+                .bind(&claim.key)
+                .execute(&mut *tx)
+                .await?;
+            for p in &predictions {
+                bind_predictions!(sqlx::query(sql::UPSERT_PREDICTIONS), p)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             for e in &epochs {
                 bind_epoch!(sqlx::query(sql::UPSERT_EPOCH), e)
                     .execute(&mut *tx)
@@ -1380,6 +1417,15 @@ impl Store {
                 .fetch_all(pool)
                 .await?)
         })?;
+        let last_val: HashMap<String, Option<f64>> = if rows.is_empty() {
+            HashMap::new()
+        } else {
+            let v: Vec<LastValRecord> =
+                on_backend!(self, "reading validation accuracies", |pool, _sql| {
+                    Ok(sqlx::query_as(sql::SELECT_LAST_VAL).fetch_all(pool).await?)
+                })?;
+            v.into_iter().map(|r| (r.job_key, r.val_accuracy)).collect()
+        };
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             if ![r.test_loss, r.test_accuracy, r.runtime_s, r.images_per_s]
@@ -1402,6 +1448,7 @@ impl Store {
                 flops_per_image: r.flops_per_image,
                 test_loss: r.test_loss,
                 test_accuracy: r.test_accuracy,
+                val_accuracy: last_val.get(&r.key).copied().flatten(),
                 runtime_s: r.runtime_s,
                 images_per_s: r.images_per_s,
                 finished_at: r.finished_at,
@@ -1426,6 +1473,42 @@ impl Store {
             .take_while(|e| epoch_figures(e).iter().all(|(_, v)| v.is_finite()))
             .map(epoch_metrics)
             .collect())
+    }
+
+    /// The per-example predictions of finished job `key` on its validation and test splits (each
+    /// `None` when not recorded, e.g. for jobs finished before tune stored them).
+    pub async fn predictions(&self, key: &str) -> Result<JobPredictions> {
+        let rows: Vec<PredictionRecord> =
+            on_backend!(self, "reading a job's predictions", |pool, _sql| {
+                Ok(sqlx::query_as(sql::SELECT_PREDICTIONS)
+                    .bind(key)
+                    .fetch_all(pool)
+                    .await?)
+            })?;
+        let mut out = JobPredictions::default();
+        for r in rows {
+            if r.predicted.len() != r.labels.len() {
+                return Err(StoreError::Corrupt {
+                    key: key.to_string(),
+                    what: "predictions",
+                    why: format!(
+                        "{} predicted classes but {} labels on split {}",
+                        r.predicted.len(),
+                        r.labels.len(),
+                        r.split
+                    ),
+                });
+            }
+            let p = tune_spec::Predictions {
+                predicted: r.predicted,
+                labels: r.labels,
+            };
+            match r.split.as_str() {
+                "val" => out.val = Some(p),
+                _ => out.test = Some(p),
+            }
+        }
+        Ok(out)
     }
 
     /// The test confusion matrix of finished job `key` (`[true][predicted]` counts).
@@ -1545,11 +1628,14 @@ impl Store {
                 results: sqlx::query_as(sql.export_results).fetch_all(pool).await?,
                 epochs: sqlx::query_as(sql::EXPORT_EPOCHS).fetch_all(pool).await?,
                 job_data: sqlx::query_as(sql::SELECT_JOB_DATA).fetch_all(pool).await?,
+                predictions: sqlx::query_as(sql::EXPORT_PREDICTIONS)
+                    .fetch_all(pool)
+                    .await?,
             })
         })
     }
 
-    /// Copies the sweeps, jobs, memberships, results and epochs of `other` (either back end)
+    /// Copies the sweeps, jobs, memberships, results, epochs and predictions of `other` (either back end)
     /// into this store, in one transaction, without duplicates: rows are matched by sweep id and
     /// job key. A job new here is copied as it is (a running one as interrupted); a job that is
     /// done in `other` but not here takes `other`'s state, result and history; otherwise this
@@ -1569,6 +1655,10 @@ impl Store {
         let mut epochs: HashMap<&str, Vec<&EpochRecord>> = HashMap::new();
         for e in &data.epochs {
             epochs.entry(&e.job_key).or_default().push(e);
+        }
+        let mut predictions: HashMap<&str, Vec<&PredictionRecord>> = HashMap::new();
+        for p in &data.predictions {
+            predictions.entry(&p.job_key).or_default().push(p);
         }
         on_backend!(self, "merging another results database", |pool, sql| {
             let mut tx = pool.begin_with(sql.begin_write).await?;
@@ -1619,7 +1709,11 @@ impl Store {
                             .bind(job.params)
                             .execute(&mut *tx)
                             .await?;
-                        for q in [sql::DELETE_EPOCHS, sql::DELETE_CHECKPOINT] {
+                        for q in [
+                            sql::DELETE_EPOCHS,
+                            sql::DELETE_CHECKPOINT,
+                            sql::DELETE_PREDICTIONS,
+                        ] {
                             sqlx::query(q).bind(&job.key).execute(&mut *tx).await?;
                         }
                         report.jobs_completed += 1;
@@ -1674,6 +1768,11 @@ impl Store {
                 }
                 for e in epochs.get(job.key.as_str()).into_iter().flatten() {
                     bind_epoch!(sqlx::query(sql::UPSERT_EPOCH), e)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                for p in predictions.get(job.key.as_str()).into_iter().flatten() {
+                    bind_predictions!(sqlx::query(sql::UPSERT_PREDICTIONS), p)
                         .execute(&mut *tx)
                         .await?;
                 }

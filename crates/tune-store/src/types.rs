@@ -164,6 +164,9 @@ pub struct JobResult {
     pub test_loss: f64,
     /// Accuracy on the test split after the last epoch.
     pub test_accuracy: f64,
+    /// Validation accuracy after the last recorded epoch (on the holdout, or on the test split
+    /// when the job validates on it); `None` if not recorded.
+    pub val_accuracy: Option<f64>,
     /// Wall-clock seconds of the run.
     pub runtime_s: f64,
     /// Training images per second.
@@ -317,4 +320,13 @@ pub struct MergeReport {
     pub memberships_added: usize,
     /// Jobs finished in both with different results; the result here was kept.
     pub conflicts: Vec<MergeConflict>,
+}
+
+/// A finished job's per-example predictions ([`Store::predictions`](crate::Store::predictions)).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobPredictions {
+    /// On the validation images (the holdout, or the test split when the job validates on it).
+    pub val: Option<tune_spec::Predictions>,
+    /// On the test split.
+    pub test: Option<tune_spec::Predictions>,
 }

@@ -193,7 +193,8 @@ pub struct TrainArgs {
     /// Train on the first N training images only (quick checks).
     #[arg(long)]
     pub train_images: Option<usize>,
-    /// Validate on the last N training images (held out) instead of the test split.
+    /// Validate on N training images held out from training (stratified by class, the same images
+    /// as a grid with `validation = { holdout = N }`) instead of the test split.
     #[arg(long)]
     pub holdout: Option<usize>,
     /// Use candle's stock ops instead of tune's fast kernels (the reference; much slower).
@@ -330,9 +331,10 @@ pub struct RunArgs {
     pub data_dir: Option<PathBuf>,
     #[command(flatten)]
     pub concurrency: ConcurrencyArgs,
-    /// Run each configuration with R seeds (seed, seed+1, ...), for mean and sd per configuration.
-    #[arg(long, default_value_t = 1, value_name = "R", value_parser = at_least_one)]
-    pub repeats: usize,
+    /// Run each configuration with R seeds (seed, seed+1, ...), for mean and sd per configuration
+    /// (default: the grid file's `repeats`, else 1).
+    #[arg(long, value_name = "R", value_parser = at_least_one)]
+    pub repeats: Option<usize>,
     /// Print the expanded jobs with parameters, FLOPs and estimated time; train nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -411,9 +413,13 @@ pub struct ReportArgs {
     /// Show the N best rows of each table.
     #[arg(long)]
     pub top: Option<usize>,
-    /// Sort by accuracy (default), loss, runtime, params or a hyperparameter column.
-    #[arg(long, default_value = "accuracy")]
+    /// Sort by val_accuracy (the ranking metric, default; also `accuracy`), test_accuracy, loss,
+    /// runtime, params or a hyperparameter column.
+    #[arg(long, default_value = "val_accuracy")]
     pub sort: String,
+    /// Significance level of the tests that mark rows tied with the best (Holm-corrected).
+    #[arg(long, default_value_t = tune_report::DEFAULT_ALPHA, value_parser = alpha)]
+    pub alpha: f64,
     /// Output format.
     #[arg(long, value_enum, default_value_t = TableFormat::Table)]
     pub format: TableFormat,
@@ -451,6 +457,20 @@ pub struct MigrateArgs {
     pub db: DbArgs,
 }
 
+/// `--alpha`: a probability strictly between 0 and 1.
+fn alpha(s: &str) -> Result<f64, String> {
+    let a: f64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number; give a significance level such as 0.05"))?;
+    if a > 0.0 && a < 1.0 {
+        Ok(a)
+    } else {
+        Err(format!(
+            "{s} is not between 0 and 1; give a significance level such as 0.05"
+        ))
+    }
+}
+
 /// `tune compare`.
 #[derive(Debug, Args)]
 pub struct CompareArgs {
@@ -469,7 +489,7 @@ pub struct CompareArgs {
 pub struct ConfusionArgs {
     #[command(flatten)]
     pub db: DbArgs,
-    /// Job key (or a unique prefix) [default: the most accurate finished job].
+    /// Job key (or a unique prefix) [default: the best job, ranked as `tune report` ranks].
     pub job: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = TableFormat::Table)]
@@ -483,7 +503,7 @@ pub enum PlotCommand {
     Curves {
         #[command(flatten)]
         db: DbArgs,
-        /// Job key (or a unique prefix) [default: the most accurate finished job].
+        /// Job key (or a unique prefix) [default: the best job, ranked as `tune report` ranks].
         job: Option<String>,
         /// Output file (.svg or .png; the other format is written beside it) [default: results/plots/curves-KEY.svg].
         #[arg(long, short)]
@@ -504,7 +524,7 @@ pub enum PlotCommand {
     Confusion {
         #[command(flatten)]
         db: DbArgs,
-        /// Job key (or a unique prefix) [default: the most accurate finished job].
+        /// Job key (or a unique prefix) [default: the best job, ranked as `tune report` ranks].
         job: Option<String>,
         /// Output file [default: results/plots/confusion-KEY.svg].
         #[arg(long, short)]

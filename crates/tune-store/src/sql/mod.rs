@@ -210,6 +210,46 @@ pub(crate) const EXPORT_MEMBERSHIPS: &str =
 pub(crate) const EXPORT_EPOCHS: &str = "SELECT job_key, epoch, train_loss, train_accuracy, \
      val_loss, val_accuracy, seconds FROM epoch_metrics ORDER BY job_key, epoch";
 
+/// Inserts or replaces the predictions of job $1 on split $2 (`val` or `test`): $3 predicted
+/// classes, $4 true classes, one byte per image.
+pub(crate) const UPSERT_PREDICTIONS: &str = "INSERT INTO predictions \
+     (job_key, split, predicted, labels) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (job_key, split) DO UPDATE SET \
+         predicted = excluded.predicted, labels = excluded.labels";
+
+/// Deletes the predictions of job $1.
+pub(crate) const DELETE_PREDICTIONS: &str = "DELETE FROM predictions WHERE job_key = $1";
+
+/// The predictions of job $1, as [`PredictionRecord`]s.
+pub(crate) const SELECT_PREDICTIONS: &str = "SELECT job_key, split, predicted, labels \
+     FROM predictions WHERE job_key = $1 ORDER BY split";
+
+/// Every job's predictions, as [`PredictionRecord`]s.
+pub(crate) const EXPORT_PREDICTIONS: &str = "SELECT job_key, split, predicted, labels \
+     FROM predictions ORDER BY job_key, split";
+
+/// The validation accuracy of each job's last recorded epoch, as [`LastValRecord`]s.
+pub(crate) const SELECT_LAST_VAL: &str = "SELECT e.job_key, e.val_accuracy \
+     FROM epoch_metrics e \
+     JOIN (SELECT job_key, MAX(epoch) AS epoch FROM epoch_metrics GROUP BY job_key) m \
+       ON m.job_key = e.job_key AND m.epoch = e.epoch";
+
+/// A `predictions` row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct PredictionRecord {
+    pub job_key: String,
+    pub split: String,
+    pub predicted: Vec<u8>,
+    pub labels: Vec<u8>,
+}
+
+/// What [`SELECT_LAST_VAL`] returns.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct LastValRecord {
+    pub job_key: String,
+    pub val_accuracy: Option<f64>,
+}
+
 /// A full `jobs` row, as written by enqueue and merge and read by export.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub(crate) struct JobRecord {

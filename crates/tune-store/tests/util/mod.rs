@@ -268,6 +268,14 @@ pub fn outcome(spec: &JobSpec, accuracy: f64) -> TrainOutcome {
         images_per_s: 4000.0,
         history: (1..=spec.train.epochs).map(|e| metrics(e, 0.0)).collect(),
         confusion,
+        val_predictions: tune_spec::Predictions {
+            predicted: vec![1, 2, 3, 4],
+            labels: vec![1, 2, 3, 5],
+        },
+        test_predictions: tune_spec::Predictions {
+            predicted: vec![7; 10],
+            labels: (0..10).collect(),
+        },
     }
 }
 

@@ -170,19 +170,41 @@ fn rows(results: &[JobResult]) -> Vec<ResultRow> {
             params: r.params as usize,
             loss: r.test_loss,
             accuracy: r.test_accuracy,
+            val_accuracy: r.val_accuracy,
+            val_predictions: None,
+            test_predictions: None,
             runtime_s: r.runtime_s,
             sweep: None,
         })
         .collect()
 }
 
-/// The job named by a key or unique key prefix, else the most accurate one.
+/// [`rows`] with each job's per-image predictions, for the tie tests.
+async fn rows_with_predictions(
+    store: &Store,
+    results: &[JobResult],
+) -> anyhow::Result<Vec<ResultRow>> {
+    let mut out = rows(results);
+    for row in &mut out {
+        let p = store.predictions(&row.key).await?;
+        row.val_predictions = p.val;
+        row.test_predictions = p.test;
+    }
+    Ok(out)
+}
+
+/// The job named by a key or unique key prefix, else the best one by the ranking every command
+/// shares ([`tune_report::best_job`]).
 fn pick<'a>(results: &'a [JobResult], job: Option<&str>) -> anyhow::Result<&'a JobResult> {
     match job {
-        None => results
-            .iter()
-            .max_by(|a, b| a.test_accuracy.total_cmp(&b.test_accuracy))
-            .context("no finished jobs"),
+        None => {
+            let rows = rows(results);
+            let best = tune_report::best_job(&rows).context("no finished jobs")?;
+            results
+                .iter()
+                .find(|r| r.key == best.key)
+                .context("no finished jobs")
+        }
         Some(prefix) => {
             let hits: Vec<_> = results
                 .iter()
@@ -215,12 +237,14 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let sort: SortKey = args.sort.parse()?;
     let rt = common::runtime()?;
     let sel = rt.block_on(finished(&args.db.db, args.sweep.as_deref(), false))?;
+    let rows = rt.block_on(rows_with_predictions(&sel.store, &sel.results))?;
     let report = Report::build(
-        &rows(&sel.results),
+        &rows,
         &ReportOptions {
             by,
             top: args.top,
             sort,
+            alpha: args.alpha,
         },
     )?;
     print!(

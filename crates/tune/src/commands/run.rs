@@ -14,7 +14,8 @@ use tune_store::{JobStatus, JobStatusRow, NewSweep};
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let grid = tune_grid::load(&args.grid)?;
-    let mut jobs = tune_grid::with_repeats(&grid.jobs, args.repeats);
+    let repeats = args.repeats.or(grid.repeats).unwrap_or(1);
+    let mut jobs = tune_grid::with_repeats(&grid.jobs, repeats);
     if let Some(Shard { index, count }) = args.shard {
         jobs = tune_grid::shard(&jobs, index - 1, count);
     }

@@ -1,0 +1,84 @@
+//! Per-example predictions and validation accuracy: written with a finished job, read back,
+//! copied by merge, and shown in `grid_results` (every back end).
+
+mod util;
+
+use tune_store::{ResultFilter, Store};
+use util::{LONG, TestDb, backends, jobs, outcome, sweep};
+
+/// `(val_accuracy, test_accuracy, accuracy, validation)` of every `grid_results` row.
+async fn view(db: &TestDb) -> Vec<(f64, f64, f64, String)> {
+    const SQL: &str = "SELECT val_accuracy, test_accuracy, accuracy, validation \
+         FROM grid_results ORDER BY job_key";
+    match &db.raw {
+        util::Raw::Sqlite(p) => sqlx::query_as(SQL).fetch_all(p).await.unwrap(),
+        util::Raw::Postgres(p) => sqlx::query_as(SQL).fetch_all(p).await.unwrap(),
+    }
+}
+
+async fn finish_one(store: &Store, acc: f64) -> String {
+    let c = store.claim("w", LONG, None).await.unwrap().unwrap();
+    store.complete(&c, &outcome(&c.spec, acc)).await.unwrap();
+    c.key
+}
+
+#[tokio::test]
+async fn predictions_are_stored_merged_and_val_accuracy_is_reported() {
+    let all = backends();
+    for a in &all {
+        for b in &all {
+            let x = TestDb::new(a).await;
+            let y = TestDb::new(b).await;
+            let specs = jobs(2);
+            let label = format!("{} <- {}", x.label, y.label);
+            x.store.enqueue(&sweep("s", "g"), &specs).await.unwrap();
+            y.store.enqueue(&sweep("s", "g"), &specs).await.unwrap();
+            let kx = finish_one(&x.store, 0.81).await;
+            let ky = finish_one(&y.store, 0.5).await;
+            let ky2 = finish_one(&y.store, 0.6).await;
+            assert_eq!((kx.as_str(), ky.as_str()), (ky.as_str(), kx.as_str()));
+            let expected = outcome(&specs[0], 0.81);
+            let p = x.store.predictions(&kx).await.unwrap();
+            assert_eq!(p.val.as_ref(), Some(&expected.val_predictions), "{label}");
+            assert_eq!(p.test.as_ref(), Some(&expected.test_predictions), "{label}");
+            assert_eq!(x.store.predictions(&ky2).await.unwrap().val, None);
+
+            x.store.merge_from(&y.store).await.unwrap();
+            let merged = x.store.predictions(&ky2).await.unwrap();
+            assert_eq!(
+                merged.test,
+                Some(expected.test_predictions.clone()),
+                "{label}"
+            );
+            assert_eq!(
+                merged.val,
+                Some(expected.val_predictions.clone()),
+                "{label}"
+            );
+
+            // The last epoch's validation accuracy (util::metrics: 0.75) beside the test accuracy.
+            let results = x.store.results(&ResultFilter::default()).await.unwrap();
+            let got: Vec<(Option<f64>, f64)> = results
+                .iter()
+                .map(|r| (r.val_accuracy, r.test_accuracy))
+                .collect();
+            assert_eq!(got, vec![(Some(0.75), 0.81), (Some(0.75), 0.6)], "{label}");
+            let mut rows = view(&x).await;
+            rows.sort_by(|a, b| a.1.total_cmp(&b.1));
+            assert_eq!(rows.len(), 2, "{label}");
+            assert_eq!(
+                (rows[0].0, rows[0].1, rows[0].2),
+                (0.75, 0.6, 0.6),
+                "{label}"
+            );
+            assert_eq!(
+                (rows[1].0, rows[1].1, rows[1].2),
+                (0.75, 0.81, 0.81),
+                "{label}"
+            );
+            assert_eq!(rows[0].3, "test", "{label}");
+            x.finish().await;
+            y.finish().await;
+        }
+    }
+}
