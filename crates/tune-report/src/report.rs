@@ -75,7 +75,9 @@ pub struct ReportRow {
     pub keys: Vec<String>,
     /// Seeds of the jobs, ascending.
     pub seeds: Vec<u64>,
-    /// Sweeps the jobs came from, if recorded (distinct, sorted).
+    /// Sweeps the jobs came from, where known (distinct, sorted); omitted from JSON when unknown
+    /// (`tune report --sweep NAME` knows it).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sweeps: Vec<String>,
     /// Trainable parameters.
     pub params: usize,

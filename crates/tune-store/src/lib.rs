@@ -528,8 +528,15 @@ impl Store {
                 .await?)
         })?;
         if n == 0 {
+            let known = self
+                .sweeps()
+                .await?
+                .into_iter()
+                .map(|s| format!("{} ({})", s.name, s.id))
+                .collect();
             return Err(StoreError::UnknownSweep {
                 sweep: sweep.to_string(),
+                known,
             });
         }
         Ok(())

@@ -258,11 +258,11 @@ pub struct DbArgs {
 /// How jobs share the machine.
 #[derive(Debug, Clone, Args)]
 pub struct ConcurrencyArgs {
-    /// Jobs trained at once [default: the CPU cores divided by --threads-per-job].
-    #[arg(long)]
+    /// Jobs trained at once, 1 or more [default: the CPU cores divided by --threads-per-job].
+    #[arg(long, value_parser = at_least_one)]
     pub jobs: Option<usize>,
-    /// CPU threads per job [default: the CPU cores divided by --jobs, else 1].
-    #[arg(long)]
+    /// CPU threads per job, 1 or more [default: the CPU cores divided by --jobs, else 1].
+    #[arg(long, value_parser = at_least_one)]
     pub threads_per_job: Option<usize>,
     /// Train with candle's stock ops instead of tune's kernels (the slow reference).
     #[arg(long)]

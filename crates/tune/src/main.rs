@@ -28,9 +28,20 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {}", chain(&err));
-            ExitCode::from(2)
+            exit_code(&err)
         }
     }
+}
+
+/// 69 (`EX_UNAVAILABLE`, as in sysexits.h) when the environment is unavailable (no network for a
+/// download), else 2 (bad input).
+// TODO(lead): robust-run types every exit code at the top (issue 10 item 9); fold this in there.
+fn exit_code(err: &anyhow::Error) -> ExitCode {
+    let unavailable = err
+        .chain()
+        .filter_map(|c| c.downcast_ref::<tune_data::DataError>())
+        .any(tune_data::DataError::is_unavailable);
+    ExitCode::from(if unavailable { 69 } else { 2 })
 }
 
 /// The error and its causes, `: `-separated like `{err:#}`, but without a cause whose text the

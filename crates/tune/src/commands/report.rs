@@ -87,17 +87,22 @@ fn pick<'a>(results: &'a [JobResult], job: Option<&str>) -> anyhow::Result<&'a J
             match hits.as_slice() {
                 [one] => Ok(one),
                 [] => bail!(
-                    "no finished job has a key starting with `{prefix}`; `tune report` lists the keys"
+                    "no finished job has a key starting with `{prefix}`; `tune report --format csv` \
+                     lists the keys (column `keys`)"
                 ),
-                many => bail!(
-                    "`{prefix}` matches {} jobs ({}, ...): give more of the key",
-                    many.len(),
-                    many.iter()
-                        .take(3)
-                        .map(|r| r.key.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
+                many => {
+                    let shown: Vec<&str> = many.iter().take(3).map(|r| r.key.as_str()).collect();
+                    let more = if many.len() > shown.len() {
+                        format!(" and {} more", many.len() - shown.len())
+                    } else {
+                        String::new()
+                    };
+                    bail!(
+                        "`{prefix}` matches {} jobs ({}{more}): give more of the key",
+                        many.len(),
+                        shown.join(", ")
+                    )
+                }
             }
         }
     }
