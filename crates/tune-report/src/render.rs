@@ -351,7 +351,12 @@ impl Col {
         !matches!(
             self,
             Col::Field(
-                Field::Model | Field::Dataset | Field::Dense | Field::Layers | Field::Filters
+                Field::Model
+                    | Field::Dataset
+                    | Field::Dense
+                    | Field::Layers
+                    | Field::Filters
+                    | Field::Validation
             ) | Col::Seeds
                 | Col::Keys
         )
@@ -387,7 +392,12 @@ fn table_columns(report: &Report, rows: &[ReportRow]) -> Vec<Col> {
     };
     let vary = |f: Field| report.varying.contains(&f) && !stated(f);
     let mut cols = vec![Col::Rank];
-    for f in [Field::Model, Field::Dataset] {
+    for f in [
+        Field::Model,
+        Field::Dataset,
+        Field::TrainImages,
+        Field::Validation,
+    ] {
         if vary(f) {
             cols.push(Col::Field(f));
         }
@@ -398,7 +408,14 @@ fn table_columns(report: &Report, rows: &[ReportRow]) -> Vec<Col> {
         cols.push(Col::Field(Field::Kernel));
     }
     cols.push(Col::Field(Field::Dense));
-    for f in [Field::Dropout, Field::L2, Field::Lr, Field::Batch] {
+    for f in [
+        Field::Dropout,
+        Field::L2,
+        Field::Lr,
+        Field::Rho,
+        Field::Eps,
+        Field::Batch,
+    ] {
         if vary(f) {
             cols.push(Col::Field(f));
         }
@@ -438,8 +455,12 @@ fn csv_columns(report: &Report) -> Vec<Col> {
             Field::Dropout,
             Field::L2,
             Field::Lr,
+            Field::Rho,
+            Field::Eps,
             Field::Batch,
             Field::Epochs,
+            Field::TrainImages,
+            Field::Validation,
         ]
         .map(Col::Field),
     );
@@ -637,6 +658,12 @@ pub fn render_report(report: &Report, format: Format, width: Option<u16>) -> Str
                     format!("{h}\n")
                 });
                 out.push_str(&write(&summary_table(report, false)));
+                if !report.notes.is_empty() {
+                    out.push('\n');
+                    for note in &report.notes {
+                        out.push_str(&format!("note: {note}\n"));
+                    }
+                }
             }
             while out.ends_with("\n\n") {
                 out.pop();

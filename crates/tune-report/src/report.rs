@@ -2,7 +2,7 @@
 //! hyperparameters, sorted, cut to the top N, with per-group statistics. Plain data; `render` turns
 //! it into text.
 
-use crate::field::{Field, FieldValue, SortKey};
+use crate::field::{Field, FieldValue, SortKey, TRAINING_SETTINGS, field_varies, job_label};
 use crate::stats::{self, Summary};
 use crate::{ReportError, ResultRow};
 use serde::Serialize;
@@ -45,6 +45,10 @@ pub struct Report {
     pub groups: Vec<Group>,
     /// One per group when grouped (`--by`), empty otherwise.
     pub summary: Vec<GroupSummary>,
+    /// Warnings about the summary: groups that pool jobs whose settings (other than the grouping
+    /// fields, the architecture within the group and the seed) differ, e.g. two training-set sizes
+    /// in one depth. Tables print them under the summary.
+    pub notes: Vec<String>,
 }
 
 /// The rows that share the values of the grouping fields.
@@ -173,6 +177,7 @@ impl Report {
         let mut groups = Vec::with_capacity(grouped.len());
         let mut summary = Vec::new();
         let mut slots: Vec<Option<ReportRow>> = built.drain(..).map(Some).collect();
+        let mut notes = Vec::new();
         for (values, members) in grouped {
             let label = group_label(&options.by, &values);
             let mut members: Vec<ReportRow> = members
@@ -181,6 +186,9 @@ impl Report {
                 .collect();
             let jobs: usize = members.iter().map(|r| r.n).sum();
             if !options.by.is_empty() {
+                if let Some(note) = pooling_note(&options.by, &label, &members) {
+                    notes.push(note);
+                }
                 let accuracies: Vec<f64> = members
                     .iter()
                     .flat_map(|r| r.accuracies.iter().copied())
@@ -226,6 +234,7 @@ impl Report {
             varying,
             groups,
             summary,
+            notes,
         })
     }
 }
@@ -257,33 +266,68 @@ fn config_row(c: &Config<'_>, label_fields: &[Field]) -> ReportRow {
     }
 }
 
-/// The varying fields a configuration's label names beside its model (training settings and data set).
+/// The varying fields a configuration's label names beside its model (every training setting
+/// that varies, data set included), in the order of [`TRAINING_SETTINGS`].
 pub(crate) fn label_fields(varying: &[Field]) -> Vec<Field> {
-    varying
+    TRAINING_SETTINGS
         .iter()
         .copied()
-        .filter(|f| {
-            matches!(
-                f,
-                Field::Dataset
-                    | Field::Dropout
-                    | Field::L2
-                    | Field::Lr
-                    | Field::Batch
-                    | Field::Epochs
-                    | Field::Seed
-            )
-        })
+        .filter(|f| varying.contains(f))
         .collect()
 }
 
 /// `cnn 64-64/128 k3`, followed by `field=value` for the given training settings.
 pub(crate) fn config_label(spec: &JobSpec, fields: &[Field]) -> String {
-    let mut label = spec.model.label();
-    for f in fields {
-        label.push_str(&format!(" {}={}", f.name(), f.value(spec)));
+    job_label(spec, fields)
+}
+
+/// Settings whose differences a per-group summary should not hide: everything but the
+/// architecture (which a group such as `layers = 2` pools by design) and the seed (repeats).
+const POOLING_SETTINGS: &[Field] = &[
+    Field::Model,
+    Field::Dataset,
+    Field::TrainImages,
+    Field::Validation,
+    Field::Kernel,
+    Field::Dropout,
+    Field::L2,
+    Field::Lr,
+    Field::Rho,
+    Field::Eps,
+    Field::Batch,
+    Field::Epochs,
+];
+
+/// A note when the rows of group `label` differ in a setting other than the grouping fields.
+fn pooling_note(by: &[Field], label: &str, members: &[ReportRow]) -> Option<String> {
+    let specs: Vec<&JobSpec> = members.iter().map(|r| &r.spec).collect();
+    let mut differing = Vec::new();
+    for &f in POOLING_SETTINGS {
+        let stated = by.contains(&f) || (f == Field::Model && by.contains(&Field::Layers));
+        if stated || !field_varies(f, specs.iter().copied()) {
+            continue;
+        }
+        let mut values: Vec<FieldValue> = specs.iter().map(|s| f.value(s)).collect();
+        values.sort();
+        values.dedup();
+        let shown: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+        differing.push((f, shown.join(", ")));
     }
-    label
+    if differing.is_empty() {
+        return None;
+    }
+    let what: Vec<String> = differing
+        .iter()
+        .map(|(f, v)| format!("{f} ({v})"))
+        .collect();
+    let by_names: Vec<String> = by.iter().map(|f| f.name()).collect();
+    let first = differing[0].0;
+    Some(format!(
+        "{label} pools jobs with different {}; separate them with `--where {first}=VALUE` \
+         (or, in `tune report`, `--by {},{first}`)",
+        what.join(", "),
+        by_names.join(",")
+    ))
 }
 
 fn group_label(by: &[Field], values: &[FieldValue]) -> String {
@@ -304,10 +348,14 @@ fn varying_fields(rows: &[ResultRow], per_configuration: bool) -> Vec<Field> {
     let mut candidates = vec![
         Field::Model,
         Field::Dataset,
+        Field::TrainImages,
+        Field::Validation,
         Field::Kernel,
         Field::Dropout,
         Field::L2,
         Field::Lr,
+        Field::Rho,
+        Field::Eps,
         Field::Batch,
         Field::Epochs,
     ];
@@ -316,23 +364,7 @@ fn varying_fields(rows: &[ResultRow], per_configuration: bool) -> Vec<Field> {
     }
     candidates
         .into_iter()
-        .filter(|&f| {
-            let families: &[Option<ModelKind>] = if matches!(f, Field::Model | Field::Dataset) {
-                &[None]
-            } else {
-                &[Some(ModelKind::Cnn), Some(ModelKind::Ann)]
-            };
-            families.iter().any(|family| {
-                let mut values = rows
-                    .iter()
-                    .filter(|r| family.is_none_or(|k| r.spec.model.kind == k))
-                    .map(|r| f.value(&r.spec));
-                match values.next() {
-                    Some(first) => values.any(|v| v != first),
-                    None => false,
-                }
-            })
-        })
+        .filter(|&f| field_varies(f, rows.iter().map(|r| &r.spec)))
         .collect()
 }
 

@@ -327,6 +327,13 @@ pub struct RunArgs {
     /// Put jobs that failed before back in the queue.
     #[arg(long)]
     pub retry_failed: bool,
+    /// Enqueue a grid of more than 10,000 jobs (check it with --dry-run first).
+    #[arg(long)]
+    pub large: bool,
+    /// With --dry-run: estimate from cached figures only, without calibrating the grid's
+    /// architectures on this machine first.
+    #[arg(long)]
+    pub no_calibrate: bool,
 }
 
 /// A count of 1 or more.
@@ -379,13 +386,18 @@ pub struct ReportArgs {
     /// Only jobs of this sweep (id or grid name).
     #[arg(long)]
     pub sweep: Option<String>,
-    /// Group by these columns, comma-separated: layers, model, dataset, kernel, dense, layer1, ...
+    /// Group by these settings, comma-separated: layers, model, dataset, train_images, validation,
+    /// kernel, dense, layer1, dropout, l2, lr, rho, eps, batch, epochs, seed, filters.
     #[arg(long)]
     pub by: Option<String>,
+    /// Only jobs whose setting has one of these values, e.g. `dropout=0.25` or `layers=1,2`;
+    /// repeatable (every condition must hold).
+    #[arg(long = "where", value_name = "SETTING=VALUE")]
+    pub filters: Vec<String>,
     /// Show the N best rows of each table.
     #[arg(long)]
     pub top: Option<usize>,
-    /// Sort by accuracy (default), loss, runtime, params or a hyperparameter column.
+    /// Sort by accuracy (default), loss, runtime, params or any setting (as `--by` names them).
     #[arg(long, default_value = "accuracy")]
     pub sort: String,
     /// Output format.
@@ -401,6 +413,9 @@ pub struct CompareArgs {
     /// Only jobs of this sweep (id or grid name).
     #[arg(long)]
     pub sweep: Option<String>,
+    /// Only jobs whose setting has one of these values, e.g. `train_images=all`; repeatable.
+    #[arg(long = "where", value_name = "SETTING=VALUE")]
+    pub filters: Vec<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = TableFormat::Table)]
     pub format: TableFormat,
@@ -438,6 +453,9 @@ pub enum PlotCommand {
         /// Only jobs of this sweep (id or grid name).
         #[arg(long)]
         sweep: Option<String>,
+        /// Only jobs whose setting has one of these values, e.g. `train_images=6000`; repeatable.
+        #[arg(long = "where", value_name = "SETTING=VALUE")]
+        filters: Vec<String>,
         /// Output file [default: results/plots/depth.svg].
         #[arg(long, short)]
         out: Option<PathBuf>,

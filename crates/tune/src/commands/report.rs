@@ -6,7 +6,9 @@ use crate::commands::common;
 use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use tune_report::{Comparison, Field, Format, Report, ReportOptions, ResultRow, SortKey};
+use tune_report::{
+    Comparison, Field, FieldValue, Filter, Format, Report, ReportOptions, ResultRow, SortKey,
+};
 use tune_store::{JobResult, ResultFilter, Store};
 
 fn format(f: TableFormat) -> Format {
@@ -22,6 +24,44 @@ fn width(f: TableFormat) -> Option<u16> {
     (f == TableFormat::Table)
         .then(tune_report::terminal_width)
         .flatten()
+}
+
+/// Parses `--where` conditions.
+fn filters(given: &[String]) -> anyhow::Result<Vec<Filter>> {
+    Ok(given
+        .iter()
+        .map(|f| f.parse::<Filter>())
+        .collect::<Result<_, _>>()?)
+}
+
+/// Keeps the results that pass every filter; none passing is an error naming the values present.
+fn select(results: Vec<JobResult>, filters: &[Filter]) -> anyhow::Result<Vec<JobResult>> {
+    if filters.is_empty() {
+        return Ok(results);
+    }
+    let (kept, dropped): (Vec<_>, Vec<_>) = results
+        .into_iter()
+        .partition(|r| Filter::all(filters, &r.spec));
+    if kept.is_empty() {
+        let present: Vec<String> = filters
+            .iter()
+            .map(|f| {
+                let mut values: Vec<FieldValue> =
+                    dropped.iter().map(|r| f.field.value(&r.spec)).collect();
+                values.sort();
+                values.dedup();
+                let values: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+                format!("{}: {}", f.field, values.join(", "))
+            })
+            .collect();
+        let given: Vec<String> = filters.iter().map(|f| format!("--where {f}")).collect();
+        bail!(
+            "no finished job matches {}; the finished jobs have {}",
+            given.join(" "),
+            present.join("; ")
+        );
+    }
+    Ok(kept)
 }
 
 /// Finished jobs of the database (optionally one sweep), or an error saying how to get some.
@@ -57,7 +97,8 @@ async fn finished(
     Ok((store, results))
 }
 
-fn rows(results: &[JobResult]) -> Vec<ResultRow> {
+/// Report rows of the results; `sweep` is the `--sweep` they were selected by, if any.
+fn rows(results: &[JobResult], sweep: Option<&str>) -> Vec<ResultRow> {
     results
         .iter()
         .map(|r| ResultRow {
@@ -67,7 +108,7 @@ fn rows(results: &[JobResult]) -> Vec<ResultRow> {
             loss: r.test_loss,
             accuracy: r.test_accuracy,
             runtime_s: r.runtime_s,
-            sweep: None,
+            sweep: sweep.map(str::to_string),
         })
         .collect()
 }
@@ -114,10 +155,12 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
         None => Vec::new(),
     };
     let sort: SortKey = args.sort.parse()?;
+    let filters = filters(&args.filters)?;
     let rt = common::runtime()?;
     let (_store, results) = rt.block_on(finished(&args.db.db, args.sweep.as_deref(), false))?;
+    let results = select(results, &filters)?;
     let report = Report::build(
-        &rows(&results),
+        &rows(&results, args.sweep.as_deref()),
         &ReportOptions {
             by,
             top: args.top,
@@ -132,13 +175,20 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
             width(args.format)
         ))
     );
+    if matches!(args.format, TableFormat::Csv | TableFormat::Json) {
+        for note in &report.notes {
+            eprintln!("note: {note}");
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
+    let filters = filters(&args.filters)?;
     let rt = common::runtime()?;
     let (_store, results) = rt.block_on(finished(&args.db.db, args.sweep.as_deref(), false))?;
-    let comparison = Comparison::build(&rows(&results));
+    let results = select(results, &filters)?;
+    let comparison = Comparison::build(&rows(&results, args.sweep.as_deref()));
     print!(
         "{}",
         ensure_newline(tune_report::render_compare(
@@ -200,10 +250,30 @@ pub fn plot(cmd: PlotCommand) -> anyhow::Result<ExitCode> {
             let out = out.unwrap_or_else(|| default_plot(&db.db, &format!("curves-{}", job.key)));
             both_formats(&out, |p| tune_report::plot_curves(&job.history, &title, p))?
         }
-        PlotCommand::Depth { db, sweep, out } => {
+        PlotCommand::Depth {
+            db,
+            sweep,
+            filters: given,
+            out,
+        } => {
+            let filters = filters(&given)?;
             let (_store, results) = rt.block_on(finished(&db.db, sweep.as_deref(), false))?;
+            let rows = rows(&select(results, &filters)?, sweep.as_deref());
+            // The picture pools each depth and data set as the per-depth summary does: say so when
+            // that mixes other settings.
+            let pooled = Report::build(
+                &rows,
+                &ReportOptions {
+                    by: vec![Field::Layers, Field::Dataset],
+                    top: None,
+                    sort: SortKey::Accuracy,
+                },
+            )?;
+            for note in &pooled.notes {
+                eprintln!("note: {note}");
+            }
             let out = out.unwrap_or_else(|| default_plot(&db.db, "depth"));
-            both_formats(&out, |p| tune_report::plot_depth(&rows(&results), p))?
+            both_formats(&out, |p| tune_report::plot_depth(&rows, p))?
         }
         PlotCommand::Confusion { db, job, out } => {
             let (store, results) = rt.block_on(finished(&db.db, None, false))?;
