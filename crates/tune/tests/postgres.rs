@@ -371,7 +371,7 @@ fn a_job_of_a_killed_worker_is_finished_by_another_after_its_lease() {
         stderr(&out)
     );
     assert!(
-        stdout(&out).contains("1 jobs done, 0 failed"),
+        stdout(&out).contains("1 job done, 0 failed"),
         "{}",
         stdout(&out)
     );
