@@ -709,7 +709,7 @@ fn a_job_killed_on_its_last_attempt_is_failed_by_the_next_run() {
     let out = run(&mut s.run_cmd(1, &["--quiet"]), false);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("1 job killed on its last allowed attempt"),
+        stderr(&out).contains("1 job killed on the last allowed attempt"),
         "{}",
         stderr(&out)
     );

@@ -85,7 +85,7 @@ pub async fn lock_if_local(store: &Store, db: &str) -> anyhow::Result<LocalLock>
     }
     if released.failed > 0 {
         eprintln!(
-            "{} killed on their last allowed attempt and marked failed (the reason is in the \
+            "{} killed on the last allowed attempt and marked failed (the reason is in the \
              jobs table's last_error; `tune run GRID --retry-failed` tries them again)",
             count(released.failed as usize, "job")
         );
