@@ -401,7 +401,12 @@ fn not_found_message(
     m
 }
 
-fn all_mirrors_message(file: &str, errors: &[DataError], dataset: &str, files: &[String]) -> String {
+fn all_mirrors_message(
+    file: &str,
+    errors: &[DataError],
+    dataset: &str,
+    files: &[String],
+) -> String {
     let mut m = format!("{file}: no mirror could deliver it:");
     for e in errors {
         let _ = write!(m, "\n  - {e}");

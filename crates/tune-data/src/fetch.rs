@@ -223,9 +223,7 @@ fn fetch_file(
     // A single mirror's own verdict stands (damaged or different file, cut-off download), but a
     // failed request gets the advice (network, mirrors, the manual route), said once.
     Err(match errors.as_slice() {
-        [one] if !matches!(one, DataError::Download { .. }) => {
-            errors.pop().expect("one error")
-        }
+        [one] if !matches!(one, DataError::Download { .. }) => errors.pop().expect("one error"),
         _ => DataError::AllMirrorsFailed {
             file: file.name.clone(),
             errors,

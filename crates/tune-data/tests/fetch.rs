@@ -479,9 +479,16 @@ fn offline_with_one_mirror_gives_the_advice_once_and_leaves_no_folder() {
     .unwrap_err();
     assert!(err.is_unavailable(), "{err:?}");
     let m = err.to_string();
-    assert_eq!(m.matches("check the network").count() + m.matches("Check the network").count(), 1, "{m}");
+    assert_eq!(
+        m.matches("check the network").count() + m.matches("Check the network").count(),
+        1,
+        "{m}"
+    );
     assert!(m.contains("--data-dir DIR"), "{m}");
-    assert!(!events.iter().any(|e| e.contains("MirrorFailed")), "{events:?}");
+    assert!(
+        !events.iter().any(|e| e.contains("MirrorFailed")),
+        "{events:?}"
+    );
     // Neither the data set's folder nor the cache folders above it were left behind.
     assert!(!dest.path().join("cache").exists());
 }

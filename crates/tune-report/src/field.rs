@@ -384,7 +384,10 @@ impl Filter {
 fn value_matches(have: &FieldValue, want: &str) -> bool {
     let want = want.trim();
     match have {
-        FieldValue::Int(v) => want.replace('_', "").parse::<f64>().is_ok_and(|w| w == *v as f64),
+        FieldValue::Int(v) => want
+            .replace('_', "")
+            .parse::<f64>()
+            .is_ok_and(|w| w == *v as f64),
         FieldValue::Float(v) => want
             .parse::<f64>()
             .is_ok_and(|w| w == *v || ((w - v).abs() <= 1e-12 * v.abs().max(w.abs()))),
@@ -432,7 +435,10 @@ pub fn varying_settings<'a>(specs: impl IntoIterator<Item = &'a JobSpec> + Clone
 
 /// Whether `field` takes more than one value among `specs` (within a model family, except for
 /// `model` and `dataset`).
-pub(crate) fn field_varies<'a>(field: Field, specs: impl IntoIterator<Item = &'a JobSpec> + Clone) -> bool {
+pub(crate) fn field_varies<'a>(
+    field: Field,
+    specs: impl IntoIterator<Item = &'a JobSpec> + Clone,
+) -> bool {
     let families: &[Option<ModelKind>] = if matches!(field, Field::Model | Field::Dataset) {
         &[None]
     } else {
@@ -510,7 +516,10 @@ mod tests {
         spec.train.train_images = Some(2000);
         assert!(m("train_images=2000", &spec) && m("train_images=2_000", &spec));
         let err = "colour=red".parse::<Filter>().unwrap_err().to_string();
-        assert!(err.contains("`colour`") && err.contains("train_images"), "{err}");
+        assert!(
+            err.contains("`colour`") && err.contains("train_images"),
+            "{err}"
+        );
         let err = "dropout".parse::<Filter>().unwrap_err().to_string();
         assert!(err.contains("FIELD=VALUE"), "{err}");
     }
@@ -527,7 +536,10 @@ mod tests {
         let fields = varying_settings([&a, &b]);
         assert_eq!(fields, vec![Field::TrainImages, Field::Dropout]);
         assert_ne!(job_label(&a, &fields), job_label(&b, &fields));
-        assert_eq!(job_label(&b, &fields), "cnn 16/16 k3 train_images=2000 dropout=0.25");
+        assert_eq!(
+            job_label(&b, &fields),
+            "cnn 16/16 k3 train_images=2000 dropout=0.25"
+        );
     }
 
     #[test]

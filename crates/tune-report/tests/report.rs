@@ -141,7 +141,10 @@ fn report(rows: &[ResultRow], by: &str, top: Option<usize>, sort: &str) -> Repor
 /// images, dropout 0.25) hold the same architectures.
 fn two_training_sizes() -> Vec<ResultRow> {
     let mut rows = Vec::new();
-    for (images, dropout, accs) in [(6000, 0.5, [0.8015, 0.8120]), (2000, 0.25, [0.7004, 0.7101])] {
+    for (images, dropout, accs) in [
+        (6000, 0.5, [0.8015, 0.8120]),
+        (2000, 0.25, [0.7004, 0.7101]),
+    ] {
         for (model, acc) in [ModelSpec::cnn(&[16], 16), ModelSpec::cnn(&[16, 32], 32)]
             .into_iter()
             .zip(accs)
@@ -163,15 +166,32 @@ mod snapshots {
     fn settings_that_vary_are_columns_and_pooling_them_is_noted() {
         let r = report(&two_training_sizes(), "layers", None, "accuracy");
         let text = render_report(&r, Format::Table, WIDTH);
-        assert!(text.contains("train_images") && text.contains("dropout"), "{text}");
+        assert!(
+            text.contains("train_images") && text.contains("dropout"),
+            "{text}"
+        );
         assert!(text.contains("note: layers = 1 pools jobs with different train_images (2000, 6000), dropout (0.25, 0.5)"), "{text}");
         insta::assert_snapshot!("two_training_sizes_by_layers_table", text);
         // Grouping by the setting, or filtering on it, separates them: no note.
-        let r = report(&two_training_sizes(), "layers,train_images", None, "accuracy");
-        assert!(r.notes.iter().all(|n| !n.contains("train_images")), "{:?}", r.notes);
+        let r = report(
+            &two_training_sizes(),
+            "layers,train_images",
+            None,
+            "accuracy",
+        );
+        assert!(
+            r.notes.iter().all(|n| !n.contains("train_images")),
+            "{:?}",
+            r.notes
+        );
         let only: Vec<ResultRow> = two_training_sizes()
             .into_iter()
-            .filter(|r| "train_images=6000".parse::<Filter>().unwrap().matches(&r.spec))
+            .filter(|r| {
+                "train_images=6000"
+                    .parse::<Filter>()
+                    .unwrap()
+                    .matches(&r.spec)
+            })
             .collect();
         assert_eq!(only.len(), 2);
         assert!(report(&only, "layers", None, "accuracy").notes.is_empty());

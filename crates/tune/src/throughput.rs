@@ -98,7 +98,13 @@ impl Cache {
     }
 
     /// Whether a calibration for `jobs` jobs at once exists for `model`.
-    pub fn has_calibration(&self, model: &ModelSpec, threads: usize, kernels: &str, jobs: usize) -> bool {
+    pub fn has_calibration(
+        &self,
+        model: &ModelSpec,
+        threads: usize,
+        kernels: &str,
+        jobs: usize,
+    ) -> bool {
         self.0
             .contains_key(&calibrated_key(model, threads, kernels, jobs))
     }
@@ -119,8 +125,8 @@ impl Cache {
         if let Some(m) = self.0.get(&key(model, threads, kernels)) {
             return with_eval(m, Basis::Measured);
         }
-        // Scale by FLOPs from the median GFLOP/s (and eval/train ratio) of what was measured in
-        // the same setting, calibrations for this many jobs first.
+        // Scale by FLOPs from the measured architecture nearest in FLOPs per image (its GFLOP/s
+        // and eval/train ratio), calibrations for this many jobs first.
         let suffixes = [
             format!("|{threads}|{kernels}|jobs={jobs}"),
             format!("|{threads}|{kernels}"),
@@ -135,16 +141,18 @@ impl Cache {
             if same.is_empty() {
                 continue;
             }
-            let gflops = median(same.iter().map(|m| m.gflops).collect());
-            let ratio = median(
-                same.iter()
-                    .map(|m| {
-                        m.eval_images_per_s
-                            .map_or(ASSUMED_EVAL_SPEEDUP, |e| e / m.images_per_s)
-                    })
-                    .collect(),
-            );
-            let train = gflops * 1e9 / flops;
+            let distance = |m: &Measurement| {
+                let their_flops = m.gflops * 1e9 / m.images_per_s.max(1e-9);
+                (their_flops / flops).ln().abs()
+            };
+            let nearest = same
+                .iter()
+                .min_by(|a, b| distance(a).total_cmp(&distance(b)))
+                .expect("not empty");
+            let ratio = nearest
+                .eval_images_per_s
+                .map_or(ASSUMED_EVAL_SPEEDUP, |e| e / nearest.images_per_s);
+            let train = nearest.gflops * 1e9 / flops;
             return Speed {
                 train,
                 eval: train * ratio,
@@ -202,17 +210,12 @@ impl Cache {
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 /// Training images of the synthetic calibration data.
 const CALIBRATION_TRAIN: usize = 8192;
 /// Test images of the synthetic calibration data.
 const CALIBRATION_TEST: usize = 1000;
 /// Seconds of training each calibration aims at.
-const CALIBRATION_SECONDS: f64 = 0.8;
+const CALIBRATION_SECONDS: f64 = 1.0;
 
 /// 28x28 images of deterministic noise with labels 0..9: speed does not depend on the pixels.
 fn synthetic_data() -> Dataset {
@@ -271,6 +274,14 @@ fn calibrate_one(
                 s.spawn(move || -> anyhow::Result<(f64, f64)> {
                     let trained =
                         tune_model::train(&job, data, &opts, &mut tune_model::Silent, None)?;
+                    // Warm the evaluation's buffers (a real job evaluates every epoch) before
+                    // timing it.
+                    tune_model::train::evaluate(
+                        &trained.network,
+                        &data.test,
+                        0..opts.eval_batch.min(data.test.len),
+                        opts.eval_batch,
+                    )?;
                     let eval_started = Instant::now();
                     tune_model::train::evaluate(
                         &trained.network,
@@ -315,4 +326,52 @@ pub enum Basis {
     Scaled,
     /// Nothing measured: an assumed GFLOP/s.
     Assumed,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn measured(model: &ModelSpec, images_per_s: f64, eval: f64) -> Measurement {
+        Measurement {
+            images_per_s,
+            gflops: images_per_s * model.train_flops_per_image().unwrap() / 1e9,
+            eval_images_per_s: Some(eval),
+        }
+    }
+
+    #[test]
+    fn calibrated_figures_come_first_then_the_nearest_in_flops() {
+        let small = ModelSpec::cnn(&[16], 16);
+        let big = ModelSpec::cnn(&[128, 128], 128);
+        let near_big = ModelSpec::cnn(&[128, 128], 64);
+        let mut cache = Cache::default();
+        cache.0.insert(
+            calibrated_key(&small, 1, "fast", 2),
+            measured(&small, 20_000.0, 80_000.0),
+        );
+        cache.0.insert(
+            calibrated_key(&big, 1, "fast", 2),
+            measured(&big, 500.0, 1_000.0),
+        );
+        let s = cache.estimate(&big, 1, "fast", 2);
+        assert_eq!(
+            (s.train, s.eval, s.basis),
+            (500.0, 1_000.0, Basis::Calibrated)
+        );
+        // Another number of jobs at once is not this calibration.
+        assert_eq!(cache.estimate(&big, 1, "fast", 1).basis, Basis::Assumed);
+        // An unmeasured architecture takes the GFLOP/s and eval ratio of the nearest in FLOPs.
+        let s = cache.estimate(&near_big, 1, "fast", 2);
+        assert_eq!(s.basis, Basis::Scaled);
+        let expected = big.train_flops_per_image().unwrap()
+            / near_big.train_flops_per_image().unwrap()
+            * 500.0;
+        assert!(
+            (s.train - expected).abs() < 1e-6 * expected,
+            "{} vs {expected}",
+            s.train
+        );
+        assert!((s.eval / s.train - 2.0).abs() < 1e-9);
+    }
 }

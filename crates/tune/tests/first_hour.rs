@@ -106,7 +106,10 @@ fn reports_show_filter_group_and_sort_by_every_setting_that_varies() {
     // The table: train_images and dropout are columns, and the pooled summary says so.
     let out = run(&mut t.cmd(&["report", "--by", "layers"]), true);
     let text = stdout(&out);
-    assert!(text.contains("train_images") && text.contains("dropout"), "{text}");
+    assert!(
+        text.contains("train_images") && text.contains("dropout"),
+        "{text}"
+    );
     assert!(
         text.contains("note: layers = 1 pools jobs with different train_images (128, all)"),
         "{text}"
@@ -115,7 +118,15 @@ fn reports_show_filter_group_and_sort_by_every_setting_that_varies() {
     // CSV carries every setting.
     let out = run(&mut t.cmd(&["report", "--format", "csv"]), true);
     let header = stdout(&out).lines().next().unwrap().to_string();
-    for col in ["train_images", "validation", "dataset", "epochs", "dropout", "rho", "eps"] {
+    for col in [
+        "train_images",
+        "validation",
+        "dataset",
+        "epochs",
+        "dropout",
+        "rho",
+        "eps",
+    ] {
         assert!(header.split(',').any(|c| c == col), "{header}");
     }
 
@@ -137,13 +148,21 @@ fn reports_show_filter_group_and_sort_by_every_setting_that_varies() {
         &mut t.cmd(&["report", "--where", "dropout=0.25", "--by", "layers"]),
         true,
     );
-    assert!(stdout(&out).starts_with("2 finished jobs"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).starts_with("2 finished jobs"),
+        "{}",
+        stdout(&out)
+    );
     assert!(!stdout(&out).contains("note:"), "{}", stdout(&out));
     let out = run(
         &mut t.cmd(&["report", "--by", "train_images", "--sort", "validation"]),
         true,
     );
-    assert!(stdout(&out).contains("train_images = 128: 4 jobs"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("train_images = 128: 4 jobs"),
+        "{}",
+        stdout(&out)
+    );
     let out = run(&mut t.cmd(&["report", "--where", "colour=red"]), false);
     assert_eq!(out.status.code(), Some(2));
     assert!(
@@ -162,7 +181,9 @@ fn reports_show_filter_group_and_sort_by_every_setting_that_varies() {
     // plot depth says what it pools.
     let out = run(&mut t.cmd(&["plot", "depth"]), true);
     assert!(
-        stderr(&out).contains("note: layers = 1, dataset = fashion-mnist pools jobs with different train_images"),
+        stderr(&out).contains(
+            "note: layers = 1, dataset = fashion-mnist pools jobs with different train_images"
+        ),
         "{}",
         stderr(&out)
     );
@@ -191,21 +212,35 @@ fn reports_show_filter_group_and_sort_by_every_setting_that_varies() {
     );
     let out = run(&mut t.cmd(&["confusion", ""]), false);
     let err = stderr(&out);
-    assert!(err.contains("matches 6 jobs") && err.contains("and 3 more)"), "{err}");
+    assert!(
+        err.contains("matches 6 jobs") && err.contains("and 3 more)"),
+        "{err}"
+    );
     assert!(!err.contains("..."), "{err}");
 
     // A dry run of a finished grid has nothing left, and says so job by job.
     let out = run(
         &mut t
-            .cmd(&["run", t.own.to_str().unwrap(), "--dry-run", "--no-calibrate"])
+            .cmd(&[
+                "run",
+                t.own.to_str().unwrap(),
+                "--dry-run",
+                "--no-calibrate",
+            ])
             .arg("--data-dir")
             .arg(&t.data),
         true,
     );
     let text = stdout(&out);
-    assert!(text.starts_with(&format!("{}: 4 jobs\n", t.own.display())), "{text}");
+    assert!(
+        text.starts_with(&format!("{}: 4 jobs\n", t.own.display())),
+        "{text}"
+    );
     assert_eq!(rows_in_state(&text, "done"), 4, "{text}");
-    assert!(text.contains("estimated wall time 0s for 0 jobs left (4 done or skipped)"), "{text}");
+    assert!(
+        text.contains("estimated wall time 0s for 0 jobs left (4 done or skipped)"),
+        "{text}"
+    );
     assert!(
         text.contains("data: fashion-mnist: 256 training and 64 test images in"),
         "{text}"
@@ -246,7 +281,14 @@ fn a_dry_run_estimates_what_is_left_of_a_half_run_grid() {
     // Train one of the two jobs.
     run(
         tune(tmp.path())
-            .args(["run", "grid.toml", "--shard", "1/2", "--quiet", "--data-dir"])
+            .args([
+                "run",
+                "grid.toml",
+                "--shard",
+                "1/2",
+                "--quiet",
+                "--data-dir",
+            ])
             .arg(&data)
             .arg("--db")
             .arg(&db),
@@ -255,7 +297,10 @@ fn a_dry_run_estimates_what_is_left_of_a_half_run_grid() {
     let after = dry(&[]);
     assert_eq!(rows_in_state(&after, "new"), 1, "{after}");
     assert_eq!(rows_in_state(&after, "done"), 1, "{after}");
-    assert!(after.contains("for 1 job left (1 done or skipped)"), "{after}");
+    assert!(
+        after.contains("for 1 job left (1 done or skipped)"),
+        "{after}"
+    );
 }
 
 #[test]
@@ -277,7 +322,10 @@ fn very_large_grids_are_summarised_and_need_a_flag() {
     );
     let text = stdout(&out);
     assert!(text.starts_with("big.toml: 10100 jobs\n"), "{text}");
-    assert!(text.contains("a summary instead of one row per job"), "{text}");
+    assert!(
+        text.contains("a summary instead of one row per job"),
+        "{text}"
+    );
     assert!(text.lines().count() < 40, "{text}");
     // The data set is not here: the estimate says so.
     assert!(
@@ -321,7 +369,9 @@ fn the_job_limit_holds_whatever_multiplies_the_count() {
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr(&out).contains("2 jobs x --repeats 100000000 = 200,000,000 jobs, more than the limit of 1,000,000"),
+        stderr(&out).contains(
+            "2 jobs x --repeats 100000000 = 200,000,000 jobs, more than the limit of 1,000,000"
+        ),
         "{}",
         stderr(&out)
     );
@@ -337,7 +387,13 @@ fn a_dry_run_warns_about_a_data_set_that_is_not_here() {
     write_grid(tmp.path(), "grid.toml", text);
     let out = run(
         tune(tmp.path())
-            .args(["run", "grid.toml", "--dry-run", "--no-calibrate", "--data-dir"])
+            .args([
+                "run",
+                "grid.toml",
+                "--dry-run",
+                "--no-calibrate",
+                "--data-dir",
+            ])
             .arg(&data),
         true,
     );
@@ -365,7 +421,10 @@ fn fetch_offline_says_so_once_exits_unavailable_and_leaves_no_folder() {
     assert_eq!(out.status.code(), Some(69), "{err}");
     assert_eq!(err.matches("Check the network").count(), 1, "{err}");
     assert!(err.contains("--data-dir DIR"), "{err}");
-    assert!(!tmp.path().join("cache").exists(), "an empty cache folder was left");
+    assert!(
+        !tmp.path().join("cache").exists(),
+        "an empty cache folder was left"
+    );
 }
 
 #[test]

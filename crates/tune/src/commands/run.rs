@@ -25,7 +25,7 @@ pub const LARGE_GRID: usize = 10_000;
 const ENQUEUE_BATCH: usize = 5_000;
 
 /// Wall time allowed for the automatic calibration of a dry run.
-const CALIBRATION_BUDGET: Duration = Duration::from_secs(60);
+const CALIBRATION_BUDGET: Duration = Duration::from_secs(120);
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let grid = tune_grid::load(&args.grid)?;
@@ -56,7 +56,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(Shard { index, count: n }) = args.shard {
         jobs = tune_grid::shard(&jobs, index - 1, n);
-        what.push_str(&format!(", {} in shard {index}/{n}", count(jobs.len(), "job")));
+        what.push_str(&format!(
+            ", {} in shard {index}/{n}",
+            count(jobs.len(), "job")
+        ));
     }
     let (slots, threads) = common::concurrency(&args.concurrency);
     let sweep = NewSweep {
@@ -177,9 +180,7 @@ async fn enqueue(
     let mut sweep_id = sweep.id();
     let batches = jobs.len().div_ceil(ENQUEUE_BATCH).max(1);
     for (b, batch) in jobs.chunks(ENQUEUE_BATCH).enumerate() {
-        let report = store
-            .enqueue_from(sweep, batch, b * ENQUEUE_BATCH)
-            .await?;
+        let report = store.enqueue_from(sweep, batch, b * ENQUEUE_BATCH).await?;
         added += report.jobs_added;
         sweep_id = report.sweep_id;
         if batches > 1 {
@@ -227,10 +228,7 @@ fn header(rows: &[JobStatusRow], added: usize) -> String {
             "1 to resume from its checkpoint (epoch {} of {})",
             one.epochs_done, one.spec.train.epochs
         )),
-        many => parts.push(format!(
-            "{} to resume from their checkpoints",
-            many.len()
-        )),
+        many => parts.push(format!("{} to resume from their checkpoints", many.len())),
     }
     if done > 0 {
         parts.push(format!("{done} already done"));
@@ -372,8 +370,10 @@ fn dry_run(
             .filter(|m| !cache.has_calibration(m, threads, kernels_name, slots))
             .count();
         if missing > 0 {
-            let place = throughput::path()
-                .map_or_else(|| "nowhere: no cache directory".into(), |p| p.display().to_string());
+            let place = throughput::path().map_or_else(
+                || "nowhere: no cache directory".into(),
+                |p| p.display().to_string(),
+            );
             eprintln!(
                 "calibrating {} on this machine ({slots} job(s) x {threads} thread(s) at once, \
                  about a second each, once; cached in {place}; --no-calibrate skips)",
@@ -417,7 +417,10 @@ fn dry_run(
                 Some((status, _)) => (epochs, status.to_string()),
             };
             let size = &sizes[&job.train.dataset];
-            let available = job.train.train_images.map_or(size.train, |n| n.min(size.train));
+            let available = job
+                .train
+                .train_images
+                .map_or(size.train, |n| n.min(size.train));
             let (train, val) = match job.train.validation {
                 Validation::Test => (available, size.test),
                 Validation::Holdout(n) => (available.saturating_sub(n), n.min(available)),
@@ -474,7 +477,7 @@ fn dry_run(
             ),
             Basis::Measured => format!("{} from `tune bench` (one job at a time)", count(n, "job")),
             Basis::Scaled => format!(
-                "{} scaled by FLOPs from the architectures measured",
+                "{} scaled by FLOPs from the measured architecture nearest in FLOPs",
                 count(n, "job")
             ),
             Basis::Assumed => format!(
@@ -487,7 +490,8 @@ fn dry_run(
         });
     }
     if !from.is_empty() {
-        let place = throughput::path().map_or_else(String::new, |p| format!("; cache {}", p.display()));
+        let place =
+            throughput::path().map_or_else(String::new, |p| format!("; cache {}", p.display()));
         println!("figures: {}{place}", from.join("; "));
     }
     for size in sizes.values() {
@@ -551,7 +555,11 @@ fn print_summary(planned: &[Planned<'_>]) {
     archs.sort_by(|a, b| b.1.1.total_cmp(&a.1.1).then_with(|| a.0.cmp(&b.0)));
     let mut table = comfy_table::Table::new();
     table.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
-    table.set_header(["architecture", "jobs", "est. time left (one job after another)"]);
+    table.set_header([
+        "architecture",
+        "jobs",
+        "est. time left (one job after another)",
+    ]);
     for (label, (n, secs)) in archs.iter().take(10) {
         table.add_row([
             label.clone(),
