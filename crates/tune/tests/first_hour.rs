@@ -219,18 +219,13 @@ fn reports_show_filter_group_and_sort_by_every_setting_that_varies() {
     assert!(!err.contains("..."), "{err}");
 
     // A dry run of a finished grid has nothing left, and says so job by job.
-    let out = run(
-        &mut t
-            .cmd(&[
-                "run",
-                t.own.to_str().unwrap(),
-                "--dry-run",
-                "--no-calibrate",
-            ])
-            .arg("--data-dir")
-            .arg(&t.data),
-        true,
-    );
+    let mut dry = t.cmd(&[
+        "run",
+        t.own.to_str().unwrap(),
+        "--dry-run",
+        "--no-calibrate",
+    ]);
+    let out = run(dry.arg("--data-dir").arg(&t.data), true);
     let text = stdout(&out);
     assert!(
         text.starts_with(&format!("{}: 4 jobs\n", t.own.display())),
