@@ -140,11 +140,9 @@ pub enum DataError {
     )]
     NoCacheDir,
 
-    /// A request failed: connection refused, DNS, TLS, an HTTP error status.
-    #[error(
-        "{url}: download failed: {source}; check the network connection, or pick another mirror \
-         with TUNE_MIRROR=URL"
-    )]
+    /// A request failed: connection refused, DNS, TLS, an HTTP error status. The advice (check the
+    /// network, another mirror, the manual route) is [`DataError::AllMirrorsFailed`]'s, said once.
+    #[error("{url}: download failed: {source}")]
     Download {
         /// The URL requested.
         url: String,
@@ -204,13 +202,19 @@ pub enum DataError {
         actual_size: u64,
     },
 
-    /// Every mirror failed for one file.
-    #[error("{file}: every mirror failed:{}", list_errors(errors))]
+    /// Every mirror failed for one file (also when there was only one to try and the network
+    /// failed). The message gives each mirror's error and then the advice once: check the
+    /// network, pick another mirror, or copy the files by hand and pass `--data-dir`.
+    #[error("{}", all_mirrors_message(file, errors, dataset, files))]
     AllMirrorsFailed {
         /// The file's name without `.gz`.
         file: String,
         /// One error per mirror, in the order tried.
         errors: Vec<DataError>,
+        /// The data set being fetched.
+        dataset: String,
+        /// The data set's file names (`.gz`), for the manual route.
+        files: Vec<String>,
     },
 
     /// An image file holds no images: nothing to train on, or nothing to test on.
@@ -342,6 +346,19 @@ impl DataError {
         self
     }
 
+    /// Whether the error means the environment is unavailable (no network, no mirror reachable,
+    /// a download cut off) rather than bad input: the command may succeed later unchanged.
+    /// `tune` exits with code 69 (`EX_UNAVAILABLE`) for these.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            DataError::Download { .. } | DataError::Interrupted { .. } => true,
+            DataError::AllMirrorsFailed { errors, .. } => {
+                errors.iter().all(DataError::is_unavailable)
+            }
+            _ => false,
+        }
+    }
+
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
         DataError::Io {
             op,
@@ -412,15 +429,43 @@ fn not_found_message(
     );
     if explicit {
         m.push_str("\n(with --data-dir, no other place is searched)");
+    } else if let [only] = searched
+        && only.source == Source::Env
+    {
+        m.push_str(
+            "\n(TUNE_DATA_DIR names a folder that does not exist: no other place is searched; \
+             fix it or unset it)",
+        );
     }
     m
 }
 
-fn list_errors(errors: &[DataError]) -> String {
-    let mut m = String::new();
+fn all_mirrors_message(
+    file: &str,
+    errors: &[DataError],
+    dataset: &str,
+    files: &[String],
+) -> String {
+    let mut m = format!("{file}: no mirror could deliver it:");
     for e in errors {
         let _ = write!(m, "\n  - {e}");
     }
+    let network = errors.iter().any(DataError::is_unavailable);
+    if network {
+        m.push_str(
+            "\nCheck the network connection (a proxy is taken from HTTPS_PROXY/HTTP_PROXY), or \
+             pick another mirror with --mirror URL or TUNE_MIRROR=URL.",
+        );
+    } else {
+        m.push_str("\nPick another mirror with --mirror URL or TUNE_MIRROR=URL.");
+    }
+    let _ = write!(
+        m,
+        "\nWithout a network: copy the four files ({}) from a machine that has them into a \
+         directory DIR (or DIR/{dataset}) and pass --data-dir DIR or set TUNE_DATA_DIR=DIR; \
+         `tune data list --data-dir DIR` checks them.",
+        files.join(", ")
+    );
     m
 }
 

@@ -97,7 +97,33 @@ pub fn fetch_info(
     progress: &mut dyn FnMut(FetchEvent<'_>),
 ) -> Result<PathBuf, DataError> {
     let dir = opts.dest_root.join(&info.name);
+    // The folders this call creates, deepest first: removed again if nothing was downloaded, so
+    // that a failed fetch leaves no empty cache folder behind.
+    let created: Vec<PathBuf> = dir
+        .ancestors()
+        .take_while(|p| !p.as_os_str().is_empty() && !p.exists())
+        .map(Path::to_path_buf)
+        .collect();
     std::fs::create_dir_all(&dir).map_err(|e| DataError::io("create directory", &dir, e))?;
+    let result = fetch_into(info, opts, &dir, progress);
+    if result.is_err() {
+        for folder in &created {
+            // Only empty folders go: `remove_dir` refuses any other.
+            if std::fs::remove_dir(folder).is_err() {
+                break;
+            }
+        }
+    }
+    result.map(|()| dir)
+}
+
+fn fetch_into(
+    info: &DatasetInfo,
+    opts: &FetchOptions,
+    dir: &Path,
+    progress: &mut dyn FnMut(FetchEvent<'_>),
+) -> Result<(), DataError> {
+    let dir = dir.to_path_buf();
     let env_mirror = std::env::var("TUNE_MIRROR").ok().filter(|m| !m.is_empty());
     let mirrors: Vec<Mirror> = match opts.mirror.clone().or(env_mirror) {
         Some(base) => vec![Mirror::new(&base)],
@@ -116,10 +142,10 @@ pub fn fetch_info(
                 Err(e) => tracing::info!("downloading again: {e}"),
             }
         }
-        fetch_file(&mirrors, &dir, file, progress)?;
+        fetch_file(&mirrors, &dir, info, file, progress)?;
         progress(FetchEvent::Finished { file: &file.name });
     }
-    Ok(dir)
+    Ok(())
 }
 
 /// A base URL and the agent that talks to it.
@@ -169,11 +195,12 @@ fn is_loopback(url: &str) -> bool {
 fn fetch_file(
     mirrors: &[Mirror],
     dir: &Path,
+    info: &DatasetInfo,
     file: &FileInfo,
     progress: &mut dyn FnMut(FetchEvent<'_>),
 ) -> Result<(), DataError> {
     let mut errors = Vec::new();
-    for mirror in mirrors {
+    for (i, mirror) in mirrors.iter().enumerate() {
         let url = format!("{}{}", mirror.base, file.gz_name());
         tracing::info!("downloading {url}");
         match download(&mirror.agent, &url, dir, file, progress) {
@@ -181,21 +208,27 @@ fn fetch_file(
             // A local problem (disk full, permissions): another mirror will not help.
             Err(e @ DataError::Io { .. }) => return Err(e),
             Err(e) => {
-                tracing::warn!("{e}");
-                progress(FetchEvent::MirrorFailed {
-                    file: &file.name,
-                    url: &url,
-                    error: &e,
-                });
+                tracing::info!("{e}");
+                if i + 1 < mirrors.len() {
+                    progress(FetchEvent::MirrorFailed {
+                        file: &file.name,
+                        url: &url,
+                        error: &e,
+                    });
+                }
                 errors.push(e);
             }
         }
     }
-    Err(match errors.len() {
-        1 => errors.pop().expect("one error"),
+    // A single mirror's own verdict stands (damaged or different file, cut-off download), but a
+    // failed request gets the advice (network, mirrors, the manual route), said once.
+    Err(match errors.as_slice() {
+        [one] if !matches!(one, DataError::Download { .. }) => errors.pop().expect("one error"),
         _ => DataError::AllMirrorsFailed {
             file: file.name.clone(),
             errors,
+            dataset: info.name.clone(),
+            files: info.files.iter().map(FileInfo::gz_name).collect(),
         },
     })
 }

@@ -46,6 +46,14 @@ pub fn read_images(path: &Path) -> Result<Images, DataError> {
     })
 }
 
+/// The dimensions `(count, rows, cols)` of an IDX image file, from its header alone (the pixels
+/// are not read or checked): what `tune run --dry-run` needs to size a job.
+pub fn read_image_dims(path: &Path) -> Result<(usize, usize, usize), DataError> {
+    let mut input = Input::open(path)?;
+    let dims = input.header(IMAGES_MAGIC, 3)?;
+    Ok((dims[0] as usize, dims[1] as usize, dims[2] as usize))
+}
+
 /// Reads an IDX label file (magic `0x00000801`), raw or gzip.
 pub fn read_labels(path: &Path) -> Result<Vec<u8>, DataError> {
     let mut input = Input::open(path)?;

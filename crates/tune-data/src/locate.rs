@@ -137,6 +137,23 @@ pub(crate) fn locate_in(
         }
     }
 
+    // A folder the user named (`--data-dir` or `TUNE_DATA_DIR`) that does not exist is a mistake
+    // to report, the same for both, not a reason to quietly look elsewhere.
+    if data_dir.is_none()
+        && let Some(dir) = &env.data_dir
+        && !dir.exists()
+    {
+        return Err(DataError::NotFound {
+            name: name.clone(),
+            searched: vec![Searched {
+                dir: dir.clone(),
+                source: Source::Env,
+                finding: "does not exist".into(),
+            }],
+            cache_root: env.cache_root.clone(),
+            system_package: info.system_package.clone(),
+        });
+    }
     let mut searched = Vec::new();
     for (dir, source) in candidates {
         match inspect(&dir, info) {
@@ -226,6 +243,8 @@ mod tests {
         let w = World::new();
         let env = w.env(Some("env"));
         let found = |data_dir: Option<&Path>| locate_in(mnist, data_dir, &env).unwrap();
+        // An existing TUNE_DATA_DIR without the files is passed over.
+        std::fs::create_dir_all(w.path("env")).unwrap();
 
         populate(&w.path("system/mnist"), mnist, true);
         assert_eq!(found(None).source, Source::System);
@@ -266,6 +285,23 @@ mod tests {
         assert!(searched.iter().all(|s| s.source == Source::Explicit));
         let m = e.to_string();
         assert!(m.contains("no other place is searched"), "{m}");
+    }
+
+    #[test]
+    fn a_missing_tune_data_dir_is_an_error_like_a_missing_data_dir() {
+        let mnist = info("mnist").unwrap();
+        let w = World::new();
+        populate(&w.path("cache/mnist"), mnist, true);
+        for (data_dir, env) in [
+            (Some(w.path("nowhere")), w.env(None)),
+            (None, w.env(Some("nowhere"))),
+        ] {
+            let e = locate_in(mnist, data_dir.as_deref(), &env).unwrap_err();
+            let m = e.to_string();
+            assert!(m.contains(&w.path("nowhere").display().to_string()), "{m}");
+            assert!(m.contains("does not exist"), "{m}");
+            assert!(m.contains("no other place is searched"), "{m}");
+        }
     }
 
     #[test]

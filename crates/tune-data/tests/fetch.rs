@@ -93,9 +93,13 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 }
 
 /// Names of the entries of `dir`, sorted.
+/// The names in `dir`, sorted; none when `dir` does not exist.
 fn entries(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
+    let Ok(read) = std::fs::read_dir(dir) else {
+        assert!(!dir.exists(), "cannot read {}", dir.display());
+        return Vec::new();
+    };
+    let mut names: Vec<String> = read
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
@@ -440,7 +444,7 @@ fn every_mirror_failing_reports_each() {
     info.mirrors = vec![closed.clone(), server.base("missing")];
     let dest = TempDir::new().unwrap();
     let err = fetch_info(&info, &FetchOptions::new(dest.path()), &mut |_| {}).unwrap_err();
-    let DataError::AllMirrorsFailed { file, errors } = &err else {
+    let DataError::AllMirrorsFailed { file, errors, .. } = &err else {
         panic!("{err:?}")
     };
     assert_eq!(file, "train-images-idx3-ubyte");
@@ -451,5 +455,40 @@ fn every_mirror_failing_reports_each() {
         "{m}"
     );
     assert!(m.contains("404"), "{m}");
-    assert!(entries(&dest.path().join("tiny")).is_empty());
+    // The advice is given once, and names the manual route.
+    assert_eq!(m.matches("TUNE_MIRROR").count(), 1, "{m}");
+    assert!(m.contains("--data-dir DIR"), "{m}");
+    assert!(err.is_unavailable());
+    // Nothing was downloaded: the folder the fetch created is gone again.
+    assert!(!dest.path().join("tiny").exists());
+}
+
+#[test]
+fn offline_with_one_mirror_gives_the_advice_once_and_leaves_no_folder() {
+    let fx = Fixture::new();
+    let closed = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/", l.local_addr().unwrap())
+    };
+    let dest = TempDir::new().unwrap();
+    let root = dest.path().join("cache").join("datasets");
+    let mut events = Vec::new();
+    let err = fetch_info(&fx.info, &fx.options(&root, closed), &mut |e| {
+        events.push(format!("{e:?}"))
+    })
+    .unwrap_err();
+    assert!(err.is_unavailable(), "{err:?}");
+    let m = err.to_string();
+    assert_eq!(
+        m.matches("check the network").count() + m.matches("Check the network").count(),
+        1,
+        "{m}"
+    );
+    assert!(m.contains("--data-dir DIR"), "{m}");
+    assert!(
+        !events.iter().any(|e| e.contains("MirrorFailed")),
+        "{events:?}"
+    );
+    // Neither the data set's folder nor the cache folders above it were left behind.
+    assert!(!dest.path().join("cache").exists());
 }

@@ -5,7 +5,7 @@ use serde::{Serialize, Serializer};
 use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
-use tune_spec::{JobSpec, ModelKind};
+use tune_spec::{JobSpec, ModelKind, Validation};
 
 /// A hyperparameter column of a job, as named after `--by` and `--sort`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -32,6 +32,14 @@ pub enum Field {
     Batch,
     /// `epochs`: passes over the training data.
     Epochs,
+    /// `rho`: RMSprop's decay of the squared-gradient average.
+    Rho,
+    /// `eps`: RMSprop's epsilon.
+    Eps,
+    /// `train_images`: training images used (`all` for the whole training split).
+    TrainImages,
+    /// `validation`: what each epoch is validated on (`test`, or `holdout N`).
+    Validation,
     /// `seed`: the job's seed. Grouping or sorting by it lists every job instead of one row per
     /// configuration.
     Seed,
@@ -41,8 +49,40 @@ pub enum Field {
 
 /// The names [`Field::from_str`] accepts, in the order error messages list them.
 pub const FIELD_NAMES: &[&str] = &[
-    "model", "dataset", "layers", "layer1", "layer2", "layer3", "kernel", "dense", "dropout", "l2",
-    "lr", "batch", "epochs", "seed", "filters",
+    "model",
+    "dataset",
+    "layers",
+    "layer1",
+    "layer2",
+    "layer3",
+    "kernel",
+    "dense",
+    "dropout",
+    "l2",
+    "lr",
+    "rho",
+    "eps",
+    "batch",
+    "epochs",
+    "train_images",
+    "validation",
+    "seed",
+    "filters",
+];
+
+/// The settings of a job that are not its architecture, in the order labels and tables list them.
+pub const TRAINING_SETTINGS: &[Field] = &[
+    Field::Dataset,
+    Field::TrainImages,
+    Field::Validation,
+    Field::Dropout,
+    Field::L2,
+    Field::Lr,
+    Field::Rho,
+    Field::Eps,
+    Field::Batch,
+    Field::Epochs,
+    Field::Seed,
 ];
 
 impl Field {
@@ -60,6 +100,10 @@ impl Field {
             Field::Lr => "lr".into(),
             Field::Batch => "batch".into(),
             Field::Epochs => "epochs".into(),
+            Field::Rho => "rho".into(),
+            Field::Eps => "eps".into(),
+            Field::TrainImages => "train_images".into(),
+            Field::Validation => "validation".into(),
             Field::Seed => "seed".into(),
             Field::Filters => "filters".into(),
         }
@@ -99,6 +143,16 @@ impl Field {
             Field::Lr => FieldValue::Float(t.lr),
             Field::Batch => FieldValue::Int(t.batch as u64),
             Field::Epochs => FieldValue::Int(t.epochs as u64),
+            Field::Rho => FieldValue::Float(t.rho),
+            Field::Eps => FieldValue::Float(t.eps),
+            Field::TrainImages => match t.train_images {
+                Some(n) => FieldValue::Int(n as u64),
+                None => FieldValue::Text("all".into()),
+            },
+            Field::Validation => FieldValue::Text(match t.validation {
+                Validation::Test => "test".into(),
+                Validation::Holdout(n) => format!("holdout {n}"),
+            }),
             Field::Seed => FieldValue::Int(t.seed),
             Field::Filters if is_ann => FieldValue::None,
             Field::Filters => FieldValue::List(m.filters.clone()),
@@ -133,6 +187,10 @@ impl FromStr for Field {
             "lr" => Field::Lr,
             "batch" => Field::Batch,
             "epochs" => Field::Epochs,
+            "rho" => Field::Rho,
+            "eps" => Field::Eps,
+            "train_images" | "train-images" | "images" => Field::TrainImages,
+            "validation" => Field::Validation,
             "seed" => Field::Seed,
             "filters" => Field::Filters,
             other => match other.strip_prefix("layer").map(str::parse::<usize>) {
@@ -305,6 +363,116 @@ impl FromStr for SortKey {
     }
 }
 
+/// One `--where FIELD=VALUE[,VALUE...]` condition: a job passes when its value of the field is one
+/// of the values. Numbers compare as numbers (`lr=1e-3` matches 0.001), names without regard to
+/// case, lists as written in tables (`dense=512-256`), `train_images=all` for the whole split.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Filter {
+    /// The field.
+    pub field: Field,
+    /// The accepted values, as given.
+    pub values: Vec<String>,
+}
+
+impl Filter {
+    /// Whether `spec` passes.
+    pub fn matches(&self, spec: &JobSpec) -> bool {
+        let have = self.field.value(spec);
+        self.values.iter().any(|want| value_matches(&have, want))
+    }
+
+    /// Whether every filter passes `spec`.
+    pub fn all(filters: &[Filter], spec: &JobSpec) -> bool {
+        filters.iter().all(|f| f.matches(spec))
+    }
+}
+
+fn value_matches(have: &FieldValue, want: &str) -> bool {
+    let want = want.trim();
+    match have {
+        FieldValue::Int(v) => want
+            .replace('_', "")
+            .parse::<f64>()
+            .is_ok_and(|w| w == *v as f64),
+        FieldValue::Float(v) => want
+            .parse::<f64>()
+            .is_ok_and(|w| w == *v || ((w - v).abs() <= 1e-12 * v.abs().max(w.abs()))),
+        FieldValue::None => want.is_empty() || want == crate::render::EMPTY || want == "none",
+        other => other.to_string().eq_ignore_ascii_case(want),
+    }
+}
+
+impl fmt::Display for Filter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}={}", self.field, self.values.join(","))
+    }
+}
+
+impl FromStr for Filter {
+    type Err = ReportError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let Some((name, values)) = s.split_once('=') else {
+            return Err(ReportError::BadFilter(s.to_string()));
+        };
+        let field: Field = name.trim().parse()?;
+        let values: Vec<String> = values
+            .split(',')
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+            .collect();
+        if values.is_empty() {
+            return Err(ReportError::BadFilter(s.to_string()));
+        }
+        Ok(Filter { field, values })
+    }
+}
+
+/// The training settings (see [`TRAINING_SETTINGS`]) that take more than one value among `specs`:
+/// what a label must name beside the architecture to tell the jobs apart. `dataset` counts over all
+/// jobs, the others within each model family, since the families differ by design (the ANN has no
+/// L2 by default).
+pub fn varying_settings<'a>(specs: impl IntoIterator<Item = &'a JobSpec> + Clone) -> Vec<Field> {
+    TRAINING_SETTINGS
+        .iter()
+        .copied()
+        .filter(|&f| field_varies(f, specs.clone()))
+        .collect()
+}
+
+/// Whether `field` takes more than one value among `specs` (within a model family, except for
+/// `model` and `dataset`).
+pub(crate) fn field_varies<'a>(
+    field: Field,
+    specs: impl IntoIterator<Item = &'a JobSpec> + Clone,
+) -> bool {
+    let families: &[Option<ModelKind>] = if matches!(field, Field::Model | Field::Dataset) {
+        &[None]
+    } else {
+        &[Some(ModelKind::Cnn), Some(ModelKind::Ann)]
+    };
+    families.iter().any(|family| {
+        let mut values = specs
+            .clone()
+            .into_iter()
+            .filter(|s| family.is_none_or(|k| s.model.kind == k))
+            .map(|s| field.value(s));
+        match values.next() {
+            Some(first) => values.any(|v| v != first),
+            None => false,
+        }
+    })
+}
+
+/// A job's label: its architecture (`cnn 64-64/128 k3`) followed by `field=value` for each of
+/// `fields`, e.g. `cnn 16/16 k3 dropout=0.25 train_images=2000`.
+pub fn job_label(spec: &JobSpec, fields: &[Field]) -> String {
+    let mut label = spec.model.label();
+    for f in fields {
+        label.push_str(&format!(" {}={}", f.name(), f.value(spec)));
+    }
+    label
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,6 +500,52 @@ mod tests {
         assert!("layer0".parse::<Field>().is_err());
         let err = "speed".parse::<SortKey>().unwrap_err().to_string();
         assert!(err.contains("runtime") && err.contains("kernel"), "{err}");
+    }
+
+    #[test]
+    fn filters_match_numbers_names_and_lists() {
+        let mut spec = JobSpec {
+            model: ModelSpec::cnn(&[32, 64], 128),
+            train: TrainSpec::default(),
+        };
+        spec.model.dropout = 0.25;
+        let m = |s: &str, spec: &JobSpec| s.parse::<Filter>().unwrap().matches(spec);
+        let f = |s: &str| m(s, &spec);
+        assert!(f("dropout=0.25"));
+        assert!(f("dropout=0.5,0.25"));
+        assert!(!f("dropout=0.5"));
+        assert!(f("lr=1e-3"));
+        assert!(f("filters=32-64"));
+        assert!(f("dataset=Fashion-MNIST"));
+        assert!(f("train_images=all"));
+        assert!(f("validation=test"));
+        spec.train.train_images = Some(2000);
+        assert!(m("train_images=2000", &spec) && m("train_images=2_000", &spec));
+        let err = "colour=red".parse::<Filter>().unwrap_err().to_string();
+        assert!(
+            err.contains("`colour`") && err.contains("train_images"),
+            "{err}"
+        );
+        let err = "dropout".parse::<Filter>().unwrap_err().to_string();
+        assert!(err.contains("FIELD=VALUE"), "{err}");
+    }
+
+    #[test]
+    fn labels_name_the_varying_settings() {
+        let a = JobSpec {
+            model: ModelSpec::cnn(&[16], 16),
+            train: TrainSpec::default(),
+        };
+        let mut b = a.clone();
+        b.model.dropout = 0.25;
+        b.train.train_images = Some(2000);
+        let fields = varying_settings([&a, &b]);
+        assert_eq!(fields, vec![Field::TrainImages, Field::Dropout]);
+        assert_ne!(job_label(&a, &fields), job_label(&b, &fields));
+        assert_eq!(
+            job_label(&b, &fields),
+            "cnn 16/16 k3 train_images=2000 dropout=0.25"
+        );
     }
 
     #[test]

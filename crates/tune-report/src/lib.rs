@@ -31,7 +31,9 @@ pub use compare::{
 pub use confusion::{
     ClassAccuracy, Confusion, FASHION_MNIST_CLASSES, MNIST_CLASSES, class_names, confusion_table,
 };
-pub use field::{FIELD_NAMES, Field, FieldValue, SortKey};
+pub use field::{
+    FIELD_NAMES, Field, FieldValue, Filter, SortKey, TRAINING_SETTINGS, job_label, varying_settings,
+};
 pub use plot::{plot_confusion, plot_curves, plot_depth};
 pub use rank::{best_job, rank_accuracy};
 pub use render::{Cell, EMPTY, Format, TableData, render_report, terminal_width};
@@ -83,6 +85,9 @@ pub enum ReportError {
         /// The valid names, comma-separated.
         valid: String,
     },
+    /// A `--where` condition that is not `FIELD=VALUE`.
+    #[error("`--where {0}`: write FIELD=VALUE[,VALUE...], e.g. `--where dropout=0.25`")]
+    BadFilter(String),
     /// `--format` named no known format.
     #[error("unknown format `{0}`: expected table, markdown, csv or json")]
     UnknownFormat(String),

@@ -130,11 +130,7 @@ fn draw_curves<DB: DrawingBackend>(
     let panels = root.split_evenly((1, 2));
     let first = history.first().map_or(1, |m| m.epoch) as f64;
     let last = history.last().map_or(1, |m| m.epoch) as f64;
-    let x_range = if last > first {
-        first - 0.2..last + 0.2
-    } else {
-        first - 0.5..first + 0.5
-    };
+    let x_range = curves_x_range(first, last);
     let best = history
         .iter()
         .max_by(|a, b| {
@@ -240,6 +236,34 @@ fn draw_curves<DB: DrawingBackend>(
     Ok(())
 }
 
+/// The epoch axis of the learning curves. With one epoch the axis runs from half an epoch before
+/// it to two after, so that its points sit in the left fifth and the legend (drawn on the right)
+/// never covers them.
+fn curves_x_range(first: f64, last: f64) -> std::ops::Range<f64> {
+    if last > first {
+        first - 0.2..last + 0.2
+    } else {
+        first - 0.5..first + 2.0
+    }
+}
+
+/// The accuracy axis of the depth plot: every point and every whisker end (mean ± sd of each
+/// group, which may reach beyond the points) padded, clamped to [0, 1], plus headroom for the
+/// legend.
+fn depth_y_range(points: &[f64], whiskers: &[(f64, f64)]) -> (f64, f64) {
+    let (y0, y1) = padded(
+        points
+            .iter()
+            .copied()
+            .chain(whiskers.iter().flat_map(|&(m, sd)| [m - sd, m + sd])),
+        0.12,
+        0.002,
+        0.0,
+        1.0,
+    );
+    (y0, y1 + (y1 - y0) * 0.3)
+}
+
 /// A deterministic number in [-1, 1) from a job key (FNV-1a), for jitter.
 fn jitter(key: &str) -> f64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -311,9 +335,16 @@ fn draw_depth<DB: DrawingBackend>(
         })
         .collect();
 
-    let (y0, y1) = padded(rows.iter().map(|r| r.accuracy), 0.12, 0.002, 0.0, 1.0);
-    // Headroom above the highest point for the legend.
-    let y1 = y1 + (y1 - y0) * 0.3;
+    let whiskers: Vec<(f64, f64)> = groups
+        .values()
+        .filter_map(|v| {
+            let acc: Vec<f64> = v.iter().map(|p| p.0).collect();
+            Some((stats::mean(&acc)?, stats::sample_sd(&acc)?))
+        })
+        .collect();
+    let points: Vec<f64> = rows.iter().map(|r| r.accuracy).collect();
+    // Room for every whisker, and headroom above the highest point for the legend.
+    let (y0, y1) = depth_y_range(&points, &whiskers);
     let k = depths.len();
     let title = if datasets.len() == 1 {
         format!("Test accuracy per depth ({})", datasets[0])
@@ -642,6 +673,25 @@ mod tests {
             let j = jitter(k);
             assert!((-1.0..1.0).contains(&j), "{j}");
         }
+    }
+
+    #[test]
+    fn depth_axis_holds_every_whisker() {
+        // Two jobs far apart: mean 0.5, sd 0.42, so the whisker reaches 0.08 below the lower point.
+        let points = [0.2, 0.8];
+        let sd = stats::sample_sd(&points).unwrap();
+        let (y0, y1) = depth_y_range(&points, &[(0.5, sd)]);
+        assert!(y0 <= 0.5 - sd && y1 >= 0.5 + sd, "{y0}..{y1} for sd {sd}");
+        assert!(y0 >= 0.0);
+    }
+
+    #[test]
+    fn one_epoch_sits_left_of_the_legend() {
+        let r = curves_x_range(1.0, 1.0);
+        let at = (1.0 - r.start) / (r.end - r.start);
+        assert!(at <= 0.25, "{at}");
+        let r = curves_x_range(1.0, 20.0);
+        assert!(r.start < 1.0 && r.end > 20.0);
     }
 
     #[test]

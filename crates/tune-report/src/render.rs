@@ -368,7 +368,12 @@ impl Col {
         !matches!(
             self,
             Col::Field(
-                Field::Model | Field::Dataset | Field::Dense | Field::Layers | Field::Filters
+                Field::Model
+                    | Field::Dataset
+                    | Field::Dense
+                    | Field::Layers
+                    | Field::Filters
+                    | Field::Validation
             ) | Col::Seeds
                 | Col::Keys
                 | Col::Tied
@@ -422,7 +427,12 @@ fn table_columns(report: &Report, rows: &[ReportRow]) -> Vec<Col> {
     };
     let vary = |f: Field| report.varying.contains(&f) && !stated(f);
     let mut cols = vec![Col::Rank];
-    for f in [Field::Model, Field::Dataset] {
+    for f in [
+        Field::Model,
+        Field::Dataset,
+        Field::TrainImages,
+        Field::Validation,
+    ] {
         if vary(f) {
             cols.push(Col::Field(f));
         }
@@ -433,7 +443,14 @@ fn table_columns(report: &Report, rows: &[ReportRow]) -> Vec<Col> {
         cols.push(Col::Field(Field::Kernel));
     }
     cols.push(Col::Field(Field::Dense));
-    for f in [Field::Dropout, Field::L2, Field::Lr, Field::Batch] {
+    for f in [
+        Field::Dropout,
+        Field::L2,
+        Field::Lr,
+        Field::Rho,
+        Field::Eps,
+        Field::Batch,
+    ] {
         if vary(f) {
             cols.push(Col::Field(f));
         }
@@ -473,8 +490,12 @@ fn csv_columns(report: &Report) -> Vec<Col> {
             Field::Dropout,
             Field::L2,
             Field::Lr,
+            Field::Rho,
+            Field::Eps,
             Field::Batch,
             Field::Epochs,
+            Field::TrainImages,
+            Field::Validation,
         ]
         .map(Col::Field),
     );
@@ -743,6 +764,12 @@ pub fn render_report(report: &Report, format: Format, width: Option<u16>) -> Str
                         "Between groups (Welch's t-test on configuration means of test accuracy, Holm-corrected, alpha = {}): {v}\n",
                         report.alpha
                     ));
+                }
+                if !report.notes.is_empty() {
+                    out.push('\n');
+                    for note in &report.notes {
+                        out.push_str(&format!("note: {note}\n"));
+                    }
                 }
             }
             if report.ranked_on_test {

@@ -2,7 +2,7 @@
 //! hyperparameters, sorted, cut to the top N, with per-group statistics. Plain data; `render` turns
 //! it into text.
 
-use crate::field::{Field, FieldValue, SortKey};
+use crate::field::{Field, FieldValue, SortKey, TRAINING_SETTINGS, field_varies, job_label};
 use crate::rank::{compare_by, compare_rows, rank_accuracy};
 use crate::stats::{self, Interval, Summary, TestResult};
 use crate::{ReportError, ResultRow};
@@ -78,6 +78,10 @@ pub struct Report {
     pub group_tests: Vec<GroupTest>,
     /// One line summing up [`Report::group_tests`], e.g. `2 layers > 3 layers (p = 0.003); ...`.
     pub verdict: Option<String>,
+    /// Warnings about the summary: groups that pool jobs whose settings (other than the grouping
+    /// fields, the architecture within the group and the seed) differ, e.g. two training-set sizes
+    /// in one depth. Tables print them under the summary.
+    pub notes: Vec<String>,
 }
 
 /// Whether one row is tied with its group's best (see [`Group::ties`]).
@@ -165,7 +169,9 @@ pub struct ReportRow {
     pub keys: Vec<String>,
     /// Seeds of the jobs, ascending.
     pub seeds: Vec<u64>,
-    /// Sweeps the jobs came from, if recorded (distinct, sorted).
+    /// Sweeps the jobs came from, where known (distinct, sorted); omitted from JSON when unknown
+    /// (`tune report --sweep NAME` knows it).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sweeps: Vec<String>,
     /// Trainable parameters.
     pub params: usize,
@@ -294,6 +300,7 @@ impl Report {
         let mut summary = Vec::new();
         let mut config_means: Vec<Vec<f64>> = Vec::new();
         let mut slots: Vec<Option<ReportRow>> = built.drain(..).map(Some).collect();
+        let mut notes = Vec::new();
         for (values, members) in grouped {
             let label = group_label(&options.by, &values);
             let mut members: Vec<ReportRow> = members
@@ -302,6 +309,9 @@ impl Report {
                 .collect();
             let jobs: usize = members.iter().map(|r| r.n).sum();
             if !options.by.is_empty() {
+                if let Some(note) = pooling_note(&options.by, &label, &members) {
+                    notes.push(note);
+                }
                 let accuracies: Vec<f64> = members
                     .iter()
                     .flat_map(|r| r.accuracies.iter().copied())
@@ -360,6 +370,7 @@ impl Report {
             ranked_on_test,
             group_tests,
             verdict,
+            notes,
         })
     }
 }
@@ -591,33 +602,68 @@ fn config_row(c: &Config<'_>, label_fields: &[Field]) -> ReportRow {
     }
 }
 
-/// The varying fields a configuration's label names beside its model (training settings and data set).
+/// The varying fields a configuration's label names beside its model (every training setting
+/// that varies, data set included), in the order of [`TRAINING_SETTINGS`].
 pub(crate) fn label_fields(varying: &[Field]) -> Vec<Field> {
-    varying
+    TRAINING_SETTINGS
         .iter()
         .copied()
-        .filter(|f| {
-            matches!(
-                f,
-                Field::Dataset
-                    | Field::Dropout
-                    | Field::L2
-                    | Field::Lr
-                    | Field::Batch
-                    | Field::Epochs
-                    | Field::Seed
-            )
-        })
+        .filter(|f| varying.contains(f))
         .collect()
 }
 
 /// `cnn 64-64/128 k3`, followed by `field=value` for the given training settings.
 pub(crate) fn config_label(spec: &JobSpec, fields: &[Field]) -> String {
-    let mut label = spec.model.label();
-    for f in fields {
-        label.push_str(&format!(" {}={}", f.name(), f.value(spec)));
+    job_label(spec, fields)
+}
+
+/// Settings whose differences a per-group summary should not hide: everything but the
+/// architecture (which a group such as `layers = 2` pools by design) and the seed (repeats).
+const POOLING_SETTINGS: &[Field] = &[
+    Field::Model,
+    Field::Dataset,
+    Field::TrainImages,
+    Field::Validation,
+    Field::Kernel,
+    Field::Dropout,
+    Field::L2,
+    Field::Lr,
+    Field::Rho,
+    Field::Eps,
+    Field::Batch,
+    Field::Epochs,
+];
+
+/// A note when the rows of group `label` differ in a setting other than the grouping fields.
+fn pooling_note(by: &[Field], label: &str, members: &[ReportRow]) -> Option<String> {
+    let specs: Vec<&JobSpec> = members.iter().map(|r| &r.spec).collect();
+    let mut differing = Vec::new();
+    for &f in POOLING_SETTINGS {
+        let stated = by.contains(&f) || (f == Field::Model && by.contains(&Field::Layers));
+        if stated || !field_varies(f, specs.iter().copied()) {
+            continue;
+        }
+        let mut values: Vec<FieldValue> = specs.iter().map(|s| f.value(s)).collect();
+        values.sort();
+        values.dedup();
+        let shown: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+        differing.push((f, shown.join(", ")));
     }
-    label
+    if differing.is_empty() {
+        return None;
+    }
+    let what: Vec<String> = differing
+        .iter()
+        .map(|(f, v)| format!("{f} ({v})"))
+        .collect();
+    let by_names: Vec<String> = by.iter().map(|f| f.name()).collect();
+    let first = differing[0].0;
+    Some(format!(
+        "{label} pools jobs with different {}; separate them with `--where {first}=VALUE` \
+         (or, in `tune report`, `--by {},{first}`)",
+        what.join(", "),
+        by_names.join(",")
+    ))
 }
 
 fn group_label(by: &[Field], values: &[FieldValue]) -> String {
@@ -638,10 +684,14 @@ fn varying_fields(rows: &[ResultRow], per_configuration: bool) -> Vec<Field> {
     let mut candidates = vec![
         Field::Model,
         Field::Dataset,
+        Field::TrainImages,
+        Field::Validation,
         Field::Kernel,
         Field::Dropout,
         Field::L2,
         Field::Lr,
+        Field::Rho,
+        Field::Eps,
         Field::Batch,
         Field::Epochs,
     ];
@@ -650,23 +700,7 @@ fn varying_fields(rows: &[ResultRow], per_configuration: bool) -> Vec<Field> {
     }
     candidates
         .into_iter()
-        .filter(|&f| {
-            let families: &[Option<ModelKind>] = if matches!(f, Field::Model | Field::Dataset) {
-                &[None]
-            } else {
-                &[Some(ModelKind::Cnn), Some(ModelKind::Ann)]
-            };
-            families.iter().any(|family| {
-                let mut values = rows
-                    .iter()
-                    .filter(|r| family.is_none_or(|k| r.spec.model.kind == k))
-                    .map(|r| f.value(&r.spec));
-                match values.next() {
-                    Some(first) => values.any(|v| v != first),
-                    None => false,
-                }
-            })
-        })
+        .filter(|&f| field_varies(f, rows.iter().map(|r| &r.spec)))
         .collect()
 }
 

@@ -141,8 +141,68 @@ fn report(rows: &[ResultRow], by: &str, top: Option<usize>, sort: &str) -> Repor
     Report::build(rows, &options).unwrap()
 }
 
+/// The case: the quick grid (6,000 training images) and a grid of one's own (2,000
+/// images, dropout 0.25) hold the same architectures.
+fn two_training_sizes() -> Vec<ResultRow> {
+    let mut rows = Vec::new();
+    for (images, dropout, accs) in [
+        (6000, 0.5, [0.8015, 0.8120]),
+        (2000, 0.25, [0.7004, 0.7101]),
+    ] {
+        for (model, acc) in [ModelSpec::cnn(&[16], 16), ModelSpec::cnn(&[16, 32], 32)]
+            .into_iter()
+            .zip(accs)
+        {
+            let mut spec = job(model, "fashion-mnist", 1);
+            spec.train.train_images = Some(images);
+            spec.train.epochs = 2;
+            spec.model.dropout = dropout;
+            rows.push(row(spec, 1.0 - acc, acc, 9.0));
+        }
+    }
+    rows
+}
+
 mod snapshots {
     use super::*;
+
+    #[test]
+    fn settings_that_vary_are_columns_and_pooling_them_is_noted() {
+        let r = report(&two_training_sizes(), "layers", None, "accuracy");
+        let text = render_report(&r, Format::Table, WIDTH);
+        assert!(
+            text.contains("train_images") && text.contains("dropout"),
+            "{text}"
+        );
+        assert!(text.contains("note: layers = 1 pools jobs with different train_images (2000, 6000), dropout (0.25, 0.5)"), "{text}");
+        insta::assert_snapshot!("two_training_sizes_by_layers_table", text);
+        // Grouping by the setting, or filtering on it, separates them: no note.
+        let r = report(
+            &two_training_sizes(),
+            "layers,train_images",
+            None,
+            "accuracy",
+        );
+        assert!(
+            r.notes.iter().all(|n| !n.contains("train_images")),
+            "{:?}",
+            r.notes
+        );
+        let only: Vec<ResultRow> = two_training_sizes()
+            .into_iter()
+            .filter(|r| {
+                "train_images=6000"
+                    .parse::<Filter>()
+                    .unwrap()
+                    .matches(&r.spec)
+            })
+            .collect();
+        assert_eq!(only.len(), 2);
+        assert!(report(&only, "layers", None, "accuracy").notes.is_empty());
+        // Every setting sorts.
+        let r = report(&two_training_sizes(), "", None, "train_images");
+        assert_eq!(r.groups[0].rows[0].spec.train.train_images, Some(2000));
+    }
 
     #[test]
     fn ranked_table() {

@@ -172,10 +172,19 @@ pub enum StoreError {
         why: String,
     },
     /// No sweep has this id or name.
-    #[error("no sweep named `{sweep}` in the results database; list the sweeps to see their names")]
+    #[error(
+        "no sweep named `{sweep}` in the results database; {}",
+        if known.is_empty() {
+            "it holds no sweeps yet (`tune run GRID` records one)".to_string()
+        } else {
+            format!("its sweeps are: {} (`--sweep` takes a name or an id)", known.join(", "))
+        }
+    )]
     UnknownSweep {
         /// The id or name asked for.
         sweep: String,
+        /// The sweeps the database holds, as `name (id)`.
+        known: Vec<String>,
     },
     /// A row in the database cannot be read back (e.g. written by an incompatible version).
     #[error(

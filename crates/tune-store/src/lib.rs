@@ -890,8 +890,15 @@ impl Store {
                 .await?)
         })?;
         if n == 0 {
+            let known = self
+                .sweeps()
+                .await?
+                .into_iter()
+                .map(|s| format!("{} ({})", s.name, s.id))
+                .collect();
             return Err(StoreError::UnknownSweep {
                 sweep: sweep.to_string(),
+                known,
             });
         }
         Ok(())
@@ -903,6 +910,18 @@ impl Store {
     /// database (from this or any other sweep) keep their row and status (a done job stays done)
     /// and only gain the membership; enqueuing the same grid again adds nothing.
     pub async fn enqueue(&self, sweep: &NewSweep, jobs: &[JobSpec]) -> Result<EnqueueReport> {
+        self.enqueue_from(sweep, jobs, 0).await
+    }
+
+    /// [`Store::enqueue`] for a batch of a sweep's jobs whose first job has position
+    /// `first_position` in the sweep: a large grid is enqueued in batches, one transaction each,
+    /// so that an interrupted enqueue keeps whole batches and enqueuing again completes it.
+    pub async fn enqueue_from(
+        &self,
+        sweep: &NewSweep,
+        jobs: &[JobSpec],
+        first_position: usize,
+    ) -> Result<EnqueueReport> {
         let sweep_id = sweep.id();
         // Build every row first: an invalid job stops the enqueue before anything is written.
         let mut records = Vec::with_capacity(jobs.len());
@@ -940,7 +959,7 @@ impl Store {
                 let n = sqlx::query(sql::INSERT_MEMBERSHIP)
                     .bind(&sweep_id)
                     .bind(&record.key)
-                    .bind(i as i64)
+                    .bind((first_position + i) as i64)
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();

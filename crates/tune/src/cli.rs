@@ -277,11 +277,11 @@ pub struct DbArgs {
 /// How jobs share the machine.
 #[derive(Debug, Clone, Args)]
 pub struct ConcurrencyArgs {
-    /// Jobs trained at once [default: the CPU cores divided by --threads-per-job].
-    #[arg(long)]
+    /// Jobs trained at once, 1 or more [default: the CPU cores divided by --threads-per-job].
+    #[arg(long, value_parser = at_least_one)]
     pub jobs: Option<usize>,
-    /// CPU threads per job [default: the CPU cores divided by --jobs, else 1].
-    #[arg(long)]
+    /// CPU threads per job, 1 or more [default: the CPU cores divided by --jobs, else 1].
+    #[arg(long, value_parser = at_least_one)]
     pub threads_per_job: Option<usize>,
     /// Train with candle's stock ops instead of tune's kernels (the slow reference).
     #[arg(long)]
@@ -351,6 +351,13 @@ pub struct RunArgs {
     /// differ); the jobs are recorded, and reported, as trained on unverified data.
     #[arg(long, env = "TUNE_ALLOW_UNVERIFIED", value_parser = clap::builder::BoolishValueParser::new())]
     pub allow_unverified: bool,
+    /// Enqueue a grid of more than 10,000 jobs (check it with --dry-run first).
+    #[arg(long)]
+    pub large: bool,
+    /// With --dry-run: estimate from cached figures only, without calibrating the grid's
+    /// architectures on this machine first.
+    #[arg(long)]
+    pub no_calibrate: bool,
 }
 
 /// A count of 1 or more.
@@ -407,14 +414,19 @@ pub struct ReportArgs {
     /// Only jobs of this sweep (id or grid name).
     #[arg(long)]
     pub sweep: Option<String>,
-    /// Group by these columns, comma-separated: layers, model, dataset, kernel, dense, layer1, ...
+    /// Group by these settings, comma-separated: layers, model, dataset, train_images, validation,
+    /// kernel, dense, layer1, dropout, l2, lr, rho, eps, batch, epochs, seed, filters.
     #[arg(long)]
     pub by: Option<String>,
+    /// Only jobs whose setting has one of these values, e.g. `dropout=0.25` or `layers=1,2`;
+    /// repeatable (every condition must hold).
+    #[arg(long = "where", value_name = "SETTING=VALUE")]
+    pub filters: Vec<String>,
     /// Show the N best rows of each table.
     #[arg(long)]
     pub top: Option<usize>,
     /// Sort by val_accuracy (the ranking metric, default; also `accuracy`), test_accuracy, loss,
-    /// runtime, params or a hyperparameter column.
+    /// runtime, params or any setting (as `--by` names them).
     #[arg(long, default_value = "val_accuracy")]
     pub sort: String,
     /// Significance level of the tests that mark rows tied with the best (Holm-corrected).
@@ -479,6 +491,9 @@ pub struct CompareArgs {
     /// Only jobs of this sweep (id or grid name).
     #[arg(long)]
     pub sweep: Option<String>,
+    /// Only jobs whose setting has one of these values, e.g. `train_images=all`; repeatable.
+    #[arg(long = "where", value_name = "SETTING=VALUE")]
+    pub filters: Vec<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = TableFormat::Table)]
     pub format: TableFormat,
@@ -516,6 +531,9 @@ pub enum PlotCommand {
         /// Only jobs of this sweep (id or grid name).
         #[arg(long)]
         sweep: Option<String>,
+        /// Only jobs whose setting has one of these values, e.g. `train_images=6000`; repeatable.
+        #[arg(long = "where", value_name = "SETTING=VALUE")]
+        filters: Vec<String>,
         /// Output file [default: results/plots/depth.svg].
         #[arg(long, short)]
         out: Option<PathBuf>,

@@ -91,6 +91,8 @@ pub struct RunProgress {
     jobs_total: usize,
     /// Write messages with `eprintln!`: indicatif hides them along with the bars.
     plain: bool,
+    /// Settings named in each job's line beside its architecture (those that vary in the run).
+    labels: Arc<Vec<tune_report::Field>>,
 }
 
 impl RunProgress {
@@ -114,9 +116,17 @@ impl RunProgress {
             jobs_done: Arc::default(),
             jobs_total,
             plain,
+            labels: Arc::default(),
         };
         p.update_message();
         p
+    }
+
+    /// Names these settings in each job's line beside its architecture, e.g. `dropout=0.25`: pass
+    /// the settings that vary among the run's jobs ([`tune_report::varying_settings`]).
+    pub fn with_labels(mut self, fields: Vec<tune_report::Field>) -> Self {
+        self.labels = Arc::new(fields);
+        self
     }
 
     fn update_message(&self) {
@@ -141,7 +151,7 @@ impl RunProgress {
         bar.set_prefix(format!(
             "{} {}{attempt}",
             &claim.key[..8.min(claim.key.len())],
-            claim.spec.model.label()
+            tune_report::job_label(&claim.spec, &self.labels)
         ));
         JobLine {
             bar,

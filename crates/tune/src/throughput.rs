@@ -1,28 +1,53 @@
-//! Measured training throughput, cached by `tune bench` and used by `tune run --dry-run` to
-//! estimate wall time.
+//! Measured throughput, the basis of `tune run --dry-run`'s estimates.
+//!
+//! Figures come from three places, best first:
+//! - calibration: on first use, `tune run GRID --dry-run` trains each architecture of the grid for
+//!   about a second on synthetic images, as many copies at once as the run will train jobs at once
+//!   (so that jobs sharing the memory bandwidth are accounted for), and times training and
+//!   evaluation separately;
+//! - `tune bench` (one job at a time, training only);
+//! - for architectures not measured, the median GFLOP/s of those that were, else an assumed
+//!   [`ASSUMED_GFLOPS`].
+//!
+//! Everything is cached in `throughput.json` in tune's cache directory ([`tune_data::cache_dir`]:
+//! `$TUNE_CACHE_DIR`, else `$XDG_CACHE_HOME/tune/datasets`, else `~/.cache/tune/datasets`). Delete
+//! the file to measure again (after a hardware or tune upgrade).
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use tune_spec::ModelSpec;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tune_data::{Dataset, Split};
+use tune_model::{Kernels, TrainOptions};
+use tune_spec::{JobSpec, ModelSpec, TrainSpec};
 
 /// GFLOP/s assumed for an estimate when nothing was measured on this machine yet.
 pub const ASSUMED_GFLOPS: f64 = 50.0;
 
+/// Evaluation (forward only) is taken to run this many times as fast as training when it was not
+/// measured (training costs three forward passes' worth of multiply-adds).
+const ASSUMED_EVAL_SPEEDUP: f64 = 3.0;
+
 /// One measurement.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Measurement {
-    /// Training images per second.
+    /// Training images per second (per job).
     pub images_per_s: f64,
     /// GFLOP/s that corresponds to.
     pub gflops: f64,
+    /// Evaluated images per second (per job), when measured.
+    #[serde(default)]
+    pub eval_images_per_s: Option<f64>,
 }
 
-/// Measurements by configuration (`label|threads|kernels`).
+/// Measurements by configuration: `label|threads|kernels` (from `tune bench`, one job) or
+/// `label|threads|kernels|jobs=N` (calibration, N jobs at once).
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Cache(BTreeMap<String, Measurement>);
 
-fn path() -> Option<PathBuf> {
+/// Where the cache lives, if there is a cache directory.
+pub fn path() -> Option<PathBuf> {
     tune_data::cache_dir()
         .ok()
         .map(|d| d.join("throughput.json"))
@@ -30,6 +55,21 @@ fn path() -> Option<PathBuf> {
 
 fn key(model: &ModelSpec, threads: usize, kernels: &str) -> String {
     format!("{}|{threads}|{kernels}", model.label())
+}
+
+fn calibrated_key(model: &ModelSpec, threads: usize, kernels: &str, jobs: usize) -> String {
+    format!("{}|jobs={jobs}", key(model, threads, kernels))
+}
+
+/// An estimate of one architecture's speed and where it comes from.
+#[derive(Debug, Clone, Copy)]
+pub struct Speed {
+    /// Training images per second per job.
+    pub train: f64,
+    /// Evaluated images per second per job.
+    pub eval: f64,
+    /// Where the figures come from.
+    pub basis: Basis,
 }
 
 impl Cache {
@@ -41,49 +81,297 @@ impl Cache {
             .unwrap_or_default()
     }
 
-    /// Records a measurement and writes the cache back (best effort).
-    pub fn record(model: &ModelSpec, threads: usize, kernels: &str, m: Measurement) {
-        let mut cache = Cache::load();
-        cache.0.insert(key(model, threads, kernels), m);
+    fn save(&self) {
         if let Some(p) = path() {
             let _ = std::fs::create_dir_all(p.parent().unwrap_or(&p));
-            if let Ok(text) = serde_json::to_string_pretty(&cache) {
+            if let Ok(text) = serde_json::to_string_pretty(self) {
                 let _ = std::fs::write(p, text);
             }
         }
     }
 
-    /// Estimated training images per second of `model`, and whether it was measured for this
-    /// very configuration (else scaled from the median GFLOP/s measured, or assumed).
-    pub fn estimate(&self, model: &ModelSpec, threads: usize, kernels: &str) -> (f64, Basis) {
+    /// Records a `tune bench` measurement and writes the cache back (best effort).
+    pub fn record(model: &ModelSpec, threads: usize, kernels: &str, m: Measurement) {
+        let mut cache = Cache::load();
+        cache.0.insert(key(model, threads, kernels), m);
+        cache.save();
+    }
+
+    /// Whether a calibration for `jobs` jobs at once exists for `model`.
+    pub fn has_calibration(
+        &self,
+        model: &ModelSpec,
+        threads: usize,
+        kernels: &str,
+        jobs: usize,
+    ) -> bool {
+        self.0
+            .contains_key(&calibrated_key(model, threads, kernels, jobs))
+    }
+
+    /// Estimated speed of `model` trained `jobs` at a time with `threads` threads each.
+    pub fn estimate(&self, model: &ModelSpec, threads: usize, kernels: &str, jobs: usize) -> Speed {
         let flops = model.train_flops_per_image().unwrap_or(1.0);
+        let with_eval = |m: &Measurement, basis| Speed {
+            train: m.images_per_s,
+            eval: m
+                .eval_images_per_s
+                .unwrap_or(m.images_per_s * ASSUMED_EVAL_SPEEDUP),
+            basis,
+        };
+        if let Some(m) = self.0.get(&calibrated_key(model, threads, kernels, jobs)) {
+            return with_eval(m, Basis::Calibrated);
+        }
         if let Some(m) = self.0.get(&key(model, threads, kernels)) {
-            return (m.images_per_s, Basis::Measured);
+            return with_eval(m, Basis::Measured);
         }
-        let mut g: Vec<f64> = self
-            .0
-            .iter()
-            .filter(|(k, _)| k.ends_with(&format!("|{threads}|{kernels}")))
-            .map(|(_, m)| m.gflops)
-            .collect();
-        g.sort_by(f64::total_cmp);
-        match g.get(g.len() / 2) {
-            Some(&gflops) => (gflops * 1e9 / flops, Basis::Scaled),
-            None => (
-                ASSUMED_GFLOPS * threads as f64 * 1e9 / flops,
-                Basis::Assumed,
-            ),
+        // Scale by FLOPs from the measured architecture nearest in FLOPs per image (its GFLOP/s
+        // and eval/train ratio), calibrations for this many jobs first.
+        let suffixes = [
+            format!("|{threads}|{kernels}|jobs={jobs}"),
+            format!("|{threads}|{kernels}"),
+        ];
+        for suffix in suffixes {
+            let same: Vec<&Measurement> = self
+                .0
+                .iter()
+                .filter(|(k, _)| k.ends_with(&suffix))
+                .map(|(_, m)| m)
+                .collect();
+            if same.is_empty() {
+                continue;
+            }
+            let distance = |m: &Measurement| {
+                let their_flops = m.gflops * 1e9 / m.images_per_s.max(1e-9);
+                (their_flops / flops).ln().abs()
+            };
+            let nearest = same
+                .iter()
+                .min_by(|a, b| distance(a).total_cmp(&distance(b)))
+                .expect("not empty");
+            let ratio = nearest
+                .eval_images_per_s
+                .map_or(ASSUMED_EVAL_SPEEDUP, |e| e / nearest.images_per_s);
+            let train = nearest.gflops * 1e9 / flops;
+            return Speed {
+                train,
+                eval: train * ratio,
+                basis: Basis::Scaled,
+            };
         }
+        let train = ASSUMED_GFLOPS * threads as f64 * 1e9 / flops;
+        Speed {
+            train,
+            eval: train * ASSUMED_EVAL_SPEEDUP,
+            basis: Basis::Assumed,
+        }
+    }
+
+    /// Calibrates the architectures of `models` (most used first) that have no calibration for
+    /// `jobs` jobs at once, within about `budget` of wall time, and caches the figures. Returns
+    /// how many were measured. `on_start` is told each architecture before it is measured.
+    pub fn calibrate(
+        &mut self,
+        models: &[ModelSpec],
+        threads: usize,
+        kernels: Kernels,
+        jobs: usize,
+        budget: Duration,
+        on_start: &mut dyn FnMut(usize, &ModelSpec),
+    ) -> usize {
+        let kernels_name = match kernels {
+            Kernels::Fast => "fast",
+            Kernels::Stock => "stock",
+        };
+        let started = Instant::now();
+        let data = synthetic_data();
+        let mut measured = 0;
+        for model in models {
+            if self.has_calibration(model, threads, kernels_name, jobs) {
+                continue;
+            }
+            if started.elapsed() > budget {
+                break;
+            }
+            on_start(measured, model);
+            match calibrate_one(model, &data, threads, kernels, jobs) {
+                Ok(m) => {
+                    self.0
+                        .insert(calibrated_key(model, threads, kernels_name, jobs), m);
+                    measured += 1;
+                }
+                Err(e) => tracing::warn!("cannot calibrate {}: {e}", model.label()),
+            }
+        }
+        if measured > 0 {
+            self.save();
+        }
+        measured
     }
 }
 
+/// Training images of the synthetic calibration data.
+const CALIBRATION_TRAIN: usize = 8192;
+/// Test images of the synthetic calibration data.
+const CALIBRATION_TEST: usize = 1000;
+/// Seconds of training each calibration aims at.
+const CALIBRATION_SECONDS: f64 = 1.0;
+
+/// 28x28 images of deterministic noise with labels 0..9: speed does not depend on the pixels.
+fn synthetic_data() -> Dataset {
+    let split = |len: usize, salt: usize| {
+        let images: Vec<f32> = (0..len * 784)
+            .map(|i| ((i.wrapping_mul(2_654_435_761) ^ salt) % 251) as f32 / 250.0)
+            .collect();
+        Split {
+            images: Arc::new(images),
+            labels: Arc::new((0..len).map(|i| (i % 10) as u8).collect()),
+            len,
+            rows: 28,
+            cols: 28,
+        }
+    };
+    Dataset {
+        name: "calibration".into(),
+        classes: (0..10).map(|c| c.to_string()).collect(),
+        train: split(CALIBRATION_TRAIN, 7),
+        test: split(CALIBRATION_TEST, 11),
+    }
+}
+
+/// Trains `model` as `jobs` concurrent copies for about [`CALIBRATION_SECONDS`] after a warm-up,
+/// then times evaluation; the figures are per job (the mean of the copies).
+fn calibrate_one(
+    model: &ModelSpec,
+    data: &Dataset,
+    threads: usize,
+    kernels: Kernels,
+    jobs: usize,
+) -> anyhow::Result<Measurement> {
+    let flops = model.train_flops_per_image()?;
+    let opts = TrainOptions {
+        threads,
+        kernels,
+        evaluate: false,
+        ..TrainOptions::default()
+    };
+    let job = |images: usize| JobSpec {
+        model: model.clone(),
+        train: TrainSpec {
+            epochs: 1,
+            train_images: Some(images),
+            ..TrainSpec::default()
+        },
+    };
+    // Warm-up, which also sizes the timed run.
+    let warm = tune_model::train(&job(256), data, &opts, &mut tune_model::Silent, None)?;
+    let guess = warm.outcome.images_per_s.max(1.0);
+    let images = ((guess * CALIBRATION_SECONDS) as usize).clamp(256, CALIBRATION_TRAIN) / 64 * 64;
+    let copies: Vec<anyhow::Result<(f64, f64)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..jobs.max(1))
+            .map(|_| {
+                let (job, opts) = (job(images), opts.clone());
+                s.spawn(move || -> anyhow::Result<(f64, f64)> {
+                    let trained =
+                        tune_model::train(&job, data, &opts, &mut tune_model::Silent, None)?;
+                    // Warm the evaluation's buffers (a real job evaluates every epoch) before
+                    // timing it.
+                    tune_model::train::evaluate(
+                        &trained.network,
+                        &data.test,
+                        0..opts.eval_batch.min(data.test.len),
+                        opts.eval_batch,
+                    )?;
+                    let eval_started = Instant::now();
+                    tune_model::train::evaluate(
+                        &trained.network,
+                        &data.test,
+                        0..data.test.len,
+                        opts.eval_batch,
+                    )?;
+                    let eval = data.test.len as f64 / eval_started.elapsed().as_secs_f64();
+                    Ok((trained.outcome.images_per_s, eval))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("calibration thread"))
+            .collect()
+    });
+    let mut train = Vec::new();
+    let mut eval = Vec::new();
+    for c in copies {
+        let (t, e) = c?;
+        train.push(t);
+        eval.push(e);
+    }
+    let n = train.len() as f64;
+    let images_per_s = train.iter().sum::<f64>() / n;
+    Ok(Measurement {
+        images_per_s,
+        gflops: images_per_s * flops / 1e9,
+        eval_images_per_s: Some(eval.iter().sum::<f64>() / n),
+    })
+}
+
 /// Where an estimate comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Basis {
-    /// `tune bench` measured this configuration.
+    /// Calibrated by `tune run --dry-run` for this very setting.
+    Calibrated,
+    /// `tune bench` measured this configuration (one job at a time).
     Measured,
     /// Scaled from other measured configurations' GFLOP/s.
     Scaled,
     /// Nothing measured: an assumed GFLOP/s.
     Assumed,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn measured(model: &ModelSpec, images_per_s: f64, eval: f64) -> Measurement {
+        Measurement {
+            images_per_s,
+            gflops: images_per_s * model.train_flops_per_image().unwrap() / 1e9,
+            eval_images_per_s: Some(eval),
+        }
+    }
+
+    #[test]
+    fn calibrated_figures_come_first_then_the_nearest_in_flops() {
+        let small = ModelSpec::cnn(&[16], 16);
+        let big = ModelSpec::cnn(&[128, 128], 128);
+        let near_big = ModelSpec::cnn(&[128, 128], 64);
+        let mut cache = Cache::default();
+        cache.0.insert(
+            calibrated_key(&small, 1, "fast", 2),
+            measured(&small, 20_000.0, 80_000.0),
+        );
+        cache.0.insert(
+            calibrated_key(&big, 1, "fast", 2),
+            measured(&big, 500.0, 1_000.0),
+        );
+        let s = cache.estimate(&big, 1, "fast", 2);
+        assert_eq!(
+            (s.train, s.eval, s.basis),
+            (500.0, 1_000.0, Basis::Calibrated)
+        );
+        // Another number of jobs at once is not this calibration.
+        assert_eq!(cache.estimate(&big, 1, "fast", 1).basis, Basis::Assumed);
+        // An unmeasured architecture takes the GFLOP/s and eval ratio of the nearest in FLOPs.
+        let s = cache.estimate(&near_big, 1, "fast", 2);
+        assert_eq!(s.basis, Basis::Scaled);
+        let expected = big.train_flops_per_image().unwrap()
+            / near_big.train_flops_per_image().unwrap()
+            * 500.0;
+        assert!(
+            (s.train - expected).abs() < 1e-6 * expected,
+            "{} vs {expected}",
+            s.train
+        );
+        assert!((s.eval / s.train - 2.0).abs() < 1e-9);
+    }
 }

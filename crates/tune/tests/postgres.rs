@@ -197,6 +197,10 @@ fn process_of(worker_id: &str) -> &str {
 }
 
 #[test]
+#[cfg_attr(
+    not(tune_test_postgres),
+    ignore = "needs a PostgreSQL server: set TUNE_TEST_POSTGRES_URL (bash crates/tune-store/tests/pg.sh start) and rebuild"
+)]
 fn three_workers_share_one_queue_and_train_every_job_once() {
     let _server = shared_server();
     let Some(admin) = server_url("three_workers_share_one_queue") else {
@@ -287,6 +291,10 @@ fn three_workers_share_one_queue_and_train_every_job_once() {
 }
 
 #[test]
+#[cfg_attr(
+    not(tune_test_postgres),
+    ignore = "needs a PostgreSQL server: set TUNE_TEST_POSTGRES_URL (bash crates/tune-store/tests/pg.sh start) and rebuild"
+)]
 fn a_job_of_a_killed_worker_is_finished_by_another_after_its_lease() {
     let _server = shared_server();
     let Some(admin) = server_url("a_job_of_a_killed_worker") else {
@@ -363,7 +371,7 @@ fn a_job_of_a_killed_worker_is_finished_by_another_after_its_lease() {
         stderr(&out)
     );
     assert!(
-        stdout(&out).contains("1 jobs done, 0 failed"),
+        stdout(&out).contains("1 job done, 0 failed"),
         "{}",
         stdout(&out)
     );
@@ -434,6 +442,10 @@ impl Drop for StartOnDrop {
 }
 
 #[test]
+#[cfg_attr(
+    not(tune_test_postgres),
+    ignore = "needs a PostgreSQL server: set TUNE_TEST_POSTGRES_URL (bash crates/tune-store/tests/pg.sh start) and rebuild"
+)]
 fn the_queue_and_results_survive_a_server_restart() {
     let _server = SERVER.write().unwrap_or_else(PoisonError::into_inner);
     let Some(admin) = server_url("the_queue_and_results_survive_a_server_restart") else {
@@ -503,6 +515,10 @@ fn the_queue_and_results_survive_a_server_restart() {
 }
 
 #[test]
+#[cfg_attr(
+    not(tune_test_postgres),
+    ignore = "needs a PostgreSQL server: set TUNE_TEST_POSTGRES_URL (bash crates/tune-store/tests/pg.sh start) and rebuild"
+)]
 fn reports_on_postgres_match_reports_on_its_sqlite_merge() {
     let _server = shared_server();
     let Some(admin) = server_url("reports_on_postgres_match") else {
@@ -567,6 +583,10 @@ fn reports_on_postgres_match_reports_on_its_sqlite_merge() {
 /// `tune worker --follow` waits on an empty queue, trains a grid enqueued later, keeps waiting,
 /// and stops cleanly on SIGTERM.
 #[test]
+#[cfg_attr(
+    not(tune_test_postgres),
+    ignore = "needs a PostgreSQL server: set TUNE_TEST_POSTGRES_URL (bash crates/tune-store/tests/pg.sh start) and rebuild"
+)]
 fn a_following_worker_trains_grids_enqueued_after_it_started() {
     let _server = shared_server();
     let Some(admin) = server_url("a_following_worker") else {

@@ -243,7 +243,7 @@ fn running_a_finished_grid_again_trains_nothing() {
         stdout(&out)
     );
     assert!(
-        stderr(&out).contains("3 jobs (0 new, 3 already finished or failed)"),
+        stderr(&out).contains("3 jobs: 3 already done;"),
         "{}",
         stderr(&out)
     );
@@ -305,7 +305,16 @@ fn a_run_killed_mid_job_resumes_from_the_checkpoint_and_loses_nothing() {
 
     let out = run(&mut s.run_cmd(1, &[]), true);
     assert!(
-        stderr(&out).contains("1 jobs left running by an earlier, killed run will start again"),
+        stderr(&out).contains("1 job left running by an earlier, killed run will start again"),
+        "{}",
+        stderr(&out)
+    );
+    // The header accounts for every job and announces the resume.
+    assert!(
+        stderr(&out).contains(&format!(
+            "3 jobs: 1 waiting from an earlier run, 1 to resume from its checkpoint (epoch {saved} \
+             of {SLOW_EPOCHS}), 1 already done;"
+        )),
         "{}",
         stderr(&out)
     );
@@ -723,7 +732,7 @@ fn a_job_killed_on_its_last_attempt_is_failed_by_the_next_run() {
     let out = run(&mut s.run_cmd(1, &["--quiet"]), false);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("1 jobs were killed on their last allowed attempt"),
+        stderr(&out).contains("1 job killed on the last allowed attempt"),
         "{}",
         stderr(&out)
     );

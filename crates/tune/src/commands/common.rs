@@ -95,15 +95,15 @@ pub async fn lock_if_local(store: &Store, db: &str) -> anyhow::Result<LocalLock>
     let released = store.interrupt_running(None).await?;
     if released.resumed > 0 {
         eprintln!(
-            "{} jobs left running by an earlier, killed run will start again",
-            released.resumed
+            "{} left running by an earlier, killed run will start again",
+            count(released.resumed as usize, "job")
         );
     }
     if released.failed > 0 {
         eprintln!(
-            "{} jobs were killed on their last allowed attempt and are marked failed (the reason \
-             is in the jobs table's last_error; `tune run GRID --retry-failed` tries them again)",
-            released.failed
+            "{} killed on the last allowed attempt and marked failed (the reason is in the \
+             jobs table's last_error; `tune run GRID --retry-failed` tries them again)",
+            count(released.failed as usize, "job")
         );
     }
     Ok(LocalLock {
@@ -163,8 +163,8 @@ pub fn finish_line(
     next: &str,
 ) -> ExitStatus {
     println!(
-        "{} jobs done, {} failed, {} interrupted in {} ({} done, {} waiting in the database); see `{next}`",
-        s.done,
+        "{} done, {} failed, {} interrupted in {} ({} done, {} waiting in the database); see `{next}`",
+        count(s.done, "job"),
         s.failed,
         s.interrupted,
         duration(elapsed),
@@ -173,8 +173,8 @@ pub fn finish_line(
     );
     if s.lost > 0 {
         println!(
-            "{} jobs were taken over by other workers after their lease ran out",
-            s.lost
+            "{} taken over by other workers after their lease ran out",
+            count(s.lost, "job")
         );
     }
     // Failed jobs that this run did not try (failed in earlier runs) still leave the grid
@@ -207,6 +207,15 @@ pub fn finish_line(
         ExitStatus::WeightsMissing
     } else {
         ExitStatus::Success
+    }
+}
+
+/// `1 job`, `2 jobs`: a count and a noun, plural unless the count is 1.
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
     }
 }
 

@@ -53,9 +53,9 @@ pub fn run(args: MergeArgs) -> anyhow::Result<ExitCode> {
         }
         let counts = out.counts(None).await?;
         println!(
-            "{}: {} jobs, {} done",
+            "{}: {}, {} done",
             out.target(),
-            counts.total(),
+            common::count(counts.total() as usize, "job"),
             counts.done
         );
         if conflicts > 0 {

@@ -6,7 +6,9 @@ use crate::commands::common;
 use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use tune_report::{Comparison, Field, Format, Report, ReportOptions, ResultRow, SortKey};
+use tune_report::{
+    Comparison, Field, FieldValue, Filter, Format, Report, ReportOptions, ResultRow, SortKey,
+};
 use tune_store::{JobResult, JobStatus, ResultFilter, StatusCounts, Store};
 
 fn format(f: TableFormat) -> Format {
@@ -22,6 +24,44 @@ fn width(f: TableFormat) -> Option<u16> {
     (f == TableFormat::Table)
         .then(tune_report::terminal_width)
         .flatten()
+}
+
+/// Parses `--where` conditions.
+fn filters(given: &[String]) -> anyhow::Result<Vec<Filter>> {
+    Ok(given
+        .iter()
+        .map(|f| f.parse::<Filter>())
+        .collect::<Result<_, _>>()?)
+}
+
+/// Keeps the results that pass every filter; none passing is an error naming the values present.
+fn select(results: Vec<JobResult>, filters: &[Filter]) -> anyhow::Result<Vec<JobResult>> {
+    if filters.is_empty() {
+        return Ok(results);
+    }
+    let (kept, dropped): (Vec<_>, Vec<_>) = results
+        .into_iter()
+        .partition(|r| Filter::all(filters, &r.spec));
+    if kept.is_empty() {
+        let present: Vec<String> = filters
+            .iter()
+            .map(|f| {
+                let mut values: Vec<FieldValue> =
+                    dropped.iter().map(|r| f.field.value(&r.spec)).collect();
+                values.sort();
+                values.dedup();
+                let values: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+                format!("{}: {}", f.field, values.join(", "))
+            })
+            .collect();
+        let given: Vec<String> = filters.iter().map(|f| format!("--where {f}")).collect();
+        bail!(
+            "no finished job matches {}; the finished jobs have {}",
+            given.join(" "),
+            present.join("; ")
+        );
+    }
+    Ok(kept)
 }
 
 /// The finished jobs of a selection and the count of all its jobs by status.
@@ -161,7 +201,8 @@ fn note_unfinished(sel: &Selection) {
     }
 }
 
-fn rows(results: &[JobResult]) -> Vec<ResultRow> {
+/// Report rows of the results; `sweep` is the `--sweep` they were selected by, if any.
+fn rows(results: &[JobResult], sweep: Option<&str>) -> Vec<ResultRow> {
     results
         .iter()
         .map(|r| ResultRow {
@@ -174,7 +215,7 @@ fn rows(results: &[JobResult]) -> Vec<ResultRow> {
             val_predictions: None,
             test_predictions: None,
             runtime_s: r.runtime_s,
-            sweep: None,
+            sweep: sweep.map(str::to_string),
         })
         .collect()
 }
@@ -183,8 +224,9 @@ fn rows(results: &[JobResult]) -> Vec<ResultRow> {
 async fn rows_with_predictions(
     store: &Store,
     results: &[JobResult],
+    sweep: Option<&str>,
 ) -> anyhow::Result<Vec<ResultRow>> {
-    let mut out = rows(results);
+    let mut out = rows(results, sweep);
     for row in &mut out {
         let p = store.predictions(&row.key).await?;
         row.val_predictions = p.val;
@@ -198,7 +240,7 @@ async fn rows_with_predictions(
 fn pick<'a>(results: &'a [JobResult], job: Option<&str>) -> anyhow::Result<&'a JobResult> {
     match job {
         None => {
-            let rows = rows(results);
+            let rows = rows(results, None);
             let best = tune_report::best_job(&rows).context("no finished jobs")?;
             results
                 .iter()
@@ -213,17 +255,22 @@ fn pick<'a>(results: &'a [JobResult], job: Option<&str>) -> anyhow::Result<&'a J
             match hits.as_slice() {
                 [one] => Ok(one),
                 [] => bail!(
-                    "no finished job has a key starting with `{prefix}`; `tune report` lists the keys"
+                    "no finished job has a key starting with `{prefix}`; `tune report --format csv` \
+                     lists the keys (column `keys`)"
                 ),
-                many => bail!(
-                    "`{prefix}` matches {} jobs ({}, ...): give more of the key",
-                    many.len(),
-                    many.iter()
-                        .take(3)
-                        .map(|r| r.key.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
+                many => {
+                    let shown: Vec<&str> = many.iter().take(3).map(|r| r.key.as_str()).collect();
+                    let more = if many.len() > shown.len() {
+                        format!(" and {} more", many.len() - shown.len())
+                    } else {
+                        String::new()
+                    };
+                    bail!(
+                        "`{prefix}` matches {} jobs ({}{more}): give more of the key",
+                        many.len(),
+                        shown.join(", ")
+                    )
+                }
             }
         }
     }
@@ -235,9 +282,11 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
         None => Vec::new(),
     };
     let sort: SortKey = args.sort.parse()?;
+    let filters = filters(&args.filters)?;
     let rt = common::runtime()?;
     let sel = rt.block_on(finished(&args.db.db, args.sweep.as_deref(), false))?;
-    let rows = rt.block_on(rows_with_predictions(&sel.store, &sel.results))?;
+    let results = select(sel.results.clone(), &filters)?;
+    let rows = rt.block_on(rows_with_predictions(&sel.store, &results, args.sweep.as_deref()))?;
     let report = Report::build(
         &rows,
         &ReportOptions {
@@ -256,13 +305,20 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
         ))
     );
     note_unfinished(&sel);
+    if matches!(args.format, TableFormat::Csv | TableFormat::Json) {
+        for note in &report.notes {
+            eprintln!("note: {note}");
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
+    let filters = filters(&args.filters)?;
     let rt = common::runtime()?;
     let sel = rt.block_on(finished(&args.db.db, args.sweep.as_deref(), false))?;
-    let mut comparison = Comparison::build(&rows(&sel.results));
+    let results = select(sel.results.clone(), &filters)?;
+    let mut comparison = Comparison::build(&rows(&results, args.sweep.as_deref()));
     // A missing cell whose job exists but is not done gets advice about that job, not "run the
     // compare grid".
     let jobs = rt.block_on(sel.store.jobs(args.sweep.as_deref()))?;
@@ -356,10 +412,31 @@ pub fn plot(cmd: PlotCommand) -> anyhow::Result<ExitCode> {
             note_unfinished(&sel);
             written
         }
-        PlotCommand::Depth { db, sweep, out } => {
+        PlotCommand::Depth {
+            db,
+            sweep,
+            filters: given,
+            out,
+        } => {
+            let filters = filters(&given)?;
             let sel = rt.block_on(finished(&db.db, sweep.as_deref(), false))?;
+            let rows = rows(&select(sel.results.clone(), &filters)?, sweep.as_deref());
+            // The picture pools each depth and data set as the per-depth summary does: say so when
+            // that mixes other settings.
+            let pooled = Report::build(
+                &rows,
+                &ReportOptions {
+                    by: vec![Field::Layers, Field::Dataset],
+                    top: None,
+                    sort: SortKey::Accuracy,
+                    alpha: tune_report::DEFAULT_ALPHA,
+                },
+            )?;
+            for note in &pooled.notes {
+                eprintln!("note: {note}");
+            }
             let out = out.unwrap_or_else(|| default_plot(&db.db, "depth"));
-            let written = both_formats(&out, |p| tune_report::plot_depth(&rows(&sel.results), p))?;
+            let written = both_formats(&out, |p| tune_report::plot_depth(&rows, p))?;
             note_unfinished(&sel);
             written
         }

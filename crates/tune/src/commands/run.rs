@@ -1,28 +1,89 @@
 //! `tune run`: expand a grid, queue its jobs in the store, and train them.
 
 use crate::cli::{RunArgs, Shard};
-use crate::commands::common::{self, ExitStatus};
+use crate::commands::common::{self, ExitStatus, count};
 use crate::progress::RunProgress;
 use crate::runner::{self, WorkOptions};
-use crate::throughput::{Basis, Cache};
-use anyhow::Context;
-use std::collections::{BTreeMap, BTreeSet};
+use crate::throughput::{self, Basis, Cache};
+use anyhow::{Context, bail};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-use tune_spec::JobSpec;
-use tune_store::{JobStatus, JobStatusRow, NewSweep};
+use tune_report::Field;
+use tune_spec::{JobSpec, ModelSpec, Validation};
+use tune_store::{JobStatus, JobStatusRow, NewSweep, Store};
+
+/// Most jobs one run may expand to, whatever multiplies them (axes, sections, `--repeats`).
+pub const MAX_JOBS: usize = tune_grid::MAX_COMBINATIONS;
+
+/// Above this many jobs a dry run prints a summary instead of every row, and a real run needs
+/// `--large` to enqueue them.
+pub const LARGE_GRID: usize = 10_000;
+
+/// Jobs written to the database per transaction when enqueuing.
+const ENQUEUE_BATCH: usize = 5_000;
+
+/// Wall time allowed for the automatic calibration of a dry run.
+const CALIBRATION_BUDGET: Duration = Duration::from_secs(120);
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let grid = tune_grid::load(&args.grid)?;
     let repeats = args.repeats.or(grid.repeats).unwrap_or(1);
+    let configurations = grid.jobs.len();
+    let total = configurations
+        .checked_mul(repeats)
+        .filter(|&n| n <= MAX_JOBS)
+        .with_context(|| {
+            format!(
+                "{}: {} x {} repeats = {} jobs, more than the limit of {}: lower the repeats or \
+                 split the grid",
+                args.grid.display(),
+                count(configurations, "job"),
+                repeats,
+                configurations
+                    .checked_mul(repeats)
+                    .map_or_else(|| "too many".to_string(), |n| common::thousands(n as u64)),
+                common::thousands(MAX_JOBS as u64)
+            )
+        })?;
     let mut jobs = tune_grid::with_repeats(&grid.jobs, repeats);
-    if let Some(Shard { index, count }) = args.shard {
-        jobs = tune_grid::shard(&jobs, index - 1, count);
+    let mut what = format!("{}: {}", args.grid.display(), count(total, "job"));
+    if jobs.len() < total {
+        what.push_str(&format!(
+            " ({} after dropping repeats equal to another job)",
+            jobs.len()
+        ));
+    }
+    if let Some(Shard { index, count: n }) = args.shard {
+        jobs = tune_grid::shard(&jobs, index - 1, n);
+        what.push_str(&format!(
+            ", {} in shard {index}/{n}",
+            count(jobs.len(), "job")
+        ));
     }
     let (slots, threads) = common::concurrency(&args.concurrency);
+    let sweep = NewSweep {
+        name: grid.name.clone(),
+        grid_text: grid.source_text.clone(),
+        host: common::host(),
+        tune_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
     if args.dry_run {
-        dry_run(&jobs, slots, threads, args.concurrency.stock);
+        println!("{what}");
+        dry_run(&args, &sweep, &jobs, slots, threads)?;
         return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!("{what}");
+    if jobs.len() > LARGE_GRID && !args.large {
+        bail!(
+            "{} has {} jobs, more than {}: check it with `tune run {} --dry-run`, then pass \
+             --large to enqueue them",
+            args.grid.display(),
+            common::thousands(jobs.len() as u64),
+            common::thousands(LARGE_GRID as u64),
+            args.grid.display()
+        );
     }
     if let Some(dir) = &args.concurrency.save_weights {
         std::fs::create_dir_all(dir).with_context(|| {
@@ -32,28 +93,19 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             )
         })?;
     }
+    let labels = tune_report::varying_settings(jobs.iter());
     let rt = common::runtime()?;
     rt.block_on(async {
         let store = common::open_store(&args.db.db).await?;
         let lock = common::lock_if_local(&store, &args.db.db).await?;
-        let sweep = NewSweep {
-            name: grid.name.clone(),
-            grid_text: grid.source_text.clone(),
-            host: common::host(),
-            tune_version: env!("CARGO_PKG_VERSION").to_string(),
-        };
-        let report = store.enqueue(&sweep, &jobs).await?;
+        let (sweep_id, added) = enqueue(&store, &sweep, &jobs).await?;
         if args.retry_failed {
-            let n = store.retry_failed(Some(&report.sweep_id)).await?;
+            let n = store.retry_failed(Some(&sweep_id)).await?;
             if n > 0 {
-                eprintln!("{n} failed jobs put back in the queue");
+                eprintln!("{} put back in the queue", count(n as usize, "failed job"));
             }
         }
-        let remaining = store.jobs_of_sweep(&report.sweep_id).await?;
-        let todo: Vec<_> = remaining
-            .iter()
-            .filter(|j| !matches!(j.status, JobStatus::Done | JobStatus::Failed))
-            .collect();
+        let remaining = store.jobs_of_sweep(&sweep_id).await?;
         if !args.enqueue {
             check_data(
                 &store,
@@ -64,34 +116,36 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             )
             .await?;
         }
-        let done_before = remaining.len() - todo.len();
         eprintln!(
-            "sweep {}: {} jobs ({} new, {} already finished or failed), database {}",
-            report.sweep_id,
-            report.jobs,
-            report.jobs_added,
-            done_before,
+            "sweep {sweep_id}: {}; database {}",
+            header(&remaining, added),
             store.target()
         );
         if args.enqueue {
             println!(
-                "enqueued {} jobs ({} new) in sweep {}; start `tune worker --db ...` to train them",
-                report.jobs, report.jobs_added, report.sweep_id
+                "enqueued {} ({} new) in sweep {sweep_id}; start `tune worker --db ...` to train them",
+                count(remaining.len(), "job"),
+                added
             );
             return anyhow::Ok(ExitStatus::Success);
         }
+        let todo: Vec<_> = remaining
+            .iter()
+            .filter(|j| !matches!(j.status, JobStatus::Done | JobStatus::Failed))
+            .collect();
         let epochs: u64 = todo
             .iter()
             .map(|j| j.spec.train.epochs.saturating_sub(j.epochs_done as usize) as u64)
             .sum();
-        let progress = RunProgress::new(todo.len(), epochs, args.concurrency.quiet);
+        let progress =
+            RunProgress::new(todo.len(), epochs, args.concurrency.quiet).with_labels(labels);
         let started = Instant::now();
         let opts = WorkOptions {
             jobs: slots,
             threads_per_job: threads,
             kernels: common::kernels(&args.concurrency),
             data_dir: args.data_dir.clone(),
-            sweep: Some(report.sweep_id.clone()),
+            sweep: Some(sweep_id.clone()),
             follow: false,
             worker_prefix: runner::worker_prefix(),
             lease: common::lease(&store),
@@ -115,7 +169,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             })?;
         progress.finish();
         summary.failed += lock.given_up;
-        let counts = store.counts(Some(&report.sweep_id)).await?;
+        let counts = store.counts(Some(&sweep_id)).await?;
         // Closing checkpoints SQLite's write-ahead log into the file: the database file alone
         // then holds everything (to copy, or to read from read-only media).
         store.close().await;
@@ -211,65 +265,411 @@ async fn check_data(
     Ok(())
 }
 
-/// Prints one row per job with its size and estimated time, then the total and `N jobs`.
-fn dry_run(jobs: &[JobSpec], slots: usize, threads: usize, stock: bool) {
-    let cache = Cache::load();
-    let kernels = if stock { "stock" } else { "fast" };
+/// Adds the jobs to the store in batches of [`ENQUEUE_BATCH`], one transaction each, with
+/// progress on stderr when there is more than one batch: an interrupted enqueue keeps whole
+/// batches, and enqueuing again completes it. Returns the sweep's id and the jobs that were new.
+async fn enqueue(
+    store: &Store,
+    sweep: &NewSweep,
+    jobs: &[JobSpec],
+) -> anyhow::Result<(String, usize)> {
+    let mut added = 0;
+    let mut sweep_id = sweep.id();
+    let batches = jobs.len().div_ceil(ENQUEUE_BATCH).max(1);
+    for (b, batch) in jobs.chunks(ENQUEUE_BATCH).enumerate() {
+        let report = store.enqueue_from(sweep, batch, b * ENQUEUE_BATCH).await?;
+        added += report.jobs_added;
+        sweep_id = report.sweep_id;
+        if batches > 1 {
+            eprintln!(
+                "enqueued {} of {} jobs",
+                common::thousands((b * ENQUEUE_BATCH + batch.len()) as u64),
+                common::thousands(jobs.len() as u64)
+            );
+        }
+    }
+    if jobs.is_empty() {
+        sweep_id = store.enqueue(sweep, jobs).await?.sweep_id;
+    }
+    Ok((sweep_id, added))
+}
+
+/// What a run is about to do with every job of its sweep: `6 jobs: 2 new, 1 to resume from its
+/// checkpoint (epoch 2 of 4), 3 already done`.
+fn header(rows: &[JobStatusRow], added: usize) -> String {
+    let mut done = 0;
+    let mut failed = 0;
+    let mut running = 0;
+    let mut waiting = 0;
+    let mut resume = Vec::new();
+    for r in rows {
+        match r.status {
+            JobStatus::Done => done += 1,
+            JobStatus::Failed => failed += 1,
+            JobStatus::Running => running += 1,
+            JobStatus::Pending | JobStatus::Interrupted if r.epochs_done > 0 => resume.push(r),
+            JobStatus::Pending | JobStatus::Interrupted => waiting += 1,
+        }
+    }
+    let mut parts = Vec::new();
+    let fresh = waiting.min(added);
+    if fresh > 0 {
+        parts.push(format!("{fresh} new"));
+    }
+    if waiting > fresh {
+        parts.push(format!("{} waiting from an earlier run", waiting - fresh));
+    }
+    match resume.as_slice() {
+        [] => {}
+        [one] => parts.push(format!(
+            "1 to resume from its checkpoint (epoch {} of {})",
+            one.epochs_done, one.spec.train.epochs
+        )),
+        many => parts.push(format!("{} to resume from their checkpoints", many.len())),
+    }
+    if done > 0 {
+        parts.push(format!("{done} already done"));
+    }
+    if failed > 0 {
+        parts.push(format!(
+            "{failed} failed earlier and skipped (`--retry-failed` runs them again)"
+        ));
+    }
+    if running > 0 {
+        parts.push(format!("{running} running in another process"));
+    }
+    format!("{}: {}", count(rows.len(), "job"), parts.join(", "))
+}
+
+/// Sizes of a data set's splits, and where they come from.
+struct DataSize {
+    train: usize,
+    test: usize,
+    source: String,
+}
+
+/// The sizes of data set `name` as found on disk, else the canonical ones with a warning.
+fn data_size(name: &str, data_dir: Option<&Path>) -> DataSize {
+    let canonical = |why: String| {
+        eprintln!(
+            "warning: the grid needs data set `{name}`, which is not here: {why}\n  the estimate \
+             assumes its canonical 60,000 training and 10,000 test images; get it first (`tune \
+             data fetch {name}`, or --data-dir DIR)"
+        );
+        DataSize {
+            train: 60_000,
+            test: 10_000,
+            source: format!("{name}: canonical sizes (not found)"),
+        }
+    };
+    let located = match tune_data::locate(name, data_dir) {
+        Ok(l) => l,
+        Err(e) => {
+            let first = e.to_string();
+            let searched = first.lines().skip(1).take_while(|l| l.starts_with("  "));
+            let places: Vec<String> = searched.map(|l| l.trim().to_string()).collect();
+            return canonical(format!("searched {}", places.join("; ")));
+        }
+    };
+    let dims = |file: &tune_data::FileInfo| {
+        tune_data::data_file(&located.dir, file)
+            .context("missing")
+            .and_then(|p| Ok(tune_data::idx::read_image_dims(&p)?.0))
+    };
+    let Ok(info) = tune_data::info(name) else {
+        return canonical("unknown data set".into());
+    };
+    match (dims(info.train_images()), dims(info.test_images())) {
+        (Ok(train), Ok(test)) => DataSize {
+            train,
+            test,
+            source: format!(
+                "{name}: {} training and {} test images in {}",
+                common::thousands(train as u64),
+                common::thousands(test as u64),
+                located.dir.display()
+            ),
+        },
+        (Err(e), _) | (_, Err(e)) => canonical(format!("{}: {e:#}", located.dir.display())),
+    }
+}
+
+/// The state of each job of the sweep in the database, by key (empty when there is no database
+/// or no such sweep yet). Reads only.
+fn known_states(db: &str, sweep: &NewSweep) -> HashMap<String, (JobStatus, u32)> {
+    if !db.contains("://") && !Path::new(db.trim_start_matches("sqlite:")).exists() {
+        return HashMap::new();
+    }
+    let read = async {
+        let store = common::open_store(db).await?;
+        let rows = store.jobs_of_sweep(&sweep.id()).await?;
+        anyhow::Ok(
+            rows.into_iter()
+                .map(|r| (r.key, (r.status, r.epochs_done)))
+                .collect(),
+        )
+    };
+    match common::runtime().and_then(|rt| rt.block_on(read)) {
+        Ok(states) => states,
+        Err(e) => {
+            tracing::info!("no job states for the dry run: {e:#}");
+            HashMap::new()
+        }
+    }
+}
+
+/// A dry run's view of one job.
+struct Planned<'a> {
+    job: &'a JobSpec,
+    key: String,
+    state: String,
+    seconds: f64,
+    basis: Basis,
+}
+
+/// Prints the jobs (or, above [`LARGE_GRID`], a summary) with their state and the time left, then
+/// the estimated wall time and where its figures come from.
+fn dry_run(
+    args: &RunArgs,
+    sweep: &NewSweep,
+    jobs: &[JobSpec],
+    slots: usize,
+    threads: usize,
+) -> anyhow::Result<()> {
+    let kernels = common::kernels(&args.concurrency);
+    let kernels_name = if args.concurrency.stock {
+        "stock"
+    } else {
+        "fast"
+    };
+    let mut sizes: BTreeMap<String, DataSize> = BTreeMap::new();
+    for job in jobs {
+        if !sizes.contains_key(&job.train.dataset) {
+            let size = data_size(&job.train.dataset, args.data_dir.as_deref());
+            sizes.insert(job.train.dataset.clone(), size);
+        }
+    }
+    let states = known_states(&args.db.db, sweep);
+
+    // Architectures, most used first.
+    let mut uses: HashMap<String, (usize, &ModelSpec)> = HashMap::new();
+    for job in jobs {
+        uses.entry(job.model.label()).or_insert((0, &job.model)).0 += 1;
+    }
+    let mut models: Vec<(usize, &ModelSpec)> = uses.into_values().collect();
+    models.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.label().cmp(&b.1.label())));
+    let models: Vec<ModelSpec> = models.into_iter().map(|(_, m)| m.clone()).collect();
+
+    let mut cache = Cache::load();
+    if !args.no_calibrate {
+        let missing = models
+            .iter()
+            .filter(|m| !cache.has_calibration(m, threads, kernels_name, slots))
+            .count();
+        if missing > 0 {
+            let place = throughput::path().map_or_else(
+                || "nowhere: no cache directory".into(),
+                |p| p.display().to_string(),
+            );
+            eprintln!(
+                "calibrating {} on this machine ({slots} job(s) x {threads} thread(s) at once, \
+                 about a second each, once; cached in {place}; --no-calibrate skips)",
+                count(missing, "architecture")
+            );
+            cache.calibrate(
+                &models,
+                threads,
+                kernels,
+                slots,
+                CALIBRATION_BUDGET,
+                &mut |i, m| eprintln!("  [{}/{missing}] {}", i + 1, m.label()),
+            );
+        }
+    }
+
+    let mut speeds = HashMap::new();
+    let planned: Vec<Planned<'_>> = jobs
+        .iter()
+        .map(|job| {
+            let key = job.key();
+            let label = job.model.label();
+            let speed = *speeds
+                .entry(label)
+                .or_insert_with(|| cache.estimate(&job.model, threads, kernels_name, slots));
+            let epochs = job.train.epochs;
+            let (left, state) = match states.get(&key) {
+                None => (epochs, "new".to_string()),
+                Some((JobStatus::Done, _)) => (0, "done".to_string()),
+                Some((JobStatus::Failed, _)) if !args.retry_failed => {
+                    (0, "failed (skipped)".to_string())
+                }
+                Some((JobStatus::Running, e)) => (
+                    epochs.saturating_sub(*e as usize),
+                    format!("running, {e}/{epochs} epochs"),
+                ),
+                Some((_, e)) if *e > 0 => (
+                    epochs.saturating_sub(*e as usize),
+                    format!("resumes at epoch {}", e + 1),
+                ),
+                Some((status, _)) => (epochs, status.to_string()),
+            };
+            let size = &sizes[&job.train.dataset];
+            let available = job
+                .train
+                .train_images
+                .map_or(size.train, |n| n.min(size.train));
+            let (train, val) = match job.train.validation {
+                Validation::Test => (available, size.test),
+                Validation::Holdout(n) => (available.saturating_sub(n), n.min(available)),
+            };
+            let seconds = if left == 0 {
+                0.0
+            } else {
+                left as f64 * (train as f64 / speed.train + val as f64 / speed.eval)
+                    + size.test as f64 / speed.eval
+            };
+            Planned {
+                job,
+                key,
+                state,
+                seconds,
+                basis: speed.basis,
+            }
+        })
+        .collect();
+
+    if jobs.len() <= LARGE_GRID {
+        print_table(&planned);
+    } else {
+        print_summary(&planned);
+    }
+
+    let times: Vec<f64> = planned
+        .iter()
+        .filter(|p| p.seconds > 0.0)
+        .map(|p| p.seconds)
+        .collect();
+    let wall = schedule(&times, slots);
+    let finished = planned.len() - times.len();
+    println!(
+        "estimated wall time {} for {} left{} with {slots} job(s) x {threads} thread(s)",
+        common::duration(Duration::from_secs_f64(wall)),
+        count(times.len(), "job"),
+        if finished > 0 {
+            format!(" ({finished} done or skipped)")
+        } else {
+            String::new()
+        },
+    );
+    let mut bases: BTreeMap<Basis, usize> = BTreeMap::new();
+    for p in planned.iter().filter(|p| p.seconds > 0.0) {
+        *bases.entry(p.basis).or_default() += 1;
+    }
+    let mut from = Vec::new();
+    for (basis, n) in bases {
+        from.push(match basis {
+            Basis::Calibrated => format!(
+                "{} from speeds calibrated on this machine ({slots} job(s) at once)",
+                count(n, "job")
+            ),
+            Basis::Measured => format!("{} from `tune bench` (one job at a time)", count(n, "job")),
+            Basis::Scaled => format!(
+                "{} scaled by FLOPs from the measured architecture nearest in FLOPs",
+                count(n, "job")
+            ),
+            Basis::Assumed => format!(
+                "{} from an assumed {} GFLOP/s per thread (nothing measured: drop --no-calibrate, \
+                 or run `tune bench --grid {}`)",
+                count(n, "job"),
+                throughput::ASSUMED_GFLOPS,
+                args.grid.display()
+            ),
+        });
+    }
+    if !from.is_empty() {
+        let place =
+            throughput::path().map_or_else(String::new, |p| format!("; cache {}", p.display()));
+        println!("figures: {}{place}", from.join("; "));
+    }
+    for size in sizes.values() {
+        println!("data: {}", size.source);
+    }
+    println!("{}", count(jobs.len(), "job"));
+    Ok(())
+}
+
+/// One row per job: key, architecture, the settings that vary (data set, epochs and seed always),
+/// size, state and time left.
+fn print_table(planned: &[Planned<'_>]) {
+    let varying = tune_report::varying_settings(planned.iter().map(|p| p.job));
+    let always = [Field::Dataset, Field::Epochs, Field::Seed];
+    let mut settings = always.to_vec();
+    settings.extend(varying.into_iter().filter(|f| !always.contains(f)));
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
+    let mut header = vec!["#".to_string(), "job".into(), "architecture".into()];
+    header.extend(settings.iter().map(|f| f.name()));
+    header.extend(["params", "MFLOP/image", "state", "est. time left"].map(String::from));
+    table.set_header(header);
+    for (i, p) in planned.iter().enumerate() {
+        let mut row = vec![(i + 1).to_string(), p.key.clone(), p.job.model.label()];
+        row.extend(settings.iter().map(|f| f.value(p.job).to_string()));
+        row.extend([
+            common::thousands(p.job.model.params().unwrap_or(0) as u64),
+            format!(
+                "{:.1}",
+                p.job.model.train_flops_per_image().unwrap_or(0.0) / 1e6
+            ),
+            p.state.clone(),
+            common::duration(Duration::from_secs_f64(p.seconds)),
+        ]);
+        table.add_row(row);
+    }
+    println!("{table}");
+}
+
+/// For grids above [`LARGE_GRID`]: jobs by state and the architectures taking the most time.
+fn print_summary(planned: &[Planned<'_>]) {
+    let mut states: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut archs: HashMap<String, (usize, f64)> = HashMap::new();
+    for p in planned {
+        let state = p.state.split([' ', ',']).next().unwrap_or("");
+        *states.entry(state).or_default() += 1;
+        let a = archs.entry(p.job.model.label()).or_default();
+        a.0 += 1;
+        a.1 += p.seconds;
+    }
+    let states: Vec<String> = states
+        .into_iter()
+        .map(|(s, n)| format!("{} {s}", common::thousands(n as u64)))
+        .collect();
+    println!(
+        "more than {} jobs: a summary instead of one row per job",
+        common::thousands(LARGE_GRID as u64)
+    );
+    println!("jobs by state: {}", states.join(", "));
+    let mut archs: Vec<(String, (usize, f64))> = archs.into_iter().collect();
+    archs.sort_by(|a, b| b.1.1.total_cmp(&a.1.1).then_with(|| a.0.cmp(&b.0)));
     let mut table = comfy_table::Table::new();
     table.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
     table.set_header([
-        "#",
-        "job",
         "architecture",
-        "dataset",
-        "epochs",
-        "seed",
-        "params",
-        "MFLOP/image",
-        "est. time",
+        "jobs",
+        "est. time left (one job after another)",
     ]);
-    let mut times = Vec::new();
-    let mut bases = Vec::new();
-    for (i, job) in jobs.iter().enumerate() {
-        let (ips, basis) = cache.estimate(&job.model, threads, kernels);
-        bases.push(basis);
-        let images = job.train.train_images.unwrap_or(60_000) * job.train.epochs;
-        // Evaluation of the 10k test images after each epoch costs about a third of training them.
-        let eval = 10_000.0 * job.train.epochs as f64 / 3.0;
-        let secs = (images as f64 + eval) / ips;
-        times.push(secs);
+    for (label, (n, secs)) in archs.iter().take(10) {
         table.add_row([
-            (i + 1).to_string(),
-            job.key(),
-            job.model.label(),
-            job.train.dataset.clone(),
-            job.train.epochs.to_string(),
-            job.train.seed.to_string(),
-            common::thousands(job.model.params().unwrap_or(0) as u64),
-            format!(
-                "{:.1}",
-                job.model.train_flops_per_image().unwrap_or(0.0) / 1e6
-            ),
-            common::duration(Duration::from_secs_f64(secs)),
+            label.clone(),
+            common::thousands(*n as u64),
+            common::duration(Duration::from_secs_f64(*secs)),
         ]);
     }
-    println!("{table}");
-    let wall = schedule(&times, slots);
-    let basis = if bases.contains(&Basis::Assumed) {
-        format!(
-            "assumed {} GFLOP/s per thread for unmeasured configurations: run `tune bench` to measure",
-            crate::throughput::ASSUMED_GFLOPS
-        )
-    } else if bases.contains(&Basis::Scaled) {
-        "from throughput measured by `tune bench`, scaled by FLOPs where a configuration was not measured".to_string()
-    } else {
-        "from throughput measured by `tune bench`".to_string()
-    };
     println!(
-        "estimated wall time {} with {slots} job(s) x {threads} thread(s) ({basis})",
-        common::duration(Duration::from_secs_f64(wall))
+        "{} architectures; the {} taking the most time:",
+        common::thousands(archs.len() as u64),
+        archs.len().min(10)
     );
-    println!("{} jobs", jobs.len());
+    println!("{table}");
 }
 
 /// Wall time of running jobs of the given durations in queue order on `slots` parallel slots.
