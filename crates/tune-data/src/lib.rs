@@ -14,8 +14,8 @@
 
 mod error;
 mod fetch;
-mod identity;
 mod holdout;
+mod identity;
 pub mod idx;
 mod load;
 mod locate;
@@ -25,8 +25,8 @@ mod verify;
 
 pub use error::{DataError, IdxProblem};
 pub use fetch::{FetchEvent, FetchOptions, fetch, fetch_info};
-pub use identity::{DataIdentity, canonical_identity, identify};
 pub use holdout::{HOLDOUT_SEED, Holdout, stratified_holdout};
+pub use identity::{DataIdentity, canonical_identity, identify};
 pub use load::{Dataset, IMAGE_SIZE, Split, load, load_dir};
 pub use locate::{Located, Searched, Source, cache_dir, data_file, locate};
 pub use registry::{DatasetInfo, FileInfo, info, known};

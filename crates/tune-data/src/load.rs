@@ -65,23 +65,12 @@ pub fn load(name: &str, data_dir: Option<&Path>) -> Result<Dataset, DataError> {
     let info = info(name)?;
     let located = locate_in(info, data_dir, &SearchEnv::from_env())?;
     tracing::debug!(dir = %located.dir.display(), source = %located.source, "loading {name}");
-    let data = load_dir(&located.dir, info)?;
-    let (rows, cols) = IMAGE_SIZE;
-    if (data.train.rows, data.train.cols) != (rows, cols) {
-        return Err(DataError::ImageSize {
-            path: find(&located.dir, info.train_images())?,
-            name: info.name.clone(),
-            rows: data.train.rows,
-            cols: data.train.cols,
-            expected_rows: rows,
-            expected_cols: cols,
-        });
-    }
-    Ok(data)
+    load_dir(&located.dir, info)
 }
 
 /// Loads the data set whose four files (`NAME.gz` or `NAME`) are in `dir`, without checking
-/// checksums or the image size; a split without images is an error ([`DataError::Empty`]).
+/// checksums. Images of another size than [`IMAGE_SIZE`] ([`DataError::ImageSize`], naming the
+/// file) and a split without images ([`DataError::Empty`]) are errors.
 pub fn load_dir(dir: &Path, info: &DatasetInfo) -> Result<Dataset, DataError> {
     let load = || {
         let train = load_split(dir, info, info.train_images(), info.train_labels())?;
@@ -106,6 +95,17 @@ pub fn load_dir(dir: &Path, info: &DatasetInfo) -> Result<Dataset, DataError> {
                 train_rows: train.rows,
                 train_cols: train.cols,
                 dataset: None,
+            });
+        }
+        let (rows, cols) = IMAGE_SIZE;
+        if (train.rows, train.cols) != (rows, cols) {
+            return Err(DataError::ImageSize {
+                path: find(dir, info.train_images())?,
+                name: info.name.clone(),
+                rows: train.rows,
+                cols: train.cols,
+                expected_rows: rows,
+                expected_cols: cols,
             });
         }
         Ok(Dataset {
@@ -211,20 +211,16 @@ mod tests {
     }
 
     #[test]
-    fn loads_a_fixture_without_checksums() {
+    fn a_known_data_set_is_held_to_its_image_size() {
         let dir = TempDir::new().unwrap();
         let mnist = info("mnist").unwrap();
         write_fixture(dir.path(), mnist, 5, 2);
-        let d = load_dir(dir.path(), mnist).unwrap();
-        assert_eq!(d.name, "mnist");
-        assert_eq!(d.classes.len(), 10);
-        assert_eq!((d.train.len, d.train.rows, d.train.cols), (5, 3, 3));
-        assert_eq!(d.test.len, 2);
-        assert_eq!(d.train.images.len(), 5 * 9);
-        assert_eq!(*d.train.labels, vec![0, 1, 2, 3, 4]);
-        assert_eq!(d.train.image(1)[0], 9.0 / 255.0);
-        assert_eq!(d.train.images[0], 0.0);
-        assert!(d.train.images.iter().all(|&x| (0.0..=1.0).contains(&x)));
+        // A known data set is held to its image size, from a directory as through locate.
+        let m = load_dir(dir.path(), mnist).unwrap_err().to_string();
+        assert!(
+            m.contains("images are 3x3, but data set `mnist` has 28x28"),
+            "{m}"
+        );
         // An explicit directory goes through locate, which holds a known data set to its size.
         let m = load("mnist", Some(dir.path())).unwrap_err().to_string();
         assert!(

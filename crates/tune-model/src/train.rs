@@ -195,7 +195,10 @@ pub fn plan(job: &JobSpec, data: &Dataset) -> crate::Result<Plan> {
             }
             let h = tune_data::stratified_holdout(&data.train.labels, size);
             Ok(Plan {
-                train: limit(h.rest, &format!(" besides the {size} held out for validation"))?,
+                train: limit(
+                    h.rest,
+                    &format!(" besides the {size} held out for validation"),
+                )?,
                 holdout: Some(h.validation),
             })
         }

@@ -66,8 +66,8 @@ use tune_spec::{EpochMetrics, JobSpec, TrainOutcome};
 pub use error::{Result, StoreError};
 pub use types::{
     Checkpoint, Claim, EnqueueReport, JobPredictions, JobResult, JobStatus, JobStatusRow,
-    KeptCheckpoint, MergeConflict,
-    MergeReport, NewSweep, Released, ResultFilter, StatusCounts, SweepRow,
+    KeptCheckpoint, MergeConflict, MergeReport, NewSweep, Released, ResultFilter, StatusCounts,
+    SweepRow,
 };
 
 use error::Fail;
@@ -1239,7 +1239,6 @@ impl Store {
             Ok(())
         })
     }
-
 
     /// Records that a claimed job trains on the data with identity `sha256` (see
     /// `tune_data::identify`), `verified` when those are the canonical files. Fails with

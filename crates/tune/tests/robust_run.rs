@@ -166,7 +166,7 @@ fn exit_code_1_also_for_failed_jobs_this_run_skipped() {
     let out = s.run_cmd(&[]).output().unwrap();
     expect_code(&out, 1);
     assert!(
-        stdout(&out).contains("1 jobs done, 1 failed"),
+        stdout(&out).contains("1 job done, 1 failed"),
         "{}",
         stdout(&out)
     );
@@ -196,7 +196,7 @@ fn a_diverged_job_is_failed_with_advice_and_the_others_train() {
     let out = s.run_cmd(&[]).output().unwrap();
     expect_code(&out, 1);
     assert!(
-        stdout(&out).contains("1 jobs done, 1 failed"),
+        stdout(&out).contains("1 job done, 1 failed"),
         "{}",
         stdout(&out)
     );
@@ -426,7 +426,7 @@ fn more_training_images_than_there_are_is_an_error() {
             .2
             .as_deref()
             .unwrap_or_default()
-            .contains("has only 256 training images"),
+            .contains("train_images = 100000, but data set `fashion-mnist` has only"),
         "{jobs:?}"
     );
     assert_eq!((jobs[1].0, jobs[1].1.as_str()), (100, "done"));
@@ -513,7 +513,7 @@ fn a_job_that_makes_progress_between_kills_is_not_failed() {
     let out = s.run_cmd(&[]).output().unwrap();
     expect_code(&out, 0);
     assert!(
-        stdout(&out).contains("1 jobs done, 0 failed"),
+        stdout(&out).contains("1 job done, 0 failed"),
         "{}",
         stdout(&out)
     );

@@ -383,11 +383,7 @@ fn sqlite_url_forms_work() {
     assert!(stdout(&out).contains("1 finished job"), "{}", stdout(&out));
     // Training again through another form finds the job finished.
     let out = run(&mut s.run_cmd("sqlite:y.db?mode=rwc"), true);
-    assert!(
-        stderr(&out).contains("1 already finished"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("1 already done"), "{}", stderr(&out));
 }
 
 // ----- 3. reports say what is not done; `tune status` lists it --------------------------------

@@ -286,7 +286,11 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let rt = common::runtime()?;
     let sel = rt.block_on(finished(&args.db.db, args.sweep.as_deref(), false))?;
     let results = select(sel.results.clone(), &filters)?;
-    let rows = rt.block_on(rows_with_predictions(&sel.store, &results, args.sweep.as_deref()))?;
+    let rows = rt.block_on(rows_with_predictions(
+        &sel.store,
+        &results,
+        args.sweep.as_deref(),
+    ))?;
     let report = Report::build(
         &rows,
         &ReportOptions {

@@ -36,7 +36,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .filter(|&n| n <= MAX_JOBS)
         .with_context(|| {
             format!(
-                "{}: {} x {} repeats = {} jobs, more than the limit of {}: lower the repeats or \
+                "{}: {} x --repeats {} = {} jobs, more than the limit of {}: lower --repeats or \
                  split the grid",
                 args.grid.display(),
                 count(configurations, "job"),
