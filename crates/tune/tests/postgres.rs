@@ -983,7 +983,7 @@ fn a_worker_cut_off_by_the_network_loses_its_job_cleanly() {
         stderr(&b_out)
     );
     assert!(
-        stdout(&a_out).contains("1 jobs were taken over by other workers"),
+        stdout(&a_out).contains("1 job taken over by other workers"),
         "{}",
         stdout(&a_out)
     );
