@@ -130,6 +130,14 @@ fn reading_never_writes_and_works_on_read_only_media() {
             args.join(" ")
         );
     }
+    // A dry run reads the states of the grid's jobs, and only reads.
+    let mut dry = s.run_cmd(db_arg);
+    dry.args(["--dry-run", "--no-calibrate"]);
+    run(&mut dry, true);
+    assert!(
+        before == bytes(&db),
+        "`tune run --dry-run` changed the database"
+    );
 
     // Read-only media: a directory and file nobody may write to.
     let media = s.dir().join("media");

@@ -401,7 +401,7 @@ fn known_states(db: &str, sweep: &NewSweep) -> HashMap<String, (JobStatus, u32)>
         return HashMap::new();
     }
     let read = async {
-        let store = common::open_store(db).await?;
+        let store = common::open_reader(db).await?;
         let rows = store.jobs_of_sweep(&sweep.id()).await?;
         anyhow::Ok(
             rows.into_iter()
