@@ -14,7 +14,9 @@ pub mod train;
 
 pub use layers::Kernels;
 pub use network::Network;
-pub use train::{Flow, Observer, Plan, Resume, Silent, TrainOptions, Trained, plan, train};
+pub use train::{
+    Flow, Observer, Plan, Resume, Silent, TrainOptions, Trained, plan, split_sizes, train,
+};
 
 /// What can go wrong while building or training a network.
 #[derive(Debug, thiserror::Error)]

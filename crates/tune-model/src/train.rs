@@ -107,6 +107,7 @@ pub fn train(
     job.validate()?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads.max(1))
+        .start_handler(|_| crate::kernels::flush_denormals())
         .build()
         .map_err(|e| crate::Error::Threads(e.to_string()))?;
     pool.install(|| {
@@ -123,13 +124,71 @@ pub struct Plan {
     pub holdout: Option<Vec<usize>>,
 }
 
+/// How many images of a training split of `train_len` images `job` holds out and trains on:
+/// `(held_out, trained_on)`. Needs only the split's size (an IDX header), so a grid can be checked
+/// before anything is loaded or enqueued.
+///
+/// With [`Validation::Holdout`]`(n)`, the default size ([`tune_spec::DEFAULT_HOLDOUT`], 5,000) on a
+/// split of fewer than 10,000 images holds out a twelfth of the split instead (the 60,000-image data
+/// sets hold out exactly 5,000 either way); `train_images` then limits the rest.
+///
+/// # Errors
+/// [`crate::Error::Data`] when the split is empty, the holdout leaves nothing to train on, or
+/// `train_images` is 0 or more than the images left after the holdout. The message names the
+/// setting as `train_images` and the largest value that fits; callers add where it was set.
+pub fn split_sizes(
+    job: &JobSpec,
+    data_name: &str,
+    train_len: usize,
+) -> crate::Result<(usize, usize)> {
+    if train_len == 0 {
+        return Err(crate::Error::Data(format!(
+            "data set `{data_name}` has no training images"
+        )));
+    }
+    let held_out = match job.train.validation {
+        Validation::Test => 0,
+        Validation::Holdout(n) => {
+            let size = if n != tune_spec::DEFAULT_HOLDOUT || n.saturating_mul(2) <= train_len {
+                n
+            } else {
+                train_len / 12
+            };
+            if size >= train_len || size == 0 {
+                return Err(crate::Error::Data(format!(
+                    "a holdout of {n} images leaves nothing to train on (data set `{data_name}` \
+                     has {train_len} training images)"
+                )));
+            }
+            size
+        }
+    };
+    let rest = train_len - held_out;
+    let besides = if held_out > 0 {
+        format!(" besides the {held_out} held out for validation")
+    } else {
+        String::new()
+    };
+    match job.train.train_images {
+        Some(0) => Err(crate::Error::Data(
+            "train_images = 0 leaves nothing to train on; leave it out to train on all images"
+                .to_string(),
+        )),
+        Some(n) if n > rest => Err(crate::Error::Data(format!(
+            "train_images = {n}, but data set `{data_name}` has only {rest} training images\
+             {besides}: use at most {rest}, or leave train_images out to train on all of them"
+        ))),
+        Some(n) => Ok((held_out, n)),
+        None => Ok((held_out, rest)),
+    }
+}
+
 /// Which training images `job` trains and validates on.
 ///
-/// With [`Validation::Holdout`]`(n)` the holdout is [`tune_data::stratified_holdout`] of the whole
-/// training split (the same images for every job on that data), and `train_images` then limits
-/// the rest. The default size ([`tune_spec::DEFAULT_HOLDOUT`], 5,000) on a split of fewer than
-/// 10,000 images (small or test data) holds out a twelfth of the split instead, with a warning (the
-/// 60,000-image data sets hold out exactly 5,000 either way).
+/// With [`Validation::Holdout`] the holdout is [`tune_data::stratified_holdout`] of the whole
+/// training split (the same images for every job on that data), of the size [`split_sizes`] gives
+/// (with a warning when a small split holds out a twelfth), and `train_images` then limits the
+/// rest.
 ///
 /// # Errors
 /// [`crate::Error::Data`] when the images are not the networks' size, a split is empty, nothing is
@@ -156,53 +215,26 @@ pub fn plan(job: &JobSpec, data: &Dataset) -> crate::Result<Plan> {
         )));
     }
     let len = data.train.len;
-    let limit = |rest: Vec<usize>, what: &str| -> crate::Result<Vec<usize>> {
-        match job.train.train_images {
-            Some(0) => Err(crate::Error::Data(
-                "train_images = 0 leaves nothing to train on; leave it out to train on all images"
-                    .to_string(),
-            )),
-            Some(n) if n > rest.len() => Err(crate::Error::Data(format!(
-                "train_images = {n}, but data set `{}` has only {} training images{what}; lower \
-                 train_images (--train-images) to at most {}, or leave it out to train on all",
-                data.name,
-                rest.len(),
-                rest.len()
-            ))),
-            Some(n) => Ok(rest[..n].to_vec()),
-            None => Ok(rest),
-        }
-    };
-    match job.train.validation {
-        Validation::Test => Ok(Plan {
-            train: limit((0..len).collect(), "")?,
+    let (held_out, trained_on) = split_sizes(job, &data.name, len)?;
+    if held_out == 0 {
+        return Ok(Plan {
+            train: (0..trained_on).collect(),
             holdout: None,
-        }),
-        Validation::Holdout(n) => {
-            let size = if n != tune_spec::DEFAULT_HOLDOUT || n.saturating_mul(2) <= len {
-                n
-            } else {
-                let smaller = len / 12;
-                tracing::warn!(
-                    "the training split has {len} images, too few to hold out {n}: holding out {smaller} (a twelfth)"
-                );
-                smaller
-            };
-            if size >= len || size == 0 {
-                return Err(crate::Error::Data(format!(
-                    "a hold-out of {n} images leaves nothing to train on ({len} training images)"
-                )));
-            }
-            let h = tune_data::stratified_holdout(&data.train.labels, size);
-            Ok(Plan {
-                train: limit(
-                    h.rest,
-                    &format!(" besides the {size} held out for validation"),
-                )?,
-                holdout: Some(h.validation),
-            })
+        });
+    }
+    if let Validation::Holdout(n) = job.train.validation {
+        if n != held_out {
+            tracing::warn!(
+                "the training split has {len} images, too few to hold out {n}: holding out {held_out} (a twelfth)"
+            );
         }
     }
+    let mut h = tune_data::stratified_holdout(&data.train.labels, held_out);
+    h.rest.truncate(trained_on);
+    Ok(Plan {
+        train: h.rest,
+        holdout: Some(h.validation),
+    })
 }
 
 fn train_on_this_thread(

@@ -415,21 +415,29 @@ fn more_training_images_than_there_are_is_an_error() {
         "{err}"
     );
 
-    let out = s.run_cmd(&[]).output().unwrap();
-    expect_code(&out, 1);
-    let db = Db::open(&s.db());
-    let jobs: Vec<(i64, String, Option<String>)> =
-        db.rows("SELECT train_images, status, last_error FROM jobs ORDER BY seq");
-    assert_eq!(jobs[0].1, "failed", "{jobs:?}");
+    assert!(err.contains("--train-images"), "{err}");
+
+    // A grid asking for more is refused before anything is enqueued or trained, naming the grid
+    // file, the value, what fits and where to change it; its dry run says the same.
+    for extra in [&[][..], &["--dry-run"][..]] {
+        let out = s.run_cmd(extra).output().unwrap();
+        expect_code(&out, 2);
+        let err = stderr(&out);
+        assert!(
+            err.contains("grid.toml: a setting of the grid cannot run on the data that is here")
+                && err.contains(
+                    "train_images = 100000, but data set `fashion-mnist` has only 235 training \
+                     images besides the 21 held out for validation: use at most 235"
+                )
+                && err.contains("Change train_images (or validation) in the grid file"),
+            "{extra:?}: {err}"
+        );
+        assert!(!err.contains("--train-images"), "{err}");
+    }
     assert!(
-        jobs[0]
-            .2
-            .as_deref()
-            .unwrap_or_default()
-            .contains("train_images = 100000, but data set `fashion-mnist` has only"),
-        "{jobs:?}"
+        !s.db().exists() || Db::open(&s.db()).rows::<(i64,)>("SELECT count(*) FROM jobs")[0].0 == 0,
+        "nothing is enqueued"
     );
-    assert_eq!((jobs[1].0, jobs[1].1.as_str()), (100, "done"));
 }
 
 /// 32x32 images under a 28x28 data set's name: a data error at load time naming the file, the

@@ -8,6 +8,7 @@
 
 mod buffers;
 mod conv;
+mod denormals;
 mod dense;
 mod loss;
 mod matmul;
@@ -16,6 +17,7 @@ mod rmsprop;
 mod winograd;
 
 pub use conv::{ConvAlgo, conv2d_relu, set_conv_algo};
+pub use denormals::flush_denormals;
 pub use dense::dense;
 pub use loss::softmax_cross_entropy;
 pub use matmul::{set_threads, sgemm_gflops, threads};

@@ -69,6 +69,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         host: common::host(),
         tune_version: env!("CARGO_PKG_VERSION").to_string(),
     };
+    check_split_sizes(&args.grid, &jobs, args.data_dir.as_deref())?;
     if args.dry_run {
         println!("{what}");
         dry_run(&args, &sweep, &jobs, slots, threads)?;
@@ -350,7 +351,7 @@ struct DataSize {
 
 /// The sizes of data set `name` as found on disk, else the canonical ones with a warning.
 fn data_size(name: &str, data_dir: Option<&Path>) -> DataSize {
-    let canonical = |why: String| {
+    found_size(name, data_dir).unwrap_or_else(|why| {
         eprintln!(
             "warning: the grid needs data set `{name}`, which is not here: {why}\n  the estimate \
              assumes its canonical 60,000 training and 10,000 test images; get it first (`tune \
@@ -361,14 +362,19 @@ fn data_size(name: &str, data_dir: Option<&Path>) -> DataSize {
             test: 10_000,
             source: format!("{name}: canonical sizes (not found)"),
         }
-    };
+    })
+}
+
+/// The sizes of data set `name` from its IDX headers (nothing else is read), or why they are not
+/// known.
+fn found_size(name: &str, data_dir: Option<&Path>) -> Result<DataSize, String> {
     let located = match tune_data::locate(name, data_dir) {
         Ok(l) => l,
         Err(e) => {
             let first = e.to_string();
             let searched = first.lines().skip(1).take_while(|l| l.starts_with("  "));
             let places: Vec<String> = searched.map(|l| l.trim().to_string()).collect();
-            return canonical(format!("searched {}", places.join("; ")));
+            return Err(format!("searched {}", places.join("; ")));
         }
     };
     let dims = |file: &tune_data::FileInfo| {
@@ -377,10 +383,10 @@ fn data_size(name: &str, data_dir: Option<&Path>) -> DataSize {
             .and_then(|p| Ok(tune_data::idx::read_image_dims(&p)?.0))
     };
     let Ok(info) = tune_data::info(name) else {
-        return canonical("unknown data set".into());
+        return Err("unknown data set".into());
     };
     match (dims(info.train_images()), dims(info.test_images())) {
-        (Ok(train), Ok(test)) => DataSize {
+        (Ok(train), Ok(test)) => Ok(DataSize {
             train,
             test,
             source: format!(
@@ -389,9 +395,46 @@ fn data_size(name: &str, data_dir: Option<&Path>) -> DataSize {
                 common::thousands(test as u64),
                 located.dir.display()
             ),
-        },
-        (Err(e), _) | (_, Err(e)) => canonical(format!("{}: {e:#}", located.dir.display())),
+        }),
+        (Err(e), _) | (_, Err(e)) => Err(format!("{}: {e:#}", located.dir.display())),
     }
+}
+
+/// Refuses a grid whose jobs ask for more training images (`train_images`, after the holdout)
+/// than their data set has, before anything is enqueued or trained: every distinct problem is
+/// listed once with the grid file and the largest value that fits. Data sets that are not found
+/// are left to the runner, which says how to get them.
+fn check_split_sizes(grid: &Path, jobs: &[JobSpec], data_dir: Option<&Path>) -> anyhow::Result<()> {
+    let mut sizes: BTreeMap<&str, Option<usize>> = BTreeMap::new();
+    let mut problems: Vec<String> = Vec::new();
+    for job in jobs {
+        let name = job.train.dataset.as_str();
+        let train = *sizes
+            .entry(name)
+            .or_insert_with(|| found_size(name, data_dir).ok().map(|s| s.train));
+        let Some(train) = train else { continue };
+        if let Err(e) = tune_model::split_sizes(job, name, train) {
+            let e = e.to_string();
+            let e = e.strip_prefix("data error: ").unwrap_or(&e).to_string();
+            if !problems.contains(&e) {
+                problems.push(e);
+            }
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(anyhow::anyhow!(
+        "{}: {} of the grid cannot run on the data that is here, so nothing was enqueued:\n  {}\n\
+             Change train_images (or validation) in the grid file and run it again.",
+        grid.display(),
+        if problems.len() == 1 {
+            "a setting"
+        } else {
+            "settings"
+        },
+        problems.join("\n  ")
+    ))
 }
 
 /// The state of each job of the sweep in the database, by key (empty when there is no database
@@ -412,7 +455,10 @@ fn known_states(db: &str, sweep: &NewSweep) -> HashMap<String, (JobStatus, u32)>
     match common::runtime().and_then(|rt| rt.block_on(read)) {
         Ok(states) => states,
         Err(e) => {
-            tracing::info!("no job states for the dry run: {e:#}");
+            eprintln!(
+                "warning: cannot read the jobs' states from {db}, so every job is shown as new: \
+                 {e:#}"
+            );
             HashMap::new()
         }
     }

@@ -27,6 +27,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         args.data.data_dir.as_deref(),
         args.allow_unverified,
     )?;
+    tune_model::split_sizes(&job, &job.train.dataset, data.train.len)
+        .map_err(|e| anyhow::Error::new(e).context("--train-images or --holdout"))?;
     let opts = TrainOptions {
         threads: args.threads,
         kernels: if args.stock {
