@@ -64,7 +64,7 @@ pub enum Error {
         lr: f64,
     },
     /// The observer asked to stop.
-    #[error("training stopped after {epochs_done} epochs")]
+    #[error("training stopped after {epochs_done} epoch(s)")]
     Stopped {
         /// Epochs fully done (and reported) before the stop.
         epochs_done: usize,

@@ -392,7 +392,12 @@ impl Col {
             Col::Sd => Cell::num(r.accuracy_sd, 4),
             Col::Ci => match r.test_ci {
                 Some(ci) => Cell {
-                    shown: format!("{:.4}–{:.4}", ci.low, ci.high),
+                    shown: format!(
+                        "{:.4}–{:.4}{}",
+                        ci.low,
+                        ci.high,
+                        if ci.clipped { " (cut)" } else { "" }
+                    ),
                     exact: format!("{} {}", ci.low, ci.high),
                 },
                 None => Cell::empty(),
@@ -553,12 +558,12 @@ fn summary_table(report: &Report, csv: bool) -> TableData {
         })
         .collect();
     let names: &[(&str, &str, bool)] = &[
-        ("n", "jobs", true),
+        ("jobs", "jobs", true),
         ("configs", "configurations", true),
-        ("mean accuracy", "accuracy_mean", true),
-        ("sd", "accuracy_sd", true),
-        ("min", "accuracy_min", true),
-        ("max", "accuracy_max", true),
+        ("mean accuracy", "config_mean", true),
+        ("sd", "config_sd", true),
+        ("min", "config_min", true),
+        ("max", "config_max", true),
         ("95% CI of mean", "config_mean_ci", true),
         ("best configuration", "best", false),
         ("best accuracy", "best_accuracy", true),
@@ -586,13 +591,18 @@ fn summary_cells(s: &GroupSummary, with_configs: bool) -> Vec<Cell> {
     if with_configs {
         cells.push(Cell::text(s.configurations.to_string()));
     }
-    cells.push(Cell::num(Some(s.accuracy.mean), 4));
-    cells.push(Cell::num(s.accuracy.sd, 4));
-    cells.push(Cell::num(Some(s.accuracy.min), 4));
-    cells.push(Cell::num(Some(s.accuracy.max), 4));
+    cells.push(Cell::num(Some(s.configs.mean), 4));
+    cells.push(Cell::num(s.configs.sd, 4));
+    cells.push(Cell::num(Some(s.configs.min), 4));
+    cells.push(Cell::num(Some(s.configs.max), 4));
     cells.push(match s.config_mean_ci {
         Some(ci) => Cell {
-            shown: format!("{:.4}–{:.4}", ci.low, ci.high),
+            shown: format!(
+                "{:.4}–{:.4}{}",
+                ci.low,
+                ci.high,
+                if ci.clipped { " (cut)" } else { "" }
+            ),
             exact: format!("{} {}", ci.low, ci.high),
         },
         None => Cell::empty(),
@@ -746,10 +756,19 @@ pub fn render_report(report: &Report, format: Format, width: Option<u16>) -> Str
             }
             if grouped {
                 let by: Vec<String> = report.by.iter().map(|f| f.name()).collect();
-                let h = format!(
-                    "Summary by {}: test accuracy over every job (sd: sample, n-1)",
-                    by.join(", ")
-                );
+                let h = if report.repeats {
+                    format!(
+                        "Summary by {}: each configuration's test accuracy (the mean of its seeds); \
+                         mean, sd (n-1), min, max and the mean's 95% t interval over the configurations",
+                        by.join(", ")
+                    )
+                } else {
+                    format!(
+                        "Summary by {}: test accuracy over the configurations (one job each); \
+                         mean, sd (n-1), min, max and the mean's 95% t interval",
+                        by.join(", ")
+                    )
+                };
                 out.push_str(&if md {
                     format!("### {h}\n\n")
                 } else {

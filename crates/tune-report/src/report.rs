@@ -221,11 +221,17 @@ pub struct GroupSummary {
     pub values: Vec<FieldValue>,
     /// Distinct configurations in the group.
     pub configurations: usize,
-    /// Test accuracy over the group's jobs: n, mean, sample sd, min, max.
+    /// Test accuracy over the group's jobs (every seed of every configuration): n, mean, sample
+    /// sd, min, max.
     pub accuracy: Summary,
-    /// Mean over the group's configurations of their mean test accuracy.
+    /// The configurations' mean test accuracies (each over its seeds): n (configurations), mean,
+    /// sample sd, min, max. What the summary table shows, and what the tests between groups
+    /// compare; the same as `accuracy` when every configuration has one job.
+    pub configs: Summary,
+    /// Mean over the group's configurations of their mean test accuracy (`configs.mean`).
     pub config_mean: f64,
-    /// 95% Student-t interval of `config_mean` (`null` for fewer than two configurations).
+    /// 95% Student-t interval of `config_mean` over the configurations, cut to [0, 1] (`clipped`
+    /// says so); `null` for fewer than two configurations.
     pub config_mean_ci: Option<Interval>,
     /// The configuration ranked first (see [`crate::rank`]).
     pub best: ReportRow,
@@ -328,8 +334,10 @@ impl Report {
                     values: values.clone(),
                     configurations: members.len(),
                     accuracy: Summary::of(&accuracies).expect("a group has a job"),
+                    configs: Summary::of(&config_means_here).expect("a group has a row"),
                     config_mean: stats::mean(&config_means_here).unwrap_or(f64::NAN),
-                    config_mean_ci: stats::t_interval(&config_means_here, LEVEL),
+                    config_mean_ci: stats::t_interval(&config_means_here, LEVEL)
+                        .map(|i| i.within(0.0, 1.0)),
                     best: ReportRow { rank: 1, ..best },
                 });
             }
@@ -569,7 +577,7 @@ fn config_row(c: &Config<'_>, label_fields: &[Field]) -> ReportRow {
     let test_images = first.test_predictions.as_ref().map(Predictions::len);
     let interval = |values: &[f64], mean: f64, images: Option<usize>| {
         if values.len() >= 2 {
-            stats::t_interval(values, LEVEL)
+            stats::t_interval(values, LEVEL).map(|i| i.within(0.0, 1.0))
         } else {
             images.and_then(|n| stats::wilson(mean, n, LEVEL))
         }

@@ -76,6 +76,26 @@ pub struct Interval {
     pub level: f64,
     /// `wilson` (one run: the binomial error of `n` images) or `t` (the mean of repeated runs).
     pub method: &'static str,
+    /// Whether a bound was cut to the range the quantity can take ([`Interval::within`]): a t
+    /// interval over few values can reach past an accuracy of 0 or 1. Omitted from JSON when false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub clipped: bool,
+}
+
+impl Interval {
+    /// The interval cut to `[lo, hi]` (for an accuracy `[0, 1]`), with `clipped` set when a bound
+    /// moved. A t interval of 2-3 values of an accuracy near 1 is wide enough to pass 1; the
+    /// values past it are impossible, so they are not shown, and the flag says the interval was
+    /// wider than its range.
+    pub fn within(self, lo: f64, hi: f64) -> Interval {
+        let (low, high) = (self.low.max(lo), self.high.min(hi));
+        Interval {
+            clipped: self.clipped || low != self.low || high != self.high,
+            low,
+            high,
+            ..self
+        }
+    }
 }
 
 /// Wilson score interval for an accuracy `p_hat` measured on `n` images, at confidence `level`
@@ -97,6 +117,7 @@ pub fn wilson(p_hat: f64, n: usize, level: f64) -> Option<Interval> {
         high: (centre + half) / d,
         level,
         method: "wilson",
+        clipped: false,
     })
 }
 
@@ -114,6 +135,7 @@ pub fn t_interval(values: &[f64], level: f64) -> Option<Interval> {
         high: m + half,
         level,
         method: "t",
+        clipped: false,
     })
 }
 

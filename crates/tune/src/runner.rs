@@ -530,7 +530,10 @@ impl Slot {
             Err(tune_model::Error::Stopped { epochs_done }) => {
                 ignore_lost(self.store.interrupt(&claim).await)?;
                 self.count(|s| s.interrupted += 1);
-                line.finish(&format!("interrupted after {epochs_done} epochs"));
+                line.finish(&format!(
+                    "interrupted after {}",
+                    crate::commands::common::count(epochs_done, "epoch")
+                ));
             }
             Err(e) => {
                 let msg = e.to_string();

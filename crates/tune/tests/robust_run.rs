@@ -158,10 +158,10 @@ fn exit_code_70_for_a_bug_with_a_please_report_line() {
 /// A grid that still holds failed jobs is not finished: a run that skips them says so and exits 1.
 #[test]
 fn exit_code_1_also_for_failed_jobs_this_run_skipped() {
-    // The first job holds out more images than the fixture has: it fails when it starts.
+    // The first job diverges: it fails while it trains.
     let s = Setup::new(
-        "name = \"holdout\"\n[fixed]\nmodel = \"cnn\"\ndataset = \"fashion-mnist\"\nepochs = 1\n\
-         batch = 32\ndense = 16\nlayer1 = 4\n\n[axes]\nvalidation = [{ holdout = 1000 }, \"test\"]\n",
+        "name = \"diverge\"\n[fixed]\nmodel = \"cnn\"\ndataset = \"fashion-mnist\"\nepochs = 1\n\
+         batch = 32\ndense = 16\nlayer1 = 4\n\n[axes]\nlr = [1e30, 0.001]\n",
     );
     let out = s.run_cmd(&[]).output().unwrap();
     expect_code(&out, 1);
@@ -176,7 +176,8 @@ fn exit_code_1_also_for_failed_jobs_this_run_skipped() {
     let text = stdout(&out);
     assert!(text.contains("0 jobs done, 0 failed"), "{text}");
     assert!(
-        text.contains("1 jobs failed in earlier runs and were skipped"),
+        text.contains("1 job failed in an earlier run and was skipped")
+            && text.contains("trains it again"),
         "{text}"
     );
     assert!(text.contains("--retry-failed"), "{text}");
@@ -274,7 +275,7 @@ fn a_non_finite_figure_from_an_older_tune_becomes_a_failed_job() {
     let out = s.run_cmd(&[]).output().unwrap();
     expect_code(&out, 1);
     assert!(
-        stdout(&out).contains("1 jobs failed in earlier runs and were skipped"),
+        stdout(&out).contains("1 job failed in an earlier run and was skipped"),
         "{}",
         stdout(&out)
     );
@@ -437,6 +438,22 @@ fn more_training_images_than_there_are_is_an_error() {
     assert!(
         !s.db().exists() || Db::open(&s.db()).rows::<(i64,)>("SELECT count(*) FROM jobs")[0].0 == 0,
         "nothing is enqueued"
+    );
+
+    // The same for a holdout that leaves nothing to train on.
+    let s = Setup::new(
+        "name = \"holdout\"\n[fixed]\nmodel = \"cnn\"\ndataset = \"fashion-mnist\"\nepochs = 1\n\
+         batch = 32\ndense = 16\nlayer1 = 4\n\n[axes]\nvalidation = [{ holdout = 1000 }, \"test\"]\n",
+    );
+    let out = s.run_cmd(&[]).output().unwrap();
+    expect_code(&out, 2);
+    assert!(
+        stderr(&out).contains(
+            "a holdout of 1000 images leaves nothing to train on (data set `fashion-mnist` has \
+             256 training images)"
+        ),
+        "{}",
+        stderr(&out)
     );
 }
 
@@ -621,7 +638,7 @@ fn weights_that_cannot_be_written_are_kept_until_a_later_run_writes_them() {
     expect_code(&out, 69);
     let text = stdout(&out);
     assert!(text.contains("2 jobs done, 0 failed"), "{text}");
-    assert!(text.contains("1 weight files are missing"), "{text}");
+    assert!(text.contains("1 weight file missing"), "{text}");
     assert!(
         stderr(&out).contains("No space left on device"),
         "{}",
@@ -650,7 +667,7 @@ fn weights_that_cannot_be_written_are_kept_until_a_later_run_writes_them() {
     let text = stdout(&out);
     assert!(text.contains("0 jobs done, 0 failed"), "{text}");
     assert!(
-        text.contains("1 weight files of earlier runs' jobs written"),
+        text.contains("1 weight file of earlier runs' jobs written"),
         "{text}"
     );
     assert_eq!(Db::open(&s.db()).int("SELECT COUNT(*) FROM checkpoints"), 0);

@@ -362,3 +362,87 @@ fn every_command_picks_the_same_best_job_whatever_the_order() {
         }
     }
 }
+
+/// Intervals never reach past what an accuracy can be: a t interval over two seeds near 1 is cut
+/// to 1 and says so, in the rows and in the `--by layers` summary; the summary's mean, sd, n and
+/// interval all describe the same thing (the configurations' means).
+#[test]
+fn intervals_stay_within_what_an_accuracy_can_be() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("near-one.db");
+    // (filters, lr, test accuracy of seeds 1 and 2)
+    let configs: [(&[usize], f64, [f64; 2]); 4] = [
+        (&[4], 0.001, [0.990, 0.999]),
+        (&[4], 0.002, [0.950, 0.999]),
+        (&[4, 4], 0.001, [0.900, 0.910]),
+        (&[4, 4], 0.002, [0.920, 0.930]),
+    ];
+    let mut jobs = Vec::new();
+    for (filters, lr, accs) in configs {
+        for (seed, acc) in accs.into_iter().enumerate() {
+            let mut s = spec(lr, seed as u64 + 1);
+            s.model = ModelSpec::cnn(filters, 8);
+            let p = predictions(|i| (i as f64) < acc * N as f64);
+            let o = outcome(&s, p, acc, acc);
+            jobs.push((s, o));
+        }
+    }
+    write_db(&db, &jobs);
+    let dir = db.parent().unwrap();
+    let by = |format: &str| {
+        stdout(&run(
+            tune(dir)
+                .args(["report", "--by", "layers", "--format", format, "--db"])
+                .arg(&db),
+            true,
+        ))
+    };
+    let json: serde_json::Value = serde_json::from_str(&by("json")).unwrap();
+    let table = by("table");
+    let mut clipped = 0;
+    for group in json["groups"].as_array().unwrap() {
+        for row in group["rows"].as_array().unwrap() {
+            for ci in ["test_ci", "val_ci"] {
+                let (low, high) = (
+                    row[ci]["low"].as_f64().unwrap(),
+                    row[ci]["high"].as_f64().unwrap(),
+                );
+                assert!(
+                    (0.0..=1.0).contains(&low) && (0.0..=1.0).contains(&high),
+                    "{row}"
+                );
+                clipped += usize::from(row[ci]["clipped"] == true);
+            }
+        }
+    }
+    assert!(
+        clipped >= 2,
+        "the two-seed intervals near 1 are cut: {json}"
+    );
+    for s in json["summary"].as_array().unwrap() {
+        assert_eq!(s["configs"]["n"], 2, "{s}");
+        assert_eq!(s["accuracy"]["n"], 4, "{s}");
+        let mean = s["configs"]["mean"].as_f64().unwrap();
+        assert!((mean - s["config_mean"].as_f64().unwrap()).abs() < 1e-12);
+        let (low, high) = (
+            s["config_mean_ci"]["low"].as_f64().unwrap(),
+            s["config_mean_ci"]["high"].as_f64().unwrap(),
+        );
+        assert!(
+            low <= mean && mean <= high && (0.0..=1.0).contains(&low) && high <= 1.0,
+            "{s}"
+        );
+    }
+    // 1 layer: configuration means 0.9945 and 0.9745; their t interval (df 1) passes 1.
+    assert_eq!(json["summary"][0]["config_mean_ci"]["clipped"], true);
+    assert!(
+        table.contains("(cut)")
+            && table.contains("each configuration's test accuracy (the mean of its seeds)")
+            && table.contains("over the configurations"),
+        "{table}"
+    );
+    assert!(
+        table.contains("0.9845"),
+        "the 1-layer mean of configuration means: {table}"
+    );
+}

@@ -181,22 +181,28 @@ pub fn finish_line(
     // unfinished: never a silent success.
     let failed_before = (counts.failed as usize).saturating_sub(s.failed);
     if failed_before > 0 {
+        let (them, were) = if failed_before == 1 {
+            ("it", "an earlier run and was")
+        } else {
+            ("them", "earlier runs and were")
+        };
         println!(
-            "{failed_before} jobs failed in earlier runs and were skipped: the reason is in the \
-             jobs table's last_error; `tune run GRID --retry-failed` trains them again"
+            "{} failed in {were} skipped: the reason is in the jobs table's last_error (`tune \
+             status`); `tune run GRID --retry-failed` trains {them} again",
+            count(failed_before, "job")
         );
     }
     if s.weights_recovered > 0 {
         println!(
-            "{} weight files of earlier runs' jobs written from the results database",
-            s.weights_recovered
+            "{} of earlier runs' jobs written from the results database",
+            count(s.weights_recovered, "weight file")
         );
     }
     if s.weights_missing > 0 {
         println!(
-            "{} weight files are missing (could not be written: disk full?); their weights are \
-             kept in the results database, and the next run with --save-weights writes them",
-            s.weights_missing
+            "{} missing (could not be written: disk full?); the weights are kept in the results \
+             database, and the next run with --save-weights writes them",
+            count(s.weights_missing, "weight file")
         );
     }
     if s.interrupted > 0 {

@@ -43,12 +43,12 @@ pub fn run(args: MergeArgs) -> anyhow::Result<ExitCode> {
                 }
             }
             println!(
-                "{}: {} new jobs, {} jobs completed, {} new sweeps, {} new sweep memberships",
+                "{}: {}, {} completed, {}, {}",
                 from.target(),
-                r.jobs_added,
-                r.jobs_completed,
-                r.sweeps_added,
-                r.memberships_added
+                common::count(r.jobs_added as usize, "new job"),
+                common::count(r.jobs_completed as usize, "job"),
+                common::count(r.sweeps_added as usize, "new sweep"),
+                common::count(r.memberships_added as usize, "new sweep membership"),
             );
         }
         let counts = out.counts(None).await?;

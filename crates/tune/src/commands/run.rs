@@ -412,7 +412,10 @@ fn check_split_sizes(grid: &Path, jobs: &[JobSpec], data_dir: Option<&Path>) -> 
         let train = *sizes
             .entry(name)
             .or_insert_with(|| found_size(name, data_dir).ok().map(|s| s.train));
-        let Some(train) = train else { continue };
+        // An empty split is the loader's to name (with its file).
+        let Some(train) = train.filter(|&n| n > 0) else {
+            continue;
+        };
         if let Err(e) = tune_model::split_sizes(job, name, train) {
             let e = e.to_string();
             let e = e.strip_prefix("data error: ").unwrap_or(&e).to_string();
