@@ -147,7 +147,7 @@ impl fmt::Display for Val {
             Val::Model(m) => write!(f, "{m}"),
             Val::Text(s) => f.write_str(s),
             Val::Int(i) => write!(f, "{i}"),
-            Val::Float(x) => write!(f, "{x}"),
+            Val::Float(x) => f.write_str(&tune_spec::number(*x)),
             Val::Validation(Validation::Test) => f.write_str("test"),
             Val::Validation(Validation::Holdout(n)) => write!(f, "holdout:{n}"),
             Val::List(v) => {

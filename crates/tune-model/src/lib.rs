@@ -47,9 +47,10 @@ pub enum Error {
     /// The training diverged: a figure became NaN or infinite. The job cannot go on (every later
     /// step would be NaN too) and no figure of it is stored.
     #[error(
-        "diverged: the {what} became {value} at epoch {epoch}{}; lower lr (it is {lr}), or check \
+        "diverged: the {what} became {value} at epoch {epoch}{}; lower lr (it is {}), or check \
          the data",
-        batch.map(|b| format!(", batch {b}")).unwrap_or_default()
+        batch.map(|b| format!(", batch {b}")).unwrap_or_default(),
+        tune_spec::number(*lr)
     )]
     Diverged {
         /// Which figure, e.g. `training loss`.

@@ -271,7 +271,7 @@ impl fmt::Display for FieldValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FieldValue::Int(v) => write!(f, "{v}"),
-            FieldValue::Float(v) => write!(f, "{v}"),
+            FieldValue::Float(v) => f.write_str(&tune_spec::number(*v)),
             FieldValue::List(v) => {
                 let parts: Vec<String> = v.iter().map(|x| x.to_string()).collect();
                 f.write_str(&parts.join("-"))

@@ -297,6 +297,19 @@ pub enum SpecError {
 /// Images a grid holds out of the training split to validate on when it does not say otherwise.
 pub const DEFAULT_HOLDOUT: usize = 5000;
 
+/// A setting's number as people write it: plain decimal between 1e-4 and 1e6 (`0.001`, `0.5`,
+/// `20`), scientific notation outside (`1e30`, `1e-7`, `2.5e-5`), always the shortest text that
+/// reads back as the same `f64` (so CSV and JSON lose nothing). Used wherever a setting is shown:
+/// labels, tables, progress lines and error messages.
+pub fn number(x: f64) -> String {
+    let a = x.abs();
+    if x.is_finite() && a != 0.0 && !(1e-4..1e6).contains(&a) {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
+    }
+}
+
 /// Which data the model is validated on after each epoch (and ranked by in reports).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase", tag = "on", content = "images")]
@@ -492,6 +505,26 @@ impl Predictions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_read_as_people_write_them() {
+        for (x, shown) in [
+            (1e30, "1e30"),
+            (1e-7, "1e-7"),
+            (2.5e-5, "2.5e-5"),
+            (0.001, "0.001"),
+            (0.0001, "0.0001"),
+            (0.5, "0.5"),
+            (20.0, "20"),
+            (999_999.0, "999999"),
+            (1e6, "1e6"),
+            (0.0, "0"),
+            (-3e-9, "-3e-9"),
+        ] {
+            assert_eq!(number(x), shown);
+            assert_eq!(number(x).parse::<f64>().unwrap(), x);
+        }
+    }
 
     #[test]
     fn parameter_counts_equal_keras() {

@@ -203,7 +203,8 @@ fn a_diverged_job_is_failed_with_advice_and_the_others_train() {
     );
     let err = stderr(&out);
     assert!(
-        err.contains("diverged: the training loss became NaN at epoch 1, batch"),
+        err.contains("diverged: the training loss became NaN at epoch 1, batch")
+            && err.contains("lr=1e30: failed"),
         "{err}"
     );
     assert!(
@@ -219,10 +220,18 @@ fn a_diverged_job_is_failed_with_advice_and_the_others_train() {
     let reason = jobs[0].2.as_deref().unwrap_or_default();
     assert!(
         reason.starts_with("diverged: the training loss became NaN at epoch 1, batch ")
-            && reason.contains("lower lr (it is 1000000000000000000000000000000)"),
+            && reason.contains("lower lr (it is 1e30)"),
         "{reason}"
     );
     assert_eq!((jobs[1].1.as_str(), jobs[1].2.as_deref()), ("done", None));
+    // `tune status` shows the whole reason, advice included.
+    let out = s.tune(&["status"]).output().unwrap();
+    expect_code(&out, 0);
+    assert!(
+        stdout(&out).contains("lower lr (it is 1e30), or check the data"),
+        "{}",
+        stdout(&out)
+    );
     // Only finite figures, all of the finished job.
     assert_eq!(db.int("SELECT COUNT(*) FROM results"), 1);
     assert_eq!(

@@ -49,13 +49,16 @@ fn line<'a>(j: &'a JobStatusRow, data: &'a Identities) -> JobLine<'a> {
 }
 
 /// The first line of an error, cut to `max` characters.
-fn one_line(text: &str, max: usize) -> String {
-    let first = text.lines().next().unwrap_or_default();
-    if first.chars().count() > max {
-        let cut: String = first.chars().take(max.saturating_sub(1)).collect();
-        format!("{cut}…")
-    } else {
-        first.to_string()
+/// The first line of an error, whole (its advice is at its end), and how many lines follow.
+fn first_line(text: &str) -> String {
+    let mut lines = text.lines();
+    let first = lines.next().unwrap_or_default().to_string();
+    match lines.count() {
+        0 => first,
+        more => format!(
+            "{first} (+{more} more line{}: --format json)",
+            if more == 1 { "" } else { "s" }
+        ),
     }
 }
 
@@ -82,11 +85,18 @@ pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&lines)?);
         }
         StatusFormat::Table if shown.is_empty() => {
-            println!("all {total} jobs in {target} are done");
+            match total {
+                0 => println!("no jobs in {target}: `tune run GRID.toml` adds some"),
+                1 => println!("the only job in {target} is done; --all lists it"),
+                n => println!("all {n} jobs in {target} are done; --all lists them"),
+            }
+            return Ok(ExitCode::SUCCESS);
         }
         StatusFormat::Table => {
             let mut table = comfy_table::Table::new();
             table.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
+            // Long errors wrap within a terminal's width instead of losing their advice.
+            table.set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
             let mut header = vec![
                 "job",
                 "status",
@@ -110,10 +120,7 @@ pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
                     j.spec.model.label(),
                     j.spec.train.dataset.clone(),
                     j.worker_id.clone().unwrap_or_default(),
-                    j.last_error
-                        .as_deref()
-                        .map(|e| one_line(e, 100))
-                        .unwrap_or_default(),
+                    j.last_error.as_deref().map(first_line).unwrap_or_default(),
                 ];
                 if args.all {
                     row.push(match data.get(&j.key) {
@@ -128,8 +135,13 @@ pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
         }
     }
     eprintln!(
-        "{total} jobs in {target}: {} done, {} failed, {} running, {} pending, {} interrupted",
-        counts.done, counts.failed, counts.running, counts.pending, counts.interrupted
+        "{} in {target}: {} done, {} failed, {} running, {} pending, {} interrupted",
+        common::count(total, "job"),
+        counts.done,
+        counts.failed,
+        counts.running,
+        counts.pending,
+        counts.interrupted
     );
     Ok(ExitCode::SUCCESS)
 }
