@@ -31,9 +31,10 @@ pub enum StoreError {
         "the results database is an empty string: pass --db PATH (e.g. results/results.db) or --db postgres://USER@HOST/DB"
     )]
     EmptyTarget,
-    /// An SQLite target names a directory, not a file.
+    /// An SQLite target names a directory (an existing one, or a path ending in `/`), not a file.
     #[error(
-        "results database `{target}` is a directory, not a file: name the file, e.g. --db {}",
+        "results database `{target}` {}: name the file, e.g. --db {}",
+        if *exists { "is a directory, not a file" } else { "ends with `/`, so it names a directory" },
         suggest.display()
     )]
     IsDirectory {
@@ -41,6 +42,8 @@ pub enum StoreError {
         target: String,
         /// A file path inside that directory.
         suggest: PathBuf,
+        /// Whether the directory exists.
+        exists: bool,
     },
     /// The SQLite file has several hard links: SQLite would keep a write-ahead log per name.
     #[error(
@@ -51,6 +54,16 @@ pub enum StoreError {
         target: String,
         /// How many names the file has.
         links: u64,
+    },
+    /// A command that only reads found a database with no tables at all (an empty file, or an
+    /// empty PostgreSQL database): nothing was ever written to it.
+    #[error(
+        "{target} holds no tables (an empty file or database): no results were ever written to it; \
+         `tune run GRID.toml --db {target}` fills it, or pass the --db that holds your results"
+    )]
+    NoTables {
+        /// The database as given.
+        target: String,
     },
     /// A command that only reads found no database (reading never creates one).
     #[error("no results database at {target}: run `tune run grids/quick.toml` first, or pass --db")]
@@ -299,6 +312,7 @@ impl StoreError {
             | StoreError::IsDirectory { .. }
             | StoreError::HardLinks { .. }
             | StoreError::Missing { .. }
+            | StoreError::NoTables { .. }
             | StoreError::Foreign { .. }
             | StoreError::Outdated { .. }
             | StoreError::DataMismatch { .. } => false,

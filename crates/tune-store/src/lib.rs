@@ -126,6 +126,8 @@ pub struct Store {
     max_attempts: u32,
     target: String,
     sqlite_file: Option<std::path::PathBuf>,
+    /// Opened by [`Store::open_read_only`].
+    read_only: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -357,6 +359,26 @@ fn tables_text(tables: &[String]) -> String {
 
 /// Whether SQLite refused to open a file read-only for want of its WAL index (`-shm`) or a lock
 /// (read-only media), so that it must be read as immutable.
+/// Switches the SQLite file at `file` from WAL to the rollback journal, if no other connection
+/// has it open (see [`Store::close`]); failures are logged and otherwise ignored.
+async fn leave_wal(file: &std::path::Path) {
+    use sqlx::ConnectOptions;
+    let connect = SqliteConnectOptions::new()
+        .filename(file)
+        .create_if_missing(false)
+        .busy_timeout(std::time::Duration::from_millis(200));
+    match connect.connect().await {
+        Ok(mut c) => {
+            let mode: std::result::Result<String, _> = sqlx::query_scalar(sql::sqlite::LEAVE_WAL)
+                .fetch_one(&mut c)
+                .await;
+            tracing::debug!(file = %file.display(), ?mode, "journal mode on close");
+            let _ = sqlx::Connection::close(c).await;
+        }
+        Err(e) => tracing::debug!(file = %file.display(), "journal mode left as is: {e}"),
+    }
+}
+
 fn can_not_open_read_only(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Database(db) => db
@@ -620,6 +642,7 @@ impl Store {
                 return Err(StoreError::IsDirectory {
                     target: target.to_string(),
                     suggest: path.join("results.db"),
+                    exists: path.is_dir(),
                 });
             }
         }
@@ -664,6 +687,7 @@ impl Store {
                 max_attempts: options.max_attempts.max(1),
                 target: target.to_string(),
                 sqlite_file: std::fs::canonicalize(&path).ok(),
+                read_only: true,
             });
         }
         if exists && std::fs::metadata(&path).is_ok_and(|m| m.len() > 0) {
@@ -718,6 +742,7 @@ impl Store {
             } else {
                 std::fs::canonicalize(&path).ok()
             },
+            read_only: false,
         })
     }
 
@@ -747,7 +772,7 @@ impl Store {
     /// with every migration this tune knows (a reader never migrates).
     fn check_readable(target: &str, schema: &Schema, migrator: &Migrator) -> Result<()> {
         match schema {
-            Schema::Empty => Err(StoreError::Missing {
+            Schema::Empty => Err(StoreError::NoTables {
                 target: target.to_string(),
             }),
             Schema::Foreign { tables } => Err(StoreError::Foreign {
@@ -842,6 +867,7 @@ impl Store {
             max_attempts: options.max_attempts.max(1),
             target: shown,
             sqlite_file: None,
+            read_only: options.read_only,
         })
     }
 
@@ -871,9 +897,20 @@ impl Store {
     }
 
     /// Closes the connections, waiting for running queries (SQLite also checkpoints its WAL).
+    ///
+    /// A writer of an SQLite file then also leaves write-ahead logging (`PRAGMA journal_mode =
+    /// DELETE`) when it is the file's last user: the database is one self-contained file again
+    /// (to copy or mail), and readers (`tune report`, `sqlite3`) do not create `-wal` and `-shm`
+    /// files beside it. The next writer turns WAL back on. If another process still has the file
+    /// open, the mode stays WAL (nothing is lost either way).
     pub async fn close(&self) {
         match &self.backend {
-            Backend::Sqlite(p) => p.close().await,
+            Backend::Sqlite(p) => {
+                p.close().await;
+                if let (Some(file), false) = (&self.sqlite_file, self.read_only) {
+                    leave_wal(file).await;
+                }
+            }
             Backend::Postgres(p) => p.close().await,
         }
     }

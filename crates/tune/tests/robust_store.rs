@@ -226,7 +226,7 @@ fn a_database_that_is_not_tunes_is_left_unchanged() {
             let err = stderr(&out);
             if args[0] == "merge" {
                 // The input is missing: refused before OUT is touched.
-                assert!(err.contains("no results database at results.db"), "{err}");
+                assert!(err.contains("input results.db does not exist"), "{err}");
             } else {
                 assert!(err.contains("is not a tune results database"), "{err}");
             }
@@ -263,7 +263,10 @@ fn missing_empty_and_directory_targets_are_refused_cleanly() {
     let s = Setup::new(&small_grid(1, 1));
     let out = run(&mut s.tune(&["merge", "out.db", "missing.db"]), false);
     assert!(
-        stderr(&out).contains("no results database at missing.db"),
+        stderr(&out).contains(
+            "tune merge: input missing.db does not exist (or holds no results): name the results \
+             databases to merge"
+        ) && !stderr(&out).contains("--db"),
         "{}",
         stderr(&out)
     );
@@ -280,9 +283,53 @@ fn missing_empty_and_directory_targets_are_refused_cleanly() {
     assert!(stderr(&out).contains("empty string"), "{}", stderr(&out));
     let out = run(&mut s.run_cmd("newdir/"), false);
     let err = stderr(&out);
-    assert!(err.contains("`newdir/` is a directory"), "{err}");
+    assert!(
+        err.contains("`newdir/` ends with `/`, so it names a directory"),
+        "{err}"
+    );
     assert!(err.contains("newdir/results.db"), "{err}");
+    std::fs::create_dir(s.dir().join("olddir")).unwrap();
+    let out = run(&mut s.tune(&["report", "--db", "olddir"]), false);
+    let err = stderr(&out);
+    assert!(err.contains("`olddir` is a directory, not a file"), "{err}");
+    std::fs::remove_dir(s.dir().join("olddir")).unwrap();
+    // A zero-byte file is not "missing": it is there, and empty.
+    std::fs::write(s.dir().join("zero.db"), b"").unwrap();
+    let out = run(&mut s.tune(&["report", "--db", "zero.db"]), false);
+    let err = stderr(&out);
+    assert!(
+        err.contains("zero.db holds no tables (an empty file or database)"),
+        "{err}"
+    );
+    std::fs::remove_file(s.dir().join("zero.db")).unwrap();
     assert_eq!(names(s.dir()), ["data", "grid.toml"]);
+}
+
+/// A finished run leaves its database as one self-contained file (no `-wal`, no `-shm`), and
+/// reading it (report, status, sqlite3-style readers, a merge that fails on a later input) adds
+/// no files beside it.
+#[test]
+fn a_finished_run_leaves_one_file_and_readers_add_none() {
+    let s = Setup::new(&small_grid(1, 1));
+    run(&mut s.run_cmd("results.db"), true);
+    let only_db = |what: &str| {
+        let extra: Vec<String> = names(s.dir())
+            .into_iter()
+            .filter(|n| n.starts_with("results.db") && n != "results.db" && n != "results.db.lock")
+            .collect();
+        assert!(extra.is_empty(), "after {what}: {extra:?}");
+    };
+    only_db("the run");
+    for args in [
+        vec!["report", "--db", "results.db"],
+        vec!["status", "--db", "results.db"],
+        vec!["merge", "out.db", "results.db", "missing.db"],
+    ] {
+        run(&mut s.tune(&args), args[0] != "merge");
+        only_db(args[0]);
+    }
+    let db = Db::open(&s.dir().join("results.db"));
+    assert_eq!(db.rows::<(String,)>("PRAGMA journal_mode")[0].0, "delete");
 }
 
 /// A damaged page or a full disk is not "upgrade tune": the hint names the real cause.

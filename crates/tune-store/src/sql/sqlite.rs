@@ -136,3 +136,7 @@ pub(crate) const SQL: Sql = Sql {
          lease_expires_at = NULL, last_error = $5, started_at = $6, finished_at = $7, \
          params = $8 WHERE key = $1",
 };
+
+/// Leaves write-ahead logging for the rollback journal when no other connection has the file
+/// open (SQLite keeps WAL otherwise); returns the journal mode now in force.
+pub(crate) const LEAVE_WAL: &str = "PRAGMA journal_mode = DELETE";

@@ -12,7 +12,21 @@ pub fn run(args: MergeArgs) -> anyhow::Result<ExitCode> {
         // created or changed, and reading an input never changes it.
         let mut inputs = Vec::with_capacity(args.inputs.len());
         for input in &args.inputs {
-            inputs.push(common::open_reader(input).await?);
+            let store = common::open_reader(input).await.map_err(|e| match e
+                .downcast_ref::<tune_store::StoreError>()
+            {
+                Some(tune_store::StoreError::Missing { .. }) => {
+                    let message = format!(
+                        "tune merge: input {input} does not exist (or holds no results): \
+                             name the results databases to merge, `tune merge OUT IN...`; {} \
+                             was not changed",
+                        args.out
+                    );
+                    crate::exit_codes::Classified::new(&e, message).into()
+                }
+                _ => e,
+            })?;
+            inputs.push(store);
         }
         let out = common::open_store(&args.out).await?;
         let mut conflicts = 0;
