@@ -358,6 +358,10 @@ pub struct RunArgs {
     /// architectures on this machine first.
     #[arg(long)]
     pub no_calibrate: bool,
+    /// With --dry-run: measure the grid's architectures again even if figures are cached (after
+    /// calibrating on a busy machine, or a hardware or tune upgrade).
+    #[arg(long, conflicts_with = "no_calibrate", requires = "dry_run")]
+    pub recalibrate: bool,
 }
 
 /// A count of 1 or more.

@@ -11,7 +11,10 @@
 //!
 //! Everything is cached in `throughput.json` in tune's cache directory ([`tune_data::cache_dir`]:
 //! `$TUNE_CACHE_DIR`, else `$XDG_CACHE_HOME/tune/datasets`, else `~/.cache/tune/datasets`). Delete
-//! the file to measure again (after a hardware or tune upgrade).
+//! the file, or pass `tune run GRID --dry-run --recalibrate`, to measure again (after a hardware
+//! or tune upgrade, or when the figures were taken on a busy machine: each calibration records
+//! how much CPU other processes used meanwhile, and the dry run warns when that was more than
+//! [`BUSY_CORES`]).
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -39,6 +42,48 @@ pub struct Measurement {
     /// Evaluated images per second (per job), when measured.
     #[serde(default)]
     pub eval_images_per_s: Option<f64>,
+    /// CPU cores other processes kept busy while this was calibrated (from `/proc/stat` less
+    /// tune's own CPU time; `None` where unknown): above [`BUSY_CORES`] the figures are slow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub others_busy_cores: Option<f64>,
+}
+
+/// Other processes' CPU use during a calibration, in cores, above which its figures are called
+/// out as measured on a busy machine.
+pub const BUSY_CORES: f64 = 0.25;
+
+/// CPU time so far, in clock ticks: (all CPUs busy, all CPUs total, this process's own).
+/// Linux only (`/proc`); `None` elsewhere.
+fn cpu_ticks() -> Option<(u64, u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let cpu: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal ...
+    let total: u64 = cpu.iter().take(8).sum();
+    let idle = cpu.get(3)? + cpu.get(4).unwrap_or(&0);
+    let own = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command's closing parenthesis; utime and stime are the 14th and 15th.
+    let rest = &own[own.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let own = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some((total - idle, total, own))
+}
+
+/// Cores kept busy by other processes between two [`cpu_ticks`] samples.
+fn others_busy(before: Option<(u64, u64, u64)>, after: Option<(u64, u64, u64)>) -> Option<f64> {
+    let ((b0, t0, o0), (b1, t1, o1)) = (before?, after?);
+    let cores = std::thread::available_parallelism().ok()?.get() as f64;
+    let wall = (t1.saturating_sub(t0)) as f64 / cores;
+    if wall <= 0.0 {
+        return None;
+    }
+    let others = b1.saturating_sub(b0).saturating_sub(o1.saturating_sub(o0)) as f64;
+    Some((others / wall).max(0.0))
 }
 
 /// Measurements by configuration: `label|threads|kernels` (from `tune bench`, one job) or
@@ -95,6 +140,29 @@ impl Cache {
         let mut cache = Cache::load();
         cache.0.insert(key(model, threads, kernels), m);
         cache.save();
+    }
+
+    /// Forgets the calibrations of `models` for `jobs` jobs at once (`--recalibrate`).
+    pub fn forget(&mut self, models: &[ModelSpec], threads: usize, kernels: &str, jobs: usize) {
+        for m in models {
+            self.0.remove(&calibrated_key(m, threads, kernels, jobs));
+        }
+    }
+
+    /// The most CPU other processes used while any of `models` was calibrated for `jobs` jobs
+    /// at once (see [`Measurement::others_busy_cores`]), if known.
+    pub fn busiest_calibration(
+        &self,
+        models: &[ModelSpec],
+        threads: usize,
+        kernels: &str,
+        jobs: usize,
+    ) -> Option<f64> {
+        models
+            .iter()
+            .filter_map(|m| self.0.get(&calibrated_key(m, threads, kernels, jobs)))
+            .filter_map(|m| m.others_busy_cores)
+            .reduce(f64::max)
     }
 
     /// Whether a calibration for `jobs` jobs at once exists for `model`.
@@ -194,8 +262,10 @@ impl Cache {
                 break;
             }
             on_start(measured, model);
+            let before = cpu_ticks();
             match calibrate_one(model, &data, threads, kernels, jobs) {
-                Ok(m) => {
+                Ok(mut m) => {
+                    m.others_busy_cores = others_busy(before, cpu_ticks());
                     self.0
                         .insert(calibrated_key(model, threads, kernels_name, jobs), m);
                     measured += 1;
@@ -312,6 +382,7 @@ fn calibrate_one(
         images_per_s,
         gflops: images_per_s * flops / 1e9,
         eval_images_per_s: Some(eval.iter().sum::<f64>() / n),
+        others_busy_cores: None,
     })
 }
 
@@ -337,6 +408,7 @@ mod tests {
             images_per_s,
             gflops: images_per_s * model.train_flops_per_image().unwrap() / 1e9,
             eval_images_per_s: Some(eval),
+            others_busy_cores: None,
         }
     }
 

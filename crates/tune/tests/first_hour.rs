@@ -457,3 +457,55 @@ fn a_data_folder_that_does_not_exist_is_an_error_from_flag_and_variable_alike() 
         assert!(err.contains("no other place is searched"), "{err}");
     }
 }
+
+/// Figures calibrated while other processes kept the CPU busy are called out with the way to
+/// measure again, `--recalibrate` measures again whatever is cached, and it only goes with a dry
+/// run.
+#[test]
+fn a_calibration_on_a_busy_machine_says_so_and_can_be_redone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = fixture_data(&tmp.path().join("data"));
+    let grid = write_grid(tmp.path(), "grid.toml", &small_grid(1, 1));
+    let dry = |extra: &[&str]| {
+        let out = run(
+            tune(tmp.path())
+                .arg("run")
+                .arg(&grid)
+                .arg("--data-dir")
+                .arg(&data)
+                .args(["--dry-run", "--jobs", "1", "--threads-per-job", "1"])
+                .args(extra),
+            true,
+        );
+        stderr(&out)
+    };
+    // Two spinning processes keep more than a core busy whatever else runs.
+    let spin = || {
+        std::process::Command::new("sh")
+            .args(["-c", "while :; do :; done"])
+            .spawn()
+            .unwrap()
+    };
+    let mut spinners = [spin(), spin()];
+    let busy = dry(&[]);
+    for s in &mut spinners {
+        s.kill().unwrap();
+        s.wait().unwrap();
+    }
+    assert!(busy.contains("calibrating 1 architecture"), "{busy}");
+    assert!(
+        busy.contains("CPU cores busy while these figures were calibrated")
+            && busy.contains("--dry-run --recalibrate"),
+        "{busy}"
+    );
+    let cached = dry(&[]);
+    assert!(!cached.contains("calibrating"), "cached: {cached}");
+    let again = dry(&["--recalibrate"]);
+    assert!(again.contains("calibrating 1 architecture"), "{again}");
+    let out = run(
+        tune(tmp.path()).arg("run").arg(&grid).arg("--recalibrate"),
+        false,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--dry-run"), "{}", stderr(&out));
+}

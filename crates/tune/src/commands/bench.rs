@@ -77,6 +77,7 @@ fn measure(model: &ModelSpec, data: &Dataset, args: &BenchArgs) -> anyhow::Resul
             images_per_s: m.images_per_s,
             gflops: m.images_per_s * flops_per_image / 1e9,
             eval_images_per_s: None,
+            others_busy_cores: None,
         },
     );
     Ok(m)

@@ -510,6 +510,9 @@ fn dry_run(
     let models: Vec<ModelSpec> = models.into_iter().map(|(_, m)| m.clone()).collect();
 
     let mut cache = Cache::load();
+    if args.recalibrate {
+        cache.forget(&models, threads, kernels_name, slots);
+    }
     if !args.no_calibrate {
         let missing = models
             .iter()
@@ -639,6 +642,16 @@ fn dry_run(
         let place =
             throughput::path().map_or_else(String::new, |p| format!("; cache {}", p.display()));
         println!("figures: {}{place}", from.join("; "));
+    }
+    if let Some(busy) = cache.busiest_calibration(&models, threads, kernels_name, slots)
+        && busy >= throughput::BUSY_CORES
+    {
+        eprintln!(
+            "warning: other processes kept {busy:.1} CPU cores busy while these figures were \
+             calibrated, so the estimate is too long; on an idle machine, `tune run {} --dry-run \
+             --recalibrate` measures again",
+            args.grid.display()
+        );
     }
     for size in sizes.values() {
         println!("data: {}", size.source);
