@@ -177,7 +177,11 @@ fn no_results(target: &str, db: &str, sweep: Option<&str>, c: &StatusCounts) -> 
             c.pending, c.interrupted
         ));
     }
-    format!("{what}: of its {} jobs, {}", c.total(), why.join("; "))
+    if c.total() == 1 {
+        format!("{what}: of its 1 job, {}", why.join("; "))
+    } else {
+        format!("{what}: of its {} jobs, {}", c.total(), why.join("; "))
+    }
 }
 
 /// One line on stderr with the jobs of the selection that are not done, and where to read why.
@@ -185,7 +189,10 @@ fn note_unfinished(sel: &Selection) {
     eprintln!("{}", sel.data);
     let c = &sel.counts;
     if c.total() == c.done {
-        eprintln!("all {} jobs of the selection are done", c.done);
+        match c.done {
+            1 => eprintln!("the selection's only job is done"),
+            n => eprintln!("all {n} jobs of the selection are done"),
+        }
     } else {
         eprintln!(
             "note: {} of {} jobs of the selection are not done: {} failed, {} running, {} pending, \
