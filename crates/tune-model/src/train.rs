@@ -222,12 +222,12 @@ pub fn plan(job: &JobSpec, data: &Dataset) -> crate::Result<Plan> {
             holdout: None,
         });
     }
-    if let Validation::Holdout(n) = job.train.validation {
-        if n != held_out {
-            tracing::warn!(
-                "the training split has {len} images, too few to hold out {n}: holding out {held_out} (a twelfth)"
-            );
-        }
+    if let Validation::Holdout(n) = job.train.validation
+        && n != held_out
+    {
+        tracing::warn!(
+            "the training split has {len} images, too few to hold out {n}: holding out {held_out} (a twelfth)"
+        );
     }
     let mut h = tune_data::stratified_holdout(&data.train.labels, held_out);
     h.rest.truncate(trained_on);
