@@ -20,6 +20,19 @@ pub enum Kernels {
 }
 
 impl Kernels {
+    /// The choice `--stock` makes: [`Kernels::Stock`] when set, else [`Kernels::Fast`].
+    pub fn from_stock(stock: bool) -> Kernels {
+        if stock { Kernels::Stock } else { Kernels::Fast }
+    }
+
+    /// `fast` or `stock`, as in the throughput cache's keys and JSON output.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernels::Fast => "fast",
+            Kernels::Stock => "stock",
+        }
+    }
+
     /// `relu(conv(x, w) + b)`, then 2x2 max-pooled when `pool`; `x: [n,h,w,c]`, `w: [k,k,c,f]`.
     /// The fast ops leave the kernel and bias gradients in `slots` when given; the stock ops
     /// always use candle's gradient store.

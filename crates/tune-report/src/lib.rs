@@ -36,7 +36,7 @@ pub use field::{
 };
 pub use plot::{plot_confusion, plot_curves, plot_depth};
 pub use rank::{best_job, rank_accuracy};
-pub use render::{Cell, EMPTY, Format, TableData, render_report, terminal_width};
+pub use render::{Cell, EMPTY, Format, TableData, render_report, terminal_width, thousands};
 pub use report::{
     DEFAULT_ALPHA, Group, GroupSummary, GroupTest, Report, ReportOptions, ReportRow, TieSummary,
     TieTest,

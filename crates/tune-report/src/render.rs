@@ -115,8 +115,8 @@ impl Cell {
     }
 }
 
-/// `1030218` → `1,030,218`.
-fn thousands(v: u64) -> String {
+/// `1030218` → `1,030,218`: a count as tables and messages show it.
+pub fn thousands(v: u64) -> String {
     let digits = v.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, ch) in digits.chars().enumerate() {

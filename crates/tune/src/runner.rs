@@ -69,10 +69,7 @@ pub struct WorkSummary {
 
 /// This process's worker-id prefix: `host:pid`.
 pub fn worker_prefix() -> String {
-    let host = hostname::get()
-        .map(|h| h.to_string_lossy().into_owned())
-        .unwrap_or_else(|_| "unknown-host".to_string());
-    format!("{host}:{}", std::process::id())
+    format!("{}:{}", crate::commands::common::host(), std::process::id())
 }
 
 /// A data set located and identified (hashed) by [`identify_data`].

@@ -247,10 +247,7 @@ impl Cache {
         budget: Duration,
         on_start: &mut dyn FnMut(usize, &ModelSpec),
     ) -> usize {
-        let kernels_name = match kernels {
-            Kernels::Fast => "fast",
-            Kernels::Stock => "stock",
-        };
+        let kernels_name = kernels.name();
         let started = Instant::now();
         let data = synthetic_data();
         let mut measured = 0;

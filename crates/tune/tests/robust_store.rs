@@ -403,7 +403,7 @@ fn one_writer_per_database_file_whatever_the_name() {
         "the first run ended before the others were refused"
     );
     for (name, out) in &refused {
-        assert_eq!(out.status.code(), Some(2), "{name}: {}", stderr(out));
+        assert_eq!(out.status.code(), Some(69), "{name}: {}", stderr(out));
         assert!(
             stderr(out).contains("another tune process is training into"),
             "{name}: {}",

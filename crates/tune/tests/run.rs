@@ -689,7 +689,7 @@ fn a_second_run_into_the_same_database_is_refused() {
     let still_running = first.try_wait().unwrap().is_none();
     first.kill().unwrap();
     first.wait().unwrap();
-    assert_eq!(second.status.code(), Some(2), "{}", stderr(&second));
+    assert_eq!(second.status.code(), Some(69), "{}", stderr(&second));
     assert!(
         stderr(&second).contains("another tune process is training into"),
         "{}",

@@ -84,15 +84,11 @@ fn measure(model: &ModelSpec, data: &Dataset, args: &BenchArgs) -> anyhow::Resul
 }
 
 fn kernels(args: &BenchArgs) -> Kernels {
-    if args.stock {
-        Kernels::Stock
-    } else {
-        Kernels::Fast
-    }
+    Kernels::from_stock(args.stock)
 }
 
 fn kernels_name(args: &BenchArgs) -> &'static str {
-    if args.stock { "stock" } else { "fast" }
+    kernels(args).name()
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {

@@ -86,11 +86,18 @@ pub async fn lock_if_local(store: &Store, db: &str) -> anyhow::Result<LocalLock>
         .open(&path)
         .with_context(|| format!("cannot create the lock file {path}"))?;
     if file.try_lock().is_err() {
-        anyhow::bail!(
-            "another tune process is training into {db} ({}; it holds {path}); wait for it, stop it, \
-             or pass a different --db (for several workers on one queue use PostgreSQL)",
-            real.display()
-        );
+        // The database is busy, not wrong: "unavailable" (69), like a database that cannot be
+        // reached.
+        return Err(crate::exit_codes::Classified {
+            code: crate::exit_codes::TuneExitCode::UNAVAILABLE,
+            message: format!(
+                "another tune process is training into {db} ({}; it holds {path}); wait for it, \
+                 stop it, or pass a different --db (for several workers on one queue use \
+                 PostgreSQL)",
+                real.display()
+            ),
+        }
+        .into());
     }
     let released = store.interrupt_running(None).await?;
     if released.resumed > 0 {
@@ -132,11 +139,7 @@ pub fn concurrency(args: &ConcurrencyArgs) -> (usize, usize) {
 
 /// The layer implementation chosen by `--stock`.
 pub fn kernels(args: &ConcurrencyArgs) -> Kernels {
-    if args.stock {
-        Kernels::Stock
-    } else {
-        Kernels::Fast
-    }
+    Kernels::from_stock(args.stock)
 }
 
 /// Lease of a claim: long on a local SQLite file (a killed run is recovered through the lock
@@ -225,18 +228,8 @@ pub fn count(n: usize, noun: &str) -> String {
     }
 }
 
-/// `1,030,218`.
-pub fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+/// `1,030,218` (one implementation, tune-report's).
+pub use tune_report::thousands;
 
 /// `1h 02m`, `4m 05s`, `12s`.
 pub fn duration(d: Duration) -> String {

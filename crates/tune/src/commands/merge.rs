@@ -1,7 +1,6 @@
-//! `tune merge OUT IN...`: combine results databases without duplicates, listing every conflict;
-//! `tune migrate`: bring a database's schema up to date.
+//! `tune merge OUT IN...`: combine results databases without duplicates, listing every conflict.
 
-use crate::cli::{MergeArgs, MigrateArgs};
+use crate::cli::MergeArgs;
 use crate::commands::common;
 use std::process::ExitCode;
 
@@ -81,16 +80,6 @@ pub fn run(args: MergeArgs) -> anyhow::Result<ExitCode> {
             );
         }
         out.close().await;
-        anyhow::Ok(ExitCode::SUCCESS)
-    })
-}
-
-pub fn migrate(args: MigrateArgs) -> anyhow::Result<ExitCode> {
-    let rt = common::runtime()?;
-    rt.block_on(async {
-        let store = common::open_store(&args.db.db).await?;
-        println!("{}: schema up to date", store.target());
-        store.close().await;
         anyhow::Ok(ExitCode::SUCCESS)
     })
 }

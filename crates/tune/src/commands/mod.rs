@@ -2,9 +2,14 @@
 
 mod bench;
 pub mod common;
+mod compare;
+mod confusion;
 mod data;
 mod merge;
+mod migrate;
+mod plot;
 mod report;
+mod results;
 mod run;
 mod status;
 mod train;
@@ -23,13 +28,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => run::run(args),
         Command::Worker(args) => worker::run(args),
-        Command::Report(args) => report::report(args),
-        Command::Compare(args) => report::compare(args),
-        Command::Confusion(args) => report::confusion(args),
-        Command::Plot(cmd) => report::plot(cmd),
+        Command::Report(args) => report::run(args),
+        Command::Compare(args) => compare::run(args),
+        Command::Confusion(args) => confusion::run(args),
+        Command::Plot(cmd) => plot::run(cmd),
         Command::Status(args) => status::run(args),
         Command::Merge(args) => merge::run(args),
-        Command::Migrate(args) => merge::migrate(args),
+        Command::Migrate(args) => migrate::run(args),
         Command::Train(args) => train::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Data(cmd) => data::run(cmd),

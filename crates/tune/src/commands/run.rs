@@ -486,11 +486,7 @@ fn dry_run(
     threads: usize,
 ) -> anyhow::Result<()> {
     let kernels = common::kernels(&args.concurrency);
-    let kernels_name = if args.concurrency.stock {
-        "stock"
-    } else {
-        "fast"
-    };
+    let kernels_name = kernels.name();
     let mut sizes: BTreeMap<String, DataSize> = BTreeMap::new();
     for job in jobs {
         if !sizes.contains_key(&job.train.dataset) {

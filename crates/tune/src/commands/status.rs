@@ -124,8 +124,8 @@ pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
                 ];
                 if args.all {
                     row.push(match data.get(&j.key) {
-                        Some((sha, Some(true))) => super::report::short_sha(sha),
-                        Some((sha, _)) => format!("{} unverified", super::report::short_sha(sha)),
+                        Some((sha, Some(true))) => super::results::short_sha(sha),
+                        Some((sha, _)) => format!("{} unverified", super::results::short_sha(sha)),
                         None => String::new(),
                     });
                 }

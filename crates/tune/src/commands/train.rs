@@ -31,11 +31,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         .map_err(|e| anyhow::Error::new(e).context("--train-images or --holdout"))?;
     let opts = TrainOptions {
         threads: args.threads,
-        kernels: if args.stock {
-            Kernels::Stock
-        } else {
-            Kernels::Fast
-        },
+        kernels: Kernels::from_stock(args.stock),
         ..TrainOptions::default()
     };
     let mut progress = TrainProgress::new(args.quiet || args.format == SummaryFormat::Json);

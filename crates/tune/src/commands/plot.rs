@@ -1,0 +1,113 @@
+//! `tune plot curves|depth|confusion`: pictures as SVG and PNG.
+
+use super::confusion::classes;
+use super::results::{filters, finished, note_unfinished, pick, rows, select};
+use crate::cli::PlotCommand;
+use crate::commands::common;
+use anyhow::{Context, bail};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use tune_report::{Field, Report, ReportOptions, SortKey};
+
+pub fn run(cmd: PlotCommand) -> anyhow::Result<ExitCode> {
+    let rt = common::runtime()?;
+    let written = match cmd {
+        PlotCommand::Curves { db, job, out } => {
+            let sel = rt.block_on(finished(&db.db, None, true))?;
+            let job = pick(&sel.results, job.as_deref())?;
+            let title = format!(
+                "{} on {} ({})",
+                job.spec.model.label(),
+                job.spec.train.dataset,
+                &job.key[..8]
+            );
+            let out = out.unwrap_or_else(|| default_plot(&db.db, &format!("curves-{}", job.key)));
+            let written =
+                both_formats(&out, |p| tune_report::plot_curves(&job.history, &title, p))?;
+            note_unfinished(&sel);
+            written
+        }
+        PlotCommand::Depth {
+            db,
+            sweep,
+            filters: given,
+            out,
+        } => {
+            let filters = filters(&given)?;
+            let sel = rt.block_on(finished(&db.db, sweep.as_deref(), false))?;
+            let rows = rows(&select(sel.results.clone(), &filters)?, sweep.as_deref());
+            // The picture pools each depth and data set as the per-depth summary does: say so when
+            // that mixes other settings.
+            let pooled = Report::build(
+                &rows,
+                &ReportOptions {
+                    by: vec![Field::Layers, Field::Dataset],
+                    top: None,
+                    sort: SortKey::Accuracy,
+                    alpha: tune_report::DEFAULT_ALPHA,
+                },
+            )?;
+            for note in &pooled.notes {
+                eprintln!("note: {note}");
+            }
+            let out = out.unwrap_or_else(|| default_plot(&db.db, "depth"));
+            let written = both_formats(&out, |p| tune_report::plot_depth(&rows, p))?;
+            note_unfinished(&sel);
+            written
+        }
+        PlotCommand::Confusion { db, job, out } => {
+            let sel = rt.block_on(finished(&db.db, None, false))?;
+            let job = pick(&sel.results, job.as_deref())?;
+            let matrix = rt
+                .block_on(sel.store.confusion(&job.key))?
+                .with_context(|| format!("job {} has no confusion matrix recorded", job.key))?;
+            let title = format!(
+                "{} on {} ({})",
+                job.spec.model.label(),
+                job.spec.train.dataset,
+                &job.key[..8]
+            );
+            let out =
+                out.unwrap_or_else(|| default_plot(&db.db, &format!("confusion-{}", job.key)));
+            let written = both_formats(&out, |p| {
+                tune_report::plot_confusion(&matrix, &classes(&job.spec.train.dataset), &title, p)
+            })?;
+            note_unfinished(&sel);
+            written
+        }
+    };
+    for path in written {
+        println!("{}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `results/plots/NAME.svg` beside an SQLite database, else under `results/plots`.
+fn default_plot(db: &str, name: &str) -> PathBuf {
+    let dir = match Path::new(db.trim_start_matches("sqlite:")).parent() {
+        Some(p) if !db.contains("://") && !p.as_os_str().is_empty() => p.join("plots"),
+        _ => PathBuf::from("results/plots"),
+    };
+    dir.join(format!("{name}.svg"))
+}
+
+/// Draws `out` and the same picture in the other of SVG and PNG beside it.
+fn both_formats(
+    out: &Path,
+    draw: impl Fn(&Path) -> Result<(), tune_report::ReportError>,
+) -> anyhow::Result<Vec<PathBuf>> {
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let other = match out.extension().and_then(|e| e.to_str()) {
+        Some("svg") => out.with_extension("png"),
+        Some("png") => out.with_extension("svg"),
+        _ => bail!(
+            "{}: the picture's file name must end in .svg or .png",
+            out.display()
+        ),
+    };
+    draw(out)?;
+    draw(&other)?;
+    Ok(vec![out.to_path_buf(), other])
+}

@@ -1,0 +1,303 @@
+//! What the commands that read finished results share (`report`, `compare`, `confusion`,
+//! `plot`): selecting finished jobs read-only, `--where` filters, advice when nothing is finished,
+//! the line about unfinished jobs, and picking the one best job. The store gives rows; tune-report
+//! renders them.
+
+use crate::cli::TableFormat;
+use crate::commands::common;
+use anyhow::{Context, bail};
+use tune_report::{FieldValue, Filter, Format, ResultRow};
+use tune_store::{JobResult, ResultFilter, StatusCounts, Store};
+
+pub(super) fn format(f: TableFormat) -> Format {
+    match f {
+        TableFormat::Table => Format::Table,
+        TableFormat::Markdown => Format::Markdown,
+        TableFormat::Csv => Format::Csv,
+        TableFormat::Json => Format::Json,
+    }
+}
+
+pub(super) fn width(f: TableFormat) -> Option<u16> {
+    (f == TableFormat::Table)
+        .then(tune_report::terminal_width)
+        .flatten()
+}
+
+/// Parses `--where` conditions.
+pub(super) fn filters(given: &[String]) -> anyhow::Result<Vec<Filter>> {
+    Ok(given
+        .iter()
+        .map(|f| f.parse::<Filter>())
+        .collect::<Result<_, _>>()?)
+}
+
+/// Keeps the results that pass every filter; none passing is an error naming the values present.
+pub(super) fn select(
+    results: Vec<JobResult>,
+    filters: &[Filter],
+) -> anyhow::Result<Vec<JobResult>> {
+    if filters.is_empty() {
+        return Ok(results);
+    }
+    let (kept, dropped): (Vec<_>, Vec<_>) = results
+        .into_iter()
+        .partition(|r| Filter::all(filters, &r.spec));
+    if kept.is_empty() {
+        let present: Vec<String> = filters
+            .iter()
+            .map(|f| {
+                let mut values: Vec<FieldValue> =
+                    dropped.iter().map(|r| f.field.value(&r.spec)).collect();
+                values.sort();
+                values.dedup();
+                let values: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+                format!("{}: {}", f.field, values.join(", "))
+            })
+            .collect();
+        let given: Vec<String> = filters.iter().map(|f| format!("--where {f}")).collect();
+        bail!(
+            "no finished job matches {}; the finished jobs have {}",
+            given.join(" "),
+            present.join("; ")
+        );
+    }
+    Ok(kept)
+}
+
+/// The finished jobs of a selection and the count of all its jobs by status.
+pub(super) struct Selection {
+    /// The database, opened read-only.
+    pub store: Store,
+    /// Its finished jobs (of the sweep, if one was named).
+    pub results: Vec<JobResult>,
+    /// All its jobs (of the sweep) by status.
+    pub counts: StatusCounts,
+    /// The `--db` as given.
+    pub db: String,
+    /// Which data the finished jobs were trained on, one line.
+    pub data: String,
+}
+
+/// Finished jobs of the database (optionally one sweep), opened read-only, or an error whose
+/// advice matches the selection's real state (failed, running, waiting or no jobs at all).
+pub(super) async fn finished(
+    db: &str,
+    sweep: Option<&str>,
+    with_history: bool,
+) -> anyhow::Result<Selection> {
+    let store = common::open_reader(db).await?;
+    let counts = store.counts(sweep).await?;
+    let filter = ResultFilter {
+        sweep: sweep.map(str::to_string),
+        with_history,
+        ..ResultFilter::default()
+    };
+    let results = store.results(&filter).await?;
+    if results.is_empty() {
+        bail!("{}", no_results(store.target(), db, sweep, &counts));
+    }
+    let identities = store.data_identities().await?;
+    let data = data_line(&results, &identities);
+    Ok(Selection {
+        store,
+        results,
+        counts,
+        db: db.to_string(),
+        data,
+    })
+}
+
+/// `data: fashion-mnist 3f2a…e1 (canonical) for 10 rows; mnist 77ab…01 UNVERIFIED for 2 rows`.
+pub(super) fn data_line(
+    results: &[JobResult],
+    identities: &std::collections::HashMap<String, (String, Option<bool>)>,
+) -> String {
+    let mut groups: std::collections::BTreeMap<(String, String), usize> = Default::default();
+    for r in results {
+        let what = match identities.get(&r.key) {
+            Some((sha, Some(true))) => format!("{} (canonical)", short_sha(sha)),
+            Some((sha, _)) => format!(
+                "{} UNVERIFIED (not the canonical files; trained with --allow-unverified)",
+                short_sha(sha)
+            ),
+            None => "not recorded (trained by an older tune)".to_string(),
+        };
+        *groups
+            .entry((r.spec.train.dataset.clone(), what))
+            .or_default() += 1;
+    }
+    let parts: Vec<String> = groups
+        .into_iter()
+        .map(|((dataset, what), n)| format!("{dataset} {what} for {n} rows"))
+        .collect();
+    format!(
+        "data (SHA-256; `tune status --all` shows each job's): {}",
+        parts.join("; ")
+    )
+}
+
+/// The first 12 hex digits of a SHA-256, enough to tell data sets apart in a line.
+pub fn short_sha(sha: &str) -> String {
+    format!("{}…", &sha[..12.min(sha.len())])
+}
+
+/// `tune status` with the `--db` that reaches the same database.
+pub fn status_command(db: &str) -> String {
+    if db == DEFAULT_DB {
+        "tune status".to_string()
+    } else {
+        format!("tune status --db {db}")
+    }
+}
+
+pub(super) const DEFAULT_DB: &str = "results/results.db";
+
+/// Why a selection has no finished jobs, and what to do.
+pub(super) fn no_results(target: &str, db: &str, sweep: Option<&str>, c: &StatusCounts) -> String {
+    let what = match sweep {
+        Some(s) => format!("no finished jobs of sweep `{s}` in {target}"),
+        None => format!("no finished jobs in {target}"),
+    };
+    if c.total() == 0 {
+        return match sweep {
+            Some(_) => format!("{what}: it has no jobs; `tune run GRID` enqueues and trains them"),
+            None => format!("{what}: it holds no jobs yet; run `tune run grids/quick.toml`"),
+        };
+    }
+    let mut why = Vec::new();
+    if c.failed > 0 {
+        why.push(format!(
+            "{} failed (`{}` shows why; `tune run GRID --retry-failed` tries them again)",
+            c.failed,
+            status_command(db)
+        ));
+    }
+    if c.running > 0 {
+        why.push(format!(
+            "{} still running (wait for them to finish)",
+            c.running
+        ));
+    }
+    let waiting = c.pending + c.interrupted;
+    if waiting > 0 {
+        why.push(format!(
+            "{waiting} waiting to be trained ({} pending, {} interrupted: `tune run GRID` or `tune worker` trains them)",
+            c.pending, c.interrupted
+        ));
+    }
+    if c.total() == 1 {
+        format!("{what}: of its 1 job, {}", why.join("; "))
+    } else {
+        format!("{what}: of its {} jobs, {}", c.total(), why.join("; "))
+    }
+}
+
+/// One line on stderr with the jobs of the selection that are not done, and where to read why.
+pub(super) fn note_unfinished(sel: &Selection) {
+    eprintln!("{}", sel.data);
+    let c = &sel.counts;
+    if c.total() == c.done {
+        match c.done {
+            1 => eprintln!("the selection's only job is done"),
+            n => eprintln!("all {n} jobs of the selection are done"),
+        }
+    } else {
+        eprintln!(
+            "note: {} of {} jobs of the selection are not done: {} failed, {} running, {} pending, \
+             {} interrupted; `{}` lists them with their last error",
+            c.total() - c.done,
+            c.total(),
+            c.failed,
+            c.running,
+            c.pending,
+            c.interrupted,
+            status_command(&sel.db)
+        );
+    }
+}
+
+/// Report rows of the results; `sweep` is the `--sweep` they were selected by, if any.
+pub(super) fn rows(results: &[JobResult], sweep: Option<&str>) -> Vec<ResultRow> {
+    results
+        .iter()
+        .map(|r| ResultRow {
+            key: r.key.clone(),
+            spec: r.spec.clone(),
+            params: r.params as usize,
+            loss: r.test_loss,
+            accuracy: r.test_accuracy,
+            val_accuracy: r.val_accuracy,
+            val_predictions: None,
+            test_predictions: None,
+            runtime_s: r.runtime_s,
+            sweep: sweep.map(str::to_string),
+        })
+        .collect()
+}
+
+/// [`rows`] with each job's per-image predictions, for the tie tests.
+pub(super) async fn rows_with_predictions(
+    store: &Store,
+    results: &[JobResult],
+    sweep: Option<&str>,
+) -> anyhow::Result<Vec<ResultRow>> {
+    let mut out = rows(results, sweep);
+    for row in &mut out {
+        let p = store.predictions(&row.key).await?;
+        row.val_predictions = p.val;
+        row.test_predictions = p.test;
+    }
+    Ok(out)
+}
+
+/// The job named by a key or unique key prefix, else the best one by the ranking every command
+/// shares ([`tune_report::best_job`]).
+pub(super) fn pick<'a>(
+    results: &'a [JobResult],
+    job: Option<&str>,
+) -> anyhow::Result<&'a JobResult> {
+    match job {
+        None => {
+            let rows = rows(results, None);
+            let best = tune_report::best_job(&rows).context("no finished jobs")?;
+            results
+                .iter()
+                .find(|r| r.key == best.key)
+                .context("no finished jobs")
+        }
+        Some(prefix) => {
+            let hits: Vec<_> = results
+                .iter()
+                .filter(|r| r.key.starts_with(prefix))
+                .collect();
+            match hits.as_slice() {
+                [one] => Ok(one),
+                [] => bail!(
+                    "no finished job has a key starting with `{prefix}`; `tune report --format csv` \
+                     lists the keys (column `keys`)"
+                ),
+                many => {
+                    let shown: Vec<&str> = many.iter().take(3).map(|r| r.key.as_str()).collect();
+                    let more = if many.len() > shown.len() {
+                        format!(" and {} more", many.len() - shown.len())
+                    } else {
+                        String::new()
+                    };
+                    bail!(
+                        "`{prefix}` matches {} jobs ({}{more}): give more of the key",
+                        many.len(),
+                        shown.join(", ")
+                    )
+                }
+            }
+        }
+    }
+}
+
+pub(super) fn ensure_newline(mut s: String) -> String {
+    if !s.ends_with('\n') {
+        s.push('\n');
+    }
+    s
+}
