@@ -3,7 +3,7 @@
 //! Late in training some activations, gradients and RMSprop accumulators fall below
 //! `f32::MIN_POSITIVE` (1.18e-38). Arithmetic on such subnormal numbers takes a microcode assist on
 //! x86 CPUs, tens to hundreds of cycles per operation instead of one: measured on this project's
-//! machine (AMD EPYC, AVX-512), a 64-64/128 CNN's epoch went from 25 s at epoch 1 to 360-750 s from
+//! machine (an Intel Xeon with AVX-512), a 64-64/128 CNN's epoch went from 25 s at epoch 1 to 360-750 s from
 //! epoch 14 on, 87% of the time in the gemm microkernel. TensorFlow runs its CPU kernels with
 //! flush-to-zero and denormals-are-zero set for the same reason (`port::ScopedFlushDenormal`);
 //! PyTorch offers it as `torch.set_flush_denormal(True)`. Values that small carry no information
