@@ -356,7 +356,7 @@ pub struct RunArgs {
     pub large: bool,
     /// With --dry-run: estimate from cached figures only, without calibrating the grid's
     /// architectures on this machine first.
-    #[arg(long)]
+    #[arg(long, requires = "dry_run")]
     pub no_calibrate: bool,
     /// With --dry-run: measure the grid's architectures again even if figures are cached (after
     /// calibrating on a busy machine, or a hardware or tune upgrade).

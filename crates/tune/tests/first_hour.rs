@@ -316,7 +316,7 @@ fn very_large_grids_are_summarised_and_need_a_flag() {
         true,
     );
     let text = stdout(&out);
-    assert!(text.starts_with("big.toml: 10100 jobs\n"), "{text}");
+    assert!(text.starts_with("big.toml: 10,100 jobs\n"), "{text}");
     assert!(
         text.contains("a summary instead of one row per job"),
         "{text}"

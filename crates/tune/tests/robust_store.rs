@@ -332,6 +332,49 @@ fn a_finished_run_leaves_one_file_and_readers_add_none() {
     assert_eq!(db.rows::<(String,)>("PRAGMA journal_mode")[0].0, "delete");
 }
 
+/// A run that ends in an error (here: the grid's data set is not in the data folder) also closes
+/// its database cleanly; a `--data-dir` that does not exist, a worker or a migrate on a database
+/// file that does not exist are refused before anything is created.
+#[test]
+fn failed_runs_leave_one_file_and_wrong_paths_create_nothing() {
+    let s = Setup::new(
+        "name = \"mnist\"\n[fixed]\nmodel = \"cnn\"\ndataset = \"mnist\"\nepochs = 1\n\
+         batch = 32\ndense = 16\nlayer1 = 4\ntrain_images = 100\n",
+    );
+    let empty = s.dir().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let out = run(&mut s.run_on("results.db", &empty), false);
+    assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
+    assert!(s.db().exists());
+    let left: Vec<String> = names(s.dir())
+        .into_iter()
+        .filter(|n| n.ends_with("-wal") || n.ends_with("-shm"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+
+    let s = Setup::new(&small_grid(1, 1));
+    let out = run(&mut s.run_on("results.db", &s.dir().join("typo")), false);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("typo: no such directory"),
+        "{}",
+        stderr(&out)
+    );
+    for args in [
+        vec!["worker", "--db", "results.db"],
+        vec!["migrate", "--db", "sub/x.db"],
+    ] {
+        let out = run(&mut s.tune(&args), false);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("no results database at"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(names(s.dir()), ["data", "grid.toml"]);
+}
+
 /// A damaged page or a full disk is not "upgrade tune": the hint names the real cause.
 #[test]
 fn hints_name_the_real_cause() {

@@ -240,3 +240,41 @@ pub fn duration(d: Duration) -> String {
         _ => format!("{}h {:02}m", s / 3600, (s % 3600) / 60),
     }
 }
+
+/// Refuses a `--data-dir` (or `TUNE_DATA_DIR`) that is not a directory before anything is
+/// enqueued or trained: a typo must not fill the database with jobs failed for want of data.
+pub fn check_data_dir(flag: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let env = std::env::var_os("TUNE_DATA_DIR").filter(|v| !v.is_empty());
+    let (what, dir) = match (flag, &env) {
+        (Some(d), _) => ("--data-dir", d.to_path_buf()),
+        (None, Some(d)) => ("TUNE_DATA_DIR", std::path::PathBuf::from(d)),
+        (None, None) => return Ok(()),
+    };
+    if !dir.is_dir() {
+        anyhow::bail!(
+            "{what} {}: no such directory (nothing else is searched when it is given): name the \
+             folder that holds the data set's four IDX files, or leave it out",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// Refuses an SQLite `--db` whose file does not exist, for commands that work on an existing
+/// database only (`worker`: someone enqueued the jobs; `migrate`: there is a schema to upgrade):
+/// a wrong path must not quietly create an empty database. PostgreSQL targets pass.
+pub fn require_existing_sqlite(db: &str, command: &str, how: &str) -> anyhow::Result<()> {
+    if db.starts_with("postgres://") || db.starts_with("postgresql://") || db.is_empty() {
+        return Ok(());
+    }
+    let path = db
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:")
+        .split('?')
+        .next()
+        .unwrap_or_default();
+    if path.contains(":memory:") || path.ends_with('/') || std::path::Path::new(path).exists() {
+        return Ok(());
+    }
+    anyhow::bail!("tune {command}: no results database at {db}; {how}")
+}

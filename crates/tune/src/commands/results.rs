@@ -129,7 +129,7 @@ pub(super) fn data_line(
     }
     let parts: Vec<String> = groups
         .into_iter()
-        .map(|((dataset, what), n)| format!("{dataset} {what} for {n} rows"))
+        .map(|((dataset, what), n)| format!("{dataset} {what} for {}", common::count(n, "row")))
         .collect();
     format!(
         "data (SHA-256; `tune status --all` shows each job's): {}",
@@ -204,10 +204,11 @@ pub(super) fn note_unfinished(sel: &Selection) {
         }
     } else {
         eprintln!(
-            "note: {} of {} jobs of the selection are not done: {} failed, {} running, {} pending, \
+            "note: {} of {} of the selection {} not done: {} failed, {} running, {} pending, \
              {} interrupted; `{}` lists them with their last error",
             c.total() - c.done,
-            c.total(),
+            common::count(c.total() as usize, "job"),
+            if c.total() - c.done == 1 { "is" } else { "are" },
             c.failed,
             c.running,
             c.pending,

@@ -35,11 +35,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .checked_mul(repeats)
         .filter(|&n| n <= MAX_JOBS)
         .with_context(|| {
+            let (given, lower) = if args.repeats.is_some() {
+                ("--repeats", "--repeats")
+            } else {
+                ("repeats", "`repeats` in the grid file")
+            };
             format!(
-                "{}: {} x --repeats {} = {} jobs, more than the limit of {}: lower --repeats or \
+                "{}: {} x {given} {} = {} jobs, more than the limit of {}: lower {lower} or \
                  split the grid",
                 args.grid.display(),
-                count(configurations, "job"),
+                count_thousands(configurations, "job"),
                 repeats,
                 configurations
                     .checked_mul(repeats)
@@ -48,7 +53,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             )
         })?;
     let mut jobs = tune_grid::with_repeats(&grid.jobs, repeats);
-    let mut what = format!("{}: {}", args.grid.display(), count(total, "job"));
+    let mut what = format!("{}: {}", args.grid.display(), count_thousands(total, "job"));
     if jobs.len() < total {
         what.push_str(&format!(
             " ({} after dropping repeats equal to another job)",
@@ -69,6 +74,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         host: common::host(),
         tune_version: env!("CARGO_PKG_VERSION").to_string(),
     };
+    common::check_data_dir(args.data_dir.as_deref())?;
     check_split_sizes(&args.grid, &jobs, args.data_dir.as_deref())?;
     if args.dry_run {
         println!("{what}");
@@ -98,8 +104,29 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let rt = common::runtime()?;
     rt.block_on(async {
         let store = common::open_store(&args.db.db).await?;
-        let lock = common::lock_if_local(&store, &args.db.db).await?;
-        let (sweep_id, added) = enqueue(&store, &sweep, &jobs).await?;
+        // Whatever ends the run (also an error), the database is closed: its write-ahead log is
+        // folded into the file, which alone then holds everything (see `Store::close`).
+        let result = train_grid(&args, &store, &sweep, &jobs, labels, slots, threads).await;
+        store.close().await;
+        result
+    })
+    .map(ExitStatus::code)
+    .context("tune run")
+}
+
+/// Enqueues `jobs` into `store` and trains what is left of them; the body of `tune run`.
+async fn train_grid(
+    args: &RunArgs,
+    store: &tune_store::Store,
+    sweep: &NewSweep,
+    jobs: &[JobSpec],
+    labels: Vec<Field>,
+    slots: usize,
+    threads: usize,
+) -> anyhow::Result<ExitStatus> {
+    {
+        let lock = common::lock_if_local(store, &args.db.db).await?;
+        let (sweep_id, added) = enqueue(store, sweep, jobs).await?;
         if args.retry_failed {
             let n = store.retry_failed(Some(&sweep_id)).await?;
             if n > 0 {
@@ -109,7 +136,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         let remaining = store.jobs_of_sweep(&sweep_id).await?;
         if !args.enqueue {
             check_data(
-                &store,
+                store,
                 &remaining,
                 args.data_dir.as_deref(),
                 &args.db.db,
@@ -149,7 +176,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             sweep: Some(sweep_id.clone()),
             follow: false,
             worker_prefix: runner::worker_prefix(),
-            lease: common::lease(&store),
+            lease: common::lease(store),
             save_weights: args.concurrency.save_weights.clone(),
             allow_unverified: args.allow_unverified,
         };
@@ -171,18 +198,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         progress.finish();
         summary.failed += lock.given_up;
         let counts = store.counts(Some(&sweep_id)).await?;
-        // Closing checkpoints SQLite's write-ahead log into the file: the database file alone
-        // then holds everything (to copy, or to read from read-only media).
-        store.close().await;
         Ok(common::finish_line(
             &summary,
             &counts,
             started.elapsed(),
             "tune report --by layers",
         ))
-    })
-    .map(ExitStatus::code)
-    .context("tune run")
+    }
 }
 
 /// Refuses data that is not the canonical data set of its name (unless `allow_unverified`), and
@@ -723,9 +745,12 @@ fn print_summary(planned: &[Planned<'_>]) {
         ]);
     }
     println!(
-        "{} architectures; the {} taking the most time:",
-        common::thousands(archs.len() as u64),
-        archs.len().min(10)
+        "{}; {} taking the most time:",
+        common::count(archs.len(), "architecture"),
+        match archs.len() {
+            1 => "the one".to_string(),
+            n => format!("the {}", n.min(10)),
+        }
     );
     println!("{table}");
 }
@@ -741,4 +766,13 @@ fn schedule(times: &[f64], slots: usize) -> f64 {
         *slot += t;
     }
     free.into_iter().fold(0.0, f64::max)
+}
+
+/// `13,310 jobs`: a count with thousands separators and its noun's plural.
+fn count_thousands(n: usize, noun: &str) -> String {
+    format!(
+        "{} {noun}{}",
+        common::thousands(n as u64),
+        if n == 1 { "" } else { "s" }
+    )
 }
