@@ -322,11 +322,19 @@ impl Report {
                     .iter()
                     .flat_map(|r| r.accuracies.iter().copied())
                     .collect();
-                let best = members
-                    .iter()
-                    .min_by(|a, b| compare_rows(a, b))
-                    .expect("a group has a row")
-                    .clone();
+                // The summary's best is the table's: the ranking's, or the test split's under
+                // `--sort test_accuracy`.
+                let best = if test_sort {
+                    let mut sorted = members.clone();
+                    sort_rows(&mut sorted, options.sort);
+                    sorted.swap_remove(0)
+                } else {
+                    members
+                        .iter()
+                        .min_by(|a, b| compare_rows(a, b))
+                        .expect("a group has a row")
+                        .clone()
+                };
                 let config_means_here: Vec<f64> = members.iter().map(|r| r.accuracy).collect();
                 config_means.push(config_means_here.clone());
                 summary.push(GroupSummary {

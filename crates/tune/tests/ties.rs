@@ -316,6 +316,34 @@ fn every_command_picks_the_same_best_job_whatever_the_order() {
             "{name}: report"
         );
 
+        // Under --sort test_accuracy the table and the --by summary agree on the test split's best.
+        let by_test: serde_json::Value = serde_json::from_str(&stdout(&run(
+            tune(tmp.path())
+                .args([
+                    "report",
+                    "--by",
+                    "layers",
+                    "--sort",
+                    "test_accuracy",
+                    "--format",
+                    "json",
+                    "--db",
+                ])
+                .arg(&db),
+            true,
+        )))
+        .unwrap();
+        let test_best = jobs[2].0.key();
+        assert_eq!(
+            by_test["groups"][0]["rows"][0]["keys"][0],
+            test_best.as_str()
+        );
+        assert_eq!(
+            by_test["summary"][0]["best"]["keys"][0],
+            test_best.as_str(),
+            "{name}: summary under --sort test_accuracy"
+        );
+
         let compare = stdout(&run(
             tune(tmp.path())
                 .args(["compare", "--format", "json", "--db"])
