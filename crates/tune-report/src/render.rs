@@ -390,18 +390,7 @@ impl Col {
             Col::ValAccuracy => Cell::num(Some(r.val_accuracy), 4),
             Col::Accuracy => Cell::num(Some(r.accuracy), 4),
             Col::Sd => Cell::num(r.accuracy_sd, 4),
-            Col::Ci => match r.test_ci {
-                Some(ci) => Cell {
-                    shown: format!(
-                        "{:.4}–{:.4}{}",
-                        ci.low,
-                        ci.high,
-                        if ci.clipped { " (cut)" } else { "" }
-                    ),
-                    exact: format!("{} {}", ci.low, ci.high),
-                },
-                None => Cell::empty(),
-            },
+            Col::Ci => interval_cell(r.test_ci),
             Col::CiLow => Cell::num(r.test_ci.map(|c| c.low), 4),
             Col::CiHigh => Cell::num(r.test_ci.map(|c| c.high), 4),
             Col::Tied => match (r.tied, &r.tie) {
@@ -595,7 +584,15 @@ fn summary_cells(s: &GroupSummary, with_configs: bool) -> Vec<Cell> {
     cells.push(Cell::num(s.configs.sd, 4));
     cells.push(Cell::num(Some(s.configs.min), 4));
     cells.push(Cell::num(Some(s.configs.max), 4));
-    cells.push(match s.config_mean_ci {
+    cells.push(interval_cell(s.config_mean_ci));
+    cells.push(Cell::text(s.best.label.clone()));
+    cells.push(Cell::num(Some(s.best.accuracy), 4));
+    cells
+}
+
+/// `0.8531–0.8792`, with ` (cut)` when a bound was cut to [0, 1]; exact: `low high`.
+fn interval_cell(ci: Option<crate::stats::Interval>) -> Cell {
+    match ci {
         Some(ci) => Cell {
             shown: format!(
                 "{:.4}–{:.4}{}",
@@ -606,10 +603,7 @@ fn summary_cells(s: &GroupSummary, with_configs: bool) -> Vec<Cell> {
             exact: format!("{} {}", ci.low, ci.high),
         },
         None => Cell::empty(),
-    });
-    cells.push(Cell::text(s.best.label.clone()));
-    cells.push(Cell::num(Some(s.best.accuracy), 4));
-    cells
+    }
 }
 
 fn group_heading(report: &Report, g: &crate::report::Group) -> String {
