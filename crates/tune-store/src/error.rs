@@ -230,6 +230,60 @@ pub enum StoreError {
     InvalidSchema(String),
 }
 
+/// Why the store itself gave up on a job and marked it failed: what happened and what to do
+/// about it, the text of the job's `last_error` (see [`GaveUp::last_error`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum GaveUp {
+    /// The lease of `worker_id` expired on `attempt`, the `lost`-th attempt in a row lost without
+    /// a finished epoch, and `allowed` are allowed.
+    #[error(
+        "lease of worker {} expired on attempt {attempt} ({lost} of {allowed} lost attempts \
+         allowed in a row without a finished epoch; the worker died or hung); giving up",
+        worker_id.as_deref().unwrap_or("?")
+    )]
+    LeaseExpired {
+        /// The worker that held the job.
+        worker_id: Option<String>,
+        /// The attempt that was lost.
+        attempt: i64,
+        /// Attempts lost in a row without a finished epoch, this one included.
+        lost: i64,
+        /// How many are allowed (`max_attempts`).
+        allowed: i64,
+    },
+    /// The run was killed during `attempt`, the `killed`-th kill in a row without a finished
+    /// epoch, and `allowed` are allowed.
+    #[error(
+        "the run was killed during attempt {attempt} ({killed} of {allowed} kills allowed in a \
+         row without a finished epoch; out of memory? see dmesg); giving up, \
+         `tune run --retry-failed` tries again"
+    )]
+    Killed {
+        /// The attempt that was killed.
+        attempt: i64,
+        /// Kills in a row without a finished epoch, this one included.
+        killed: i64,
+        /// How many are allowed (`max_attempts`).
+        allowed: i64,
+    },
+    /// A figure stored by an earlier tune version was NaN or infinite (found when merging).
+    #[error(
+        "diverged: a figure stored by an earlier tune version was not finite (NaN or infinite); \
+         lower lr and run the grid with --retry-failed"
+    )]
+    Diverged,
+}
+
+impl GaveUp {
+    /// The job's new `last_error`: this reason, then the job's `earlier` error, if any.
+    pub(crate) fn last_error(&self, earlier: Option<&str>) -> String {
+        match earlier {
+            Some(e) => format!("{self}; earlier: {e}"),
+            None => self.to_string(),
+        }
+    }
+}
+
 /// What to do about a failed query or connection, by its cause: a full disk or a damaged file is
 /// not a schema problem, and a busy database is not a damaged one.
 pub(crate) fn hint(e: &sqlx::Error) -> &'static str {

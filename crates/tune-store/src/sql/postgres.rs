@@ -71,26 +71,18 @@ pub(crate) const SQL: Sql = Sql {
         ") ON CONFLICT (key) DO NOTHING"
     ),
 
-    fail_exhausted: "UPDATE jobs SET status = 'failed', faults = faults + 1, \
-         last_error = 'lease of worker ' || COALESCE(worker_id, '?') || ' expired on attempt ' \
-             || attempts || ' (' || (faults + 1) || ' of ' || $1 \
-             || ' lost attempts allowed in a row without a finished epoch; the worker died or \
-             hung); giving up' \
-             || COALESCE('; earlier: ' || last_error, ''), \
-         lease_expires_at = NULL, finished_at = now() \
-         WHERE key IN ( \
-             SELECT key FROM jobs \
-             WHERE status = 'running' AND faults + 1 >= $1 AND lease_expires_at < now() \
-             FOR UPDATE SKIP LOCKED)",
+    select_exhausted: "SELECT key, worker_id, attempts, faults, last_error FROM jobs \
+         WHERE status = 'running' AND faults + 1 >= $1 AND lease_expires_at < now() \
+         FOR UPDATE SKIP LOCKED",
 
-    fail_killed: "UPDATE jobs SET status = 'failed', faults = faults + 1, \
-         last_error = 'the run was killed during attempt ' || attempts || ' (' || (faults + 1) \
-             || ' of ' || $2::bigint || ' kills allowed in a row without a finished epoch; out \
-             of memory? see dmesg); giving up, `tune run --retry-failed` tries again' \
-             || COALESCE('; earlier: ' || last_error, ''), \
-         lease_expires_at = NULL, finished_at = now() \
+    select_killed: "SELECT key, worker_id, attempts, faults, last_error FROM jobs \
          WHERE status = 'running' AND faults + 1 >= $2::bigint \
-           AND ($1::text IS NULL OR substr(worker_id, 1, length($1)) = $1)",
+           AND ($1::text IS NULL OR substr(worker_id, 1, length($1)) = $1) \
+         FOR UPDATE",
+
+    give_up: "UPDATE jobs SET status = 'failed', faults = faults + 1, last_error = $2, \
+         lease_expires_at = NULL, finished_at = now() \
+         WHERE key = $1 AND status = 'running'",
 
     claim: concat!(
         "UPDATE jobs SET status = 'running', worker_id = $2, attempts = jobs.attempts + 1, \

@@ -7,7 +7,7 @@ use anyhow::Context;
 use std::process::ExitCode;
 use std::time::Duration;
 use tune_model::Kernels;
-use tune_store::{BackendKind, StatusCounts, Store};
+use tune_store::{BackendKind, StatusCounts, Store, StoreError};
 
 /// How a command that trains ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -260,21 +260,15 @@ pub fn check_data_dir(flag: Option<&std::path::Path>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Refuses an SQLite `--db` whose file does not exist, for commands that work on an existing
-/// database only (`worker`: someone enqueued the jobs; `migrate`: there is a schema to upgrade):
-/// a wrong path must not quietly create an empty database. PostgreSQL targets pass.
-pub fn require_existing_sqlite(db: &str, command: &str, how: &str) -> anyhow::Result<()> {
-    if db.starts_with("postgres://") || db.starts_with("postgresql://") || db.is_empty() {
-        return Ok(());
+/// Opens an existing results database for a command that works on what is there (`worker`:
+/// someone enqueued the jobs; `migrate`: there is a schema to upgrade), like [`open_store`] but
+/// without creating anything: a wrong SQLite path must not quietly create an empty database, so a
+/// missing file is refused (exit 2) with `how` to fix it.
+pub async fn open_existing(db: &str, command: &str, how: &str) -> anyhow::Result<Store> {
+    match Store::open_existing(db).await {
+        Err(StoreError::Missing { .. }) => {
+            anyhow::bail!("tune {command}: no results database at {db}; {how}")
+        }
+        opened => Ok(opened?),
     }
-    let path = db
-        .trim_start_matches("sqlite://")
-        .trim_start_matches("sqlite:")
-        .split('?')
-        .next()
-        .unwrap_or_default();
-    if path.contains(":memory:") || path.ends_with('/') || std::path::Path::new(path).exists() {
-        return Ok(());
-    }
-    anyhow::bail!("tune {command}: no results database at {db}; {how}")
 }

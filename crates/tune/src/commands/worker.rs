@@ -32,15 +32,15 @@ async fn labels(store: &tune_store::Store, sweep: Option<&str>) -> Vec<tune_repo
 pub fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     let (slots, threads) = common::concurrency(&args.concurrency);
     common::check_data_dir(args.data_dir.as_deref())?;
-    common::require_existing_sqlite(
-        &args.db.db,
-        "worker",
-        "a worker trains jobs already in a database: enqueue them first (`tune run GRID --enqueue \
-         --db ...`), or pass the --db that holds them",
-    )?;
     let rt = common::runtime()?;
     rt.block_on(async {
-        let store = common::open_store(&args.db.db).await?;
+        let store = common::open_existing(
+            &args.db.db,
+            "worker",
+            "a worker trains jobs already in a database: enqueue them first (`tune run GRID \
+             --enqueue --db ...`), or pass the --db that holds them",
+        )
+        .await?;
         let lock = common::lock_if_local(&store, &args.db.db).await?;
         let counts = store.counts(args.sweep.as_deref()).await?;
         let waiting = counts.pending + counts.interrupted;

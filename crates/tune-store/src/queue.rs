@@ -1,0 +1,598 @@
+//! The job queue: enqueue, claim, heartbeat, record, complete, fail, interrupt, retry, and the
+//! checkpoints and data identities of claimed jobs (see the crate docs for the rules).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use tune_spec::{EpochMetrics, JobSpec, TrainOutcome};
+
+use crate::error::{GaveUp, Result, StoreError};
+use crate::sql::{
+    self, CheckpointRecord, ClaimedRecord, EpochRecord, GiveUpRecord, KeptCheckpointRecord,
+    PredictionRecord, ResultRecord, SweepRecord,
+};
+use crate::types::{Checkpoint, Claim, EnqueueReport, KeptCheckpoint, NewSweep, Released};
+use crate::{Store, columns, on_backend};
+
+fn epoch_record(key: &str, m: &EpochMetrics) -> EpochRecord {
+    EpochRecord {
+        job_key: key.to_string(),
+        epoch: m.epoch as i64,
+        train_loss: m.train_loss,
+        train_accuracy: m.train_accuracy,
+        val_loss: m.val_loss,
+        val_accuracy: m.val_accuracy,
+        seconds: m.seconds,
+    }
+}
+
+/// [`StoreError::NonFinite`] unless `value` is a finite number: the store holds no NaN or
+/// infinity (SQLite would turn a NaN into NULL, PostgreSQL would store it and sort it above every
+/// number), so both back ends, every writer and every reader agree.
+fn check_finite(key: &str, what: impl FnOnce() -> String, value: f64) -> Result<()> {
+    if value.is_finite() {
+        Ok(())
+    } else {
+        Err(StoreError::NonFinite {
+            key: key.to_string(),
+            what: what(),
+            value,
+        })
+    }
+}
+
+fn check_epoch(e: &EpochRecord) -> Result<()> {
+    for (name, v) in epoch_figures(e) {
+        check_finite(&e.job_key, || format!("epoch {} {name}", e.epoch), v)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn epoch_figures(e: &EpochRecord) -> [(&'static str, f64); 5] {
+    [
+        ("train_loss", e.train_loss),
+        ("train_accuracy", e.train_accuracy),
+        ("val_loss", e.val_loss),
+        ("val_accuracy", e.val_accuracy),
+        ("seconds", e.seconds),
+    ]
+}
+
+pub(crate) fn result_figures(r: &ResultRecord) -> [(&'static str, f64); 4] {
+    [
+        ("test_loss", r.test_loss),
+        ("test_accuracy", r.test_accuracy),
+        ("runtime_s", r.runtime_s),
+        ("images_per_s", r.images_per_s),
+    ]
+}
+
+fn check_result(r: &ResultRecord) -> Result<()> {
+    for (name, v) in result_figures(r) {
+        check_finite(&r.job_key, || name.to_string(), v)?;
+    }
+    Ok(())
+}
+
+/// The jobs the store gives up on, each with its new `last_error`: `why`, then its earlier error.
+fn last_errors(
+    jobs: Vec<GiveUpRecord>,
+    why: impl Fn(&GiveUpRecord) -> GaveUp,
+) -> Vec<(String, String)> {
+    jobs.into_iter()
+        .map(|job| {
+            let text = why(&job).last_error(job.last_error.as_deref());
+            (job.key, text)
+        })
+        .collect()
+}
+
+impl Store {
+    /// Records `sweep` and adds its `jobs` to the queue, in order. Idempotent: jobs already in the
+    /// database (from this or any other sweep) keep their row and status (a done job stays done)
+    /// and only gain the membership; enqueuing the same grid again adds nothing.
+    pub async fn enqueue(&self, sweep: &NewSweep, jobs: &[JobSpec]) -> Result<EnqueueReport> {
+        self.enqueue_from(sweep, jobs, 0).await
+    }
+
+    /// [`Store::enqueue`] for a batch of a sweep's jobs whose first job has position
+    /// `first_position` in the sweep: a large grid is enqueued in batches, one transaction each,
+    /// so that an interrupted enqueue keeps whole batches and enqueuing again completes it.
+    pub async fn enqueue_from(
+        &self,
+        sweep: &NewSweep,
+        jobs: &[JobSpec],
+        first_position: usize,
+    ) -> Result<EnqueueReport> {
+        let sweep_id = sweep.id();
+        // Build every row first: an invalid job stops the enqueue before anything is written.
+        let mut records = Vec::with_capacity(jobs.len());
+        for (i, spec) in jobs.iter().enumerate() {
+            records.push(columns::job_record(spec, i as i64)?);
+        }
+        let row = SweepRecord {
+            id: sweep_id.clone(),
+            name: sweep.name.clone(),
+            grid_text: sweep.grid_text.clone(),
+            started_at: None,
+            finished_at: None,
+            host: sweep.host.clone(),
+            tune_version: sweep.tune_version.clone(),
+        };
+        on_backend!(self, "enqueuing a sweep", |pool, d| {
+            let mut tx = pool.begin_with(d.begin_write).await?;
+            let added = sql::insert_sweep(d, &row)
+                .query()
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            let base: i64 = sql::max_seq().query_scalar().fetch_one(&mut *tx).await?;
+            let mut report = EnqueueReport {
+                sweep_id: sweep_id.clone(),
+                sweep_added: added > 0,
+                jobs: jobs.len(),
+                jobs_added: 0,
+                memberships_added: 0,
+            };
+            for (i, record) in records.iter_mut().enumerate() {
+                record.seq = base + 1 + i as i64;
+                let n = sql::insert_job(d, record)
+                    .query()
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                report.jobs_added += n as usize;
+                let position = (first_position + i) as i64;
+                let n = sql::insert_membership(&sweep_id, &record.key, position)
+                    .query()
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                report.memberships_added += n as usize;
+            }
+            sql::reopen_sweep(&sweep_id)
+                .query()
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(report)
+        })
+    }
+
+    /// Claims the next job for `worker_id`, optionally only from `sweep` (id or name): an
+    /// interrupted job, or a running one whose lease expired (fewer than `max_attempts` claims so
+    /// far), or else the first pending job in queue order. The job is marked running with
+    /// attempt + 1 and a lease of `lease` from now by the database clock; the transaction ends
+    /// before this returns. Running jobs whose lease expired on their last attempt are marked
+    /// failed first. `None` when nothing is left to claim.
+    pub async fn claim(
+        &self,
+        worker_id: &str,
+        lease: Duration,
+        sweep: Option<&str>,
+    ) -> Result<Option<Claim>> {
+        self.check_sweep(sweep).await?;
+        let max_attempts = i64::from(self.max_attempts);
+        let (row, failed) = on_backend!(self, "claiming a job", |pool, d| {
+            let mut tx = pool.begin_with(d.begin_write).await?;
+            let exhausted = sql::select_exhausted(d, max_attempts)
+                .query_as()
+                .fetch_all(&mut *tx)
+                .await?;
+            let mut failed = 0;
+            for (key, text) in last_errors(exhausted, |job| GaveUp::LeaseExpired {
+                worker_id: job.worker_id.clone(),
+                attempt: job.attempts,
+                lost: job.faults + 1,
+                allowed: max_attempts,
+            }) {
+                let n = sql::give_up(d, &key, &text)
+                    .query()
+                    .execute(&mut *tx)
+                    .await?;
+                failed += n.rows_affected();
+            }
+            let row: Option<ClaimedRecord> = sql::claim(d, max_attempts, worker_id, lease, sweep)
+                .query_as()
+                .fetch_optional(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok((row, failed))
+        })?;
+        if failed > 0 {
+            tracing::warn!(
+                jobs = failed,
+                "gave up on jobs whose lease expired too often"
+            );
+            self.stamp_finished_sweeps(None).await;
+        }
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let spec = columns::parse_spec(&row.key, &row.spec_json)?;
+        let attempt = u32::try_from(row.attempts).map_err(|_| StoreError::Corrupt {
+            key: row.key.clone(),
+            what: "attempts",
+            why: format!("{} is out of range", row.attempts),
+        })?;
+        Ok(Some(Claim {
+            key: row.key,
+            spec,
+            attempt,
+            worker_id: worker_id.to_string(),
+            lease,
+        }))
+    }
+
+    fn lease_lost(claim: &Claim) -> StoreError {
+        StoreError::LeaseLost {
+            key: claim.key.clone(),
+            worker_id: claim.worker_id.clone(),
+            attempt: claim.attempt,
+        }
+    }
+
+    /// Extends `claim`'s lease by its lease duration from now (database clock). Fails with
+    /// [`StoreError::LeaseLost`] if the job is no longer running under this worker and attempt.
+    pub async fn heartbeat(&self, claim: &Claim) -> Result<()> {
+        let n = on_backend!(self, "extending a job's lease", |pool, d| {
+            Ok(sql::extend_lease(d, claim)
+                .query()
+                .execute(pool)
+                .await?
+                .rows_affected())
+        })?;
+        if n == 0 {
+            return Err(Store::lease_lost(claim));
+        }
+        Ok(())
+    }
+
+    /// Records one epoch's metrics of a claimed job (replacing any row for the same epoch) and,
+    /// when given, the weights after it as the job's checkpoint, in one transaction that also
+    /// extends the lease. Fails with [`StoreError::LeaseLost`] if the claim is stale.
+    pub async fn record_epoch(
+        &self,
+        claim: &Claim,
+        metrics: &EpochMetrics,
+        checkpoint: Option<&[u8]>,
+    ) -> Result<()> {
+        let record = epoch_record(&claim.key, metrics);
+        check_epoch(&record)?;
+        on_backend!(self, "recording an epoch", |pool, d| {
+            let mut tx = pool.begin_with(d.begin_write).await?;
+            let n = sql::extend_lease(d, claim)
+                .query()
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n == 0 {
+                return Err(Store::lease_lost(claim).into());
+            }
+            sql::upsert_epoch(&record).query().execute(&mut *tx).await?;
+            sql::reset_faults(&claim.key)
+                .query()
+                .execute(&mut *tx)
+                .await?;
+            if let Some(bytes) = checkpoint {
+                sql::upsert_checkpoint(d, &claim.key, record.epoch, bytes)
+                    .query()
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Marks a claimed job done and writes its result (one row per job, replaced if the job is
+    /// delivered again), its full history (epochs after the last one are removed) and drops its
+    /// checkpoint. Completing the same claim again changes nothing and succeeds. Fails with
+    /// [`StoreError::LeaseLost`] if the claim is stale, and with [`StoreError::NonFinite`]
+    /// (writing nothing) if a figure is NaN or infinite.
+    pub async fn complete(&self, claim: &Claim, outcome: &TrainOutcome) -> Result<()> {
+        self.complete_with(claim, outcome, false).await
+    }
+
+    /// [`Store::complete`], keeping the job's checkpoint when `keep_checkpoint` is set: the
+    /// weights of a done job whose weight file could not be written (a full disk), so that a
+    /// later run can write it ([`Store::kept_checkpoints`], [`Store::drop_kept_checkpoint`]).
+    pub async fn complete_with(
+        &self,
+        claim: &Claim,
+        outcome: &TrainOutcome,
+        keep_checkpoint: bool,
+    ) -> Result<()> {
+        let result = ResultRecord {
+            job_key: claim.key.clone(),
+            test_loss: outcome.test_loss,
+            test_accuracy: outcome.test_accuracy,
+            runtime_s: outcome.runtime_s,
+            images_per_s: outcome.images_per_s,
+            confusion_json: serde_json::to_string(&outcome.confusion)
+                .expect("a matrix of integers always serialises"),
+            worker_id: Some(claim.worker_id.clone()),
+            attempt: i64::from(claim.attempt),
+            finished_at: None,
+        };
+        let epochs: Vec<EpochRecord> = outcome
+            .history
+            .iter()
+            .map(|m| epoch_record(&claim.key, m))
+            .collect();
+        let last_epoch = epochs.iter().map(|e| e.epoch).max();
+        let params = i64::try_from(outcome.params).unwrap_or(i64::MAX);
+        check_result(&result)?;
+        for e in &epochs {
+            check_epoch(e)?;
+        }
+        let predictions: Vec<PredictionRecord> = [
+            ("val", &outcome.val_predictions),
+            ("test", &outcome.test_predictions),
+        ]
+        .into_iter()
+        .filter(|(_, p)| !p.is_empty())
+        .map(|(split, p)| PredictionRecord {
+            job_key: claim.key.clone(),
+            split: split.to_string(),
+            predicted: p.predicted.clone(),
+            labels: p.labels.clone(),
+        })
+        .collect();
+        on_backend!(self, "recording a finished job", |pool, d| {
+            let mut tx = pool.begin_with(d.begin_write).await?;
+            let n = sql::complete_job(d, claim, params)
+                .query()
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n == 0 {
+                // Delivered twice by the same claim (e.g. a retry after a lost reply): done already.
+                let done: i64 = sql::done_by(claim)
+                    .query_scalar()
+                    .fetch_one(&mut *tx)
+                    .await?;
+                if done > 0 {
+                    return Ok(());
+                }
+                return Err(Store::lease_lost(claim).into());
+            }
+            sql::upsert_result(d, &result)
+                .query()
+                .execute(&mut *tx)
+                .await?;
+            sql::delete_predictions(&claim.key)
+                .query()
+                .execute(&mut *tx)
+                .await?;
+            for p in &predictions {
+                sql::upsert_predictions(p).query().execute(&mut *tx).await?;
+            }
+            for e in &epochs {
+                sql::upsert_epoch(e).query().execute(&mut *tx).await?;
+            }
+            if let Some(last) = last_epoch {
+                sql::delete_epochs_after(&claim.key, last)
+                    .query()
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            if !keep_checkpoint {
+                sql::delete_checkpoint(&claim.key)
+                    .query()
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })?;
+        self.stamp_finished_sweeps(Some(&claim.key)).await;
+        Ok(())
+    }
+
+    /// The checkpoints kept by [`Store::complete_with`] for done jobs (of `sweep`, id or name, or
+    /// all): their weights are still to be written to a file. In queue order.
+    pub async fn kept_checkpoints(&self, sweep: Option<&str>) -> Result<Vec<KeptCheckpoint>> {
+        self.check_sweep(sweep).await?;
+        let rows: Vec<KeptCheckpointRecord> =
+            on_backend!(self, "reading kept checkpoints", |pool, _d| {
+                Ok(sql::select_kept_checkpoints(sweep)
+                    .query_as()
+                    .fetch_all(pool)
+                    .await?)
+            })?;
+        Ok(rows
+            .into_iter()
+            .map(|r| KeptCheckpoint {
+                key: r.job_key,
+                checkpoint: Checkpoint {
+                    epoch: r.epoch.clamp(0, u32::MAX as i64) as u32,
+                    bytes: r.bytes,
+                },
+            })
+            .collect())
+    }
+
+    /// Drops the kept checkpoint of done job `key` once its weights are written (nothing if the
+    /// job is not done).
+    pub async fn drop_kept_checkpoint(&self, key: &str) -> Result<()> {
+        on_backend!(self, "dropping a kept checkpoint", |pool, _d| {
+            sql::delete_kept_checkpoint(key)
+                .query()
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
+    }
+
+    /// Records that a claimed job trains on the data with identity `sha256` (see
+    /// `tune_data::identify`), `verified` when those are the canonical files. Fails with
+    /// [`StoreError::DataMismatch`] when epochs of the job were trained on other data (they cannot
+    /// be continued on this data), and [`StoreError::LeaseLost`] if the claim is stale.
+    pub async fn record_data(&self, claim: &Claim, sha256: &str, verified: bool) -> Result<()> {
+        on_backend!(self, "recording a job's data", |pool, d| {
+            let mut tx = pool.begin_with(d.begin_write).await?;
+            let n = sql::set_job_data(claim, sha256, verified)
+                .query()
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n == 0 {
+                let recorded: Option<Option<String>> = sql::job_data(&claim.key)
+                    .query_scalar()
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                return Err(match recorded.flatten() {
+                    Some(recorded) if recorded != sha256 => StoreError::DataMismatch {
+                        key: claim.key.clone(),
+                        recorded,
+                        found: sha256.to_string(),
+                    },
+                    _ => Store::lease_lost(claim),
+                }
+                .into());
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// The recorded data identity (SHA-256, verified) of every job that has one, by job key.
+    pub async fn data_identities(&self) -> Result<HashMap<String, (String, Option<bool>)>> {
+        let rows: Vec<(String, String, Option<bool>)> =
+            on_backend!(self, "reading the jobs' data", |pool, _d| {
+                Ok(sql::select_job_data().query_as().fetch_all(pool).await?)
+            })?;
+        Ok(rows
+            .into_iter()
+            .map(|(key, sha, verified)| (key, (sha, verified)))
+            .collect())
+    }
+
+    /// Marks a claimed job failed with `error` (it is not retried; see [`Store::retry_failed`]).
+    /// Fails with [`StoreError::LeaseLost`] if the claim is stale.
+    pub async fn fail(&self, claim: &Claim, error: &str) -> Result<()> {
+        on_backend!(self, "recording a failed job", |pool, d| {
+            let mut tx = pool.begin_with(d.begin_write).await?;
+            let n = sql::fail_job(d, claim, error)
+                .query()
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n == 0 {
+                return Err(Store::lease_lost(claim).into());
+            }
+            tx.commit().await?;
+            Ok(())
+        })?;
+        self.stamp_finished_sweeps(Some(&claim.key)).await;
+        Ok(())
+    }
+
+    /// Stamps `finished_at` on the sweeps (of job `key`, or all) whose jobs are all done or
+    /// failed. Called after the transaction that finished a job has committed: inside it, two
+    /// workers finishing a sweep's last two jobs at once on PostgreSQL (read committed) would each
+    /// still see the other's job running, and neither would stamp the sweep. A failure here only
+    /// leaves the stamp to a later call, so it is logged, not returned.
+    async fn stamp_finished_sweeps(&self, key: Option<&str>) {
+        let stamped = on_backend!(self, "stamping finished sweeps", |pool, d| {
+            sql::finish_sweeps(d, key).query().execute(pool).await?;
+            Ok(())
+        });
+        if let Err(e) = stamped {
+            tracing::warn!("{e}");
+        }
+    }
+
+    /// Puts a claimed job back as interrupted (e.g. on Ctrl-C); it is claimed again before pending
+    /// jobs, and the attempt does not count (a clean stop is not a failure). Fails with
+    /// [`StoreError::LeaseLost`] if the claim is stale.
+    pub async fn interrupt(&self, claim: &Claim) -> Result<()> {
+        let n = on_backend!(self, "interrupting a job", |pool, _d| {
+            Ok(sql::interrupt_job(claim)
+                .query()
+                .execute(pool)
+                .await?
+                .rows_affected())
+        })?;
+        if n == 0 {
+            return Err(Store::lease_lost(claim));
+        }
+        Ok(())
+    }
+
+    /// Releases every running job whose worker id starts with `worker_prefix` (every running job
+    /// when `None`), whatever its lease: a local `tune run` on SQLite calls this at start, holding
+    /// its lock file, so the jobs of a killed run restart at once (see the crate docs). The kill
+    /// counts as a failed attempt: a job killed on its `max_attempts`-th attempt (say, by the
+    /// kernel's out-of-memory killer, every time) is marked failed, so that it cannot stop every
+    /// later run; the others become interrupted. Their old claims become stale
+    /// ([`StoreError::LeaseLost`]). Never call it while workers matching the prefix may be alive:
+    /// their jobs would be claimed twice (the stale worker's writes are refused, but its training
+    /// time is lost).
+    pub async fn interrupt_running(&self, worker_prefix: Option<&str>) -> Result<Released> {
+        let max_attempts = i64::from(self.max_attempts);
+        let released = on_backend!(self, "releasing running jobs", |pool, d| {
+            let mut tx = pool.begin_with(d.begin_write).await?;
+            let killed = sql::select_killed(d, worker_prefix, max_attempts)
+                .query_as()
+                .fetch_all(&mut *tx)
+                .await?;
+            let mut failed = 0;
+            for (key, text) in last_errors(killed, |job| GaveUp::Killed {
+                attempt: job.attempts,
+                killed: job.faults + 1,
+                allowed: max_attempts,
+            }) {
+                let n = sql::give_up(d, &key, &text)
+                    .query()
+                    .execute(&mut *tx)
+                    .await?;
+                failed += n.rows_affected();
+            }
+            let resumed = sql::interrupt_running(worker_prefix)
+                .query()
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            Ok(Released { resumed, failed })
+        })?;
+        if released.failed > 0 {
+            self.stamp_finished_sweeps(None).await;
+        }
+        Ok(released)
+    }
+
+    /// Puts failed jobs (of `sweep`, id or name, or all) back in the queue with a fresh attempt
+    /// count; returns how many.
+    pub async fn retry_failed(&self, sweep: Option<&str>) -> Result<u64> {
+        self.check_sweep(sweep).await?;
+        on_backend!(self, "retrying failed jobs", |pool, d| {
+            let mut tx = pool.begin_with(d.begin_write).await?;
+            let n = sql::retry_failed(sweep)
+                .query()
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            sql::reopen_sweeps().query().execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(n)
+        })
+    }
+
+    /// The latest checkpoint of job `key`, if one was saved and the job has not finished.
+    pub async fn load_checkpoint(&self, key: &str) -> Result<Option<Checkpoint>> {
+        let row: Option<CheckpointRecord> =
+            on_backend!(self, "loading a checkpoint", |pool, _d| {
+                Ok(sql::load_checkpoint(key)
+                    .query_as()
+                    .fetch_optional(pool)
+                    .await?)
+            })?;
+        Ok(row.map(|r| Checkpoint {
+            epoch: r.epoch.clamp(0, u32::MAX as i64) as u32,
+            bytes: r.bytes,
+        }))
+    }
+}
