@@ -120,11 +120,7 @@ impl Store {
             let mut tx = pool.begin_with(d.begin_write).await?;
             let mut report = MergeReport::default();
             for s in &data.sweeps {
-                let n = sql::insert_sweep(d, s)
-                    .query()
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
+                let n = sql::insert_sweep(d, s).execute(&mut *tx).await?;
                 report.sweeps_added += n as usize;
             }
             let base: i64 = sql::max_seq().query_scalar().fetch_one(&mut *tx).await?;
@@ -142,23 +138,17 @@ impl Store {
                             record.status = JobStatus::Interrupted.as_str().to_string();
                             record.lease_expires_at = None;
                         }
-                        sql::insert_job(d, &record)
-                            .query()
-                            .execute(&mut *tx)
-                            .await?;
+                        sql::insert_job(d, &record).execute(&mut *tx).await?;
                         report.jobs_added += 1;
                     }
                     Some(status) if status != done && job.status == done => {
-                        sql::merge_job_state(d, job)
-                            .query()
-                            .execute(&mut *tx)
-                            .await?;
+                        sql::merge_job_state(d, job).execute(&mut *tx).await?;
                         for stmt in [
                             sql::delete_epochs(&job.key),
                             sql::delete_checkpoint(&job.key),
                             sql::delete_predictions(&job.key),
                         ] {
-                            stmt.query().execute(&mut *tx).await?;
+                            stmt.execute(&mut *tx).await?;
                         }
                         report.jobs_completed += 1;
                     }
@@ -201,33 +191,27 @@ impl Store {
                 }
                 if let Some((sha, verified)) = job_data.get(job.key.as_str()) {
                     sql::copy_job_data(&job.key, sha, *verified)
-                        .query()
                         .execute(&mut *tx)
                         .await?;
                 }
                 if let Some(r) = results.get(job.key.as_str()) {
-                    sql::upsert_result(d, r).query().execute(&mut *tx).await?;
+                    sql::upsert_result(d, r).execute(&mut *tx).await?;
                 }
                 for e in epochs.get(job.key.as_str()).into_iter().flatten() {
-                    sql::upsert_epoch(e).query().execute(&mut *tx).await?;
+                    sql::upsert_epoch(e).execute(&mut *tx).await?;
                 }
                 for p in predictions.get(job.key.as_str()).into_iter().flatten() {
-                    sql::upsert_predictions(p).query().execute(&mut *tx).await?;
+                    sql::upsert_predictions(p).execute(&mut *tx).await?;
                 }
             }
             for m in &data.memberships {
                 let n = sql::insert_membership(&m.sweep_id, &m.job_key, m.position)
-                    .query()
                     .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
+                    .await?;
                 report.memberships_added += n as usize;
             }
-            sql::reopen_sweeps().query().execute(&mut *tx).await?;
-            sql::finish_sweeps(d, None)
-                .query()
-                .execute(&mut *tx)
-                .await?;
+            sql::reopen_sweeps().execute(&mut *tx).await?;
+            sql::finish_sweeps(d, None).execute(&mut *tx).await?;
             tx.commit().await?;
             Ok(report)
         })

@@ -121,11 +121,7 @@ impl Store {
         };
         on_backend!(self, "enqueuing a sweep", |pool, d| {
             let mut tx = pool.begin_with(d.begin_write).await?;
-            let added = sql::insert_sweep(d, &row)
-                .query()
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+            let added = sql::insert_sweep(d, &row).execute(&mut *tx).await?;
             let base: i64 = sql::max_seq().query_scalar().fetch_one(&mut *tx).await?;
             let mut report = EnqueueReport {
                 sweep_id: sweep_id.clone(),
@@ -136,24 +132,15 @@ impl Store {
             };
             for (i, record) in records.iter_mut().enumerate() {
                 record.seq = base + 1 + i as i64;
-                let n = sql::insert_job(d, record)
-                    .query()
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
+                let n = sql::insert_job(d, record).execute(&mut *tx).await?;
                 report.jobs_added += n as usize;
                 let position = (first_position + i) as i64;
                 let n = sql::insert_membership(&sweep_id, &record.key, position)
-                    .query()
                     .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
+                    .await?;
                 report.memberships_added += n as usize;
             }
-            sql::reopen_sweep(&sweep_id)
-                .query()
-                .execute(&mut *tx)
-                .await?;
+            sql::reopen_sweep(&sweep_id).execute(&mut *tx).await?;
             tx.commit().await?;
             Ok(report)
         })
@@ -186,11 +173,7 @@ impl Store {
                 lost: job.faults + 1,
                 allowed: max_attempts,
             }) {
-                let n = sql::give_up(d, &key, &text)
-                    .query()
-                    .execute(&mut *tx)
-                    .await?;
-                failed += n.rows_affected();
+                failed += sql::give_up(d, &key, &text).execute(&mut *tx).await?;
             }
             let row: Option<ClaimedRecord> = sql::claim(d, max_attempts, worker_id, lease, sweep)
                 .query_as()
@@ -236,11 +219,7 @@ impl Store {
     /// [`StoreError::LeaseLost`] if the job is no longer running under this worker and attempt.
     pub async fn heartbeat(&self, claim: &Claim) -> Result<()> {
         let n = on_backend!(self, "extending a job's lease", |pool, d| {
-            Ok(sql::extend_lease(d, claim)
-                .query()
-                .execute(pool)
-                .await?
-                .rows_affected())
+            Ok(sql::extend_lease(d, claim).execute(pool).await?)
         })?;
         if n == 0 {
             return Err(Store::lease_lost(claim));
@@ -261,22 +240,14 @@ impl Store {
         check_epoch(&record)?;
         on_backend!(self, "recording an epoch", |pool, d| {
             let mut tx = pool.begin_with(d.begin_write).await?;
-            let n = sql::extend_lease(d, claim)
-                .query()
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+            let n = sql::extend_lease(d, claim).execute(&mut *tx).await?;
             if n == 0 {
                 return Err(Store::lease_lost(claim).into());
             }
-            sql::upsert_epoch(&record).query().execute(&mut *tx).await?;
-            sql::reset_faults(&claim.key)
-                .query()
-                .execute(&mut *tx)
-                .await?;
+            sql::upsert_epoch(&record).execute(&mut *tx).await?;
+            sql::reset_faults(&claim.key).execute(&mut *tx).await?;
             if let Some(bytes) = checkpoint {
                 sql::upsert_checkpoint(d, &claim.key, record.epoch, bytes)
-                    .query()
                     .execute(&mut *tx)
                     .await?;
             }
@@ -342,10 +313,8 @@ impl Store {
         on_backend!(self, "recording a finished job", |pool, d| {
             let mut tx = pool.begin_with(d.begin_write).await?;
             let n = sql::complete_job(d, claim, params)
-                .query()
                 .execute(&mut *tx)
-                .await?
-                .rows_affected();
+                .await?;
             if n == 0 {
                 // Delivered twice by the same claim (e.g. a retry after a lost reply): done already.
                 let done: i64 = sql::done_by(claim)
@@ -357,31 +326,23 @@ impl Store {
                 }
                 return Err(Store::lease_lost(claim).into());
             }
-            sql::upsert_result(d, &result)
-                .query()
-                .execute(&mut *tx)
-                .await?;
+            sql::upsert_result(d, &result).execute(&mut *tx).await?;
             sql::delete_predictions(&claim.key)
-                .query()
                 .execute(&mut *tx)
                 .await?;
             for p in &predictions {
-                sql::upsert_predictions(p).query().execute(&mut *tx).await?;
+                sql::upsert_predictions(p).execute(&mut *tx).await?;
             }
             for e in &epochs {
-                sql::upsert_epoch(e).query().execute(&mut *tx).await?;
+                sql::upsert_epoch(e).execute(&mut *tx).await?;
             }
             if let Some(last) = last_epoch {
                 sql::delete_epochs_after(&claim.key, last)
-                    .query()
                     .execute(&mut *tx)
                     .await?;
             }
             if !keep_checkpoint {
-                sql::delete_checkpoint(&claim.key)
-                    .query()
-                    .execute(&mut *tx)
-                    .await?;
+                sql::delete_checkpoint(&claim.key).execute(&mut *tx).await?;
             }
             tx.commit().await?;
             Ok(())
@@ -417,10 +378,7 @@ impl Store {
     /// job is not done).
     pub async fn drop_kept_checkpoint(&self, key: &str) -> Result<()> {
         on_backend!(self, "dropping a kept checkpoint", |pool, _d| {
-            sql::delete_kept_checkpoint(key)
-                .query()
-                .execute(pool)
-                .await?;
+            sql::delete_kept_checkpoint(key).execute(pool).await?;
             Ok(())
         })
     }
@@ -433,10 +391,8 @@ impl Store {
         on_backend!(self, "recording a job's data", |pool, d| {
             let mut tx = pool.begin_with(d.begin_write).await?;
             let n = sql::set_job_data(claim, sha256, verified)
-                .query()
                 .execute(&mut *tx)
-                .await?
-                .rows_affected();
+                .await?;
             if n == 0 {
                 let recorded: Option<Option<String>> = sql::job_data(&claim.key)
                     .query_scalar()
@@ -474,11 +430,7 @@ impl Store {
     pub async fn fail(&self, claim: &Claim, error: &str) -> Result<()> {
         on_backend!(self, "recording a failed job", |pool, d| {
             let mut tx = pool.begin_with(d.begin_write).await?;
-            let n = sql::fail_job(d, claim, error)
-                .query()
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+            let n = sql::fail_job(d, claim, error).execute(&mut *tx).await?;
             if n == 0 {
                 return Err(Store::lease_lost(claim).into());
             }
@@ -496,7 +448,7 @@ impl Store {
     /// leaves the stamp to a later call, so it is logged, not returned.
     async fn stamp_finished_sweeps(&self, key: Option<&str>) {
         let stamped = on_backend!(self, "stamping finished sweeps", |pool, d| {
-            sql::finish_sweeps(d, key).query().execute(pool).await?;
+            sql::finish_sweeps(d, key).execute(pool).await?;
             Ok(())
         });
         if let Err(e) = stamped {
@@ -509,11 +461,7 @@ impl Store {
     /// [`StoreError::LeaseLost`] if the claim is stale.
     pub async fn interrupt(&self, claim: &Claim) -> Result<()> {
         let n = on_backend!(self, "interrupting a job", |pool, _d| {
-            Ok(sql::interrupt_job(claim)
-                .query()
-                .execute(pool)
-                .await?
-                .rows_affected())
+            Ok(sql::interrupt_job(claim).execute(pool).await?)
         })?;
         if n == 0 {
             return Err(Store::lease_lost(claim));
@@ -544,17 +492,11 @@ impl Store {
                 killed: job.faults + 1,
                 allowed: max_attempts,
             }) {
-                let n = sql::give_up(d, &key, &text)
-                    .query()
-                    .execute(&mut *tx)
-                    .await?;
-                failed += n.rows_affected();
+                failed += sql::give_up(d, &key, &text).execute(&mut *tx).await?;
             }
             let resumed = sql::interrupt_running(worker_prefix)
-                .query()
                 .execute(&mut *tx)
-                .await?
-                .rows_affected();
+                .await?;
             tx.commit().await?;
             Ok(Released { resumed, failed })
         })?;
@@ -570,12 +512,8 @@ impl Store {
         self.check_sweep(sweep).await?;
         on_backend!(self, "retrying failed jobs", |pool, d| {
             let mut tx = pool.begin_with(d.begin_write).await?;
-            let n = sql::retry_failed(sweep)
-                .query()
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            sql::reopen_sweeps().query().execute(&mut *tx).await?;
+            let n = sql::retry_failed(sweep).execute(&mut *tx).await?;
+            sql::reopen_sweeps().execute(&mut *tx).await?;
             tx.commit().await?;
             Ok(n)
         })

@@ -1,12 +1,12 @@
 //! A statement as one value: its SQL text and its arguments in `$N` order. The statement
 //! functions of [`super`] build one beside their SQL, binding each parameter set once (a claimed
-//! job is always named by [`Stmt::claim`]); [`Stmt::query`], [`Stmt::query_as`] and
-//! [`Stmt::query_scalar`] turn it into the sqlx query of whichever back end runs it.
+//! job is always named by [`Stmt::claim`]); [`Stmt::execute`] runs it, and [`Stmt::query_as`]
+//! and [`Stmt::query_scalar`] turn it into the sqlx query of whichever back end runs it.
 
 use std::time::Duration;
 
-use sqlx::FromRow;
 use sqlx::query::{Query, QueryAs, QueryScalar};
+use sqlx::{Executor, FromRow};
 
 use crate::types::Claim;
 
@@ -89,9 +89,13 @@ impl<'a> Stmt<'a> {
         self.real(lease_secs(lease))
     }
 
-    /// The statement as an sqlx query (for `execute`).
-    pub fn query<DB: Binds>(&self) -> Query<'a, DB, DB::Arguments> {
-        DB::query(self)
+    /// Runs the statement on `executor` (a pool or a transaction); the number of rows it changed.
+    pub fn execute<'e, 'c: 'e, DB, E>(&self, executor: E) -> Execution<'e>
+    where
+        DB: Binds,
+        E: 'e + Executor<'c, Database = DB>,
+    {
+        DB::execute(self, executor)
     }
 
     /// The statement as an sqlx query whose rows are read as `O`.
@@ -111,6 +115,11 @@ impl<'a> Stmt<'a> {
     }
 }
 
+/// What [`Stmt::execute`] returns: a future of the number of rows changed (boxed, so that it is
+/// `Send` whatever the lifetimes of the executor, as sqlx's own executor futures are).
+pub(crate) type Execution<'e> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, sqlx::Error>> + Send + 'e>>;
+
 /// A lease as seconds for the database (at most about four months).
 fn lease_secs(lease: Duration) -> f64 {
     lease.as_secs_f64().min(1e7)
@@ -118,8 +127,10 @@ fn lease_secs(lease: Duration) -> f64 {
 
 /// A back end that binds a [`Stmt`]'s arguments (SQLite and PostgreSQL).
 pub(crate) trait Binds: sqlx::Database + Sized {
-    /// See [`Stmt::query`].
-    fn query<'a>(stmt: &Stmt<'a>) -> Query<'a, Self, Self::Arguments>;
+    /// See [`Stmt::execute`].
+    fn execute<'e, 'c: 'e, E>(stmt: &Stmt<'_>, executor: E) -> Execution<'e>
+    where
+        E: 'e + Executor<'c, Database = Self>;
     /// See [`Stmt::query_as`].
     fn query_as<'a, O>(stmt: &Stmt<'a>) -> QueryAs<'a, Self, O, Self::Arguments>
     where
@@ -147,8 +158,12 @@ macro_rules! bind_all {
 macro_rules! binds {
     ($db:ty) => {
         impl Binds for $db {
-            fn query<'a>(stmt: &Stmt<'a>) -> Query<'a, Self, Self::Arguments> {
-                bind_all!(sqlx::query(stmt.sql), stmt)
+            fn execute<'e, 'c: 'e, E>(stmt: &Stmt<'_>, executor: E) -> Execution<'e>
+            where
+                E: 'e + Executor<'c, Database = Self>,
+            {
+                let query: Query<'e, Self, _> = bind_all!(sqlx::query(stmt.sql), stmt);
+                Box::pin(async move { Ok(query.execute(executor).await?.rows_affected()) })
             }
 
             fn query_as<'a, O>(stmt: &Stmt<'a>) -> QueryAs<'a, Self, O, Self::Arguments>
