@@ -80,13 +80,13 @@ impl Store {
     async fn export_rows(&self) -> Result<Export> {
         on_backend!(self, "reading a database to merge", |pool, d| {
             Ok(Export {
-                sweeps: sql::select_sweeps(d).query_as().fetch_all(pool).await?,
-                jobs: sql::export_jobs(d).query_as().fetch_all(pool).await?,
-                memberships: sql::export_memberships().query_as().fetch_all(pool).await?,
-                results: sql::export_results(d).query_as().fetch_all(pool).await?,
-                epochs: sql::export_epochs().query_as().fetch_all(pool).await?,
-                job_data: sql::select_job_data().query_as().fetch_all(pool).await?,
-                predictions: sql::export_predictions().query_as().fetch_all(pool).await?,
+                sweeps: sql::select_sweeps(d).fetch_all(pool).await?,
+                jobs: sql::export_jobs(d).fetch_all(pool).await?,
+                memberships: sql::export_memberships().fetch_all(pool).await?,
+                results: sql::export_results(d).fetch_all(pool).await?,
+                epochs: sql::export_epochs().fetch_all(pool).await?,
+                job_data: sql::select_job_data().fetch_all(pool).await?,
+                predictions: sql::export_predictions().fetch_all(pool).await?,
             })
         })
     }

@@ -205,6 +205,14 @@ async fn inspect_pg(conn: &mut sqlx::PgConnection) -> std::result::Result<Schema
     Ok(Schema::classify(tables, applied))
 }
 
+/// [`StoreError::Migrate`] of `target`, for `map_err`.
+fn migrate_failed(target: &str) -> impl FnOnce(sqlx::migrate::MigrateError) -> StoreError + '_ {
+    move |source| StoreError::Migrate {
+        target: target.to_string(),
+        source,
+    }
+}
+
 /// A `url` with any password removed, for messages.
 fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -388,10 +396,7 @@ impl Store {
         sqlx::migrate!("../../migrations/sqlite")
             .run(&pool)
             .await
-            .map_err(|source| StoreError::Migrate {
-                target: target.to_string(),
-                source,
-            })?;
+            .map_err(migrate_failed(target))?;
         tracing::debug!(target, "opened SQLite results database");
         Ok(Store {
             backend: Backend::Sqlite(pool),
@@ -513,13 +518,7 @@ impl Store {
             .await
             .map_err(open_err)?;
         if !options.read_only {
-            migrator
-                .run(&pool)
-                .await
-                .map_err(|source| StoreError::Migrate {
-                    target: shown.clone(),
-                    source,
-                })?;
+            migrator.run(&pool).await.map_err(migrate_failed(&shown))?;
         }
         tracing::debug!(target = %shown, read_only = options.read_only, "opened PostgreSQL results database");
         Ok(Store {

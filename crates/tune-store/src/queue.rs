@@ -163,7 +163,6 @@ impl Store {
         let (row, failed) = on_backend!(self, "claiming a job", |pool, d| {
             let mut tx = pool.begin_with(d.begin_write).await?;
             let exhausted = sql::select_exhausted(d, max_attempts)
-                .query_as()
                 .fetch_all(&mut *tx)
                 .await?;
             let mut failed = 0;
@@ -357,10 +356,7 @@ impl Store {
         self.check_sweep(sweep).await?;
         let rows: Vec<KeptCheckpointRecord> =
             on_backend!(self, "reading kept checkpoints", |pool, _d| {
-                Ok(sql::select_kept_checkpoints(sweep)
-                    .query_as()
-                    .fetch_all(pool)
-                    .await?)
+                Ok(sql::select_kept_checkpoints(sweep).fetch_all(pool).await?)
             })?;
         Ok(rows
             .into_iter()
@@ -417,7 +413,7 @@ impl Store {
     pub async fn data_identities(&self) -> Result<HashMap<String, (String, Option<bool>)>> {
         let rows: Vec<(String, String, Option<bool>)> =
             on_backend!(self, "reading the jobs' data", |pool, _d| {
-                Ok(sql::select_job_data().query_as().fetch_all(pool).await?)
+                Ok(sql::select_job_data().fetch_all(pool).await?)
             })?;
         Ok(rows
             .into_iter()
@@ -483,7 +479,6 @@ impl Store {
         let released = on_backend!(self, "releasing running jobs", |pool, d| {
             let mut tx = pool.begin_with(d.begin_write).await?;
             let killed = sql::select_killed(d, worker_prefix, max_attempts)
-                .query_as()
                 .fetch_all(&mut *tx)
                 .await?;
             let mut failed = 0;

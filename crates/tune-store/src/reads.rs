@@ -96,7 +96,6 @@ impl Store {
                 model,
                 seed,
             )
-            .query_as()
             .fetch_all(pool)
             .await?)
         })?;
@@ -105,7 +104,7 @@ impl Store {
         } else {
             let v: Vec<LastValRecord> =
                 on_backend!(self, "reading validation accuracies", |pool, _d| {
-                    Ok(sql::select_last_val().query_as().fetch_all(pool).await?)
+                    Ok(sql::select_last_val().fetch_all(pool).await?)
                 })?;
             v.into_iter().map(|r| (r.job_key, r.val_accuracy)).collect()
         };
@@ -145,7 +144,7 @@ impl Store {
     /// The recorded epochs of job `key`, in epoch order.
     pub async fn history(&self, key: &str) -> Result<Vec<EpochMetrics>> {
         let rows: Vec<EpochRecord> = on_backend!(self, "reading a job's history", |pool, _d| {
-            Ok(sql::select_history(key).query_as().fetch_all(pool).await?)
+            Ok(sql::select_history(key).fetch_all(pool).await?)
         })?;
         // The epochs up to the first non-finite one (which only an older tune could write).
         Ok(rows
@@ -160,10 +159,7 @@ impl Store {
     pub async fn predictions(&self, key: &str) -> Result<JobPredictions> {
         let rows: Vec<PredictionRecord> =
             on_backend!(self, "reading a job's predictions", |pool, _d| {
-                Ok(sql::select_predictions(key)
-                    .query_as()
-                    .fetch_all(pool)
-                    .await?)
+                Ok(sql::select_predictions(key).fetch_all(pool).await?)
             })?;
         let mut out = JobPredictions::default();
         for r in rows {
@@ -213,11 +209,8 @@ impl Store {
     pub async fn sweeps(&self) -> Result<Vec<SweepRow>> {
         let (sweeps, counts): (Vec<SweepRecord>, Vec<CountRecord>) =
             on_backend!(self, "reading sweeps", |pool, d| {
-                let sweeps = sql::select_sweeps(d).query_as().fetch_all(pool).await?;
-                let counts = sql::select_sweep_counts()
-                    .query_as()
-                    .fetch_all(pool)
-                    .await?;
+                let sweeps = sql::select_sweeps(d).fetch_all(pool).await?;
+                let counts = sql::select_sweep_counts().fetch_all(pool).await?;
                 Ok((sweeps, counts))
             })?;
         let mut by_sweep: HashMap<String, Vec<CountRecord>> = HashMap::new();
@@ -268,10 +261,7 @@ impl Store {
         key: Option<&str>,
     ) -> Result<Vec<JobStatusRow>> {
         let rows: Vec<StatusRecord> = on_backend!(self, "reading job states", |pool, d| {
-            Ok(sql::select_jobs(d, sweep, key)
-                .query_as()
-                .fetch_all(pool)
-                .await?)
+            Ok(sql::select_jobs(d, sweep, key).fetch_all(pool).await?)
         })?;
         rows.into_iter().map(status_row).collect()
     }
@@ -280,7 +270,7 @@ impl Store {
     pub async fn counts(&self, sweep: Option<&str>) -> Result<StatusCounts> {
         self.check_sweep(sweep).await?;
         let rows: Vec<CountRecord> = on_backend!(self, "counting jobs", |pool, _d| {
-            Ok(sql::select_counts(sweep).query_as().fetch_all(pool).await?)
+            Ok(sql::select_counts(sweep).fetch_all(pool).await?)
         })?;
         counts_from(rows)
     }

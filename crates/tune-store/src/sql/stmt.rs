@@ -1,7 +1,8 @@
 //! A statement as one value: its SQL text and its arguments in `$N` order. The statement
 //! functions of [`super`] build one beside their SQL, binding each parameter set once (a claimed
-//! job is always named by [`Stmt::claim`]); [`Stmt::execute`] runs it, and [`Stmt::query_as`]
-//! and [`Stmt::query_scalar`] turn it into the sqlx query of whichever back end runs it.
+//! job is always named by [`Stmt::claim`]); [`Stmt::execute`] and [`Stmt::fetch_all`] run it on
+//! whichever back end, and [`Stmt::query_as`] and [`Stmt::query_scalar`] turn it into that back
+//! end's sqlx query.
 
 use std::time::Duration;
 
@@ -90,12 +91,23 @@ impl<'a> Stmt<'a> {
     }
 
     /// Runs the statement on `executor` (a pool or a transaction); the number of rows it changed.
-    pub fn execute<'e, 'c: 'e, DB, E>(&self, executor: E) -> Execution<'e>
+    pub fn execute<'e, 'c: 'e, DB, E>(&self, executor: E) -> Fetch<'e, u64>
     where
         DB: Binds,
         E: 'e + Executor<'c, Database = DB>,
     {
         DB::execute(self, executor)
+    }
+
+    /// Runs the statement on `executor`; every row it returns, read as `O`.
+    pub fn fetch_all<'e, 'c: 'e, DB, O, E>(&self, executor: E) -> Fetch<'e, Vec<O>>
+    where
+        'a: 'e,
+        DB: Binds,
+        O: 'e + Send + Unpin + for<'r> FromRow<'r, DB::Row>,
+        E: 'e + Executor<'c, Database = DB>,
+    {
+        DB::fetch_all(self, executor)
     }
 
     /// The statement as an sqlx query whose rows are read as `O`.
@@ -115,10 +127,11 @@ impl<'a> Stmt<'a> {
     }
 }
 
-/// What [`Stmt::execute`] returns: a future of the number of rows changed (boxed, so that it is
-/// `Send` whatever the lifetimes of the executor, as sqlx's own executor futures are).
-pub(crate) type Execution<'e> =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, sqlx::Error>> + Send + 'e>>;
+/// What [`Stmt::execute`] and [`Stmt::fetch_all`] return: a future of
+/// their result (boxed, so that it is `Send` whatever the lifetimes of the executor, as sqlx's own
+/// executor futures are).
+pub(crate) type Fetch<'e, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, sqlx::Error>> + Send + 'e>>;
 
 /// A lease as seconds for the database (at most about four months).
 fn lease_secs(lease: Duration) -> f64 {
@@ -128,8 +141,13 @@ fn lease_secs(lease: Duration) -> f64 {
 /// A back end that binds a [`Stmt`]'s arguments (SQLite and PostgreSQL).
 pub(crate) trait Binds: sqlx::Database + Sized {
     /// See [`Stmt::execute`].
-    fn execute<'e, 'c: 'e, E>(stmt: &Stmt<'_>, executor: E) -> Execution<'e>
+    fn execute<'e, 'c: 'e, E>(stmt: &Stmt<'_>, executor: E) -> Fetch<'e, u64>
     where
+        E: 'e + Executor<'c, Database = Self>;
+    /// See [`Stmt::fetch_all`].
+    fn fetch_all<'a: 'e, 'e, 'c: 'e, O, E>(stmt: &Stmt<'a>, executor: E) -> Fetch<'e, Vec<O>>
+    where
+        O: 'e + Send + Unpin + for<'r> FromRow<'r, Self::Row>,
         E: 'e + Executor<'c, Database = Self>;
     /// See [`Stmt::query_as`].
     fn query_as<'a, O>(stmt: &Stmt<'a>) -> QueryAs<'a, Self, O, Self::Arguments>
@@ -158,12 +176,24 @@ macro_rules! bind_all {
 macro_rules! binds {
     ($db:ty) => {
         impl Binds for $db {
-            fn execute<'e, 'c: 'e, E>(stmt: &Stmt<'_>, executor: E) -> Execution<'e>
+            fn execute<'e, 'c: 'e, E>(stmt: &Stmt<'_>, executor: E) -> Fetch<'e, u64>
             where
                 E: 'e + Executor<'c, Database = Self>,
             {
                 let query: Query<'e, Self, _> = bind_all!(sqlx::query(stmt.sql), stmt);
                 Box::pin(async move { Ok(query.execute(executor).await?.rows_affected()) })
+            }
+
+            fn fetch_all<'a: 'e, 'e, 'c: 'e, O, E>(
+                stmt: &Stmt<'a>,
+                executor: E,
+            ) -> Fetch<'e, Vec<O>>
+            where
+                O: 'e + Send + Unpin + for<'r> FromRow<'r, Self::Row>,
+                E: 'e + Executor<'c, Database = Self>,
+            {
+                let query: QueryAs<'e, Self, O, _> = bind_all!(sqlx::query_as(stmt.sql), stmt);
+                Box::pin(query.fetch_all(executor))
             }
 
             fn query_as<'a, O>(stmt: &Stmt<'a>) -> QueryAs<'a, Self, O, Self::Arguments>
