@@ -211,40 +211,30 @@ fn a_failed_job_gives_a_failed_event_with_its_error() {
     );
 }
 
-/// SIGTERM during training: a stopping event, then the job's job_interrupted (cause signal,
-/// recorded), and the run ends with one interrupted job and exit 130.
-#[test]
-fn an_interrupted_run_gives_interrupted_events() {
-    // One job of 8 epochs, each long enough (about 0.2 s) to stop the run between them.
-    let s = Setup::new(
-        "name = \"long\"\n[fixed]\nmodel = \"cnn\"\ndataset = \"fashion-mnist\"\nepochs = 8\n\
-         batch = 32\ndense = 64\nlayer1 = 64\n",
-    );
-    let mut child = s
-        .run_cmd(&["--quiet", "--events", "json"])
+/// The long grid: one job of 8 epochs, each long enough (about 0.2 s) to act between them.
+const LONG_GRID: &str = "name = \"long\"\n[fixed]\nmodel = \"cnn\"\ndataset = \"fashion-mnist\"\n\
+                         epochs = 8\nbatch = 32\ndense = 64\nlayer1 = 64\n";
+
+/// Runs `cmd` with stdout piped, calls `act` once the first epoch_done line was read, and returns
+/// every line of stdout and the exit code (failing after a minute).
+fn run_and_act(cmd: &mut Command, act: impl FnOnce(u32)) -> (String, Option<i32>) {
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut text = String::new();
-    // Read until the first epoch is done, then stop the run.
+    let mut act = Some(act);
     for line in lines.by_ref() {
         let line = line.unwrap();
         text.push_str(&line);
         text.push('\n');
-        if line.contains("\"event\":\"epoch_done\"") {
-            break;
+        if line.contains("\"event\":\"epoch_done\"")
+            && let Some(act) = act.take()
+        {
+            act(child.id());
         }
-    }
-    let sent = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
-    for line in lines {
-        text.push_str(&line.unwrap());
-        text.push('\n');
     }
     let start = Instant::now();
     let status = loop {
@@ -257,7 +247,22 @@ fn an_interrupted_run_gives_interrupted_events() {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    assert_eq!(status.code(), Some(130), "{text}");
+    (text, status.code())
+}
+
+/// SIGTERM during training: a stopping event, then the job's job_interrupted (cause signal,
+/// recorded), and the run ends with one interrupted job and exit 130.
+#[test]
+fn an_interrupted_run_gives_interrupted_events() {
+    let s = Setup::new(LONG_GRID);
+    let (text, code) = run_and_act(&mut s.run_cmd(&["--quiet", "--events", "json"]), |pid| {
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    });
+    assert_eq!(code, Some(130), "{text}");
     let events = parse_lines(&text);
     let all = names(&events);
     assert!(all.contains(&"stopping"), "{all:?}");
@@ -269,7 +274,7 @@ fn an_interrupted_run_gives_interrupted_events() {
     assert_eq!(last["cause"], "signal", "{last}");
     assert_eq!(last["recorded"], true, "{last}");
     let epochs = evs.iter().filter(|e| e["event"] == "epoch_done").count();
-    assert!(epochs >= 1 && epochs < 8, "{all:?}");
+    assert!((1..8).contains(&epochs), "{all:?}");
     assert_eq!(last["epochs_done"], epochs, "{last}");
     let end = events.last().unwrap();
     assert_eq!(end["event"], "run_ended", "{end}");
@@ -289,4 +294,36 @@ fn events_are_refused_where_nothing_trains() {
             stderr(&out)
         );
     }
+}
+
+/// A results database that cannot be written mid-run (here a table renamed away): the job's
+/// job_interrupted names the store error as its cause, and run_ended carries the error.
+#[test]
+fn a_store_error_gives_an_interrupted_event_and_an_ended_run_with_the_error() {
+    let s = Setup::new(LONG_GRID);
+    let db = s.tmp.path().join("results.db");
+    let (text, code) = run_and_act(&mut s.run_cmd(&["--quiet", "--events", "json"]), |_| {
+        util::db::Db::open(&db).execute("ALTER TABLE epoch_metrics RENAME TO epoch_metrics_away");
+    });
+    assert_eq!(code, Some(69), "{text}");
+    let events = parse_lines(&text);
+    let interrupted = events
+        .iter()
+        .find(|e| e["event"] == "job_interrupted")
+        .unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(interrupted["cause"], "store_error", "{interrupted}");
+    assert!(
+        interrupted["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("epoch_metrics")),
+        "{interrupted}"
+    );
+    let end = events.last().unwrap();
+    assert_eq!(end["event"], "run_ended", "{end}");
+    assert!(
+        end["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("left for another attempt")),
+        "{end}"
+    );
 }
