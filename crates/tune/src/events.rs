@@ -159,7 +159,8 @@ pub enum Event {
     RunEnded {
         /// Jobs finished.
         done: usize,
-        /// Jobs failed.
+        /// Jobs failed. (The closing summary of `tune run` and `tune worker` also counts the
+        /// jobs of a killed earlier run given up on before the loop started.)
         failed: usize,
         /// Jobs interrupted (they resume next time).
         interrupted: usize,
