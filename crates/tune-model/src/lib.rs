@@ -41,9 +41,11 @@ pub enum Error {
     /// I/O failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),
-    /// The observer failed (e.g. it could not record an epoch).
-    #[error("{0}")]
-    Observer(String),
+    /// The observer failed (e.g. it could not record an epoch): its own error, unchanged, so
+    /// that the caller can take it back with `downcast` (`Box<dyn Error>::downcast::<E>()`).
+    /// Displays as that error; its source is that error's source.
+    #[error(transparent)]
+    Observer(Box<dyn std::error::Error + Send + Sync>),
     /// The training diverged: a figure became NaN or infinite. The job cannot go on (every later
     /// step would be NaN too) and no figure of it is stored.
     #[error(

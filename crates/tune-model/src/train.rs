@@ -68,7 +68,8 @@ pub trait Observer {
     fn batch(&mut self, _epoch: usize, _batch: usize) -> Flow {
         Flow::Continue
     }
-    /// Called after every epoch with its metrics.
+    /// Called after every epoch with its metrics. An error stops training, which returns it;
+    /// an observer's own error travels as [`crate::Error::Observer`] (boxed, to be downcast).
     fn epoch(&mut self, _metrics: &EpochMetrics, _state: &EpochEnd<'_>) -> crate::Result<Flow> {
         Ok(Flow::Continue)
     }

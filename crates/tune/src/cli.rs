@@ -347,6 +347,10 @@ pub struct RunArgs {
     /// Put jobs that failed before back in the queue.
     #[arg(long)]
     pub retry_failed: bool,
+    /// Also write the run's events to stdout, one JSON object per line (`json`); the summary
+    /// then goes to stderr with the progress display.
+    #[arg(long, value_name = "FORMAT", conflicts_with_all = ["dry_run", "enqueue"])]
+    pub events: Option<EventFormat>,
     /// Train on a known data set's files even if they are not its canonical files (checksums
     /// differ); the jobs are recorded, and reported, as trained on unverified data.
     #[arg(long, env = "TUNE_ALLOW_UNVERIFIED", value_parser = clap::builder::BoolishValueParser::new())]
@@ -395,6 +399,17 @@ pub struct WorkerArgs {
     /// Seconds a claimed job stays this worker's without a heartbeat.
     #[arg(long, default_value_t = 60)]
     pub lease_secs: u64,
+    /// Also write the worker's events to stdout, one JSON object per line (`json`); the summary
+    /// then goes to stderr with the progress display.
+    #[arg(long, value_name = "FORMAT")]
+    pub events: Option<EventFormat>,
+}
+
+/// Machine-readable formats of the work loop's events (`--events`).
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum EventFormat {
+    /// One JSON object per line, with an `event` tag and a `time` (Unix seconds).
+    Json,
 }
 
 /// Table formats.

@@ -2,6 +2,7 @@
 
 mod cli;
 mod commands;
+mod events;
 mod exit_codes;
 mod progress;
 mod runner;

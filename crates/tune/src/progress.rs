@@ -1,12 +1,14 @@
 //! Progress displays on stderr: one bar for `tune train`, and for `tune run` an overall bar with
-//! an ETA plus one line per running job. Hidden with `--quiet`.
+//! an ETA plus one line per running job (a [`Subscriber`] of the work loop's events). Hidden with
+//! `--quiet`.
 
+use crate::events::{Event, FailKind, InterruptCause, Subscriber};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use tune_model::train::EpochEnd;
 use tune_model::{Flow, Observer};
-use tune_spec::EpochMetrics;
-use tune_store::Claim;
+use tune_spec::{EpochMetrics, JobSpec};
 
 /// Shows one bar per epoch and a line per finished epoch (the lines alone when stderr is not a
 /// terminal).
@@ -82,7 +84,7 @@ pub fn epoch_line(m: &EpochMetrics, epochs: usize) -> String {
 /// The display of a whole run: an overall bar counting epochs of all jobs (so its ETA follows
 /// the work, not the job count) and one line per running job. When stderr is not a terminal
 /// (a log file, CI) the bars are not drawn, but the lines about finished jobs are still written,
-/// one per line; `--quiet` hides everything.
+/// one per line; `--quiet` hides everything. It follows the run through the loop's events.
 #[derive(Clone)]
 pub struct RunProgress {
     multi: MultiProgress,
@@ -93,6 +95,8 @@ pub struct RunProgress {
     plain: bool,
     /// Settings named in each job's line beside its architecture (those that vary in the run).
     labels: Arc<Vec<tune_report::Field>>,
+    /// The line of each running job, by key, with its data set's name.
+    lines: Arc<Mutex<HashMap<String, (JobLine, String)>>>,
 }
 
 impl RunProgress {
@@ -117,6 +121,7 @@ impl RunProgress {
             jobs_total,
             plain,
             labels: Arc::default(),
+            lines: Arc::default(),
         };
         p.update_message();
         p
@@ -135,23 +140,23 @@ impl RunProgress {
             .set_message(format!("{done}/{} jobs", self.jobs_total));
     }
 
-    /// A line for a job that just started.
-    pub fn job_line(&self, claim: &Claim) -> JobLine {
+    /// A line for a job that just started: attempt `attempt` of job `key`.
+    fn job_line(&self, key: &str, attempt: u32, spec: &JobSpec) -> JobLine {
         let bar = self.multi.add(ProgressBar::new(0));
         bar.set_style(
             ProgressStyle::with_template("  {prefix:<28} epoch {msg} [{bar:20}] {pos}/{len}")
                 .expect("valid template")
                 .progress_chars("=> "),
         );
-        let attempt = if claim.attempt > 1 {
-            format!(" (attempt {})", claim.attempt)
+        let attempt = if attempt > 1 {
+            format!(" (attempt {attempt})")
         } else {
             String::new()
         };
         bar.set_prefix(format!(
             "{} {}{attempt}",
-            &claim.key[..8.min(claim.key.len())],
-            tune_report::job_label(&claim.spec, &self.labels)
+            &key[..8.min(key.len())],
+            tune_report::job_label(spec, &self.labels)
         ));
         JobLine {
             bar,
@@ -163,12 +168,12 @@ impl RunProgress {
     }
 
     /// One more epoch of some job is done.
-    pub fn epoch_done(&self) {
+    fn epoch_done(&self) {
         self.overall.inc(1);
     }
 
     /// One more job is finished (done or failed).
-    pub fn job_done(&self) {
+    fn job_done(&self) {
         self.jobs_done
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.update_message();
@@ -197,6 +202,111 @@ impl RunProgress {
     /// Removes the bars.
     pub fn finish(&self) {
         self.overall.finish_and_clear();
+    }
+}
+
+impl RunProgress {
+    /// Takes the line of job `key` out of the running ones (none if it was never claimed here).
+    fn take_line(&self, key: &str) -> Option<(JobLine, String)> {
+        self.lines.lock().expect("job lines lock").remove(key)
+    }
+
+    /// Runs `f` on the line of running job `key`, if there is one.
+    fn with_line(&self, key: &str, f: impl FnOnce(&mut JobLine)) {
+        if let Some((line, _)) = self.lines.lock().expect("job lines lock").get_mut(key) {
+            f(line);
+        }
+    }
+}
+
+impl Subscriber for RunProgress {
+    fn event(&self, event: &Event) {
+        match event {
+            Event::JobClaimed {
+                key, attempt, spec, ..
+            } => {
+                let line = self.job_line(key, *attempt, spec);
+                self.lines
+                    .lock()
+                    .expect("job lines lock")
+                    .insert(key.clone(), (line, spec.train.dataset.clone()));
+            }
+            Event::TrainingStarted {
+                key,
+                epochs,
+                batches_per_epoch,
+            } => self.with_line(key, |l| l.start(*epochs, *batches_per_epoch)),
+            Event::BatchDone { key, epoch, batch } => {
+                self.with_line(key, |l| l.batch(*epoch, *batch));
+            }
+            Event::EpochDone { key, metrics, .. } => {
+                self.with_line(key, |l| l.epoch(metrics));
+                self.epoch_done();
+            }
+            Event::JobFinished {
+                key, test_accuracy, ..
+            } => {
+                self.job_done();
+                if let Some((line, _)) = self.take_line(key) {
+                    line.finish(&format!("done: test accuracy {test_accuracy:.4}"));
+                }
+            }
+            Event::JobFailed {
+                key, error, kind, ..
+            } => {
+                self.job_done();
+                if let Some((line, dataset)) = self.take_line(key) {
+                    match kind {
+                        FailKind::DataUnavailable => {
+                            line.fail(&format!("data set `{dataset}` could not be loaded"));
+                        }
+                        FailKind::Training | FailKind::DataMismatch => line.fail(error),
+                    }
+                }
+            }
+            Event::JobInterrupted {
+                key,
+                epochs_done,
+                cause,
+                ..
+            } => {
+                if let Some((line, _)) = self.take_line(key) {
+                    line.finish(&match cause {
+                        InterruptCause::Signal => format!(
+                            "interrupted after {}",
+                            crate::commands::common::count(*epochs_done, "epoch")
+                        ),
+                        InterruptCause::StoreError => {
+                            "stopped: results database error; left for another attempt".into()
+                        }
+                    });
+                }
+            }
+            Event::LeaseLost {
+                key,
+                result_discarded,
+                ..
+            } => {
+                if let Some((line, _)) = self.take_line(key) {
+                    line.finish(if *result_discarded {
+                        "lease lost to another worker; result discarded"
+                    } else {
+                        "lease lost to another worker"
+                    });
+                }
+            }
+            Event::Warning { message } => self.warn(message),
+            Event::Stopping => self.println(
+                "stopping: running jobs will be marked interrupted (Ctrl-C again to quit at once)",
+            ),
+            Event::KeptWeights { written, dir, .. } if *written > 0 => {
+                self.println(&format!(
+                    "wrote {written} weight files of earlier runs' jobs (kept in the results \
+                     database because they could not be written then) to {dir}"
+                ));
+            }
+            Event::RunStarted { .. } | Event::KeptWeights { .. } | Event::RunEnded { .. } => {}
+        }
     }
 }
 

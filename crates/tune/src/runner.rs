@@ -5,11 +5,16 @@
 //! left for another attempt and the loop ends with the error. A job that diverges (NaN loss) or
 //! whose data does not fit it is marked failed with the reason, and the other jobs go on.
 //!
+//! The loop draws and counts nothing itself: it sends [`Event`]s (job claimed, epoch done, job
+//! finished, failed or interrupted, lease lost, ...) to its subscribers (see [`crate::events`]):
+//! the progress display, the run's tally and `--events json`.
+//!
 //! With `--save-weights`, a job's weight file is written before the job is recorded as done; if
 //! it cannot be written (a full disk), the job is done but keeps its final checkpoint in the
 //! store, and the next run with `--save-weights` writes the file from it.
 
-use crate::progress::{JobLine, RunProgress};
+use crate::cli::ConcurrencyArgs;
+use crate::events::{Event, Events, FailKind, InterruptCause, Tally};
 use anyhow::Context;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -23,7 +28,8 @@ use tune_model::{Flow, Kernels, Observer, Resume, TrainOptions};
 use tune_spec::EpochMetrics;
 use tune_store::{Claim, Store, StoreError};
 
-/// How the loop runs.
+/// How the loop runs: built by [`WorkOptions::new`] from the flags `tune run` and `tune worker`
+/// share.
 #[derive(Debug, Clone)]
 pub struct WorkOptions {
     /// Jobs trained at once.
@@ -49,7 +55,34 @@ pub struct WorkOptions {
     pub allow_unverified: bool,
 }
 
-/// What the loop did.
+impl WorkOptions {
+    /// The options of `tune run` and `tune worker` from their shared flags: `--jobs`,
+    /// `--threads-per-job`, `--stock`, `--save-weights`, `--data-dir`, `--allow-unverified`;
+    /// jobs of `sweep` only (all when `None`), each claim held for `lease`, not following.
+    pub fn new(
+        concurrency: &ConcurrencyArgs,
+        data_dir: Option<&Path>,
+        allow_unverified: bool,
+        sweep: Option<String>,
+        lease: Duration,
+    ) -> Self {
+        let (jobs, threads_per_job) = crate::commands::common::concurrency(concurrency);
+        WorkOptions {
+            jobs,
+            threads_per_job,
+            kernels: crate::commands::common::kernels(concurrency),
+            data_dir: data_dir.map(Path::to_path_buf),
+            sweep,
+            follow: false,
+            worker_prefix: worker_prefix(),
+            lease,
+            save_weights: concurrency.save_weights.clone(),
+            allow_unverified,
+        }
+    }
+}
+
+/// What the loop did: counted from its events by [`Tally`].
 #[derive(Debug, Default, Clone, Copy)]
 pub struct WorkSummary {
     /// Jobs finished.
@@ -173,22 +206,38 @@ impl DataCache {
     }
 }
 
-/// Runs the loop until the queue is empty (or forever with `follow`), or Ctrl-C or SIGTERM.
-pub async fn work(
-    store: Store,
-    opts: WorkOptions,
-    progress: RunProgress,
-) -> anyhow::Result<WorkSummary> {
+/// Runs the loop until the queue is empty (or forever with `follow`), or Ctrl-C or SIGTERM,
+/// sending what it does to `events`. Returns the tally of those events; the loop's error, if
+/// one ended it (also sent, in [`Event::RunEnded`]).
+pub async fn work(store: Store, opts: WorkOptions, events: Events) -> anyhow::Result<WorkSummary> {
+    let tally = Arc::new(Tally::default());
+    let events = events.subscribe(tally.clone());
+    events.send(Event::RunStarted {
+        worker: opts.worker_prefix.clone(),
+        sweep: opts.sweep.clone(),
+        slots: opts.jobs.max(1),
+    });
+    let result = work_slots(store, opts, &events).await;
+    let s = tally.summary();
+    events.send(Event::RunEnded {
+        done: s.done,
+        failed: s.failed,
+        interrupted: s.interrupted,
+        lost: s.lost,
+        error: result.as_ref().err().map(|e| format!("{e:#}")),
+    });
+    result.map(|()| s)
+}
+
+/// The body of [`work`]: the kept weights, then `opts.jobs` slots until each is done.
+async fn work_slots(store: Store, opts: WorkOptions, events: &Events) -> anyhow::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let draining = Arc::new(AtomicBool::new(false));
-    watch_signals(stop.clone(), progress.clone())?;
+    watch_signals(stop.clone(), events.clone())?;
     let data = Arc::new(DataCache::default());
-    let mut first = WorkSummary::default();
     if let Some(dir) = &opts.save_weights {
-        (first.weights_recovered, first.weights_missing) =
-            write_kept_weights(&store, opts.sweep.as_deref(), dir, &progress).await?;
+        write_kept_weights(&store, opts.sweep.as_deref(), dir, events).await?;
     }
-    let summary = Arc::new(Mutex::new(first));
     let running = Arc::new(AtomicU64::new(0));
     let mut slots = Vec::new();
     for slot in 0..opts.jobs.max(1) {
@@ -199,8 +248,7 @@ pub async fn work(
             stop: stop.clone(),
             draining: draining.clone(),
             data: data.clone(),
-            summary: summary.clone(),
-            progress: progress.clone(),
+            events: events.clone(),
             running: running.clone(),
         };
         slots.push(tokio::spawn(ctx.run()));
@@ -211,22 +259,21 @@ pub async fn work(
             first_error.get_or_insert(e);
         }
     }
-    if let Some(e) = first_error {
-        return Err(e);
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(()),
     }
-    let s = *summary.lock().expect("summary lock");
-    Ok(s)
 }
 
 /// Writes the weight files of done jobs (of `sweep`) whose weights an earlier run kept in the
 /// store because the file could not be written; drops each kept checkpoint once its file is
-/// written. Returns (written, still missing).
+/// written. Sends a warning for each file still not written, then [`Event::KeptWeights`].
 async fn write_kept_weights(
     store: &Store,
     sweep: Option<&str>,
     dir: &std::path::Path,
-    progress: &RunProgress,
-) -> anyhow::Result<(usize, usize)> {
+    events: &Events,
+) -> anyhow::Result<()> {
     let kept = store.kept_checkpoints(sweep).await?;
     let (mut written, mut missing) = (0, 0);
     for k in kept {
@@ -245,31 +292,31 @@ async fn write_kept_weights(
                 written += 1;
             }
             Err(e) => {
-                progress.warn(&format!(
-                    "the weights of finished job {} were still not saved to {}: {e} (they stay \
-                     in the results database)",
-                    k.key,
-                    path.display()
-                ));
+                events.send(Event::Warning {
+                    message: format!(
+                        "the weights of finished job {} were still not saved to {}: {e} (they \
+                         stay in the results database)",
+                        k.key,
+                        path.display()
+                    ),
+                });
                 missing += 1;
             }
         }
     }
-    if written > 0 {
-        progress.println(&format!(
-            "wrote {written} weight files of earlier runs' jobs (kept in the results database \
-             because they could not be written then) to {}",
-            dir.display()
-        ));
-    }
-    Ok((written, missing))
+    events.send(Event::KeptWeights {
+        written,
+        missing,
+        dir: dir.display().to_string(),
+    });
+    Ok(())
 }
 
 /// First Ctrl-C, SIGTERM (what Slurm and Kubernetes send before SIGKILL) or SIGHUP (a closed
 /// terminal or ssh session): stop after the current batch and mark running jobs interrupted,
 /// without using up an attempt; the command then exits with 130. A second one: exit with 130
 /// now.
-fn watch_signals(stop: Arc<AtomicBool>, progress: RunProgress) -> anyhow::Result<()> {
+fn watch_signals(stop: Arc<AtomicBool>, events: Events) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("cannot watch for SIGTERM")?;
     let mut hup = signal(SignalKind::hangup()).context("cannot watch for SIGHUP")?;
@@ -283,9 +330,7 @@ fn watch_signals(stop: Arc<AtomicBool>, progress: RunProgress) -> anyhow::Result
         };
         if next().await {
             stop.store(true, Ordering::SeqCst);
-            progress.println(
-                "stopping: running jobs will be marked interrupted (Ctrl-C again to quit at once)",
-            );
+            events.send(Event::Stopping);
             if next().await {
                 std::process::exit(crate::exit_codes::TuneExitCode::INTERRUPTED.into());
             }
@@ -310,8 +355,7 @@ struct Slot {
     /// Claim no more jobs, but let running ones finish (set when a data set cannot be loaded).
     draining: Arc<AtomicBool>,
     data: Arc<DataCache>,
-    summary: Arc<Mutex<WorkSummary>>,
-    progress: RunProgress,
+    events: Events,
     /// Jobs this process's slots are training now.
     running: Arc<AtomicU64>,
 }
@@ -367,13 +411,38 @@ impl Slot {
         Ok(waiting)
     }
 
-    /// Updates the run's tally.
-    fn count(&self, f: impl FnOnce(&mut WorkSummary)) {
-        f(&mut self.summary.lock().expect("summary lock"));
+    /// Sends `event` to the run's subscribers.
+    fn send(&self, event: Event) {
+        self.events.send(event);
     }
 
-    /// Where job `key` resumes: its checkpoint and the history it covers, if it has one.
-    async fn resume(&self, key: &str) -> Result<Option<Resume>, StoreError> {
+    /// The sweep the loop trains, for events.
+    fn sweep(&self) -> Option<String> {
+        self.opts.sweep.clone()
+    }
+
+    /// Sends that `claim` was lost to another worker.
+    fn lease_lost(&self, claim: &Claim, result_discarded: bool) {
+        self.send(Event::LeaseLost {
+            key: claim.key.clone(),
+            sweep: self.sweep(),
+            result_discarded,
+        });
+    }
+
+    /// Sends that `claim` failed with `error`.
+    fn failed(&self, claim: &Claim, error: String, kind: FailKind) {
+        self.send(Event::JobFailed {
+            key: claim.key.clone(),
+            sweep: self.sweep(),
+            error,
+            kind,
+        });
+    }
+
+    /// Where job `key` resumes: its checkpoint and the history it covers, if it has one, and the
+    /// epochs it covers.
+    async fn resume(&self, key: &str) -> Result<Option<(Resume, usize)>, StoreError> {
         let Some(ckpt) = self.store.load_checkpoint(key).await? else {
             return Ok(None);
         };
@@ -386,20 +455,40 @@ impl Slot {
             .map(|m| m.seconds)
             .sum();
         tracing::info!(key, epoch = ckpt.epoch, "resuming from checkpoint");
-        Ok(Some(Resume {
-            checkpoint: ckpt.bytes,
-            history,
-            runtime_s,
-        }))
+        Ok(Some((
+            Resume {
+                checkpoint: ckpt.bytes,
+                history,
+                runtime_s,
+            },
+            ckpt.epoch as usize,
+        )))
+    }
+
+    /// Sends that `claim` was claimed, `epochs_done` epochs of it already trained.
+    fn claimed(&self, claim: &Claim, epochs_done: usize) {
+        self.send(Event::JobClaimed {
+            key: claim.key.clone(),
+            sweep: self.sweep(),
+            worker: claim.worker_id.clone(),
+            attempt: claim.attempt,
+            epochs: claim.spec.train.epochs,
+            epochs_done,
+            spec: claim.spec.clone(),
+        });
     }
 
     async fn run_job(&self, claim: Claim) -> anyhow::Result<()> {
         let spec = claim.spec.clone();
-        let line = self.progress.job_line(&claim);
-        let resume = match self.resume(&claim.key).await {
-            Ok(r) => r,
-            Err(e) => return Err(self.leave_for_retry(&claim, &line, e).await),
+        let (resume, resumed) = match self.resume(&claim.key).await {
+            Ok(Some((r, epochs))) => (Some(r), epochs),
+            Ok(None) => (None, 0),
+            Err(e) => {
+                self.claimed(&claim, 0);
+                return Err(self.leave_for_retry(&claim, 0, e).await);
+            }
         };
+        self.claimed(&claim, resumed);
         let lost = Arc::new(AtomicBool::new(false));
         let heartbeat = spawn_heartbeat(self.store.clone(), claim.clone(), lost.clone());
         let data = {
@@ -419,22 +508,19 @@ impl Slot {
                     Ok(()) => data,
                     Err(e) if e.is_lease_lost() => {
                         heartbeat.abort();
-                        self.count(|s| s.lost += 1);
-                        line.finish("lease lost to another worker");
+                        self.lease_lost(&claim, false);
                         return Ok(());
                     }
                     Err(e @ StoreError::DataMismatch { .. }) => {
                         heartbeat.abort();
                         let msg = e.to_string();
                         ignore_lost(self.store.fail(&claim, &msg).await)?;
-                        self.count(|s| s.failed += 1);
-                        self.progress.job_done();
-                        line.fail(&msg);
+                        self.failed(&claim, msg, FailKind::DataMismatch);
                         return Ok(());
                     }
                     Err(e) => {
                         heartbeat.abort();
-                        return Err(self.leave_for_retry(&claim, &line, e).await);
+                        return Err(self.leave_for_retry(&claim, resumed, e).await);
                     }
                 }
             }
@@ -444,13 +530,9 @@ impl Slot {
                 // the error, which says how to get the data.
                 heartbeat.abort();
                 self.draining.store(true, Ordering::SeqCst);
-                ignore_lost(self.store.fail(&claim, &format!("{e:#}")).await)?;
-                self.count(|s| s.failed += 1);
-                self.progress.job_done();
-                line.fail(&format!(
-                    "data set `{}` could not be loaded",
-                    claim.spec.train.dataset
-                ));
+                let msg = format!("{e:#}");
+                ignore_lost(self.store.fail(&claim, &msg).await)?;
+                self.failed(&claim, msg, FailKind::DataUnavailable);
                 return Err(e);
             }
         };
@@ -458,26 +540,21 @@ impl Slot {
             handle: Handle::current(),
             store: self.store.clone(),
             claim: claim.clone(),
+            sweep: self.sweep(),
             stop: self.stop.clone(),
             lost: lost.clone(),
-            line: line.clone(),
-            progress: self.progress.clone(),
-            store_error: None,
+            events: self.events.clone(),
         };
         let train_opts = TrainOptions {
             threads: self.opts.threads_per_job,
             kernels: self.opts.kernels,
             ..TrainOptions::default()
         };
-        let (trained, store_error) = tokio::task::spawn_blocking(move || {
-            let trained = tune_model::train(&spec, &data, &train_opts, &mut observer, resume);
-            (trained, observer.store_error)
+        let trained = tokio::task::spawn_blocking(move || {
+            tune_model::train(&spec, &data, &train_opts, &mut observer, resume)
         })
         .await?;
         heartbeat.abort();
-        if let Some(e) = store_error {
-            return Err(self.leave_for_retry(&claim, &line, e).await);
-        }
         match trained {
             Ok(t) => {
                 // The weights first: a file that cannot be written (a full disk) keeps the job's
@@ -490,10 +567,12 @@ impl Slot {
                         tokio::task::spawn_blocking(move || save_weights(&network, &dir, &key))
                             .await?;
                     if let Err(e) = saved {
-                        self.progress.warn(&format!(
-                            "{e:#}; its weights stay in the results database and the next run \
-                             with --save-weights writes them"
-                        ));
+                        self.send(Event::Warning {
+                            message: format!(
+                                "{e:#}; its weights stay in the results database and the next \
+                                 run with --save-weights writes them"
+                            ),
+                        });
                         weights_missing = true;
                     }
                 }
@@ -502,42 +581,45 @@ impl Slot {
                     .complete_with(&claim, &t.outcome, weights_missing)
                     .await
                 {
-                    Ok(()) => {
-                        self.count(|s| {
-                            s.done += 1;
-                            s.weights_missing += usize::from(weights_missing);
-                        });
-                        self.progress.job_done();
-                        line.finish(&format!(
-                            "done: test accuracy {:.4}",
-                            t.outcome.test_accuracy
-                        ));
+                    Ok(()) => self.send(Event::JobFinished {
+                        key: claim.key.clone(),
+                        sweep: self.sweep(),
+                        test_accuracy: t.outcome.test_accuracy,
+                        test_loss: t.outcome.test_loss,
+                        runtime_s: t.outcome.runtime_s,
+                        weights_missing,
+                    }),
+                    Err(e) if e.is_lease_lost() => self.lease_lost(&claim, true),
+                    Err(e) => {
+                        return Err(self
+                            .leave_for_retry(&claim, claim.spec.train.epochs, e)
+                            .await);
                     }
-                    Err(e) if e.is_lease_lost() => {
-                        self.count(|s| s.lost += 1);
-                        line.finish("lease lost to another worker; result discarded");
-                    }
-                    Err(e) => return Err(self.leave_for_retry(&claim, &line, e).await),
                 }
             }
             Err(tune_model::Error::Stopped { .. }) if lost.load(Ordering::SeqCst) => {
-                self.count(|s| s.lost += 1);
-                line.finish("lease lost to another worker");
+                self.lease_lost(&claim, false);
             }
             Err(tune_model::Error::Stopped { epochs_done }) => {
                 ignore_lost(self.store.interrupt(&claim).await)?;
-                self.count(|s| s.interrupted += 1);
-                line.finish(&format!(
-                    "interrupted after {}",
-                    crate::commands::common::count(epochs_done, "epoch")
-                ));
+                self.send(Event::JobInterrupted {
+                    key: claim.key.clone(),
+                    sweep: self.sweep(),
+                    epochs_done,
+                    cause: InterruptCause::Signal,
+                    error: None,
+                    recorded: true,
+                });
             }
+            Err(tune_model::Error::Observer(e)) => match e.downcast::<EpochNotRecorded>() {
+                // The store, not the job, failed.
+                Ok(e) => return Err(self.leave_for_retry(&claim, e.epoch - 1, e.source).await),
+                Err(e) => return Err(tune_model::Error::Observer(e).into()),
+            },
             Err(e) => {
                 let msg = e.to_string();
                 ignore_lost(self.store.fail(&claim, &msg).await)?;
-                self.count(|s| s.failed += 1);
-                self.progress.job_done();
-                line.fail(&msg);
+                self.failed(&claim, msg, FailKind::Training);
             }
         }
         Ok(())
@@ -546,14 +628,23 @@ impl Slot {
     /// After a store error other than a lost lease (the database is down or restarted): the job
     /// is not at fault, so it is marked interrupted if the database answers (else its lease runs
     /// out and it comes back), no more jobs are claimed, and the loop ends with the error rather
-    /// than failing job after job.
-    async fn leave_for_retry(&self, claim: &Claim, line: &JobLine, e: StoreError) -> anyhow::Error {
+    /// than failing job after job. `epochs_done`: the epochs of the job recorded before.
+    async fn leave_for_retry(
+        &self,
+        claim: &Claim,
+        epochs_done: usize,
+        e: StoreError,
+    ) -> anyhow::Error {
         self.draining.store(true, Ordering::SeqCst);
         let released = tokio::time::timeout(GIVE_BACK_TIMEOUT, self.store.interrupt(claim)).await;
-        if matches!(released, Ok(Ok(()))) {
-            self.count(|s| s.interrupted += 1);
-        }
-        line.finish("stopped: results database error; left for another attempt");
+        self.send(Event::JobInterrupted {
+            key: claim.key.clone(),
+            sweep: self.sweep(),
+            epochs_done,
+            cause: InterruptCause::StoreError,
+            error: Some(e.to_string()),
+            recorded: matches!(released, Ok(Ok(()))),
+        });
         anyhow::Error::new(e).context(format!(
             "stopped: job {} could not be recorded and is left for another attempt (it resumes \
              from its last checkpoint)",
@@ -616,26 +707,42 @@ fn spawn_heartbeat(
     })
 }
 
-/// Connects the training loop (on a blocking thread) to the store and the progress display.
+/// A store error (other than a lost lease) while recording an epoch: it stops training, and the
+/// runner takes it back from [`tune_model::Error::Observer`] by downcasting.
+#[derive(Debug, thiserror::Error)]
+#[error("recording epoch {epoch}: {source}")]
+struct EpochNotRecorded {
+    /// The epoch, from 1.
+    epoch: usize,
+    source: StoreError,
+}
+
+/// Connects the training loop (on a blocking thread) to the store and the run's events.
 struct JobObserver {
     handle: Handle,
     store: Store,
     claim: Claim,
+    sweep: Option<String>,
     stop: Arc<AtomicBool>,
     lost: Arc<AtomicBool>,
-    line: JobLine,
-    progress: RunProgress,
-    /// The store error (other than a lost lease) that stopped the job: not the job's fault.
-    store_error: Option<StoreError>,
+    events: Events,
 }
 
 impl Observer for JobObserver {
     fn start(&mut self, epochs: usize, batches_per_epoch: usize) {
-        self.line.start(epochs, batches_per_epoch);
+        self.events.send(Event::TrainingStarted {
+            key: self.claim.key.clone(),
+            epochs,
+            batches_per_epoch,
+        });
     }
 
     fn batch(&mut self, epoch: usize, batch: usize) -> Flow {
-        self.line.batch(epoch, batch);
+        self.events.send(Event::BatchDone {
+            key: self.claim.key.clone(),
+            epoch,
+            batch,
+        });
         if self.stop.load(Ordering::Relaxed) || self.lost.load(Ordering::Relaxed) {
             Flow::Stop
         } else {
@@ -652,14 +759,19 @@ impl Observer for JobObserver {
                 self.lost.store(true, Ordering::SeqCst);
                 return Ok(Flow::Stop);
             }
-            Err(e) => {
-                let msg = format!("recording epoch {}: {e}", m.epoch);
-                self.store_error = Some(e);
-                return Err(tune_model::Error::Observer(msg));
+            Err(source) => {
+                return Err(tune_model::Error::Observer(Box::new(EpochNotRecorded {
+                    epoch: m.epoch,
+                    source,
+                })));
             }
         }
-        self.line.epoch(m);
-        self.progress.epoch_done();
+        self.events.send(Event::EpochDone {
+            key: self.claim.key.clone(),
+            sweep: self.sweep.clone(),
+            epoch: m.epoch,
+            metrics: m.clone(),
+        });
         Ok(if self.stop.load(Ordering::SeqCst) {
             Flow::Stop
         } else {

@@ -158,14 +158,17 @@ pub fn host() -> String {
         .unwrap_or_else(|_| "unknown-host".to_string())
 }
 
-/// Prints the closing line of a run or worker and says how it ended.
+/// Writes the closing line of a run or worker to `out` (stdout, or stderr when stdout carries
+/// `--events`) and says how it ended.
 pub fn finish_line(
     s: &WorkSummary,
     counts: &StatusCounts,
     elapsed: Duration,
     next: &str,
+    out: &mut dyn std::io::Write,
 ) -> ExitStatus {
-    println!(
+    let _ = writeln!(
+        out,
         "{} done, {} failed, {} interrupted in {} ({} done, {} waiting in the database); see `{next}`",
         count(s.done, "job"),
         s.failed,
@@ -175,7 +178,8 @@ pub fn finish_line(
         counts.pending + counts.interrupted + counts.running,
     );
     if s.lost > 0 {
-        println!(
+        let _ = writeln!(
+            out,
             "{} taken over by other workers after their lease ran out",
             count(s.lost, "job")
         );
@@ -189,20 +193,23 @@ pub fn finish_line(
         } else {
             ("them", "earlier runs and were")
         };
-        println!(
+        let _ = writeln!(
+            out,
             "{} failed in {were} skipped: the reason is in the jobs table's last_error (`tune \
              status`); `tune run GRID --retry-failed` trains {them} again",
             count(failed_before, "job")
         );
     }
     if s.weights_recovered > 0 {
-        println!(
+        let _ = writeln!(
+            out,
             "{} of earlier runs' jobs written from the results database",
             count(s.weights_recovered, "weight file")
         );
     }
     if s.weights_missing > 0 {
-        println!(
+        let _ = writeln!(
+            out,
             "{} missing (could not be written: disk full?); the weights are kept in the results \
              database, and the next run with --save-weights writes them",
             count(s.weights_missing, "weight file")

@@ -2,6 +2,7 @@
 
 use crate::cli::{RunArgs, Shard};
 use crate::commands::common::{self, ExitStatus, count};
+use crate::events;
 use crate::progress::RunProgress;
 use crate::runner::{self, WorkOptions};
 use crate::throughput::{self, Basis, Cache};
@@ -106,7 +107,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         let store = common::open_store(&args.db.db).await?;
         // Whatever ends the run (also an error), the database is closed: its write-ahead log is
         // folded into the file, which alone then holds everything (see `Store::close`).
-        let result = train_grid(&args, &store, &sweep, &jobs, labels, slots, threads).await;
+        let result = train_grid(&args, &store, &sweep, &jobs, labels).await;
         store.close().await;
         result
     })
@@ -121,8 +122,6 @@ async fn train_grid(
     sweep: &NewSweep,
     jobs: &[JobSpec],
     labels: Vec<Field>,
-    slots: usize,
-    threads: usize,
 ) -> anyhow::Result<ExitStatus> {
     {
         let lock = common::lock_if_local(store, &args.db.db).await?;
@@ -168,19 +167,15 @@ async fn train_grid(
         let progress =
             RunProgress::new(todo.len(), epochs, args.concurrency.quiet).with_labels(labels);
         let started = Instant::now();
-        let opts = WorkOptions {
-            jobs: slots,
-            threads_per_job: threads,
-            kernels: common::kernels(&args.concurrency),
-            data_dir: args.data_dir.clone(),
-            sweep: Some(sweep_id.clone()),
-            follow: false,
-            worker_prefix: runner::worker_prefix(),
-            lease: common::lease(store),
-            save_weights: args.concurrency.save_weights.clone(),
-            allow_unverified: args.allow_unverified,
-        };
-        let mut summary = runner::work(store.clone(), opts, progress.clone())
+        let opts = WorkOptions::new(
+            &args.concurrency,
+            args.data_dir.as_deref(),
+            args.allow_unverified,
+            Some(sweep_id.clone()),
+            common::lease(store),
+        );
+        let subscribers = events::subscribers(&progress, args.events);
+        let mut summary = runner::work(store.clone(), opts, subscribers)
             .await
             .map_err(|e| {
                 if e.is::<tune_data::DataError>() {
@@ -203,6 +198,7 @@ async fn train_grid(
             &counts,
             started.elapsed(),
             "tune report --by layers",
+            &mut events::summary_out(args.events),
         ))
     }
 }

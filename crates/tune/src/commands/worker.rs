@@ -2,6 +2,7 @@
 
 use crate::cli::WorkerArgs;
 use crate::commands::common::{self, ExitStatus};
+use crate::events;
 use crate::progress::RunProgress;
 use crate::runner::{self, WorkOptions};
 use std::process::ExitCode;
@@ -30,7 +31,6 @@ async fn labels(store: &tune_store::Store, sweep: Option<&str>) -> Vec<tune_repo
 }
 
 pub fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
-    let (slots, threads) = common::concurrency(&args.concurrency);
     common::check_data_dir(args.data_dir.as_deref())?;
     let rt = common::runtime()?;
     rt.block_on(async {
@@ -46,30 +46,29 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         let waiting = counts.pending + counts.interrupted;
         let progress = RunProgress::new(waiting as usize, 0, args.concurrency.quiet)
             .with_labels(labels(&store, args.sweep.as_deref()).await);
-        let worker_prefix = runner::worker_prefix();
+        let opts = WorkOptions {
+            follow: args.follow,
+            ..WorkOptions::new(
+                &args.concurrency,
+                args.data_dir.as_deref(),
+                args.allow_unverified,
+                args.sweep.clone(),
+                Duration::from_secs(args.lease_secs.max(1)),
+            )
+        };
         let running = match counts.running {
             0 => String::new(),
             n => format!(", {n} running"),
         };
         eprintln!(
-            "worker {worker_prefix}: {} waiting{running} in {}",
+            "worker {}: {} waiting{running} in {}",
+            opts.worker_prefix,
             common::count(waiting as usize, "job"),
             store.target()
         );
         let started = Instant::now();
-        let opts = WorkOptions {
-            jobs: slots,
-            threads_per_job: threads,
-            kernels: common::kernels(&args.concurrency),
-            data_dir: args.data_dir.clone(),
-            sweep: args.sweep.clone(),
-            follow: args.follow,
-            worker_prefix,
-            lease: Duration::from_secs(args.lease_secs.max(1)),
-            save_weights: args.concurrency.save_weights.clone(),
-            allow_unverified: args.allow_unverified,
-        };
-        let mut summary = runner::work(store.clone(), opts, progress.clone()).await?;
+        let subscribers = events::subscribers(&progress, args.events);
+        let mut summary = runner::work(store.clone(), opts, subscribers).await?;
         summary.failed += lock.given_up;
         progress.finish();
         let counts = store.counts(args.sweep.as_deref()).await?;
@@ -79,6 +78,7 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
             &counts,
             started.elapsed(),
             "tune report",
+            &mut events::summary_out(args.events),
         ))
     })
     .map(ExitStatus::code)
