@@ -153,20 +153,20 @@ impl Formats {
     }
 }
 
+/// A directory with the fixture data sets in `data/` and `grid.toml` holding `grid`.
+fn with_data(grid: &str) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    fixture_data(&tmp.path().join("data"));
+    write_grid(tmp.path(), "grid.toml", grid);
+    tmp
+}
+
 #[test]
 fn dry_run_formats_for_scripts() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = fixture_data(&tmp.path().join("data"));
-    write_grid(tmp.path(), "grid.toml", &small_grid(3, 2));
-    let data = data.to_str().unwrap();
-    let dry = [
-        "run",
-        "grid.toml",
-        "--dry-run",
-        "--no-calibrate",
-        "--data-dir",
-        data,
-    ];
+    let tmp = with_data(&small_grid(3, 2));
+    let dry: Vec<&str> = "run grid.toml --dry-run --no-calibrate --data-dir data"
+        .split(' ')
+        .collect();
     let f = Formats::of(tmp.path(), &dry);
 
     assert_eq!(
@@ -225,21 +225,10 @@ fn dry_run_formats_for_scripts() {
 
 #[test]
 fn bench_grid_formats_for_scripts() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = fixture_data(&tmp.path().join("data"));
-    write_grid(tmp.path(), "grid.toml", &small_grid(2, 1));
-    let data = data.to_str().unwrap();
-    let bench = [
-        "bench",
-        "--grid",
-        "grid.toml",
-        "--images",
-        "32",
-        "--batch",
-        "16",
-        "--data-dir",
-        data,
-    ];
+    let tmp = with_data(&small_grid(2, 1));
+    let bench: Vec<&str> = "bench --grid grid.toml --images 32 --batch 16 --data-dir data"
+        .split(' ')
+        .collect();
 
     let (text, _) = ok(tmp.path(), &bench);
     assert!(
@@ -283,9 +272,8 @@ fn bench_grid_formats_for_scripts() {
 
 #[test]
 fn data_list_formats_for_scripts() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = fixture_data(&tmp.path().join("data"));
-    let list = ["data", "list", "--data-dir", data.to_str().unwrap()];
+    let tmp = with_data("");
+    let list = ["data", "list", "--data-dir", "data"];
 
     let (text, _) = ok(tmp.path(), &list);
     assert!(text.contains("data set"), "{text}");
