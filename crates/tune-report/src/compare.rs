@@ -13,8 +13,8 @@
 
 use crate::ResultRow;
 use crate::field::Field;
-use crate::render::{Cell, EMPTY, Format, TableData, to_json};
 use crate::report::{Report, ReportOptions, ReportRow, config_label, label_fields};
+use crate::table::{Align, Cell, Column, EMPTY, Format, TableData, to_json};
 use serde::Serialize;
 use tune_spec::ModelKind;
 
@@ -175,13 +175,12 @@ impl Comparison {
     }
 
     fn table(&self) -> TableData {
-        let mut headers = vec!["model".to_string()];
-        headers.extend(self.datasets.iter().cloned());
-        headers.push("delta_dataset".to_string());
-        let mut numeric = vec![true; headers.len()];
-        numeric[0] = false;
+        let mut columns = vec![Column::named("model", Align::Left)];
+        columns.extend(self.datasets.iter().map(|d| Column::named(d, Align::Right)));
+        columns.push(Column::named("delta_dataset", Align::Right));
         let decimals = 4;
-        let rows = self
+        let mut t = TableData::with_columns(columns);
+        t.rows = self
             .rows
             .iter()
             .map(|r| {
@@ -191,11 +190,7 @@ impl Comparison {
                 cells
             })
             .collect();
-        TableData {
-            headers,
-            numeric,
-            rows,
-        }
+        t
     }
 
     /// Which configuration each model cell is, one line each (`best cnn on mnist: cnn 64-64/128 k3 …`).
@@ -238,12 +233,7 @@ pub fn render_compare(c: &Comparison, format: Format, width: Option<u16>) -> Str
                 "Test accuracy: the ANN against the best CNN on each data set \
                  (mean over seeds; delta_dataset = mnist − fashion-mnist, delta_model = best cnn − ann)\n\n",
             );
-            if md {
-                out.push_str(&c.table().to_markdown());
-            } else {
-                out.push_str(&c.table().to_table(width));
-                out.push('\n');
-            }
+            out.push_str(&c.table().render(format, width));
             let lines = c.config_lines();
             if !lines.is_empty() {
                 out.push('\n');

@@ -1,7 +1,7 @@
 //! Confusion matrices as tables: per-class accuracy (diagonal / row sum) and the matrix itself.
 
 use crate::ReportError;
-use crate::render::{Cell, Format, TableData, to_json};
+use crate::table::{Align, Cell, Column, EMPTY, Format, TableData, to_json};
 use serde::Serialize;
 
 /// Fashion-MNIST's class names, by label.
@@ -118,57 +118,49 @@ impl Confusion {
         v
     }
 
-    fn per_class_table(&self, csv: bool) -> TableData {
-        let headers: &[(&str, &str, bool)] = &[
-            ("class", "class", false),
-            ("images", "images", true),
-            ("correct", "correct", true),
-            ("accuracy", "accuracy", true),
-            ("most often taken for", "confused_with", false),
-            ("count", "confused_count", true),
-        ];
-        TableData {
-            headers: headers
-                .iter()
-                .map(|h| (if csv { h.1 } else { h.0 }).to_string())
-                .collect(),
-            numeric: headers.iter().map(|h| h.2).collect(),
-            rows: self
-                .per_class
-                .iter()
-                .map(|c| {
-                    vec![
-                        Cell::text(c.class.clone()),
-                        Cell::int(c.images),
-                        Cell::int(c.correct),
-                        Cell::num(c.accuracy, 4),
-                        c.confused_with.clone().map_or_else(Cell::empty, Cell::text),
-                        Cell::int(c.confused_count),
-                    ]
-                })
-                .collect(),
-        }
+    /// Per-class accuracy: headers as tables show them, keys as CSV names them.
+    fn per_class_table(&self) -> TableData {
+        let mut t = TableData::with_columns(vec![
+            Column::named("class", Align::Left),
+            Column::named("images", Align::Right),
+            Column::named("correct", Align::Right),
+            Column::named("accuracy", Align::Right),
+            Column::new("most often taken for", "confused_with", Align::Left),
+            Column::new("count", "confused_count", Align::Right),
+        ]);
+        t.rows = self
+            .per_class
+            .iter()
+            .map(|c| {
+                vec![
+                    Cell::text(c.class.clone()),
+                    Cell::int(c.images),
+                    Cell::int(c.correct),
+                    Cell::num(c.accuracy, 4),
+                    c.confused_with.clone().map_or_else(Cell::empty, Cell::text),
+                    Cell::int(c.confused_count),
+                ]
+            })
+            .collect();
+        t
     }
 
-    fn matrix_table(&self, csv: bool) -> TableData {
-        let mut headers = vec![if csv { "true" } else { "true \\ predicted" }.to_string()];
-        headers.extend(self.classes.iter().cloned());
-        let mut numeric = vec![true; headers.len()];
-        numeric[0] = false;
-        TableData {
-            headers,
-            numeric,
-            rows: self
-                .matrix
-                .iter()
-                .zip(&self.classes)
-                .map(|(row, name)| {
-                    let mut cells = vec![Cell::text(name.clone())];
-                    cells.extend(row.iter().map(|&c| Cell::int(c)));
-                    cells
-                })
-                .collect(),
-        }
+    /// The matrix, rows: true class, columns: predicted class.
+    fn matrix_table(&self) -> TableData {
+        let mut columns = vec![Column::new("true \\ predicted", "true", Align::Left)];
+        columns.extend(self.classes.iter().map(|c| Column::named(c, Align::Right)));
+        let mut t = TableData::with_columns(columns);
+        t.rows = self
+            .matrix
+            .iter()
+            .zip(&self.classes)
+            .map(|(row, name)| {
+                let mut cells = vec![Cell::text(name.clone())];
+                cells.extend(row.iter().map(|&c| Cell::int(c)));
+                cells
+            })
+            .collect();
+        t
     }
 
     /// Writes per-class accuracy and the matrix. Table and Markdown: a heading naming the weakest
@@ -178,20 +170,14 @@ impl Confusion {
         match format {
             Format::Json => to_json(self),
             Format::Csv => {
-                let mut out = self.per_class_table(true).to_csv();
+                let mut out = self.per_class_table().to_csv();
                 out.push('\n');
-                out.push_str(&self.matrix_table(true).to_csv());
+                out.push_str(&self.matrix_table().to_csv());
                 out
             }
             Format::Table | Format::Markdown => {
                 let md = format == Format::Markdown;
-                let write = |t: &TableData| {
-                    if md {
-                        t.to_markdown()
-                    } else {
-                        t.to_table(width) + "\n"
-                    }
-                };
+                let write = |t: &TableData| t.render(format, width);
                 let heading = |h: &str| {
                     if md {
                         format!("### {h}\n\n")
@@ -201,7 +187,7 @@ impl Confusion {
                 };
                 let overall = self
                     .accuracy
-                    .map_or(crate::render::EMPTY.to_string(), |a| format!("{a:.4}"));
+                    .map_or(EMPTY.to_string(), |a| format!("{a:.4}"));
                 let weakest: Vec<String> = self
                     .weakest(3)
                     .iter()
@@ -211,12 +197,12 @@ impl Confusion {
                     "Per-class accuracy (correct / images of the class); overall {overall}; weakest: {}",
                     weakest.join(", ")
                 ));
-                out.push_str(&write(&self.per_class_table(false)));
+                out.push_str(&write(&self.per_class_table()));
                 out.push('\n');
                 out.push_str(&heading(
                     "Confusion matrix (rows: true class, columns: predicted class)",
                 ));
-                out.push_str(&write(&self.matrix_table(false)));
+                out.push_str(&write(&self.matrix_table()));
                 out
             }
         }

@@ -277,7 +277,7 @@ impl fmt::Display for FieldValue {
                 f.write_str(&parts.join("-"))
             }
             FieldValue::Text(v) => f.write_str(v),
-            FieldValue::None => f.write_str(crate::render::EMPTY),
+            FieldValue::None => f.write_str(crate::table::EMPTY),
         }
     }
 }
@@ -397,7 +397,7 @@ fn value_matches(have: &FieldValue, want: &str) -> bool {
         FieldValue::Float(v) => want
             .parse::<f64>()
             .is_ok_and(|w| w == *v || ((w - v).abs() <= 1e-12 * v.abs().max(w.abs()))),
-        FieldValue::None => want.is_empty() || want == crate::render::EMPTY || want == "none",
+        FieldValue::None => want.is_empty() || want == crate::table::EMPTY || want == "none",
         other => other.to_string().eq_ignore_ascii_case(want),
     }
 }

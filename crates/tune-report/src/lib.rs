@@ -13,6 +13,8 @@
 //!   [`plot_confusion`]. Text is drawn with DejaVu Sans compiled into the crate, so plots render on
 //!   machines with no fonts installed.
 //! - [`stats`]: mean, sample sd, min and max; Wilson and t intervals; McNemar, Welch and Holm.
+//! - [`table`]: the one table layer (columns, cells, terminal/Markdown/CSV/JSON output) that every
+//!   table above, and the binary's own tables, are written with; it knows nothing of reports.
 //! - [`rank`]: the one ranking (validation accuracy, with a documented tie-break) that every
 //!   command uses to pick a best or default job.
 
@@ -24,6 +26,7 @@ pub mod rank;
 mod render;
 mod report;
 pub mod stats;
+pub mod table;
 
 pub use compare::{
     COMPARE_GRID, CompareConfig, CompareRow, Comparison, STUDY_DATASETS, render_compare,
@@ -36,10 +39,13 @@ pub use field::{
 };
 pub use plot::{plot_confusion, plot_curves, plot_depth};
 pub use rank::{best_job, rank_accuracy};
-pub use render::{Cell, EMPTY, Format, TableData, render_report, terminal_width, thousands};
+pub use render::render_report;
 pub use report::{
     DEFAULT_ALPHA, Group, GroupSummary, GroupTest, Report, ReportOptions, ReportRow, TieSummary,
     TieTest,
+};
+pub use table::{
+    Align, Cell, Column, EMPTY, Format, Style, TableData, UnknownFormat, terminal_width, thousands,
 };
 
 use serde::Serialize;
@@ -123,4 +129,10 @@ pub enum ReportError {
         /// What the drawing library said.
         message: String,
     },
+}
+
+impl From<UnknownFormat> for ReportError {
+    fn from(e: UnknownFormat) -> ReportError {
+        ReportError::UnknownFormat(e.0)
+    }
 }

@@ -1,301 +1,25 @@
-//! Text output: terminal tables (comfy-table), GitHub Markdown, CSV and JSON.
+//! The layout of `tune report`: which columns its ranked and summary tables have, its headings,
+//! tie lines and notes.
 //!
-//! Every report is first laid out as [`TableData`] (headers and cells, each cell with its rounded
-//! text for people and its full-precision text for CSV), then written in the chosen format. JSON
-//! is the serde form of the report value itself.
+//! Every table is laid out as a [`TableData`] of the [table layer](crate::table) (columns with a
+//! header for people and a key for CSV, cells with their rounded and full-precision text), then
+//! written in the chosen format. JSON is the serde form of the report value itself.
 
-use crate::ReportError;
 use crate::field::{Field, FieldValue};
 use crate::report::{GroupSummary, Report, ReportRow, max_depth};
-use comfy_table::{CellAlignment, ColumnConstraint, ContentArrangement, Table, Width, presets};
-use serde::Serialize;
-use std::fmt;
-use std::str::FromStr;
+use crate::table::{Align, Cell, Column, Format, TableData, to_json};
 use tune_spec::ModelKind;
 
-/// What an empty cell shows in tables and Markdown (CSV leaves it empty, JSON writes `null`).
-pub const EMPTY: &str = "—";
-
-/// Output format of `tune report` and `tune compare`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    /// Box-drawn table sized to the terminal.
-    #[default]
-    Table,
-    /// GitHub pipe tables.
-    Markdown,
-    /// Comma-separated values, full precision.
-    Csv,
-    /// The report value as JSON, full precision.
-    Json,
-}
-
-impl FromStr for Format {
-    type Err = ReportError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "table" => Ok(Format::Table),
-            "markdown" | "md" => Ok(Format::Markdown),
-            "csv" => Ok(Format::Csv),
-            "json" => Ok(Format::Json),
-            _ => Err(ReportError::UnknownFormat(s.to_string())),
-        }
+/// A setting's value as a cell: shown as tables show it ([`EMPTY`](crate::EMPTY) for none), empty
+/// in CSV, its serde form (`null` for none) in JSON.
+impl From<&FieldValue> for Cell {
+    fn from(v: &FieldValue) -> Cell {
+        Cell::new(
+            v.display(),
+            v.csv(),
+            serde_json::to_value(v).unwrap_or(serde_json::Value::Null),
+        )
     }
-}
-
-impl fmt::Display for Format {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Format::Table => "table",
-            Format::Markdown => "markdown",
-            Format::Csv => "csv",
-            Format::Json => "json",
-        })
-    }
-}
-
-/// The width of the terminal on stdout, `None` when stdout is not a terminal (then tables are not
-/// wrapped).
-pub fn terminal_width() -> Option<u16> {
-    Table::new().width()
-}
-
-/// One cell: what a table shows and what CSV carries.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Cell {
-    /// Rounded text for tables and Markdown.
-    pub shown: String,
-    /// Full-precision text for CSV (empty for a missing value).
-    pub exact: String,
-}
-
-impl Cell {
-    /// A text cell, the same in every format.
-    pub fn text(s: impl Into<String>) -> Cell {
-        let s = s.into();
-        Cell {
-            shown: s.clone(),
-            exact: s,
-        }
-    }
-
-    /// A number shown with `decimals` decimals; `None` shows [`EMPTY`].
-    pub fn num(v: Option<f64>, decimals: usize) -> Cell {
-        match v {
-            Some(v) => Cell {
-                shown: format!("{v:.decimals$}"),
-                exact: format!("{v}"),
-            },
-            None => Cell::empty(),
-        }
-    }
-
-    /// A count, with thousands separators in tables.
-    pub fn int(v: u64) -> Cell {
-        Cell {
-            shown: thousands(v),
-            exact: v.to_string(),
-        }
-    }
-
-    /// A missing value.
-    pub fn empty() -> Cell {
-        Cell {
-            shown: EMPTY.to_string(),
-            exact: String::new(),
-        }
-    }
-
-    fn value(v: &FieldValue) -> Cell {
-        Cell {
-            shown: v.display(),
-            exact: v.csv(),
-        }
-    }
-}
-
-/// `1030218` → `1,030,218`: a count as tables and messages show it.
-pub fn thousands(v: u64) -> String {
-    let digits = v.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
-}
-
-/// A table laid out but not yet written in a format.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct TableData {
-    /// Column names.
-    pub headers: Vec<String>,
-    /// Which columns are numbers (right-aligned).
-    pub numeric: Vec<bool>,
-    /// The cells, row by row.
-    pub rows: Vec<Vec<Cell>>,
-}
-
-impl TableData {
-    /// An empty table with these `(header, numeric)` columns.
-    pub fn new(columns: &[(&str, bool)]) -> TableData {
-        TableData {
-            headers: columns.iter().map(|(h, _)| h.to_string()).collect(),
-            numeric: columns.iter().map(|(_, n)| *n).collect(),
-            rows: Vec::new(),
-        }
-    }
-
-    /// Writes the table as a box-drawn terminal table. With a width, long cells wrap to fit it;
-    /// without one nothing wraps.
-    pub fn to_table(&self, width: Option<u16>) -> String {
-        let mut t = Table::new();
-        t.load_preset(presets::UTF8_FULL_CONDENSED);
-        match width {
-            Some(w) => {
-                t.set_content_arrangement(ContentArrangement::Dynamic);
-                t.set_width(w);
-            }
-            None => {
-                t.set_content_arrangement(ContentArrangement::Disabled);
-            }
-        }
-        t.set_header(self.headers.clone());
-        for row in &self.rows {
-            t.add_row(row.iter().map(|c| c.shown.clone()));
-        }
-        for (i, &numeric) in self.numeric.iter().enumerate() {
-            if numeric && let Some(col) = t.column_mut(i) {
-                col.set_cell_alignment(CellAlignment::Right);
-            }
-        }
-        if let Some(w) = width {
-            for (i, cw) in self.column_widths(w).into_iter().enumerate() {
-                if let Some(col) = t.column_mut(i) {
-                    // comfy-table's constraints include the padding (one space each side).
-                    col.set_constraint(ColumnConstraint::Absolute(Width::Fixed(cw as u16 + 2)));
-                }
-            }
-        }
-        t.to_string()
-    }
-
-    /// Content width of each column for a table at most `width` characters wide.
-    ///
-    /// Numbers never break and words of cells break only between words: that much each column
-    /// gets (the table overflows `width` only if even that does not fit). Space left over goes, in
-    /// rounds, cheapest column first: header words broken at most once, header words whole, then
-    /// full content and header on one line.
-    fn column_widths(&self, width: u16) -> Vec<usize> {
-        let chars = |s: &str| s.chars().count();
-        let longest_word = |s: &str| s.split_whitespace().map(chars).max().unwrap_or(0);
-        let tiers: Vec<[usize; 4]> = (0..self.headers.len())
-            .map(|i| {
-                let numeric = self.numeric.get(i).copied().unwrap_or(false);
-                let cells = self.rows.iter().filter_map(|r| r.get(i));
-                let (mut min, mut full) = (1, 1);
-                for c in cells {
-                    let whole = chars(&c.shown);
-                    min = min.max(if numeric {
-                        whole
-                    } else {
-                        longest_word(&c.shown)
-                    });
-                    full = full.max(whole);
-                }
-                let header = &self.headers[i];
-                let words = min.max(longest_word(header));
-                let halves = min.max(longest_word(header).div_ceil(2));
-                [min, halves, words, full.max(words).max(chars(header))]
-            })
-            .collect();
-        let borders = 3 * tiers.len() + 1;
-        let mut left = usize::from(width).saturating_sub(borders);
-        let mut widths: Vec<usize> = tiers.iter().map(|t| t[0]).collect();
-        left = left.saturating_sub(widths.iter().sum());
-        for tier in 1..4 {
-            let mut order: Vec<usize> = (0..tiers.len()).collect();
-            order.sort_by_key(|&i| (tiers[i][tier] - widths[i], i));
-            for i in order {
-                let cost = tiers[i][tier] - widths[i];
-                if cost <= left {
-                    widths[i] = tiers[i][tier];
-                    left -= cost;
-                }
-            }
-        }
-        // What is left widens the columns still short of their full width, in order.
-        for i in 0..widths.len() {
-            let grow = (tiers[i][3] - widths[i]).min(left);
-            widths[i] += grow;
-            left -= grow;
-        }
-        widths
-    }
-
-    /// Writes the table as a GitHub pipe table (numbers right-aligned).
-    pub fn to_markdown(&self) -> String {
-        let esc = |s: &str| s.replace('|', "\\|");
-        let mut out = String::new();
-        out.push_str("| ");
-        out.push_str(
-            &self
-                .headers
-                .iter()
-                .map(|h| esc(h))
-                .collect::<Vec<_>>()
-                .join(" | "),
-        );
-        out.push_str(" |\n|");
-        for &n in &self.numeric {
-            out.push_str(if n { " ---: |" } else { " --- |" });
-        }
-        out.push('\n');
-        for row in &self.rows {
-            out.push_str("| ");
-            out.push_str(
-                &row.iter()
-                    .map(|c| esc(&c.shown))
-                    .collect::<Vec<_>>()
-                    .join(" | "),
-            );
-            out.push_str(" |\n");
-        }
-        out
-    }
-
-    /// Writes the table as CSV (RFC 4180 quoting), full precision, empty cells for missing values.
-    pub fn to_csv(&self) -> String {
-        let mut out = String::new();
-        let line = |cells: Vec<&str>, out: &mut String| {
-            let quoted: Vec<String> = cells.into_iter().map(csv_field).collect();
-            out.push_str(&quoted.join(","));
-            out.push('\n');
-        };
-        line(self.headers.iter().map(String::as_str).collect(), &mut out);
-        for row in &self.rows {
-            line(row.iter().map(|c| c.exact.as_str()).collect(), &mut out);
-        }
-        out
-    }
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
-/// JSON text of a serialisable report value, pretty-printed, ending in a newline.
-pub(crate) fn to_json<T: Serialize>(value: &T) -> String {
-    let mut s = serde_json::to_string_pretty(value).expect("report values always serialise");
-    s.push('\n');
-    s
 }
 
 /// Columns of the ranked tables.
@@ -383,7 +107,7 @@ impl Col {
     fn cell(self, r: &ReportRow) -> Cell {
         match self {
             Col::Rank => Cell::text(r.rank.to_string()),
-            Col::Field(f) => Cell::value(&f.value(&r.spec)),
+            Col::Field(f) => Cell::from(&f.value(&r.spec)),
             Col::Params => Cell::int(r.params as u64),
             Col::N => Cell::text(r.n.to_string()),
             Col::Loss => Cell::num(Some(r.loss), 4),
@@ -515,35 +239,37 @@ fn csv_columns(report: &Report) -> Vec<Col> {
     cols
 }
 
-fn rows_table(cols: &[Col], rows: &[ReportRow], repeats: bool, csv: bool) -> TableData {
-    TableData {
-        headers: cols
-            .iter()
+/// The ranked rows: headers as tables show them, keys as CSV names them.
+fn rows_table(cols: &[Col], rows: &[ReportRow], repeats: bool) -> TableData {
+    let mut t = TableData::with_columns(
+        cols.iter()
             .map(|c| {
-                if csv {
-                    c.csv_header()
+                let align = if c.numeric() {
+                    Align::Right
                 } else {
-                    c.header(repeats)
-                }
+                    Align::Left
+                };
+                Column::new(c.header(repeats), c.csv_header(), align)
             })
             .collect(),
-        numeric: cols.iter().map(|c| c.numeric()).collect(),
-        rows: rows
-            .iter()
-            .map(|r| cols.iter().map(|c| c.cell(r)).collect())
-            .collect(),
-    }
+    );
+    t.rows = rows
+        .iter()
+        .map(|r| cols.iter().map(|c| c.cell(r)).collect())
+        .collect();
+    t
 }
 
+/// The per-group summary; CSV (`csv`) always has the `configurations` column, tables only with
+/// repeats.
 fn summary_table(report: &Report, csv: bool) -> TableData {
-    let mut columns: Vec<(String, bool)> = report
+    let align = |numeric: bool| if numeric { Align::Right } else { Align::Left };
+    let mut columns: Vec<Column> = report
         .by
         .iter()
         .map(|f| {
-            (
-                f.name(),
-                !matches!(f, Field::Model | Field::Dataset | Field::Dense),
-            )
+            let numeric = !matches!(f, Field::Model | Field::Dataset | Field::Dense);
+            Column::named(f.name(), align(numeric))
         })
         .collect();
     let names: &[(&str, &str, bool)] = &[
@@ -557,17 +283,13 @@ fn summary_table(report: &Report, csv: bool) -> TableData {
         ("best configuration", "best", false),
         ("best accuracy", "best_accuracy", true),
     ];
-    for &(shown, exact, numeric) in names {
+    for &(shown, key, numeric) in names {
         if !csv && shown == "configs" && !report.repeats {
             continue;
         }
-        columns.push(((if csv { exact } else { shown }).to_string(), numeric));
+        columns.push(Column::new(shown, key, align(numeric)));
     }
-    let mut t = TableData {
-        headers: columns.iter().map(|c| c.0.clone()).collect(),
-        numeric: columns.iter().map(|c| c.1).collect(),
-        rows: Vec::new(),
-    };
+    let mut t = TableData::with_columns(columns);
     for s in &report.summary {
         t.rows.push(summary_cells(s, report.repeats || csv));
     }
@@ -575,7 +297,7 @@ fn summary_table(report: &Report, csv: bool) -> TableData {
 }
 
 fn summary_cells(s: &GroupSummary, with_configs: bool) -> Vec<Cell> {
-    let mut cells: Vec<Cell> = s.values.iter().map(Cell::value).collect();
+    let mut cells: Vec<Cell> = s.values.iter().map(Cell::from).collect();
     cells.push(Cell::text(s.accuracy.n.to_string()));
     if with_configs {
         cells.push(Cell::text(s.configurations.to_string()));
@@ -590,18 +312,20 @@ fn summary_cells(s: &GroupSummary, with_configs: bool) -> Vec<Cell> {
     cells
 }
 
-/// `0.8531–0.8792`, with ` (cut)` when a bound was cut to [0, 1]; exact: `low high`.
+/// `0.8531–0.8792`, with ` (cut)` when a bound was cut to [0, 1]; exact: `low high`; JSON:
+/// `[low, high]`.
 fn interval_cell(ci: Option<crate::stats::Interval>) -> Cell {
     match ci {
-        Some(ci) => Cell {
-            shown: format!(
+        Some(ci) => Cell::new(
+            format!(
                 "{:.4}–{:.4}{}",
                 ci.low,
                 ci.high,
                 if ci.clipped { " (cut)" } else { "" }
             ),
-            exact: format!("{} {}", ci.low, ci.high),
-        },
+            format!("{} {}", ci.low, ci.high),
+            serde_json::json!([ci.low, ci.high]),
+        ),
         None => Cell::empty(),
     }
 }
@@ -702,7 +426,7 @@ pub fn render_report(report: &Report, format: Format, width: Option<u16>) -> Str
                 .iter()
                 .flat_map(|g| g.rows.iter().cloned())
                 .collect();
-            let mut out = rows_table(&cols, &rows, report.repeats, true).to_csv();
+            let mut out = rows_table(&cols, &rows, report.repeats).to_csv();
             if !report.by.is_empty() {
                 out.push('\n');
                 out.push_str(&summary_table(report, true).to_csv());
@@ -711,13 +435,7 @@ pub fn render_report(report: &Report, format: Format, width: Option<u16>) -> Str
         }
         Format::Table | Format::Markdown => {
             let md = format == Format::Markdown;
-            let write = |t: &TableData| {
-                if md {
-                    t.to_markdown()
-                } else {
-                    t.to_table(width) + "\n"
-                }
-            };
+            let write = |t: &TableData| t.render(format, width);
             let mut out = String::new();
             if report.jobs == 0 {
                 out.push_str("No finished jobs to report: run a grid with `tune run GRID.toml`.\n");
@@ -738,7 +456,7 @@ pub fn render_report(report: &Report, format: Format, width: Option<u16>) -> Str
                     out.push_str(&format!("top {} of {} shown\n", g.rows.len(), g.total_rows));
                 }
                 let cols = table_columns(report, &g.rows);
-                out.push_str(&write(&rows_table(&cols, &g.rows, report.repeats, false)));
+                out.push_str(&write(&rows_table(&cols, &g.rows, report.repeats)));
                 if let Some(line) = g.ties.as_ref().map(ties_line) {
                     if md {
                         out.push('\n');
@@ -797,48 +515,5 @@ pub fn render_report(report: &Report, format: Format, width: Option<u16>) -> Str
             }
             out
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn thousands_separators() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1000), "1,000");
-        assert_eq!(thousands(1_030_218), "1,030,218");
-    }
-
-    #[test]
-    fn csv_quotes_what_needs_it() {
-        assert_eq!(csv_field("a"), "a");
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-    }
-
-    #[test]
-    fn markdown_escapes_pipes_and_aligns_numbers() {
-        let mut t = TableData::new(&[("name", false), ("v", true)]);
-        t.rows
-            .push(vec![Cell::text("a|b"), Cell::num(Some(0.5), 2)]);
-        assert_eq!(
-            t.to_markdown(),
-            "| name | v |\n| --- | ---: |\n| a\\|b | 0.50 |\n"
-        );
-    }
-
-    #[test]
-    fn formats_parse() {
-        assert_eq!("md".parse::<Format>().unwrap(), Format::Markdown);
-        assert!(
-            "xml"
-                .parse::<Format>()
-                .unwrap_err()
-                .to_string()
-                .contains("xml")
-        );
     }
 }

@@ -236,9 +236,9 @@ pub struct BenchArgs {
     /// Measure every distinct architecture of this grid file instead (for `tune run --dry-run`).
     #[arg(long, value_name = "GRID")]
     pub grid: Option<PathBuf>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
-    pub format: SummaryFormat,
+    /// Output format (markdown and csv with --grid only).
+    #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+    pub format: TableFormat,
 }
 
 /// `tune data ...`.
@@ -249,6 +249,9 @@ pub enum DataCommand {
         /// Directory to look in first (else TUNE_DATA_DIR, tune's cache, /usr/share/datasets).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+        format: TableFormat,
     },
     /// Download a data set from its canonical mirrors into tune's cache and verify it.
     Fetch {
@@ -366,6 +369,10 @@ pub struct RunArgs {
     /// calibrating on a busy machine, or a hardware or tune upgrade).
     #[arg(long, conflicts_with = "no_calibrate", requires = "dry_run")]
     pub recalibrate: bool,
+    /// With --dry-run: output format of the jobs (csv and json: one row per job, the estimate in
+    /// the json and on stderr).
+    #[arg(long, value_enum, default_value_t = TableFormat::Table, requires = "dry_run")]
+    pub format: TableFormat,
 }
 
 /// A count of 1 or more.
@@ -423,6 +430,17 @@ pub enum TableFormat {
     Csv,
     /// JSON, full precision.
     Json,
+}
+
+impl From<TableFormat> for tune_report::Format {
+    fn from(f: TableFormat) -> tune_report::Format {
+        match f {
+            TableFormat::Table => tune_report::Format::Table,
+            TableFormat::Markdown => tune_report::Format::Markdown,
+            TableFormat::Csv => tune_report::Format::Csv,
+            TableFormat::Json => tune_report::Format::Json,
+        }
+    }
 }
 
 /// `tune report`.

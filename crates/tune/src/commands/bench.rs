@@ -1,12 +1,14 @@
 //! `tune bench`: training speed on the first N images, against what the arithmetic allows.
 
-use crate::cli::{BenchArgs, SummaryFormat};
+use crate::cli::{BenchArgs, TableFormat};
+use crate::commands::common;
 use crate::throughput::{Cache, Measurement};
 use std::process::ExitCode;
 use std::time::Instant;
 use tune_data::Dataset;
 use tune_model::train::EpochEnd;
 use tune_model::{Flow, Kernels, Observer, TrainOptions};
+use tune_report::{Align, Cell, Column, Style, TableData};
 use tune_spec::{EpochMetrics, JobSpec, ModelSpec, TrainSpec};
 
 /// Records the process's resident memory after every epoch.
@@ -92,6 +94,13 @@ fn kernels_name(args: &BenchArgs) -> &'static str {
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    if args.grid.is_none() && matches!(args.format, TableFormat::Markdown | TableFormat::Csv) {
+        anyhow::bail!(
+            "tune bench --format {}: one measurement prints as table or json; markdown and csv \
+             are for the table of `tune bench --grid GRID`",
+            tune_report::Format::from(args.format)
+        );
+    }
     let data = tune_data::load(&args.data.dataset, args.data.data_dir.as_deref())?;
     if let Some(grid) = &args.grid {
         return bench_grid(grid, &data, &args);
@@ -119,8 +128,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         "rss_after_each_epoch_bytes": m.rss_per_epoch,
     });
     match args.format {
-        SummaryFormat::Json => println!("{result}"),
-        SummaryFormat::Table => {
+        TableFormat::Json => println!("{result}"),
+        TableFormat::Table | TableFormat::Markdown | TableFormat::Csv => {
             println!(
                 "{} ({} parameters), {} kernels, {} thread(s), batch {}",
                 model.label(),
@@ -160,33 +169,37 @@ fn bench_grid(
         .filter(|j| seen.insert(j.model.label()))
         .map(|j| j.model.clone())
         .collect();
-    let mut table = comfy_table::Table::new();
-    table.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
-    table.set_header(["architecture", "params", "images/s", "GFLOP/s"]);
-    let mut rows = Vec::new();
+    let left = Align::Left;
+    let mut table = TableData::with_columns(vec![
+        Column::new("architecture", "model", left),
+        Column::named("params", left),
+        Column::new("images/s", "images_per_s", left),
+        Column::new("GFLOP/s", "gflops", left),
+    ])
+    .styled(Style::Borders);
     for (i, model) in models.iter().enumerate() {
         eprintln!("[{}/{}] {}", i + 1, models.len(), model.label());
         let m = measure(model, data, args)?;
         let gflops = m.images_per_s * m.flops_per_image / 1e9;
-        rows.push(serde_json::json!({"model": model.label(), "params": m.params, "images_per_s": m.images_per_s, "gflops": gflops}));
-        table.add_row([
-            model.label(),
-            m.params.to_string(),
-            format!("{:.0}", m.images_per_s),
-            format!("{gflops:.1}"),
+        table.rows.push(vec![
+            Cell::text(model.label()),
+            Cell::new(m.params.to_string(), m.params.to_string(), m.params.into()),
+            Cell::num(Some(m.images_per_s), 0),
+            Cell::num(Some(gflops), 1),
         ]);
     }
-    match args.format {
-        SummaryFormat::Json => println!("{}", serde_json::Value::Array(rows)),
-        SummaryFormat::Table => {
-            println!("{table}");
-            println!(
-                "{} architectures measured on {} thread(s); `tune run {} --dry-run` now estimates from these",
-                models.len(),
-                args.threads,
-                path.display()
-            );
-        }
+    let format = tune_report::Format::from(args.format);
+    let after = [format!(
+        "{} architectures measured on {} thread(s); `tune run {} --dry-run` now estimates from these",
+        models.len(),
+        args.threads,
+        path.display()
+    )];
+    if format == tune_report::Format::Json {
+        // One line, an array of `{"model", "params", "images_per_s", "gflops"}` objects.
+        println!("{}", table.to_json());
+    } else {
+        common::print_listing(format, &table, None, &[], &after);
     }
     Ok(ExitCode::SUCCESS)
 }

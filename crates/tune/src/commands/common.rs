@@ -7,6 +7,7 @@ use anyhow::Context;
 use std::process::ExitCode;
 use std::time::Duration;
 use tune_model::Kernels;
+use tune_report::{Format, TableData};
 use tune_store::{BackendKind, StatusCounts, Store, StoreError};
 
 /// How a command that trains ended.
@@ -226,17 +227,64 @@ pub fn finish_line(
     }
 }
 
-/// `1 job`, `2 jobs`: a count and a noun, plural unless the count is 1.
+/// `1 job`, `2 jobs`, `10100 jobs`: a count and a noun, plural unless the count is 1.
 pub fn count(n: usize, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
+    counted(n.to_string(), n, noun)
+}
+
+/// `1 job`, `13,310 jobs`: a count with thousands separators and a noun, plural unless the count
+/// is 1.
+pub fn count_thousands(n: usize, noun: &str) -> String {
+    counted(thousands(n as u64), n, noun)
+}
+
+/// `shown` (the count `n` as written) and `noun`, plural unless `n` is 1.
+fn counted(shown: String, n: usize, noun: &str) -> String {
+    format!("{shown} {noun}{}", if n == 1 { "" } else { "s" })
 }
 
 /// `1,030,218` (one implementation, tune-report's).
 pub use tune_report::thousands;
+
+/// Prints a listing (the dry run, `bench --grid`, `data list`) on stdout in `format`: the lines
+/// `before` and `after` around `table`, as they are around a terminal table and as paragraphs
+/// around a Markdown table. CSV and JSON print only the table's CSV, or `json` (else the table's
+/// rows as JSON), so that stdout parses; their lines go to stderr.
+pub fn print_listing(
+    format: Format,
+    table: &TableData,
+    json: Option<serde_json::Value>,
+    before: &[String],
+    after: &[String],
+) {
+    let lines = |lines: &[String]| {
+        for line in lines {
+            match format {
+                Format::Table | Format::Markdown => println!("{line}"),
+                Format::Csv | Format::Json => eprintln!("{line}"),
+            }
+        }
+    };
+    lines(before);
+    match format {
+        Format::Table => print!("{}", table.render(format, None)),
+        Format::Markdown => {
+            if !before.is_empty() {
+                println!();
+            }
+            print!("{}", table.render(format, None));
+            if !after.is_empty() {
+                println!();
+            }
+        }
+        Format::Csv => print!("{}", table.to_csv()),
+        Format::Json => print!(
+            "{}",
+            tune_report::table::to_json(&json.unwrap_or_else(|| table.to_json()))
+        ),
+    }
+    lines(after);
+}
 
 /// `1h 02m`, `4m 05s`, `12s`.
 pub fn duration(d: Duration) -> String {

@@ -1,13 +1,15 @@
 //! `tune data list` and `tune data fetch`.
 
-use crate::cli::DataCommand;
+use crate::cli::{DataCommand, TableFormat};
+use crate::commands::common;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::process::ExitCode;
 use tune_data::{FetchEvent, FetchOptions};
+use tune_report::{Align, Cell, Column, Style, TableData};
 
 pub fn run(cmd: DataCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        DataCommand::List { data_dir } => list(data_dir.as_deref()),
+        DataCommand::List { data_dir, format } => list(data_dir.as_deref(), format),
         DataCommand::Fetch {
             name,
             mirror,
@@ -17,15 +19,25 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn list(data_dir: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
-    let mut table = comfy_table::Table::new();
-    table.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
-    table.set_header(["data set", "found in", "from", "check"]);
+/// One row per known data set: name, where it was found and by which rule (empty, `null` in
+/// JSON, when missing), and the check. Keys for CSV and JSON: `dataset`, `dir`, `source`, `check`.
+fn list(data_dir: Option<&std::path::Path>, format: TableFormat) -> anyhow::Result<ExitCode> {
+    let left = Align::Left;
+    let mut table = TableData::with_columns(vec![
+        Column::new("data set", "dataset", left),
+        Column::new("found in", "dir", left),
+        Column::new("from", "source", left),
+        Column::named("check", left),
+    ])
+    .styled(Style::Borders);
     for info in tune_data::known() {
         let status = tune_data::status(&info.name, data_dir)?;
         let (dir, source) = match &status.located {
-            Some(l) => (l.dir.display().to_string(), l.source.to_string()),
-            None => ("—".to_string(), "—".to_string()),
+            Some(l) => (
+                Cell::text(l.dir.display().to_string()),
+                Cell::text(l.source.to_string()),
+            ),
+            None => (Cell::empty(), Cell::empty()),
         };
         let check = match (&status.located, &status.check) {
             (None, _) => format!("missing: run `tune data fetch {}`", info.name),
@@ -35,9 +47,14 @@ fn list(data_dir: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
             },
             (Some(_), Err(e)) => format!("FAILED: {e}"),
         };
-        table.add_row([info.name.clone(), dir, source, check]);
+        table.rows.push(vec![
+            Cell::text(info.name.clone()),
+            dir,
+            source,
+            Cell::text(check),
+        ]);
     }
-    println!("{table}");
+    common::print_listing(format.into(), &table, None, &[], &[]);
     Ok(ExitCode::SUCCESS)
 }
 

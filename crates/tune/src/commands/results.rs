@@ -10,12 +10,7 @@ use tune_report::{FieldValue, Filter, Format, ResultRow};
 use tune_store::{JobResult, ResultFilter, StatusCounts, Store};
 
 pub(super) fn format(f: TableFormat) -> Format {
-    match f {
-        TableFormat::Table => Format::Table,
-        TableFormat::Markdown => Format::Markdown,
-        TableFormat::Csv => Format::Csv,
-        TableFormat::Json => Format::Json,
-    }
+    f.into()
 }
 
 pub(super) fn width(f: TableFormat) -> Option<u16> {

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-use tune_report::Field;
+use tune_report::{Align, Cell, Column, Field, Format, Style, TableData};
 use tune_spec::{JobSpec, ModelSpec, Validation};
 use tune_store::{JobStatus, JobStatusRow, NewSweep, Store};
 
@@ -45,7 +45,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 "{}: {} x {given} {} = {} jobs, more than the limit of {}: lower {lower} or \
                  split the grid",
                 args.grid.display(),
-                count_thousands(configurations, "job"),
+                common::count_thousands(configurations, "job"),
                 repeats,
                 configurations
                     .checked_mul(repeats)
@@ -54,7 +54,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             )
         })?;
     let mut jobs = tune_grid::with_repeats(&grid.jobs, repeats);
-    let mut what = format!("{}: {}", args.grid.display(), count_thousands(total, "job"));
+    let mut what = format!(
+        "{}: {}",
+        args.grid.display(),
+        common::count_thousands(total, "job")
+    );
     if jobs.len() < total {
         what.push_str(&format!(
             " ({} after dropping repeats equal to another job)",
@@ -78,8 +82,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     common::check_data_dir(args.data_dir.as_deref())?;
     check_split_sizes(&args.grid, &jobs, args.data_dir.as_deref())?;
     if args.dry_run {
-        println!("{what}");
-        dry_run(&args, &sweep, &jobs, slots, threads)?;
+        dry_run(&args, &what, &sweep, &jobs, slots, threads)?;
         return Ok(ExitCode::SUCCESS);
     }
     eprintln!("{what}");
@@ -494,15 +497,24 @@ struct Planned<'a> {
     basis: Basis,
 }
 
-/// Prints the jobs (or, above [`LARGE_GRID`], a summary) with their state and the time left, then
-/// the estimated wall time and where its figures come from.
+/// Prints `what` (the grid and its job count), the jobs (or, above [`LARGE_GRID`], a summary) with
+/// their state and the time left, then the estimated wall time and where its figures come from,
+/// in `--format`: CSV and JSON always one row per job, JSON with the estimate (see README.md,
+/// "Estimates").
 fn dry_run(
     args: &RunArgs,
+    what: &str,
     sweep: &NewSweep,
     jobs: &[JobSpec],
     slots: usize,
     threads: usize,
 ) -> anyhow::Result<()> {
+    let format: Format = args.format.into();
+    match format {
+        Format::Table => println!("{what}"),
+        Format::Markdown => println!("{what}\n"),
+        Format::Csv | Format::Json => eprintln!("{what}"),
+    }
     let kernels = common::kernels(&args.concurrency);
     let kernels_name = kernels.name();
     let mut sizes: BTreeMap<String, DataSize> = BTreeMap::new();
@@ -604,11 +616,12 @@ fn dry_run(
         })
         .collect();
 
-    if jobs.len() <= LARGE_GRID {
-        print_table(&planned);
-    } else {
-        print_summary(&planned);
-    }
+    let (before, table) =
+        if jobs.len() <= LARGE_GRID || matches!(format, Format::Csv | Format::Json) {
+            (Vec::new(), jobs_table(&planned))
+        } else {
+            large_summary(&planned)
+        };
 
     let times: Vec<f64> = planned
         .iter()
@@ -617,7 +630,7 @@ fn dry_run(
         .collect();
     let wall = schedule(&times, slots);
     let finished = planned.len() - times.len();
-    println!(
+    let mut after = vec![format!(
         "estimated wall time {} for {} left{} with {slots} job(s) x {threads} thread(s)",
         common::duration(Duration::from_secs_f64(wall)),
         count(times.len(), "job"),
@@ -626,13 +639,13 @@ fn dry_run(
         } else {
             String::new()
         },
-    );
+    )];
     let mut bases: BTreeMap<Basis, usize> = BTreeMap::new();
     for p in planned.iter().filter(|p| p.seconds > 0.0) {
         *bases.entry(p.basis).or_default() += 1;
     }
     let mut from = Vec::new();
-    for (basis, n) in bases {
+    for (&basis, &n) in &bases {
         from.push(match basis {
             Basis::Calibrated => format!(
                 "{} from speeds calibrated on this machine ({slots} job(s) at once)",
@@ -655,7 +668,7 @@ fn dry_run(
     if !from.is_empty() {
         let place =
             throughput::path().map_or_else(String::new, |p| format!("; cache {}", p.display()));
-        println!("figures: {}{place}", from.join("; "));
+        after.push(format!("figures: {}{place}", from.join("; ")));
     }
     if let Some(busy) = cache.busiest_calibration(&models, threads, kernels_name, slots)
         && busy >= throughput::BUSY_CORES
@@ -668,44 +681,101 @@ fn dry_run(
         );
     }
     for size in sizes.values() {
-        println!("data: {}", size.source);
+        after.push(format!("data: {}", size.source));
     }
-    println!("{}", count(jobs.len(), "job"));
+    after.push(count(jobs.len(), "job"));
+    let json = (format == Format::Json).then(|| {
+        let figures: serde_json::Map<String, serde_json::Value> = bases
+            .iter()
+            .map(|(basis, &n)| (basis_name(*basis).to_string(), n.into()))
+            .collect();
+        let data: Vec<serde_json::Value> = sizes
+            .iter()
+            .map(|(name, size)| {
+                serde_json::json!({
+                    "dataset": name,
+                    "train_images": size.train,
+                    "test_images": size.test,
+                    "source": size.source,
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "grid": args.grid.display().to_string(),
+            "jobs": table.to_json(),
+            "wall_s": wall,
+            "jobs_left": times.len(),
+            "done_or_skipped": finished,
+            "jobs_at_once": slots,
+            "threads_per_job": threads,
+            "figures": figures,
+            "data": data,
+        })
+    });
+    common::print_listing(format, &table, json, &before, &after);
     Ok(())
 }
 
-/// One row per job: key, architecture, the settings that vary (data set, epochs and seed always),
-/// size, state and time left.
-fn print_table(planned: &[Planned<'_>]) {
+/// The name of a figure's basis in the dry run's JSON.
+fn basis_name(basis: Basis) -> &'static str {
+    match basis {
+        Basis::Calibrated => "calibrated",
+        Basis::Measured => "measured",
+        Basis::Scaled => "scaled",
+        Basis::Assumed => "assumed",
+    }
+}
+
+/// One row per job: index, key, architecture, the settings that vary (data set, epochs and seed
+/// always), size, state and time left. Keys for CSV and JSON: `index`, `key`, `architecture`, the
+/// settings' names, `params`, `mflop_per_image`, `state`, `est_seconds_left`.
+fn jobs_table(planned: &[Planned<'_>]) -> TableData {
     let varying = tune_report::varying_settings(planned.iter().map(|p| p.job));
     let always = [Field::Dataset, Field::Epochs, Field::Seed];
     let mut settings = always.to_vec();
     settings.extend(varying.into_iter().filter(|f| !always.contains(f)));
-    let mut table = comfy_table::Table::new();
-    table.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
-    let mut header = vec!["#".to_string(), "job".into(), "architecture".into()];
-    header.extend(settings.iter().map(|f| f.name()));
-    header.extend(["params", "MFLOP/image", "state", "est. time left"].map(String::from));
-    table.set_header(header);
+    let left = Align::Left;
+    let mut columns = vec![
+        Column::new("#", "index", left),
+        Column::new("job", "key", left),
+        Column::named("architecture", left),
+    ];
+    columns.extend(settings.iter().map(|f| Column::named(f.name(), left)));
+    columns.extend([
+        Column::named("params", left),
+        Column::new("MFLOP/image", "mflop_per_image", left),
+        Column::named("state", left),
+        Column::new("est. time left", "est_seconds_left", left),
+    ]);
+    let mut table = TableData::with_columns(columns).styled(Style::Borders);
     for (i, p) in planned.iter().enumerate() {
-        let mut row = vec![(i + 1).to_string(), p.key.clone(), p.job.model.label()];
-        row.extend(settings.iter().map(|f| f.value(p.job).to_string()));
+        let mut row = vec![
+            Cell::new((i + 1).to_string(), (i + 1).to_string(), (i + 1).into()),
+            Cell::text(p.key.clone()),
+            Cell::text(p.job.model.label()),
+        ];
+        row.extend(settings.iter().map(|f| Cell::from(&f.value(p.job))));
         row.extend([
-            common::thousands(p.job.model.params().unwrap_or(0) as u64),
-            format!(
-                "{:.1}",
-                p.job.model.train_flops_per_image().unwrap_or(0.0) / 1e6
+            Cell::int(p.job.model.params().unwrap_or(0) as u64),
+            Cell::num(
+                Some(p.job.model.train_flops_per_image().unwrap_or(0.0) / 1e6),
+                1,
             ),
-            p.state.clone(),
-            common::duration(Duration::from_secs_f64(p.seconds)),
+            Cell::text(p.state.clone()),
+            Cell::new(
+                common::duration(Duration::from_secs_f64(p.seconds)),
+                p.seconds.to_string(),
+                p.seconds.into(),
+            ),
         ]);
-        table.add_row(row);
+        table.rows.push(row);
     }
-    println!("{table}");
+    table
 }
 
-/// For grids above [`LARGE_GRID`]: jobs by state and the architectures taking the most time.
-fn print_summary(planned: &[Planned<'_>]) {
+/// For grids above [`LARGE_GRID`]: the lines on jobs by state, and a table of the architectures
+/// taking the most time.
+fn large_summary(planned: &[Planned<'_>]) -> (Vec<String>, TableData) {
     let mut states: BTreeMap<&str, usize> = BTreeMap::new();
     let mut archs: HashMap<String, (usize, f64)> = HashMap::new();
     for p in planned {
@@ -719,36 +789,45 @@ fn print_summary(planned: &[Planned<'_>]) {
         .into_iter()
         .map(|(s, n)| format!("{} {s}", common::thousands(n as u64)))
         .collect();
-    println!(
-        "more than {} jobs: a summary instead of one row per job",
-        common::thousands(LARGE_GRID as u64)
-    );
-    println!("jobs by state: {}", states.join(", "));
     let mut archs: Vec<(String, (usize, f64))> = archs.into_iter().collect();
     archs.sort_by(|a, b| b.1.1.total_cmp(&a.1.1).then_with(|| a.0.cmp(&b.0)));
-    let mut table = comfy_table::Table::new();
-    table.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
-    table.set_header([
-        "architecture",
-        "jobs",
-        "est. time left (one job after another)",
-    ]);
+    let lines = vec![
+        format!(
+            "more than {} jobs: a summary instead of one row per job",
+            common::thousands(LARGE_GRID as u64)
+        ),
+        format!("jobs by state: {}", states.join(", ")),
+        format!(
+            "{}; {} taking the most time:",
+            common::count(archs.len(), "architecture"),
+            match archs.len() {
+                1 => "the one".to_string(),
+                n => format!("the {}", n.min(10)),
+            }
+        ),
+    ];
+    let mut table = TableData::with_columns(vec![
+        Column::named("architecture", Align::Left),
+        Column::new("jobs", "jobs", Align::Left),
+        Column::new(
+            "est. time left (one job after another)",
+            "est_seconds_left",
+            Align::Left,
+        ),
+    ])
+    .styled(Style::Borders);
     for (label, (n, secs)) in archs.iter().take(10) {
-        table.add_row([
-            label.clone(),
-            common::thousands(*n as u64),
-            common::duration(Duration::from_secs_f64(*secs)),
+        table.rows.push(vec![
+            Cell::text(label.clone()),
+            Cell::int(*n as u64),
+            Cell::new(
+                common::duration(Duration::from_secs_f64(*secs)),
+                secs.to_string(),
+                (*secs).into(),
+            ),
         ]);
     }
-    println!(
-        "{}; {} taking the most time:",
-        common::count(archs.len(), "architecture"),
-        match archs.len() {
-            1 => "the one".to_string(),
-            n => format!("the {}", n.min(10)),
-        }
-    );
-    println!("{table}");
+    (lines, table)
 }
 
 /// Wall time of running jobs of the given durations in queue order on `slots` parallel slots.
@@ -762,13 +841,4 @@ fn schedule(times: &[f64], slots: usize) -> f64 {
         *slot += t;
     }
     free.into_iter().fold(0.0, f64::max)
-}
-
-/// `13,310 jobs`: a count with thousands separators and its noun's plural.
-fn count_thousands(n: usize, noun: &str) -> String {
-    format!(
-        "{} {noun}{}",
-        common::thousands(n as u64),
-        if n == 1 { "" } else { "s" }
-    )
 }
