@@ -470,7 +470,9 @@ impl Slot {
             ..TrainOptions::default()
         };
         let (trained, store_error) = tokio::task::spawn_blocking(move || {
-            let trained = tune_model::train(&spec, &data, &train_opts, &mut observer, resume);
+            let input = tune_model::input_shape(&data);
+            let trained =
+                tune_model::train(&spec, &data, &input, &train_opts, &mut observer, resume);
             (trained, observer.store_error)
         })
         .await?;

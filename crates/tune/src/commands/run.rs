@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use tune_report::Field;
-use tune_spec::{JobSpec, ModelSpec, Validation};
+use tune_spec::{InputShape, JobSpec, ModelSpec, Validation};
 use tune_store::{JobStatus, JobStatusRow, NewSweep, Store};
 
 /// Most jobs one run may expand to, whatever multiplies them (axes, sections, `--repeats`).
@@ -695,10 +695,14 @@ fn print_table(planned: &[Planned<'_>]) {
         let mut row = vec![(i + 1).to_string(), p.key.clone(), p.job.model.label()];
         row.extend(settings.iter().map(|f| f.value(p.job).to_string()));
         row.extend([
-            common::thousands(p.job.model.params().unwrap_or(0) as u64),
+            common::thousands(p.job.model.params(&InputShape::BUILT_IN).unwrap_or(0) as u64),
             format!(
                 "{:.1}",
-                p.job.model.train_flops_per_image().unwrap_or(0.0) / 1e6
+                p.job
+                    .model
+                    .train_flops_per_image(&InputShape::BUILT_IN)
+                    .unwrap_or(0.0)
+                    / 1e6
             ),
             p.state.clone(),
             common::duration(Duration::from_secs_f64(p.seconds)),
