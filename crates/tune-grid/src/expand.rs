@@ -2,7 +2,9 @@
 
 use std::collections::HashSet;
 
-use tune_spec::{DEFAULT_HOLDOUT, JobSpec, ModelKind, ModelSpec, SpecError, TrainSpec, Validation};
+use tune_spec::{
+    DEFAULT_HOLDOUT, InputShape, JobSpec, ModelKind, ModelSpec, SpecError, TrainSpec, Validation,
+};
 
 use crate::constraint::{Env, Name};
 use crate::error::{GridError, Location};
@@ -193,7 +195,7 @@ impl Section {
                 }
             }
             if keep {
-                job.validate()
+                job.validate(&InputShape::BUILT_IN)
                     .map_err(|e| self.spec_error(&combination, &job, e))?;
                 jobs.push(job);
             }
@@ -419,8 +421,8 @@ impl Env for JobEnv<'_> {
             Name::TrainImages => t.train_images.and_then(count),
             Name::Layer(n) => m.filters.get(n - 1).copied().and_then(count),
             Name::Dense(n) => m.dense.get(n - 1).copied().and_then(count),
-            Name::Params => count(m.params()?),
-            Name::Flops => Some(m.train_flops_per_image()?),
+            Name::Params => count(m.params(&InputShape::BUILT_IN)?),
+            Name::Flops => Some(m.train_flops_per_image(&InputShape::BUILT_IN)?),
             Name::Layers => count(m.filters.len()),
             Name::LastFilters => m.filters.last().copied().and_then(count),
         })

@@ -241,7 +241,7 @@ fn parameter_budget_rule_drops_big_networks() {
     let budget = grid(&text).jobs;
     let expected: Vec<&JobSpec> = all
         .iter()
-        .filter(|j| j.model.params().unwrap() <= 500_000)
+        .filter(|j| j.model.params(&tune_spec::InputShape::BUILT_IN).unwrap() <= 500_000)
         .collect();
     assert!(!expected.is_empty() && expected.len() < all.len());
     assert_eq!(budget.iter().collect::<Vec<_>>(), expected);

@@ -1,7 +1,8 @@
 //! Networks and their training.
 //!
-//! [`Network`] builds the study's CNNs and ANNs from a [`tune_spec::ModelSpec`] with Keras's
-//! initialisation; [`layers::Kernels`] chooses between tune's fast CPU kernels ([`kernels`]) and
+//! [`Network`] builds the study's CNNs and ANNs from a [`tune_spec::ModelSpec`] for a
+//! [`tune_spec::InputShape`] (image height, width, channels and class count; images are
+//! channels-last, NHWC) with Keras's initialisation; [`layers::Kernels`] chooses between tune's fast CPU kernels ([`kernels`]) and
 //! candle's stock ops; [`train()`] is the one training loop (RMSprop, softmax cross-entropy, L2,
 //! dropout, per-epoch validation), seeded and reproducible.
 
@@ -15,7 +16,8 @@ pub mod train;
 pub use layers::Kernels;
 pub use network::Network;
 pub use train::{
-    Flow, Observer, Plan, Resume, Silent, TrainOptions, Trained, plan, split_sizes, train,
+    Flow, Observer, Plan, Resume, Silent, TrainOptions, Trained, input_shape, plan, split_sizes,
+    train,
 };
 
 /// What can go wrong while building or training a network.

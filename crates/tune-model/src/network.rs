@@ -6,7 +6,7 @@ use candle_core::{Device, Result, Tensor, Var};
 use rand::{Rng, RngCore};
 use rand_chacha::ChaCha8Rng;
 use std::sync::Arc;
-use tune_spec::{IMAGE_SIDE, ModelKind, ModelSpec};
+use tune_spec::{InputShape, ModelKind, ModelSpec};
 
 /// One weight tensor with its name (as saved in safetensors files) and whether L2 applies to it.
 pub struct Param {
@@ -20,9 +20,10 @@ pub struct Param {
     pub grad: GradSlot,
 }
 
-/// A CNN or ANN ready to train.
+/// A CNN or ANN ready to train, built for one [`InputShape`].
 pub struct Network {
     spec: ModelSpec,
+    input: InputShape,
     kernels: Kernels,
     params: Vec<Param>,
     /// Number of values reaching the dropout layer per image.
@@ -30,12 +31,21 @@ pub struct Network {
 }
 
 impl Network {
-    /// Builds the network with Glorot-uniform kernels and zero biases drawn from `rng` (Keras's
-    /// defaults). Fails with the offending layer when the architecture cannot be built.
-    pub fn new(spec: &ModelSpec, kernels: Kernels, rng: &mut ChaCha8Rng) -> crate::Result<Self> {
-        let layers = spec.layers()?;
+    /// Builds the network for `input` images and classes with Glorot-uniform kernels and zero
+    /// biases drawn from `rng` (Keras's defaults): the first conv kernel is
+    /// `[kernel, kernel, input.channels, filters[0]]`, an ANN's first dense kernel
+    /// `[height * width * channels, dense[0]]`, the output kernel `[.., input.classes]`. Fails
+    /// with the offending layer when the architecture cannot be built for `input` (e.g. too many
+    /// conv layers for the image size: [`tune_spec::SpecError::Shrinks`]).
+    pub fn new(
+        spec: &ModelSpec,
+        input: &InputShape,
+        kernels: Kernels,
+        rng: &mut ChaCha8Rng,
+    ) -> crate::Result<Self> {
+        let layers = spec.layers(input)?;
         let mut params = Vec::new();
-        let mut channels = 1;
+        let mut channels = input.channels;
         for (i, &f) in spec.filters.iter().enumerate() {
             let k = spec.kernel;
             let (fan_in, fan_out) = (k * k * channels, k * k * f);
@@ -59,7 +69,7 @@ impl Network {
                     .expect("a CNN has conv layers");
                 last_conv.out.0 * last_conv.out.1 * last_conv.out.2
             }
-            ModelKind::Ann => IMAGE_SIDE * IMAGE_SIDE,
+            ModelKind::Ann => input.values(),
         };
         let dropout_width = match spec.kind {
             ModelKind::Cnn => width,
@@ -77,7 +87,7 @@ impl Network {
             params.push(zeros(&format!("dense{}.bias", i + 1), d)?);
             width = d;
         }
-        let classes = tune_spec::CLASSES;
+        let classes = input.classes;
         params.push(glorot(
             "output.kernel",
             &[width, classes],
@@ -89,6 +99,7 @@ impl Network {
         params.push(zeros("output.bias", classes)?);
         Ok(Network {
             spec: spec.clone(),
+            input: *input,
             kernels,
             params,
             dropout_width,
@@ -98,6 +109,11 @@ impl Network {
     /// The architecture.
     pub fn spec(&self) -> &ModelSpec {
         &self.spec
+    }
+
+    /// The images and classes the network is built for.
+    pub fn input(&self) -> &InputShape {
+        &self.input
     }
 
     /// The weights, in layer order.
@@ -125,11 +141,23 @@ impl Network {
         Ok(total)
     }
 
-    /// Logits for `images: [n, 28, 28, 1]`. With `dropout_rng` this is a training pass (dropout
-    /// active, everything recorded for the backward pass); without, an evaluation pass.
+    /// Logits `[n, classes]` for `images: [n, height, width, channels]` (NHWC, the network's
+    /// [`InputShape`]). With `dropout_rng` this is a training pass (dropout active, everything
+    /// recorded for the backward pass); without, an evaluation pass. Images of another shape are
+    /// an error naming both shapes.
     pub fn forward(&self, images: &Tensor, dropout_rng: Option<&mut ChaCha8Rng>) -> Result<Tensor> {
         let k = self.kernels;
         let n = images.dim(0)?;
+        let shape = &self.input;
+        if images.dims() != [n, shape.height, shape.width, shape.channels] {
+            candle_core::bail!(
+                "the network takes images [n, {}, {}, {}] (height, width, channels), got {:?}",
+                shape.height,
+                shape.width,
+                shape.channels,
+                images.dims()
+            );
+        }
         let training = dropout_rng.is_some();
         if training {
             // Gradients left by a step that did not reach the optimiser must not add up.

@@ -9,7 +9,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::time::Instant;
 use tune_data::{Dataset, Split};
-use tune_spec::{CLASSES, EpochMetrics, JobSpec, Predictions, TrainOutcome, Validation};
+use tune_spec::{EpochMetrics, InputShape, JobSpec, Predictions, TrainOutcome, Validation};
 
 /// How a job is run (not part of what the job is).
 #[derive(Debug, Clone)]
@@ -97,15 +97,28 @@ pub struct Trained {
     pub network: Network,
 }
 
-/// Trains `job` on `data`, on at most `opts.threads` threads, reporting to `observer`.
+/// Trains `job` on `data`, whose images and classes are `input`, on at most `opts.threads`
+/// threads, reporting to `observer`.
+///
+/// Each split's `images` hold `input.values()` = `height * width * channels` values per image,
+/// channels-last (NHWC: row after row, each pixel's channels side by side), `rows` and `cols`
+/// are `height` and `width`, and each label is below `input.classes` (see [`plan`]). The network
+/// is built for `input` ([`Network::new`]). [`input_shape`] gives the shape of a data set as
+/// `tune_data` loads it.
+///
+/// # Errors
+/// [`crate::Error::Spec`] when the job cannot be built for `input` (e.g. more conv layers than
+/// the image size takes), [`crate::Error::Data`] when the data does not fit `input` or the job,
+/// and the errors of training itself.
 pub fn train(
     job: &JobSpec,
     data: &Dataset,
+    input: &InputShape,
     opts: &TrainOptions,
     observer: &mut (dyn Observer + Send),
     resume: Option<Resume>,
 ) -> crate::Result<Trained> {
-    job.validate()?;
+    job.validate(input)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads.max(1))
         .start_handler(|_| crate::kernels::flush_denormals())
@@ -113,8 +126,21 @@ pub fn train(
         .map_err(|e| crate::Error::Threads(e.to_string()))?;
     pool.install(|| {
         crate::kernels::set_threads(opts.threads);
-        train_on_this_thread(job, data, opts, observer, resume)
+        train_on_this_thread(job, data, input, opts, observer, resume)
     })
+}
+
+/// The [`InputShape`] of a data set as `tune_data` loads it: `rows` x `cols` images with one
+/// channel (`tune_data`'s splits hold grayscale images, `rows * cols` values each) and one class
+/// per class name. For the built-in data sets this is [`InputShape::BUILT_IN`], 28x28x1 and 10
+/// classes. [`plan`] checks that the data fits it.
+pub fn input_shape(data: &Dataset) -> InputShape {
+    InputShape {
+        height: data.train.rows,
+        width: data.train.cols,
+        channels: 1,
+        classes: data.classes.len(),
+    }
 }
 
 /// The images of the training split a job trains on and validates on (indices into the split).
@@ -192,29 +218,13 @@ pub fn split_sizes(
 /// rest.
 ///
 /// # Errors
-/// [`crate::Error::Data`] when the images are not the networks' size, a split is empty, nothing is
-/// left to train on, or `train_images` asks for more images than are left after the holdout (what
-/// runs is what is recorded: never a silent cut).
-pub fn plan(job: &JobSpec, data: &Dataset) -> crate::Result<Plan> {
-    if (data.train.rows, data.train.cols) != (tune_spec::IMAGE_SIDE, tune_spec::IMAGE_SIDE)
-        || (data.test.rows, data.test.cols) != (data.train.rows, data.train.cols)
-    {
-        return Err(crate::Error::Data(format!(
-            "data set `{}` has {}x{} training and {}x{} test images; the networks take {side}x{side}",
-            data.name,
-            data.train.rows,
-            data.train.cols,
-            data.test.rows,
-            data.test.cols,
-            side = tune_spec::IMAGE_SIDE
-        )));
-    }
-    if data.train.len == 0 || data.test.len == 0 {
-        return Err(crate::Error::Data(format!(
-            "data set `{}` has {} training and {} test images; each split needs at least one",
-            data.name, data.train.len, data.test.len
-        )));
-    }
+/// [`crate::Error::Data`] when the data does not fit `input` (the images are not
+/// `height`x`width`, a split does not hold `height * width * channels` values per image, the
+/// data set has another number of classes, or a label is not below `classes`), a split is empty,
+/// nothing is left to train on, or `train_images` asks for more images than are left after the
+/// holdout (what runs is what is recorded: never a silent cut).
+pub fn plan(job: &JobSpec, data: &Dataset, input: &InputShape) -> crate::Result<Plan> {
+    check_data(data, input)?;
     let len = data.train.len;
     let (held_out, trained_on) = split_sizes(job, &data.name, len)?;
     if held_out == 0 {
@@ -238,9 +248,69 @@ pub fn plan(job: &JobSpec, data: &Dataset) -> crate::Result<Plan> {
     })
 }
 
+/// That `data` is what networks built for `input` take: see [`plan`].
+fn check_data(data: &Dataset, input: &InputShape) -> crate::Result<()> {
+    let name = &data.name;
+    let (h, w) = (input.height, input.width);
+    if (data.train.rows, data.train.cols) != (h, w)
+        || (data.test.rows, data.test.cols) != (data.train.rows, data.train.cols)
+    {
+        return Err(crate::Error::Data(format!(
+            "data set `{name}` has {}x{} training and {}x{} test images; the networks take {h}x{w}",
+            data.train.rows, data.train.cols, data.test.rows, data.test.cols,
+        )));
+    }
+    if data.train.len == 0 || data.test.len == 0 {
+        return Err(crate::Error::Data(format!(
+            "data set `{name}` has {} training and {} test images; each split needs at least one",
+            data.train.len, data.test.len
+        )));
+    }
+    for (split, which) in [(&data.train, "training"), (&data.test, "test")] {
+        let values = split.len * input.values();
+        if split.images.len() != values || split.labels.len() != split.len {
+            return Err(crate::Error::Data(format!(
+                "data set `{name}`: the {which} split holds {} values and {} labels for {} \
+                 images; {h}x{w} images with {c} channel(s) need {values} values ({h}*{w}*{c} \
+                 per image, channels-last) and {} labels",
+                split.images.len(),
+                split.labels.len(),
+                split.len,
+                split.len,
+                c = input.channels,
+            )));
+        }
+    }
+    if data.classes.len() != input.classes {
+        return Err(crate::Error::Data(format!(
+            "data set `{name}` has {} classes; the networks are built for {}",
+            data.classes.len(),
+            input.classes
+        )));
+    }
+    for (split, which) in [(&data.train, "training"), (&data.test, "test")] {
+        if let Some(i) = split
+            .labels
+            .iter()
+            .position(|&l| usize::from(l) >= input.classes)
+        {
+            return Err(crate::Error::Data(format!(
+                "data set `{name}`: {which} image {} has label {}, but there are {} classes \
+                 (labels 0 to {})",
+                i + 1,
+                split.labels[i],
+                input.classes,
+                input.classes - 1
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn train_on_this_thread(
     job: &JobSpec,
     data: &Dataset,
+    input: &InputShape,
     opts: &TrainOptions,
     observer: &mut (dyn Observer + Send),
     resume: Option<Resume>,
@@ -250,10 +320,10 @@ fn train_on_this_thread(
     let Plan {
         train: train_images,
         holdout,
-    } = plan(job, data)?;
+    } = plan(job, data, input)?;
     let train_len = train_images.len();
     let mut init_rng = ChaCha8Rng::seed_from_u64(t.seed);
-    let net = Network::new(&job.model, opts.kernels, &mut init_rng)?;
+    let net = Network::new(&job.model, input, opts.kernels, &mut init_rng)?;
     let mut opt = RmsProp::new(net.params(), t.lr, t.rho, t.eps);
     let (mut history, mut prior_s, first_epoch) = match resume {
         Some(r) => {
@@ -268,7 +338,7 @@ fn train_on_this_thread(
     observer.start(t.epochs, batches);
     let mut train_seconds = 0.0;
     let mut trained_images = 0usize;
-    let mut batch = Batch::new(t.batch, data.train.rows * data.train.cols);
+    let mut batch = Batch::new(t.batch, input);
     let mut last_val = Predictions::default();
     for epoch in first_epoch + 1..=t.epochs {
         let epoch_start = Instant::now();
@@ -310,7 +380,7 @@ fn train_on_this_thread(
         // little within an epoch, so the end-of-epoch value stands for it.
         let penalty = net.l2_penalty()?;
         let val = match &holdout {
-            _ if !opts.evaluate => Evaluation::skipped(),
+            _ if !opts.evaluate => Evaluation::skipped(input.classes),
             None => evaluate(&net, &data.test, 0..data.test.len, opts.eval_batch)?,
             Some(images) => evaluate(&net, &data.train, images.iter().copied(), opts.eval_batch)?,
         };
@@ -348,7 +418,7 @@ fn train_on_this_thread(
     let test = if opts.evaluate {
         evaluate(&net, &data.test, 0..data.test.len, opts.eval_batch)?
     } else {
-        Evaluation::skipped()
+        Evaluation::skipped(input.classes)
     };
     prior_s += started.elapsed().as_secs_f64();
     let test_loss = test.loss + net.l2_penalty()?;
@@ -402,40 +472,47 @@ fn finite(figures: &[(&'static str, f64)], epoch: usize, lr: f64) -> crate::Resu
     }
 }
 
-/// A reused batch: image values and one-hot targets for up to `size` images.
+/// A reused batch: image values and one-hot targets for up to `size` images of one shape.
 struct Batch {
-    pixels: usize,
+    input: InputShape,
     images: Vec<f32>,
     targets: Vec<f32>,
     labels: Vec<u8>,
 }
 
 impl Batch {
-    fn new(size: usize, pixels: usize) -> Self {
+    fn new(size: usize, input: &InputShape) -> Self {
         Batch {
-            pixels,
-            images: Vec::with_capacity(size * pixels),
-            targets: Vec::with_capacity(size * CLASSES),
+            input: *input,
+            images: Vec::with_capacity(size * input.values()),
+            targets: Vec::with_capacity(size * input.classes),
             labels: Vec::with_capacity(size),
         }
     }
 
-    /// Tensors `[n, rows, cols, 1]` and `[n, classes]` for the given images of `split`.
+    /// Tensors `[n, height, width, channels]` and `[n, classes]` for the given images of `split`.
     fn fill(&mut self, split: &Split, indices: &[usize]) -> crate::Result<(Tensor, Tensor)> {
+        let (pixels, classes) = (self.input.values(), self.input.classes);
         self.images.clear();
         self.targets.clear();
         self.labels.clear();
         for &i in indices {
             self.images
-                .extend_from_slice(&split.images[i * self.pixels..(i + 1) * self.pixels]);
+                .extend_from_slice(&split.images[i * pixels..(i + 1) * pixels]);
             let label = split.labels[i];
             self.labels.push(label);
             self.targets
-                .extend((0..CLASSES).map(|c| if c == label as usize { 1.0 } else { 0.0 }));
+                .extend((0..classes).map(|c| if c == label as usize { 1.0 } else { 0.0 }));
         }
         let n = indices.len();
-        let x = Tensor::from_slice(&self.images, (n, split.rows, split.cols, 1), &Device::Cpu)?;
-        let y = Tensor::from_slice(&self.targets, (n, CLASSES), &Device::Cpu)?;
+        let InputShape {
+            height,
+            width,
+            channels,
+            ..
+        } = self.input;
+        let x = Tensor::from_slice(&self.images, (n, height, width, channels), &Device::Cpu)?;
+        let y = Tensor::from_slice(&self.targets, (n, classes), &Device::Cpu)?;
         Ok((x, y))
     }
 }
@@ -477,18 +554,19 @@ pub struct Evaluation {
 }
 
 impl Evaluation {
-    /// Figures of an evaluation that was not run.
-    fn skipped() -> Self {
+    /// Figures of an evaluation that was not run, for `classes` classes.
+    fn skipped(classes: usize) -> Self {
         Evaluation {
             loss: f64::NAN,
             accuracy: f64::NAN,
-            confusion: vec![vec![0; CLASSES]; CLASSES],
+            confusion: vec![vec![0; classes]; classes],
             predictions: Predictions::default(),
         }
     }
 }
 
-/// Evaluates `net` (dropout off) on the images `images` (indices) of `split`.
+/// Evaluates `net` (dropout off) on the images `images` (indices) of `split`, whose images are
+/// the network's [`Network::input`] shape (as [`plan`] checks).
 pub fn evaluate(
     net: &Network,
     split: &Split,
@@ -496,8 +574,9 @@ pub fn evaluate(
     eval_batch: usize,
 ) -> crate::Result<Evaluation> {
     let indices: Vec<usize> = images.into_iter().collect();
-    let mut batch = Batch::new(eval_batch, split.rows * split.cols);
-    let mut confusion = vec![vec![0u64; CLASSES]; CLASSES];
+    let mut batch = Batch::new(eval_batch, net.input());
+    let classes = net.input().classes;
+    let mut confusion = vec![vec![0u64; classes]; classes];
     let mut predictions = Predictions {
         predicted: Vec::with_capacity(indices.len()),
         labels: Vec::with_capacity(indices.len()),

@@ -67,7 +67,8 @@ fn every_training_thread_flushes_subnormals() {
             threads,
             ..TrainOptions::default()
         };
-        tune_model::train(&job, &data, &opts, &mut probe, None).unwrap();
+        let input = tune_spec::InputShape::BUILT_IN;
+        tune_model::train(&job, &data, &input, &opts, &mut probe, None).unwrap();
         assert!(
             probe.flushed.len() >= 2 * (1 + threads),
             "{threads}: {:?}",

@@ -113,6 +113,84 @@ fn winograd_conv2d_matches_stock_on_odd_shapes() {
     assert_conv_matches_stock(kernels::ConvAlgo::Winograd, &shapes, 17);
 }
 
+/// A first layer as other data sets give it, against candle's stock ops: several input channels,
+/// non-square and odd maps, with and without the pool, computing only the weights' gradients (a
+/// network's first layer never computes the image's) as well as all, with each algorithm.
+#[test]
+fn first_layer_conv2d_matches_stock_on_other_image_shapes() {
+    let shapes = [
+        (2, 32, 32, 3, 3, 8),
+        (3, 21, 15, 3, 3, 5),
+        (2, 20, 12, 1, 3, 4),
+        (2, 9, 14, 3, 5, 6),
+        (1, 17, 33, 4, 3, 32),
+    ];
+    for algo in [
+        kernels::ConvAlgo::Auto,
+        kernels::ConvAlgo::Im2col,
+        kernels::ConvAlgo::Winograd,
+    ] {
+        assert_conv_matches_stock(algo, &shapes, 41);
+        assert_first_layer_matches_stock(algo, &shapes, 43);
+    }
+}
+
+/// As [`assert_conv_matches_stock`], with [`Grad::Weights`]: the fast op gives no `dx`, and its
+/// forward, `dw` and `db` equal the stock ops'.
+fn assert_first_layer_matches_stock(
+    algo: kernels::ConvAlgo,
+    shapes: &[(usize, usize, usize, usize, usize, usize)],
+    seed: u64,
+) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    kernels::set_conv_algo(algo);
+    for &(n, h, w, c, k, f) in shapes {
+        let x = random(&[n, h, w, c], &mut rng);
+        let weights = [random(&[k, k, c, f], &mut rng), random(&[f], &mut rng)];
+        for pool in [false, true] {
+            if pool && (h - k + 1 < 2 || w - k + 1 < 2) {
+                continue;
+            }
+            let at = format!("{algo:?} first layer {n}x{h}x{w}x{c} k{k} -> {f}, pool {pool}");
+            let conv = |kind: Kernels, grad: Grad| {
+                let out = kind
+                    .conv2d_relu(
+                        x.as_tensor(),
+                        weights[0].as_tensor(),
+                        weights[1].as_tensor(),
+                        grad,
+                        pool,
+                        None,
+                    )
+                    .unwrap();
+                let probe = random(out.dims(), &mut ChaCha8Rng::seed_from_u64(3));
+                let grads = (out.clone() * probe.as_tensor())
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .backward()
+                    .unwrap();
+                assert_eq!(
+                    grads.get(x.as_tensor()).is_some(),
+                    grad == Grad::All,
+                    "{at}: image gradient"
+                );
+                let g: Vec<Vec<f32>> = weights
+                    .iter()
+                    .map(|v| values(grads.get(v.as_tensor()).expect("weight gradient")))
+                    .collect();
+                (values(&out), g)
+            };
+            let fast = conv(Kernels::Fast, Grad::Weights);
+            let stock = conv(Kernels::Stock, Grad::All);
+            assert_close(&fast.0, &stock.0, 1e-5, &format!("forward {at}"));
+            assert_close(&fast.1[0], &stock.1[0], 1e-4, &format!("dw {at}"));
+            assert_close(&fast.1[1], &stock.1[1], 1e-4, &format!("db {at}"));
+        }
+    }
+    kernels::set_conv_algo(kernels::ConvAlgo::Auto);
+}
+
 /// Kernel and bias gradients left in slots equal those candle's gradient store gets, for both
 /// convolution algorithms and the dense layer, and the input gradient still flows through candle.
 #[test]
@@ -349,6 +427,66 @@ fn dense_matches_stock() {
     }
 }
 
+/// The output layer and the loss with other class counts (2, 5, 37), on a batch of 7.
+#[test]
+fn dense_and_cross_entropy_match_stock_for_other_class_counts() {
+    let mut rng = ChaCha8Rng::seed_from_u64(13);
+    for classes in [2usize, 5, 37] {
+        let inputs = [
+            random(&[7, 3 * 11 * 9], &mut rng),
+            random(&[3 * 11 * 9, classes], &mut rng),
+            random(&[classes], &mut rng),
+        ];
+        let dense = |k: Kernels| {
+            run(
+                |t| {
+                    k.dense(&t[0], &t[1], &t[2], false, Grad::All, None, None)
+                        .unwrap()
+                },
+                &inputs,
+                4,
+            )
+        };
+        let (fast, stock) = (dense(Kernels::Fast), dense(Kernels::Stock));
+        assert_close(
+            &fast.0,
+            &stock.0,
+            1e-5,
+            &format!("dense forward, {classes} classes"),
+        );
+        for (i, what) in ["dx", "dw", "db"].iter().enumerate() {
+            assert_close(
+                &fast.1[i],
+                &stock.1[i],
+                1e-5,
+                &format!("{what}, {classes} classes"),
+            );
+        }
+        let logits = random(&[7, classes], &mut rng);
+        let onehot: Vec<f32> = (0..7 * classes)
+            .map(|i| {
+                if i % classes == (3 * (i / classes)) % classes {
+                    1.0
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let targets = Tensor::from_vec(onehot, (7, classes), &Device::Cpu).unwrap();
+        let mut results = vec![];
+        for k in [Kernels::Fast, Kernels::Stock] {
+            let loss = k.cross_entropy(logits.as_tensor(), &targets).unwrap();
+            let grads = loss.backward().unwrap();
+            results.push((
+                loss.to_scalar::<f32>().unwrap(),
+                values(grads.get(logits.as_tensor()).unwrap()),
+            ));
+        }
+        assert_close(&[results[0].0], &[results[1].0], 1e-6, "loss");
+        assert_close(&results[0].1, &results[1].1, 1e-6, "dlogits");
+    }
+}
+
 #[test]
 fn cross_entropy_matches_stock() {
     let mut rng = ChaCha8Rng::seed_from_u64(9);
@@ -565,25 +703,71 @@ fn small_cnn_matches_keras() {
 /// gradients go through candle's store, end with the same weights.
 #[test]
 fn fast_and_stock_training_steps_agree() {
+    let spec = tune_spec::ModelSpec::cnn(&[32, 16], 16);
+    assert_training_steps_agree(&spec, &tune_spec::InputShape::BUILT_IN, 31);
+}
+
+/// The same on the shapes of other data sets: the first convolution takes 3 channels (im2col
+/// with the image's gradient skipped), maps are non-square and odd (pools drop a row or a
+/// column), the second layer runs Winograd, the output has 5 or 10 classes; and the ANN.
+#[test]
+fn fast_and_stock_training_steps_agree_on_other_shapes() {
+    use tune_spec::{InputShape, ModelSpec};
+    let shape = |height, width, channels, classes| InputShape {
+        height,
+        width,
+        channels,
+        classes,
+    };
+    for (spec, input) in [
+        (ModelSpec::cnn(&[32, 16], 16), shape(32, 32, 3, 10)),
+        (ModelSpec::cnn(&[32, 16], 16), shape(21, 15, 3, 5)),
+        (ModelSpec::cnn(&[8, 32, 8], 16), shape(31, 27, 3, 5)),
+        (ModelSpec::cnn(&[16, 8], 8), shape(20, 12, 1, 10)),
+        (ModelSpec::cnn(&[6], 8), shape(9, 13, 2, 3)),
+        (ModelSpec::ann(), shape(16, 12, 3, 5)),
+    ] {
+        assert_training_steps_agree(&spec, &input, 37);
+    }
+}
+
+/// Three RMSprop steps (dropout, L2) from the same start on random `input` images with the fast
+/// layers and the stock ops end with the same weights, and every weight moved.
+fn assert_training_steps_agree(
+    spec: &tune_spec::ModelSpec,
+    input: &tune_spec::InputShape,
+    seed: u64,
+) {
     use tune_model::Network;
     use tune_model::optim::RmsProp;
-    let spec = tune_spec::ModelSpec::cnn(&[32, 16], 16);
-    let mut data_rng = ChaCha8Rng::seed_from_u64(31);
-    let images = random(&[6, 28, 28, 1], &mut data_rng)
-        .as_tensor()
-        .abs()
-        .unwrap()
-        .detach();
-    let labels: Vec<f32> = (0..6 * 10)
-        .map(|i| if i % 10 == (i / 10) % 10 { 1.0 } else { 0.0 })
+    let n = 6;
+    let mut data_rng = ChaCha8Rng::seed_from_u64(seed);
+    let images = random(
+        &[n, input.height, input.width, input.channels],
+        &mut data_rng,
+    )
+    .as_tensor()
+    .abs()
+    .unwrap()
+    .detach();
+    let classes = input.classes;
+    let labels: Vec<f32> = (0..n * classes)
+        .map(|i| {
+            if i % classes == (i / classes) % classes {
+                1.0
+            } else {
+                0.0
+            }
+        })
         .collect();
-    let targets = Tensor::from_vec(labels, (6, 10), &Device::Cpu).unwrap();
+    let targets = Tensor::from_vec(labels, (n, classes), &Device::Cpu).unwrap();
     let train = |kernels: Kernels| {
-        let net = Network::new(&spec, kernels, &mut ChaCha8Rng::seed_from_u64(1)).unwrap();
+        let net = Network::new(spec, input, kernels, &mut ChaCha8Rng::seed_from_u64(1)).unwrap();
         let mut opt = RmsProp::new(net.params(), 1e-3, 0.9, 1e-7);
         let mut dropout = ChaCha8Rng::seed_from_u64(2);
         for _ in 0..3 {
             let logits = net.forward(&images, Some(&mut dropout)).unwrap();
+            assert_eq!(logits.dims(), &[n, classes]);
             let loss = kernels.cross_entropy(&logits, &targets).unwrap();
             opt.step(net.params(), &loss.backward().unwrap()).unwrap();
         }
@@ -593,13 +777,20 @@ fn fast_and_stock_training_steps_agree() {
             .collect::<Vec<_>>()
     };
     let (fast, stock) = (train(Kernels::Fast), train(Kernels::Stock));
-    let start = Network::new(&spec, Kernels::Fast, &mut ChaCha8Rng::seed_from_u64(1)).unwrap();
+    let start = Network::new(
+        spec,
+        input,
+        Kernels::Fast,
+        &mut ChaCha8Rng::seed_from_u64(1),
+    )
+    .unwrap();
+    let at = format!("{} on {input}", spec.label());
     for (i, (f, s)) in fast.iter().zip(&stock).enumerate() {
-        assert_close(f, s, 1e-4, &format!("parameter {i} after 3 steps"));
+        assert_close(f, s, 1e-4, &format!("{at}: parameter {i} after 3 steps"));
         let moved = f
             .iter()
             .zip(values(start.params()[i].var.as_tensor()))
             .any(|(a, b)| *a != b);
-        assert!(moved, "parameter {i} was not updated");
+        assert!(moved, "{at}: parameter {i} was not updated");
     }
 }

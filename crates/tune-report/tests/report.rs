@@ -22,7 +22,7 @@ fn job(model: ModelSpec, dataset: &str, seed: u64) -> JobSpec {
 fn row(spec: JobSpec, loss: f64, accuracy: f64, runtime_s: f64) -> ResultRow {
     ResultRow {
         key: spec.key(),
-        params: spec.model.params().unwrap(),
+        params: spec.model.params(&tune_spec::InputShape::BUILT_IN).unwrap(),
         spec,
         loss,
         accuracy,

@@ -9,10 +9,99 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fmt;
 
-/// Side of the square grayscale images of the study's data sets.
+/// Side of the square grayscale images of the study's (built-in) data sets; see
+/// [`InputShape::BUILT_IN`], which networks are built from.
 pub const IMAGE_SIDE: usize = 28;
-/// Number of classes in the study's data sets.
+/// Number of classes in the study's (built-in) data sets; see [`InputShape::BUILT_IN`].
 pub const CLASSES: usize = 10;
+
+/// What a network is built for: the size of one input image and the number of classes.
+///
+/// Images are channels-last (NHWC, as Keras and tune's kernels lay them out): one image is
+/// `height * width * channels` values, row after row from the top, each pixel's channels side by
+/// side (RGB: `r g b r g b ...`). A batch is `[n, height, width, channels]`. Pixels are scaled to
+/// `[0, 1]` by the data loader; nothing here depends on their range.
+///
+/// The first conv layer (or the ANN's first dense layer) takes `channels` input channels, the
+/// output layer has one unit per class, and everything in between ([`ModelSpec::layers`]: shapes,
+/// parameter counts, multiply-adds, the check that the maps do not shrink below 1x1) follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct InputShape {
+    /// Image height in pixels (rows), at least 1.
+    pub height: usize,
+    /// Image width in pixels (columns), at least 1.
+    pub width: usize,
+    /// Values per pixel, at least 1: 1 for grayscale, 3 for RGB.
+    pub channels: usize,
+    /// Number of classes, 2 to 256 (labels are one byte, `0..classes`).
+    pub classes: usize,
+}
+
+impl InputShape {
+    /// The built-in data sets (MNIST, Fashion-MNIST): 28x28 grayscale images, 10 classes.
+    pub const BUILT_IN: InputShape = InputShape {
+        height: IMAGE_SIDE,
+        width: IMAGE_SIDE,
+        channels: 1,
+        classes: CLASSES,
+    };
+
+    /// Values per image: `height * width * channels`.
+    pub fn values(&self) -> usize {
+        self.height * self.width * self.channels
+    }
+
+    /// Checks the constraints documented on the fields.
+    ///
+    /// # Errors
+    /// [`SpecError::Invalid`] naming the field (`input height`, `input width`, `input channels`
+    /// or `classes`) and its range.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        let bad = |what: &str, why: String| {
+            Err(SpecError::Invalid {
+                what: what.to_string(),
+                why,
+            })
+        };
+        for (what, v) in [
+            ("input height", self.height),
+            ("input width", self.width),
+            ("input channels", self.channels),
+        ] {
+            if v == 0 {
+                return bad(what, "must be at least 1".to_string());
+            }
+        }
+        if !(2..=256).contains(&self.classes) {
+            return bad(
+                "classes",
+                format!(
+                    "is {}; a classifier needs 2 to 256 classes (labels are one byte)",
+                    self.classes
+                ),
+            );
+        }
+        Ok(())
+    }
+}
+
+impl Default for InputShape {
+    /// [`InputShape::BUILT_IN`].
+    fn default() -> Self {
+        InputShape::BUILT_IN
+    }
+}
+
+impl fmt::Display for InputShape {
+    /// `28x28x1, 10 classes` (height x width x channels).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}x{}x{}, {} classes",
+            self.height, self.width, self.channels, self.classes
+        )
+    }
+}
 
 /// The two model families of the study.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
@@ -51,11 +140,13 @@ impl std::str::FromStr for ModelKind {
     }
 }
 
-/// A network architecture.
+/// A network architecture, independent of its input: [`ModelSpec::layers`] builds it for an
+/// [`InputShape`].
 ///
 /// CNN: for each entry of `filters` a `kernel`x`kernel` valid convolution + ReLU, with a 2x2 max-pool
-/// after every conv but the last; then Flatten, Dropout, one Dense + ReLU per entry of `dense`, and
-/// Dense(10). ANN: Flatten, one Dense + ReLU per entry of `dense`, Dropout, Dense(10).
+/// (floor: an odd row or column is dropped) after every conv but the last; then Flatten, Dropout,
+/// one Dense + ReLU per entry of `dense`, and Dense(classes). ANN: Flatten, one Dense + ReLU per
+/// entry of `dense`, Dropout, Dense(classes).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelSpec {
     /// Model family.
@@ -97,12 +188,17 @@ impl ModelSpec {
         }
     }
 
-    /// Every layer with its output shape, parameters and forward multiply-adds per image, or the first
-    /// layer that cannot be built.
-    pub fn layers(&self) -> Result<Vec<Layer>, SpecError> {
+    /// Every layer with its output shape, parameters and forward multiply-adds per image of
+    /// `input`, or the first layer that cannot be built: a conv kernel or a pool larger than the
+    /// map reaching it ([`SpecError::Shrinks`], [`SpecError::PoolShrinks`], naming the image size
+    /// and how many conv layers it takes), or an invalid number or input shape
+    /// ([`SpecError::Invalid`]).
+    pub fn layers(&self, input: &InputShape) -> Result<Vec<Layer>, SpecError> {
+        input.validate()?;
         self.validate_numbers()?;
         let mut layers = Vec::new();
-        let (mut h, mut w, mut c) = (IMAGE_SIDE, IMAGE_SIDE, 1usize);
+        let (mut h, mut w, mut c) = (input.height, input.width, input.channels);
+        let image = SpecError::image_size(input);
         let last_conv = self.filters.len().saturating_sub(1);
         for (i, &f) in self.filters.iter().enumerate() {
             let k = self.kernel;
@@ -111,6 +207,7 @@ impl ModelSpec {
                     layer: i + 1,
                     input: (h, w),
                     kernel: k,
+                    image,
                 });
             }
             let (oh, ow) = (h - k + 1, w - k + 1);
@@ -127,6 +224,8 @@ impl ModelSpec {
                     return Err(SpecError::PoolShrinks {
                         layer: i + 1,
                         input: (h, w),
+                        image,
+                        kernel: k,
                     });
                 }
                 (h, w) = (h / 2, w / 2);
@@ -138,6 +237,7 @@ impl ModelSpec {
                 });
             }
         }
+        // Flatten: an ANN's first dense layer sees the whole image.
         let mut width = h * w * c;
         for &d in &self.dense {
             layers.push(Layer {
@@ -148,11 +248,12 @@ impl ModelSpec {
             });
             width = d;
         }
+        let classes = input.classes;
         layers.push(Layer {
             kind: LayerKind::Output,
-            out: (1, 1, CLASSES),
-            params: width * CLASSES + CLASSES,
-            macs: width * CLASSES,
+            out: (1, 1, classes),
+            params: width * classes + classes,
+            macs: width * classes,
         });
         Ok(layers)
     }
@@ -191,21 +292,23 @@ impl ModelSpec {
         Ok(())
     }
 
-    /// Number of trainable parameters (equal to Keras's `count_params()`).
-    pub fn params(&self) -> Result<usize, SpecError> {
-        Ok(self.layers()?.iter().map(|l| l.params).sum())
+    /// Number of trainable parameters for `input` (equal to Keras's `count_params()`). Errors as
+    /// [`Self::layers`].
+    pub fn params(&self, input: &InputShape) -> Result<usize, SpecError> {
+        Ok(self.layers(input)?.iter().map(|l| l.params).sum())
     }
 
-    /// Multiply-adds of one image's forward pass.
-    pub fn forward_macs(&self) -> Result<usize, SpecError> {
-        Ok(self.layers()?.iter().map(|l| l.macs).sum())
+    /// Multiply-adds of one `input` image's forward pass. Errors as [`Self::layers`].
+    pub fn forward_macs(&self, input: &InputShape) -> Result<usize, SpecError> {
+        Ok(self.layers(input)?.iter().map(|l| l.macs).sum())
     }
 
-    /// Floating-point operations to train on one image: forward, input gradient and weight gradient
-    /// each cost the forward's multiply-adds (two FLOPs each), except that the first layer's input
-    /// gradient (the gradient of the image) is never computed.
-    pub fn train_flops_per_image(&self) -> Result<f64, SpecError> {
-        let layers = self.layers()?;
+    /// Floating-point operations to train on one `input` image: forward, input gradient and weight
+    /// gradient each cost the forward's multiply-adds (two FLOPs each), except that the first
+    /// layer's input gradient (the gradient of the image) is never computed. Errors as
+    /// [`Self::layers`].
+    pub fn train_flops_per_image(&self, input: &InputShape) -> Result<f64, SpecError> {
+        let layers = self.layers(input)?;
         let total: usize = layers.iter().map(|l| l.macs).sum();
         let first = layers.first().map_or(0, |l| l.macs);
         Ok((3 * total - first) as f64 * 2.0)
@@ -231,6 +334,34 @@ impl ModelSpec {
     }
 }
 
+/// How many `kernel`x`kernel` valid conv layers an `image` (height, width) takes, with the 2x2
+/// pool between them that [`ModelSpec`] puts there, before a map would shrink below 1x1.
+/// E.g. 28x28 with 3x3 kernels: 28 -> 26 -> 13 -> 11 -> 5 -> 3, three layers.
+pub fn max_conv_layers(image: (usize, usize), kernel: usize) -> usize {
+    let (mut h, mut w, mut layers) = (image.0, image.1, 0);
+    loop {
+        if kernel == 0 || h < kernel || w < kernel {
+            return layers;
+        }
+        (h, w) = (h - kernel + 1, w - kernel + 1);
+        layers += 1;
+        if h < 2 || w < 2 {
+            return layers;
+        }
+        (h, w) = (h / 2, w / 2);
+    }
+}
+
+/// `a 28x28 image takes at most 3 conv layers of 3x3`, for the shrink errors.
+fn depth_limit(image: (u32, u32), kernel: usize) -> String {
+    let (h, w) = image;
+    match max_conv_layers((h as usize, w as usize), kernel) {
+        0 => format!("a {h}x{w} image is smaller than one {kernel}x{kernel} kernel"),
+        1 => format!("a {h}x{w} image takes at most 1 conv layer of {kernel}x{kernel}"),
+        n => format!("a {h}x{w} image takes at most {n} conv layers of {kernel}x{kernel}"),
+    }
+}
+
 /// What a layer is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LayerKind {
@@ -240,7 +371,7 @@ pub enum LayerKind {
     MaxPool,
     /// Dense + ReLU.
     Dense,
-    /// The final Dense(10) producing logits.
+    /// The final Dense(classes) producing logits.
     Output,
 }
 
@@ -262,8 +393,8 @@ pub struct Layer {
 pub enum SpecError {
     /// A conv kernel is larger than its input.
     #[error(
-        "conv layer {layer} gets a {}x{} input, smaller than its {kernel}x{kernel} kernel: the feature maps shrink below 1x1; use fewer conv layers or a smaller kernel",
-        input.0, input.1
+        "conv layer {layer} gets a {}x{} input, smaller than its {kernel}x{kernel} kernel: the feature maps shrink below 1x1 ({}); use fewer conv layers or a smaller kernel",
+        input.0, input.1, depth_limit(*image, *kernel)
     )]
     Shrinks {
         /// 1-based conv layer number.
@@ -272,17 +403,24 @@ pub enum SpecError {
         input: (usize, usize),
         /// Kernel side.
         kernel: usize,
+        /// Height and width of the input image (see [`SpecError::image_size`]); the message says
+        /// how many conv layers it takes ([`max_conv_layers`]).
+        image: (u32, u32),
     },
     /// The 2x2 pool after a conv layer has less than 2x2 to pool.
     #[error(
-        "the max-pool after conv layer {layer} gets a {}x{} map and would shrink it below 1x1; use fewer conv layers or a smaller kernel",
-        input.0, input.1
+        "the max-pool after conv layer {layer} gets a {}x{} map and would shrink it below 1x1 ({}); use fewer conv layers or a smaller kernel",
+        input.0, input.1, depth_limit(*image, *kernel)
     )]
     PoolShrinks {
         /// 1-based conv layer number the pool follows.
         layer: usize,
         /// Height and width reaching the pool.
         input: (usize, usize),
+        /// Height and width of the input image (see [`SpecError::image_size`]).
+        image: (u32, u32),
+        /// Kernel side of the conv layers.
+        kernel: usize,
     },
     /// A number out of range.
     #[error("`{what}` {why}")]
@@ -292,6 +430,15 @@ pub enum SpecError {
         /// What is wrong with it.
         why: String,
     },
+}
+
+impl SpecError {
+    /// An input's height and width as the shrink errors keep them: `u32`, saturating (no image
+    /// is that large), so that the error stays as small as it was before it named the image.
+    pub fn image_size(input: &InputShape) -> (u32, u32) {
+        let side = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+        (side(input.height), side(input.width))
+    }
 }
 
 /// Images a grid holds out of the training split to validate on when it does not say otherwise.
@@ -405,9 +552,9 @@ pub struct JobSpec {
 }
 
 impl JobSpec {
-    /// Checks that the job can be built and trained.
-    pub fn validate(&self) -> Result<(), SpecError> {
-        self.model.layers()?;
+    /// Checks that the job can be built for `input` (its data set's shape) and trained.
+    pub fn validate(&self, input: &InputShape) -> Result<(), SpecError> {
+        self.model.layers(input)?;
         self.train.validate()
     }
 
@@ -474,7 +621,7 @@ pub struct TrainOutcome {
 /// What a network predicted for each image of one evaluation split, in the split's order.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Predictions {
-    /// Predicted class of each image (one byte each, `0..CLASSES`).
+    /// Predicted class of each image (one byte each, `0..classes`).
     pub predicted: Vec<u8>,
     /// True class of each image, same order and length.
     pub labels: Vec<u8>,
@@ -506,6 +653,8 @@ impl Predictions {
 mod tests {
     use super::*;
 
+    const BUILT_IN: InputShape = InputShape::BUILT_IN;
+
     #[test]
     fn numbers_read_as_people_write_them() {
         for (x, shown) in [
@@ -528,19 +677,30 @@ mod tests {
 
     #[test]
     fn parameter_counts_equal_keras() {
-        assert_eq!(ModelSpec::cnn(&[64, 64], 128).params().unwrap(), 1_030_218);
-        assert_eq!(ModelSpec::cnn(&[32, 32, 32], 32).params().unwrap(), 28_394);
-        assert_eq!(ModelSpec::cnn(&[16], 16).params().unwrap(), 173_402);
         assert_eq!(
-            ModelSpec::cnn(&[128, 128, 128], 128).params().unwrap(),
+            ModelSpec::cnn(&[64, 64], 128).params(&BUILT_IN).unwrap(),
+            1_030_218
+        );
+        assert_eq!(
+            ModelSpec::cnn(&[32, 32, 32], 32).params(&BUILT_IN).unwrap(),
+            28_394
+        );
+        assert_eq!(
+            ModelSpec::cnn(&[16], 16).params(&BUILT_IN).unwrap(),
+            173_402
+        );
+        assert_eq!(
+            ModelSpec::cnn(&[128, 128, 128], 128)
+                .params(&BUILT_IN)
+                .unwrap(),
             445_322
         );
-        assert_eq!(ModelSpec::ann().params().unwrap(), 535_818);
+        assert_eq!(ModelSpec::ann().params(&BUILT_IN).unwrap(), 535_818);
     }
 
     #[test]
     fn shapes_follow_valid_conv_and_floor_pooling() {
-        let layers = ModelSpec::cnn(&[32, 64, 64], 64).layers().unwrap();
+        let layers = ModelSpec::cnn(&[32, 64, 64], 64).layers(&BUILT_IN).unwrap();
         let outs: Vec<_> = layers.iter().map(|l| l.out).collect();
         assert_eq!(
             outs,
@@ -558,20 +718,28 @@ mod tests {
 
     #[test]
     fn shrinking_architecture_names_the_layer() {
-        let err = ModelSpec::cnn(&[16, 16, 16, 16], 16).layers().unwrap_err();
+        let err = ModelSpec::cnn(&[16, 16, 16, 16], 16)
+            .layers(&BUILT_IN)
+            .unwrap_err();
         assert_eq!(
             err,
             SpecError::Shrinks {
                 layer: 4,
                 input: (1, 1),
-                kernel: 3
+                kernel: 3,
+                image: (28, 28),
             }
         );
         assert!(err.to_string().contains("conv layer 4"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("a 28x28 image takes at most 3 conv layers of 3x3"),
+            "{err}"
+        );
         let mut big = ModelSpec::cnn(&[8], 8);
         big.kernel = 29;
         assert!(
-            big.layers()
+            big.layers(&BUILT_IN)
                 .unwrap_err()
                 .to_string()
                 .contains("conv layer 1")
@@ -601,13 +769,246 @@ mod tests {
     #[test]
     fn flops_count_three_passes() {
         let m = ModelSpec::cnn(&[64, 64], 128);
-        let macs = m.forward_macs().unwrap();
+        let macs = m.forward_macs(&BUILT_IN).unwrap();
         assert_eq!(
             macs,
             26 * 26 * 64 * 9 + 11 * 11 * 64 * 576 + 7744 * 128 + 1280
         );
         // SPEED-NOTES: 34.3 MFLOP per training image for this net (conv1's input gradient skipped).
-        let mflop = m.train_flops_per_image().unwrap() / 1e6;
+        let mflop = m.train_flops_per_image(&BUILT_IN).unwrap() / 1e6;
         assert!((mflop - 34.3).abs() < 0.1, "{mflop}");
+    }
+
+    /// A 32x32 RGB image, 10 classes (CIFAR-10's shape).
+    const RGB32: InputShape = InputShape {
+        height: 32,
+        width: 32,
+        channels: 3,
+        classes: 10,
+    };
+
+    /// 64 rows by 48 columns, grayscale, 5 classes.
+    const TALL: InputShape = InputShape {
+        height: 64,
+        width: 48,
+        channels: 1,
+        classes: 5,
+    };
+
+    /// Keras's `count_params()` for the same architectures on other inputs.
+    ///
+    /// 32x32x3, 10 classes, conv 32, 64, 64 (3x3 valid, pool after the first two), dense 64: the
+    /// model of TensorFlow's CIFAR-10 CNN tutorial, whose `model.summary()` gives 122,570
+    /// trainable parameters. tune's recipe is the same architecture, by hand:
+    ///   conv1 (3*3*3)*32 + 32   =    896   out 30x30x32, pool 15x15x32
+    ///   conv2 (3*3*32)*64 + 64  = 18,496   out 13x13x64, pool 6x6x64
+    ///   conv3 (3*3*64)*64 + 64  = 36,928   out 4x4x64, flatten 1,024
+    ///   dense 1,024*64 + 64     = 65,600
+    ///   output 64*10 + 10       =    650   total 122,570
+    ///
+    /// 64x48x1, 5 classes, the same layers (Keras's count worked by hand, layer by layer as
+    /// Keras counts: kernel k*k*c_in*c_out + bias c_out; dense in*out + out):
+    ///   conv1 (3*3*1)*32 + 32   =    320   out 62x46x32, pool 31x23x32
+    ///   conv2 (3*3*32)*64 + 64  = 18,496   out 29x21x64, pool 14x10x64
+    ///   conv3 (3*3*64)*64 + 64  = 36,928   out 12x8x64, flatten 6,144
+    ///   dense 6,144*64 + 64     = 393,280
+    ///   output 64*5 + 5         =    325   total 449,349
+    /// and with conv 32, 64 and dense 128:
+    ///   320 + 18,496 + (29*21*64 = 38,976)*128 + 128 + 128*5 + 5 = 5,008,517
+    ///
+    /// ANN 512-256 on 32x32x3: (3,072*512 + 512) + (512*256 + 256) + (256*10 + 10) = 1,707,274.
+    #[test]
+    fn parameter_counts_equal_keras_on_other_inputs() {
+        let cnn = ModelSpec::cnn(&[32, 64, 64], 64);
+        assert_eq!(cnn.params(&RGB32).unwrap(), 122_570);
+        assert_eq!(cnn.params(&TALL).unwrap(), 449_349);
+        assert_eq!(
+            ModelSpec::cnn(&[32, 64], 128).params(&TALL).unwrap(),
+            5_008_517
+        );
+        assert_eq!(ModelSpec::ann().params(&RGB32).unwrap(), 1_707_274);
+        let rows: Vec<_> = cnn
+            .layers(&RGB32)
+            .unwrap()
+            .iter()
+            .map(|l| l.params)
+            .collect();
+        assert_eq!(rows, vec![896, 0, 18_496, 0, 36_928, 65_600, 650]);
+    }
+
+    #[test]
+    fn shapes_follow_a_non_square_input() {
+        let layers = ModelSpec::cnn(&[32, 64, 64], 64).layers(&TALL).unwrap();
+        let outs: Vec<_> = layers.iter().map(|l| l.out).collect();
+        assert_eq!(
+            outs,
+            vec![
+                (62, 46, 32),
+                (31, 23, 32),
+                (29, 21, 64),
+                (14, 10, 64),
+                (12, 8, 64),
+                (1, 1, 64),
+                (1, 1, 5)
+            ]
+        );
+        // Height and width are not interchangeable once a kernel is taller than the image is wide.
+        let mut tall_kernel = ModelSpec::cnn(&[4], 4);
+        tall_kernel.kernel = 5;
+        let narrow = InputShape {
+            height: 9,
+            width: 4,
+            channels: 1,
+            classes: 2,
+        };
+        assert!(tall_kernel.layers(&narrow).is_err());
+        let wide = InputShape {
+            height: 5,
+            width: 9,
+            ..narrow
+        };
+        assert_eq!(tall_kernel.layers(&wide).unwrap()[0].out, (1, 5, 4));
+    }
+
+    #[test]
+    fn flops_follow_channels_and_classes() {
+        let m = ModelSpec::cnn(&[32, 64, 64], 64);
+        assert_eq!(
+            m.forward_macs(&TALL).unwrap(),
+            62 * 46 * 32 * 9 + 29 * 21 * 64 * 9 * 32 + 12 * 8 * 64 * 9 * 64 + 6144 * 64 + 64 * 5
+        );
+        let rgb = m.forward_macs(&RGB32).unwrap();
+        assert_eq!(
+            rgb,
+            30 * 30 * 32 * 27 + 13 * 13 * 64 * 288 + 4 * 4 * 64 * 576 + 1024 * 64 + 640
+        );
+        // conv1's input gradient (the image's) is not counted.
+        let first = 30 * 30 * 32 * 27;
+        assert_eq!(
+            m.train_flops_per_image(&RGB32).unwrap(),
+            ((3 * rgb - first) * 2) as f64
+        );
+        let ann = ModelSpec::ann();
+        assert_eq!(
+            ann.forward_macs(&RGB32).unwrap(),
+            3072 * 512 + 512 * 256 + 256 * 10
+        );
+    }
+
+    #[test]
+    fn the_shrink_check_names_the_image_size() {
+        // 20x12 -> 18x10 -> 9x5 -> 7x3 -> 3x1: a third 3x3 layer does not fit.
+        let small = InputShape {
+            height: 20,
+            width: 12,
+            channels: 1,
+            classes: 10,
+        };
+        assert_eq!(max_conv_layers((20, 12), 3), 2);
+        assert_eq!(max_conv_layers((28, 28), 3), 3);
+        assert_eq!(max_conv_layers((32, 32), 3), 3);
+        assert_eq!(max_conv_layers((2, 9), 3), 0);
+        assert!(ModelSpec::cnn(&[8, 8], 8).layers(&small).is_ok());
+        let err = ModelSpec::cnn(&[8, 8, 8], 8).layers(&small).unwrap_err();
+        assert_eq!(
+            err,
+            SpecError::Shrinks {
+                layer: 3,
+                input: (3, 1),
+                kernel: 3,
+                image: (20, 12),
+            }
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("conv layer 3 gets a 3x1 input, smaller than its 3x3 kernel"),
+            "{text}"
+        );
+        assert!(
+            text.contains("a 20x12 image takes at most 2 conv layers of 3x3"),
+            "{text}"
+        );
+        // 3x5 -> 1x3: the pool before a second conv layer has less than 2x2 to pool.
+        let flat = InputShape {
+            height: 3,
+            width: 5,
+            ..small
+        };
+        let err = ModelSpec::cnn(&[8, 8], 8).layers(&flat).unwrap_err();
+        assert_eq!(
+            err,
+            SpecError::PoolShrinks {
+                layer: 1,
+                input: (1, 3),
+                image: (3, 5),
+                kernel: 3,
+            }
+        );
+        assert!(
+            err.to_string()
+                .contains("a 3x5 image takes at most 1 conv layer of 3x3"),
+            "{err}"
+        );
+        let tiny = InputShape {
+            height: 2,
+            width: 9,
+            ..small
+        };
+        let err = ModelSpec::cnn(&[8], 8).layers(&tiny).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("a 2x9 image is smaller than one 3x3 kernel"),
+            "{err}"
+        );
+        // The ANN takes any size.
+        assert!(ModelSpec::ann().layers(&tiny).is_ok());
+    }
+
+    /// Naming the image keeps the error as small as before (48 bytes on 64-bit targets): the
+    /// grid errors that carry it stay under clippy's `result_large_err` limit.
+    #[test]
+    fn the_shrink_errors_stay_small() {
+        assert!(std::mem::size_of::<SpecError>() <= 6 * std::mem::size_of::<usize>());
+    }
+
+    #[test]
+    fn input_shapes_out_of_range_are_refused() {
+        for (shape, what) in [
+            (
+                InputShape {
+                    height: 0,
+                    ..InputShape::BUILT_IN
+                },
+                "`input height` must be at least 1",
+            ),
+            (
+                InputShape {
+                    channels: 0,
+                    ..InputShape::BUILT_IN
+                },
+                "`input channels` must be at least 1",
+            ),
+            (
+                InputShape {
+                    classes: 1,
+                    ..InputShape::BUILT_IN
+                },
+                "`classes` is 1; a classifier needs 2 to 256 classes",
+            ),
+            (
+                InputShape {
+                    classes: 257,
+                    ..InputShape::BUILT_IN
+                },
+                "`classes` is 257",
+            ),
+        ] {
+            let err = ModelSpec::ann().layers(&shape).unwrap_err().to_string();
+            assert!(err.contains(what), "{err}");
+        }
+        assert_eq!(InputShape::default(), InputShape::BUILT_IN);
+        assert_eq!(InputShape::BUILT_IN.to_string(), "28x28x1, 10 classes");
+        assert_eq!(InputShape::BUILT_IN.values(), 784);
+        assert_eq!(RGB32.values(), 3072);
     }
 }

@@ -37,8 +37,10 @@ pub(crate) fn job_record(spec: &JobSpec, seq: i64) -> Result<JobRecord, StoreErr
         key: key.clone(),
         why: e.to_string(),
     };
-    let params = spec.model.params().map_err(invalid)?;
-    let flops = spec.model.train_flops_per_image().map_err(invalid)?;
+    // The built-in data sets' shape: the only one grids train on so far.
+    let input = tune_spec::InputShape::BUILT_IN;
+    let params = spec.model.params(&input).map_err(invalid)?;
+    let flops = spec.model.train_flops_per_image(&input).map_err(invalid)?;
     let m = &spec.model;
     let t = &spec.train;
     let conv = |i: usize| -> Result<Option<i64>, StoreError> {
@@ -132,7 +134,10 @@ mod tests {
         assert_eq!(r.filters, "32,64");
         assert_eq!((r.kernel, r.dense), (Some(3), Some(128)));
         assert_eq!(r.validation, "test");
-        assert_eq!(r.params as usize, spec.model.params().unwrap());
+        assert_eq!(
+            r.params as usize,
+            spec.model.params(&tune_spec::InputShape::BUILT_IN).unwrap()
+        );
         assert_eq!(parse_spec(&r.key, &r.spec_json).unwrap(), spec);
     }
 

@@ -305,7 +305,10 @@ async fn claim_epochs_complete_give_one_result_and_a_view_row() {
             (v.model.as_str(), v.dataset.as_str(), v.seed),
             ("cnn", "fashion-mnist", 7)
         );
-        assert_eq!(v.params as usize, spec.model.params().unwrap());
+        assert_eq!(
+            v.params as usize,
+            spec.model.params(&tune_spec::InputShape::BUILT_IN).unwrap()
+        );
         assert_eq!(v.job_key, spec.key());
 
         let results = db

@@ -551,7 +551,8 @@ impl Slot {
             ..TrainOptions::default()
         };
         let trained = tokio::task::spawn_blocking(move || {
-            tune_model::train(&spec, &data, &train_opts, &mut observer, resume)
+            let input = tune_model::input_shape(&data);
+            tune_model::train(&spec, &data, &input, &train_opts, &mut observer, resume)
         })
         .await?;
         heartbeat.abort();

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tune_data::{Dataset, Split};
 use tune_model::{Kernels, TrainOptions};
-use tune_spec::{JobSpec, ModelSpec, TrainSpec};
+use tune_spec::{InputShape, JobSpec, ModelSpec, TrainSpec};
 
 /// GFLOP/s assumed for an estimate when nothing was measured on this machine yet.
 pub const ASSUMED_GFLOPS: f64 = 50.0;
@@ -179,7 +179,9 @@ impl Cache {
 
     /// Estimated speed of `model` trained `jobs` at a time with `threads` threads each.
     pub fn estimate(&self, model: &ModelSpec, threads: usize, kernels: &str, jobs: usize) -> Speed {
-        let flops = model.train_flops_per_image().unwrap_or(1.0);
+        let flops = model
+            .train_flops_per_image(&InputShape::BUILT_IN)
+            .unwrap_or(1.0);
         let with_eval = |m: &Measurement, basis| Speed {
             train: m.images_per_s,
             eval: m
@@ -315,7 +317,8 @@ fn calibrate_one(
     kernels: Kernels,
     jobs: usize,
 ) -> anyhow::Result<Measurement> {
-    let flops = model.train_flops_per_image()?;
+    let input = tune_model::input_shape(data);
+    let flops = model.train_flops_per_image(&input)?;
     let opts = TrainOptions {
         threads,
         kernels,
@@ -331,7 +334,14 @@ fn calibrate_one(
         },
     };
     // Warm-up, which also sizes the timed run.
-    let warm = tune_model::train(&job(256), data, &opts, &mut tune_model::Silent, None)?;
+    let warm = tune_model::train(
+        &job(256),
+        data,
+        &input,
+        &opts,
+        &mut tune_model::Silent,
+        None,
+    )?;
     let guess = warm.outcome.images_per_s.max(1.0);
     let images = ((guess * CALIBRATION_SECONDS) as usize).clamp(256, CALIBRATION_TRAIN) / 64 * 64;
     let copies: Vec<anyhow::Result<(f64, f64)>> = std::thread::scope(|s| {
@@ -339,8 +349,14 @@ fn calibrate_one(
             .map(|_| {
                 let (job, opts) = (job(images), opts.clone());
                 s.spawn(move || -> anyhow::Result<(f64, f64)> {
-                    let trained =
-                        tune_model::train(&job, data, &opts, &mut tune_model::Silent, None)?;
+                    let trained = tune_model::train(
+                        &job,
+                        data,
+                        &input,
+                        &opts,
+                        &mut tune_model::Silent,
+                        None,
+                    )?;
                     // Warm the evaluation's buffers (a real job evaluates every epoch) before
                     // timing it.
                     tune_model::train::evaluate(
@@ -400,10 +416,12 @@ pub enum Basis {
 mod tests {
     use super::*;
 
+    const BUILT_IN: InputShape = InputShape::BUILT_IN;
+
     fn measured(model: &ModelSpec, images_per_s: f64, eval: f64) -> Measurement {
         Measurement {
             images_per_s,
-            gflops: images_per_s * model.train_flops_per_image().unwrap() / 1e9,
+            gflops: images_per_s * model.train_flops_per_image(&BUILT_IN).unwrap() / 1e9,
             eval_images_per_s: Some(eval),
             others_busy_cores: None,
         }
@@ -433,8 +451,8 @@ mod tests {
         // An unmeasured architecture takes the GFLOP/s and eval ratio of the nearest in FLOPs.
         let s = cache.estimate(&near_big, 1, "fast", 2);
         assert_eq!(s.basis, Basis::Scaled);
-        let expected = big.train_flops_per_image().unwrap()
-            / near_big.train_flops_per_image().unwrap()
+        let expected = big.train_flops_per_image(&BUILT_IN).unwrap()
+            / near_big.train_flops_per_image(&BUILT_IN).unwrap()
             * 500.0;
         assert!(
             (s.train - expected).abs() < 1e-6 * expected,

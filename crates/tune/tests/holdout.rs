@@ -79,9 +79,10 @@ fn holdout_images_are_disjoint_from_training_images_and_shared_by_jobs() {
     let dataset = tune_data::load("fashion-mnist", Some(&data)).unwrap();
     let grid = tune_grid::parse(GRID, "grid.toml").unwrap();
     let jobs: Vec<JobSpec> = tune_grid::with_repeats(&grid.jobs, 2);
+    let input = tune_model::input_shape(&dataset);
     let plans: Vec<tune_model::Plan> = jobs
         .iter()
-        .map(|j| tune_model::plan(j, &dataset).unwrap())
+        .map(|j| tune_model::plan(j, &dataset, &input).unwrap())
         .collect();
     let holdout = plans[0].holdout.clone().unwrap();
     assert_eq!(holdout.len(), TRAIN / 12);
@@ -96,6 +97,9 @@ fn holdout_images_are_disjoint_from_training_images_and_shared_by_jobs() {
     // An explicit holdout that leaves nothing to train on is an error naming the sizes.
     let mut big = jobs[0].clone();
     big.train.validation = tune_spec::Validation::Holdout(1000);
-    let err = tune_model::plan(&big, &dataset).err().unwrap().to_string();
+    let err = tune_model::plan(&big, &dataset, &input)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("1000") && err.contains("256"), "{err}");
 }

@@ -50,7 +50,7 @@ fn outcome(spec: &JobSpec, val: Predictions, val_acc: f64, test_acc: f64) -> Tra
         row[(c + 1) % 10] = 10;
     }
     TrainOutcome {
-        params: spec.model.params().unwrap(),
+        params: spec.model.params(&tune_spec::InputShape::BUILT_IN).unwrap(),
         test_loss: 0.3,
         test_accuracy: test_acc,
         runtime_s: 60.0,

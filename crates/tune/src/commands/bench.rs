@@ -34,7 +34,8 @@ struct Measured {
 /// Trains `model` on the first `args.images` images after a short warm-up, and caches the
 /// throughput for `tune run --dry-run`.
 fn measure(model: &ModelSpec, data: &Dataset, args: &BenchArgs) -> anyhow::Result<Measured> {
-    let flops_per_image = model.train_flops_per_image()?;
+    let input = tune_model::input_shape(data);
+    let flops_per_image = model.train_flops_per_image(&input)?;
     let job = |images: usize, epochs: usize| JobSpec {
         model: model.clone(),
         train: TrainSpec {
@@ -56,13 +57,21 @@ fn measure(model: &ModelSpec, data: &Dataset, args: &BenchArgs) -> anyhow::Resul
     tune_model::train(
         &job((10 * args.batch).min(data.train.len), 1),
         data,
+        &input,
         &opts,
         &mut tune_model::Silent,
         None,
     )?;
     let mut rss = RssPerEpoch(Vec::new());
     let started = Instant::now();
-    let trained = tune_model::train(&job(images, args.epochs), data, &opts, &mut rss, None)?;
+    let trained = tune_model::train(
+        &job(images, args.epochs),
+        data,
+        &input,
+        &opts,
+        &mut rss,
+        None,
+    )?;
     let m = Measured {
         params: trained.outcome.params,
         images,

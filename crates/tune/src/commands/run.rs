@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use tune_report::{Align, Cell, Column, Field, Format, Style, TableData};
-use tune_spec::{JobSpec, ModelSpec, Validation};
+use tune_spec::{InputShape, JobSpec, ModelSpec, Validation};
 use tune_store::{JobStatus, JobStatusRow, NewSweep, Store};
 
 /// Most jobs one run may expand to, whatever multiplies them (axes, sections, `--repeats`).
@@ -756,9 +756,9 @@ fn jobs_table(planned: &[Planned<'_>]) -> TableData {
         ];
         row.extend(settings.iter().map(|f| Cell::from(&f.value(p.job))));
         row.extend([
-            Cell::int(p.job.model.params().unwrap_or(0) as u64),
+            Cell::int(p.job.model.params(&InputShape::BUILT_IN).unwrap_or(0) as u64),
             Cell::num(
-                Some(p.job.model.train_flops_per_image().unwrap_or(0.0) / 1e6),
+                Some(p.job.model.train_flops_per_image(&InputShape::BUILT_IN).unwrap_or(0.0) / 1e6),
                 1,
             ),
             Cell::text(p.state.clone()),

@@ -5,7 +5,7 @@ use crate::progress::TrainProgress;
 use anyhow::Context;
 use std::process::ExitCode;
 use tune_model::{Kernels, TrainOptions};
-use tune_spec::{JobSpec, TrainSpec, Validation};
+use tune_spec::{InputShape, JobSpec, TrainSpec, Validation};
 
 pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let job = JobSpec {
@@ -21,12 +21,13 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
             ..TrainSpec::default()
         },
     };
-    job.validate()?;
+    job.validate(&InputShape::BUILT_IN)?;
     let data = crate::runner::load_checked(
         &job.train.dataset,
         args.data.data_dir.as_deref(),
         args.allow_unverified,
     )?;
+    let input = tune_model::input_shape(&data);
     tune_model::split_sizes(&job, &job.train.dataset, data.train.len)
         .map_err(|e| anyhow::Error::new(e).context("--train-images or --holdout"))?;
     let opts = TrainOptions {
@@ -35,7 +36,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         ..TrainOptions::default()
     };
     let mut progress = TrainProgress::new(args.quiet || args.format == SummaryFormat::Json);
-    let trained = tune_model::train(&job, &data, &opts, &mut progress, None)?;
+    let trained = tune_model::train(&job, &data, &input, &opts, &mut progress, None)?;
     drop(progress);
     if let Some(path) = &args.save {
         tune_model::checkpoint::save_weights(&trained.network, path)
