@@ -82,8 +82,17 @@ fn csv_spec(train: &Path, test: &Path) -> DataSpec {
 
 // ---- the real data: CSV and PNG folders decode to the IDX pixels ----
 
+/// The first images and labels of a real data set's training and test files.
+struct Sample {
+    dir: PathBuf,
+    train: Images,
+    train_labels: Vec<u8>,
+    test: Images,
+    test_labels: Vec<u8>,
+}
+
 /// The first `n` training and `m` test images and labels of Fashion-MNIST (or MNIST), if present.
-fn real_sample(n: usize, m: usize) -> Option<(PathBuf, Images, Vec<u8>, Images, Vec<u8>)> {
+fn real_sample(n: usize, m: usize) -> Option<Sample> {
     let dir = [
         "/usr/share/datasets/fashion-mnist",
         "/work/shared/datasets/mnist",
@@ -106,12 +115,25 @@ fn real_sample(n: usize, m: usize) -> Option<(PathBuf, Images, Vec<u8>, Images, 
         read_labels(&dir.join("t10k-labels-idx1-ubyte.gz")).unwrap(),
         m,
     );
-    Some((dir, train, train_labels, test, test_labels))
+    Some(Sample {
+        dir,
+        train,
+        train_labels,
+        test,
+        test_labels,
+    })
 }
 
 #[test]
 fn real_images_as_csv_and_png_folders_decode_to_the_idx_pixels() {
-    let Some((dir, train, train_labels, test, test_labels)) = real_sample(1000, 200) else {
+    let Some(Sample {
+        dir,
+        train,
+        train_labels,
+        test,
+        test_labels,
+    }) = real_sample(1000, 200)
+    else {
         eprintln!("skipped: neither Fashion-MNIST nor MNIST is on this machine");
         return;
     };

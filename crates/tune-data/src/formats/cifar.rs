@@ -51,7 +51,7 @@ pub(crate) fn read(
     let mut labels = Vec::new();
     for path in paths {
         let bytes = fs::read(path).map_err(|e| DataError::io("read", path, e))?;
-        if bytes.len() % RECORD != 0 {
+        if !bytes.len().is_multiple_of(RECORD) {
             return Err(DataError::Invalid {
                 path: path.clone(),
                 problem: DataProblem::CifarLength {
