@@ -314,7 +314,7 @@ fn csv_rgb_with_size_is_stored_planar() {
     // The label column may be anywhere. One image per class, one to test: the tie of the
     // stratified draw goes to the lower class.
     assert_eq!(d.class_counts(), (vec![0, 1], vec![1, 0]));
-    let mut all: Vec<&[u8]> = vec![d.train.image(0, 6), d.train.image(1, 6)];
+    let mut all: Vec<&[u8]> = vec![d.train.image(0, 6), d.test.image(0, 6)];
     all.sort();
     assert_eq!(
         all,
