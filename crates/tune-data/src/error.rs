@@ -254,6 +254,234 @@ pub enum DataError {
         /// The data set's image width.
         expected_cols: usize,
     },
+
+    /// A file or folder of a user's own data set (see [`DataSpec`](crate::DataSpec)) is not as its
+    /// format requires. The message names the file or folder, the row or image, and the fix.
+    #[error("{}: {problem}", path.display())]
+    Invalid {
+        /// The file or folder concerned (a CSV file, an image, a class folder, a batch file).
+        path: PathBuf,
+        /// What is wrong with it, and how to fix it.
+        problem: DataProblem,
+    },
+}
+
+/// What is wrong with a user's data set file or folder. Each message says where (line, record,
+/// image) and how to fix it; [`DataError::Invalid`] puts the path in front.
+#[derive(Debug, Error)]
+pub enum DataProblem {
+    /// The data set description itself is wrong (paths, `size`, `channels`, `test_split`).
+    #[error("{0}")]
+    Spec(String),
+
+    /// The CSV file's header has no column named `label`.
+    #[error(
+        "the header row has no `label` column (it starts `{header}`): the CSV layout is a header \
+         row `label,pixel1,pixel2,...` and one image per row; name the class column `label`"
+    )]
+    CsvNoLabel {
+        /// The first few cells of the header.
+        header: String,
+    },
+
+    /// A CSV row has another number of cells than the header.
+    #[error(
+        "line {line} has {found} cells but the header has {expected}: every row holds a label and \
+         the same number of pixels; fix or delete the row"
+    )]
+    CsvRagged {
+        /// 1-based line number in the file.
+        line: u64,
+        /// Cells in the row.
+        found: usize,
+        /// Cells in the header.
+        expected: usize,
+    },
+
+    /// A CSV cell is not a whole number.
+    #[error(
+        "line {line}, column `{column}`: `{value}` is not a whole number; labels are class \
+         indices 0, 1, ... and pixels whole numbers 0-255: fix the cell or re-export the file"
+    )]
+    CsvNotNumber {
+        /// 1-based line number.
+        line: u64,
+        /// The column's name from the header.
+        column: String,
+        /// The cell (cut to 20 characters).
+        value: String,
+    },
+
+    /// A CSV pixel is a number outside 0-255.
+    #[error(
+        "line {line}, column `{column}`: pixel value {value} is outside 0-255; pixels are bytes: \
+         export the images unscaled (0-255, not 0-1 or standardised)"
+    )]
+    CsvPixelRange {
+        /// 1-based line number.
+        line: u64,
+        /// The column's name from the header.
+        column: String,
+        /// The value.
+        value: i64,
+    },
+
+    /// The CSV file's pixel columns do not make images of the asked or of a square size.
+    #[error("{0}")]
+    CsvShape(String),
+
+    /// The CSV file cannot be parsed at all (the `csv` crate's message).
+    #[error("not a readable CSV file ({0}); save it as comma-separated text")]
+    CsvSyntax(String),
+
+    /// A label is not one of the data set's classes.
+    #[error(
+        "{at}: label {label} is not a class: the data set has {classes} classes (0-{}){}",
+        classes.saturating_sub(1),
+        label_fix(*classes)
+    )]
+    LabelOutOfRange {
+        /// Where: `line 12`, `record 5`.
+        at: String,
+        /// The label.
+        label: i64,
+        /// Number of classes.
+        classes: usize,
+    },
+
+    /// A folder of images has no class sub-folders.
+    #[error(
+        "holds no class folders: put the images of each class in a sub-folder named after the \
+         class (`FOLDER/CLASS/IMAGE.png`){}",
+        ignored_note(*ignored)
+    )]
+    NoClasses {
+        /// Files and folders ignored (hidden, not images, not in a class folder).
+        ignored: usize,
+    },
+
+    /// A class folder holds no image.
+    #[error(
+        "class folder `{class}` holds no images (PNG, JPEG or BMP){}: add its images or remove \
+         the folder",
+        ignored_note(*ignored)
+    )]
+    EmptyClass {
+        /// The class (the folder's name).
+        class: String,
+        /// Files and folders ignored in it.
+        ignored: usize,
+    },
+
+    /// An image cannot be decoded.
+    #[error(
+        "cannot decode the image ({0}): the file is corrupt, truncated or not a PNG, JPEG or BMP \
+         image; replace or delete it"
+    )]
+    BadImage(String),
+
+    /// Images of one data set differ in size and no `size` was given to resize them to.
+    #[error(
+        "image is {width}x{height} (width x height) but {} is {first_width}x{first_height}: give \
+         `size = [HEIGHT, WIDTH]` to resize every image to one size, or resize them yourself",
+        first.display()
+    )]
+    MixedSizes {
+        /// Width of this image.
+        width: u32,
+        /// Height of this image.
+        height: u32,
+        /// The first image of the data set.
+        first: PathBuf,
+        /// Its width.
+        first_width: u32,
+        /// Its height.
+        first_height: u32,
+    },
+
+    /// The test folder's classes are not the training folder's.
+    #[error(
+        "the test classes are not the training classes of {}: {differences}; every class needs \
+         a folder, of the same name, in both",
+        train.display()
+    )]
+    ClassSetsDiffer {
+        /// The training folder.
+        train: PathBuf,
+        /// The classes only in one of them, e.g. "only in training: cat; only in test: cow".
+        differences: String,
+    },
+
+    /// A CIFAR batch file is not a whole number of records.
+    #[error(
+        "is {len} bytes, not a whole number of 3,073-byte records (1 label byte, then 1,024 red, \
+         1,024 green and 1,024 blue bytes): the file is truncated or not a CIFAR-10 binary batch \
+         (CIFAR-100's 3,074-byte records are not supported); download it again"
+    )]
+    CifarLength {
+        /// The file's length in bytes.
+        len: u64,
+    },
+
+    /// A split holds no images.
+    #[error("the {split} split holds no images: {fix}")]
+    EmptySplit {
+        /// `training` or `test`.
+        split: &'static str,
+        /// How to fix it, for this format.
+        fix: &'static str,
+    },
+
+    /// The test images' shape is not the training images'.
+    #[error(
+        "the test images are {found} but the training images are {train}: the files belong to \
+         different data sets{}",
+        if *resizable { "; or give `size = [HEIGHT, WIDTH]` to resize both" } else { "" }
+    )]
+    SplitShape {
+        /// The test images' `HxWxC`.
+        found: String,
+        /// The training images' `HxWxC`.
+        train: String,
+        /// Whether `size` would resize them (image folders).
+        resizable: bool,
+    },
+
+    /// A user's IDX file is damaged or of the wrong kind.
+    #[error("{0}; export the file again")]
+    Idx(IdxProblem),
+
+    /// A user's IDX image and label files disagree on the number of examples.
+    #[error(
+        "holds {images} images but {} holds {labels} labels: give the label file that belongs \
+         to these images",
+        labels_path.display()
+    )]
+    IdxCount {
+        /// Images in the image file.
+        images: usize,
+        /// The label file.
+        labels_path: PathBuf,
+        /// Labels in it.
+        labels: usize,
+    },
+}
+
+fn label_fix(classes: usize) -> &'static str {
+    if classes == 0 {
+        ""
+    } else {
+        ": the files belong to different data sets, or give the class names (one per class, \
+         label 0 first) so every label is a class"
+    }
+}
+
+fn ignored_note(ignored: usize) -> String {
+    match ignored {
+        0 => String::new(),
+        1 => " (1 hidden or non-image entry ignored)".to_string(),
+        n => format!(" ({n} hidden or non-image entries ignored)"),
+    }
 }
 
 /// What is wrong inside one IDX file.

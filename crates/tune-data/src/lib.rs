@@ -11,9 +11,18 @@
 //! - [`load()`] reads a data set into memory as `f32` pixels in `[0, 1]`; it never checks checksums.
 //! - [`fetch()`] downloads a data set into tune's cache, verifying every file before it is kept.
 //! - [`epoch_order()`] is the reproducible shuffle of the training set for one epoch.
+//!
+//! Users' own data sets, of any image size, channel count (1 or 3) and class count (up to 256):
+//! - [`DataSpec`] says where the files are and in which [`Format`]: IDX, Kaggle's CSV, a folder
+//!   of class folders of images, CIFAR-10 batches; [`decode()`] reads it into a
+//!   [`DecodedDataset`] (bytes, planar) identified by the SHA-256 of its content.
+//! - [`decode_cached()`] keeps the decoded data on disk, so later runs start at once.
 
+mod cache;
+mod dataset;
 mod error;
 mod fetch;
+mod formats;
 mod holdout;
 mod identity;
 pub mod idx;
@@ -23,8 +32,12 @@ pub mod registry;
 mod shuffle;
 mod verify;
 
-pub use error::{DataError, IdxProblem};
+pub use cache::{CacheOutcome, decode_cached, decoded_cache_dir};
+pub use dataset::{DataSpec, DecodedDataset, DecodedSplit, Format, TestSet, content_hash, decode};
+pub use error::{DataError, DataProblem, IdxProblem};
 pub use fetch::{FetchEvent, FetchOptions, fetch, fetch_info};
+pub use formats::cifar::{CIFAR10_CLASSES, RECORD as CIFAR_RECORD};
+pub use formats::folder::IMAGE_EXTENSIONS;
 pub use holdout::{HOLDOUT_SEED, Holdout, stratified_holdout};
 pub use identity::{DataIdentity, canonical_identity, identify};
 pub use load::{Dataset, IMAGE_SIZE, Split, load, load_dir};

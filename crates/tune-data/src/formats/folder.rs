@@ -1,0 +1,315 @@
+//! Image folders, the layout of Keras's `image_dataset_from_directory` and torchvision's
+//! `ImageFolder`: one sub-folder per class, named after it, holding PNG, JPEG or BMP images
+//! (sub-folders of a class folder are read too).
+//!
+//! Classes are the sub-folders in sorted name order (label 0 first); images are taken in sorted
+//! order of their path inside the class folder. Hidden files and folders (name starting with
+//! `.`), files of other types and files beside the class folders are ignored and counted in a
+//! note. Images are decoded in parallel (rayon), converted to grayscale or RGB (alpha dropped)
+//! and, with `size`, resized to it (triangle filter).
+
+use crate::dataset::{DataSpec, RawSplit};
+use crate::{DataError, DataProblem};
+use image::DynamicImage;
+use image::imageops::FilterType;
+use rayon::prelude::*;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// File extensions read as images (compared without case).
+pub const IMAGE_EXTENSIONS: [&str; 4] = ["png", "jpg", "jpeg", "bmp"];
+
+/// The images of an image folder, before decoding.
+#[derive(Debug)]
+pub(crate) struct Scan {
+    /// Class names, sorted.
+    pub classes: Vec<String>,
+    /// Every image with its label, in the folder's order.
+    pub files: Vec<(PathBuf, u8)>,
+    /// Hidden entries, non-image files and files beside the class folders.
+    pub ignored: usize,
+}
+
+/// Lists the class folders of `root` and their images.
+pub(crate) fn scan(root: &Path) -> Result<Scan, DataError> {
+    let mut ignored = 0;
+    let mut classes: Vec<(String, PathBuf)> = Vec::new();
+    for entry in read_dir(root)? {
+        let (name, path, is_dir) = entry;
+        if name.starts_with('.') || !is_dir {
+            ignored += 1;
+        } else {
+            classes.push((name, path));
+        }
+    }
+    if classes.is_empty() {
+        return Err(DataError::Invalid {
+            path: root.to_path_buf(),
+            problem: DataProblem::NoClasses { ignored },
+        });
+    }
+    if classes.len() > 256 {
+        return Err(DataError::Invalid {
+            path: root.to_path_buf(),
+            problem: DataProblem::Spec(format!(
+                "holds {} class folders; tune supports at most 256 classes",
+                classes.len()
+            )),
+        });
+    }
+    classes.sort();
+    let mut files = Vec::new();
+    for (label, (name, dir)) in classes.iter().enumerate() {
+        let mut found = Vec::new();
+        let mut class_ignored = 0;
+        let mut stack = vec![dir.clone()];
+        while let Some(d) = stack.pop() {
+            for (name, path, is_dir) in read_dir(&d)? {
+                if name.starts_with('.') {
+                    class_ignored += 1;
+                } else if is_dir {
+                    stack.push(path);
+                } else if is_image(&path) {
+                    found.push(path);
+                } else {
+                    class_ignored += 1;
+                }
+            }
+        }
+        if found.is_empty() {
+            return Err(DataError::Invalid {
+                path: dir.clone(),
+                problem: DataProblem::EmptyClass {
+                    class: name.clone(),
+                    ignored: class_ignored,
+                },
+            });
+        }
+        found.sort();
+        ignored += class_ignored;
+        files.extend(found.into_iter().map(|p| (p, label as u8)));
+    }
+    Ok(Scan {
+        classes: classes.into_iter().map(|(name, _)| name).collect(),
+        files,
+        ignored,
+    })
+}
+
+fn is_image(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
+}
+
+/// The entries of `dir`: name, path and whether it is a folder (following links).
+fn read_dir(dir: &Path) -> Result<Vec<(String, PathBuf, bool)>, DataError> {
+    let err = |e| DataError::io("read folder", dir, e);
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).map_err(err)? {
+        let entry = entry.map_err(err)?;
+        let path = entry.path();
+        let is_dir = fs::metadata(&path).map(|m| m.is_dir()).unwrap_or(false);
+        out.push((
+            entry.file_name().to_string_lossy().into_owned(),
+            path,
+            is_dir,
+        ));
+    }
+    Ok(out)
+}
+
+/// One decoded image: planar pixels of 1 or 3 channels, and its size before resizing.
+struct Decoded {
+    pixels: Vec<u8>,
+    colour: bool,
+    width: u32,
+    height: u32,
+}
+
+/// Reads the image folder `paths[0]` of one split.
+pub(crate) fn read(
+    spec: &DataSpec,
+    paths: &[PathBuf],
+    train: Option<&RawSplit>,
+) -> Result<RawSplit, DataError> {
+    let root = match paths {
+        [root] => root,
+        _ => {
+            return Err(crate::dataset::spec_error(
+                spec,
+                format!(
+                    "{} paths given for one split: format folder takes one folder per split",
+                    paths.len()
+                ),
+            ));
+        }
+    };
+    if !root.is_dir() {
+        return Err(DataError::Invalid {
+            path: root.clone(),
+            problem: DataProblem::Spec(
+                "is not a folder: format folder takes a folder with one sub-folder per class"
+                    .to_string(),
+            ),
+        });
+    }
+    let scan = scan(root)?;
+    if let Some(t) = train
+        && let Some(train_classes) = &t.classes
+        && *train_classes != scan.classes
+    {
+        let only = |a: &[String], b: &[String]| {
+            a.iter()
+                .filter(|c| !b.contains(c))
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut parts = Vec::new();
+        let (in_train, in_test) = (
+            only(train_classes, &scan.classes),
+            only(&scan.classes, train_classes),
+        );
+        if !in_train.is_empty() {
+            parts.push(format!("only in training: {in_train}"));
+        }
+        if !in_test.is_empty() {
+            parts.push(format!("only in test: {in_test}"));
+        }
+        return Err(DataError::Invalid {
+            path: root.clone(),
+            problem: DataProblem::ClassSetsDiffer {
+                train: spec.train[0].clone(),
+                differences: parts.join("; "),
+            },
+        });
+    }
+    if let Some(given) = &spec.classes
+        && given.len() != scan.classes.len()
+    {
+        return Err(DataError::Invalid {
+            path: root.clone(),
+            problem: DataProblem::Spec(format!(
+                "holds {} class folders but {} class names are given: leave the names out (the \
+                 folders name the classes) or give one per folder",
+                scan.classes.len(),
+                given.len()
+            )),
+        });
+    }
+    let channels = spec.channels.or(train.map(|t| t.channels));
+    let decoded: Vec<Result<Decoded, DataError>> = scan
+        .files
+        .par_iter()
+        .map(|(path, _)| decode(path, spec.size, channels))
+        .collect();
+    let mut images: Vec<Decoded> = Vec::with_capacity(decoded.len());
+    for d in decoded {
+        images.push(d?);
+    }
+    let channels = channels.unwrap_or(if images.iter().any(|d| d.colour) {
+        3
+    } else {
+        1
+    });
+    let (height, width) = match spec.size {
+        Some(size) => size,
+        None => {
+            let first = &images[0];
+            if let Some((i, d)) = images
+                .iter()
+                .enumerate()
+                .find(|(_, d)| (d.width, d.height) != (first.width, first.height))
+            {
+                return Err(DataError::Invalid {
+                    path: scan.files[i].0.clone(),
+                    problem: DataProblem::MixedSizes {
+                        width: d.width,
+                        height: d.height,
+                        first: scan.files[0].0.clone(),
+                        first_width: first.width,
+                        first_height: first.height,
+                    },
+                });
+            }
+            (first.height as usize, first.width as usize)
+        }
+    };
+    let image_len = channels * height * width;
+    let mut pixels = Vec::with_capacity(images.len() * image_len);
+    for d in &images {
+        if d.colour || channels == 1 {
+            pixels.extend_from_slice(&d.pixels);
+        } else {
+            // A grayscale image among colour ones: the same plane for red, green and blue.
+            for _ in 0..channels {
+                pixels.extend_from_slice(&d.pixels);
+            }
+        }
+    }
+    let mut notes = Vec::new();
+    if scan.ignored > 0 {
+        notes.push(format!(
+            "{}: {} hidden or non-image files and folders ignored",
+            root.display(),
+            scan.ignored
+        ));
+    }
+    Ok(RawSplit {
+        images: pixels,
+        labels: scan.files.iter().map(|(_, l)| *l).collect(),
+        height,
+        width,
+        channels,
+        classes: Some(scan.classes),
+        notes,
+    })
+}
+
+/// Decodes one image, converts it to `channels` (or its own: RGB if it has colour, else
+/// grayscale) and resizes it to `size` `(height, width)` if given.
+fn decode(
+    path: &Path,
+    size: Option<(usize, usize)>,
+    channels: Option<usize>,
+) -> Result<Decoded, DataError> {
+    let bytes = fs::read(path).map_err(|e| DataError::io("read", path, e))?;
+    let img = image::load_from_memory(&bytes).map_err(|e| DataError::Invalid {
+        path: path.to_path_buf(),
+        problem: DataProblem::BadImage(e.to_string()),
+    })?;
+    let (width, height) = (img.width(), img.height());
+    let colour = match channels {
+        Some(c) => c == 3,
+        None => img.color().has_color(),
+    };
+    let mut img = if colour {
+        DynamicImage::ImageRgb8(img.into_rgb8())
+    } else {
+        DynamicImage::ImageLuma8(img.into_luma8())
+    };
+    if let Some((h, w)) = size
+        && (w as u32, h as u32) != (width, height)
+    {
+        img = img.resize_exact(w as u32, h as u32, FilterType::Triangle);
+    }
+    let pixels = match img {
+        DynamicImage::ImageRgb8(rgb) => {
+            let plane = (rgb.width() * rgb.height()) as usize;
+            let raw = rgb.into_raw();
+            let mut planar = Vec::with_capacity(3 * plane);
+            for c in 0..3 {
+                planar.extend((0..plane).map(|p| raw[3 * p + c]));
+            }
+            planar
+        }
+        other => other.into_luma8().into_raw(),
+    };
+    Ok(Decoded {
+        pixels,
+        colour,
+        width,
+        height,
+    })
+}
