@@ -186,46 +186,6 @@ macro_rules! bind_predictions {
     };
 }
 
-/// Binds a [`JobRecord`]'s fields, in order, to `$query`.
-macro_rules! bind_job {
-    ($query:expr, $r:expr) => {
-        $query
-            .bind(&$r.key)
-            .bind($r.seq)
-            .bind(&$r.model)
-            .bind($r.layers)
-            .bind($r.layer1)
-            .bind($r.layer2)
-            .bind($r.layer3)
-            .bind(&$r.filters)
-            .bind($r.kernel)
-            .bind($r.dense)
-            .bind(&$r.dense_widths)
-            .bind($r.dropout)
-            .bind($r.l2)
-            .bind($r.lr)
-            .bind($r.rho)
-            .bind($r.eps)
-            .bind($r.batch)
-            .bind($r.epochs)
-            .bind(&$r.dataset)
-            .bind($r.seed)
-            .bind($r.train_images)
-            .bind(&$r.validation)
-            .bind(&$r.spec_json)
-            .bind($r.params)
-            .bind($r.flops_per_image)
-            .bind(&$r.status)
-            .bind($r.attempts)
-            .bind(&$r.worker_id)
-            .bind(&$r.lease_expires_at)
-            .bind(&$r.last_error)
-            .bind(&$r.created_at)
-            .bind(&$r.started_at)
-            .bind(&$r.finished_at)
-    };
-}
-
 /// Binds an [`EpochRecord`]'s fields, in order, to `$query`.
 macro_rules! bind_epoch {
     ($query:expr, $e:expr) => {
@@ -988,7 +948,7 @@ impl Store {
             };
             for (i, record) in records.iter_mut().enumerate() {
                 record.seq = base + 1 + i as i64;
-                let n = bind_job!(sqlx::query(sql.insert_job), record)
+                let n = columns::bind_job(sqlx::query((sql.insert_job)()), record)
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
@@ -1676,7 +1636,7 @@ impl Store {
         on_backend!(self, "reading a database to merge", |pool, sql| {
             Ok(Export {
                 sweeps: sqlx::query_as(sql.select_sweeps).fetch_all(pool).await?,
-                jobs: sqlx::query_as(sql.export_jobs).fetch_all(pool).await?,
+                jobs: sqlx::query_as((sql.export_jobs)()).fetch_all(pool).await?,
                 memberships: sqlx::query_as(sql::EXPORT_MEMBERSHIPS)
                     .fetch_all(pool)
                     .await?,
@@ -1747,7 +1707,7 @@ impl Store {
                             record.status = JobStatus::Interrupted.as_str().to_string();
                             record.lease_expires_at = None;
                         }
-                        bind_job!(sqlx::query(sql.insert_job), record)
+                        columns::bind_job(sqlx::query((sql.insert_job)()), &record)
                             .execute(&mut *tx)
                             .await?;
                         report.jobs_added += 1;
