@@ -157,7 +157,11 @@ mod tests {
     fn both_data_sets_are_known() {
         let names: Vec<&str> = known().iter().map(|d| d.name.as_str()).collect();
         assert_eq!(names, ["fashion-mnist", "mnist"]);
-        assert_eq!(names, tune_spec::DATASET_NAMES, "the one list of data set names");
+        assert_eq!(
+            names,
+            tune_spec::DATASET_NAMES,
+            "the one list of data set names"
+        );
         let fashion = info("fashion-mnist").unwrap();
         assert_eq!(fashion.classes[0], "T-shirt/top");
         assert_eq!(fashion.classes[9], "Ankle boot");

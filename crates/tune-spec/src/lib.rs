@@ -177,7 +177,10 @@ impl ModelSpec {
                 return bad(Field::Filters, "a CNN needs at least one conv layer");
             }
             ModelKind::Ann if !self.filters.is_empty() => {
-                return bad(Field::Filters, "an ANN has no conv layers; remove `filters`");
+                return bad(
+                    Field::Filters,
+                    "an ANN has no conv layers; remove `filters`",
+                );
             }
             _ => {}
         }

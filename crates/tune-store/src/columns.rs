@@ -24,9 +24,13 @@ pub(crate) enum Cell {
 
 /// The setting columns of `jobs`, in [`Field::COLUMNS`] order.
 fn setting_columns() -> impl Iterator<Item = (Field, &'static str)> {
-    Field::COLUMNS
-        .into_iter()
-        .map(|f| (f, f.column().expect("every field of Field::COLUMNS has a column")))
+    Field::COLUMNS.into_iter().map(|f| {
+        (
+            f,
+            f.column()
+                .expect("every field of Field::COLUMNS has a column"),
+        )
+    })
 }
 
 /// `template` with `{settings}` replaced by `, ` and the setting columns, and `{setting_params}`
@@ -253,9 +257,14 @@ mod tests {
 
     #[test]
     fn statements_list_every_setting_column() {
-        let sql = with_settings("INSERT INTO jobs (key{settings}) VALUES ($1{setting_params})", 2);
+        let sql = with_settings(
+            "INSERT INTO jobs (key{settings}) VALUES ($1{setting_params})",
+            2,
+        );
         assert!(
-            sql.starts_with("INSERT INTO jobs (key, model, layers, layer1, layer2, layer3, filters,"),
+            sql.starts_with(
+                "INSERT INTO jobs (key, model, layers, layer1, layer2, layer3, filters,"
+            ),
             "{sql}"
         );
         assert!(sql.ends_with("$20, $21)"), "{sql}");
