@@ -7,7 +7,7 @@
 use crate::idx::is_gzip;
 use crate::registry::{DatasetInfo, FileInfo};
 use crate::verify::{check_file, digest};
-use crate::{DataError, IdxProblem, cache_dir, data_file, info};
+use crate::{DataError, IdxProblem, SearchEnv, cache_dir, data_file, info};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -124,7 +124,7 @@ fn fetch_into(
     progress: &mut dyn FnMut(FetchEvent<'_>),
 ) -> Result<(), DataError> {
     let dir = dir.to_path_buf();
-    let env_mirror = std::env::var("TUNE_MIRROR").ok().filter(|m| !m.is_empty());
+    let env_mirror = SearchEnv::from_env().mirror;
     let mirrors: Vec<Mirror> = match opts.mirror.clone().or(env_mirror) {
         Some(base) => vec![Mirror::new(&base)],
         None => info.mirrors.iter().map(|base| Mirror::new(base)).collect(),

@@ -41,7 +41,9 @@ pub use formats::folder::IMAGE_EXTENSIONS;
 pub use holdout::{HOLDOUT_SEED, Holdout, stratified_holdout};
 pub use identity::{DataIdentity, canonical_identity, identify};
 pub use load::{Dataset, IMAGE_SIZE, Split, load, load_dir};
-pub use locate::{Located, Searched, Source, cache_dir, data_file, locate};
+pub use locate::{
+    DATA_DIR_VAR, Located, MIRROR_VAR, SearchEnv, Searched, Source, cache_dir, data_file, locate,
+};
 pub use registry::{DatasetInfo, FileInfo, info, known};
 pub use shuffle::epoch_order;
 pub use verify::{DatasetStatus, status, verify};

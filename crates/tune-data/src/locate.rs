@@ -77,24 +77,36 @@ pub fn locate(name: &str, data_dir: Option<&Path>) -> Result<Located, DataError>
     locate_in(info(name)?, data_dir, &SearchEnv::from_env())
 }
 
-/// The environment's say in the search, read once so that the search itself is a pure function.
+/// The environment variable naming a folder to look for data sets in before tune's cache.
+pub const DATA_DIR_VAR: &str = "TUNE_DATA_DIR";
+
+/// The environment variable naming a base URL to download data sets from instead of the
+/// registry's mirrors.
+pub const MIRROR_VAR: &str = "TUNE_MIRROR";
+
+/// The environment's say in finding and fetching data sets, read once (the one place tune reads
+/// these variables) so that the search itself is a pure function.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct SearchEnv {
+pub struct SearchEnv {
     /// `$TUNE_DATA_DIR`.
     pub data_dir: Option<PathBuf>,
     /// The result of [`cache_dir()`], if there is one.
     pub cache_root: Option<PathBuf>,
     /// Normally `/usr/share/datasets`.
     pub system_root: PathBuf,
+    /// `$TUNE_MIRROR`: a base URL to download from (see [`crate::FetchOptions::mirror`]).
+    pub mirror: Option<String>,
 }
 
 impl SearchEnv {
+    /// Reads the process environment (see [`SearchEnv::from_vars`]).
     pub fn from_env() -> Self {
         Self::from_vars(|key| std::env::var_os(key))
     }
 
-    /// Reads `TUNE_DATA_DIR`, `TUNE_CACHE_DIR`, `XDG_CACHE_HOME` and `HOME` through `var`; empty
-    /// values count as unset, and a relative `XDG_CACHE_HOME` is ignored as the XDG spec says.
+    /// Reads `TUNE_DATA_DIR`, `TUNE_CACHE_DIR`, `XDG_CACHE_HOME`, `HOME` and `TUNE_MIRROR` through
+    /// `var`; empty values count as unset, a mirror that is not UTF-8 too, and a relative
+    /// `XDG_CACHE_HOME` is ignored as the XDG spec says.
     pub fn from_vars(var: impl Fn(&str) -> Option<OsString>) -> Self {
         let get = |key: &str| var(key).filter(|v| !v.is_empty()).map(PathBuf::from);
         let cache_root = get("TUNE_CACHE_DIR")
@@ -105,9 +117,12 @@ impl SearchEnv {
             })
             .or_else(|| get("HOME").map(|p| p.join(".cache").join("tune").join("datasets")));
         SearchEnv {
-            data_dir: get("TUNE_DATA_DIR"),
+            data_dir: get(DATA_DIR_VAR),
             cache_root,
             system_root: PathBuf::from("/usr/share/datasets"),
+            mirror: var(MIRROR_VAR)
+                .and_then(|m| m.into_string().ok())
+                .filter(|m| !m.is_empty()),
         }
     }
 }
@@ -233,6 +248,7 @@ mod tests {
                 data_dir: data_dir.map(|d| self.path(d)),
                 cache_root: Some(self.path("cache")),
                 system_root: self.path("system"),
+                mirror: None,
             }
         }
     }
@@ -378,10 +394,12 @@ mod tests {
             ("XDG_CACHE_HOME", "/x"),
             ("HOME", "/h"),
             ("TUNE_DATA_DIR", "/d"),
+            ("TUNE_MIRROR", "http://m/"),
         ];
         let e = env(&all);
         assert_eq!(e.cache_root, Some(PathBuf::from("/t")));
         assert_eq!(e.data_dir, Some(PathBuf::from("/d")));
+        assert_eq!(e.mirror.as_deref(), Some("http://m/"));
         assert_eq!(e.system_root, PathBuf::from("/usr/share/datasets"));
         assert_eq!(
             env(&all[1..]).cache_root,
@@ -399,6 +417,7 @@ mod tests {
         ]);
         assert_eq!(e.cache_root, Some(PathBuf::from("/h/.cache/tune/datasets")));
         assert_eq!(e.data_dir, None);
+        assert_eq!(env(&[("TUNE_MIRROR", "")]).mirror, None);
         assert_eq!(env(&[]).cache_root, None);
     }
 

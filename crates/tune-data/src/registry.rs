@@ -100,37 +100,26 @@ fn strings(items: &[&str]) -> Vec<String> {
 static KNOWN: LazyLock<Vec<DatasetInfo>> = LazyLock::new(|| {
     vec![
         DatasetInfo {
-            name: "fashion-mnist".into(),
+            name: tune_spec::FASHION_MNIST.name.into(),
             files: files([
                 "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
                 "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
                 "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
                 "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
             ]),
-            classes: strings(&[
-                "T-shirt/top",
-                "Trouser",
-                "Pullover",
-                "Dress",
-                "Coat",
-                "Sandal",
-                "Shirt",
-                "Sneaker",
-                "Bag",
-                "Ankle boot",
-            ]),
+            classes: strings(&tune_spec::FASHION_MNIST.classes),
             mirrors: strings(&["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"]),
             system_package: Some("dataset-fashion-mnist".into()),
         },
         DatasetInfo {
-            name: "mnist".into(),
+            name: tune_spec::MNIST.name.into(),
             files: files([
                 "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
                 "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
                 "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
                 "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
             ]),
-            classes: strings(&["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]),
+            classes: strings(&tune_spec::MNIST.classes),
             mirrors: strings(&[
                 "https://ossci-datasets.s3.amazonaws.com/mnist/",
                 "https://storage.googleapis.com/cvdf-datasets/mnist/",
@@ -168,6 +157,11 @@ mod tests {
     fn both_data_sets_are_known() {
         let names: Vec<&str> = known().iter().map(|d| d.name.as_str()).collect();
         assert_eq!(names, ["fashion-mnist", "mnist"]);
+        assert_eq!(
+            names,
+            tune_spec::DATASET_NAMES,
+            "the one list of data set names"
+        );
         let fashion = info("fashion-mnist").unwrap();
         assert_eq!(fashion.classes[0], "T-shirt/top");
         assert_eq!(fashion.classes[9], "Ankle boot");

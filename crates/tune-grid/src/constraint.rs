@@ -6,94 +6,31 @@
 
 use std::fmt;
 
-use tune_spec::SpecError;
+use tune_spec::{Field, SpecError};
 
 use crate::error::closest;
 
-/// A numeric quantity of a job that a rule can name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Name {
-    Kernel,
-    Epochs,
-    Batch,
-    Dropout,
-    L2,
-    Lr,
-    Rho,
-    Eps,
-    Seed,
-    TrainImages,
-    /// Filters of conv layer N (1-based).
-    Layer(usize),
-    /// Width of hidden dense layer N (1-based); `dense` is `dense1`.
-    Dense(usize),
-    /// Trainable parameters.
-    Params,
-    /// Training FLOPs per image.
-    Flops,
-    /// Number of conv layers.
-    Layers,
-    /// Filters of the last conv layer.
-    LastFilters,
-}
-
-/// Plain names a rule may use, for messages and suggestions.
-const PLAIN: [(&str, Name); 15] = [
-    ("kernel", Name::Kernel),
-    ("epochs", Name::Epochs),
-    ("batch", Name::Batch),
-    ("dropout", Name::Dropout),
-    ("l2", Name::L2),
-    ("lr", Name::Lr),
-    ("rho", Name::Rho),
-    ("eps", Name::Eps),
-    ("seed", Name::Seed),
-    ("train_images", Name::TrainImages),
-    ("dense", Name::Dense(1)),
-    ("params", Name::Params),
-    ("flops", Name::Flops),
-    ("layers", Name::Layers),
-    ("last_filters", Name::LastFilters),
-];
-
-/// Settings that exist but are not numbers.
-const NOT_NUMBERS: [&str; 4] = ["model", "dataset", "validation", "filters"];
-
-/// `prefix` followed by a positive decimal number without leading zeros.
-fn numbered(name: &str, prefix: &str) -> Option<usize> {
-    let digits = name.strip_prefix(prefix)?;
-    if digits.is_empty() || digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
-}
-
-impl Name {
-    fn lookup(word: &str) -> Result<Name, String> {
-        if let Some(&(_, name)) = PLAIN.iter().find(|(w, _)| *w == word) {
-            return Ok(name);
-        }
-        if let Some(n) = numbered(word, "layer") {
-            return Ok(Name::Layer(n));
-        }
-        if let Some(n) = numbered(word, "dense") {
-            return Ok(Name::Dense(n));
-        }
-        if NOT_NUMBERS.contains(&word) {
+/// The [`Field`] a rule names: a number of [`Field::RULES`], `layerN` or `denseN`.
+fn lookup(word: &str) -> Result<Field, String> {
+    match Field::from_name(word) {
+        Ok(name) if name.is_rule_number() => return Ok(name),
+        Ok(_) => {
             return Err(format!(
                 "`{word}` is not a number and rules compare numbers; to treat models or data sets differently, put them in separate [[grid]] sections"
             ));
         }
-        let mut candidates: Vec<&str> = PLAIN.iter().map(|(w, _)| *w).collect();
-        candidates.extend(["layer1", "layer2", "layer3", "layer4", "dense2"]);
-        let hint = closest(word, &candidates)
-            .map(|c| format!("did you mean `{c}`? "))
-            .unwrap_or_default();
-        Err(format!(
-            "unknown name `{word}`; {hint}Rules can use numbers, {}, layerN, denseN",
-            PLAIN.map(|(w, _)| w).join(", ")
-        ))
+        Err(_) => {}
     }
+    let plain: Vec<String> = Field::RULES.iter().map(|f| f.name()).collect();
+    let mut candidates: Vec<&str> = plain.iter().map(String::as_str).collect();
+    candidates.extend(["layer1", "layer2", "layer3", "layer4", "dense2"]);
+    let hint = closest(word, &candidates)
+        .map(|c| format!("did you mean `{c}`? "))
+        .unwrap_or_default();
+    Err(format!(
+        "unknown name `{word}`; {hint}Rules can use numbers, {}, layerN, denseN",
+        plain.join(", ")
+    ))
 }
 
 /// A comparison operator.
@@ -124,14 +61,14 @@ impl Op {
 #[derive(Debug, Clone, PartialEq)]
 enum Term {
     Number(f64),
-    Name(Name),
+    Name(Field),
 }
 
 /// Where a rule gets the values of names from.
 pub(crate) trait Env {
     /// The value of `name` for the job, `None` when the job has no such value, or why the job's
     /// network cannot be built when the value needs it.
-    fn value(&self, name: Name) -> Result<Option<f64>, SpecError>;
+    fn value(&self, name: Field) -> Result<Option<f64>, SpecError>;
 }
 
 /// A parsed rule: `terms[0] ops[0] terms[1] ops[1] ...`.
@@ -249,7 +186,7 @@ impl Rule {
             let want_term = i % 2 == 0;
             match (token, want_term) {
                 (Token::Number(x), true) => terms.push(Term::Number(*x)),
-                (Token::Word(w), true) => terms.push(Term::Name(Name::lookup(w)?)),
+                (Token::Word(w), true) => terms.push(Term::Name(lookup(w)?)),
                 (Token::Op(op), false) => ops.push(*op),
                 (Token::Op(_), true) => {
                     return Err(format!(
@@ -312,19 +249,19 @@ mod tests {
     struct Job;
 
     impl Env for Job {
-        fn value(&self, name: Name) -> Result<Option<f64>, SpecError> {
+        fn value(&self, name: Field) -> Result<Option<f64>, SpecError> {
             Ok(match name {
-                Name::Layer(1) => Some(16.0),
-                Name::Layer(2) | Name::LastFilters => Some(32.0),
-                Name::Layer(_) => None,
-                Name::Dense(1) => Some(64.0),
-                Name::Dense(_) => None,
-                Name::Params => Some(1000.0),
-                Name::Layers => Some(2.0),
-                Name::Lr => Some(0.001),
-                Name::Flops => {
+                Field::Layer(1) => Some(16.0),
+                Field::Layer(2) | Field::LastFilters => Some(32.0),
+                Field::Layer(_) => None,
+                Field::Dense | Field::DenseLayer(1) => Some(64.0),
+                Field::DenseLayer(_) => None,
+                Field::Params => Some(1000.0),
+                Field::Layers => Some(2.0),
+                Field::Lr => Some(0.001),
+                Field::Flops => {
                     return Err(SpecError::Invalid {
-                        what: "kernel".into(),
+                        what: Field::Kernel,
                         why: "must be at least 1".into(),
                     });
                 }

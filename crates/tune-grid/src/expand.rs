@@ -3,13 +3,13 @@
 use std::collections::HashSet;
 
 use tune_spec::{
-    DEFAULT_HOLDOUT, InputShape, JobSpec, ModelKind, ModelSpec, SpecError, TrainSpec, Validation,
+    DEFAULT_HOLDOUT, Field, InputShape, JobSpec, ModelKind, ModelSpec, SpecError, TrainSpec,
+    Validation, Value as Val,
 };
 
-use crate::constraint::{Env, Name};
+use crate::constraint::Env;
 use crate::error::{GridError, Location};
 use crate::parse::{GridFile, Level, RuleAt, Setting};
-use crate::setting::{Key, Val};
 
 /// Most combinations one section may expand to.
 pub const MAX_COMBINATIONS: usize = 1_000_000;
@@ -68,7 +68,7 @@ impl Section {
         }
     }
 
-    fn get(&self, key: Key) -> Option<&Setting> {
+    fn get(&self, key: Field) -> Option<&Setting> {
         self.settings.iter().find(|s| s.key == key)
     }
 
@@ -85,14 +85,14 @@ impl Section {
         let mut layers: Vec<&Setting> = self
             .settings
             .iter()
-            .filter(|s| matches!(s.key, Key::Layer(_)))
+            .filter(|s| matches!(s.key, Field::Layer(_)))
             .collect();
         layers.sort_by_key(|s| match s.key {
-            Key::Layer(n) => n,
+            Field::Layer(n) => n,
             _ => 0,
         });
         for (i, s) in layers.iter().enumerate() {
-            if s.key != Key::Layer(i + 1) {
+            if s.key != Field::Layer(i + 1) {
                 return Err(self.invalid(
                     Some(&s.at),
                     &s.key.name(),
@@ -103,7 +103,7 @@ impl Section {
                 ));
             }
         }
-        let filters = self.get(Key::Filters);
+        let filters = self.get(Field::Filters);
         if let (Some(f), Some(l)) = (filters, layers.first()) {
             return Err(self.invalid(
                 Some(&f.at),
@@ -115,7 +115,7 @@ impl Section {
             ));
         }
         let conv = filters.or(layers.first().copied());
-        let models: Vec<ModelKind> = match self.get(Key::Model) {
+        let models: Vec<ModelKind> = match self.get(Field::Model) {
             Some(s) => s
                 .values
                 .iter()
@@ -126,7 +126,7 @@ impl Section {
                 .collect(),
             None => vec![ModelKind::Cnn],
         };
-        let model_at = self.get(Key::Model).map(|s| &s.at);
+        let model_at = self.get(Field::Model).map(|s| &s.at);
         if models.contains(&ModelKind::Ann)
             && let Some(c) = conv
         {
@@ -144,7 +144,7 @@ impl Section {
                     "is missing: a CNN (the default model) needs conv layers; set `layer1`, `layer2`, ... or `filters` in [fixed] or [axes], or set model = \"ann\"".into(),
                 ));
             }
-            if self.get(Key::Dense).is_none() {
+            if self.get(Field::Dense).is_none() {
                 return Err(self.invalid(
                     conv.map(|c| &c.at),
                     "dense",
@@ -234,26 +234,20 @@ impl Section {
     fn spec_error(&self, combination: &Combination, job: &JobSpec, err: SpecError) -> GridError {
         let key = match &err {
             SpecError::Shrinks { layer, .. } | SpecError::PoolShrinks { layer, .. } => {
-                Some(Key::Layer(*layer))
+                Some(Field::Layer(*layer))
             }
-            SpecError::Invalid { what, .. } => {
-                if what.starts_with("filters[") {
-                    let i: Option<usize> = what
-                        .trim_start_matches("filters[")
-                        .trim_end_matches(']')
-                        .parse()
-                        .ok();
-                    i.map(|i| Key::Layer(i + 1))
-                } else if what.starts_with("dense[") {
-                    Some(Key::Dense)
-                } else {
-                    Key::from_name(what).ok()
-                }
-            }
+            // Dense widths are one setting of a grid.
+            SpecError::Invalid {
+                what: Field::DenseLayer(_),
+                ..
+            } => Some(Field::Dense),
+            SpecError::Invalid { what, .. } => Some(*what),
+            // The data set's shape, not a setting of the grid.
+            SpecError::InvalidInput { .. } => None,
         };
         let setting = key.and_then(|k| self.get(k)).or_else(|| {
             key.filter(|k| k.is_conv())
-                .and_then(|_| self.get(Key::Filters))
+                .and_then(|_| self.get(Field::Filters))
         });
         GridError::Spec {
             at: setting.map_or(&self.at, |s| &s.at).clone(),
@@ -307,12 +301,12 @@ impl Section {
 
 /// The values of one combination: every setting, and the axes' choices for messages.
 struct Combination<'a> {
-    values: Vec<(Key, &'a Val)>,
-    varied: Vec<(Key, &'a Val)>,
+    values: Vec<(Field, &'a Val)>,
+    varied: Vec<(Field, &'a Val)>,
 }
 
 impl Combination<'_> {
-    fn get(&self, key: Key) -> Option<&Val> {
+    fn get(&self, key: Field) -> Option<&Val> {
         self.values.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
     }
 
@@ -333,70 +327,27 @@ impl Combination<'_> {
     /// The job, with defaults for everything not set. [`Section::check`] has made sure that a CNN
     /// has conv layers and a dense width and that an ANN has no conv layers.
     fn job(&self) -> JobSpec {
-        let kind = match self.get(Key::Model) {
+        let kind = match self.get(Field::Model) {
             Some(Val::Model(m)) => *m,
             _ => ModelKind::Cnn,
         };
-        let mut model = match kind {
-            ModelKind::Cnn => {
-                let filters: Vec<usize> = match self.get(Key::Filters) {
-                    Some(f) => f.as_list().to_vec(),
-                    None => (1..)
-                        .map_while(|n| self.get(Key::Layer(n)).map(Val::as_usize))
-                        .collect(),
-                };
-                let mut m = ModelSpec::cnn(&filters, 0);
-                m.dense = self
-                    .get(Key::Dense)
-                    .map(|d| d.as_list().to_vec())
-                    .unwrap_or_default();
-                if let Some(k) = self.get(Key::Kernel) {
-                    m.kernel = k.as_usize();
-                }
-                m
-            }
-            ModelKind::Ann => {
-                let mut m = ModelSpec::ann();
-                if let Some(d) = self.get(Key::Dense) {
-                    m.dense = d.as_list().to_vec();
-                }
-                m
-            }
+        let model = match kind {
+            ModelKind::Cnn => ModelSpec {
+                dense: Vec::new(),
+                ..ModelSpec::cnn(&[], 0)
+            },
+            ModelKind::Ann => ModelSpec::ann(),
         };
-        if let Some(v) = self.get(Key::Dropout) {
-            model.dropout = v.as_f64();
-        }
-        if let Some(v) = self.get(Key::L2) {
-            model.l2 = v.as_f64();
-        }
         // A grid validates on a holdout of the training split unless it says otherwise.
-        let mut train = TrainSpec {
+        let train = TrainSpec {
             validation: Validation::Holdout(DEFAULT_HOLDOUT),
             ..TrainSpec::default()
         };
-        for &(key, value) in &self.values {
-            match key {
-                Key::Dataset => {
-                    if let Val::Text(s) = value {
-                        train.dataset = s.clone();
-                    }
-                }
-                Key::Epochs => train.epochs = value.as_usize(),
-                Key::Batch => train.batch = value.as_usize(),
-                Key::Lr => train.lr = value.as_f64(),
-                Key::Rho => train.rho = value.as_f64(),
-                Key::Eps => train.eps = value.as_f64(),
-                Key::Seed => train.seed = value.as_u64(),
-                Key::TrainImages => train.train_images = Some(value.as_usize()),
-                Key::Validation => {
-                    if let Val::Validation(v) = value {
-                        train.validation = *v;
-                    }
-                }
-                _ => {}
-            }
+        let mut job = JobSpec { model, train };
+        for &(field, value) in &self.values {
+            field.set(&mut job, value);
         }
-        JobSpec { model, train }
+        job
     }
 }
 
@@ -404,27 +355,7 @@ impl Combination<'_> {
 struct JobEnv<'a>(&'a JobSpec);
 
 impl Env for JobEnv<'_> {
-    fn value(&self, name: Name) -> Result<Option<f64>, SpecError> {
-        let (m, t) = (&self.0.model, &self.0.train);
-        let cnn = m.kind == ModelKind::Cnn;
-        let count = |n: usize| Some(n as f64);
-        Ok(match name {
-            Name::Kernel => count(m.kernel).filter(|_| cnn),
-            Name::Epochs => count(t.epochs),
-            Name::Batch => count(t.batch),
-            Name::Dropout => Some(m.dropout),
-            Name::L2 => Some(m.l2),
-            Name::Lr => Some(t.lr),
-            Name::Rho => Some(t.rho),
-            Name::Eps => Some(t.eps),
-            Name::Seed => Some(t.seed as f64),
-            Name::TrainImages => t.train_images.and_then(count),
-            Name::Layer(n) => m.filters.get(n - 1).copied().and_then(count),
-            Name::Dense(n) => m.dense.get(n - 1).copied().and_then(count),
-            Name::Params => count(m.params(&InputShape::BUILT_IN)?),
-            Name::Flops => Some(m.train_flops_per_image(&InputShape::BUILT_IN)?),
-            Name::Layers => count(m.filters.len()),
-            Name::LastFilters => m.filters.last().copied().and_then(count),
-        })
+    fn value(&self, name: Field) -> Result<Option<f64>, SpecError> {
+        name.number(self.0)
     }
 }

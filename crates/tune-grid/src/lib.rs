@@ -114,7 +114,6 @@ mod constraint;
 mod error;
 mod expand;
 mod parse;
-mod setting;
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -123,7 +122,8 @@ use tune_spec::JobSpec;
 
 pub use error::{GridError, Location};
 pub use expand::MAX_COMBINATIONS;
-pub use setting::DATASETS;
+/// Data sets a job can name (the one list, [`tune_spec::DATASETS`]).
+pub use tune_spec::DATASET_NAMES as DATASETS;
 
 /// A grid file, expanded.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,16 +1,18 @@
 //! Reading a grid file's TOML into settings and rules, with the location of every key.
 
 use toml_edit::{Document, Item, TableLike, Value};
-use tune_spec::{ModelKind, Validation};
+use tune_spec::{
+    DATASET_NAMES as DATASETS, Field, ModelKind, UnknownField, Validation, Value as Val,
+    ValueKind as Kind,
+};
 
 use crate::constraint::Rule;
 use crate::error::{GridError, Lines, Location, closest};
-use crate::setting::{ALIASES, DATASETS, Key, Kind, NAMED, Val};
 
 /// One setting of `[fixed]` (one value) or `[axes]` (the values to try).
 #[derive(Debug, Clone)]
 pub(crate) struct Setting {
-    pub(crate) key: Key,
+    pub(crate) key: Field,
     pub(crate) axis: bool,
     pub(crate) values: Vec<Val>,
     /// Where the key is written.
@@ -83,6 +85,16 @@ fn expected(kind: Kind) -> &'static str {
     }
 }
 
+/// The setting of `[fixed]` and `[axes]` called `name`; `Err(true)` for `layer0`-style names,
+/// `Err(false)` when there is none.
+fn grid_setting(name: &str) -> Result<Field, bool> {
+    match Field::from_name(name) {
+        Ok(f) if f.is_grid_setting() => Ok(f),
+        Err(UnknownField::Misnumbered { prefix: "layer" }) => Err(true),
+        _ => Err(false),
+    }
+}
+
 /// Keys of the file's top level.
 const TOP_LEVEL: [&str; 7] = [
     "name",
@@ -113,8 +125,7 @@ impl Reader<'_> {
         valid: &[&str],
         extra_hint: &str,
     ) -> GridError {
-        let alias = ALIASES.iter().find(|(a, _)| *a == key).map(|(_, k)| *k);
-        let hint = match alias.or_else(|| closest(key, valid)) {
+        let hint = match Field::meant(key).or_else(|| closest(key, valid)) {
             Some(c) => format!("Did you mean `{c}`? "),
             None => String::new(),
         };
@@ -197,7 +208,7 @@ impl Reader<'_> {
                     }
                 }
                 _ => {
-                    let hint = if Key::from_name(key).is_ok() {
+                    let hint = if grid_setting(key).is_ok() {
                         "Settings belong in [fixed] (one value) or [axes] (a list of values). "
                     } else {
                         ""
@@ -228,7 +239,7 @@ impl Reader<'_> {
             for (key, _) in table.iter() {
                 if !VALID.contains(&key) {
                     let key_at = self.key_at(table, key, &at);
-                    let hint = if Key::from_name(key).is_ok() {
+                    let hint = if grid_setting(key).is_ok() {
                         "Settings belong in `fixed = { .. }` or `axes = { .. }` of the section. "
                     } else {
                         ""
@@ -362,8 +373,8 @@ impl Reader<'_> {
     }
 
     /// The setting a key of `[fixed]` or `[axes]` names.
-    fn setting_key(&self, key: &str, at: &Location, table: &str) -> Result<Key, GridError> {
-        match Key::from_name(key) {
+    fn setting_key(&self, key: &str, at: &Location, table: &str) -> Result<Field, GridError> {
+        match grid_setting(key) {
             Ok(k) => Ok(k),
             Err(true) => Err(GridError::Invalid {
                 at: at.clone(),
@@ -372,7 +383,8 @@ impl Reader<'_> {
                     .into(),
             }),
             Err(false) => {
-                let mut valid: Vec<&str> = NAMED.iter().map(|(n, _)| *n).collect();
+                let names: Vec<String> = Field::GRID.iter().map(|f| f.name()).collect();
+                let mut valid: Vec<&str> = names.iter().map(String::as_str).collect();
                 valid.extend(["layer1", "layer2", "layer3", "layerN"]);
                 Err(self.unknown_key(at.clone(), key, table, &valid, ""))
             }
@@ -380,7 +392,7 @@ impl Reader<'_> {
     }
 
     /// One value of setting `key` (one element of an axis, or a fixed value).
-    fn value(&self, key: Key, name: &str, item: &Item, at: &Location) -> Result<Val, GridError> {
+    fn value(&self, key: Field, name: &str, item: &Item, at: &Location) -> Result<Val, GridError> {
         let kind = key.kind();
         let at = self.lines.span(item.span(), at);
         let wrong = || GridError::WrongType {

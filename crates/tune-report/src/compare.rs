@@ -22,7 +22,7 @@ use tune_spec::ModelKind;
 pub const COMPARE_GRID: &str = "grids/compare.toml";
 
 /// The data sets the study compares, in column order; `delta_dataset` is the first minus the second.
-pub const STUDY_DATASETS: [&str; 2] = ["mnist", "fashion-mnist"];
+pub const STUDY_DATASETS: [&str; 2] = [tune_spec::MNIST.name, tune_spec::FASHION_MNIST.name];
 
 /// The comparison: one row each for the ANN, the best CNN and their difference.
 #[derive(Debug, Clone, Serialize)]

@@ -5,29 +5,14 @@ use crate::table::{Align, Cell, Column, EMPTY, Format, TableData, to_json};
 use serde::Serialize;
 
 /// Fashion-MNIST's class names, by label.
-pub const FASHION_MNIST_CLASSES: [&str; 10] = [
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-];
+pub const FASHION_MNIST_CLASSES: [&str; 10] = tune_spec::FASHION_MNIST.classes;
 
 /// MNIST's class names (the digits).
-pub const MNIST_CLASSES: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+pub const MNIST_CLASSES: [&str; 10] = tune_spec::MNIST.classes;
 
 /// Class names of a data set by its name (`fashion-mnist`, `mnist`), `None` for another.
 pub fn class_names(dataset: &str) -> Option<[&'static str; 10]> {
-    match dataset {
-        "fashion-mnist" | "fashion_mnist" => Some(FASHION_MNIST_CLASSES),
-        "mnist" => Some(MNIST_CLASSES),
-        _ => None,
-    }
+    tune_spec::dataset(dataset).map(|d| d.classes)
 }
 
 /// A checked confusion matrix with its per-class accuracies.

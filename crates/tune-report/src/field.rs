@@ -2,297 +2,21 @@
 
 use crate::ReportError;
 use serde::{Serialize, Serializer};
-use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
-use tune_spec::{JobSpec, ModelKind, Validation};
+use std::sync::LazyLock;
+use tune_spec::{JobSpec, ModelKind};
 
-/// A hyperparameter column of a job, as named after `--by` and `--sort`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Field {
-    /// `model`: `cnn` or `ann`.
-    Model,
-    /// `dataset`: `mnist`, `fashion-mnist`.
-    Dataset,
-    /// `layers`: number of conv layers, `ann` for a dense network.
-    Layers,
-    /// `layerN` (1-based): filters of conv layer N, empty where the net has fewer conv layers.
-    Layer(usize),
-    /// `kernel`: conv kernel side (empty for an ANN).
-    Kernel,
-    /// `dense` or `layerdense`: widths of the hidden dense layers.
-    Dense,
-    /// `dropout`: dropout rate.
-    Dropout,
-    /// `l2`: L2 factor.
-    L2,
-    /// `lr`: learning rate.
-    Lr,
-    /// `batch`: batch size.
-    Batch,
-    /// `epochs`: passes over the training data.
-    Epochs,
-    /// `rho`: RMSprop's decay of the squared-gradient average.
-    Rho,
-    /// `eps`: RMSprop's epsilon.
-    Eps,
-    /// `train_images`: training images used (`all` for the whole training split).
-    TrainImages,
-    /// `validation`: what each epoch is validated on (`test`, or `holdout N`).
-    Validation,
-    /// `seed`: the job's seed. Grouping or sorting by it lists every job instead of one row per
-    /// configuration.
-    Seed,
-    /// `filters`: all conv filters, e.g. `64-64`.
-    Filters,
-}
+/// A hyperparameter column of a job, as named after `--by` and `--sort`: the one vocabulary of
+/// settings, [`tune_spec::Field`] (reports take the fields of [`Field::REPORT`] and any `layerN`).
+pub use tune_spec::{Field, FieldValue};
 
-/// The names [`Field::from_str`] accepts, in the order error messages list them.
-pub const FIELD_NAMES: &[&str] = &[
-    "model",
-    "dataset",
-    "layers",
-    "layer1",
-    "layer2",
-    "layer3",
-    "kernel",
-    "dense",
-    "dropout",
-    "l2",
-    "lr",
-    "rho",
-    "eps",
-    "batch",
-    "epochs",
-    "train_images",
-    "validation",
-    "seed",
-    "filters",
-];
+/// The names [`Field::parse_report`] accepts, in the order error messages list them
+/// ([`Field::REPORT`]).
+pub static FIELD_NAMES: LazyLock<Vec<String>> = LazyLock::new(Field::report_names);
 
 /// The settings of a job that are not its architecture, in the order labels and tables list them.
-pub const TRAINING_SETTINGS: &[Field] = &[
-    Field::Dataset,
-    Field::TrainImages,
-    Field::Validation,
-    Field::Dropout,
-    Field::L2,
-    Field::Lr,
-    Field::Rho,
-    Field::Eps,
-    Field::Batch,
-    Field::Epochs,
-    Field::Seed,
-];
-
-impl Field {
-    /// The column's name (`layerdense` is shown as `dense`).
-    pub fn name(self) -> String {
-        match self {
-            Field::Model => "model".into(),
-            Field::Dataset => "dataset".into(),
-            Field::Layers => "layers".into(),
-            Field::Layer(n) => format!("layer{n}"),
-            Field::Kernel => "kernel".into(),
-            Field::Dense => "dense".into(),
-            Field::Dropout => "dropout".into(),
-            Field::L2 => "l2".into(),
-            Field::Lr => "lr".into(),
-            Field::Batch => "batch".into(),
-            Field::Epochs => "epochs".into(),
-            Field::Rho => "rho".into(),
-            Field::Eps => "eps".into(),
-            Field::TrainImages => "train_images".into(),
-            Field::Validation => "validation".into(),
-            Field::Seed => "seed".into(),
-            Field::Filters => "filters".into(),
-        }
-    }
-
-    /// Parses a comma-separated list such as `layers,kernel` (what `--by` takes).
-    pub fn parse_list(s: &str) -> Result<Vec<Field>, ReportError> {
-        let mut out: Vec<Field> = Vec::new();
-        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let f: Field = part.parse()?;
-            if !out.contains(&f) {
-                out.push(f);
-            }
-        }
-        Ok(out)
-    }
-
-    /// This field's value for a job.
-    pub fn value(self, spec: &JobSpec) -> FieldValue {
-        let m = &spec.model;
-        let t = &spec.train;
-        let is_ann = m.kind == ModelKind::Ann;
-        match self {
-            Field::Model => FieldValue::Text(m.kind.as_str().into()),
-            Field::Dataset => FieldValue::Text(t.dataset.clone()),
-            Field::Layers if is_ann => FieldValue::Text("ann".into()),
-            Field::Layers => FieldValue::Int(m.filters.len() as u64),
-            Field::Layer(n) => match m.filters.get(n.wrapping_sub(1)) {
-                Some(&f) => FieldValue::Int(f as u64),
-                None => FieldValue::None,
-            },
-            Field::Kernel if is_ann => FieldValue::None,
-            Field::Kernel => FieldValue::Int(m.kernel as u64),
-            Field::Dense => FieldValue::List(m.dense.clone()),
-            Field::Dropout => FieldValue::Float(m.dropout),
-            Field::L2 => FieldValue::Float(m.l2),
-            Field::Lr => FieldValue::Float(t.lr),
-            Field::Batch => FieldValue::Int(t.batch as u64),
-            Field::Epochs => FieldValue::Int(t.epochs as u64),
-            Field::Rho => FieldValue::Float(t.rho),
-            Field::Eps => FieldValue::Float(t.eps),
-            Field::TrainImages => match t.train_images {
-                Some(n) => FieldValue::Int(n as u64),
-                None => FieldValue::Text("all".into()),
-            },
-            Field::Validation => FieldValue::Text(match t.validation {
-                Validation::Test => "test".into(),
-                Validation::Holdout(n) => format!("holdout {n}"),
-            }),
-            Field::Seed => FieldValue::Int(t.seed),
-            Field::Filters if is_ann => FieldValue::None,
-            Field::Filters => FieldValue::List(m.filters.clone()),
-        }
-    }
-}
-
-impl fmt::Display for Field {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.name())
-    }
-}
-
-impl Serialize for Field {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.name())
-    }
-}
-
-impl FromStr for Field {
-    type Err = ReportError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let lower = s.trim().to_ascii_lowercase();
-        Ok(match lower.as_str() {
-            "model" => Field::Model,
-            "dataset" => Field::Dataset,
-            "layers" | "depth" => Field::Layers,
-            "kernel" => Field::Kernel,
-            "dense" | "layerdense" => Field::Dense,
-            "dropout" => Field::Dropout,
-            "l2" => Field::L2,
-            "lr" => Field::Lr,
-            "batch" => Field::Batch,
-            "epochs" => Field::Epochs,
-            "rho" => Field::Rho,
-            "eps" => Field::Eps,
-            "train_images" | "train-images" | "images" => Field::TrainImages,
-            "validation" => Field::Validation,
-            "seed" => Field::Seed,
-            "filters" => Field::Filters,
-            other => match other.strip_prefix("layer").map(str::parse::<usize>) {
-                Some(Ok(n)) if n >= 1 => Field::Layer(n),
-                _ => {
-                    return Err(ReportError::UnknownField {
-                        name: s.to_string(),
-                        valid: FIELD_NAMES.join(", "),
-                    });
-                }
-            },
-        })
-    }
-}
-
-/// One job's value in a [`Field`] column. Values of one field order naturally (numbers by size,
-/// `ann` after every conv depth); an empty value orders last.
-#[derive(Debug, Clone, PartialEq)]
-pub enum FieldValue {
-    /// A count or size.
-    Int(u64),
-    /// A rate or factor.
-    Float(f64),
-    /// Several sizes, e.g. the dense widths `512-256`.
-    List(Vec<usize>),
-    /// A name.
-    Text(String),
-    /// No value (the kernel of an ANN, the third conv layer of a two-layer CNN).
-    None,
-}
-
-impl FieldValue {
-    fn rank(&self) -> u8 {
-        match self {
-            FieldValue::Int(_) => 0,
-            FieldValue::Float(_) => 1,
-            FieldValue::List(_) => 2,
-            FieldValue::Text(_) => 3,
-            FieldValue::None => 4,
-        }
-    }
-
-    /// The value as a table shows it, `—` for none.
-    pub fn display(&self) -> String {
-        self.to_string()
-    }
-
-    /// The value as CSV carries it: empty for none.
-    pub fn csv(&self) -> String {
-        match self {
-            FieldValue::None => String::new(),
-            other => other.to_string(),
-        }
-    }
-}
-
-impl Eq for FieldValue {}
-
-impl Ord for FieldValue {
-    fn cmp(&self, other: &Self) -> Ordering {
-        match (self, other) {
-            (FieldValue::Int(a), FieldValue::Int(b)) => a.cmp(b),
-            (FieldValue::Float(a), FieldValue::Float(b)) => a.total_cmp(b),
-            (FieldValue::List(a), FieldValue::List(b)) => a.cmp(b),
-            (FieldValue::Text(a), FieldValue::Text(b)) => a.cmp(b),
-            (a, b) => a.rank().cmp(&b.rank()),
-        }
-    }
-}
-
-impl PartialOrd for FieldValue {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl fmt::Display for FieldValue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            FieldValue::Int(v) => write!(f, "{v}"),
-            FieldValue::Float(v) => f.write_str(&tune_spec::number(*v)),
-            FieldValue::List(v) => {
-                let parts: Vec<String> = v.iter().map(|x| x.to_string()).collect();
-                f.write_str(&parts.join("-"))
-            }
-            FieldValue::Text(v) => f.write_str(v),
-            FieldValue::None => f.write_str(crate::table::EMPTY),
-        }
-    }
-}
-
-impl Serialize for FieldValue {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            FieldValue::Int(v) => s.serialize_u64(*v),
-            FieldValue::Float(v) => s.serialize_f64(*v),
-            FieldValue::List(v) => v.serialize(s),
-            FieldValue::Text(v) => s.serialize_str(v),
-            FieldValue::None => s.serialize_none(),
-        }
-    }
-}
+pub static TRAINING_SETTINGS: LazyLock<Vec<Field>> = LazyLock::new(Field::training);
 
 /// What a report's rows are ordered by (`--sort`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -397,7 +121,7 @@ fn value_matches(have: &FieldValue, want: &str) -> bool {
         FieldValue::Float(v) => want
             .parse::<f64>()
             .is_ok_and(|w| w == *v || ((w - v).abs() <= 1e-12 * v.abs().max(w.abs()))),
-        FieldValue::None => want.is_empty() || want == crate::table::EMPTY || want == "none",
+        FieldValue::None => want.is_empty() || want == tune_spec::EMPTY || want == "none",
         other => other.to_string().eq_ignore_ascii_case(want),
     }
 }
@@ -494,7 +218,7 @@ mod tests {
     fn unknown_field_lists_valid_ones() {
         let err = "colour".parse::<Field>().unwrap_err().to_string();
         assert!(err.contains("`colour`"), "{err}");
-        for name in FIELD_NAMES {
+        for name in FIELD_NAMES.iter() {
             assert!(err.contains(name), "{err} lacks {name}");
         }
         assert!("layer0".parse::<Field>().is_err());

@@ -80,6 +80,15 @@ pub struct ResultRow {
     pub sweep: Option<String>,
 }
 
+impl From<tune_spec::UnknownReportField> for ReportError {
+    fn from(e: tune_spec::UnknownReportField) -> Self {
+        ReportError::UnknownField {
+            name: e.name,
+            valid: e.valid,
+        }
+    }
+}
+
 /// What can go wrong making a report or a picture.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {

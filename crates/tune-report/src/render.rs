@@ -161,14 +161,7 @@ fn table_columns(report: &Report, rows: &[ReportRow]) -> Vec<Col> {
         cols.push(Col::Field(Field::Kernel));
     }
     cols.push(Col::Field(Field::Dense));
-    for f in [
-        Field::Dropout,
-        Field::L2,
-        Field::Lr,
-        Field::Rho,
-        Field::Eps,
-        Field::Batch,
-    ] {
+    for f in Field::HYPER {
         if vary(f) {
             cols.push(Col::Field(f));
         }
@@ -202,20 +195,11 @@ fn csv_columns(report: &Report) -> Vec<Col> {
     ];
     cols.extend((1..=depth.max(1)).map(|i| Col::Field(Field::Layer(i))));
     cols.extend(
-        [
-            Field::Kernel,
-            Field::Dense,
-            Field::Dropout,
-            Field::L2,
-            Field::Lr,
-            Field::Rho,
-            Field::Eps,
-            Field::Batch,
-            Field::Epochs,
-            Field::TrainImages,
-            Field::Validation,
-        ]
-        .map(Col::Field),
+        [Field::Kernel, Field::Dense]
+            .into_iter()
+            .chain(Field::HYPER)
+            .chain([Field::Epochs, Field::TrainImages, Field::Validation])
+            .map(Col::Field),
     );
     if report.per_configuration {
         cols.push(Col::Seeds);

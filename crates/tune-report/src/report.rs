@@ -635,26 +635,24 @@ pub(crate) fn config_label(spec: &JobSpec, fields: &[Field]) -> String {
 
 /// Settings whose differences a per-group summary should not hide: everything but the
 /// architecture (which a group such as `layers = 2` pools by design) and the seed (repeats).
-const POOLING_SETTINGS: &[Field] = &[
-    Field::Model,
-    Field::Dataset,
-    Field::TrainImages,
-    Field::Validation,
-    Field::Kernel,
-    Field::Dropout,
-    Field::L2,
-    Field::Lr,
-    Field::Rho,
-    Field::Eps,
-    Field::Batch,
-    Field::Epochs,
-];
+fn pooling_settings() -> Vec<Field> {
+    let mut fields = vec![
+        Field::Model,
+        Field::Dataset,
+        Field::TrainImages,
+        Field::Validation,
+        Field::Kernel,
+    ];
+    fields.extend(Field::HYPER);
+    fields.push(Field::Epochs);
+    fields
+}
 
 /// A note when the rows of group `label` differ in a setting other than the grouping fields.
 fn pooling_note(by: &[Field], label: &str, members: &[ReportRow]) -> Option<String> {
     let specs: Vec<&JobSpec> = members.iter().map(|r| &r.spec).collect();
     let mut differing = Vec::new();
-    for &f in POOLING_SETTINGS {
+    for f in pooling_settings() {
         let stated = by.contains(&f) || (f == Field::Model && by.contains(&Field::Layers));
         if stated || !field_varies(f, specs.iter().copied()) {
             continue;

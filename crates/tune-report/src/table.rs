@@ -17,7 +17,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// What an empty cell shows in tables and Markdown (CSV leaves it empty, JSON writes `null`).
-pub const EMPTY: &str = "—";
+pub use tune_spec::EMPTY;
 
 /// Output format of a table (`--format` of `tune report`, `compare`, `confusion`, `run --dry-run`,
 /// `bench --grid` and `data list`).

@@ -9,6 +9,14 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fmt;
 
+mod datasets;
+mod field;
+
+pub use datasets::{DATASET_NAMES, DATASETS, DatasetName, FASHION_MNIST, MNIST, dataset};
+pub use field::{
+    EMPTY, Field, FieldValue, Stored, UnknownField, UnknownReportField, Value, ValueKind,
+};
+
 /// Side of the square grayscale images of the study's (built-in) data sets; see
 /// [`InputShape::BUILT_IN`], which networks are built from.
 pub const IMAGE_SIDE: usize = 28;
@@ -54,15 +62,10 @@ impl InputShape {
     /// Checks the constraints documented on the fields.
     ///
     /// # Errors
-    /// [`SpecError::Invalid`] naming the field (`input height`, `input width`, `input channels`
+    /// [`SpecError::InvalidInput`] naming the field (`input height`, `input width`, `input channels`
     /// or `classes`) and its range.
     pub fn validate(&self) -> Result<(), SpecError> {
-        let bad = |what: &str, why: String| {
-            Err(SpecError::Invalid {
-                what: what.to_string(),
-                why,
-            })
-        };
+        let bad = |what: &'static str, why: String| Err(SpecError::InvalidInput { what, why });
         for (what, v) in [
             ("input height", self.height),
             ("input width", self.width),
@@ -259,35 +262,38 @@ impl ModelSpec {
     }
 
     fn validate_numbers(&self) -> Result<(), SpecError> {
-        let bad = |what: &str, why: &str| {
+        let bad = |what: Field, why: &str| {
             Err(SpecError::Invalid {
-                what: what.to_string(),
+                what,
                 why: why.to_string(),
             })
         };
         match self.kind {
             ModelKind::Cnn if self.filters.is_empty() => {
-                return bad("filters", "a CNN needs at least one conv layer");
+                return bad(Field::Filters, "a CNN needs at least one conv layer");
             }
             ModelKind::Ann if !self.filters.is_empty() => {
-                return bad("filters", "an ANN has no conv layers; remove `filters`");
+                return bad(
+                    Field::Filters,
+                    "an ANN has no conv layers; remove `filters`",
+                );
             }
             _ => {}
         }
         if self.kind == ModelKind::Cnn && self.kernel == 0 {
-            return bad("kernel", "must be at least 1");
+            return bad(Field::Kernel, "must be at least 1");
         }
         if let Some(i) = self.filters.iter().position(|&f| f == 0) {
-            return bad(&format!("filters[{i}]"), "must be at least 1");
+            return bad(Field::Layer(i + 1), "must be at least 1");
         }
         if let Some(i) = self.dense.iter().position(|&d| d == 0) {
-            return bad(&format!("dense[{i}]"), "must be at least 1");
+            return bad(Field::DenseLayer(i + 1), "must be at least 1");
         }
         if !(0.0..1.0).contains(&self.dropout) {
-            return bad("dropout", "must be in [0, 1)");
+            return bad(Field::Dropout, "must be in [0, 1)");
         }
         if !(self.l2 >= 0.0 && self.l2.is_finite()) {
-            return bad("l2", "must be a finite number >= 0");
+            return bad(Field::L2, "must be a finite number >= 0");
         }
         Ok(())
     }
@@ -423,10 +429,19 @@ pub enum SpecError {
         kernel: usize,
     },
     /// A number out of range.
-    #[error("`{what}` {why}")]
+    #[error("`{}` {why}", spec_path(*what))]
     Invalid {
-        /// Which setting.
-        what: String,
+        /// Which setting: `layerN` for the filters of conv layer N, `denseN` for the width of
+        /// dense layer N (named `filters[N-1]` and `dense[N-1]` in the message).
+        what: Field,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// An [`InputShape`] out of range (a data set's shape, not a grid setting).
+    #[error("`{what}` {why}")]
+    InvalidInput {
+        /// Which part: `input height`, `input width`, `input channels` or `classes`.
+        what: &'static str,
         /// What is wrong with it.
         why: String,
     },
@@ -438,6 +453,15 @@ impl SpecError {
     pub fn image_size(input: &InputShape) -> (u32, u32) {
         let side = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
         (side(input.height), side(input.width))
+    }
+}
+
+/// A field as the message of [`SpecError::Invalid`] names it: `filters[0]` for `layer1`.
+fn spec_path(field: Field) -> String {
+    match field {
+        Field::Layer(n) => format!("filters[{}]", n - 1),
+        Field::DenseLayer(n) => format!("dense[{}]", n - 1),
+        other => other.name(),
     }
 }
 
@@ -498,7 +522,7 @@ pub struct TrainSpec {
 impl Default for TrainSpec {
     fn default() -> Self {
         TrainSpec {
-            dataset: "fashion-mnist".to_string(),
+            dataset: FASHION_MNIST.name.to_string(),
             epochs: 20,
             batch: 64,
             lr: 1e-3,
@@ -514,29 +538,29 @@ impl Default for TrainSpec {
 impl TrainSpec {
     /// Checks the numbers a training run cannot start with.
     pub fn validate(&self) -> Result<(), SpecError> {
-        let bad = |what: &str, why: &str| {
+        let bad = |what: Field, why: &str| {
             Err(SpecError::Invalid {
-                what: what.to_string(),
+                what,
                 why: why.to_string(),
             })
         };
         if self.epochs == 0 {
-            return bad("epochs", "must be at least 1");
+            return bad(Field::Epochs, "must be at least 1");
         }
         if self.batch == 0 {
-            return bad("batch", "must be at least 1");
+            return bad(Field::Batch, "must be at least 1");
         }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
-            return bad("lr", "must be a positive number");
+            return bad(Field::Lr, "must be a positive number");
         }
         if !(0.0..1.0).contains(&self.rho) {
-            return bad("rho", "must be in [0, 1)");
+            return bad(Field::Rho, "must be in [0, 1)");
         }
         if self.eps.is_nan() || self.eps <= 0.0 {
-            return bad("eps", "must be positive");
+            return bad(Field::Eps, "must be positive");
         }
         if self.train_images == Some(0) {
-            return bad("train_images", "must be at least 1");
+            return bad(Field::TrainImages, "must be at least 1");
         }
         Ok(())
     }
@@ -743,6 +767,34 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("conv layer 1")
+        );
+    }
+
+    #[test]
+    fn invalid_numbers_name_their_setting() {
+        let mut m = ModelSpec::cnn(&[16, 0], 16);
+        let err = m.layers(&InputShape::BUILT_IN).unwrap_err();
+        assert_eq!(
+            err,
+            SpecError::Invalid {
+                what: Field::Layer(2),
+                why: "must be at least 1".into()
+            }
+        );
+        assert_eq!(err.to_string(), "`filters[1]` must be at least 1");
+        m.filters = vec![16];
+        m.dense = vec![16, 0];
+        assert_eq!(
+            m.layers(&InputShape::BUILT_IN).unwrap_err().to_string(),
+            "`dense[1]` must be at least 1"
+        );
+        let train = TrainSpec {
+            batch: 0,
+            ..TrainSpec::default()
+        };
+        assert_eq!(
+            train.validate().unwrap_err().to_string(),
+            "`batch` must be at least 1"
         );
     }
 

@@ -257,8 +257,8 @@ pub enum DataCommand {
     Fetch {
         /// fashion-mnist or mnist.
         name: String,
-        /// Base URL to download from instead of the canonical mirrors.
-        #[arg(long, env = "TUNE_MIRROR")]
+        /// Base URL to download from instead of the canonical mirrors (else TUNE_MIRROR).
+        #[arg(long)]
         mirror: Option<String>,
         /// Directory to download into [default: tune's cache].
         #[arg(long)]

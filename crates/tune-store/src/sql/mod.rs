@@ -25,9 +25,11 @@ pub(crate) struct Sql {
     /// Inserts a sweep unless its id exists. $1 id, $2 name, $3 grid_text, $4 started_at (NULL:
     /// now), $5 finished_at, $6 host, $7 tune_version.
     pub insert_sweep: &'static str,
-    /// Inserts a job unless its key exists; parameters in [`JobRecord`] field order ($1 key ..
-    /// $33 finished_at; NULL created_at means now).
-    pub insert_job: &'static str,
+    /// Inserts a job unless its key exists; parameters as `columns::bind_job` binds a
+    /// [`JobRecord`]: $1 key, $2 seq, $3 spec_json, $4 params, $5 flops_per_image, $6 status,
+    /// $7 attempts, $8 worker_id, $9 lease_expires_at, $10 last_error, $11 created_at (NULL: now),
+    /// $12 started_at, $13 finished_at, then the setting columns (`columns::with_settings`).
+    pub insert_job: fn() -> &'static str,
     /// Reads (and on PostgreSQL locks) the running jobs whose lease expired on their last allowed
     /// attempt, as [`GiveUpRecord`]s. $1 max_attempts.
     pub select_exhausted: &'static str,
@@ -62,7 +64,7 @@ pub(crate) struct Sql {
     /// Reads every sweep as a [`SweepRecord`].
     pub select_sweeps: &'static str,
     /// Reads every job as a [`JobRecord`], in queue order.
-    pub export_jobs: &'static str,
+    pub export_jobs: fn() -> &'static str,
     /// Reads every result as a [`ResultRecord`].
     pub export_results: &'static str,
     /// Overwrites the queue state of job $1 with a done job's from another store: $2 status,
@@ -84,31 +86,12 @@ pub(crate) fn insert_sweep<'a>(d: &Sql, s: &'a SweepRecord) -> Stmt<'a> {
         .text(&s.tune_version)
 }
 
-/// [`Sql::insert_job`] for job row `r`.
+/// [`Sql::insert_job`] for job row `r`: `$1` key .. `$13` finished_at, then the setting columns
+/// in [`tune_spec::Field::COLUMNS`] order (`columns::with_settings` writes their names).
 pub(crate) fn insert_job<'a>(d: &Sql, r: &'a JobRecord) -> Stmt<'a> {
-    Stmt::new(d.insert_job)
+    let mut stmt = Stmt::new((d.insert_job)())
         .text(&r.key)
         .int(r.seq)
-        .text(&r.model)
-        .int(r.layers)
-        .opt_int(r.layer1)
-        .opt_int(r.layer2)
-        .opt_int(r.layer3)
-        .text(&r.filters)
-        .opt_int(r.kernel)
-        .opt_int(r.dense)
-        .text(&r.dense_widths)
-        .real(r.dropout)
-        .real(r.l2)
-        .real(r.lr)
-        .real(r.rho)
-        .real(r.eps)
-        .int(r.batch)
-        .int(r.epochs)
-        .text(&r.dataset)
-        .int(r.seed)
-        .opt_int(r.train_images)
-        .text(&r.validation)
         .text(&r.spec_json)
         .int(r.params)
         .real(r.flops_per_image)
@@ -119,7 +102,15 @@ pub(crate) fn insert_job<'a>(d: &Sql, r: &'a JobRecord) -> Stmt<'a> {
         .opt_text(r.last_error.as_deref())
         .opt_text(r.created_at.as_deref())
         .opt_text(r.started_at.as_deref())
-        .opt_text(r.finished_at.as_deref())
+        .opt_text(r.finished_at.as_deref());
+    for cell in &r.settings {
+        stmt = match cell {
+            crate::columns::Cell::Int(v) => stmt.opt_int(*v),
+            crate::columns::Cell::Float(x) => stmt.real(*x),
+            crate::columns::Cell::Text(s) => stmt.text(s),
+        };
+    }
+    stmt
 }
 
 /// [`Sql::select_exhausted`], allowing `max_attempts`.
@@ -234,7 +225,7 @@ pub(crate) fn select_sweeps(d: &Sql) -> Stmt<'static> {
 
 /// [`Sql::export_jobs`].
 pub(crate) fn export_jobs(d: &Sql) -> Stmt<'static> {
-    Stmt::new(d.export_jobs)
+    Stmt::new((d.export_jobs)())
 }
 
 /// [`Sql::export_results`].
@@ -586,31 +577,14 @@ pub(crate) struct LastValRecord {
     pub val_accuracy: Option<f64>,
 }
 
-/// A full `jobs` row, as written by enqueue and merge and read by export.
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// A full `jobs` row, as written by enqueue and merge and read by export (`sqlx::FromRow` and
+/// the binding are in `columns`, which knows the setting columns).
+#[derive(Debug, Clone)]
 pub(crate) struct JobRecord {
     pub key: String,
     pub seq: i64,
-    pub model: String,
-    pub layers: i64,
-    pub layer1: Option<i64>,
-    pub layer2: Option<i64>,
-    pub layer3: Option<i64>,
-    pub filters: String,
-    pub kernel: Option<i64>,
-    pub dense: Option<i64>,
-    pub dense_widths: String,
-    pub dropout: f64,
-    pub l2: f64,
-    pub lr: f64,
-    pub rho: f64,
-    pub eps: f64,
-    pub batch: i64,
-    pub epochs: i64,
-    pub dataset: String,
-    pub seed: i64,
-    pub train_images: Option<i64>,
-    pub validation: String,
+    /// The setting columns, in [`tune_spec::Field::COLUMNS`] order.
+    pub settings: Vec<crate::columns::Cell>,
     pub spec_json: String,
     pub params: i64,
     pub flops_per_image: f64,

@@ -2,7 +2,10 @@
 //! UTC text `YYYY-MM-DD HH:MM:SS.SSS` (the SQLite format) and written from that text as UTC. A job
 //! is picked with `FOR UPDATE SKIP LOCKED`, so concurrent workers never wait on each other's pick.
 
+use std::sync::LazyLock;
+
 use super::Sql;
+use crate::columns::with_settings;
 
 /// Formats a timestamptz column as the store's UTC text.
 macro_rules! ts {
@@ -41,6 +44,50 @@ macro_rules! claimable {
     };
 }
 
+fn insert_job() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        with_settings(
+            concat!(
+                "INSERT INTO jobs (key, seq, spec_json, params, flops_per_image, status, \
+                 attempts, worker_id, lease_expires_at, last_error, created_at, started_at, \
+                 finished_at{settings}) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, ",
+                from_text!("$9"),
+                ", $10, COALESCE(",
+                from_text!("$11"),
+                ", now()), ",
+                from_text!("$12"),
+                ", ",
+                from_text!("$13"),
+                "{setting_params}) ON CONFLICT (key) DO NOTHING"
+            ),
+            14,
+        )
+    });
+    &SQL
+}
+
+fn export_jobs() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        with_settings(
+            concat!(
+                "SELECT key, seq, spec_json, params, flops_per_image, status, attempts, \
+                 worker_id, ",
+                ts!("lease_expires_at", "lease_expires_at"),
+                ", last_error, ",
+                ts!("created_at", "created_at"),
+                ", ",
+                ts!("started_at", "started_at"),
+                ", ",
+                ts!("finished_at", "finished_at"),
+                "{settings} FROM jobs ORDER BY seq, key"
+            ),
+            0,
+        )
+    });
+    &SQL
+}
+
 /// The PostgreSQL queries.
 pub(crate) const SQL: Sql = Sql {
     begin_write: "BEGIN",
@@ -54,22 +101,7 @@ pub(crate) const SQL: Sql = Sql {
         ", $6, $7) ON CONFLICT (id) DO NOTHING"
     ),
 
-    insert_job: concat!(
-        "INSERT INTO jobs (key, seq, model, layers, layer1, layer2, layer3, filters, \
-         kernel, dense, dense_widths, dropout, l2, lr, rho, eps, batch, epochs, dataset, seed, \
-         train_images, validation, spec_json, params, flops_per_image, status, attempts, \
-         worker_id, lease_expires_at, last_error, created_at, started_at, finished_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-         $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, ",
-        from_text!("$29"),
-        ", $30, COALESCE(",
-        from_text!("$31"),
-        ", now()), ",
-        from_text!("$32"),
-        ", ",
-        from_text!("$33"),
-        ") ON CONFLICT (key) DO NOTHING"
-    ),
+    insert_job,
 
     select_exhausted: "SELECT key, worker_id, attempts, faults, last_error FROM jobs \
          WHERE status = 'running' AND faults + 1 >= $1 AND lease_expires_at < now() \
@@ -178,20 +210,7 @@ pub(crate) const SQL: Sql = Sql {
         ", host, tune_version FROM sweeps ORDER BY sweeps.started_at, id"
     ),
 
-    export_jobs: concat!(
-        "SELECT key, seq, model, layers, layer1, layer2, layer3, filters, kernel, \
-         dense, dense_widths, dropout, l2, lr, rho, eps, batch, epochs, dataset, seed, \
-         train_images, validation, spec_json, params, flops_per_image, status, attempts, \
-         worker_id, ",
-        ts!("lease_expires_at", "lease_expires_at"),
-        ", last_error, ",
-        ts!("created_at", "created_at"),
-        ", ",
-        ts!("started_at", "started_at"),
-        ", ",
-        ts!("finished_at", "finished_at"),
-        " FROM jobs ORDER BY seq, key"
-    ),
+    export_jobs,
 
     export_results: concat!(
         "SELECT job_key, test_loss, test_accuracy, runtime_s, images_per_s, \

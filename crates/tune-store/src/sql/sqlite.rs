@@ -3,7 +3,37 @@
 //! `BEGIN IMMEDIATE`, so they take the single write lock up front (waiting up to the busy timeout)
 //! instead of failing when they upgrade from a read.
 
+use std::sync::LazyLock;
+
 use super::Sql;
+use crate::columns::with_settings;
+
+fn insert_job() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        with_settings(
+            "INSERT INTO jobs (key, seq, spec_json, params, flops_per_image, status, attempts, \
+             worker_id, lease_expires_at, last_error, created_at, started_at, finished_at\
+             {settings}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+             COALESCE($11, strftime('%Y-%m-%d %H:%M:%f', 'now')), $12, $13{setting_params}) \
+             ON CONFLICT (key) DO NOTHING",
+            14,
+        )
+    });
+    &SQL
+}
+
+fn export_jobs() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        with_settings(
+            "SELECT key, seq, spec_json, params, flops_per_image, status, attempts, worker_id, \
+             lease_expires_at, last_error, created_at, started_at, finished_at{settings} \
+             FROM jobs ORDER BY seq, key",
+            0,
+        )
+    });
+    &SQL
+}
 
 /// The SQLite queries.
 pub(crate) const SQL: Sql = Sql {
@@ -14,14 +44,7 @@ pub(crate) const SQL: Sql = Sql {
          VALUES ($1, $2, $3, COALESCE($4, strftime('%Y-%m-%d %H:%M:%f', 'now')), $5, $6, $7) \
          ON CONFLICT (id) DO NOTHING",
 
-    insert_job: "INSERT INTO jobs (key, seq, model, layers, layer1, layer2, layer3, filters, \
-         kernel, dense, dense_widths, dropout, l2, lr, rho, eps, batch, epochs, dataset, seed, \
-         train_images, validation, spec_json, params, flops_per_image, status, attempts, \
-         worker_id, lease_expires_at, last_error, created_at, started_at, finished_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-         $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, \
-         COALESCE($31, strftime('%Y-%m-%d %H:%M:%f', 'now')), $32, $33) \
-         ON CONFLICT (key) DO NOTHING",
+    insert_job,
 
     select_exhausted: "SELECT key, worker_id, attempts, faults, last_error FROM jobs \
          WHERE status = 'running' AND faults + 1 >= $1 \
@@ -114,11 +137,7 @@ pub(crate) const SQL: Sql = Sql {
     select_sweeps: "SELECT id, name, grid_text, started_at, finished_at, host, tune_version \
          FROM sweeps ORDER BY started_at, id",
 
-    export_jobs: "SELECT key, seq, model, layers, layer1, layer2, layer3, filters, kernel, \
-         dense, dense_widths, dropout, l2, lr, rho, eps, batch, epochs, dataset, seed, \
-         train_images, validation, spec_json, params, flops_per_image, status, attempts, \
-         worker_id, lease_expires_at, last_error, created_at, started_at, finished_at \
-         FROM jobs ORDER BY seq, key",
+    export_jobs,
 
     export_results: "SELECT job_key, test_loss, test_accuracy, runtime_s, images_per_s, \
          confusion_json, worker_id, attempt, finished_at FROM results",

@@ -299,10 +299,10 @@ pub fn duration(d: Duration) -> String {
 /// Refuses a `--data-dir` (or `TUNE_DATA_DIR`) that is not a directory before anything is
 /// enqueued or trained: a typo must not fill the database with jobs failed for want of data.
 pub fn check_data_dir(flag: Option<&std::path::Path>) -> anyhow::Result<()> {
-    let env = std::env::var_os("TUNE_DATA_DIR").filter(|v| !v.is_empty());
-    let (what, dir) = match (flag, &env) {
+    let env = tune_data::SearchEnv::from_env().data_dir;
+    let (what, dir) = match (flag, env) {
         (Some(d), _) => ("--data-dir", d.to_path_buf()),
-        (None, Some(d)) => ("TUNE_DATA_DIR", std::path::PathBuf::from(d)),
+        (None, Some(d)) => (tune_data::DATA_DIR_VAR, d),
         (None, None) => return Ok(()),
     };
     if !dir.is_dir() {

@@ -758,7 +758,13 @@ fn jobs_table(planned: &[Planned<'_>]) -> TableData {
         row.extend([
             Cell::int(p.job.model.params(&InputShape::BUILT_IN).unwrap_or(0) as u64),
             Cell::num(
-                Some(p.job.model.train_flops_per_image(&InputShape::BUILT_IN).unwrap_or(0.0) / 1e6),
+                Some(
+                    p.job
+                        .model
+                        .train_flops_per_image(&InputShape::BUILT_IN)
+                        .unwrap_or(0.0)
+                        / 1e6,
+                ),
                 1,
             ),
             Cell::text(p.state.clone()),
