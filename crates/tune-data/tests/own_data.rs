@@ -93,13 +93,11 @@ struct Sample {
 
 /// The first `n` training and `m` test images and labels of Fashion-MNIST (or MNIST), if present.
 fn real_sample(n: usize, m: usize) -> Option<Sample> {
-    let dir = [
-        "/usr/share/datasets/fashion-mnist",
-        "/work/shared/datasets/mnist",
-    ]
-    .into_iter()
-    .map(PathBuf::from)
-    .find(|d| d.join("train-images-idx3-ubyte.gz").is_file())?;
+    // Debian's dataset-fashion-mnist (.ci/run installs it), else the MNIST copy in ../shared.
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets/mnist");
+    let dir = [PathBuf::from("/usr/share/datasets/fashion-mnist"), shared]
+        .into_iter()
+        .find(|d| d.join("train-images-idx3-ubyte.gz").is_file())?;
     let cut = |mut images: Images, labels: Vec<u8>, k: usize| {
         images.pixels.truncate(k * 784);
         images.count = k;
