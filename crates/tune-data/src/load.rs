@@ -319,7 +319,8 @@ mod tests {
     #[test]
     fn real_mnist() {
         // The first training digit of MNIST is a 5, the first test digit a 7.
-        check_real(Path::new("/work/shared/datasets/mnist"), "mnist", (5, 7));
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets/mnist");
+        check_real(&dir, "mnist", (5, 7));
     }
 
     /// The real Fashion-MNIST, where Debian's `dataset-fashion-mnist` is installed.
