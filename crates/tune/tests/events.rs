@@ -2,45 +2,12 @@
 //! stdout, for `tune run` and `tune worker`, while the progress display and the summary go to
 //! stderr.
 
-mod util;
-
+use crate::util::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-use util::*;
-
-/// A temporary directory with the fixture data and a grid file.
-struct Setup {
-    tmp: tempfile::TempDir,
-    data: PathBuf,
-    grid: PathBuf,
-}
-
-impl Setup {
-    fn new(grid_text: &str) -> Setup {
-        let tmp = tempfile::tempdir().unwrap();
-        let data = fixture_data(&tmp.path().join("data"));
-        let grid = write_grid(tmp.path(), "grid.toml", grid_text);
-        Setup { tmp, data, grid }
-    }
-
-    /// `tune run GRID --db DB --data-dir DATA --jobs 1 --threads-per-job 1 EXTRA...`.
-    fn run_cmd(&self, extra: &[&str]) -> Command {
-        let mut cmd = tune(self.tmp.path());
-        cmd.arg("run")
-            .arg(&self.grid)
-            .arg("--db")
-            .arg(self.tmp.path().join("results.db"))
-            .arg("--data-dir")
-            .arg(&self.data)
-            .args(["--jobs", "1", "--threads-per-job", "1"])
-            .args(extra);
-        cmd
-    }
-}
 
 /// Every line of `text` parsed as a JSON object (panics on a line that is not one).
 fn parse_lines(text: &str) -> Vec<Value> {
@@ -303,7 +270,8 @@ fn a_store_error_gives_an_interrupted_event_and_an_ended_run_with_the_error() {
     let s = Setup::new(LONG_GRID);
     let db = s.tmp.path().join("results.db");
     let (text, code) = run_and_act(&mut s.run_cmd(&["--quiet", "--events", "json"]), |_| {
-        util::db::Db::open(&db).execute("ALTER TABLE epoch_metrics RENAME TO epoch_metrics_away");
+        crate::util::db::Db::open(&db)
+            .execute("ALTER TABLE epoch_metrics RENAME TO epoch_metrics_away");
     });
     assert_eq!(code, Some(69), "{text}");
     let events = parse_lines(&text);

@@ -2,12 +2,10 @@
 //! group, sort and filter by any), dry runs that estimate what is left from the data at hand and
 //! handle very large grids, and the small things (offline fetch, `--jobs 0`, hints, plurals).
 
-mod util;
-
+use crate::util::*;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use util::*;
 
 /// Two grids of the same two architectures: 2 epochs on all 256 fixture images (dropout 0.5), and
 /// 1 epoch on 128 of them with dropout 0.25, as the quick grid and a grid of one's own.

@@ -2,10 +2,8 @@
 //! and a message naming the file, the line and the key; `--dry-run` and `--repeats` show and size
 //! the expanded grid.
 
-mod util;
-
+use crate::util::*;
 use std::path::Path;
-use util::*;
 
 /// `tune run GRID --dry-run` in `dir` for a grid file with `text`: its exit code, stdout and
 /// stderr. Asserts that nothing was written beside the grid.

@@ -2,11 +2,9 @@
 //! on the same stratified images of the training split, never trains on them, and records its
 //! per-image predictions on them and on the test split; `repeats` in the grid file.
 
-mod util;
-
+use crate::util::db::Db;
+use crate::util::*;
 use tune_spec::JobSpec;
-use util::db::Db;
-use util::*;
 
 const GRID: &str = "name = \"holdout\"\nrepeats = 2\n[fixed]\nmodel = \"cnn\"\n\
     dataset = \"fashion-mnist\"\nepochs = 1\nbatch = 32\ndense = 16\n\n[axes]\n\
@@ -14,21 +12,9 @@ const GRID: &str = "name = \"holdout\"\nrepeats = 2\n[fixed]\nmodel = \"cnn\"\n\
 
 #[test]
 fn grids_validate_on_one_stratified_holdout_and_record_predictions() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = fixture_data(&tmp.path().join("data"));
-    let grid = write_grid(tmp.path(), "grid.toml", GRID);
-    let db = tmp.path().join("results.db");
-    let out = run(
-        tune(tmp.path())
-            .arg("run")
-            .arg(&grid)
-            .arg("--db")
-            .arg(&db)
-            .arg("--data-dir")
-            .arg(&data)
-            .args(["--quiet", "--jobs", "2", "--threads-per-job", "1"]),
-        true,
-    );
+    let s = Setup::new(GRID);
+    let out = run(&mut s.run_jobs(2, &["--quiet"]), true);
+    let db = s.db();
     let db = Db::open(&db);
     // `repeats = 2` in the file: 4 configurations x seeds 1 and 2.
     let jobs: Vec<(i64, String)> = db.rows("SELECT seed, validation FROM jobs ORDER BY seq");

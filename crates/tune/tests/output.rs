@@ -2,11 +2,9 @@
 //! study's 1-layer grid, and `--format markdown|csv|json` of the listings (`tune run --dry-run`,
 //! `tune bench --grid`, `tune data list`) parsed as a script would.
 
-mod util;
-
+use crate::util::*;
 use std::path::Path;
 use std::process::Command;
-use util::*;
 
 /// The `tune` binary for `--help`: no environment variable that help would show the value of,
 /// and a fixed width to wrap at.

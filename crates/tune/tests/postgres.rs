@@ -5,15 +5,13 @@
 //! `crates/tune-store/tests/pg.sh start`); every test prints a note and passes when it is unset.
 //! Each test works in a database of its own (`CREATE DATABASE tune_test_...`), dropped at the end.
 
-mod util;
-
+use crate::util::*;
 use sqlx::postgres::{PgPoolOptions, PgRow};
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use util::*;
 
 /// The environment variable naming the PostgreSQL server to test against.
 const PG_ENV: &str = "TUNE_TEST_POSTGRES_URL";
@@ -724,7 +722,7 @@ fn a_diverged_job_is_failed_on_postgres_and_no_nan_reaches_a_reader() {
     assert!(!stdout(&out).contains("NaN"), "{report}");
     let sqlite = s.path().join("merged.db");
     run(tune(s.path()).arg("merge").arg(&sqlite).arg(&db.url), true);
-    let merged = util::db::Db::open(&sqlite);
+    let merged = crate::util::db::Db::open(&sqlite);
     let jobs: Vec<(f64, String)> = merged.rows("SELECT lr, status FROM jobs ORDER BY seq");
     assert_eq!(
         jobs,

@@ -1,13 +1,11 @@
 //! The commands that read a results database: `report`, `compare`, `confusion` and `plot` give
 //! the figures the `results` table holds, and say what to do when there are none.
 
-mod util;
-
+use crate::util::db::Db;
+use crate::util::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use util::db::Db;
-use util::*;
 
 /// An ANN and three CNNs (two 1-layer, one 2-layer), two epochs each, on the fixture data.
 const GRID: &str = "name = \"reports\"\n[fixed]\ndataset = \"fashion-mnist\"\nepochs = 2\nbatch = 32\n\n\
@@ -16,35 +14,21 @@ const GRID: &str = "name = \"reports\"\n[fixed]\ndataset = \"fashion-mnist\"\nep
 
 /// A temporary directory with a results database `results.db` of [`GRID`].
 struct Trained {
-    tmp: tempfile::TempDir,
+    s: Setup,
     db: PathBuf,
 }
 
 impl Trained {
     fn new() -> Trained {
-        let tmp = tempfile::tempdir().unwrap();
-        let data = fixture_data(&tmp.path().join("data"));
-        let grid = write_grid(tmp.path(), "grid.toml", GRID);
-        let db = tmp.path().join("results.db");
-        run(
-            tune(tmp.path())
-                .arg("run")
-                .arg(&grid)
-                .arg("--db")
-                .arg(&db)
-                .arg("--data-dir")
-                .arg(&data)
-                .args(["--quiet", "--jobs", "2", "--threads-per-job", "1"]),
-            true,
-        );
-        Trained { tmp, db }
+        let s = Setup::new(GRID);
+        run(&mut s.run_jobs(2, &["--quiet"]), true);
+        let db = s.db();
+        Trained { s, db }
     }
 
     /// `tune SUBCOMMAND --db DB ARGS...`.
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = tune(self.tmp.path());
-        cmd.args(args).arg("--db").arg(&self.db);
-        cmd
+        self.s.tune_db(args)
     }
 
     /// Test accuracy of each finished job, by key, from the `results` table.
@@ -206,7 +190,7 @@ fn assert_picture(svg: &Path) {
 #[test]
 fn plots_write_svg_and_png() {
     let t = Trained::new();
-    let dir = t.tmp.path().join("plots");
+    let dir = t.s.dir().join("plots");
     for kind in ["curves", "depth", "confusion"] {
         let svg = dir.join(format!("{kind}.svg"));
         let out = run(
@@ -224,7 +208,7 @@ fn plots_write_svg_and_png() {
     }
     // Without --out, beside the database.
     run(&mut t.cmd(&["plot", "depth"]), true);
-    assert_picture(&t.tmp.path().join("plots/depth.svg"));
+    assert_picture(&t.s.dir().join("plots/depth.svg"));
     let out = run(&mut t.cmd(&["plot", "depth", "--out", "x.pdf"]), false);
     assert!(stderr(&out).contains(".svg or .png"), "{}", stderr(&out));
 }

@@ -1,55 +1,12 @@
 //! Nothing blocks a grid and nothing is lost silently (issue 10, items 1, 2, 5, 9 and 12): typed
 //! exit codes, diverged jobs, data that cannot train, weights on a full disk, kills and hang-ups.
 
-mod util;
-
+use crate::util::db::{Db, wait_for};
+use crate::util::*;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
-use tune_data::idx::{Images, write_images, write_labels};
-use util::db::Db;
-use util::*;
-
-/// A temporary directory with the fixture data and a grid file.
-struct Setup {
-    tmp: tempfile::TempDir,
-    data: PathBuf,
-    grid: PathBuf,
-}
-
-impl Setup {
-    fn new(grid_text: &str) -> Setup {
-        let tmp = tempfile::tempdir().unwrap();
-        let data = fixture_data(&tmp.path().join("data"));
-        let grid = write_grid(tmp.path(), "grid.toml", grid_text);
-        Setup { tmp, data, grid }
-    }
-
-    fn db(&self) -> PathBuf {
-        self.tmp.path().join("results.db")
-    }
-
-    /// `tune run GRID --db DB --data-dir DATA --jobs 1 --threads-per-job 1 --quiet EXTRA...`.
-    fn run_cmd(&self, extra: &[&str]) -> Command {
-        let mut cmd = tune(self.tmp.path());
-        cmd.arg("run")
-            .arg(&self.grid)
-            .arg("--db")
-            .arg(self.db())
-            .arg("--data-dir")
-            .arg(&self.data)
-            .args(["--jobs", "1", "--threads-per-job", "1", "--quiet"])
-            .args(extra);
-        cmd
-    }
-
-    /// `tune ARGS... --db DB`.
-    fn tune(&self, args: &[&str]) -> Command {
-        let mut cmd = tune(self.tmp.path());
-        cmd.args(args).arg("--db").arg(self.db());
-        cmd
-    }
-}
+use tune_data::idx::Images;
 
 /// The exit code, with both streams in the panic message when it is not `expected`.
 fn expect_code(out: &Output, expected: i32) {
@@ -60,26 +17,6 @@ fn expect_code(out: &Output, expected: i32) {
         stdout(out),
         stderr(out)
     );
-}
-
-/// Polls the database until `ready` holds, failing the test after a minute or if `child` exits.
-fn wait_for(db: &Path, child: &mut Child, ready: impl Fn(&Db) -> bool) {
-    let start = Instant::now();
-    loop {
-        if let Some(db) = Db::try_open(db)
-            && ready(&db)
-        {
-            return;
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("tune exited ({status}) before the awaited state was reached");
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "the awaited state was not reached in a minute"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 /// Waits for `child` to exit, killing it and failing the test after a minute.
@@ -103,7 +40,7 @@ fn wait_exit(child: &mut Child) -> ExitStatus {
 #[test]
 fn exit_code_0_when_every_job_is_done() {
     let s = Setup::new(&small_grid(2, 1));
-    let out = s.run_cmd(&[]).output().unwrap();
+    let out = s.run_quiet(&[]).output().unwrap();
     expect_code(&out, 0);
     assert!(
         stdout(&out).contains("2 jobs done, 0 failed"),
@@ -115,7 +52,7 @@ fn exit_code_0_when_every_job_is_done() {
 #[test]
 fn exit_code_2_for_bad_input() {
     let s = Setup::new(&small_grid(2, 1).replace("batch = 32", "bach = 32"));
-    let out = s.run_cmd(&[]).output().unwrap();
+    let out = s.run_quiet(&[]).output().unwrap();
     expect_code(&out, 2);
     assert!(
         stderr(&out).contains("unknown key `bach`"),
@@ -163,7 +100,7 @@ fn exit_code_1_also_for_failed_jobs_this_run_skipped() {
         "name = \"diverge\"\n[fixed]\nmodel = \"cnn\"\ndataset = \"fashion-mnist\"\nepochs = 1\n\
          batch = 32\ndense = 16\nlayer1 = 4\n\n[axes]\nlr = [1e30, 0.001]\n",
     );
-    let out = s.run_cmd(&[]).output().unwrap();
+    let out = s.run_quiet(&[]).output().unwrap();
     expect_code(&out, 1);
     assert!(
         stdout(&out).contains("1 job done, 1 failed"),
@@ -171,7 +108,7 @@ fn exit_code_1_also_for_failed_jobs_this_run_skipped() {
         stdout(&out)
     );
     // Nothing is left to train, but the grid is not finished.
-    let out = s.run_cmd(&[]).output().unwrap();
+    let out = s.run_quiet(&[]).output().unwrap();
     expect_code(&out, 1);
     let text = stdout(&out);
     assert!(text.contains("0 jobs done, 0 failed"), "{text}");
@@ -194,7 +131,7 @@ fn a_diverged_job_is_failed_with_advice_and_the_others_train() {
         "name = \"diverge\"\n[fixed]\nmodel = \"cnn\"\ndataset = \"fashion-mnist\"\nepochs = 2\n\
          batch = 32\ndense = 16\nlayer1 = 4\n\n[axes]\nlr = [1e30, 0.001]\n",
     );
-    let out = s.run_cmd(&[]).output().unwrap();
+    let out = s.run_quiet(&[]).output().unwrap();
     expect_code(&out, 1);
     assert!(
         stdout(&out).contains("1 job done, 1 failed"),
@@ -225,7 +162,7 @@ fn a_diverged_job_is_failed_with_advice_and_the_others_train() {
     );
     assert_eq!((jobs[1].1.as_str(), jobs[1].2.as_deref()), ("done", None));
     // `tune status` shows the whole reason, advice included.
-    let out = s.tune(&["status"]).output().unwrap();
+    let out = s.tune_db(&["status"]).output().unwrap();
     expect_code(&out, 0);
     assert!(
         stdout(&out).contains("lower lr (it is 1e30), or check the data"),
@@ -246,7 +183,7 @@ fn a_diverged_job_is_failed_with_advice_and_the_others_train() {
 
     // Readers agree: the report ranks the one finished job, by loss too.
     let out = s
-        .tune(&["report", "--sort", "loss", "--format", "json"])
+        .tune_db(&["report", "--sort", "loss", "--format", "json"])
         .output()
         .unwrap();
     expect_code(&out, 0);
@@ -255,7 +192,7 @@ fn a_diverged_job_is_failed_with_advice_and_the_others_train() {
     assert!(!stdout(&out).contains("NaN"), "{report}");
 
     // A rerun (also with --retry-failed) does not stop at the diverged job.
-    let out = s.run_cmd(&["--retry-failed"]).output().unwrap();
+    let out = s.run_quiet(&["--retry-failed"]).output().unwrap();
     expect_code(&out, 1);
     assert!(
         stdout(&out).contains("0 jobs done, 1 failed"),
@@ -270,7 +207,7 @@ fn a_diverged_job_is_failed_with_advice_and_the_others_train() {
 #[test]
 fn a_non_finite_figure_from_an_older_tune_becomes_a_failed_job() {
     let s = Setup::new(&small_grid(2, 1));
-    expect_code(&s.run_cmd(&[]).output().unwrap(), 0);
+    expect_code(&s.run_quiet(&[]).output().unwrap(), 0);
     let db = Db::open(&s.db());
     // Undo this version's migration, as if the file came from an older tune, and store an
     // infinity where an older tune could have.
@@ -281,7 +218,7 @@ fn a_non_finite_figure_from_an_older_tune_becomes_a_failed_job() {
          (SELECT MIN(seq) FROM jobs))",
     );
     drop(db);
-    let out = s.run_cmd(&[]).output().unwrap();
+    let out = s.run_quiet(&[]).output().unwrap();
     expect_code(&out, 1);
     assert!(
         stdout(&out).contains("1 job failed in an earlier run and was skipped"),
@@ -323,18 +260,7 @@ fn idx_set(root: &Path, train: usize, test: usize, side: usize) -> PathBuf {
             cols: side,
             pixels: (0..n * side * side).map(|i| (i % 251) as u8).collect(),
         };
-        write_images(
-            &dir.join(format!("{prefix}-images-idx3-ubyte.gz")),
-            &images,
-            true,
-        )
-        .unwrap();
-        write_labels(
-            &dir.join(format!("{prefix}-labels-idx1-ubyte.gz")),
-            &labels,
-            true,
-        )
-        .unwrap();
+        write_idx(&dir, prefix, &images, &labels);
     }
     root.to_path_buf()
 }
@@ -430,7 +356,7 @@ fn more_training_images_than_there_are_is_an_error() {
     // A grid asking for more is refused before anything is enqueued or trained, naming the grid
     // file, the value, what fits and where to change it; its dry run says the same.
     for extra in [&[][..], &["--dry-run"][..]] {
-        let out = s.run_cmd(extra).output().unwrap();
+        let out = s.run_quiet(extra).output().unwrap();
         expect_code(&out, 2);
         let err = stderr(&out);
         assert!(
@@ -454,7 +380,7 @@ fn more_training_images_than_there_are_is_an_error() {
         "name = \"holdout\"\n[fixed]\nmodel = \"cnn\"\ndataset = \"fashion-mnist\"\nepochs = 1\n\
          batch = 32\ndense = 16\nlayer1 = 4\n\n[axes]\nvalidation = [{ holdout = 1000 }, \"test\"]\n",
     );
-    let out = s.run_cmd(&[]).output().unwrap();
+    let out = s.run_quiet(&[]).output().unwrap();
     expect_code(&out, 2);
     assert!(
         stderr(&out).contains(
@@ -527,12 +453,12 @@ fn a_job_that_makes_progress_between_kills_is_not_failed() {
     let mut epochs = 0;
     for _ in 0..3 {
         let mut child = s
-            .run_cmd(&[])
+            .run_quiet(&[])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        wait_for(&s.db(), &mut child, |db| {
+        wait_for(&s.db(), &mut child, Duration::from_secs(60), |db| {
             db.try_int("SELECT COUNT(*) FROM epoch_metrics")
                 .is_some_and(|n| n > epochs)
         });
@@ -544,7 +470,7 @@ fn a_job_that_makes_progress_between_kills_is_not_failed() {
         epochs < 8,
         "the job finished before the third kill ({epochs} epochs)"
     );
-    let out = s.run_cmd(&[]).output().unwrap();
+    let out = s.run_quiet(&[]).output().unwrap();
     expect_code(&out, 0);
     assert!(
         stdout(&out).contains("1 job done, 0 failed"),
@@ -565,12 +491,12 @@ fn a_job_that_makes_progress_between_kills_is_not_failed() {
 fn sighup_stops_the_run_cleanly() {
     let s = Setup::new(&long_job_grid());
     let mut child = s
-        .run_cmd(&[])
+        .run_quiet(&[])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for(&s.db(), &mut child, |db| {
+    wait_for(&s.db(), &mut child, Duration::from_secs(60), |db| {
         db.try_int("SELECT COUNT(*) FROM epoch_metrics") >= Some(1)
     });
     let sent = Command::new("kill")
@@ -640,7 +566,7 @@ fn weights_that_cannot_be_written_are_kept_until_a_later_run_writes_them() {
     };
 
     let out = s
-        .run_cmd(&["--save-weights"])
+        .run_quiet(&["--save-weights"])
         .arg(&weights)
         .output()
         .unwrap();
@@ -668,7 +594,7 @@ fn weights_that_cannot_be_written_are_kept_until_a_later_run_writes_them() {
     // Space again: the next run writes the missing file and trains nothing.
     disk.resize("4m");
     let out = s
-        .run_cmd(&["--save-weights"])
+        .run_quiet(&["--save-weights"])
         .arg(&weights)
         .output()
         .unwrap();

@@ -3,61 +3,11 @@
 //! reaches it; reports and `tune status` say what is not done; merge conflicts are listed; results
 //! belong to the data they were trained on.
 
-mod util;
-
+use crate::util::db::{Db, wait_for};
+use crate::util::*;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-use util::db::Db;
-use util::*;
-
-/// A temporary directory with the fixture data and a grid file.
-struct Setup {
-    tmp: tempfile::TempDir,
-    data: PathBuf,
-    grid: PathBuf,
-}
-
-impl Setup {
-    fn new(grid_text: &str) -> Setup {
-        let tmp = tempfile::tempdir().unwrap();
-        let data = fixture_data(&tmp.path().join("data"));
-        let grid = write_grid(tmp.path(), "grid.toml", grid_text);
-        Setup { tmp, data, grid }
-    }
-
-    fn dir(&self) -> &Path {
-        self.tmp.path()
-    }
-
-    fn db(&self) -> PathBuf {
-        self.dir().join("results.db")
-    }
-
-    /// `tune ARGS...` in the temporary directory.
-    fn tune(&self, args: &[&str]) -> Command {
-        let mut cmd = tune(self.dir());
-        cmd.args(args);
-        cmd
-    }
-
-    /// `tune run GRID --db DB --data-dir DATA --jobs 1 --threads-per-job 1 --quiet`.
-    fn run_cmd(&self, db: &str) -> Command {
-        self.run_on(db, &self.data)
-    }
-
-    /// [`Setup::run_cmd`] on the data in `data`.
-    fn run_on(&self, db: &str, data: &Path) -> Command {
-        let mut cmd = tune(self.dir());
-        cmd.arg("run")
-            .arg(&self.grid)
-            .args(["--db", db])
-            .arg("--data-dir")
-            .arg(data)
-            .args(["--jobs", "1", "--threads-per-job", "1", "--quiet"]);
-        cmd
-    }
-}
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 /// The bytes of a file, to show that a command left it unchanged.
 fn bytes(path: &Path) -> Vec<u8> {
@@ -74,23 +24,6 @@ fn names(dir: &Path) -> Vec<String> {
     v
 }
 
-/// Polls the database until `ready` holds, failing the test after `limit` or if `child` exits.
-fn wait_for(db: &Path, child: &mut Child, limit: Duration, ready: impl Fn(&Db) -> bool) {
-    let start = Instant::now();
-    loop {
-        if let Some(db) = Db::try_open(db)
-            && ready(&db)
-        {
-            return;
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("tune exited ({status}) before the awaited state was reached");
-        }
-        assert!(start.elapsed() < limit, "not reached in {limit:?}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 // ----- 10. tune never changes a database that is not its own; reading never writes ---------
 
 /// Every command that only reads leaves a finished database byte for byte as it was, and reads
@@ -101,7 +34,7 @@ fn reading_never_writes_and_works_on_read_only_media() {
     let s = Setup::new(&small_grid(2, 1));
     let db = s.db();
     let db_arg = db.to_str().unwrap();
-    run(&mut s.run_cmd(db_arg), true);
+    run(&mut s.run_on(db_arg, &s.data, 1, &["--quiet"]), true);
     // The run closed the database cleanly: the file alone holds everything.
     assert!(!s.dir().join("results.db-wal").exists());
     let before = bytes(&db);
@@ -131,7 +64,7 @@ fn reading_never_writes_and_works_on_read_only_media() {
         );
     }
     // A dry run reads the states of the grid's jobs, and only reads.
-    let mut dry = s.run_cmd(db_arg);
+    let mut dry = s.run_on(db_arg, &s.data, 1, &["--quiet"]);
     dry.args(["--dry-run", "--no-calibrate"]);
     run(&mut dry, true);
     assert!(
@@ -232,7 +165,7 @@ fn a_database_that_is_not_tunes_is_left_unchanged() {
             }
             assert!(!err.contains("upgrade tune"), "{err}");
         }
-        let out = run(&mut s.run_cmd(name), false);
+        let out = run(&mut s.run_on(name, &s.data, 1, &["--quiet"]), false);
         assert_eq!(out.status.code(), Some(2));
         let err = stderr(&out);
         assert!(
@@ -277,11 +210,11 @@ fn missing_empty_and_directory_targets_are_refused_cleanly() {
     ] {
         run(&mut s.tune(&args), false);
     }
-    let out = run(&mut s.run_cmd(""), false);
+    let out = run(&mut s.run_on("", &s.data, 1, &["--quiet"]), false);
     assert!(stderr(&out).contains("empty string"), "{}", stderr(&out));
     let out = run(&mut s.tune(&["report", "--db", ""]), false);
     assert!(stderr(&out).contains("empty string"), "{}", stderr(&out));
-    let out = run(&mut s.run_cmd("newdir/"), false);
+    let out = run(&mut s.run_on("newdir/", &s.data, 1, &["--quiet"]), false);
     let err = stderr(&out);
     assert!(
         err.contains("`newdir/` ends with `/`, so it names a directory"),
@@ -311,7 +244,7 @@ fn missing_empty_and_directory_targets_are_refused_cleanly() {
 #[test]
 fn a_finished_run_leaves_one_file_and_readers_add_none() {
     let s = Setup::new(&small_grid(1, 1));
-    run(&mut s.run_cmd("results.db"), true);
+    run(&mut s.run_on("results.db", &s.data, 1, &["--quiet"]), true);
     let only_db = |what: &str| {
         let extra: Vec<String> = names(s.dir())
             .into_iter()
@@ -343,7 +276,7 @@ fn failed_runs_leave_one_file_and_wrong_paths_create_nothing() {
     );
     let empty = s.dir().join("empty");
     std::fs::create_dir(&empty).unwrap();
-    let out = run(&mut s.run_on("results.db", &empty), false);
+    let out = run(&mut s.run_on("results.db", &empty, 1, &["--quiet"]), false);
     assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
     assert!(s.db().exists());
     let left: Vec<String> = names(s.dir())
@@ -353,7 +286,10 @@ fn failed_runs_leave_one_file_and_wrong_paths_create_nothing() {
     assert!(left.is_empty(), "{left:?}");
 
     let s = Setup::new(&small_grid(1, 1));
-    let out = run(&mut s.run_on("results.db", &s.dir().join("typo")), false);
+    let out = run(
+        &mut s.run_on("results.db", &s.dir().join("typo"), 1, &["--quiet"]),
+        false,
+    );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("typo: no such directory"),
@@ -380,7 +316,7 @@ fn failed_runs_leave_one_file_and_wrong_paths_create_nothing() {
 fn hints_name_the_real_cause() {
     let s = Setup::new(&small_grid(1, 1));
     let db = s.db();
-    run(&mut s.run_cmd(db.to_str().unwrap()), true);
+    run(&mut s.run_on(&db, &s.data, 1, &["--quiet"]), true);
     let mut b = bytes(&db);
     // Overwrite the schema page after the file header: the file is still SQLite, its tables not.
     for x in &mut b[100..4096] {
@@ -388,7 +324,7 @@ fn hints_name_the_real_cause() {
     }
     std::fs::write(&db, &b).unwrap();
     for out in [
-        run(&mut s.run_cmd(db.to_str().unwrap()), false),
+        run(&mut s.run_on(&db, &s.data, 1, &["--quiet"]), false),
         run(
             &mut s.tune(&["report", "--db", db.to_str().unwrap()]),
             false,
@@ -417,7 +353,7 @@ fn one_writer_per_database_file_whatever_the_name() {
     let s = Setup::new(&slow_grid());
     std::fs::create_dir(s.dir().join("sub")).unwrap();
     let mut first = s
-        .run_cmd("results.db")
+        .run_on("results.db", &s.data, 1, &["--quiet"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -433,10 +369,16 @@ fn one_writer_per_database_file_whatever_the_name() {
         "sqlite://sub/../results.db",
         "./sub/../results.db",
     ] {
-        refused.push((name, s.run_cmd(name).output().unwrap()));
+        refused.push((
+            name,
+            s.run_on(name, &s.data, 1, &["--quiet"]).output().unwrap(),
+        ));
     }
     std::fs::hard_link(s.db(), s.dir().join("hard.db")).unwrap();
-    let hard = s.run_cmd("hard.db").output().unwrap();
+    let hard = s
+        .run_on("hard.db", &s.data, 1, &["--quiet"])
+        .output()
+        .unwrap();
     let still_running = first.try_wait().unwrap().is_none();
     first.kill().unwrap();
     first.wait().unwrap();
@@ -471,7 +413,10 @@ fn one_writer_per_database_file_whatever_the_name() {
 #[test]
 fn sqlite_url_forms_work() {
     let s = Setup::new(&small_grid(1, 1));
-    run(&mut s.run_cmd("sqlite://y.db"), true);
+    run(
+        &mut s.run_on("sqlite://y.db", &s.data, 1, &["--quiet"]),
+        true,
+    );
     assert!(s.dir().join("y.db").exists());
     assert!(s.dir().join("y.db.lock").exists());
     let out = run(
@@ -480,7 +425,10 @@ fn sqlite_url_forms_work() {
     );
     assert!(stdout(&out).contains("1 finished job"), "{}", stdout(&out));
     // Training again through another form finds the job finished.
-    let out = run(&mut s.run_cmd("sqlite:y.db?mode=rwc"), true);
+    let out = run(
+        &mut s.run_on("sqlite:y.db?mode=rwc", &s.data, 1, &["--quiet"]),
+        true,
+    );
     assert!(stderr(&out).contains("1 already done"), "{}", stderr(&out));
 }
 
@@ -503,7 +451,7 @@ fn reports_say_what_is_not_done_and_status_lists_it() {
     let s = Setup::new(&small_grid(3, 1));
     let db = s.db();
     let db_arg = db.to_str().unwrap();
-    run(&mut s.run_cmd(db_arg), true);
+    run(&mut s.run_on(db_arg, &s.data, 1, &["--quiet"]), true);
     let d = Db::open(&db);
     d.execute(
         "UPDATE jobs SET status = 'failed', attempts = 2, \
@@ -604,7 +552,7 @@ fn reports_say_what_is_not_done_and_status_lists_it() {
     let s = Setup::new(&ann_and_cnn_grid());
     let db = s.db();
     let db_arg = db.to_str().unwrap();
-    run(&mut s.run_cmd(db_arg), true);
+    run(&mut s.run_on(db_arg, &s.data, 1, &["--quiet"]), true);
     let d = Db::open(&db);
     d.execute("UPDATE jobs SET status = 'failed', last_error = 'boom' WHERE model = 'ann'");
     d.execute("DELETE FROM results WHERE job_key IN (SELECT key FROM jobs WHERE model = 'ann')");
@@ -633,8 +581,8 @@ fn reports_say_what_is_not_done_and_status_lists_it() {
 #[test]
 fn merge_reports_every_conflict_and_keeps_the_first() {
     let s = Setup::new(&small_grid(2, 1));
-    run(&mut s.run_cmd("a.db"), true);
-    run(&mut s.run_cmd("b.db"), true);
+    run(&mut s.run_on("a.db", &s.data, 1, &["--quiet"]), true);
+    run(&mut s.run_on("b.db", &s.data, 1, &["--quiet"]), true);
     let b = Db::open(&s.dir().join("b.db"));
     b.execute(
         "UPDATE results SET test_accuracy = 0.125, test_loss = 9.5 \
@@ -703,7 +651,11 @@ fn results_belong_to_the_data_they_were_trained_on() {
     let s = Setup::new(&small_grid(2, 1));
     let db = s.db();
     let db_arg = db.to_str().unwrap();
-    let out = run(s.run_cmd(db_arg).env_remove("TUNE_ALLOW_UNVERIFIED"), false);
+    let out = run(
+        s.run_on(db_arg, &s.data, 1, &["--quiet"])
+            .env_remove("TUNE_ALLOW_UNVERIFIED"),
+        false,
+    );
     let err = stderr(&out);
     assert!(
         err.contains("is not the canonical `fashion-mnist`"),
@@ -719,7 +671,7 @@ fn results_belong_to_the_data_they_were_trained_on() {
     drop(d);
 
     run(
-        s.run_cmd(db_arg)
+        s.run_on(db_arg, &s.data, 1, &["--quiet"])
             .env_remove("TUNE_ALLOW_UNVERIFIED")
             .arg("--allow-unverified"),
         true,
@@ -751,7 +703,7 @@ fn results_belong_to_the_data_they_were_trained_on() {
 
     // The same grid on other data: refused, naming both hashes; nothing trained or changed.
     let other = other_data(&s.dir().join("other"));
-    let out = run(&mut s.run_on(db_arg, &other), false);
+    let out = run(&mut s.run_on(db_arg, &other, 1, &["--quiet"]), false);
     let err = stderr(&out);
     assert!(err.contains(&first), "{err}");
     assert!(err.contains("2 jobs of this grid"), "{err}");
@@ -771,7 +723,7 @@ fn results_belong_to_the_data_they_were_trained_on() {
     );
     drop(d);
     // Into another database it trains, stamped with the other data.
-    run(&mut s.run_on("other.db", &other), true);
+    run(&mut s.run_on("other.db", &other, 1, &["--quiet"]), true);
     let d = Db::open(&s.dir().join("other.db"));
     let shas: Vec<(String,)> = d.rows("SELECT DISTINCT data_sha256 FROM jobs");
     assert_eq!(shas, [(new_sha.clone(),)]);

@@ -1,13 +1,10 @@
 //! `tune run` end to end: what lands in the database, reruns, `kill -9`, Ctrl-C, missing data
 //! and saved weights. Nothing a finished epoch or job measured may be lost or written twice.
 
-mod util;
-
-use std::path::{Path, PathBuf};
+use crate::util::db::{Db, wait_for};
+use crate::util::*;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
-use util::db::Db;
-use util::*;
 
 /// The epochs of [`slow_grid`]'s jobs.
 const SLOW_EPOCHS: i64 = 5;
@@ -19,60 +16,6 @@ fn slow_grid() -> String {
         "name = \"slow\"\n[fixed]\nmodel = \"cnn\"\ndataset = \"fashion-mnist\"\nepochs = {SLOW_EPOCHS}\n\
          batch = 32\ndense = 64\n\n[axes]\nlayer1 = [64, 65, 66]\n"
     )
-}
-
-/// A temporary directory with the fixture data and a grid file.
-struct Setup {
-    tmp: tempfile::TempDir,
-    data: PathBuf,
-    grid: PathBuf,
-}
-
-impl Setup {
-    fn new(grid_text: &str) -> Setup {
-        let tmp = tempfile::tempdir().unwrap();
-        let data = fixture_data(&tmp.path().join("data"));
-        let grid = write_grid(tmp.path(), "grid.toml", grid_text);
-        Setup { tmp, data, grid }
-    }
-
-    fn db(&self) -> PathBuf {
-        self.tmp.path().join("results.db")
-    }
-
-    /// `tune run GRID --db DB --data-dir DATA --jobs J --threads-per-job 1 EXTRA...`.
-    fn run_cmd(&self, jobs: usize, extra: &[&str]) -> Command {
-        let mut cmd = tune(self.tmp.path());
-        cmd.arg("run")
-            .arg(&self.grid)
-            .arg("--db")
-            .arg(self.db())
-            .arg("--data-dir")
-            .arg(&self.data)
-            .args(["--jobs", &jobs.to_string(), "--threads-per-job", "1"])
-            .args(extra);
-        cmd
-    }
-}
-
-/// Polls the database until `ready` holds, failing the test after `limit` or if `child` exits.
-fn wait_for(db: &Path, child: &mut Child, limit: Duration, ready: impl Fn(&Db) -> bool) {
-    let start = Instant::now();
-    loop {
-        if let Some(db) = Db::try_open(db)
-            && ready(&db)
-        {
-            return;
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("tune exited ({status}) before the awaited state was reached");
-        }
-        assert!(
-            start.elapsed() < limit,
-            "the awaited state was not reached in {limit:?}"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 /// Waits for `child` to exit, killing it and failing the test after `limit`.
@@ -147,7 +90,7 @@ fn a_grid_lands_in_the_database_one_row_per_job() {
     );
     // stderr is a pipe, not a terminal: the bars are not drawn, but each finished job still
     // gets its line.
-    let out = run(&mut s.run_cmd(2, &[]), true);
+    let out = run(&mut s.run_jobs(2, &[]), true);
     assert!(
         stdout(&out).contains("3 jobs done, 0 failed, 0 interrupted"),
         "{}",
@@ -229,14 +172,14 @@ fn a_grid_lands_in_the_database_one_row_per_job() {
 #[test]
 fn running_a_finished_grid_again_trains_nothing() {
     let s = Setup::new(&small_grid(3, 1));
-    run(&mut s.run_cmd(2, &["--quiet"]), true);
+    run(&mut s.run_jobs(2, &["--quiet"]), true);
     let before: Vec<(String, String, String, i64)> = Db::open(&s.db()).rows(
         "SELECT r.job_key, r.finished_at, j.finished_at, j.attempts \
          FROM results r JOIN jobs j ON j.key = r.job_key ORDER BY r.job_key",
     );
     assert_eq!(before.len(), 3);
 
-    let out = run(&mut s.run_cmd(2, &[]), true);
+    let out = run(&mut s.run_jobs(2, &[]), true);
     assert!(
         stdout(&out).starts_with("0 jobs done, 0 failed, 0 interrupted"),
         "{}",
@@ -266,7 +209,7 @@ fn running_a_finished_grid_again_trains_nothing() {
 fn a_run_killed_mid_job_resumes_from_the_checkpoint_and_loses_nothing() {
     let s = Setup::new(&slow_grid());
     let mut child = s
-        .run_cmd(1, &["--quiet"])
+        .run_jobs(1, &["--quiet"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -303,7 +246,7 @@ fn a_run_killed_mid_job_resumes_from_the_checkpoint_and_loses_nothing() {
     assert_eq!(first.len(), 1);
     drop(db);
 
-    let out = run(&mut s.run_cmd(1, &[]), true);
+    let out = run(&mut s.run_jobs(1, &[]), true);
     assert!(
         stderr(&out).contains("1 job left running by an earlier, killed run will start again"),
         "{}",
@@ -392,7 +335,7 @@ fn sigterm_stops_the_run_and_marks_the_job_interrupted() {
 fn stop_with_signal(signal: &str) {
     let s = Setup::new(&slow_grid());
     let mut child = s
-        .run_cmd(1, &[])
+        .run_jobs(1, &[])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -442,7 +385,7 @@ fn stop_with_signal(signal: &str) {
     assert_eq!(db.text("PRAGMA integrity_check"), "ok");
     drop(db);
 
-    let out = run(&mut s.run_cmd(1, &["--quiet"]), true);
+    let out = run(&mut s.run_jobs(1, &["--quiet"]), true);
     assert!(
         stdout(&out).contains("3 jobs done, 0 failed, 0 interrupted"),
         "{}",
@@ -463,7 +406,7 @@ fn stop_with_signal(signal: &str) {
 fn a_results_database_error_leaves_the_job_for_another_attempt_and_stops_the_run() {
     let s = Setup::new(&slow_grid());
     let mut child = s
-        .run_cmd(1, &[])
+        .run_jobs(1, &[])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -496,7 +439,7 @@ fn a_results_database_error_leaves_the_job_for_another_attempt_and_stops_the_run
     db.execute("ALTER TABLE epoch_metrics_away RENAME TO epoch_metrics");
     drop(db);
 
-    let out = run(&mut s.run_cmd(1, &["--quiet"]), true);
+    let out = run(&mut s.run_jobs(1, &["--quiet"]), true);
     assert!(
         stdout(&out).contains("0 failed, 0 interrupted"),
         "{}",
@@ -550,7 +493,7 @@ fn a_missing_data_set_fails_the_job_says_how_to_get_it_and_stops() {
     drop(db);
 
     // Once the data is there, the hint's command trains everything.
-    let out = run(&mut s.run_cmd(1, &["--retry-failed", "--quiet"]), true);
+    let out = run(&mut s.run_jobs(1, &["--retry-failed", "--quiet"]), true);
     assert!(
         stdout(&out).contains("3 jobs done, 0 failed"),
         "{}",
@@ -573,7 +516,7 @@ fn weights_that_cannot_be_saved_do_not_cost_the_result() {
     // A directory where the first job's weights file should go: saving it fails.
     std::fs::create_dir_all(weights.join(format!("{}.safetensors", keys[0]))).unwrap();
     let out = run(
-        s.run_cmd(1, &["--quiet", "--save-weights"]).arg(&weights),
+        s.run_jobs(1, &["--quiet", "--save-weights"]).arg(&weights),
         false,
     );
     // The missing file is no silent loss: exit 69 and the count in the summary.
@@ -600,7 +543,7 @@ fn weights_that_cannot_be_saved_do_not_cost_the_result() {
     drop(db);
     std::fs::remove_dir(weights.join(format!("{}.safetensors", keys[0]))).unwrap();
     run(
-        s.run_cmd(1, &["--quiet", "--save-weights"]).arg(&weights),
+        s.run_jobs(1, &["--quiet", "--save-weights"]).arg(&weights),
         true,
     );
     assert_all_done_once(&Db::open(&s.db()), 2, 1);
@@ -616,7 +559,7 @@ fn weights_that_cannot_be_saved_do_not_cost_the_result() {
 #[test]
 fn repeats_train_each_job_with_consecutive_seeds() {
     let s = Setup::new(&small_grid(2, 1));
-    let out = run(&mut s.run_cmd(2, &["--quiet", "--repeats", "3"]), true);
+    let out = run(&mut s.run_jobs(2, &["--quiet", "--repeats", "3"]), true);
     assert!(
         stdout(&out).contains("6 jobs done, 0 failed"),
         "{}",
@@ -641,7 +584,7 @@ fn a_failing_job_is_recorded_and_the_others_still_run() {
         } else {
             &[]
         };
-        let out = run(&mut s.run_cmd(1, extra), false);
+        let out = run(&mut s.run_jobs(1, extra), false);
         assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
         let expected = if quiet {
             "0 jobs done, 2 failed"
@@ -677,7 +620,7 @@ fn a_failing_job_is_recorded_and_the_others_still_run() {
 fn a_second_run_into_the_same_database_is_refused() {
     let s = Setup::new(&slow_grid());
     let mut first = s
-        .run_cmd(1, &["--quiet"])
+        .run_jobs(1, &["--quiet"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -685,7 +628,7 @@ fn a_second_run_into_the_same_database_is_refused() {
     wait_for(&s.db(), &mut first, Duration::from_secs(60), |db| {
         db.try_int("SELECT COUNT(*) FROM epoch_metrics") >= Some(1)
     });
-    let second = s.run_cmd(1, &["--quiet"]).output().unwrap();
+    let second = s.run_jobs(1, &["--quiet"]).output().unwrap();
     let still_running = first.try_wait().unwrap().is_none();
     first.kill().unwrap();
     first.wait().unwrap();
@@ -716,7 +659,7 @@ fn a_second_run_into_the_same_database_is_refused() {
 #[test]
 fn a_job_killed_on_its_last_attempt_is_failed_by_the_next_run() {
     let s = Setup::new(&small_grid(2, 1));
-    run(&mut s.run_cmd(1, &["--quiet"]), true);
+    run(&mut s.run_jobs(1, &["--quiet"]), true);
     // Pretend the first job's third attempt was running when its run was killed.
     let db = Db::open(&s.db());
     db.execute(
@@ -728,7 +671,7 @@ fn a_job_killed_on_its_last_attempt_is_failed_by_the_next_run() {
     );
     drop(db);
 
-    let out = run(&mut s.run_cmd(1, &["--quiet"]), false);
+    let out = run(&mut s.run_jobs(1, &["--quiet"]), false);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("1 job killed on the last allowed attempt"),
@@ -749,7 +692,7 @@ fn a_job_killed_on_its_last_attempt_is_failed_by_the_next_run() {
     );
     drop(db);
 
-    run(&mut s.run_cmd(1, &["--quiet", "--retry-failed"]), true);
+    run(&mut s.run_jobs(1, &["--quiet", "--retry-failed"]), true);
     let db = Db::open(&s.db());
     assert_eq!(db.int("SELECT COUNT(*) FROM jobs WHERE status = 'done'"), 2);
     assert_eq!(db.int("SELECT COUNT(*) FROM results"), 2);

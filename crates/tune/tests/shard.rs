@@ -1,11 +1,9 @@
 //! Job arrays: `tune run --shard I/N` trains a deterministic part of a grid into its own SQLite
 //! file, and `tune merge` puts the parts together without duplicates.
 
-mod util;
-
+use crate::util::*;
 use std::collections::BTreeSet;
 use std::path::Path;
-use util::*;
 
 /// Runs `f` with a connection pool to the SQLite file `db`.
 fn on_sqlite<T>(db: &Path, f: impl AsyncFnOnce(&sqlx::SqlitePool) -> T) -> T {

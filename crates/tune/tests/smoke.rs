@@ -1,8 +1,6 @@
 //! The first thing a new user does: run a small grid, then report it.
 
-mod util;
-
-use util::*;
+use crate::util::*;
 
 #[test]
 fn a_small_grid_runs_end_to_end_and_reports() {

@@ -2,8 +2,7 @@
 //! by construction (a clear winner, a two-way tie, all tied; with repeats, Welch), and every command
 //! that picks a best or default job picking the same one whatever order the jobs were written in.
 
-mod util;
-
+use crate::util::*;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -11,7 +10,6 @@ use tune_spec::{
     EpochMetrics, JobSpec, ModelSpec, Predictions, TrainOutcome, TrainSpec, Validation,
 };
 use tune_store::{NewSweep, Store};
-use util::*;
 
 /// Validation and test images of the fixture results.
 const N: usize = 1000;

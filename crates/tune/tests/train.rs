@@ -1,9 +1,7 @@
 //! `tune train`: one network from flags, its JSON summary, saved weights, and reproducibility.
 
-mod util;
-
+use crate::util::*;
 use std::path::Path;
-use util::*;
 
 /// `tune train` of a small CNN on the fixture data with `extra` flags; its JSON summary.
 fn train_json(dir: &Path, data: &Path, extra: &[&str]) -> serde_json::Value {

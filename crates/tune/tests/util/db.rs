@@ -115,3 +115,28 @@ impl Drop for Db {
         self.rt.block_on(self.pool.close());
     }
 }
+
+/// Polls the database until `ready` holds, failing the test after `limit` or if `child` exits.
+pub fn wait_for(
+    db: &Path,
+    child: &mut std::process::Child,
+    limit: Duration,
+    ready: impl Fn(&Db) -> bool,
+) {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(db) = Db::try_open(db)
+            && ready(&db)
+        {
+            return;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("tune exited ({status}) before the awaited state was reached");
+        }
+        assert!(
+            start.elapsed() < limit,
+            "the awaited state was not reached in {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}

@@ -38,18 +38,7 @@ pub fn fixture_data(root: &Path) -> PathBuf {
                 cols: 28,
                 pixels,
             };
-            write_images(
-                &dir.join(format!("{prefix}-images-idx3-ubyte.gz")),
-                &images,
-                true,
-            )
-            .unwrap();
-            write_labels(
-                &dir.join(format!("{prefix}-labels-idx1-ubyte.gz")),
-                &labels,
-                true,
-            )
-            .unwrap();
+            write_idx(&dir, prefix, &images, &labels);
         }
     }
     root.to_path_buf()
@@ -107,4 +96,100 @@ pub fn stdout(out: &Output) -> String {
 /// Standard error as text.
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Writes `images` and `labels` as the gzipped IDX pair `PREFIX-images-idx3-ubyte.gz` and
+/// `PREFIX-labels-idx1-ubyte.gz` in `dir` (`PREFIX` is `train` or `t10k`).
+pub fn write_idx(dir: &Path, prefix: &str, images: &Images, labels: &[u8]) {
+    write_images(
+        &dir.join(format!("{prefix}-images-idx3-ubyte.gz")),
+        images,
+        true,
+    )
+    .unwrap();
+    write_labels(
+        &dir.join(format!("{prefix}-labels-idx1-ubyte.gz")),
+        labels,
+        true,
+    )
+    .unwrap();
+}
+
+/// A temporary directory with the fixture data sets (`data/`) and one grid file (`grid.toml`),
+/// for tests that run `tune` on a grid. The database is `results.db` inside the directory.
+pub struct Setup {
+    pub tmp: tempfile::TempDir,
+    pub data: PathBuf,
+    pub grid: PathBuf,
+}
+
+impl Setup {
+    /// Writes the fixture data and `grid_text` as `grid.toml` into a new temporary directory.
+    pub fn new(grid_text: &str) -> Setup {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = fixture_data(&tmp.path().join("data"));
+        let grid = write_grid(tmp.path(), "grid.toml", grid_text);
+        Setup { tmp, data, grid }
+    }
+
+    /// The temporary directory (the working directory of every command).
+    pub fn dir(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// The default database, `results.db` in the temporary directory.
+    pub fn db(&self) -> PathBuf {
+        self.dir().join("results.db")
+    }
+
+    /// `tune ARGS...` in the temporary directory.
+    pub fn tune(&self, args: &[&str]) -> Command {
+        let mut cmd = tune(self.dir());
+        cmd.args(args);
+        cmd
+    }
+
+    /// `tune ARGS... --db DB` in the temporary directory.
+    pub fn tune_db(&self, args: &[&str]) -> Command {
+        let mut cmd = self.tune(args);
+        cmd.arg("--db").arg(self.db());
+        cmd
+    }
+
+    /// `tune run GRID --db DB --data-dir DATA --jobs JOBS --threads-per-job 1 EXTRA...`.
+    pub fn run_on(
+        &self,
+        db: impl AsRef<std::ffi::OsStr>,
+        data: &Path,
+        jobs: usize,
+        extra: &[&str],
+    ) -> Command {
+        let mut cmd = tune(self.dir());
+        cmd.arg("run")
+            .arg(&self.grid)
+            .arg("--db")
+            .arg(db)
+            .arg("--data-dir")
+            .arg(data)
+            .args(["--jobs", &jobs.to_string(), "--threads-per-job", "1"])
+            .args(extra);
+        cmd
+    }
+
+    /// [`Setup::run_on`] the default database and the fixture data with `--jobs JOBS`.
+    pub fn run_jobs(&self, jobs: usize, extra: &[&str]) -> Command {
+        self.run_on(self.db(), &self.data, jobs, extra)
+    }
+
+    /// [`Setup::run_on`] the default database and the fixture data with `--jobs 1`.
+    pub fn run_cmd(&self, extra: &[&str]) -> Command {
+        self.run_jobs(1, extra)
+    }
+
+    /// [`Setup::run_cmd`] with `--quiet` before `EXTRA`.
+    pub fn run_quiet(&self, extra: &[&str]) -> Command {
+        let mut cmd = self.run_cmd(&["--quiet"]);
+        cmd.args(extra);
+        cmd
+    }
 }
