@@ -38,8 +38,9 @@ pub use field::{
     FIELD_NAMES, Field, FieldValue, Filter, SortKey, TRAINING_SETTINGS, job_label, varying_settings,
 };
 pub use plot::{plot_confusion, plot_curves, plot_depth};
-pub use rank::{best_job, rank_accuracy};
+pub use rank::{Ranked, rank_accuracy};
 pub use render::render_report;
+pub use report::best_job;
 pub use report::{
     DEFAULT_ALPHA, Group, GroupSummary, GroupTest, Report, ReportOptions, ReportRow, TieSummary,
     TieTest,

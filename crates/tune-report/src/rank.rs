@@ -14,7 +14,6 @@
 //! the highest ranking accuracy, then the lowest seed, then the smaller key.
 
 use crate::ResultRow;
-use crate::report::{Report, ReportOptions, ReportRow};
 use std::cmp::Ordering;
 
 /// The accuracy `row` is ranked by: its last epoch's validation accuracy, else its test accuracy.
@@ -24,40 +23,44 @@ pub fn rank_accuracy(row: &ResultRow) -> f64 {
         .unwrap_or(row.accuracy)
 }
 
+/// What the ranking needs of a configuration (a report row): its ranking accuracy and the
+/// tie-break's parameter count and job keys.
+pub trait Ranked {
+    /// The ranking metric: the mean validation accuracy over the configuration's seeds.
+    fn ranking_accuracy(&self) -> f64;
+    /// Trainable parameters (fewer ranks first on equal accuracy).
+    fn params(&self) -> usize;
+    /// The configuration's job keys, lowest seed first (the last tie-break).
+    fn keys(&self) -> &[String];
+}
+
+impl<R: Ranked + ?Sized> Ranked for &R {
+    fn ranking_accuracy(&self) -> f64 {
+        (**self).ranking_accuracy()
+    }
+    fn params(&self) -> usize {
+        (**self).params()
+    }
+    fn keys(&self) -> &[String] {
+        (**self).keys()
+    }
+}
+
 /// `v` with NaN as minus infinity, so that NaN ranks last.
-fn key(v: f64) -> f64 {
+pub(crate) fn key(v: f64) -> f64 {
     if v.is_nan() { f64::NEG_INFINITY } else { v }
 }
 
 /// Best-first order of two configurations on `accuracy` (higher first), with the documented
 /// tie-break on parameters and keys.
-pub fn compare_by(a_acc: f64, a: &ReportRow, b_acc: f64, b: &ReportRow) -> Ordering {
+pub fn compare_by<R: Ranked>(a_acc: f64, a: &R, b_acc: f64, b: &R) -> Ordering {
     key(b_acc)
         .total_cmp(&key(a_acc))
-        .then_with(|| a.params.cmp(&b.params))
-        .then_with(|| a.keys.cmp(&b.keys))
+        .then_with(|| a.params().cmp(&b.params()))
+        .then_with(|| a.keys().cmp(b.keys()))
 }
 
-/// Best-first order of two configurations by the ranking metric ([`ReportRow::val_accuracy`]).
-pub fn compare_rows(a: &ReportRow, b: &ReportRow) -> Ordering {
-    compare_by(a.val_accuracy, a, b.val_accuracy, b)
-}
-
-/// The best job among `rows`: the best job of the best configuration, as `tune report` ranks them.
-/// `None` when `rows` is empty.
-pub fn best_job(rows: &[ResultRow]) -> Option<&ResultRow> {
-    let report = Report::build(rows, &ReportOptions::default()).ok()?;
-    let top = report
-        .groups
-        .iter()
-        .flat_map(|g| g.rows.iter())
-        .min_by(|a, b| compare_rows(a, b))?;
-    rows.iter()
-        .filter(|r| top.keys.contains(&r.key))
-        .min_by(|a, b| {
-            key(rank_accuracy(b))
-                .total_cmp(&key(rank_accuracy(a)))
-                .then(a.spec.train.seed.cmp(&b.spec.train.seed))
-                .then_with(|| a.key.cmp(&b.key))
-        })
+/// Best-first order of two configurations by the ranking metric ([`Ranked::ranking_accuracy`]).
+pub fn compare_rows<R: Ranked>(a: &R, b: &R) -> Ordering {
+    compare_by(a.ranking_accuracy(), a, b.ranking_accuracy(), b)
 }

@@ -3,7 +3,7 @@
 //! it into text.
 
 use crate::field::{Field, FieldValue, SortKey, TRAINING_SETTINGS, field_varies, job_label};
-use crate::rank::{compare_by, compare_rows, rank_accuracy};
+use crate::rank::{Ranked, compare_by, compare_rows, key, rank_accuracy};
 use crate::stats::{self, Interval, Summary, TestResult};
 use crate::{ReportError, ResultRow};
 use serde::Serialize;
@@ -212,6 +212,18 @@ pub struct ReportRow {
     pub runtime_min: f64,
 }
 
+impl Ranked for ReportRow {
+    fn ranking_accuracy(&self) -> f64 {
+        self.val_accuracy
+    }
+    fn params(&self) -> usize {
+        self.params
+    }
+    fn keys(&self) -> &[String] {
+        &self.keys
+    }
+}
+
 /// Statistics of one group over its jobs (every seed counts once).
 #[derive(Debug, Clone, Serialize)]
 pub struct GroupSummary {
@@ -331,7 +343,7 @@ impl Report {
                 } else {
                     members
                         .iter()
-                        .min_by(|a, b| compare_rows(a, b))
+                        .min_by(compare_rows)
                         .expect("a group has a row")
                         .clone()
                 };
@@ -762,4 +774,23 @@ pub(crate) fn max_depth<'a>(specs: impl IntoIterator<Item = &'a JobSpec>) -> usi
         .map(|s| s.model.filters.len())
         .max()
         .unwrap_or(0)
+}
+
+/// The best job among `rows`: the best job of the best configuration, as `tune report` ranks them.
+/// `None` when `rows` is empty.
+pub fn best_job(rows: &[ResultRow]) -> Option<&ResultRow> {
+    let report = Report::build(rows, &ReportOptions::default()).ok()?;
+    let top = report
+        .groups
+        .iter()
+        .flat_map(|g| g.rows.iter())
+        .min_by(compare_rows)?;
+    rows.iter()
+        .filter(|r| top.keys.contains(&r.key))
+        .min_by(|a, b| {
+            key(rank_accuracy(b))
+                .total_cmp(&key(rank_accuracy(a)))
+                .then(a.spec.train.seed.cmp(&b.spec.train.seed))
+                .then_with(|| a.key.cmp(&b.key))
+        })
 }
