@@ -1,7 +1,8 @@
 //! The validation holdout: a fixed, class-stratified subset of a training split that no job trains on.
 
+use crate::shuffle::below;
 use rand_chacha::ChaCha8Rng;
-use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::rand_core::SeedableRng;
 
 /// The seed that chooses every holdout. Fixed, so a data set's holdout of a given size is the same
 /// images for every job of every grid, on every machine.
@@ -64,17 +65,6 @@ pub fn stratified_holdout(labels: &[u8], n: usize) -> Holdout {
     }
     let (validation, rest): (Vec<usize>, Vec<usize>) = (0..len).partition(|&i| held[i]);
     Holdout { validation, rest }
-}
-
-/// A uniform draw from `0..bound` (Lemire's multiply-and-reject method); `bound` must be positive.
-fn below(rng: &mut ChaCha8Rng, bound: u64) -> u64 {
-    let threshold = bound.wrapping_neg() % bound;
-    loop {
-        let m = u128::from(rng.next_u64()) * u128::from(bound);
-        if (m as u64) >= threshold {
-            return (m >> 64) as u64;
-        }
-    }
 }
 
 #[cfg(test)]

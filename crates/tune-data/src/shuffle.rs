@@ -19,7 +19,7 @@ pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
 }
 
 /// A uniform draw from `0..bound` (Lemire's multiply-and-reject method); `bound` must be positive.
-fn below(rng: &mut ChaCha8Rng, bound: u64) -> u64 {
+pub(crate) fn below(rng: &mut ChaCha8Rng, bound: u64) -> u64 {
     let threshold = bound.wrapping_neg() % bound;
     loop {
         let m = u128::from(rng.next_u64()) * u128::from(bound);
