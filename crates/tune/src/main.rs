@@ -8,7 +8,9 @@ mod progress;
 mod runner;
 mod throughput;
 
+use std::any::Any;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// mimalloc keeps freed pages for reuse: training allocates the same large buffers every step,
 /// and glibc's allocator returned them to the kernel and page-faulted them back each time.
@@ -26,16 +28,47 @@ fn main() -> ExitCode {
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
     let cli = cli::parse();
     cli.init_logging();
+    quiet_on_closed_stdout();
     // A panic is a bug: the default hook prints it, then tune asks for a report and exits 70.
     match std::panic::catch_unwind(|| commands::run(cli)) {
         Ok(Ok(code)) => code,
         Ok(Err(err)) => exit_codes::report(&err, &chain(&err)),
+        // The reader of stdout went away (`tune report | head -1`): what it wanted was printed.
+        Err(_) if STDOUT_CLOSED.load(Ordering::SeqCst) => ExitCode::SUCCESS,
         Err(_) => {
             eprintln!("error: tune panicked");
             eprintln!("{}", exit_codes::please_report());
             ExitCode::from(exit_codes::TuneExitCode::BUG)
         }
     }
+}
+
+/// Set when a panic was `println!` failing on a closed stdout.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Makes a print to a closed stdout (the reader of a pipe exited, as `head` does) end the command
+/// quietly with exit 0, as ripgrep does, instead of reporting a bug: `println!` panics with
+/// "failed printing to stdout: Broken pipe (os error 32)" because Rust ignores SIGPIPE. Every
+/// other panic still goes to the default hook.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if is_closed_stdout(info.payload()) {
+            STDOUT_CLOSED.store(true, Ordering::SeqCst);
+        } else {
+            default(info);
+        }
+    }));
+}
+
+/// Whether a panic's payload is std's message for a print to a closed pipe (EPIPE, errno 32).
+fn is_closed_stdout(payload: &(dyn Any + Send)) -> bool {
+    let msg = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("");
+    msg.starts_with("failed printing to stdout") && msg.contains("os error 32")
 }
 
 /// The error and its causes, `: `-separated like `{err:#}`, but without a cause whose text the

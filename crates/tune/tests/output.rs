@@ -299,3 +299,60 @@ fn data_list_formats_for_scripts() {
     assert_eq!(table.len(), 2 + 2, "{}", f.markdown);
     assert_eq!(table[0], "| data set | found in | from | check |");
 }
+
+/// A reader that stops early (`tune report | head -1`) is no bug: every command that prints to
+/// stdout ends quietly with exit 0 when stdout is a pipe whose reader has gone, instead of
+/// panicking with "failed printing to stdout: Broken pipe" and exit 70.
+#[test]
+fn a_closed_stdout_ends_each_printing_command_quietly() {
+    let s = Setup::new(&small_grid(2, 1));
+    run(&mut s.run_cmd(&["--quiet"]), true);
+    let db = s.db();
+    let db = db.to_str().unwrap();
+    let grid = s.grid.to_str().unwrap();
+    let data = s.data.to_str().unwrap();
+    let commands: &[&[&str]] = &[
+        &[
+            "run",
+            grid,
+            "--db",
+            db,
+            "--data-dir",
+            data,
+            "--dry-run",
+            "--no-calibrate",
+        ],
+        &[
+            "run",
+            grid,
+            "--db",
+            db,
+            "--data-dir",
+            data,
+            "--dry-run",
+            "--no-calibrate",
+            "--format",
+            "csv",
+        ],
+        &["data", "list", "--data-dir", data, "--format", "csv"],
+        &["report", "--db", db],
+        &["report", "--db", db, "--format", "json"],
+        &["status", "--db", db, "--all"],
+        &["confusion", "--db", db],
+        &["compare", "--db", db],
+    ];
+    for args in commands {
+        // A pipe whose reading end is closed before tune starts: every write fails with EPIPE.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = s
+            .tune(args)
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+    }
+}
