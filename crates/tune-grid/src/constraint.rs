@@ -6,29 +6,34 @@
 
 use std::fmt;
 
-use tune_spec::{Field, SpecError};
+use tune_spec::{Field, SpecError, UnknownField};
 
 use crate::error::closest;
 
 /// The [`Field`] a rule names: a number of [`Field::RULES`], `layerN` or `denseN`.
 fn lookup(word: &str) -> Result<Field, String> {
-    match Field::from_name(word) {
+    let misnumbered = match Field::from_name(word) {
         Ok(name) if name.is_rule_number() => return Ok(name),
         Ok(_) => {
             return Err(format!(
                 "`{word}` is not a number and rules compare numbers; to treat models or data sets differently, put them in separate [[grid]] sections"
             ));
         }
-        Err(_) => {}
-    }
+        Err(UnknownField::Misnumbered { prefix }) => Some(prefix),
+        Err(UnknownField::Unknown) => None,
+    };
     let plain: Vec<String> = Field::RULES.iter().map(|f| f.name()).collect();
     let mut candidates: Vec<&str> = plain.iter().map(String::as_str).collect();
     candidates.extend(["layer1", "layer2", "layer3", "layer4", "dense2"]);
-    let hint = closest(word, &candidates)
-        .map(|c| format!("did you mean `{c}`? "))
-        .unwrap_or_default();
+    let hint = match misnumbered {
+        Some(prefix) => format!("{prefix}N is numbered from 1 ({prefix}1 is the first); "),
+        None => Field::meant(word)
+            .or_else(|| closest(word, &candidates))
+            .map(|c| format!("did you mean `{c}`? "))
+            .unwrap_or_default(),
+    };
     Err(format!(
-        "unknown name `{word}`; {hint}Rules can use numbers, {}, layerN, denseN",
+        "unknown name `{word}`; {hint}rules can use numbers, {}, layerN, denseN",
         plain.join(", ")
     ))
 }
@@ -339,6 +344,12 @@ mod tests {
         );
         let e = parse_error("layer0 < 1");
         assert!(e.contains("unknown name `layer0`"), "{e}");
+        assert!(
+            e.contains("numbered from 1") && !e.contains("did you mean"),
+            "{e}"
+        );
+        let e = parse_error("learning_rate <= 0.1");
+        assert!(e.contains("did you mean `lr`? rules can use"), "{e}");
         let e = parse_error("model == 1");
         assert!(e.contains("not a number"), "{e}");
     }

@@ -77,6 +77,9 @@ impl FromStr for SortKey {
                 Ok(f) => Ok(SortKey::Field(f)),
                 Err(_) => Err(ReportError::UnknownField {
                     name: s.to_string(),
+                    hint: Field::meant(&s.trim().to_ascii_lowercase())
+                        .map(|m| format!("did you mean `{m}`? "))
+                        .unwrap_or_default(),
                     valid: format!(
                         "val_accuracy (or accuracy), test_accuracy, loss, runtime, params, {}",
                         FIELD_NAMES.join(", ")

@@ -85,6 +85,7 @@ impl From<tune_spec::UnknownReportField> for ReportError {
     fn from(e: tune_spec::UnknownReportField) -> Self {
         ReportError::UnknownField {
             name: e.name,
+            hint: e.hint,
             valid: e.valid,
         }
     }
@@ -94,10 +95,12 @@ impl From<tune_spec::UnknownReportField> for ReportError {
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     /// `--by` or `--sort` named no known column.
-    #[error("unknown field `{name}`: valid fields are {valid}")]
+    #[error("unknown field `{name}`: {hint}valid fields are {valid}")]
     UnknownField {
         /// What was given.
         name: String,
+        /// `did you mean `lr`? ` for a name people reach for, else empty.
+        hint: String,
         /// The valid names, comma-separated.
         valid: String,
     },

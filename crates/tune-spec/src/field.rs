@@ -120,10 +120,12 @@ pub enum UnknownField {
 
 /// A name that is not a report column (`--by`, `--sort`, `--where`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown field `{name}`: valid fields are {valid}")]
+#[error("unknown field `{name}`: {hint}valid fields are {valid}")]
 pub struct UnknownReportField {
     /// What was given.
     pub name: String,
+    /// `did you mean `lr`? ` for a name people reach for ([`Field::meant`]), else empty.
+    pub hint: String,
     /// The valid names, comma-separated.
     pub valid: String,
 }
@@ -413,6 +415,9 @@ impl Field {
             Ok(f) if f.is_report_field() => Ok(f),
             _ => Err(UnknownReportField {
                 name: name.to_string(),
+                hint: Field::meant(&lower)
+                    .map(|m| format!("did you mean `{m}`? "))
+                    .unwrap_or_default(),
                 valid: Field::report_names().join(", "),
             }),
         }

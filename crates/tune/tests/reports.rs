@@ -230,3 +230,40 @@ fn reading_a_missing_database_says_how_to_create_one() {
         assert!(!tmp.path().join("none.db").exists(), "{args:?} created it");
     }
 }
+
+/// A field name people reach for from other tools (`learning_rate`, `batch_size`) gets the name
+/// tune uses, in `--by`, `--sort` and `--where` alike, and in a grid's rules.
+#[test]
+fn names_from_other_tools_get_tune_s_name_suggested() {
+    let t = Trained::new();
+    for args in [
+        &["report", "--by", "learning_rate"][..],
+        &["report", "--sort", "learning_rate"],
+        &["report", "--where", "learning_rate=0.001"],
+    ] {
+        let out = run(&mut t.cmd(args), false);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            stderr(&out).contains("unknown field `learning_rate`: did you mean `lr`?"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    let grid = write_grid(
+        t.s.dir(),
+        "rules.toml",
+        "[fixed]\nmodel = \"cnn\"\nlayer1 = 8\n\n[constraints]\nrules = [\"learning_rate <= 0.1\"]\n",
+    );
+    let out = run(
+        t.s.tune(&["run", grid.to_str().unwrap(), "--dry-run"])
+            .arg("--db")
+            .arg(t.s.dir().join("r.db")),
+        false,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("did you mean `lr`? rules can use"),
+        "{}",
+        stderr(&out)
+    );
+}
