@@ -9,128 +9,13 @@
 //! (146.5 MiB) as bytes, 585.9 MiB as `f32`. The buffers are behind [`Arc`]s: clones share them.
 
 use crate::error::DataProblem;
-use crate::{DataError, formats, stratified_holdout};
+use crate::{DataError, Dataset, Split, formats, stratified_holdout};
 use sha2::{Digest, Sha256};
-use std::fmt;
-use std::path::{Path, PathBuf};
-use std::str::FromStr;
+use std::path::Path;
 use std::sync::Arc;
-
-/// The layout of a data set on disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Format {
-    /// IDX files (MNIST's layout), any image size: per split an image file and a label file.
-    Idx,
-    /// Kaggle's CSV layout: a header row, a `label` column, one column per pixel value (0-255).
-    Csv,
-    /// One sub-folder per class holding PNG, JPEG or BMP images.
-    Folder,
-    /// CIFAR-10 binary batches: 3,073-byte records (label byte, 1,024 R, 1,024 G, 1,024 B bytes).
-    Cifar,
-}
-
-impl Format {
-    /// Every format, in the order of the documentation.
-    pub const ALL: [Format; 4] = [Format::Idx, Format::Csv, Format::Folder, Format::Cifar];
-
-    /// The name used in grid files and on the command line: `idx`, `csv`, `folder`, `cifar`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::Idx => "idx",
-            Format::Csv => "csv",
-            Format::Folder => "folder",
-            Format::Cifar => "cifar",
-        }
-    }
-}
-
-impl fmt::Display for Format {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Format {
-    type Err = String;
-
-    /// Parses a format name; the error lists the known names.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Format::ALL
-            .into_iter()
-            .find(|f| f.name() == s)
-            .ok_or_else(|| format!("unknown data format `{s}`: use idx, csv, folder or cifar"))
-    }
-}
-
-/// Where the test images come from.
-#[derive(Debug, Clone, PartialEq)]
-pub enum TestSet {
-    /// Files or a folder of their own, given as for the training split.
-    Paths(Vec<PathBuf>),
-    /// A fraction of the training images, in `(0, 1)`, drawn stratified by class with
-    /// [`stratified_holdout`] (fixed seed [`HOLDOUT_SEED`](crate::HOLDOUT_SEED)): the same images
-    /// on every machine, and the rest train.
-    Split(f64),
-}
-
-/// A user's data set: where its files are and how to read them.
-///
-/// The paths of one split, by format:
-/// - `idx`: the image file, or the image file and then the label file. With the image file
-///   alone, the label file is found by replacing `images-idx3` by `labels-idx1` in its name.
-///   Either may be gzip-compressed.
-/// - `csv`: one or more CSV files, read in order (the header of each is read on its own).
-/// - `folder`: one folder with one sub-folder per class.
-/// - `cifar`: one or more batch files, read in order (e.g. `data_batch_1.bin` ... `_5.bin`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct DataSpec {
-    /// The layout of the files.
-    pub format: Format,
-    /// The training split's files or folder.
-    pub train: Vec<PathBuf>,
-    /// The test split's, or the fraction of the training images to test on.
-    pub test: TestSet,
-    /// `(height, width)` in pixels. `csv`: the images' size (else the largest square the pixel
-    /// count allows). `folder`: resize every image to it (else images of different sizes are an
-    /// error). `idx`, `cifar`: checked against the files' size.
-    pub size: Option<(usize, usize)>,
-    /// 1 (grayscale) or 3 (RGB). `folder`: images are converted; without it, 3 if any image is in
-    /// colour, else 1. `csv`: without it, 1 unless `size` makes the pixel count 3 per pixel.
-    /// `idx`: 1. `cifar`: 3 (1 converts to grayscale).
-    pub channels: Option<usize>,
-    /// Class names, label 0 first. Without it: `folder` takes the sub-folders' names, `cifar` the
-    /// lines of `batches.meta.txt` beside the first training file (else CIFAR-10's ten names),
-    /// `csv` and `idx` the numbers `0` to the largest training label.
-    pub classes: Option<Vec<String>>,
-}
-
-impl DataSpec {
-    /// A data set of `format` with training files `train` and test files `test`, other settings
-    /// at their defaults.
-    pub fn new(format: Format, train: impl Into<PathBuf>, test: impl Into<PathBuf>) -> Self {
-        DataSpec {
-            format,
-            train: vec![train.into()],
-            test: TestSet::Paths(vec![test.into()]),
-            size: None,
-            channels: None,
-            classes: None,
-        }
-    }
-
-    /// A data set of `format` with training files `train`, of which the fraction `test_split`
-    /// is held out for testing.
-    pub fn with_test_split(format: Format, train: impl Into<PathBuf>, test_split: f64) -> Self {
-        DataSpec {
-            format,
-            train: vec![train.into()],
-            test: TestSet::Split(test_split),
-            size: None,
-            channels: None,
-            classes: None,
-        }
-    }
-}
+/// A user's data set's description and format: defined in `tune_spec` (grid files and jobs carry
+/// them), read here.
+pub use tune_spec::{DataSpec, Format, TestSet};
 
 /// One split of a decoded data set.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -245,6 +130,71 @@ impl DecodedDataset {
     pub fn shape(&self) -> String {
         format!("{}x{}x{}", self.height, self.width, self.channels)
     }
+
+    /// Height, width, channels and class count, as networks are built for.
+    pub fn input_shape(&self) -> tune_spec::InputShape {
+        tune_spec::InputShape {
+            height: self.height,
+            width: self.width,
+            channels: self.channels,
+            classes: self.class_count(),
+        }
+    }
+
+    /// What a job trained on this data records of it ([`tune_spec::UserData`]): hash, shape,
+    /// classes and `source`, the description it was decoded from.
+    pub fn user_data(&self, source: DataSpec) -> tune_spec::UserData {
+        tune_spec::UserData {
+            sha256: self.sha256.clone(),
+            input: self.input_shape(),
+            classes: self.classes.clone(),
+            source: Some(source),
+        }
+    }
+
+    /// The data as the trainer takes it, named `name`: pixels as `f32` in `[0, 1]` (byte / 255,
+    /// as [`load()`](crate::load()) scales IDX files), converted from planar (`C, H, W` per
+    /// image, as decoded) to channels-last (`H, W, C`: each pixel's channels side by side, the
+    /// layout of [`tune_spec::InputShape`]). For one channel the two layouts are the same.
+    /// Memory: four bytes per pixel value, e.g. 188,160,000 bytes for 60,000 images of 28x28x1.
+    pub fn to_dataset(&self, name: &str) -> Dataset {
+        let split = |s: &DecodedSplit| Split {
+            images: Arc::new(planar_to_nhwc(
+                &s.images,
+                self.channels,
+                self.height * self.width,
+            )),
+            labels: s.labels.clone(),
+            len: s.len,
+            rows: self.height,
+            cols: self.width,
+            channels: self.channels,
+        };
+        Dataset {
+            name: name.to_string(),
+            classes: self.classes.clone(),
+            train: split(&self.train),
+            test: split(&self.test),
+        }
+    }
+}
+
+/// `bytes`, images of `channels` planes of `plane` values each, as `f32` / 255 with each pixel's
+/// channels side by side.
+fn planar_to_nhwc(bytes: &[u8], channels: usize, plane: usize) -> Vec<f32> {
+    if channels == 1 {
+        return bytes.iter().map(|&p| f32::from(p) / 255.0).collect();
+    }
+    let image_len = channels * plane;
+    let mut out = Vec::with_capacity(bytes.len());
+    for image in bytes.chunks_exact(image_len) {
+        for p in 0..plane {
+            for c in 0..channels {
+                out.push(f32::from(image[c * plane + p]) / 255.0);
+            }
+        }
+    }
+    out
 }
 
 /// The SHA-256 (lowercase hex) identifying decoded content: over a version tag, height, width,
@@ -446,15 +396,6 @@ mod tests {
     }
 
     #[test]
-    fn format_names_round_trip() {
-        for f in Format::ALL {
-            assert_eq!(f.name().parse::<Format>().unwrap(), f);
-        }
-        let e = "png".parse::<Format>().unwrap_err();
-        assert!(e.contains("idx, csv, folder or cifar"), "{e}");
-    }
-
-    #[test]
     fn hash_depends_on_every_part() {
         let classes: Vec<String> = vec!["a".into(), "b".into()];
         let (train, test) = (split(&[0, 1, 1], 4), split(&[1], 4));
@@ -468,6 +409,17 @@ mod tests {
         changed[5] ^= 1;
         let train2 = DecodedSplit::new(changed, train.labels.to_vec(), 4);
         assert_ne!(base, content_hash((2, 2, 1), &classes, &train2, &test));
+    }
+
+    #[test]
+    fn planar_images_become_channels_last() {
+        // Two 1x2 RGB images: planes R, G, B of two pixels each.
+        let planar = [1, 2, 10, 20, 100, 200, 3, 4, 30, 40, 130, 140];
+        let out: Vec<u8> = planar_to_nhwc(&planar, 3, 2)
+            .iter()
+            .map(|&v| (v * 255.0).round() as u8)
+            .collect();
+        assert_eq!(out, [1, 10, 100, 2, 20, 200, 3, 30, 130, 4, 40, 140]);
     }
 
     #[test]

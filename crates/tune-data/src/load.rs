@@ -13,7 +13,8 @@ use std::sync::Arc;
 /// One split (training or test) of a data set.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Split {
-    /// `len * rows * cols` pixel values in `[0, 1]` (byte / 255), image after image, row-major.
+    /// `len * rows * cols * channels` pixel values in `[0, 1]` (byte / 255), image after image,
+    /// row-major, each pixel's channels side by side (channels-last, `H, W, C`).
     pub images: Arc<Vec<f32>>,
     /// `len` labels, each a class index.
     pub labels: Arc<Vec<u8>>,
@@ -23,12 +24,14 @@ pub struct Split {
     pub rows: usize,
     /// Image width.
     pub cols: usize,
+    /// Values per pixel: 1 (grayscale, the built-in data sets) or 3 (RGB).
+    pub channels: usize,
 }
 
 impl Split {
-    /// Values per image, `rows * cols`.
+    /// Values per image, `rows * cols * channels`.
     pub fn image_len(&self) -> usize {
-        self.rows * self.cols
+        self.rows * self.cols * self.channels
     }
 
     /// The pixels of image `i`.
@@ -172,6 +175,7 @@ fn load_split(
         len: images.count,
         rows: images.rows,
         cols: images.cols,
+        channels: 1,
     })
 }
 

@@ -818,3 +818,58 @@ fn the_cache_is_used_checked_and_rebuilt() {
     let e = decode_cached(&spec, &cache).unwrap_err().to_string();
     assert!(e.contains("cannot decode the image"), "{e}");
 }
+
+/// Decoded pixels are planar; the trainer takes channels-last. A non-square RGB image whose
+/// three channels differ must come out of `to_dataset` as `r g b r g b ...`, row by row.
+#[test]
+fn rgb_folder_reaches_the_trainer_channels_last() {
+    let tmp = TempDir::new().unwrap();
+    let (w, h) = (3u32, 2u32);
+    let value = |x: u32, y: u32, c: u32| (10 + x + 3 * y + 100 * c) as u8;
+    for (class, split) in [("a", "train"), ("b", "train"), ("a", "test"), ("b", "test")] {
+        let path = tmp.path().join(split).join(class).join("0.png");
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        RgbImage::from_fn(w, h, |x, y| {
+            Rgb([value(x, y, 0), value(x, y, 1), value(x, y, 2)])
+        })
+        .save(&path)
+        .unwrap();
+    }
+    let spec = DataSpec::new(
+        Format::Folder,
+        tmp.path().join("train"),
+        tmp.path().join("test"),
+    );
+    let d = decode(&spec).unwrap();
+    assert_eq!((d.height, d.width, d.channels), (2, 3, 3));
+    // Planar as decoded: all red values of the image, then green, then blue.
+    assert_eq!(&d.train.image(0, 18)[..3], &[10, 11, 12]);
+    assert_eq!(d.train.image(0, 18)[6], 110);
+    let data = d.to_dataset("rgb");
+    assert_eq!(
+        (data.train.rows, data.train.cols, data.train.channels),
+        (2, 3, 3)
+    );
+    let mut expected = Vec::new();
+    for y in 0..h {
+        for x in 0..w {
+            for c in 0..3 {
+                expected.push(f32::from(value(x, y, c)) / 255.0);
+            }
+        }
+    }
+    assert_eq!(data.train.image(0), expected.as_slice());
+    assert_eq!(data.test.image(1), expected.as_slice());
+    assert_eq!(data.classes, ["a", "b"]);
+    let user = d.user_data(spec.clone());
+    assert_eq!(
+        (
+            user.input.height,
+            user.input.width,
+            user.input.channels,
+            user.input.classes
+        ),
+        (2, 3, 3, 2)
+    );
+    assert_eq!(user.sha256, d.sha256);
+}

@@ -182,6 +182,17 @@ pub enum GridError {
         /// The limit.
         limit: usize,
     },
+    /// A `[datasets.NAME]` data set that cannot be read (a file that cannot be read or is not in
+    /// the format the table says, mismatched splits, ...).
+    #[error("{at}: data set `{name}` ([datasets.{name}]): {message}")]
+    Data {
+        /// Where the table is.
+        at: Location,
+        /// The data set's name.
+        name: String,
+        /// What the reader says: the file (and row or image) and the fix.
+        message: String,
+    },
     /// A combination whose network cannot be built or trained.
     #[error("{at}: {combination}: {source}")]
     Spec {
@@ -208,6 +219,7 @@ impl GridError {
             | GridError::Rule { at, .. }
             | GridError::NoJobs { at, .. }
             | GridError::TooMany { at, .. }
+            | GridError::Data { at, .. }
             | GridError::Spec { at, .. } => Some(at),
         }
     }

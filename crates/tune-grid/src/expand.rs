@@ -1,9 +1,9 @@
 //! Expanding read settings into jobs: every combination of the axes, filtered by the rules.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use tune_spec::{
-    DEFAULT_HOLDOUT, Field, InputShape, JobSpec, ModelKind, ModelSpec, SpecError, TrainSpec,
+    DEFAULT_HOLDOUT, Field, JobSpec, ModelKind, ModelSpec, SpecError, TrainSpec, UserData,
     Validation, Value as Val,
 };
 
@@ -14,14 +14,37 @@ use crate::parse::{GridFile, Level, RuleAt, Setting};
 /// Most combinations one section may expand to.
 pub const MAX_COMBINATIONS: usize = 1_000_000;
 
-/// The jobs of a grid file, in file order, duplicates removed.
-pub(crate) fn jobs(file: &GridFile) -> Result<Vec<JobSpec>, GridError> {
+/// The names of the grid's own data sets that some `dataset` setting uses, in file order.
+pub(crate) fn used_datasets(file: &GridFile) -> Vec<&str> {
+    let used: HashSet<&str> = std::iter::once(&file.top)
+        .chain(&file.sections)
+        .flat_map(|l| &l.settings)
+        .filter(|s| s.key == Field::Dataset)
+        .flat_map(|s| &s.values)
+        .filter_map(|v| match v {
+            Val::Text(t) => Some(t.as_str()),
+            _ => None,
+        })
+        .collect();
+    file.datasets
+        .iter()
+        .map(|d| d.name.as_str())
+        .filter(|n| used.contains(n))
+        .collect()
+}
+
+/// The jobs of a grid file, in file order, duplicates removed; jobs on the grid's own data sets
+/// get their [`UserData`] from `data` (by name), whose shape their networks are built for.
+pub(crate) fn jobs(
+    file: &GridFile,
+    data: &HashMap<String, UserData>,
+) -> Result<Vec<JobSpec>, GridError> {
     let sections: Vec<Section> = if file.sections.is_empty() {
-        vec![Section::new(&file.top, None)]
+        vec![Section::new(&file.top, None, data)]
     } else {
         file.sections
             .iter()
-            .map(|s| Section::new(&file.top, Some(s)))
+            .map(|s| Section::new(&file.top, Some(s), data))
             .collect()
     };
     let mut seen = HashSet::new();
@@ -37,7 +60,9 @@ pub(crate) fn jobs(file: &GridFile) -> Result<Vec<JobSpec>, GridError> {
 }
 
 /// One `[[grid]]` section merged with the top level (or the top level alone).
-struct Section {
+struct Section<'d> {
+    /// The grid's own data sets, by name.
+    data: &'d HashMap<String, UserData>,
     /// Top-level settings, those the section also sets replaced by the section's, then the
     /// section's other settings.
     settings: Vec<Setting>,
@@ -47,8 +72,12 @@ struct Section {
     is_section: bool,
 }
 
-impl Section {
-    fn new(top: &Level, section: Option<&Level>) -> Section {
+impl<'d> Section<'d> {
+    fn new(
+        top: &Level,
+        section: Option<&Level>,
+        data: &'d HashMap<String, UserData>,
+    ) -> Section<'d> {
         let mut settings = top.settings.clone();
         let mut rules = top.rules.clone();
         if let Some(section) = section {
@@ -61,6 +90,7 @@ impl Section {
             rules.extend(section.rules.iter().cloned());
         }
         Section {
+            data,
             settings,
             rules,
             at: section.unwrap_or(top).at.clone(),
@@ -182,7 +212,7 @@ impl Section {
         let mut jobs = Vec::new();
         for index in 0..total {
             let combination = self.combination(&axes, index);
-            let job = combination.job();
+            let job = combination.job(self.data);
             let mut keep = true;
             for rule in &self.rules {
                 let holds = rule
@@ -195,7 +225,7 @@ impl Section {
                 }
             }
             if keep {
-                job.validate(&InputShape::BUILT_IN)
+                job.validate(&job.input_shape())
                     .map_err(|e| self.spec_error(&combination, &job, e))?;
                 jobs.push(job);
             }
@@ -263,7 +293,7 @@ impl Section {
             .map(|rule| {
                 (0..total)
                     .filter(|&i| {
-                        let job = self.combination(axes, i).job();
+                        let job = self.combination(axes, i).job(self.data);
                         rule.rule.holds(&JobEnv(&job)).unwrap_or(false)
                     })
                     .count()
@@ -324,9 +354,10 @@ impl Combination<'_> {
         }
     }
 
-    /// The job, with defaults for everything not set. [`Section::check`] has made sure that a CNN
-    /// has conv layers and a dense width and that an ANN has no conv layers.
-    fn job(&self) -> JobSpec {
+    /// The job, with defaults for everything not set and the [`UserData`] of its data set if it
+    /// is one of `data`. [`Section::check`] has made sure that a CNN has conv layers and a dense
+    /// width and that an ANN has no conv layers.
+    fn job(&self, data: &HashMap<String, UserData>) -> JobSpec {
         let kind = match self.get(Field::Model) {
             Some(Val::Model(m)) => *m,
             _ => ModelKind::Cnn,
@@ -347,6 +378,7 @@ impl Combination<'_> {
         for &(field, value) in &self.values {
             field.set(&mut job, value);
         }
+        job.train.data = data.get(&job.train.dataset).cloned();
         job
     }
 }

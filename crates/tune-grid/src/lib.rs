@@ -46,7 +46,7 @@
 //! | key | value | default |
 //! |---|---|---|
 //! | `model` | `"cnn"` or `"ann"` | `"cnn"` |
-//! | `dataset` | `"fashion-mnist"` or `"mnist"` | `"fashion-mnist"` |
+//! | `dataset` | `"fashion-mnist"`, `"mnist"` or a `[datasets.NAME]` of the file | `"fashion-mnist"` |
 //! | `layer1`, `layer2`, ... | filters of conv layer N; the number of these keys is the depth (no gaps) | required for a CNN |
 //! | `filters` | instead of `layerN`: the whole list, e.g. `[16, 32]`; as an axis `[[16], [16, 32]]` mixes depths | |
 //! | `dense` | one hidden dense width (`128`) or several (`[512, 256]`) | required for a CNN; `[512, 256]` for an ANN |
@@ -65,6 +65,29 @@
 //! An axis is always a list of values: `dense = [64, 128]` in `[axes]` is two jobs with one dense
 //! layer each, while `dense = [512, 256]` in `[fixed]` is one job with two dense layers (as an axis:
 //! `dense = [[512, 256], [256]]`).
+//!
+//! # Your own data sets
+//!
+//! A `[datasets.NAME]` table (top level, before `[fixed]`) defines a data set that `dataset =
+//! "NAME"` then uses, beside the built-in names:
+//!
+//! ```toml
+//! [datasets.shoes]
+//! format = "folder"          # "idx" | "csv" | "folder" | "cifar"
+//! train = "data/shoes/train" # a path or a list of paths, relative to the grid file
+//! test = "data/shoes/test"   # or: test_split = 0.2 (stratified by class, fixed seed)
+//! size = [32, 32]            # [height, width]; folder: resize to it
+//! channels = 3               # 1 (grayscale) | 3 (RGB)
+//! # classes = ["a", "b"]     # class names, label 0 first (else folder names / label values)
+//!
+//! [fixed]
+//! dataset = "shoes"
+//! ```
+//!
+//! The settings are checked by [`tune_spec::DataSpec::build`] (the same check as `tune train
+//! --data`), the paths must exist, and the data is read by the caller's [`Resolve`] when a job
+//! uses it: its shape sets every network's input and output, and its content hash is part of
+//! every job's key.
 //!
 //! # Rules
 //!
@@ -115,13 +138,14 @@ mod error;
 mod expand;
 mod parse;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use tune_spec::JobSpec;
+use tune_spec::{DataSpec, JobSpec, UserData};
 
 pub use error::{GridError, Location};
 pub use expand::MAX_COMBINATIONS;
+pub use parse::GridDataset;
 /// Data sets a job can name (the one list, [`tune_spec::DATASETS`]).
 pub use tune_spec::DATASET_NAMES as DATASETS;
 
@@ -138,22 +162,78 @@ pub struct Grid {
     pub repeats: Option<usize>,
     /// The jobs, in the order described in the crate documentation, without duplicates.
     pub jobs: Vec<JobSpec>,
+    /// The file's own data sets (`[datasets.NAME]` tables), in file order, used or not.
+    pub datasets: Vec<GridDataset>,
 }
 
-/// Reads and expands a grid file. Errors name the path.
+/// Reads a user's data set for the grid: given its name and description, what jobs on it record
+/// ([`UserData`]: content hash, shape, classes), or why it cannot be read (naming the file).
+/// `tune` decodes the data here (once per run); tune-grid reads no data itself.
+pub type Resolve<'a> = dyn FnMut(&str, &DataSpec) -> Result<UserData, String> + 'a;
+
+/// Reads and expands a grid file. Errors name the path. A grid whose jobs use a data set of its
+/// own needs [`load_with`].
 pub fn load(path: &Path) -> Result<Grid, GridError> {
+    load_with(path, &mut no_user_data)
+}
+
+/// Reads and expands a grid file, reading the data sets of its own that its jobs use with
+/// `resolve` (once each). Relative paths in `[datasets.NAME]` tables are relative to the grid
+/// file's folder. Errors name the path.
+pub fn load_with(path: &Path, resolve: &mut Resolve<'_>) -> Result<Grid, GridError> {
     let text = std::fs::read_to_string(path).map_err(|source| GridError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    parse(&text, &path.display().to_string())
+    parse_with(&text, &path.display().to_string(), resolve)
+}
+
+/// The data sets a grid file defines (its `[datasets.NAME]` tables, in file order), checked but
+/// neither decoded nor expanded into jobs. Errors name the path.
+pub fn load_datasets(path: &Path) -> Result<Vec<GridDataset>, GridError> {
+    let text = std::fs::read_to_string(path).map_err(|source| GridError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let origin = path.display().to_string();
+    let base = path.parent().unwrap_or(Path::new(""));
+    Ok(parse::read(&text, &origin, base)?.datasets)
+}
+
+/// The resolver of [`load`] and [`parse`]: a grid using its own data sets is an error.
+fn no_user_data(name: &str, _: &DataSpec) -> Result<UserData, String> {
+    Err(format!(
+        "data set `{name}` must be read to expand the grid, and this caller reads no data \
+         (use tune_grid::load_with)"
+    ))
 }
 
 /// Expands the text of a grid file; `origin` (usually the path) names it in errors and gives the
-/// default name.
+/// default name. A grid whose jobs use a data set of its own needs [`parse_with`].
 pub fn parse(text: &str, origin: &str) -> Result<Grid, GridError> {
-    let file = parse::read(text, origin)?;
-    let jobs = expand::jobs(&file)?;
+    parse_with(text, origin, &mut no_user_data)
+}
+
+/// [`parse`], reading the grid's own data sets that its jobs use with `resolve` (once each);
+/// their relative paths are relative to the folder of `origin`.
+pub fn parse_with(text: &str, origin: &str, resolve: &mut Resolve<'_>) -> Result<Grid, GridError> {
+    let base = Path::new(origin).parent().unwrap_or(Path::new(""));
+    let file = parse::read(text, origin, base)?;
+    let mut data = HashMap::new();
+    for name in expand::used_datasets(&file) {
+        let d = file
+            .datasets
+            .iter()
+            .find(|d| d.name == name)
+            .expect("used data sets are defined");
+        let user = resolve(name, &d.spec).map_err(|message| GridError::Data {
+            at: d.at.clone(),
+            name: name.to_string(),
+            message,
+        })?;
+        data.insert(name.to_string(), user);
+    }
+    let jobs = expand::jobs(&file, &data)?;
     let name = file.name.unwrap_or_else(|| {
         Path::new(origin)
             .file_stem()
@@ -165,6 +245,7 @@ pub fn parse(text: &str, origin: &str) -> Result<Grid, GridError> {
         repeats: file.repeats,
         source_text: text.to_string(),
         jobs,
+        datasets: file.datasets,
     })
 }
 

@@ -1,8 +1,9 @@
 //! Reading a grid file's TOML into settings and rules, with the location of every key.
 
+use std::path::{Path, PathBuf};
 use toml_edit::{Document, Item, TableLike, Value};
 use tune_spec::{
-    DATASET_NAMES as DATASETS, Field, ModelKind, UnknownField, Validation, Value as Val,
+    DATASET_NAMES as DATASETS, DataSpec, Field, ModelKind, UnknownField, Validation, Value as Val,
     ValueKind as Kind,
 };
 
@@ -36,9 +37,23 @@ pub(crate) struct Level {
     pub(crate) at: Location,
 }
 
+/// A user's data set defined in a grid file's `[datasets.NAME]` table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GridDataset {
+    /// `NAME`, what `dataset = "NAME"` in `[fixed]` or `[axes]` refers to.
+    pub name: String,
+    /// Where its files are (relative paths resolved against the grid file's folder) and how to
+    /// read them.
+    pub spec: DataSpec,
+    /// Where the table starts.
+    pub at: Location,
+}
+
 /// A grid file, read but not expanded.
 #[derive(Debug, Clone)]
 pub(crate) struct GridFile {
+    /// `[datasets.NAME]` tables, in file order.
+    pub(crate) datasets: Vec<GridDataset>,
     pub(crate) name: Option<String>,
     pub(crate) description: Option<String>,
     /// `repeats = R`: seeds per configuration.
@@ -47,15 +62,38 @@ pub(crate) struct GridFile {
     pub(crate) sections: Vec<Level>,
 }
 
-/// Reads the TOML text of a grid file.
-pub(crate) fn read(text: &str, origin: &str) -> Result<GridFile, GridError> {
+/// Reads the TOML text of a grid file; relative data set paths are taken relative to `base`
+/// (the grid file's folder).
+pub(crate) fn read(text: &str, origin: &str, base: &Path) -> Result<GridFile, GridError> {
     let lines = Lines::new(text, origin);
     let doc = Document::parse(text).map_err(|e| GridError::Syntax {
         at: lines.span(e.span(), &lines.start()),
         message: e.message().trim().replace('\n', "; "),
     })?;
-    Reader { lines }.file(doc.as_table())
+    let reader = Reader {
+        lines,
+        user: Vec::new(),
+    };
+    let datasets = reader.datasets(doc.as_table(), base)?;
+    let reader = Reader {
+        user: datasets.iter().map(|d| d.name.clone()).collect(),
+        ..reader
+    };
+    let mut file = reader.file(doc.as_table())?;
+    file.datasets = datasets;
+    Ok(file)
 }
+
+/// Keys of a `[datasets.NAME]` table.
+const DATASET_KEYS: [&str; 7] = [
+    "format",
+    "train",
+    "test",
+    "test_split",
+    "size",
+    "channels",
+    "classes",
+];
 
 /// A short description of a TOML item for "found ..." messages.
 fn found(item: &Item) -> String {
@@ -96,10 +134,11 @@ fn grid_setting(name: &str) -> Result<Field, bool> {
 }
 
 /// Keys of the file's top level.
-const TOP_LEVEL: [&str; 7] = [
+const TOP_LEVEL: [&str; 8] = [
     "name",
     "description",
     "repeats",
+    "datasets",
     "fixed",
     "axes",
     "constraints",
@@ -108,6 +147,8 @@ const TOP_LEVEL: [&str; 7] = [
 
 struct Reader<'a> {
     lines: Lines<'a>,
+    /// Names of the grid's own data sets (`[datasets.NAME]`).
+    user: Vec<String>,
 }
 
 impl Reader<'_> {
@@ -192,7 +233,7 @@ impl Reader<'_> {
                         })?;
                     repeats = Some(r);
                 }
-                "fixed" | "axes" | "constraints" => {}
+                "fixed" | "axes" | "constraints" | "datasets" => {}
                 "grid" => {
                     let Some(tables) = item.as_array_of_tables() else {
                         return Err(GridError::WrongType {
@@ -218,6 +259,7 @@ impl Reader<'_> {
             }
         }
         Ok(GridFile {
+            datasets: Vec::new(),
             name,
             description,
             repeats,
@@ -447,13 +489,16 @@ impl Reader<'_> {
             }
             Kind::Dataset => {
                 let text = value.as_str().ok_or_else(wrong)?;
-                if !DATASETS.contains(&text) {
-                    let hint = closest(text, &DATASETS)
+                if !DATASETS.contains(&text) && !self.user.iter().any(|u| u == text) {
+                    let mut known: Vec<&str> = DATASETS.to_vec();
+                    known.extend(self.user.iter().map(String::as_str));
+                    let hint = closest(text, &known)
                         .map(|c| format!("; did you mean \"{c}\"?"))
                         .unwrap_or_default();
                     return Err(invalid(format!(
-                        "names unknown data set \"{text}\"{hint}; known data sets: {}",
-                        DATASETS.join(", ")
+                        "names unknown data set \"{text}\"{hint}; known data sets: {} (define \
+                         your own in a [datasets.{text}] table)",
+                        known.join(", ")
                     )));
                 }
                 Val::Text(text.into())
@@ -481,6 +526,208 @@ impl Reader<'_> {
                 _ => return Err(wrong()),
             },
             Kind::Filters => Val::List(list(value)?),
+        })
+    }
+
+    /// The `[datasets.NAME]` tables of the file's top level.
+    fn datasets(&self, root: &dyn TableLike, base: &Path) -> Result<Vec<GridDataset>, GridError> {
+        let Some(item) = root.get("datasets") else {
+            return Ok(Vec::new());
+        };
+        let start = self.lines.start();
+        let at = self.key_at(root, "datasets", &start);
+        let Some(tables) = item.as_table_like() else {
+            return Err(GridError::WrongType {
+                at,
+                key: "datasets".into(),
+                expected: "tables, each starting with a `[datasets.NAME]` line".into(),
+                found: found(item),
+            });
+        };
+        let mut out = Vec::new();
+        for (name, item) in tables.iter() {
+            let name_at = self.key_at(tables, name, &at);
+            let key = format!("datasets.{name}");
+            let Some(table) = item.as_table_like() else {
+                return Err(GridError::WrongType {
+                    at: name_at,
+                    key,
+                    expected: format!(
+                        "a table: a `[datasets.{name}]` line followed by `format = ..`, \
+                         `train = ..` lines"
+                    ),
+                    found: found(item),
+                });
+            };
+            let table_at = self.lines.span(item.span(), &name_at);
+            out.push(self.dataset(name, table, table_at, base)?);
+        }
+        Ok(out)
+    }
+
+    /// One `[datasets.NAME]` table, checked by [`DataSpec::build`]; its paths must exist.
+    fn dataset(
+        &self,
+        name: &str,
+        table: &dyn TableLike,
+        at: Location,
+        base: &Path,
+    ) -> Result<GridDataset, GridError> {
+        let label = format!("[datasets.{name}]");
+        let invalid = |at: Location, key: &str, message: String| GridError::Invalid {
+            at,
+            key: format!("datasets.{name}.{key}"),
+            message,
+        };
+        if tune_spec::dataset(name).is_some() {
+            return Err(GridError::Invalid {
+                at,
+                key: format!("datasets.{name}"),
+                message: format!(
+                    "is the name of a built-in data set; give yours another name (built-in: {})",
+                    DATASETS.join(", ")
+                ),
+            });
+        }
+        let mut format = None;
+        let mut train = None;
+        let mut test = None;
+        let mut test_split = None;
+        let mut size = None;
+        let mut channels = None;
+        let mut classes = None;
+        for (key, item) in table.iter() {
+            let key_at = self.key_at(table, key, &at);
+            let wrong = |expected: &str| GridError::WrongType {
+                at: self.lines.span(item.span(), &key_at),
+                key: format!("datasets.{name}.{key}"),
+                expected: expected.to_string(),
+                found: found(item),
+            };
+            let paths = || -> Result<Vec<(PathBuf, Location)>, GridError> {
+                let expected = "a path or a list of paths (relative to the grid file)";
+                let one = |v: &Value| {
+                    v.as_str()
+                        .map(|p| (base.join(p), self.lines.span(v.span(), &key_at)))
+                };
+                match item.as_value() {
+                    Some(Value::Array(a)) => a
+                        .iter()
+                        .map(|v| one(v).ok_or_else(|| wrong(expected)))
+                        .collect(),
+                    Some(v) => one(v).map(|p| vec![p]).ok_or_else(|| wrong(expected)),
+                    None => Err(wrong(expected)),
+                }
+            };
+            let int = |v: &Value| v.as_integer().and_then(|i| usize::try_from(i).ok());
+            match key {
+                "format" => {
+                    format = Some((
+                        item.as_str()
+                            .ok_or_else(|| {
+                                wrong("a string: \"idx\", \"csv\", \"folder\" or \"cifar\"")
+                            })?
+                            .to_string(),
+                        key_at.clone(),
+                    ))
+                }
+                "train" => train = Some((paths()?, key_at.clone())),
+                "test" => test = Some((paths()?, key_at.clone())),
+                "test_split" => {
+                    let f = match item.as_value() {
+                        Some(Value::Float(f)) => *f.value(),
+                        _ => return Err(wrong("a number between 0 and 1, like 0.2")),
+                    };
+                    test_split = Some((f, key_at.clone()));
+                }
+                "size" => {
+                    let expected = "[height, width] in pixels, like [32, 32]";
+                    let a = item.as_array().ok_or_else(|| wrong(expected))?;
+                    let v: Vec<usize> = a.iter().filter_map(int).collect();
+                    if a.len() != 2 || v.len() != 2 {
+                        return Err(wrong(expected));
+                    }
+                    size = Some(((v[0], v[1]), key_at.clone()));
+                }
+                "channels" => {
+                    let c = item
+                        .as_value()
+                        .and_then(int)
+                        .ok_or_else(|| wrong("1 (grayscale) or 3 (RGB)"))?;
+                    channels = Some((c, key_at.clone()));
+                }
+                "classes" => {
+                    let expected = "a list of class names, label 0 first";
+                    let a = item.as_array().ok_or_else(|| wrong(expected))?;
+                    let names: Option<Vec<String>> =
+                        a.iter().map(|v| v.as_str().map(str::to_string)).collect();
+                    classes = Some(names.ok_or_else(|| wrong(expected))?);
+                }
+                _ => {
+                    return Err(self.unknown_key(key_at, key, &label, &DATASET_KEYS, ""));
+                }
+            }
+        }
+        let Some((format_name, _)) = &format else {
+            return Err(invalid(
+                at,
+                "format",
+                "is missing: say how the files are laid out, format = \"idx\", \"csv\", \
+                 \"folder\" or \"cifar\""
+                    .into(),
+            ));
+        };
+        let Some((train_paths, _)) = &train else {
+            return Err(invalid(
+                at,
+                "train",
+                "is missing: give the training file(s) or folder, relative to the grid file".into(),
+            ));
+        };
+        let mut spec = DataSpec::build(
+            format_name,
+            train_paths.iter().map(|(p, _)| p.clone()).collect(),
+            test.as_ref()
+                .map(|(t, _)| t.iter().map(|(p, _)| p.clone()).collect()),
+            test_split.as_ref().map(|(f, _)| *f),
+            size.as_ref().map(|(s, _)| *s),
+            channels.as_ref().map(|(c, _)| *c),
+        )
+        .map_err(|e| {
+            let key_at = match e.key {
+                "format" => format.as_ref().map(|f| f.1.clone()),
+                "train" => train.as_ref().map(|t| t.1.clone()),
+                "test" => test.as_ref().map(|t| t.1.clone()),
+                "test_split" => test_split.as_ref().map(|t| t.1.clone()),
+                "size" => size.as_ref().map(|s| s.1.clone()),
+                "channels" => channels.as_ref().map(|c| c.1.clone()),
+                _ => None,
+            };
+            invalid(key_at.unwrap_or_else(|| at.clone()), e.key, e.message)
+        })?;
+        spec.classes = classes;
+        for (key, list) in [("train", &train), ("test", &test)] {
+            let Some((paths, _)) = list else {
+                continue;
+            };
+            for (path, path_at) in paths {
+                if !path.exists() {
+                    return Err(invalid(
+                        path_at.clone(),
+                        key,
+                        format!(
+                            "names {}, which does not exist (paths are relative to the grid \
+                             file's folder); fix the path or create the data there",
+                            path.display()
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(GridDataset {
+            name: name.to_string(),
+            spec,
+            at,
         })
     }
 

@@ -54,6 +54,7 @@ fn study_train() -> TrainSpec {
         seed: 1,
         train_images: None,
         validation: Validation::Test,
+        data: None,
     }
 }
 
@@ -758,4 +759,169 @@ fn grids_validate_on_a_holdout_by_default_and_read_repeats() {
     .unwrap_err()
     .to_string();
     assert!(err.contains("g.toml:2") && err.contains("repeats"), "{err}");
+}
+
+/// A grid file in a temporary folder with `data/train.csv` beside it.
+fn grid_with_data(text: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(tmp.path().join("data")).unwrap();
+    std::fs::write(tmp.path().join("data/train.csv"), "label,pixel1\n0,1\n").unwrap();
+    let path = tmp.path().join("own.toml");
+    std::fs::write(&path, text).unwrap();
+    (tmp, path)
+}
+
+const OWN: &str = r#"[datasets.shoes]
+format = "csv"
+train = "data/train.csv"
+test_split = 0.2
+size = [32, 32]
+channels = 3
+
+[fixed]
+dense = 8
+[axes]
+dataset = ["shoes", "mnist"]
+layer1 = [16, 32]
+[constraints]
+rules = ["params <= 200000"]
+"#;
+
+/// A user's data set of 32x32x3 images in 5 classes whose content hash is `sha`.
+fn shoes(sha: &str) -> tune_spec::UserData {
+    tune_spec::UserData {
+        sha256: sha.into(),
+        input: tune_spec::InputShape {
+            height: 32,
+            width: 32,
+            channels: 3,
+            classes: 5,
+        },
+        classes: (0..5).map(|c| c.to_string()).collect(),
+        source: None,
+    }
+}
+
+#[test]
+fn own_data_sets_resolve_once_set_the_shape_and_enter_the_key() {
+    let (_tmp, path) = grid_with_data(OWN);
+    let mut calls = Vec::new();
+    let grid = tune_grid::load_with(&path, &mut |name, spec| {
+        calls.push((name.to_string(), spec.clone()));
+        Ok(shoes("aa"))
+    })
+    .unwrap();
+    assert_eq!(calls.len(), 1, "decoded once");
+    let (name, spec) = &calls[0];
+    assert_eq!(name, "shoes");
+    assert_eq!(spec.format, tune_spec::Format::Csv);
+    assert_eq!(spec.train, [path.parent().unwrap().join("data/train.csv")]);
+    assert_eq!(spec.test, tune_spec::TestSet::Split(0.2));
+    assert_eq!((spec.size, spec.channels), (Some((32, 32)), Some(3)));
+    assert_eq!(grid.datasets.len(), 1);
+
+    let on =
+        |d: &str| -> Vec<&JobSpec> { grid.jobs.iter().filter(|j| j.train.dataset == d).collect() };
+    // On 32x32x3 images layer1 = 32 has 231,349 parameters, over the budget; on 28x28x1 it has
+    // 173,474 and fits.
+    let shoes_jobs = on("shoes");
+    assert_eq!(shoes_jobs.len(), 1);
+    assert_eq!(shoes_jobs[0].model.filters, [16]);
+    assert_eq!(shoes_jobs[0].input_shape(), shoes("aa").input);
+    assert_eq!(on("mnist").len(), 2);
+    assert!(on("mnist").iter().all(|j| j.train.data.is_none()));
+
+    // The key follows the content hash, not where the files are.
+    let other = tune_grid::load_with(&path, &mut |_, _| Ok(shoes("bb"))).unwrap();
+    let key = |g: &Grid| {
+        g.jobs
+            .iter()
+            .find(|j| j.train.dataset == "shoes")
+            .unwrap()
+            .key()
+    };
+    assert_ne!(key(&grid), key(&other));
+    let mut moved = shoes("aa");
+    moved.source = Some(tune_spec::DataSpec::new(
+        tune_spec::Format::Csv,
+        "/elsewhere/train.csv",
+        "/elsewhere/test.csv",
+    ));
+    let mut job = grid.jobs[0].clone();
+    let before = job.key();
+    job.train.data = Some(moved);
+    assert_eq!(job.key(), before);
+    assert!(job.canonical_json().contains("/elsewhere/train.csv"));
+}
+
+#[test]
+fn bad_data_set_tables_name_the_file_line_and_key() {
+    let cases: [(&str, &str, &[&str]); 6] = [
+        (
+            "format = \"csv\"",
+            "format = \"png\"",
+            &["own.toml:2", "datasets.shoes.format", "`png`"],
+        ),
+        (
+            "train = \"data/train.csv\"",
+            "train = \"data/none.csv\"",
+            &[
+                "own.toml:3",
+                "datasets.shoes.train",
+                "none.csv",
+                "does not exist",
+            ],
+        ),
+        (
+            "test_split = 0.2",
+            "test_split = 1.5",
+            &["datasets.shoes.test_split", "between 0 and 1"],
+        ),
+        (
+            "test_split = 0.2",
+            "",
+            &["datasets.shoes.test", "is missing"],
+        ),
+        (
+            "channels = 3",
+            "channels = 2",
+            &["datasets.shoes.channels", "1 (grayscale) or 3 (RGB)"],
+        ),
+        (
+            "size = [32, 32]",
+            "size = [32]",
+            &["datasets.shoes.size", "[height, width]"],
+        ),
+    ];
+    for (from, to, fragments) in cases {
+        let (_tmp, path) = grid_with_data(&OWN.replacen(from, to, 1));
+        let err = tune_grid::load_with(&path, &mut |_, _| Ok(shoes("aa")))
+            .expect_err(to)
+            .to_string();
+        for f in fragments {
+            assert!(err.contains(f), "{to}: lacks {f:?}: {err}");
+        }
+    }
+    // A name the grid neither knows nor defines; a built-in name taken.
+    let (_tmp, path) = grid_with_data(&OWN.replace("\"shoes\", \"mnist\"", "\"boots\""));
+    let err = tune_grid::load_with(&path, &mut |_, _| Ok(shoes("aa"))).unwrap_err();
+    assert!(
+        err.to_string().contains("unknown data set \"boots\""),
+        "{err}"
+    );
+    assert!(err.to_string().contains("shoes"), "{err}");
+    let (_tmp, path) = grid_with_data(&OWN.replace("shoes", "mnist"));
+    let err = tune_grid::load_with(&path, &mut |_, _| Ok(shoes("aa"))).unwrap_err();
+    assert!(err.to_string().contains("built-in"), "{err}");
+    // What the resolver says, at the table.
+    let (_tmp, path) = grid_with_data(OWN);
+    let err = tune_grid::load_with(&path, &mut |_, _| Err("row 3 is ragged".into())).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("own.toml:1") && msg.contains("data set `shoes`"),
+        "{msg}"
+    );
+    assert!(msg.contains("row 3 is ragged"), "{msg}");
+    // Without a resolver, a grid using its own data says so.
+    assert!(tune_grid::load(&path).is_err());
 }

@@ -130,15 +130,14 @@ pub fn train(
     })
 }
 
-/// The [`InputShape`] of a data set as `tune_data` loads it: `rows` x `cols` images with one
-/// channel (`tune_data`'s splits hold grayscale images, `rows * cols` values each) and one class
-/// per class name. For the built-in data sets this is [`InputShape::BUILT_IN`], 28x28x1 and 10
+/// The [`InputShape`] of a data set as `tune_data` loads it: `rows` x `cols` images with
+/// `channels` values per pixel (the training split's) and one class per class name. For the built-in data sets this is [`InputShape::BUILT_IN`], 28x28x1 and 10
 /// classes. [`plan`] checks that the data fits it.
 pub fn input_shape(data: &Dataset) -> InputShape {
     InputShape {
         height: data.train.rows,
         width: data.train.cols,
-        channels: 1,
+        channels: data.train.channels,
         classes: data.classes.len(),
     }
 }

@@ -15,6 +15,7 @@ fn split(len: usize) -> Split {
         len,
         rows: 28,
         cols: 28,
+        channels: 1,
     }
 }
 

@@ -32,6 +32,7 @@ fn split(input: &InputShape, len: usize, salt: usize) -> Split {
         len,
         rows: h,
         cols: w,
+        channels: c,
     }
 }
 

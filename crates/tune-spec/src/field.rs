@@ -573,10 +573,10 @@ impl Field {
             Field::Filters => FieldValue::List(m.filters.clone()),
             Field::LastFilters => int(m.filters.last()),
             Field::Params => m
-                .params(&crate::InputShape::BUILT_IN)
+                .params(&spec.input_shape())
                 .map_or(FieldValue::None, |p| FieldValue::Int(p as u64)),
             Field::Flops => m
-                .train_flops_per_image(&crate::InputShape::BUILT_IN)
+                .train_flops_per_image(&spec.input_shape())
                 .map_or(FieldValue::None, FieldValue::Float),
         }
     }
@@ -603,8 +603,8 @@ impl Field {
             Field::Layer(n) => m.filters.get(n.wrapping_sub(1)).copied().and_then(count),
             Field::Dense => Field::DenseLayer(1).number(spec)?,
             Field::DenseLayer(n) => m.dense.get(n.wrapping_sub(1)).copied().and_then(count),
-            Field::Params => count(m.params(&crate::InputShape::BUILT_IN)?),
-            Field::Flops => Some(m.train_flops_per_image(&crate::InputShape::BUILT_IN)?),
+            Field::Params => count(m.params(&spec.input_shape())?),
+            Field::Flops => Some(m.train_flops_per_image(&spec.input_shape())?),
             Field::Layers => count(m.filters.len()),
             Field::LastFilters => m.filters.last().copied().and_then(count),
             Field::Model | Field::Dataset | Field::Validation | Field::Filters => None,

@@ -12,7 +12,10 @@ use std::fmt;
 mod datasets;
 mod field;
 
-pub use datasets::{DATASET_NAMES, DATASETS, DatasetName, FASHION_MNIST, MNIST, dataset};
+pub use datasets::{
+    DATASET_NAMES, DATASETS, DataSpec, DataSpecError, DatasetName, FASHION_MNIST, Format, MNIST,
+    TestSet, UserData, dataset, parse_size,
+};
 pub use field::{
     EMPTY, Field, FieldValue, Stored, UnknownField, UnknownReportField, Value, ValueKind,
 };
@@ -499,7 +502,7 @@ pub enum Validation {
 /// How a network is trained.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainSpec {
-    /// Data set name (`fashion-mnist`, `mnist`).
+    /// Data set name (`fashion-mnist`, `mnist`, or a user's data set named in a grid file).
     pub dataset: String,
     /// Passes over the training images.
     pub epochs: usize,
@@ -517,6 +520,10 @@ pub struct TrainSpec {
     pub train_images: Option<usize>,
     /// What to validate on after each epoch.
     pub validation: Validation,
+    /// A user's data set: its content hash, shape and classes (part of the key), and where it is;
+    /// `None` for the built-in data sets (whose keys therefore stay as they were).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<UserData>,
 }
 
 impl Default for TrainSpec {
@@ -531,6 +538,7 @@ impl Default for TrainSpec {
             seed: 1,
             train_images: None,
             validation: Validation::Test,
+            data: None,
         }
     }
 }
@@ -582,7 +590,18 @@ impl JobSpec {
         self.train.validate()
     }
 
-    /// The canonical JSON text the key is computed from: fields in a fixed order, ANN kernels as 0.
+    /// The shape of the images and classes the job trains on: its user data set's
+    /// ([`UserData::input`]), else [`InputShape::BUILT_IN`].
+    pub fn input_shape(&self) -> InputShape {
+        self.train
+            .data
+            .as_ref()
+            .map_or(InputShape::BUILT_IN, |d| d.input)
+    }
+
+    /// The canonical JSON text of the job (what the store keeps): fields in a fixed order, ANN
+    /// kernels as 0. A user data set's [`UserData::source`] is included, so a worker can find the
+    /// files.
     pub fn canonical_json(&self) -> String {
         let mut norm = self.clone();
         if norm.model.kind == ModelKind::Ann {
@@ -591,10 +610,17 @@ impl JobSpec {
         serde_json::to_string(&norm).expect("a JobSpec always serialises")
     }
 
-    /// Stable key of the job: the first 16 hex digits of the SHA-256 of [`Self::canonical_json`].
-    /// The same job in two grids or two runs has the same key.
+    /// Stable key of the job: the first 16 hex digits of the SHA-256 of [`Self::canonical_json`]
+    /// without the user data set's [`UserData::source`] (its content hash, shape and classes
+    /// stay). The same job in two grids or two runs has the same key; a user's data set with
+    /// other content gives another key, the same content in another folder the same one. Jobs on
+    /// the built-in data sets have no `data` and keep the keys of earlier versions.
     pub fn key(&self) -> String {
-        let digest = Sha256::digest(self.canonical_json().as_bytes());
+        let mut norm = self.clone();
+        if let Some(d) = &mut norm.train.data {
+            d.source = None;
+        }
+        let digest = Sha256::digest(norm.canonical_json().as_bytes());
         hex::encode(&digest[..8])
     }
 }

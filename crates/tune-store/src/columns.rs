@@ -103,8 +103,8 @@ pub(crate) fn job_record(spec: &JobSpec, seq: i64) -> Result<JobRecord, StoreErr
         key: key.clone(),
         why: e.to_string(),
     };
-    // The built-in data sets' shape: the only one grids train on so far.
-    let input = tune_spec::InputShape::BUILT_IN;
+    // The shape of the job's data: a user's data set's, else the built-in data sets'.
+    let input = spec.input_shape();
     let params = spec.model.params(&input).map_err(invalid)?;
     let flops = spec.model.train_flops_per_image(&input).map_err(invalid)?;
     let settings = setting_columns()

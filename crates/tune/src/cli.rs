@@ -144,7 +144,7 @@ impl ModelArgs {
     }
 }
 
-/// Where the data comes from.
+/// Where the data comes from: a built-in data set, or your own (`--data`).
 #[derive(Debug, Clone, Args)]
 pub struct DataArgs {
     /// Data set: fashion-mnist or mnist.
@@ -153,6 +153,24 @@ pub struct DataArgs {
     /// Directory holding the data set's four IDX files (else TUNE_DATA_DIR, tune's cache, /usr/share/datasets).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Your own data set instead: its training file(s) or folder (repeat for several files).
+    #[arg(long = "data", value_name = "PATH", conflicts_with = "dataset")]
+    pub data: Vec<PathBuf>,
+    /// How --data is laid out: csv (Kaggle), folder (one folder per class), idx or cifar.
+    #[arg(long, value_name = "FORMAT", requires = "data")]
+    pub data_format: Option<String>,
+    /// The test file(s) or folder of --data (repeat for several files).
+    #[arg(long, value_name = "PATH", requires = "data")]
+    pub test: Vec<PathBuf>,
+    /// Test on this fraction of the --data images instead (stratified by class, fixed seed).
+    #[arg(long, value_name = "F", requires = "data")]
+    pub test_split: Option<f64>,
+    /// Image size of --data, HEIGHTxWIDTH (csv: the images' size; folder: resize to it).
+    #[arg(long, value_name = "HxW", requires = "data", value_parser = tune_spec::parse_size)]
+    pub size: Option<(usize, usize)>,
+    /// Channels of --data: 1 (grayscale) or 3 (RGB).
+    #[arg(long, value_name = "N", requires = "data")]
+    pub channels: Option<usize>,
 }
 
 /// Output formats of summaries.
@@ -249,6 +267,10 @@ pub enum DataCommand {
         /// Directory to look in first (else TUNE_DATA_DIR, tune's cache, /usr/share/datasets).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Show this grid file's own data sets ([datasets.NAME]) instead: size, channels, class
+        /// counts per split and content hash.
+        #[arg(long, value_name = "GRID")]
+        grid: Option<PathBuf>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = TableFormat::Table)]
         format: TableFormat,

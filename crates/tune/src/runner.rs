@@ -25,7 +25,7 @@ use tokio::runtime::Handle;
 use tune_data::Dataset;
 use tune_model::train::EpochEnd;
 use tune_model::{Flow, Kernels, Observer, Resume, TrainOptions};
-use tune_spec::EpochMetrics;
+use tune_spec::{DataSpec, EpochMetrics, TrainSpec, UserData};
 use tune_store::{Claim, Store, StoreError};
 
 /// How the loop runs: built by [`WorkOptions::new`] from the flags `tune run` and `tune worker`
@@ -180,20 +180,104 @@ pub fn load_checked(
     Ok(tune_data::load_dir(&id.dir, tune_data::info(name)?)?)
 }
 
+/// Users' data sets decoded by this process, by content hash: one copy in memory (pixels as
+/// `f32`, channels-last), shared by every job of the run.
+static USER_DATA: OnceLock<Mutex<HashMap<String, Arc<Dataset>>>> = OnceLock::new();
+
+/// The decoded user's data set with content hash `sha256`, if this process has it.
+pub fn user_dataset(sha256: &str) -> Option<Arc<Dataset>> {
+    let map = USER_DATA
+        .get_or_init(Default::default)
+        .lock()
+        .expect("user data lock");
+    map.get(sha256).cloned()
+}
+
+/// Decodes a user's data set `name` as `spec` describes it (from tune's cache of decoded data
+/// sets when that is current, see `tune_data::decode_cached`), keeps it for the jobs of this
+/// process (once per content), and returns what jobs on it record and the data. The reader's
+/// notes (ignored files, ...) are printed once, to stderr.
+pub fn decode_user(name: &str, spec: &DataSpec) -> anyhow::Result<(UserData, Arc<Dataset>)> {
+    let decoded = match tune_data::decoded_cache_dir() {
+        Ok(dir) => tune_data::decode_cached(spec, &dir)?.0,
+        Err(e) => {
+            tracing::warn!("no cache for decoded data sets ({e}); decoding `{name}`");
+            tune_data::decode(spec)?
+        }
+    };
+    let user = decoded.user_data(spec.clone());
+    let mut map = USER_DATA
+        .get_or_init(Default::default)
+        .lock()
+        .expect("user data lock");
+    if let Some(d) = map.get(&decoded.sha256) {
+        return Ok((user, d.clone()));
+    }
+    for note in &decoded.notes {
+        eprintln!("note: data set `{name}`: {note}");
+    }
+    tracing::info!(
+        name,
+        shape = %decoded.shape(),
+        classes = decoded.class_count(),
+        train = decoded.train.len,
+        test = decoded.test.len,
+        sha256 = %decoded.sha256,
+        "decoded data set"
+    );
+    let data = Arc::new(decoded.to_dataset(name));
+    map.insert(decoded.sha256.clone(), data.clone());
+    Ok((user, data))
+}
+
+/// The data of the user's data set a job records (`user`), decoded from its `source` unless this
+/// process has it; refuses data whose content is no longer the job's (a file changed since the
+/// job was queued).
+pub fn load_user(name: &str, user: &UserData) -> anyhow::Result<Arc<Dataset>> {
+    if let Some(d) = user_dataset(&user.sha256) {
+        return Ok(d);
+    }
+    let source = user.source.as_ref().with_context(|| {
+        format!("the job records no files for data set `{name}`; run its grid again")
+    })?;
+    let (found, data) = decode_user(name, source)?;
+    if found.sha256 != user.sha256 {
+        let paths: Vec<String> = source
+            .train
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        anyhow::bail!(
+            "data set `{name}` ({}) has changed since its jobs were queued: its content hash is \
+             now {}, the jobs' is {}. Jobs never mix data: run the grid again (`tune run GRID`) \
+             to queue jobs for the data as it is now",
+            paths.join(", "),
+            found.sha256,
+            user.sha256
+        );
+    }
+    Ok(data)
+}
+
 /// Data sets loaded once per process and shared by every job, with their identity.
 #[derive(Default)]
 struct DataCache(Mutex<HashMap<String, Loaded>>);
 
-/// A loaded data set and its identity.
-type Loaded = (Arc<Dataset>, Arc<Identified>);
+/// A loaded data set and its identity: SHA-256 and whether it is verified (a user's data set
+/// always is: its hash is part of the job's key).
+type Loaded = (Arc<Dataset>, String, bool);
 
 impl DataCache {
     fn get(
         &self,
-        name: &str,
+        train: &TrainSpec,
         dir: Option<&Path>,
         allow_unverified: bool,
     ) -> anyhow::Result<Loaded> {
+        let name = train.dataset.as_str();
+        if let Some(user) = &train.data {
+            return Ok((load_user(name, user)?, user.sha256.clone(), true));
+        }
         let mut map = self.0.lock().expect("data cache lock");
         if let Some(d) = map.get(name) {
             return Ok(d.clone());
@@ -201,8 +285,9 @@ impl DataCache {
         let id = identify_data(name, dir)?;
         check_verified(name, &id, allow_unverified)?;
         let data = Arc::new(tune_data::load_dir(&id.dir, tune_data::info(name)?)?);
-        map.insert(name.to_string(), (data.clone(), id.clone()));
-        Ok((data, id))
+        let loaded = (data, id.identity.sha256.clone(), id.identity.verified);
+        map.insert(name.to_string(), loaded.clone());
+        Ok(loaded)
     }
 }
 
@@ -493,18 +578,14 @@ impl Slot {
         let heartbeat = spawn_heartbeat(self.store.clone(), claim.clone(), lost.clone());
         let data = {
             let cache = self.data.clone();
-            let (name, dir) = (spec.train.dataset.clone(), self.opts.data_dir.clone());
+            let (train, dir) = (spec.train.clone(), self.opts.data_dir.clone());
             let allow = self.opts.allow_unverified;
-            tokio::task::spawn_blocking(move || cache.get(&name, dir.as_deref(), allow)).await?
+            tokio::task::spawn_blocking(move || cache.get(&train, dir.as_deref(), allow)).await?
         };
         let data = match data {
-            Ok((data, id)) => {
+            Ok((data, sha256, verified)) => {
                 // The job records which data it trains on; epochs of other data are not continued.
-                match self
-                    .store
-                    .record_data(&claim, &id.identity.sha256, id.identity.verified)
-                    .await
-                {
+                match self.store.record_data(&claim, &sha256, verified).await {
                     Ok(()) => data,
                     Err(e) if e.is_lease_lost() => {
                         heartbeat.abort();

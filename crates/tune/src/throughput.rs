@@ -298,6 +298,7 @@ fn synthetic_data() -> Dataset {
             len,
             rows: 28,
             cols: 28,
+            channels: 1,
         }
     };
     Dataset {

@@ -80,17 +80,21 @@ fn measure(model: &ModelSpec, data: &Dataset, args: &BenchArgs) -> anyhow::Resul
         flops_per_image,
         rss_per_epoch: rss.0,
     };
-    Cache::record(
-        model,
-        args.threads,
-        kernels_name(args),
-        Measurement {
-            images_per_s: m.images_per_s,
-            gflops: m.images_per_s * flops_per_image / 1e9,
-            eval_images_per_s: None,
-            others_busy_cores: None,
-        },
-    );
+    // The cache's figures are for the built-in data sets' shape, which `tune run --dry-run`
+    // estimates from.
+    if input == tune_spec::InputShape::BUILT_IN {
+        Cache::record(
+            model,
+            args.threads,
+            kernels_name(args),
+            Measurement {
+                images_per_s: m.images_per_s,
+                gflops: m.images_per_s * flops_per_image / 1e9,
+                eval_images_per_s: None,
+                others_busy_cores: None,
+            },
+        );
+    }
     Ok(m)
 }
 
@@ -110,7 +114,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             tune_report::Format::from(args.format)
         );
     }
-    let data = tune_data::load(&args.data.dataset, args.data.data_dir.as_deref())?;
+    let data = if args.data.data.is_empty() {
+        tune_data::load(&args.data.dataset, args.data.data_dir.as_deref())?
+    } else {
+        let (_, _, data) = common::data_from_flags(&args.data, true)?;
+        Dataset::clone(&data)
+    };
     if let Some(grid) = &args.grid {
         return bench_grid(grid, &data, &args);
     }
@@ -170,7 +179,7 @@ fn bench_grid(
     data: &Dataset,
     args: &BenchArgs,
 ) -> anyhow::Result<ExitCode> {
-    let grid = tune_grid::load(path)?;
+    let grid = common::load_grid(path)?;
     let mut seen = std::collections::HashSet::new();
     let models: Vec<ModelSpec> = grid
         .jobs

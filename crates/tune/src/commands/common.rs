@@ -327,3 +327,85 @@ pub async fn open_existing(db: &str, command: &str, how: &str) -> anyhow::Result
         opened => Ok(opened?),
     }
 }
+
+/// Reads and expands a grid file, decoding the data sets of its own that its jobs use (once per
+/// run, see [`crate::runner::decode_user`]); a data set that cannot be read is a grid error
+/// naming the file, the table and the data file.
+pub fn load_grid(path: &std::path::Path) -> anyhow::Result<tune_grid::Grid> {
+    Ok(tune_grid::load_with(path, &mut |name, spec| {
+        crate::runner::decode_user(name, spec)
+            .map(|(user, _)| user)
+            .map_err(|e| format!("{e:#}"))
+    })?)
+}
+
+/// The data `tune train` and `tune bench` train on, from their data flags: a user's data set
+/// (`--data`, checked by [`tune_spec::DataSpec::build`] as a grid's `[datasets.NAME]` table is,
+/// named after its first path's file stem) with what jobs on it record, or the built-in
+/// `--dataset` (checked against its canonical files unless `allow_unverified`).
+pub fn data_from_flags(
+    args: &crate::cli::DataArgs,
+    allow_unverified: bool,
+) -> anyhow::Result<(
+    String,
+    Option<tune_spec::UserData>,
+    std::sync::Arc<tune_data::Dataset>,
+)> {
+    let Some(spec) = user_data_spec(args)? else {
+        let data =
+            crate::runner::load_checked(&args.dataset, args.data_dir.as_deref(), allow_unverified)?;
+        return Ok((args.dataset.clone(), None, std::sync::Arc::new(data)));
+    };
+    let first = &spec.train[0];
+    let name = first
+        .file_stem()
+        .or(first.file_name())
+        .map_or_else(|| "data".to_string(), |s| s.to_string_lossy().into_owned());
+    for path in spec.train.iter().chain(match &spec.test {
+        tune_spec::TestSet::Paths(p) => p.iter(),
+        tune_spec::TestSet::Split(_) => [].iter(),
+    }) {
+        if !path.exists() {
+            anyhow::bail!(
+                "{} does not exist: give the path of your data set's files with --data (and \
+                 --test)",
+                path.display()
+            );
+        }
+    }
+    let (user, data) = crate::runner::decode_user(&name, &spec)?;
+    Ok((name, Some(user), data))
+}
+
+/// The user's data set the flags describe, `None` without `--data`. Errors name the flag.
+fn user_data_spec(args: &crate::cli::DataArgs) -> anyhow::Result<Option<tune_spec::DataSpec>> {
+    if args.data.is_empty() {
+        return Ok(None);
+    }
+    let Some(format) = &args.data_format else {
+        anyhow::bail!(
+            "--data needs --data-format: csv (Kaggle), folder (one folder per class), idx or cifar"
+        );
+    };
+    let test = (!args.test.is_empty()).then(|| args.test.clone());
+    tune_spec::DataSpec::build(
+        format,
+        args.data.clone(),
+        test,
+        args.test_split,
+        args.size,
+        args.channels,
+    )
+    .map(Some)
+    .map_err(|e| {
+        let flag = match e.key {
+            "format" => "--data-format",
+            "train" => "--data",
+            "test" => "--test (or --test-split)",
+            "test_split" => "--test-split",
+            "size" => "--size",
+            _ => "--channels",
+        };
+        anyhow::anyhow!("{flag}: {}", e.message)
+    })
+}

@@ -6,8 +6,13 @@ use crate::commands::common;
 use anyhow::Context;
 use std::process::ExitCode;
 
-pub(super) fn classes(dataset: &str) -> Vec<String> {
-    tune_data::info(dataset)
+/// The class names of a job's data: a user's data set's (folder names, label values), else the
+/// built-in data set's.
+pub(super) fn classes(train: &tune_spec::TrainSpec) -> Vec<String> {
+    if let Some(user) = &train.data {
+        return user.classes.clone();
+    }
+    tune_data::info(&train.dataset)
         .map(|i| i.classes.clone())
         .unwrap_or_else(|_| (0..10).map(|c| c.to_string()).collect())
 }
@@ -28,7 +33,7 @@ pub fn run(args: ConfusionArgs) -> anyhow::Result<ExitCode> {
     );
     let table = tune_report::confusion_table(
         &matrix,
-        &classes(&job.spec.train.dataset),
+        &classes(&job.spec.train),
         format(args.format),
         width(args.format),
     )?;

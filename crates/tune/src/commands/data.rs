@@ -9,7 +9,14 @@ use tune_report::{Align, Cell, Column, Style, TableData};
 
 pub fn run(cmd: DataCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        DataCommand::List { data_dir, format } => list(data_dir.as_deref(), format),
+        DataCommand::List {
+            grid: Some(grid),
+            format,
+            ..
+        } => list_grid(&grid, format),
+        DataCommand::List {
+            data_dir, format, ..
+        } => list(data_dir.as_deref(), format),
         DataCommand::Fetch {
             name,
             mirror,
@@ -55,6 +62,77 @@ fn list(data_dir: Option<&std::path::Path>, format: TableFormat) -> anyhow::Resu
         ]);
     }
     common::print_listing(format.into(), &table, None, &[], &[]);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One row per data set a grid file defines (`[datasets.NAME]`), decoded (or read from tune's
+/// cache of decoded data sets): name, format, image size (`HxW`), channels, classes, images and
+/// images per class (`name count`, label order) of each split, content hash, training files; the
+/// readers' notes after the table. Keys for CSV and JSON: `dataset`, `format`, `size`,
+/// `channels`, `classes`, `train_images`, `test_images`, `train_per_class`, `test_per_class`,
+/// `sha256`, `train`.
+fn list_grid(grid: &std::path::Path, format: TableFormat) -> anyhow::Result<ExitCode> {
+    let datasets = tune_grid::load_datasets(grid)?;
+    let left = Align::Left;
+    let mut table = TableData::with_columns(vec![
+        Column::new("data set", "dataset", left),
+        Column::named("format", left),
+        Column::new("size (HxW)", "size", left),
+        Column::named("channels", left),
+        Column::named("classes", left),
+        Column::new("train", "train_images", left),
+        Column::new("test", "test_images", left),
+        Column::new("train per class", "train_per_class", left),
+        Column::new("test per class", "test_per_class", left),
+        Column::new("SHA-256", "sha256", left),
+        Column::new("files", "train", left),
+    ])
+    .styled(Style::Borders);
+    let mut notes = Vec::new();
+    let cache = tune_data::decoded_cache_dir();
+    for d in &datasets {
+        let decoded = match &cache {
+            Ok(dir) => tune_data::decode_cached(&d.spec, dir)?.0,
+            Err(_) => tune_data::decode(&d.spec)?,
+        };
+        let (train, test) = decoded.class_counts();
+        let per_class = |counts: &[usize]| {
+            let each: Vec<String> = decoded
+                .classes
+                .iter()
+                .zip(counts)
+                .map(|(c, n)| format!("{c} {n}"))
+                .collect();
+            Cell::text(each.join(", "))
+        };
+        let files: Vec<String> = d
+            .spec
+            .train
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        table.rows.push(vec![
+            Cell::text(d.name.clone()),
+            Cell::text(decoded.format.to_string()),
+            Cell::text(format!("{}x{}", decoded.height, decoded.width)),
+            Cell::int(decoded.channels as u64),
+            Cell::int(decoded.class_count() as u64),
+            Cell::int(decoded.train.len as u64),
+            Cell::int(decoded.test.len as u64),
+            per_class(&train),
+            per_class(&test),
+            Cell::text(decoded.sha256.clone()),
+            Cell::text(files.join(", ")),
+        ]);
+        notes.extend(decoded.notes.iter().map(|n| format!("{}: {n}", d.name)));
+    }
+    if datasets.is_empty() {
+        notes.push(format!(
+            "{} defines no data sets of its own ([datasets.NAME] tables)",
+            grid.display()
+        ));
+    }
+    common::print_listing(format.into(), &table, None, &[], &notes);
     Ok(ExitCode::SUCCESS)
 }
 

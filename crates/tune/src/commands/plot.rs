@@ -70,7 +70,7 @@ pub fn run(cmd: PlotCommand) -> anyhow::Result<ExitCode> {
             let out =
                 out.unwrap_or_else(|| default_plot(&db.db, &format!("confusion-{}", job.key)));
             let written = both_formats(&out, |p| {
-                tune_report::plot_confusion(&matrix, &classes(&job.spec.train.dataset), &title, p)
+                tune_report::plot_confusion(&matrix, &classes(&job.spec.train), &title, p)
             })?;
             note_unfinished(&sel);
             written

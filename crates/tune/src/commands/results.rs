@@ -111,6 +111,10 @@ pub(super) fn data_line(
     let mut groups: std::collections::BTreeMap<(String, String), usize> = Default::default();
     for r in results {
         let what = match identities.get(&r.key) {
+            // A user's data set: its content hash is part of the job's key.
+            Some((sha, _)) if r.spec.train.data.is_some() => {
+                format!("{} (your own data, by content)", short_sha(sha))
+            }
             Some((sha, Some(true))) => format!("{} (canonical)", short_sha(sha)),
             Some((sha, _)) => format!(
                 "{} UNVERIFIED (not the canonical files; trained with --allow-unverified)",

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use tune_report::{Align, Cell, Column, Field, Format, Style, TableData};
-use tune_spec::{InputShape, JobSpec, ModelSpec, Validation};
+use tune_spec::{JobSpec, ModelSpec, Validation};
 use tune_store::{JobStatus, JobStatusRow, NewSweep, Store};
 
 /// Most jobs one run may expand to, whatever multiplies them (axes, sections, `--repeats`).
@@ -29,7 +29,7 @@ const ENQUEUE_BATCH: usize = 5_000;
 const CALIBRATION_BUDGET: Duration = Duration::from_secs(120);
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let grid = tune_grid::load(&args.grid)?;
+    let grid = common::load_grid(&args.grid)?;
     let repeats = args.repeats.or(grid.repeats).unwrap_or(1);
     let configurations = grid.jobs.len();
     let total = configurations
@@ -219,9 +219,11 @@ async fn check_data(
 ) -> anyhow::Result<()> {
     // Data that is not the canonical data set of its name is refused before any job starts
     // (unless --allow-unverified).
+    // Users' data sets are identified by the content hash in their jobs' keys.
     let needed: BTreeSet<&str> = jobs
         .iter()
         .filter(|j| !matches!(j.status, JobStatus::Done | JobStatus::Failed))
+        .filter(|j| j.spec.train.data.is_none())
         .map(|j| j.spec.train.dataset.as_str())
         .collect();
     for dataset in needed {
@@ -237,6 +239,7 @@ async fn check_data(
     let mut by_dataset: BTreeMap<&str, Vec<(&JobStatusRow, &str)>> = BTreeMap::new();
     for j in jobs {
         if let Some((sha, _)) = recorded.get(&j.key)
+            && j.spec.train.data.is_none()
             && (j.status == JobStatus::Done || j.epochs_done > 0)
         {
             by_dataset
@@ -370,6 +373,27 @@ struct DataSize {
     source: String,
 }
 
+/// The sizes of a user's data set, decoded by this process for the grid.
+fn user_size(name: &str, user: &tune_spec::UserData) -> Option<DataSize> {
+    let d = runner::user_dataset(&user.sha256)?;
+    let from = user.source.as_ref().and_then(|s| s.train.first());
+    Some(DataSize {
+        train: d.train.len,
+        test: d.test.len,
+        source: format!(
+            "{name}: {} training and {} test images of {}x{}x{}, {} classes, SHA-256 {}{}",
+            common::thousands(d.train.len as u64),
+            common::thousands(d.test.len as u64),
+            user.input.height,
+            user.input.width,
+            user.input.channels,
+            user.input.classes,
+            &user.sha256[..16],
+            from.map_or_else(String::new, |p| format!(", from {}", p.display()))
+        ),
+    })
+}
+
 /// The sizes of data set `name` as found on disk, else the canonical ones with a warning.
 fn data_size(name: &str, data_dir: Option<&Path>) -> DataSize {
     found_size(name, data_dir).unwrap_or_else(|why| {
@@ -430,9 +454,10 @@ fn check_split_sizes(grid: &Path, jobs: &[JobSpec], data_dir: Option<&Path>) -> 
     let mut problems: Vec<String> = Vec::new();
     for job in jobs {
         let name = job.train.dataset.as_str();
-        let train = *sizes
-            .entry(name)
-            .or_insert_with(|| found_size(name, data_dir).ok().map(|s| s.train));
+        let train = *sizes.entry(name).or_insert_with(|| match &job.train.data {
+            Some(user) => user_size(name, user).map(|s| s.train),
+            None => found_size(name, data_dir).ok().map(|s| s.train),
+        });
         // An empty split is the loader's to name (with its file).
         let Some(train) = train.filter(|&n| n > 0) else {
             continue;
@@ -520,7 +545,12 @@ fn dry_run(
     let mut sizes: BTreeMap<String, DataSize> = BTreeMap::new();
     for job in jobs {
         if !sizes.contains_key(&job.train.dataset) {
-            let size = data_size(&job.train.dataset, args.data_dir.as_deref());
+            let name = &job.train.dataset;
+            let size = match &job.train.data {
+                Some(user) => user_size(name, user)
+                    .unwrap_or_else(|| data_size(name, args.data_dir.as_deref())),
+                None => data_size(name, args.data_dir.as_deref()),
+            };
             sizes.insert(job.train.dataset.clone(), size);
         }
     }
@@ -756,12 +786,12 @@ fn jobs_table(planned: &[Planned<'_>]) -> TableData {
         ];
         row.extend(settings.iter().map(|f| Cell::from(&f.value(p.job))));
         row.extend([
-            Cell::int(p.job.model.params(&InputShape::BUILT_IN).unwrap_or(0) as u64),
+            Cell::int(p.job.model.params(&p.job.input_shape()).unwrap_or(0) as u64),
             Cell::num(
                 Some(
                     p.job
                         .model
-                        .train_flops_per_image(&InputShape::BUILT_IN)
+                        .train_flops_per_image(&p.job.input_shape())
                         .unwrap_or(0.0)
                         / 1e6,
                 ),

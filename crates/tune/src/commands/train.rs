@@ -5,13 +5,16 @@ use crate::progress::TrainProgress;
 use anyhow::Context;
 use std::process::ExitCode;
 use tune_model::{Kernels, TrainOptions};
-use tune_spec::{InputShape, JobSpec, TrainSpec, Validation};
+use tune_spec::{JobSpec, TrainSpec, Validation};
 
 pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
+    let (dataset, user, data) =
+        crate::commands::common::data_from_flags(&args.data, args.allow_unverified)?;
     let job = JobSpec {
         model: args.model.spec(),
         train: TrainSpec {
-            dataset: args.data.dataset.clone(),
+            dataset,
+            data: user,
             epochs: args.epochs,
             batch: args.batch,
             lr: args.lr,
@@ -21,12 +24,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
             ..TrainSpec::default()
         },
     };
-    job.validate(&InputShape::BUILT_IN)?;
-    let data = crate::runner::load_checked(
-        &job.train.dataset,
-        args.data.data_dir.as_deref(),
-        args.allow_unverified,
-    )?;
+    job.validate(&job.input_shape())?;
     let input = tune_model::input_shape(&data);
     tune_model::split_sizes(&job, &job.train.dataset, data.train.len)
         .map_err(|e| anyhow::Error::new(e).context("--train-images or --holdout"))?;

@@ -1,0 +1,486 @@
+//! Users' own data sets through the command line: a grid's `[datasets.NAME]` tables and the
+//! `--data` flags of `tune train`, end to end (run, worker, dry run, report, confusion, data
+//! list), the job key following the data's content, Kaggle CSV training exactly as the same IDX
+//! images do, and bad input (exit 2 naming the file and the value).
+
+mod util;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use util::db::Db;
+use util::*;
+
+/// `n` CIFAR-10 records (label byte, then the R, G and B planes of a 32x32 image): class
+/// `c = (i * 3) % 10` lights rows `3c..3c+3` of the red plane and sets the green plane to
+/// `20c`; blue is noise. Channels differ, so a mix-up of layouts would show.
+fn cifar_records(n: usize, salt: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(n * 3073);
+    for i in 0..n {
+        let c = (i * 3) % 10;
+        out.push(c as u8);
+        for plane in 0..3 {
+            for y in 0..32 {
+                for x in 0..32 {
+                    let noise = ((i * 31 + y * 17 + x * 13 + plane * 7 + salt) % 29) as u8;
+                    out.push(match plane {
+                        0 if (3 * c..3 * c + 3).contains(&y) => 200 + noise,
+                        0 => noise,
+                        1 => (20 * c) as u8 + noise,
+                        _ => noise * 3,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A Kaggle-style CSV (`label,pixel1,...`) of `labels.len()` images of `pixels.len() /
+/// labels.len()` values each.
+fn write_csv(path: &Path, pixels: &[u8], labels: &[u8]) {
+    let n = pixels.len() / labels.len();
+    let mut s = String::from("label");
+    for i in 1..=n {
+        write!(s, ",pixel{i}").unwrap();
+    }
+    s.push('\n');
+    for (i, &l) in labels.iter().enumerate() {
+        write!(s, "{l}").unwrap();
+        for p in &pixels[i * n..(i + 1) * n] {
+            write!(s, ",{p}").unwrap();
+        }
+        s.push('\n');
+    }
+    std::fs::write(path, s).unwrap();
+}
+
+/// The grid of the RGB test: one 3-layer CNN on the grid's own CIFAR-style data set.
+const RGB_GRID: &str = r#"name = "rgb"
+
+[datasets.rgb]
+format = "cifar"
+train = "data/train.bin"
+test = "data/test.bin"
+
+[fixed]
+dataset = "rgb"
+layer1 = 8
+layer2 = 16
+layer3 = 16
+dense = 32
+epochs = 1
+batch = 16
+validation = "test"
+"#;
+
+/// The dry run's jobs as JSON.
+fn dry_run_jobs(dir: &Path, grid: &Path) -> Vec<serde_json::Value> {
+    let out = run(
+        tune(dir)
+            .arg("run")
+            .arg(grid)
+            .args(["--db", "results.db", "--dry-run", "--no-calibrate"])
+            .args(["--format", "json"]),
+        true,
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    v["jobs"].as_array().unwrap().clone()
+}
+
+#[test]
+fn rgb_data_set_of_a_grid_trains_a_3_layer_cnn_through_worker_report_and_confusion() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    std::fs::write(dir.join("data/train.bin"), cifar_records(200, 0)).unwrap();
+    std::fs::write(dir.join("data/test.bin"), cifar_records(50, 5)).unwrap();
+    let grid = write_grid(dir, "rgb.toml", RGB_GRID);
+
+    // The dry run counts parameters for 32x32x3 images and 10 classes.
+    let model = tune_spec::ModelSpec::cnn(&[8, 16, 16], 32);
+    let rgb = tune_spec::InputShape {
+        height: 32,
+        width: 32,
+        channels: 3,
+        classes: 10,
+    };
+    let params = model.params(&rgb).unwrap() as u64;
+    assert_ne!(
+        params,
+        model.params(&tune_spec::InputShape::BUILT_IN).unwrap() as u64
+    );
+    let jobs = dry_run_jobs(dir, &grid);
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0]["params"].as_u64(), Some(params), "{jobs:?}");
+    let key = jobs[0]["key"].as_str().unwrap().to_string();
+
+    // Queued by `tune run --enqueue`, trained by a worker that reads the files the job records.
+    run(
+        tune(dir)
+            .arg("run")
+            .arg(&grid)
+            .args(["--db", "results.db", "--enqueue"]),
+        true,
+    );
+    let out = run(
+        tune(dir).args(["worker", "--db", "results.db", "--threads-per-job", "2"]),
+        true,
+    );
+    let db = Db::open(&dir.join("results.db"));
+    assert_eq!(
+        db.text("SELECT status FROM jobs"),
+        "done",
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(db.text("SELECT key FROM jobs"), key);
+    assert_eq!(db.int("SELECT params FROM jobs"), params as i64);
+    assert_eq!(db.text("SELECT dataset FROM jobs"), "rgb");
+
+    // `tune data list --grid` shows the data set and the hash the job recorded.
+    let out = run(
+        tune(dir)
+            .args(["data", "list", "--grid"])
+            .arg(&grid)
+            .args(["--format", "json"]),
+        true,
+    );
+    let listed: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let row = &listed[0];
+    assert_eq!(row["dataset"], "rgb");
+    assert_eq!(row["size"], "32x32");
+    assert_eq!(row["channels"].as_u64(), Some(3));
+    assert_eq!(row["classes"].as_u64(), Some(10));
+    assert_eq!(row["train_images"].as_u64(), Some(200));
+    assert_eq!(row["test_images"].as_u64(), Some(50));
+    assert!(
+        row["train_per_class"]
+            .as_str()
+            .unwrap()
+            .starts_with("airplane 20, automobile 20"),
+        "{row}"
+    );
+    let sha = row["sha256"].as_str().unwrap();
+    assert_eq!(db.text("SELECT data_sha256 FROM jobs"), sha);
+
+    // Report and confusion name the data set and its classes (CIFAR-10's names).
+    let out = run(
+        tune(dir).args(["report", "--db", "results.db", "--format", "json"]),
+        true,
+    );
+    let text = stdout(&out);
+    assert!(text.contains("\"rgb\""), "{text}");
+    assert!(text.contains(&params.to_string()), "{text}");
+    let out = run(tune(dir).args(["confusion", "--db", "results.db"]), true);
+    let text = stdout(&out);
+    for class in ["airplane", "frog", "truck"] {
+        assert!(text.contains(class), "{class}: {text}");
+    }
+
+    // Changing one pixel of one file changes the data's identity and so the job's key.
+    let mut bytes = std::fs::read(dir.join("data/train.bin")).unwrap();
+    bytes[100] ^= 1;
+    std::fs::write(dir.join("data/train.bin"), bytes).unwrap();
+    let jobs = dry_run_jobs(dir, &grid);
+    assert_ne!(jobs[0]["key"].as_str().unwrap(), key);
+    assert_eq!(jobs[0]["state"], "new");
+}
+
+#[test]
+fn a_changed_file_fails_queued_jobs_instead_of_training_on_other_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    std::fs::write(dir.join("data/train.bin"), cifar_records(40, 0)).unwrap();
+    std::fs::write(dir.join("data/test.bin"), cifar_records(10, 5)).unwrap();
+    let grid = write_grid(dir, "rgb.toml", RGB_GRID);
+    run(
+        tune(dir)
+            .arg("run")
+            .arg(&grid)
+            .args(["--db", "results.db", "--enqueue"]),
+        true,
+    );
+    std::fs::write(dir.join("data/train.bin"), cifar_records(40, 1)).unwrap();
+    let out = run(tune(dir).args(["worker", "--db", "results.db"]), false);
+    let err = stderr(&out);
+    assert!(
+        err.contains("has changed since its jobs were queued"),
+        "{err}"
+    );
+    assert!(err.contains("train.bin"), "{err}");
+    let db = Db::open(&dir.join("results.db"));
+    assert_eq!(db.text("SELECT status FROM jobs"), "failed");
+}
+
+/// 8x8 grayscale "digits" as scikit-learn's: class `c` is a bright column `c % 8` and, for
+/// `c >= 8`, a bright row too, with noise (pixel values 0-255).
+fn digits(n: usize) -> (Vec<u8>, Vec<u8>) {
+    let labels: Vec<u8> = (0..n).map(|i| (i * 7 % 10) as u8).collect();
+    let mut pixels = Vec::with_capacity(n * 64);
+    for (i, &c) in labels.iter().enumerate() {
+        for y in 0..8 {
+            for x in 0..8 {
+                let noise = ((i * 13 + y * 5 + x * 3) % 17) as u8;
+                let on = x == usize::from(c) % 8 || (c >= 8 && y == usize::from(c) - 6);
+                pixels.push(if on { 220 + noise } else { noise });
+            }
+        }
+    }
+    (pixels, labels)
+}
+
+#[test]
+fn csv_digits_train_a_1_layer_cnn_from_flags_and_through_run_with_class_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (pixels, labels) = digits(300);
+    write_csv(&dir.join("digits.csv"), &pixels, &labels);
+
+    // `tune train --data`: 8x8 from the pixel count, 10 classes, a fifth held out for testing.
+    let out = run(
+        tune(dir)
+            .args(["train", "--data", "digits.csv", "--data-format", "csv"])
+            .args(["--test-split", "0.2", "--filters", "8", "--dense", "16"])
+            .args(["--epochs", "3", "--batch", "16", "--format", "json"]),
+        true,
+    );
+    let summary: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let input = tune_spec::InputShape {
+        height: 8,
+        width: 8,
+        channels: 1,
+        classes: 10,
+    };
+    let params = tune_spec::ModelSpec::cnn(&[8], 16).params(&input).unwrap();
+    assert_eq!(summary["params"].as_u64(), Some(params as u64), "{summary}");
+    assert_eq!(summary["train"]["dataset"], "digits");
+    let tested: u64 = summary["confusion"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap())
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert_eq!(tested, 60, "test_split = 0.2 of 300 images");
+    assert!(
+        summary["test_accuracy"].as_f64().unwrap() > 0.3,
+        "{summary}"
+    );
+
+    // The same through a grid; the class names (the label values) reach `tune confusion`.
+    let grid = write_grid(
+        dir,
+        "digits.toml",
+        "[datasets.digits]\nformat = \"csv\"\ntrain = \"digits.csv\"\ntest_split = 0.2\n\
+         size = [8, 8]\nchannels = 1\nclasses = [\"zero\", \"one\", \"two\", \"three\", \"four\", \
+         \"five\", \"six\", \"seven\", \"eight\", \"nine\"]\n\n[fixed]\ndataset = \"digits\"\n\
+         layer1 = 8\ndense = 16\nepochs = 2\nbatch = 16\nvalidation = \"test\"\n",
+    );
+    run(
+        tune(dir)
+            .arg("run")
+            .arg(&grid)
+            .args(["--db", "digits.db", "--threads-per-job", "1"]),
+        true,
+    );
+    let out = run(tune(dir).args(["confusion", "--db", "digits.db"]), true);
+    let text = stdout(&out);
+    for class in ["zero", "five", "nine"] {
+        assert!(text.contains(class), "{class}: {text}");
+    }
+}
+
+/// Fashion-MNIST's IDX files, if installed (Debian's dataset-fashion-mnist; `.ci/run` installs
+/// it).
+fn fashion_mnist() -> Option<PathBuf> {
+    let dir = PathBuf::from("/usr/share/datasets/fashion-mnist");
+    dir.join("train-images-idx3-ubyte.gz")
+        .exists()
+        .then_some(dir)
+}
+
+#[test]
+fn fashion_mnist_as_kaggle_csv_trains_bit_identically_to_the_same_idx_images() {
+    let Some(fashion) = fashion_mnist() else {
+        eprintln!("skipped: /usr/share/datasets/fashion-mnist is not installed");
+        return;
+    };
+    use tune_data::idx::{Images, read_images, read_labels, write_images, write_labels};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mut args: Vec<Vec<String>> = Vec::new();
+    let mut csv = Vec::new();
+    let mut idx = Vec::new();
+    for (prefix, n) in [("train", 2000), ("t10k", 500)] {
+        let images = read_images(&fashion.join(format!("{prefix}-images-idx3-ubyte.gz"))).unwrap();
+        let labels = read_labels(&fashion.join(format!("{prefix}-labels-idx1-ubyte.gz"))).unwrap();
+        let (pixels, labels) = (&images.pixels[..n * 784], &labels[..n]);
+        let csv_path = dir.join(format!("fashion-mnist_{prefix}.csv"));
+        write_csv(&csv_path, pixels, labels);
+        let image_path = dir.join(format!("{prefix}-images-idx3-ubyte"));
+        let subset = Images {
+            count: n,
+            rows: 28,
+            cols: 28,
+            pixels: pixels.to_vec(),
+        };
+        write_images(&image_path, &subset, false).unwrap();
+        write_labels(
+            &dir.join(format!("{prefix}-labels-idx1-ubyte")),
+            labels,
+            false,
+        )
+        .unwrap();
+        csv.push(csv_path);
+        idx.push(image_path);
+    }
+    for (format, paths) in [("csv", &csv), ("idx", &idx)] {
+        args.push(vec![
+            "--data".into(),
+            paths[0].display().to_string(),
+            "--test".into(),
+            paths[1].display().to_string(),
+            "--data-format".into(),
+            format.into(),
+        ]);
+    }
+    let summaries: Vec<serde_json::Value> = args
+        .iter()
+        .map(|a| {
+            let out = run(
+                tune(dir)
+                    .args(["train", "--filters", "8", "--dense", "32", "--epochs", "2"])
+                    .args(["--threads", "1", "--format", "json"])
+                    .args(a),
+                true,
+            );
+            serde_json::from_str(&stdout(&out)).unwrap()
+        })
+        .collect();
+    let (c, i) = (&summaries[0], &summaries[1]);
+    // The same pixels, labels and class names: the same content hash.
+    assert_eq!(c["train"]["data"]["sha256"], i["train"]["data"]["sha256"]);
+    assert!(c["train"]["data"]["sha256"].is_string(), "{c}");
+    for key in ["params", "test_loss", "test_accuracy", "confusion"] {
+        assert_eq!(c[key], i[key], "{key}");
+    }
+    for (a, b) in c["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(i["history"].as_array().unwrap())
+    {
+        for key in ["train_loss", "train_accuracy", "val_loss", "val_accuracy"] {
+            // Bit-identical: the JSON numbers round-trip f64 exactly.
+            assert_eq!(
+                a[key].as_f64().unwrap().to_bits(),
+                b[key].as_f64().unwrap().to_bits()
+            );
+        }
+    }
+    assert!(c["test_accuracy"].as_f64().unwrap() > 0.5, "{c}");
+    eprintln!(
+        "CSV and IDX: test accuracy {} test loss {} (2,000 training images, 2 epochs)",
+        c["test_accuracy"], c["test_loss"]
+    );
+}
+
+/// Runs `tune run GRID --dry-run` on `text`, expecting exit 2; its stderr.
+fn bad_grid(dir: &Path, text: &str) -> String {
+    let grid = write_grid(dir, "bad.toml", text);
+    let out = run(
+        tune(dir)
+            .arg("run")
+            .arg(&grid)
+            .args(["--db", "results.db", "--dry-run", "--no-calibrate"]),
+        false,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("bad.toml"), "{err}");
+    assert!(!dir.join("results.db").exists(), "nothing written");
+    err
+}
+
+const FIXED: &str = "[fixed]\ndataset = \"mine\"\nlayer1 = 4\ndense = 8\nepochs = 1\n";
+
+#[test]
+fn bad_data_sets_exit_2_naming_the_grid_file_and_the_value() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (pixels, labels) = digits(20);
+    write_csv(&dir.join("ok.csv"), &pixels, &labels);
+
+    let err = bad_grid(
+        dir,
+        &format!(
+            "[datasets.mine]\nformat = \"csv\"\ntrain = \"missing.csv\"\ntest_split = 0.2\n\n{FIXED}"
+        ),
+    );
+    assert!(err.contains("datasets.mine.train"), "{err}");
+    assert!(err.contains("missing.csv"), "{err}");
+    assert!(err.contains("does not exist"), "{err}");
+
+    let err = bad_grid(
+        dir,
+        &format!(
+            "[datasets.mine]\nformat = \"png\"\ntrain = \"ok.csv\"\ntest_split = 0.2\n\n{FIXED}"
+        ),
+    );
+    assert!(err.contains("datasets.mine.format"), "{err}");
+    assert!(err.contains("`png`"), "{err}");
+
+    let err = bad_grid(dir, FIXED);
+    assert!(err.contains("\"mine\""), "{err}");
+    assert!(err.contains("[datasets.mine]"), "{err}");
+
+    let err = bad_grid(
+        dir,
+        &format!(
+            "[datasets.mine]\nformat = \"csv\"\ntrain = \"ok.csv\"\ntest_split = 0.2\nshape = 3\n\n{FIXED}"
+        ),
+    );
+    assert!(err.contains("unknown key `shape`"), "{err}");
+
+    // A file that is not what the table says: the reader's error, in the grid's words.
+    std::fs::write(dir.join("ragged.csv"), "label,pixel1,pixel2\n1,2,3\n4,5\n").unwrap();
+    let err = bad_grid(
+        dir,
+        &format!(
+            "[datasets.mine]\nformat = \"csv\"\ntrain = \"ragged.csv\"\ntest_split = 0.5\n\n{FIXED}"
+        ),
+    );
+    assert!(err.contains("data set `mine`"), "{err}");
+    assert!(err.contains("ragged.csv"), "{err}");
+
+    // The flags of `tune train` take the same check.
+    let out = run(
+        tune(dir).args([
+            "train",
+            "--data",
+            "ok.csv",
+            "--data-format",
+            "png",
+            "--test-split",
+            "0.2",
+        ]),
+        false,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--data-format"), "{}", stderr(&out));
+    let out = run(
+        tune(dir).args([
+            "train",
+            "--data",
+            "gone.csv",
+            "--data-format",
+            "csv",
+            "--test-split",
+            "0.2",
+        ]),
+        false,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("gone.csv"), "{}", stderr(&out));
+}
