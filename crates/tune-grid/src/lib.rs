@@ -105,6 +105,12 @@
 //! (TOML puts every key after a `[table]` line into that table, so `name` and `description` come
 //! first, and each `[[grid]]` section's tables are written inline or as `[grid.fixed]`.)
 //!
+//! # Search
+//!
+//! `[search]` says how the sweep searches the grid: `strategy = "grid"` (the default) trains every
+//! job for every epoch; `strategy = "halving"` with `eta` and `min_epochs` runs successive halving
+//! (see [`Search`] and [`rungs`]).
+//!
 //! # Order
 //!
 //! Jobs come section by section; within one, the axes in file order with the last axis varying
@@ -114,6 +120,7 @@ mod constraint;
 mod error;
 mod expand;
 mod parse;
+mod search;
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -122,6 +129,9 @@ use tune_spec::JobSpec;
 
 pub use error::{GridError, Location};
 pub use expand::MAX_COMBINATIONS;
+pub use search::{
+    DEFAULT_ETA, DEFAULT_MIN_EPOCHS, Halving, Rung, Search, plan, plan_epochs, rungs, survivors,
+};
 /// Data sets a job can name (the one list, [`tune_spec::DATASETS`]).
 pub use tune_spec::DATASET_NAMES as DATASETS;
 
@@ -138,6 +148,8 @@ pub struct Grid {
     pub repeats: Option<usize>,
     /// The jobs, in the order described in the crate documentation, without duplicates.
     pub jobs: Vec<JobSpec>,
+    /// `[search]`: every job for every epoch (the default), or successive halving.
+    pub search: Search,
 }
 
 /// Reads and expands a grid file. Errors name the path.
@@ -154,6 +166,9 @@ pub fn load(path: &Path) -> Result<Grid, GridError> {
 pub fn parse(text: &str, origin: &str) -> Result<Grid, GridError> {
     let file = parse::read(text, origin)?;
     let jobs = expand::jobs(&file)?;
+    if let Some(s) = &file.search {
+        search::check(s, &jobs)?;
+    }
     let name = file.name.unwrap_or_else(|| {
         Path::new(origin)
             .file_stem()
@@ -165,6 +180,7 @@ pub fn parse(text: &str, origin: &str) -> Result<Grid, GridError> {
         repeats: file.repeats,
         source_text: text.to_string(),
         jobs,
+        search: file.search.map(|s| s.search).unwrap_or_default(),
     })
 }
 

@@ -45,6 +45,8 @@ pub(crate) struct GridFile {
     pub(crate) repeats: Option<usize>,
     pub(crate) top: Level,
     pub(crate) sections: Vec<Level>,
+    /// `[search]`, if written.
+    pub(crate) search: Option<crate::search::SearchAt>,
 }
 
 /// Reads the TOML text of a grid file.
@@ -58,7 +60,7 @@ pub(crate) fn read(text: &str, origin: &str) -> Result<GridFile, GridError> {
 }
 
 /// A short description of a TOML item for "found ..." messages.
-fn found(item: &Item) -> String {
+pub(crate) fn found(item: &Item) -> String {
     match item {
         Item::Value(v) => {
             let mut text = v.clone().decorated("", "").to_string();
@@ -96,7 +98,7 @@ fn grid_setting(name: &str) -> Result<Field, bool> {
 }
 
 /// Keys of the file's top level.
-const TOP_LEVEL: [&str; 7] = [
+const TOP_LEVEL: [&str; 8] = [
     "name",
     "description",
     "repeats",
@@ -104,6 +106,7 @@ const TOP_LEVEL: [&str; 7] = [
     "axes",
     "constraints",
     "grid",
+    "search",
 ];
 
 struct Reader<'a> {
@@ -162,6 +165,7 @@ impl Reader<'_> {
         let mut description = None;
         let mut repeats = None;
         let mut sections = Vec::new();
+        let mut search = None;
         for (key, item) in root.iter() {
             let at = self.key_at(root, key, &start);
             match key {
@@ -193,6 +197,7 @@ impl Reader<'_> {
                     repeats = Some(r);
                 }
                 "fixed" | "axes" | "constraints" => {}
+                "search" => search = Some(crate::search::read(item, at, &self.lines)?),
                 "grid" => {
                     let Some(tables) = item.as_array_of_tables() else {
                         return Err(GridError::WrongType {
@@ -223,6 +228,7 @@ impl Reader<'_> {
             repeats,
             top: self.level(root, start, false)?,
             sections,
+            search,
         })
     }
 

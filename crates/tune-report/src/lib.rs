@@ -38,7 +38,7 @@ pub use field::{
     FIELD_NAMES, Field, FieldValue, Filter, SortKey, TRAINING_SETTINGS, job_label, varying_settings,
 };
 pub use plot::{plot_confusion, plot_curves, plot_depth};
-pub use rank::{best_job, rank_accuracy};
+pub use rank::{RungConfig, RungJob, best_job, rank_accuracy, rank_rung};
 pub use render::render_report;
 pub use report::{
     DEFAULT_ALPHA, Group, GroupSummary, GroupTest, Report, ReportOptions, ReportRow, TieSummary,

@@ -16,6 +16,7 @@
 use crate::ResultRow;
 use crate::report::{Report, ReportOptions, ReportRow};
 use std::cmp::Ordering;
+use tune_spec::JobSpec;
 
 /// The accuracy `row` is ranked by: its last epoch's validation accuracy, else its test accuracy.
 pub fn rank_accuracy(row: &ResultRow) -> f64 {
@@ -32,10 +33,78 @@ fn key(v: f64) -> f64 {
 /// Best-first order of two configurations on `accuracy` (higher first), with the documented
 /// tie-break on parameters and keys.
 pub fn compare_by(a_acc: f64, a: &ReportRow, b_acc: f64, b: &ReportRow) -> Ordering {
-    key(b_acc)
-        .total_cmp(&key(a_acc))
-        .then_with(|| a.params.cmp(&b.params))
-        .then_with(|| a.keys.cmp(&b.keys))
+    order(
+        (a_acc, a.params as u64, &a.keys),
+        (b_acc, b.params as u64, &b.keys),
+    )
+}
+
+/// The one order of configurations, best first: `(accuracy, parameters, job keys in seed
+/// order)` of each; higher accuracy, then fewer parameters, then the smaller lowest-seed key.
+fn order(a: (f64, u64, &[String]), b: (f64, u64, &[String])) -> Ordering {
+    key(b.0)
+        .total_cmp(&key(a.0))
+        .then_with(|| a.1.cmp(&b.1))
+        .then_with(|| a.2.cmp(b.2))
+}
+
+/// One job at a rung of successive halving: its validation accuracy at the rung's epoch.
+#[derive(Debug, Clone, Copy)]
+pub struct RungJob<'a> {
+    /// The job's key.
+    pub key: &'a str,
+    /// The job.
+    pub spec: &'a JobSpec,
+    /// Its trainable parameters.
+    pub params: u64,
+    /// Validation accuracy after the rung's epoch, 0 to 1.
+    pub val_accuracy: f64,
+}
+
+/// A configuration (a job and its seeds) at a rung, as [`rank_rung`] ranks it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RungConfig {
+    /// Its jobs' keys, in seed order (then key order).
+    pub keys: Vec<String>,
+    /// Mean validation accuracy over its seeds (summed in seed order).
+    pub val_accuracy: f64,
+    /// Trainable parameters.
+    pub params: u64,
+}
+
+/// The configurations of a rung of successive halving, best first, by the rule every report uses
+/// (see the module docs): jobs that differ only in their seed are one configuration, ranked by
+/// its seeds' mean validation accuracy, ties broken by fewer parameters, then by the smaller key of
+/// its lowest-seed job. The order of `jobs` never matters.
+pub fn rank_rung(jobs: &[RungJob<'_>]) -> Vec<RungConfig> {
+    let mut configs: Vec<(JobSpec, Vec<&RungJob<'_>>)> = Vec::new();
+    for job in jobs {
+        let mut spec = job.spec.clone();
+        spec.train.seed = 0;
+        match configs.iter_mut().find(|(s, _)| *s == spec) {
+            Some((_, members)) => members.push(job),
+            None => configs.push((spec, vec![job])),
+        }
+    }
+    let mut out: Vec<RungConfig> = configs
+        .into_iter()
+        .map(|(_, mut members)| {
+            members.sort_by(|a, b| (a.spec.train.seed, a.key).cmp(&(b.spec.train.seed, b.key)));
+            let sum: f64 = members.iter().map(|j| j.val_accuracy).sum();
+            RungConfig {
+                keys: members.iter().map(|j| j.key.to_string()).collect(),
+                val_accuracy: sum / members.len() as f64,
+                params: members.iter().map(|j| j.params).min().unwrap_or(0),
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        order(
+            (a.val_accuracy, a.params, &a.keys),
+            (b.val_accuracy, b.params, &b.keys),
+        )
+    });
+    out
 }
 
 /// Best-first order of two configurations by the ranking metric ([`ReportRow::val_accuracy`]).
@@ -60,4 +129,109 @@ pub fn best_job(rows: &[ResultRow]) -> Option<&ResultRow> {
                 .then(a.spec.train.seed.cmp(&b.spec.train.seed))
                 .then_with(|| a.key.cmp(&b.key))
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tune_spec::{ModelSpec, TrainSpec};
+
+    fn spec(dense: usize, seed: u64) -> JobSpec {
+        JobSpec {
+            model: ModelSpec::cnn(&[16], dense),
+            train: TrainSpec {
+                seed,
+                ..TrainSpec::default()
+            },
+        }
+    }
+
+    #[test]
+    fn rung_configurations_are_seed_means_with_the_report_tie_break() {
+        let specs = [
+            spec(16, 1),
+            spec(16, 2),
+            spec(32, 1),
+            spec(32, 2),
+            spec(64, 1),
+            spec(64, 2),
+        ];
+        // dense 16 and 32 tie on the mean (0.8); 16 has fewer parameters. 64 is best.
+        let jobs = [
+            RungJob {
+                key: "k16a",
+                spec: &specs[0],
+                params: 100,
+                val_accuracy: 0.7,
+            },
+            RungJob {
+                key: "k16b",
+                spec: &specs[1],
+                params: 100,
+                val_accuracy: 0.9,
+            },
+            RungJob {
+                key: "k32a",
+                spec: &specs[2],
+                params: 200,
+                val_accuracy: 0.8,
+            },
+            RungJob {
+                key: "k32b",
+                spec: &specs[3],
+                params: 200,
+                val_accuracy: 0.8,
+            },
+            RungJob {
+                key: "k64b",
+                spec: &specs[5],
+                params: 400,
+                val_accuracy: 0.85,
+            },
+            RungJob {
+                key: "k64a",
+                spec: &specs[4],
+                params: 400,
+                val_accuracy: 0.84,
+            },
+        ];
+        let ranked = rank_rung(&jobs);
+        let keys: Vec<&[String]> = ranked.iter().map(|c| c.keys.as_slice()).collect();
+        assert_eq!(
+            keys,
+            vec![
+                &["k64a".to_string(), "k64b".to_string()][..],
+                &["k16a".to_string(), "k16b".to_string()][..],
+                &["k32a".to_string(), "k32b".to_string()][..],
+            ]
+        );
+        assert!((ranked[0].val_accuracy - 0.845).abs() < 1e-12);
+
+        // The order the jobs come in never matters.
+        let mut reversed = jobs.to_vec();
+        reversed.reverse();
+        assert_eq!(rank_rung(&reversed), ranked);
+    }
+
+    #[test]
+    fn equal_accuracy_and_size_falls_back_to_the_smaller_key() {
+        let (a, b) = (spec(16, 1), spec(17, 1));
+        let jobs = [
+            RungJob {
+                key: "bbb",
+                spec: &a,
+                params: 10,
+                val_accuracy: 0.5,
+            },
+            RungJob {
+                key: "aaa",
+                spec: &b,
+                params: 10,
+                val_accuracy: 0.5,
+            },
+        ];
+        let ranked = rank_rung(&jobs);
+        assert_eq!(ranked[0].keys, vec!["aaa".to_string()]);
+        assert_eq!(ranked[1].keys, vec!["bbb".to_string()]);
+    }
 }
