@@ -128,6 +128,12 @@
 //! (TOML puts every key after a `[table]` line into that table, so `name` and `description` come
 //! first, and each `[[grid]]` section's tables are written inline or as `[grid.fixed]`.)
 //!
+//! # Search
+//!
+//! `[search]` says how the sweep searches the grid: `strategy = "grid"` (the default) trains every
+//! job for every epoch; `strategy = "halving"` with `eta` and `min_epochs` runs successive halving
+//! (see [`Search`] and [`rungs`]).
+//!
 //! # Order
 //!
 //! Jobs come section by section; within one, the axes in file order with the last axis varying
@@ -137,6 +143,7 @@ mod constraint;
 mod error;
 mod expand;
 mod parse;
+mod search;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -146,6 +153,9 @@ use tune_spec::{DataSpec, JobSpec, UserData};
 pub use error::{GridError, Location};
 pub use expand::MAX_COMBINATIONS;
 pub use parse::GridDataset;
+pub use search::{
+    DEFAULT_ETA, DEFAULT_MIN_EPOCHS, Halving, Rung, Search, plan, plan_epochs, rungs, survivors,
+};
 /// Data sets a job can name (the one list, [`tune_spec::DATASETS`]).
 pub use tune_spec::DATASET_NAMES as DATASETS;
 
@@ -164,6 +174,8 @@ pub struct Grid {
     pub jobs: Vec<JobSpec>,
     /// The file's own data sets (`[datasets.NAME]` tables), in file order, used or not.
     pub datasets: Vec<GridDataset>,
+    /// `[search]`: every job for every epoch (the default), or successive halving.
+    pub search: Search,
 }
 
 /// Reads a user's data set for the grid: given its name and description, what jobs on it record
@@ -234,6 +246,9 @@ pub fn parse_with(text: &str, origin: &str, resolve: &mut Resolve<'_>) -> Result
         data.insert(name.to_string(), user);
     }
     let jobs = expand::jobs(&file, &data)?;
+    if let Some(s) = &file.search {
+        search::check(s, &jobs)?;
+    }
     let name = file.name.unwrap_or_else(|| {
         Path::new(origin)
             .file_stem()
@@ -246,6 +261,7 @@ pub fn parse_with(text: &str, origin: &str, resolve: &mut Resolve<'_>) -> Result
         source_text: text.to_string(),
         jobs,
         datasets: file.datasets,
+        search: file.search.map(|s| s.search).unwrap_or_default(),
     })
 }
 

@@ -60,6 +60,8 @@ pub(crate) struct GridFile {
     pub(crate) repeats: Option<usize>,
     pub(crate) top: Level,
     pub(crate) sections: Vec<Level>,
+    /// `[search]`, if written.
+    pub(crate) search: Option<crate::search::SearchAt>,
 }
 
 /// Reads the TOML text of a grid file; relative data set paths are taken relative to `base`
@@ -96,7 +98,7 @@ const DATASET_KEYS: [&str; 7] = [
 ];
 
 /// A short description of a TOML item for "found ..." messages.
-fn found(item: &Item) -> String {
+pub(crate) fn found(item: &Item) -> String {
     match item {
         Item::Value(v) => {
             let mut text = v.clone().decorated("", "").to_string();
@@ -143,6 +145,7 @@ const TOP_LEVEL: [&str; 8] = [
     "axes",
     "constraints",
     "grid",
+    "search",
 ];
 
 struct Reader<'a> {
@@ -203,6 +206,7 @@ impl Reader<'_> {
         let mut description = None;
         let mut repeats = None;
         let mut sections = Vec::new();
+        let mut search = None;
         for (key, item) in root.iter() {
             let at = self.key_at(root, key, &start);
             match key {
@@ -234,6 +238,7 @@ impl Reader<'_> {
                     repeats = Some(r);
                 }
                 "fixed" | "axes" | "constraints" | "datasets" => {}
+                "search" => search = Some(crate::search::read(item, at, &self.lines)?),
                 "grid" => {
                     let Some(tables) = item.as_array_of_tables() else {
                         return Err(GridError::WrongType {
@@ -265,6 +270,7 @@ impl Reader<'_> {
             repeats,
             top: self.level(root, start, false)?,
             sections,
+            search,
         })
     }
 

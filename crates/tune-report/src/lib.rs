@@ -38,7 +38,7 @@ pub use field::{
     FIELD_NAMES, Field, FieldValue, Filter, SortKey, TRAINING_SETTINGS, job_label, varying_settings,
 };
 pub use plot::{plot_confusion, plot_curves, plot_depth};
-pub use rank::{Ranked, rank_accuracy};
+pub use rank::{Ranked, RungConfig, RungJob, rank_accuracy, rank_rung};
 pub use render::render_report;
 pub use report::best_job;
 pub use report::{

@@ -15,6 +15,7 @@
 
 use crate::ResultRow;
 use std::cmp::Ordering;
+use tune_spec::JobSpec;
 
 /// The accuracy `row` is ranked by: its last epoch's validation accuracy, else its test accuracy.
 pub fn rank_accuracy(row: &ResultRow) -> f64 {
@@ -60,7 +61,178 @@ pub fn compare_by<R: Ranked>(a_acc: f64, a: &R, b_acc: f64, b: &R) -> Ordering {
         .then_with(|| a.keys().cmp(b.keys()))
 }
 
+/// One job at a rung of successive halving: its validation accuracy at the rung's epoch.
+#[derive(Debug, Clone, Copy)]
+pub struct RungJob<'a> {
+    /// The job's key.
+    pub key: &'a str,
+    /// The job.
+    pub spec: &'a JobSpec,
+    /// Its trainable parameters.
+    pub params: u64,
+    /// Validation accuracy after the rung's epoch, 0 to 1.
+    pub val_accuracy: f64,
+}
+
+impl Ranked for RungConfig {
+    fn ranking_accuracy(&self) -> f64 {
+        self.val_accuracy
+    }
+    fn params(&self) -> usize {
+        self.params as usize
+    }
+    fn keys(&self) -> &[String] {
+        &self.keys
+    }
+}
+
+/// A configuration (a job and its seeds) at a rung, as [`rank_rung`] ranks it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RungConfig {
+    /// Its jobs' keys, in seed order (then key order).
+    pub keys: Vec<String>,
+    /// Mean validation accuracy over its seeds (summed in seed order).
+    pub val_accuracy: f64,
+    /// Trainable parameters.
+    pub params: u64,
+}
+
+/// The configurations of a rung of successive halving, best first, by the rule every report uses
+/// (see the module docs): jobs that differ only in their seed are one configuration, ranked by
+/// its seeds' mean validation accuracy, ties broken by fewer parameters, then by the smaller key of
+/// its lowest-seed job. The order of `jobs` never matters.
+pub fn rank_rung(jobs: &[RungJob<'_>]) -> Vec<RungConfig> {
+    let mut configs: Vec<(JobSpec, Vec<&RungJob<'_>>)> = Vec::new();
+    for job in jobs {
+        let mut spec = job.spec.clone();
+        spec.train.seed = 0;
+        match configs.iter_mut().find(|(s, _)| *s == spec) {
+            Some((_, members)) => members.push(job),
+            None => configs.push((spec, vec![job])),
+        }
+    }
+    let mut out: Vec<RungConfig> = configs
+        .into_iter()
+        .map(|(_, mut members)| {
+            members.sort_by(|a, b| (a.spec.train.seed, a.key).cmp(&(b.spec.train.seed, b.key)));
+            let sum: f64 = members.iter().map(|j| j.val_accuracy).sum();
+            RungConfig {
+                keys: members.iter().map(|j| j.key.to_string()).collect(),
+                val_accuracy: sum / members.len() as f64,
+                params: members.iter().map(|j| j.params).min().unwrap_or(0),
+            }
+        })
+        .collect();
+    out.sort_by(compare_rows);
+    out
+}
+
 /// Best-first order of two configurations by the ranking metric ([`Ranked::ranking_accuracy`]).
 pub fn compare_rows<R: Ranked>(a: &R, b: &R) -> Ordering {
     compare_by(a.ranking_accuracy(), a, b.ranking_accuracy(), b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tune_spec::{ModelSpec, TrainSpec};
+
+    fn spec(dense: usize, seed: u64) -> JobSpec {
+        JobSpec {
+            model: ModelSpec::cnn(&[16], dense),
+            train: TrainSpec {
+                seed,
+                ..TrainSpec::default()
+            },
+        }
+    }
+
+    #[test]
+    fn rung_configurations_are_seed_means_with_the_report_tie_break() {
+        let specs = [
+            spec(16, 1),
+            spec(16, 2),
+            spec(32, 1),
+            spec(32, 2),
+            spec(64, 1),
+            spec(64, 2),
+        ];
+        // dense 16 and 32 tie on the mean (0.8); 16 has fewer parameters. 64 is best.
+        let jobs = [
+            RungJob {
+                key: "k16a",
+                spec: &specs[0],
+                params: 100,
+                val_accuracy: 0.7,
+            },
+            RungJob {
+                key: "k16b",
+                spec: &specs[1],
+                params: 100,
+                val_accuracy: 0.9,
+            },
+            RungJob {
+                key: "k32a",
+                spec: &specs[2],
+                params: 200,
+                val_accuracy: 0.8,
+            },
+            RungJob {
+                key: "k32b",
+                spec: &specs[3],
+                params: 200,
+                val_accuracy: 0.8,
+            },
+            RungJob {
+                key: "k64b",
+                spec: &specs[5],
+                params: 400,
+                val_accuracy: 0.85,
+            },
+            RungJob {
+                key: "k64a",
+                spec: &specs[4],
+                params: 400,
+                val_accuracy: 0.84,
+            },
+        ];
+        let ranked = rank_rung(&jobs);
+        let keys: Vec<&[String]> = ranked.iter().map(|c| c.keys.as_slice()).collect();
+        assert_eq!(
+            keys,
+            vec![
+                &["k64a".to_string(), "k64b".to_string()][..],
+                &["k16a".to_string(), "k16b".to_string()][..],
+                &["k32a".to_string(), "k32b".to_string()][..],
+            ]
+        );
+        assert!((ranked[0].val_accuracy - 0.845).abs() < 1e-12);
+
+        // The order the jobs come in never matters.
+        let mut reversed = jobs.to_vec();
+        reversed.reverse();
+        assert_eq!(rank_rung(&reversed), ranked);
+    }
+
+    #[test]
+    fn equal_accuracy_and_size_falls_back_to_the_smaller_key() {
+        let (a, b) = (spec(16, 1), spec(17, 1));
+        let jobs = [
+            RungJob {
+                key: "bbb",
+                spec: &a,
+                params: 10,
+                val_accuracy: 0.5,
+            },
+            RungJob {
+                key: "aaa",
+                spec: &b,
+                params: 10,
+                val_accuracy: 0.5,
+            },
+        ];
+        let ranked = rank_rung(&jobs);
+        assert_eq!(ranked[0].keys, vec!["aaa".to_string()]);
+        assert_eq!(ranked[1].keys, vec!["bbb".to_string()]);
+    }
 }

@@ -55,6 +55,7 @@
 
 mod columns;
 mod error;
+mod halving;
 mod merge;
 mod open;
 mod queue;
@@ -66,11 +67,12 @@ use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 
 pub use error::{Result, StoreError};
+pub use halving::Chooser;
 pub use open::{DEFAULT_MAX_ATTEMPTS, StoreOptions};
 pub use types::{
-    Checkpoint, Claim, EnqueueReport, JobPredictions, JobResult, JobStatus, JobStatusRow,
-    KeptCheckpoint, MergeConflict, MergeReport, NewSweep, Released, ResultFilter, StatusCounts,
-    SweepRow,
+    Checkpoint, Claim, EnqueueReport, HalvingPlan, JobPredictions, JobResult, JobStatus,
+    JobStatusRow, KeptCheckpoint, MergeConflict, MergeReport, NewSweep, RankedConfig, Released,
+    ResultFilter, RungDecision, RungEntry, StatusCounts, SweepRow,
 };
 
 /// Which database a [`Store`] talks to.

@@ -11,7 +11,9 @@ use crate::sql::{
     self, CheckpointRecord, ClaimedRecord, EpochRecord, GiveUpRecord, KeptCheckpointRecord,
     PredictionRecord, ResultRecord, SweepRecord,
 };
-use crate::types::{Checkpoint, Claim, EnqueueReport, KeptCheckpoint, NewSweep, Released};
+use crate::types::{
+    Checkpoint, Claim, EnqueueReport, HalvingPlan, KeptCheckpoint, NewSweep, Released,
+};
 use crate::{Store, columns, on_backend};
 
 fn epoch_record(key: &str, m: &EpochMetrics) -> EpochRecord {
@@ -104,7 +106,31 @@ impl Store {
         jobs: &[JobSpec],
         first_position: usize,
     ) -> Result<EnqueueReport> {
+        self.enqueue_with_plan(sweep, jobs, first_position, None)
+            .await
+    }
+
+    /// [`Store::enqueue_from`] for a sweep that runs successive halving with `plan` (`None`: a
+    /// full grid): in the same transaction the sweep records its plan, and each job new to the
+    /// database trains to the plan's first rung and then waits for the rung's decision (see
+    /// [`Store::advance_halving`]). Jobs already in the database keep their state.
+    pub async fn enqueue_with_plan(
+        &self,
+        sweep: &NewSweep,
+        jobs: &[JobSpec],
+        first_position: usize,
+        plan: Option<&HalvingPlan>,
+    ) -> Result<EnqueueReport> {
         let sweep_id = sweep.id();
+        let plan_json = plan.map(|p| {
+            let mut v = serde_json::to_value(p).expect("a plan always serialises");
+            v["strategy"] = "halving".into();
+            v.to_string()
+        });
+        // A plan of one rung is the full grid: nothing waits.
+        let first_rung = plan
+            .filter(|p| p.rungs.len() > 1)
+            .map(|p| p.rungs[0] as i64);
         // Build every row first: an invalid job stops the enqueue before anything is written.
         let mut records = Vec::with_capacity(jobs.len());
         for (i, spec) in jobs.iter().enumerate() {
@@ -122,6 +148,11 @@ impl Store {
         on_backend!(self, "enqueuing a sweep", |pool, d| {
             let mut tx = pool.begin_with(d.begin_write).await?;
             let added = sql::insert_sweep(d, &row).execute(&mut *tx).await?;
+            if let Some(json) = &plan_json {
+                sql::halving::set_search(&sweep_id, json)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             let base: i64 = sql::max_seq().query_scalar().fetch_one(&mut *tx).await?;
             let mut report = EnqueueReport {
                 sweep_id: sweep_id.clone(),
@@ -134,6 +165,11 @@ impl Store {
                 record.seq = base + 1 + i as i64;
                 let n = sql::insert_job(d, record).execute(&mut *tx).await?;
                 report.jobs_added += n as usize;
+                if let (true, Some(stop_at)) = (n > 0, first_rung) {
+                    sql::halving::set_first_rung(&record.key, stop_at)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 let position = (first_position + i) as i64;
                 let n = sql::insert_membership(&sweep_id, &record.key, position)
                     .execute(&mut *tx)
@@ -203,6 +239,7 @@ impl Store {
             attempt,
             worker_id: worker_id.to_string(),
             lease,
+            stop_at: row.stop_at.map(|e| e.clamp(0, i64::MAX) as usize),
         }))
     }
 
@@ -442,7 +479,7 @@ impl Store {
     /// workers finishing a sweep's last two jobs at once on PostgreSQL (read committed) would each
     /// still see the other's job running, and neither would stamp the sweep. A failure here only
     /// leaves the stamp to a later call, so it is logged, not returned.
-    async fn stamp_finished_sweeps(&self, key: Option<&str>) {
+    pub(crate) async fn stamp_finished_sweeps(&self, key: Option<&str>) {
         let stamped = on_backend!(self, "stamping finished sweeps", |pool, d| {
             sql::finish_sweeps(d, key).execute(pool).await?;
             Ok(())

@@ -19,16 +19,24 @@ pub enum JobStatus {
     Failed,
     /// Stopped before finishing (Ctrl-C, or its process died); claimed again before pending jobs.
     Interrupted,
+    /// A job of a halving sweep that reached its rung's epoch and waits for the rung's decision
+    /// (stored as status `pending` with `halt = 'waiting'`).
+    Waiting,
+    /// A job of a halving sweep that a rung's decision stopped; its epochs are kept, it has no
+    /// result (stored as status `done` with `halt = 'pruned'`).
+    Pruned,
 }
 
 impl JobStatus {
     /// All statuses, in life order.
-    pub const ALL: [JobStatus; 5] = [
+    pub const ALL: [JobStatus; 7] = [
         JobStatus::Pending,
         JobStatus::Running,
         JobStatus::Done,
         JobStatus::Failed,
         JobStatus::Interrupted,
+        JobStatus::Waiting,
+        JobStatus::Pruned,
     ];
 
     /// The text stored in the `status` column.
@@ -39,12 +47,17 @@ impl JobStatus {
             JobStatus::Done => "done",
             JobStatus::Failed => "failed",
             JobStatus::Interrupted => "interrupted",
+            JobStatus::Waiting => "waiting",
+            JobStatus::Pruned => "pruned",
         }
     }
 
-    /// Whether the job will not run again by itself (done or failed).
+    /// Whether the job will not run again by itself (done, failed or pruned).
     pub fn is_terminal(self) -> bool {
-        matches!(self, JobStatus::Done | JobStatus::Failed)
+        matches!(
+            self,
+            JobStatus::Done | JobStatus::Failed | JobStatus::Pruned
+        )
     }
 }
 
@@ -122,6 +135,9 @@ pub struct Claim {
     pub worker_id: String,
     /// How far each heartbeat (and each recorded epoch) pushes the lease expiry.
     pub lease: Duration,
+    /// A job of a halving sweep: the epoch to train to before it waits for its rung's decision
+    /// ([`Store::pause`](crate::Store::pause)); `None` (or the job's `epochs`): every epoch.
+    pub stop_at: Option<usize>,
 }
 
 /// What [`Store::interrupt_running`](crate::Store::interrupt_running) did with a killed run's
@@ -217,12 +233,22 @@ pub struct StatusCounts {
     pub failed: u64,
     /// Stopped before finishing; will be claimed again.
     pub interrupted: u64,
+    /// Halving: waiting at a rung for its decision.
+    pub waiting: u64,
+    /// Halving: stopped by a rung's decision.
+    pub pruned: u64,
 }
 
 impl StatusCounts {
     /// All jobs counted.
     pub fn total(&self) -> u64 {
-        self.pending + self.running + self.done + self.failed + self.interrupted
+        self.pending
+            + self.running
+            + self.done
+            + self.failed
+            + self.interrupted
+            + self.waiting
+            + self.pruned
     }
 
     /// Adds `n` jobs of `status`.
@@ -233,6 +259,8 @@ impl StatusCounts {
             JobStatus::Done => &mut self.done,
             JobStatus::Failed => &mut self.failed,
             JobStatus::Interrupted => &mut self.interrupted,
+            JobStatus::Waiting => &mut self.waiting,
+            JobStatus::Pruned => &mut self.pruned,
         } += n;
     }
 
@@ -244,6 +272,8 @@ impl StatusCounts {
             JobStatus::Done => self.done,
             JobStatus::Failed => self.failed,
             JobStatus::Interrupted => self.interrupted,
+            JobStatus::Waiting => self.waiting,
+            JobStatus::Pruned => self.pruned,
         }
     }
 }
@@ -329,4 +359,60 @@ pub struct JobPredictions {
     pub val: Option<tune_spec::Predictions>,
     /// On the test split.
     pub test: Option<tune_spec::Predictions>,
+}
+
+/// The halving plan of a sweep (`[search] strategy = "halving"`), as the store keeps it in
+/// `sweeps.search_json`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HalvingPlan {
+    /// Each rung keeps the best `ceil(n / eta)` configurations.
+    pub eta: usize,
+    /// The first rung's epochs.
+    pub min_epochs: usize,
+    /// The rung epochs, increasing; the last is the jobs' `epochs` (see `tune_grid::rungs`).
+    pub rungs: Vec<usize>,
+}
+
+/// One job of a rung, as a halving decision sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RungEntry {
+    /// The job's key.
+    pub key: String,
+    /// The job.
+    pub spec: JobSpec,
+    /// Its trainable parameters.
+    pub params: u64,
+    /// Its validation accuracy at the rung's epoch, 0 to 1 (`None`: the job failed).
+    pub val_accuracy: Option<f64>,
+}
+
+/// What a decision ranks, keeps and prunes: one configuration (a job and its seeds) and its
+/// seeds' mean validation accuracy at the rung's epoch.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RankedConfig {
+    /// Keys of its jobs (seeds) that reported, in seed order.
+    pub keys: Vec<String>,
+    /// Mean validation accuracy over those seeds at the rung's epoch.
+    pub val_accuracy: f64,
+}
+
+/// A recorded decision of a halving sweep (a row of `rung_decisions`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RungDecision {
+    /// The sweep's id.
+    pub sweep_id: String,
+    /// The rung, from 0.
+    pub rung: usize,
+    /// The rung's epoch: every job of the rung was compared on its validation accuracy there.
+    pub epoch: usize,
+    /// Jobs that go on to the next rung (every seed of the kept configurations).
+    pub keep: Vec<String>,
+    /// Jobs stopped at this rung.
+    pub prune: Vec<String>,
+    /// Jobs of the rung that had failed (neither kept nor pruned).
+    pub failed: Vec<String>,
+    /// The rung's configurations, best first.
+    pub ranking: Vec<RankedConfig>,
+    /// When it was made (UTC text).
+    pub decided_at: String,
 }

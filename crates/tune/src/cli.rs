@@ -491,6 +491,11 @@ pub struct ReportArgs {
     /// Significance level of the tests that mark rows tied with the best (Holm-corrected).
     #[arg(long, default_value_t = tune_report::DEFAULT_ALPHA, value_parser = alpha)]
     pub alpha: f64,
+    /// Replay successive halving on the finished jobs' per-epoch metrics, e.g.
+    /// `eta=3,min_epochs=2`: which configuration it would have chosen, whether that one is tied
+    /// with the full grid's best, and the share of epochs it would have trained.
+    #[arg(long, value_name = "eta=E,min_epochs=M")]
+    pub replay_halving: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = TableFormat::Table)]
     pub format: TableFormat,

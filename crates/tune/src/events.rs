@@ -138,6 +138,28 @@ pub enum Event {
         /// could not be reached, the job's lease runs out instead and it comes back then.
         recorded: bool,
     },
+    /// A job of a halving sweep reached its rung's epoch and waits for the rung's decision.
+    JobPaused {
+        /// The job's key.
+        key: String,
+        /// The sweep the loop trains.
+        sweep: Option<String>,
+        /// Epochs done: the rung's epoch.
+        epochs_done: usize,
+    },
+    /// This process decided a rung of a halving sweep (see `tune_store::Store::advance_halving`).
+    RungDecided {
+        /// The halving sweep's id.
+        sweep: String,
+        /// The rung, from 0.
+        rung: usize,
+        /// The epoch the rung's jobs were compared at.
+        epoch: usize,
+        /// Jobs that go on to the next rung.
+        kept: usize,
+        /// Jobs stopped at this rung.
+        pruned: usize,
+    },
     /// Another worker took the job over after its lease ran out; this worker drops it.
     LeaseLost {
         /// The job's key.

@@ -4,6 +4,7 @@ mod cli;
 mod commands;
 mod events;
 mod exit_codes;
+mod halving;
 mod progress;
 mod runner;
 mod throughput;

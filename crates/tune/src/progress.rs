@@ -295,6 +295,25 @@ impl Subscriber for RunProgress {
                     });
                 }
             }
+            Event::JobPaused {
+                key, epochs_done, ..
+            } => {
+                if let Some((line, _)) = self.take_line(key) {
+                    line.finish(&format!(
+                        "waiting at epoch {epochs_done} for the rung's decision"
+                    ));
+                }
+            }
+            Event::RungDecided {
+                rung,
+                epoch,
+                kept,
+                pruned,
+                ..
+            } => self.println(&format!(
+                "halving rung {} (epoch {epoch}) decided: {kept} kept, {pruned} pruned",
+                rung + 1,
+            )),
             Event::Warning { message } => self.warn(message),
             Event::Stopping => self.println(
                 "stopping: running jobs will be marked interrupted (Ctrl-C again to quit at once)",

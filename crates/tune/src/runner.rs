@@ -450,6 +450,7 @@ impl Slot {
         // Pause between polls while other workers' jobs run: short at first, so that the loop
         // ends soon after a short job, longer while a long one runs.
         let mut poll = POLL_MIN;
+        let mut last_look = false;
         loop {
             if self.stop.load(Ordering::SeqCst) || self.draining.load(Ordering::SeqCst) {
                 return Ok(());
@@ -459,6 +460,11 @@ impl Slot {
                 .claim(&self.worker_id, self.opts.lease, self.opts.sweep.as_deref())
                 .await?;
             let Some(claim) = claim else {
+                // Halving: a rung whose jobs are all in is decided now; its survivors can be
+                // claimed.
+                if self.advance_halving().await? {
+                    continue;
+                }
                 // With `follow`, wait for more work (new grids, expired leases of other workers).
                 if self.opts.follow {
                     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -471,8 +477,15 @@ impl Slot {
                     poll = (poll * 2).min(POLL_MAX);
                     continue;
                 }
+                // One more look before leaving: another slot may have decided a rung (freeing
+                // its survivors) between this slot's claim and its count of running jobs.
+                if !last_look {
+                    last_look = true;
+                    continue;
+                }
                 return Ok(());
             };
+            last_look = false;
             poll = POLL_MIN;
             self.running.fetch_add(1, Ordering::SeqCst);
             let result = self.run_job(claim).await;
@@ -494,6 +507,44 @@ impl Slot {
             );
         }
         Ok(waiting)
+    }
+
+    /// Decides the rungs of halving sweeps (of our sweep, or all) whose jobs are all in, once
+    /// (see [`tune_store::Store::advance_halving`]); whether a decision was made here.
+    async fn advance_halving(&self) -> Result<bool, StoreError> {
+        let made = self
+            .store
+            .advance_halving(self.opts.sweep.as_deref(), &crate::halving::choose)
+            .await?;
+        for d in &made {
+            self.send(Event::RungDecided {
+                sweep: d.sweep_id.clone(),
+                rung: d.rung,
+                epoch: d.epoch,
+                kept: d.keep.len(),
+                pruned: d.prune.len(),
+            });
+        }
+        Ok(!made.is_empty())
+    }
+
+    /// Hands `claim`'s job back after `epochs_done` epochs, its rung's epoch: it waits for the
+    /// rung's decision, which is made here if it was the rung's last job.
+    async fn pause(&self, claim: &Claim, epochs_done: usize) -> anyhow::Result<()> {
+        match self.store.pause(claim, epochs_done).await {
+            Ok(()) => self.send(Event::JobPaused {
+                key: claim.key.clone(),
+                sweep: self.sweep(),
+                epochs_done,
+            }),
+            Err(e) if e.is_lease_lost() => {
+                self.lease_lost(claim, false);
+                return Ok(());
+            }
+            Err(e) => return Err(self.leave_for_retry(claim, epochs_done, e).await),
+        }
+        self.advance_halving().await?;
+        Ok(())
     }
 
     /// Sends `event` to the run's subscribers.
@@ -574,6 +625,14 @@ impl Slot {
             }
         };
         self.claimed(&claim, resumed);
+        // Halving: the epoch to stop at and wait for the rung's decision (none at the last rung).
+        let stop_at = claim.stop_at.filter(|&s| s < spec.train.epochs);
+        if let Some(s) = stop_at
+            && resumed >= s
+        {
+            // It reached its rung before (a run killed right after recording the rung's epoch).
+            return self.pause(&claim, resumed).await;
+        }
         let lost = Arc::new(AtomicBool::new(false));
         let heartbeat = spawn_heartbeat(self.store.clone(), claim.clone(), lost.clone());
         let data = {
@@ -625,6 +684,7 @@ impl Slot {
             stop: self.stop.clone(),
             lost: lost.clone(),
             events: self.events.clone(),
+            stop_at,
         };
         let train_opts = TrainOptions {
             threads: self.opts.threads_per_job,
@@ -682,6 +742,11 @@ impl Slot {
             Err(tune_model::Error::Stopped { .. }) if lost.load(Ordering::SeqCst) => {
                 self.lease_lost(&claim, false);
             }
+            Err(tune_model::Error::Stopped { epochs_done })
+                if stop_at.is_some_and(|s| epochs_done >= s) =>
+            {
+                self.pause(&claim, epochs_done).await?;
+            }
             Err(tune_model::Error::Stopped { epochs_done }) => {
                 ignore_lost(self.store.interrupt(&claim).await)?;
                 self.send(Event::JobInterrupted {
@@ -702,6 +767,8 @@ impl Slot {
                 let msg = e.to_string();
                 ignore_lost(self.store.fail(&claim, &msg).await)?;
                 self.failed(&claim, msg, FailKind::Training);
+                // A failed job may have been the last one its halving rung waited for.
+                self.advance_halving().await?;
             }
         }
         Ok(())
@@ -808,6 +875,8 @@ struct JobObserver {
     stop: Arc<AtomicBool>,
     lost: Arc<AtomicBool>,
     events: Events,
+    /// Halving: stop after this epoch (the rung's) and wait for the rung's decision.
+    stop_at: Option<usize>,
 }
 
 impl Observer for JobObserver {
@@ -854,7 +923,8 @@ impl Observer for JobObserver {
             epoch: m.epoch,
             metrics: m.clone(),
         });
-        Ok(if self.stop.load(Ordering::SeqCst) {
+        let at_rung = self.stop_at.is_some_and(|s| m.epoch >= s);
+        Ok(if self.stop.load(Ordering::SeqCst) || at_rung {
             Flow::Stop
         } else {
             Flow::Continue

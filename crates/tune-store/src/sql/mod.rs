@@ -9,6 +9,7 @@
 //! query that reads a time formats it as that text), in how a write transaction starts, and in how
 //! a job is picked (`FOR UPDATE SKIP LOCKED` on PostgreSQL).
 
+pub(crate) mod halving;
 pub(crate) mod postgres;
 pub(crate) mod sqlite;
 mod stmt;
@@ -22,6 +23,8 @@ pub(crate) use stmt::Stmt;
 pub(crate) struct Sql {
     /// Starts a write transaction (SQLite: `BEGIN IMMEDIATE`, taking the write lock up front).
     pub begin_write: &'static str,
+    /// The statements of successive halving that differ.
+    pub halving: halving::HalvingSql,
     /// Inserts a sweep unless its id exists. $1 id, $2 name, $3 grid_text, $4 started_at (NULL:
     /// now), $5 finished_at, $6 host, $7 tune_version.
     pub insert_sweep: &'static str,
@@ -39,7 +42,8 @@ pub(crate) struct Sql {
     pub select_killed: &'static str,
     /// Marks running job $1 failed by the store itself (one more fault), with last_error $2.
     pub give_up: &'static str,
-    /// Picks one claimable job and marks it running; returns key, spec_json, attempts.
+    /// Picks one claimable job (not waiting at a halving rung) and marks it running; returns key,
+    /// spec_json, attempts, stop_at.
     /// $1 max_attempts, $2 worker_id, $3 lease seconds, $4 sweep id or name (NULL: any).
     pub claim: &'static str,
     /// Extends a claim's lease. $1 key, $2 worker_id, $3 attempt, $4 lease seconds.
@@ -463,11 +467,11 @@ pub(crate) fn select_confusion(key: &str) -> Stmt<'_> {
 /// Jobs per status, of `sweep` (id or name; `None`: all jobs), as [`CountRecord`]s.
 pub(crate) fn select_counts(sweep: Option<&str>) -> Stmt<'_> {
     Stmt::new(
-        "SELECT CAST(NULL AS TEXT) AS sweep_id, status, COUNT(*) AS n \
+        "SELECT CAST(NULL AS TEXT) AS sweep_id, COALESCE(halt, status) AS status, COUNT(*) AS n \
          FROM jobs WHERE $1 IS NULL OR key IN ( \
              SELECT sj.job_key FROM sweep_jobs sj JOIN sweeps s ON s.id = sj.sweep_id \
              WHERE s.id = $1 OR s.name = $1) \
-         GROUP BY status",
+         GROUP BY COALESCE(halt, status)",
     )
     .opt_text(sweep)
 }
@@ -475,9 +479,9 @@ pub(crate) fn select_counts(sweep: Option<&str>) -> Stmt<'_> {
 /// Jobs per sweep and status, as [`CountRecord`]s.
 pub(crate) fn select_sweep_counts() -> Stmt<'static> {
     Stmt::new(
-        "SELECT sj.sweep_id, j.status, COUNT(*) AS n \
+        "SELECT sj.sweep_id, COALESCE(j.halt, j.status) AS status, COUNT(*) AS n \
          FROM sweep_jobs sj JOIN jobs j ON j.key = sj.job_key \
-         GROUP BY sj.sweep_id, j.status",
+         GROUP BY sj.sweep_id, COALESCE(j.halt, j.status)",
     )
 }
 
@@ -661,6 +665,7 @@ pub(crate) struct ClaimedRecord {
     pub key: String,
     pub spec_json: String,
     pub attempts: i64,
+    pub stop_at: Option<i64>,
 }
 
 /// What [`Sql::select_jobs`] returns.

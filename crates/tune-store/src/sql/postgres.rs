@@ -36,7 +36,7 @@ macro_rules! from_text {
 /// The claim conditions shared by the pick of [`SQL`]'s `claim`.
 macro_rules! claimable {
     () => {
-        "(status IN ('pending', 'interrupted') \
+        "((status IN ('pending', 'interrupted') AND halt IS NULL) \
           OR (status = 'running' AND faults + 1 < $1 AND lease_expires_at < now())) \
          AND ($4::text IS NULL OR key IN ( \
              SELECT sj.job_key FROM sweep_jobs sj JOIN sweeps s ON s.id = sj.sweep_id \
@@ -92,6 +92,8 @@ fn export_jobs() -> &'static str {
 pub(crate) const SQL: Sql = Sql {
     begin_write: "BEGIN",
 
+    halving: super::halving::POSTGRES,
+
     insert_sweep: concat!(
         "INSERT INTO sweeps (id, name, grid_text, started_at, finished_at, host, tune_version) \
          VALUES ($1, $2, $3, COALESCE(",
@@ -130,7 +132,7 @@ pub(crate) const SQL: Sql = Sql {
         " ORDER BY CASE status WHEN 'pending' THEN 1 ELSE 0 END, seq \
           LIMIT 1 FOR UPDATE SKIP LOCKED) AS pick \
          WHERE jobs.key = pick.key \
-         RETURNING jobs.key, jobs.spec_json, jobs.attempts"
+         RETURNING jobs.key, jobs.spec_json, jobs.attempts, jobs.stop_at"
     ),
 
     extend_lease: "UPDATE jobs SET lease_expires_at = now() + make_interval(secs => $4) \
@@ -170,7 +172,8 @@ pub(crate) const SQL: Sql = Sql {
              epoch = excluded.epoch, bytes = excluded.bytes, saved_at = excluded.saved_at",
 
     select_jobs: concat!(
-        "SELECT j.key, j.spec_json, j.status, j.attempts, j.worker_id, ",
+        "SELECT j.key, j.spec_json, COALESCE(j.halt, j.status) AS status, j.attempts, \
+         j.worker_id, ",
         ts!("j.lease_expires_at", "lease_expires_at"),
         ", j.last_error, ",
         ts!("j.created_at", "created_at"),

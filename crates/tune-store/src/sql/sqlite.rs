@@ -39,6 +39,8 @@ fn export_jobs() -> &'static str {
 pub(crate) const SQL: Sql = Sql {
     begin_write: "BEGIN IMMEDIATE",
 
+    halving: super::halving::SQLITE,
+
     insert_sweep: "INSERT INTO sweeps \
          (id, name, grid_text, started_at, finished_at, host, tune_version) \
          VALUES ($1, $2, $3, COALESCE($4, strftime('%Y-%m-%d %H:%M:%f', 'now')), $5, $6, $7) \
@@ -68,7 +70,7 @@ pub(crate) const SQL: Sql = Sql {
              ELSE last_error END \
          WHERE key = ( \
              SELECT key FROM jobs \
-             WHERE (status IN ('pending', 'interrupted') \
+             WHERE ((status IN ('pending', 'interrupted') AND halt IS NULL) \
                     OR (status = 'running' AND faults + 1 < $1 \
                         AND lease_expires_at < strftime('%Y-%m-%d %H:%M:%f', 'now'))) \
                AND ($4 IS NULL OR key IN ( \
@@ -76,7 +78,7 @@ pub(crate) const SQL: Sql = Sql {
                    WHERE s.id = $4 OR s.name = $4)) \
              ORDER BY CASE status WHEN 'pending' THEN 1 ELSE 0 END, seq \
              LIMIT 1) \
-         RETURNING key, spec_json, attempts",
+         RETURNING key, spec_json, attempts, stop_at",
 
     extend_lease: "UPDATE jobs \
          SET lease_expires_at = strftime('%Y-%m-%d %H:%M:%f', 'now', printf('%+.3f seconds', $4)) \
@@ -112,7 +114,7 @@ pub(crate) const SQL: Sql = Sql {
          ON CONFLICT (job_key) DO UPDATE SET \
              epoch = excluded.epoch, bytes = excluded.bytes, saved_at = excluded.saved_at",
 
-    select_jobs: "SELECT j.key, j.spec_json, j.status, j.attempts, j.worker_id, \
+    select_jobs: "SELECT j.key, j.spec_json, COALESCE(j.halt, j.status) AS status, j.attempts, j.worker_id, \
          j.lease_expires_at, j.last_error, j.created_at, j.started_at, j.finished_at, \
          (SELECT COUNT(*) FROM epoch_metrics e WHERE e.job_key = j.key) AS epochs_done \
          FROM jobs j \

@@ -168,15 +168,21 @@ pub fn finish_line(
     next: &str,
     out: &mut dyn std::io::Write,
 ) -> ExitStatus {
+    let pruned = if counts.pruned > 0 {
+        format!(", {} pruned by halving", counts.pruned)
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
-        "{} done, {} failed, {} interrupted in {} ({} done, {} waiting in the database); see `{next}`",
+        "{} done, {} failed, {} interrupted in {} ({} done{pruned}, {} waiting in the database); \
+         see `{next}`",
         count(s.done, "job"),
         s.failed,
         s.interrupted,
         duration(elapsed),
         counts.done,
-        counts.pending + counts.interrupted + counts.running,
+        counts.pending + counts.interrupted + counts.running + counts.waiting,
     );
     if s.lost > 0 {
         let _ = writeln!(

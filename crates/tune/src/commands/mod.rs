@@ -5,6 +5,7 @@ pub mod common;
 mod compare;
 mod confusion;
 mod data;
+mod halving_report;
 mod merge;
 mod migrate;
 mod plot;

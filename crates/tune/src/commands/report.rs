@@ -1,5 +1,7 @@
-//! `tune report`: ranked tables with ties and intervals, grouped summaries.
+//! `tune report`: ranked tables with ties and intervals, grouped summaries; for a halving sweep
+//! the pruned jobs too, and `--replay-halving` (see `halving_report`).
 
+use super::halving_report;
 use super::results::{
     ensure_newline, filters, finished, format, note_unfinished, rows_with_predictions, select,
     width,
@@ -16,8 +18,36 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     };
     let sort: SortKey = args.sort.parse()?;
     let filters = filters(&args.filters)?;
+    let replay = args
+        .replay_halving
+        .as_deref()
+        .map(halving_report::parse_replay)
+        .transpose()?;
     let rt = common::runtime()?;
-    let sel = rt.block_on(finished(&args.db.db, args.sweep.as_deref(), false))?;
+    let mut sel = rt.block_on(finished(
+        &args.db.db,
+        args.sweep.as_deref(),
+        replay.is_some(),
+    ))?;
+    if let Some((eta, min_epochs)) = replay {
+        sel.results = select(sel.results.clone(), &filters)?;
+        rt.block_on(halving_report::replay(
+            &sel,
+            args.sweep.as_deref(),
+            eta,
+            min_epochs,
+            args.alpha,
+            format(args.format),
+        ))?;
+        note_unfinished(&sel);
+        return Ok(ExitCode::SUCCESS);
+    }
+    // A halving sweep: the ranking is among the jobs that reached the last rung.
+    let halving = rt.block_on(halving_report::view(&sel.store, args.sweep.as_deref()))?;
+    if let Some(h) = &halving {
+        let pruned: std::collections::HashSet<&String> = h.pruned().collect();
+        sel.results.retain(|r| !pruned.contains(&r.key));
+    }
     let results = select(sel.results.clone(), &filters)?;
     let rows = rt.block_on(rows_with_predictions(
         &sel.store,
@@ -33,14 +63,21 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
             alpha: args.alpha,
         },
     )?;
-    print!(
-        "{}",
-        ensure_newline(tune_report::render_report(
-            &report,
-            format(args.format),
-            width(args.format)
-        ))
-    );
+    let mut text = ensure_newline(tune_report::render_report(
+        &report,
+        format(args.format),
+        width(args.format),
+    ));
+    let extra = halving
+        .as_ref()
+        .and_then(|h| halving_report::after_report_json(h, format(args.format)));
+    if let Some(extra) = &extra {
+        text = halving_report::add_to_json(&text, extra);
+    }
+    print!("{text}");
+    if let Some(h) = &halving {
+        halving_report::after_report(h, format(args.format));
+    }
     note_unfinished(&sel);
     if matches!(args.format, TableFormat::Csv | TableFormat::Json) {
         for note in &report.notes {

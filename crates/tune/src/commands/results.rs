@@ -196,6 +196,17 @@ pub(super) fn no_results(target: &str, db: &str, sweep: Option<&str>, c: &Status
 pub(super) fn note_unfinished(sel: &Selection) {
     eprintln!("{}", sel.data);
     let c = &sel.counts;
+    if c.pruned > 0 {
+        eprintln!(
+            "{} pruned by successive halving",
+            common::count(c.pruned as usize, "job")
+        );
+    }
+    let c = &StatusCounts {
+        done: c.done + c.pruned,
+        pruned: 0,
+        ..*c
+    };
     if c.total() == c.done {
         match c.done {
             1 => eprintln!("the selection's only job is done"),

@@ -12,8 +12,8 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use tune_report::{Align, Cell, Column, Field, Format, Style, TableData};
-use tune_spec::{JobSpec, ModelSpec, Validation};
-use tune_store::{JobStatus, JobStatusRow, NewSweep, Store};
+use tune_spec::{InputShape, JobSpec, ModelSpec, Validation};
+use tune_store::{HalvingPlan, JobStatus, JobStatusRow, NewSweep, Store};
 
 /// Most jobs one run may expand to, whatever multiplies them (axes, sections, `--repeats`).
 pub const MAX_JOBS: usize = tune_grid::MAX_COMBINATIONS;
@@ -66,6 +66,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         ));
     }
     if let Some(Shard { index, count: n }) = args.shard {
+        if grid.search != tune_grid::Search::Grid {
+            bail!(
+                "{}: --shard cannot split a halving grid (its rungs compare every job of the \
+                 grid); run it whole, or on PostgreSQL with `tune worker`s",
+                args.grid.display()
+            );
+        }
         jobs = tune_grid::shard(&jobs, index - 1, n);
         what.push_str(&format!(
             ", {} in shard {index}/{n}",
@@ -81,8 +88,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     common::check_data_dir(args.data_dir.as_deref())?;
     check_split_sizes(&args.grid, &jobs, args.data_dir.as_deref())?;
+    let plan = crate::halving::store_plan(&grid.search, jobs.first().map_or(0, |j| j.train.epochs));
     if args.dry_run {
-        dry_run(&args, &what, &sweep, &jobs, slots, threads)?;
+        dry_run(&args, &what, &sweep, &jobs, slots, threads, plan.as_ref())?;
         return Ok(ExitCode::SUCCESS);
     }
     eprintln!("{what}");
@@ -110,7 +118,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         let store = common::open_store(&args.db.db).await?;
         // Whatever ends the run (also an error), the database is closed: its write-ahead log is
         // folded into the file, which alone then holds everything (see `Store::close`).
-        let result = train_grid(&args, &store, &sweep, &jobs, labels).await;
+        let result = train_grid(&args, &store, &sweep, &jobs, plan.as_ref(), labels).await;
         store.close().await;
         result
     })
@@ -124,11 +132,12 @@ async fn train_grid(
     store: &tune_store::Store,
     sweep: &NewSweep,
     jobs: &[JobSpec],
+    plan: Option<&HalvingPlan>,
     labels: Vec<Field>,
 ) -> anyhow::Result<ExitStatus> {
     {
         let lock = common::lock_if_local(store, &args.db.db).await?;
-        let (sweep_id, added) = enqueue(store, sweep, jobs).await?;
+        let (sweep_id, added) = enqueue(store, sweep, jobs, plan).await?;
         if args.retry_failed {
             let n = store.retry_failed(Some(&sweep_id)).await?;
             if n > 0 {
@@ -161,7 +170,7 @@ async fn train_grid(
         }
         let todo: Vec<_> = remaining
             .iter()
-            .filter(|j| !matches!(j.status, JobStatus::Done | JobStatus::Failed))
+            .filter(|j| !j.status.is_terminal())
             .collect();
         let epochs: u64 = todo
             .iter()
@@ -222,7 +231,7 @@ async fn check_data(
     // Users' data sets are identified by the content hash in their jobs' keys.
     let needed: BTreeSet<&str> = jobs
         .iter()
-        .filter(|j| !matches!(j.status, JobStatus::Done | JobStatus::Failed))
+        .filter(|j| !j.status.is_terminal())
         .filter(|j| j.spec.train.data.is_none())
         .map(|j| j.spec.train.dataset.as_str())
         .collect();
@@ -297,12 +306,15 @@ async fn enqueue(
     store: &Store,
     sweep: &NewSweep,
     jobs: &[JobSpec],
+    plan: Option<&HalvingPlan>,
 ) -> anyhow::Result<(String, usize)> {
     let mut added = 0;
     let mut sweep_id = sweep.id();
     let batches = jobs.len().div_ceil(ENQUEUE_BATCH).max(1);
     for (b, batch) in jobs.chunks(ENQUEUE_BATCH).enumerate() {
-        let report = store.enqueue_from(sweep, batch, b * ENQUEUE_BATCH).await?;
+        let report = store
+            .enqueue_with_plan(sweep, batch, b * ENQUEUE_BATCH, plan)
+            .await?;
         added += report.jobs_added;
         sweep_id = report.sweep_id;
         if batches > 1 {
@@ -314,7 +326,10 @@ async fn enqueue(
         }
     }
     if jobs.is_empty() {
-        sweep_id = store.enqueue(sweep, jobs).await?.sweep_id;
+        sweep_id = store
+            .enqueue_with_plan(sweep, jobs, 0, plan)
+            .await?
+            .sweep_id;
     }
     Ok((sweep_id, added))
 }
@@ -327,9 +342,12 @@ fn header(rows: &[JobStatusRow], added: usize) -> String {
     let mut running = 0;
     let mut waiting = 0;
     let mut resume = Vec::new();
+    let (mut at_rung, mut pruned) = (0, 0);
     for r in rows {
         match r.status {
             JobStatus::Done => done += 1,
+            JobStatus::Waiting => at_rung += 1,
+            JobStatus::Pruned => pruned += 1,
             JobStatus::Failed => failed += 1,
             JobStatus::Running => running += 1,
             JobStatus::Pending | JobStatus::Interrupted if r.epochs_done > 0 => resume.push(r),
@@ -352,8 +370,14 @@ fn header(rows: &[JobStatusRow], added: usize) -> String {
         )),
         many => parts.push(format!("{} to resume from their checkpoints", many.len())),
     }
+    if at_rung > 0 {
+        parts.push(format!("{at_rung} waiting at a halving rung"));
+    }
     if done > 0 {
         parts.push(format!("{done} already done"));
+    }
+    if pruned > 0 {
+        parts.push(format!("{pruned} pruned by halving"));
     }
     if failed > 0 {
         parts.push(format!(
@@ -520,6 +544,95 @@ struct Planned<'a> {
     state: String,
     seconds: f64,
     basis: Basis,
+    /// Estimated seconds of one epoch (training and validation).
+    epoch_s: f64,
+    /// Estimated seconds of the final evaluation on the test split.
+    test_s: f64,
+}
+
+/// The lines and JSON of a halving grid's dry run: jobs and epochs per rung, training epochs
+/// against the full grid's, and the estimated wall time. The estimate assumes every rung's
+/// survivors train at the grid's mean speed per epoch (which configurations survive is not known
+/// before they train) and that each rung waits for its last job; it is for the whole sweep,
+/// whatever is already done. `full_wall` is the full grid's estimate.
+fn halving_plan(
+    plan: &HalvingPlan,
+    planned: &[Planned<'_>],
+    slots: usize,
+    full_wall: f64,
+) -> (Vec<String>, serde_json::Value) {
+    let jobs: Vec<JobSpec> = planned.iter().map(|p| p.job.clone()).collect();
+    let configs = crate::halving::configurations(&jobs);
+    let seeds = if configs == 0 {
+        0
+    } else {
+        jobs.len().div_ceil(configs)
+    };
+    let epochs = plan.rungs.last().copied().unwrap_or(0);
+    let rungs = tune_grid::plan(configs, epochs, plan.min_epochs, plan.eta);
+    let n = planned.len().max(1) as f64;
+    let epoch_s = planned.iter().map(|p| p.epoch_s).sum::<f64>() / n;
+    let test_s = planned.iter().map(|p| p.test_s).sum::<f64>() / n;
+    let mut lines = vec![format!(
+        "successive halving (eta {}, min_epochs {}): {} over {} of {}",
+        plan.eta,
+        plan.min_epochs,
+        count(rungs.len(), "rung"),
+        count(configs, "configuration"),
+        count(seeds, "seed")
+    )];
+    let mut wall = 0.0;
+    let mut json_rungs = Vec::new();
+    for r in &rungs {
+        let rung_jobs = r.configurations * seeds;
+        let last = r.index + 1 == rungs.len();
+        let t = r.new_epochs as f64 * epoch_s + if last { test_s } else { 0.0 };
+        wall += schedule(&vec![t; rung_jobs], slots);
+        lines.push(format!(
+            "  rung {}: epoch {}, {} ({}) train {} more",
+            r.index + 1,
+            r.epoch,
+            count(r.configurations, "configuration"),
+            count(rung_jobs, "job"),
+            count(r.new_epochs, "epoch"),
+        ));
+        json_rungs.push(serde_json::json!({
+            "rung": r.index + 1,
+            "epoch": r.epoch,
+            "configurations": r.configurations,
+            "jobs": rung_jobs,
+            "new_epochs": r.new_epochs,
+        }));
+    }
+    let used = tune_grid::plan_epochs(&rungs) * seeds;
+    let full = configs * seeds * epochs;
+    let share = if full == 0 {
+        0.0
+    } else {
+        used as f64 / full as f64
+    };
+    lines.push(format!(
+        "training epochs with halving: {} of the full grid's {} ({:.0}%)",
+        common::thousands(used as u64),
+        common::thousands(full as u64),
+        share * 100.0
+    ));
+    lines.push(format!(
+        "estimated wall time with halving: {} (the full grid: {}; survivors assumed at the \
+         grid's mean speed)",
+        common::duration(Duration::from_secs_f64(wall)),
+        common::duration(Duration::from_secs_f64(full_wall))
+    ));
+    let json = serde_json::json!({
+        "eta": plan.eta,
+        "min_epochs": plan.min_epochs,
+        "rungs": json_rungs,
+        "epochs": used,
+        "full_grid_epochs": full,
+        "share": share,
+        "wall_s": wall,
+    });
+    (lines, json)
 }
 
 /// Prints `what` (the grid and its job count), the jobs (or, above [`LARGE_GRID`], a summary) with
@@ -533,6 +646,7 @@ fn dry_run(
     jobs: &[JobSpec],
     slots: usize,
     threads: usize,
+    plan: Option<&HalvingPlan>,
 ) -> anyhow::Result<()> {
     let format: Format = args.format.into();
     match format {
@@ -630,11 +744,12 @@ fn dry_run(
                 Validation::Test => (available, size.test),
                 Validation::Holdout(n) => (available.saturating_sub(n), n.min(available)),
             };
+            let epoch_s = train as f64 / speed.train + val as f64 / speed.eval;
+            let test_s = size.test as f64 / speed.eval;
             let seconds = if left == 0 {
                 0.0
             } else {
-                left as f64 * (train as f64 / speed.train + val as f64 / speed.eval)
-                    + size.test as f64 / speed.eval
+                left as f64 * epoch_s + test_s
             };
             Planned {
                 job,
@@ -642,6 +757,8 @@ fn dry_run(
                 state,
                 seconds,
                 basis: speed.basis,
+                epoch_s,
+                test_s,
             }
         })
         .collect();
@@ -710,6 +827,10 @@ fn dry_run(
             args.grid.display()
         );
     }
+    let halving = plan.map(|p| halving_plan(p, &planned, slots, wall));
+    if let Some((lines, _)) = &halving {
+        after.extend(lines.iter().cloned());
+    }
     for size in sizes.values() {
         after.push(format!("data: {}", size.source));
     }
@@ -730,7 +851,7 @@ fn dry_run(
                 })
             })
             .collect();
-        serde_json::json!({
+        let mut v = serde_json::json!({
             "grid": args.grid.display().to_string(),
             "jobs": table.to_json(),
             "wall_s": wall,
@@ -740,7 +861,11 @@ fn dry_run(
             "threads_per_job": threads,
             "figures": figures,
             "data": data,
-        })
+        });
+        if let Some((_, h)) = &halving {
+            v["halving"] = h.clone();
+        }
+        v
     });
     common::print_listing(format, &table, json, &before, &after);
     Ok(())

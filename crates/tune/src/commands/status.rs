@@ -1,5 +1,6 @@
-//! `tune status`: the jobs that are not done (failed, running, pending, interrupted) with their
-//! attempts and last error, as a table or JSON. Opens the database read-only.
+//! `tune status`: the jobs that are not done (failed, running, pending, interrupted, and for a
+//! halving sweep waiting at a rung or pruned, with the epoch they stopped at) with their attempts
+//! and last error, as a table or JSON. Opens the database read-only.
 
 use crate::cli::{StatusArgs, StatusFormat};
 use crate::commands::common;
@@ -134,8 +135,16 @@ pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
             println!("{table}");
         }
     }
+    let halving = if counts.waiting + counts.pruned > 0 {
+        format!(
+            ", {} waiting at a halving rung, {} pruned by halving",
+            counts.waiting, counts.pruned
+        )
+    } else {
+        String::new()
+    };
     eprintln!(
-        "{} in {target}: {} done, {} failed, {} running, {} pending, {} interrupted",
+        "{} in {target}: {} done, {} failed, {} running, {} pending, {} interrupted{halving}",
         common::count(total, "job"),
         counts.done,
         counts.failed,

@@ -22,7 +22,7 @@ async fn labels(store: &tune_store::Store, sweep: Option<&str>) -> Vec<tune_repo
         if let Ok(rows) = store.jobs_of_sweep(&s.id).await {
             specs.extend(
                 rows.into_iter()
-                    .filter(|r| r.status != tune_store::JobStatus::Done)
+                    .filter(|r| !r.status.is_terminal())
                     .map(|r| r.spec),
             );
         }

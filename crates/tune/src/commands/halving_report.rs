@@ -1,0 +1,320 @@
+//! `tune report` on a halving sweep (the final ranking among the jobs that reached the last rung,
+//! then the pruned jobs with the rung they stopped at) and `tune report --replay-halving` (what
+//! successive halving would have chosen on a finished full grid's per-epoch metrics).
+
+use super::results::{Selection, rows_with_predictions};
+use crate::halving::ReplayJob;
+use anyhow::{Context, bail};
+use std::collections::HashMap;
+use tune_report::{Align, Cell, Column, Format, Report, ReportOptions, Style, TableData};
+use tune_store::{HalvingPlan, JobStatus, RungDecision, Store};
+
+/// A halving sweep's plan and decisions.
+pub(super) struct HalvingView {
+    plan: HalvingPlan,
+    decisions: Vec<RungDecision>,
+    /// Every job of the sweep: key -> (label, status, epochs done).
+    jobs: HashMap<String, (String, JobStatus, u32)>,
+}
+
+impl HalvingView {
+    /// Keys of the jobs pruned at some rung.
+    pub(super) fn pruned(&self) -> impl Iterator<Item = &String> {
+        self.decisions.iter().flat_map(|d| d.prune.iter())
+    }
+}
+
+/// The plan and decisions of `sweep` (or, without `--sweep`, of the database's only sweep) when
+/// it is a halving sweep; `None` otherwise.
+pub(super) async fn view(
+    store: &Store,
+    sweep: Option<&str>,
+) -> anyhow::Result<Option<HalvingView>> {
+    let sweep = match sweep {
+        Some(s) => s.to_string(),
+        None => match store.sweeps().await?.as_slice() {
+            [only] => only.id.clone(),
+            _ => return Ok(None),
+        },
+    };
+    let Some(plan) = store.halving_plan(&sweep).await? else {
+        return Ok(None);
+    };
+    let decisions = store.rung_decisions(&sweep).await?;
+    let jobs = store
+        .jobs_of_sweep(&sweep)
+        .await?
+        .into_iter()
+        .map(|j| (j.key, (j.spec.model.label(), j.status, j.epochs_done)))
+        .collect();
+    Ok(Some(HalvingView {
+        plan,
+        decisions,
+        jobs,
+    }))
+}
+
+/// The pruned jobs as a table: job, architecture, the rung and epoch it stopped at, its
+/// configuration's mean validation accuracy there and its place in that rung's ranking.
+fn pruned_table(v: &HalvingView) -> TableData {
+    let left = Align::Left;
+    let mut table = TableData::with_columns(vec![
+        Column::new("job", "key", left),
+        Column::named("architecture", left),
+        Column::named("status", left),
+        Column::named("rung", Align::Right),
+        Column::new("stopped at epoch", "epoch", Align::Right),
+        Column::new("val acc there", "val_accuracy", Align::Right),
+        Column::new("place at the rung", "place", Align::Right),
+    ])
+    .styled(Style::Borders);
+    for d in &v.decisions {
+        for key in &d.prune {
+            let (label, status) = v
+                .jobs
+                .get(key)
+                .map_or((String::new(), "pruned"), |(l, s, _)| {
+                    (l.clone(), s.as_str())
+                });
+            let (place, acc) = d
+                .ranking
+                .iter()
+                .enumerate()
+                .find(|(_, c)| c.keys.contains(key))
+                .map_or((0, None), |(i, c)| (i + 1, Some(c.val_accuracy)));
+            table.rows.push(vec![
+                Cell::text(key.clone()),
+                Cell::text(label),
+                Cell::text(status),
+                Cell::int(d.rung as u64 + 1),
+                Cell::int(d.epoch as u64),
+                Cell::num(acc, 4),
+                Cell::new(
+                    format!("{place} of {}", d.ranking.len()),
+                    place.to_string(),
+                    place.into(),
+                ),
+            ]);
+        }
+    }
+    table
+}
+
+/// What every job of the sweep reached, for JSON: key, status, rung (1-based, the last one it
+/// trained in) and epoch.
+fn jobs_json(v: &HalvingView) -> serde_json::Value {
+    let mut stopped: HashMap<&str, &RungDecision> = HashMap::new();
+    for d in &v.decisions {
+        for key in &d.prune {
+            stopped.insert(key, d);
+        }
+    }
+    let mut keys: Vec<&String> = v.jobs.keys().collect();
+    keys.sort();
+    let rows: Vec<serde_json::Value> = keys
+        .into_iter()
+        .map(|key| {
+            let (_, status, epochs_done) = &v.jobs[key];
+            let (rung, epoch) = match stopped.get(key.as_str()) {
+                Some(d) => (d.rung + 1, d.epoch),
+                None => {
+                    // The highest rung whose epoch it reached.
+                    let r = v
+                        .plan
+                        .rungs
+                        .iter()
+                        .take_while(|&&e| e <= *epochs_done as usize)
+                        .count();
+                    (r, *epochs_done as usize)
+                }
+            };
+            serde_json::json!({
+                "key": key,
+                "status": status.as_str(),
+                "rung": rung,
+                "epoch": epoch,
+            })
+        })
+        .collect();
+    serde_json::Value::Array(rows)
+}
+
+/// For `--format json`: what a halving sweep's report adds to its object under `"halving"`.
+pub(super) fn after_report_json(v: &HalvingView, format: Format) -> Option<serde_json::Value> {
+    (format == Format::Json).then(|| {
+        serde_json::json!({
+            "eta": v.plan.eta,
+            "min_epochs": v.plan.min_epochs,
+            "rungs": v.plan.rungs,
+            "decisions": v.decisions,
+            "jobs": jobs_json(v),
+        })
+    })
+}
+
+/// Prints, after a halving sweep's report, the plan line and the pruned jobs (table and Markdown;
+/// CSV: a note on stderr; JSON: nothing, see [`after_report_json`]).
+pub(super) fn after_report(v: &HalvingView, format: Format) {
+    let pruned = v.pruned().count();
+    let summary = format!(
+        "successive halving (eta {}, min_epochs {}, rungs at epochs {}): the table ranks the jobs \
+         that reached the last rung; {} pruned at earlier rungs",
+        v.plan.eta,
+        v.plan.min_epochs,
+        v.plan
+            .rungs
+            .iter()
+            .map(usize::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        crate::commands::common::count(pruned, "job"),
+    );
+    match format {
+        Format::Json => {}
+        Format::Csv => eprintln!("{summary} (`--format json` lists them with their rung)"),
+        Format::Table | Format::Markdown => {
+            println!();
+            println!("{summary}");
+            if pruned > 0 {
+                if format == Format::Markdown {
+                    println!();
+                }
+                print!("{}", pruned_table(v).render(format, None));
+            }
+        }
+    }
+}
+
+/// Adds `extra` as `"halving"` to the report's JSON object `text`, keeping the report's own text
+/// (and key order) as rendered.
+pub(super) fn add_to_json(text: &str, extra: &serde_json::Value) -> String {
+    let trimmed = text.trim_end();
+    match trimmed.strip_suffix('}') {
+        Some(body) => format!(
+            "{},\n  \"halving\": {}\n}}\n",
+            body.trim_end(),
+            serde_json::to_string(extra).expect("JSON values always serialise")
+        ),
+        None => text.to_string(),
+    }
+}
+
+/// `--replay-halving eta=E,min_epochs=M`: the two settings.
+pub(super) fn parse_replay(text: &str) -> anyhow::Result<(usize, usize)> {
+    let mut eta = tune_grid::DEFAULT_ETA;
+    let mut min_epochs = tune_grid::DEFAULT_MIN_EPOCHS;
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (k, v) = part.split_once('=').with_context(|| {
+            format!("--replay-halving: `{part}` is not KEY=VALUE; write eta=3,min_epochs=2")
+        })?;
+        let n: usize = v.trim().parse().with_context(|| {
+            format!("--replay-halving: {k} must be a whole number, found `{v}`")
+        })?;
+        match k.trim() {
+            "eta" if n >= 2 => eta = n,
+            "eta" => bail!("--replay-halving: eta must be at least 2, found {n}"),
+            "min_epochs" if n >= 1 => min_epochs = n,
+            "min_epochs" => bail!("--replay-halving: min_epochs must be at least 1, found {n}"),
+            other => bail!("--replay-halving: unknown setting `{other}`; write eta=3,min_epochs=2"),
+        }
+    }
+    Ok((eta, min_epochs))
+}
+
+/// `tune report --replay-halving`: replays successive halving on the selection's finished jobs
+/// and prints which configuration it would have chosen, whether the full grid's report counts it
+/// tied with the best, and the share of epochs it would have trained.
+pub(super) async fn replay(
+    sel: &Selection,
+    sweep: Option<&str>,
+    eta: usize,
+    min_epochs: usize,
+    alpha: f64,
+    format: Format,
+) -> anyhow::Result<()> {
+    let mut jobs = Vec::with_capacity(sel.results.len());
+    for r in &sel.results {
+        jobs.push(ReplayJob {
+            key: r.key.clone(),
+            spec: r.spec.clone(),
+            params: r.params,
+            val_by_epoch: r.history.iter().map(|m| m.val_accuracy).collect(),
+        });
+    }
+    let replayed = crate::halving::replay(&jobs, eta, min_epochs)?;
+    let rows = rows_with_predictions(&sel.store, &sel.results, sweep).await?;
+    let report = Report::build(
+        &rows,
+        &ReportOptions {
+            alpha,
+            ..ReportOptions::default()
+        },
+    )?;
+    let all_rows: Vec<_> = report.groups.iter().flat_map(|g| g.rows.iter()).collect();
+    let chosen = all_rows
+        .iter()
+        .find(|r| r.keys == replayed.chosen.keys)
+        .context("the chosen configuration is not in the report")?;
+    let best = all_rows
+        .iter()
+        .min_by(|a, b| tune_report::rank::compare_rows(a, b))
+        .context("no finished configuration")?;
+    let verdict = if chosen.keys == best.keys {
+        "best"
+    } else {
+        match chosen.tied {
+            Some(true) => "tied",
+            Some(false) => "not tied",
+            None => "untested",
+        }
+    };
+    let json = serde_json::json!({
+        "eta": eta,
+        "min_epochs": min_epochs,
+        "rungs": replayed.rungs.iter().map(|(e, n)| serde_json::json!({"epoch": e, "configurations": n})).collect::<Vec<_>>(),
+        "chosen": {"label": chosen.label, "keys": chosen.keys, "val_accuracy": chosen.val_accuracy, "test_accuracy": chosen.test_accuracy},
+        "best": {"label": best.label, "keys": best.keys, "val_accuracy": best.val_accuracy, "test_accuracy": best.test_accuracy},
+        "tied_with_best": verdict,
+        "epochs_used": replayed.epochs_used,
+        "epochs_full": replayed.epochs_full,
+        "share": replayed.share(),
+    });
+    if format == Format::Json {
+        println!("{}", tune_report::table::to_json(&json));
+        return Ok(());
+    }
+    let rungs: Vec<String> = replayed
+        .rungs
+        .iter()
+        .map(|(e, n)| format!("epoch {e}: {n}"))
+        .collect();
+    println!(
+        "replaying successive halving (eta {eta}, min_epochs {min_epochs}) on {} of the \
+         selection; configurations per rung: {}",
+        crate::commands::common::count(replayed.rungs.first().map_or(0, |r| r.1), "configuration"),
+        rungs.join(", ")
+    );
+    println!(
+        "halving would have chosen: {} (val acc {:.4}, test acc {:.4})",
+        chosen.label, chosen.val_accuracy, chosen.test_accuracy
+    );
+    println!(
+        "the full grid's best: {} (val acc {:.4}, test acc {:.4}); halving's choice {}",
+        best.label,
+        best.val_accuracy,
+        best.test_accuracy,
+        match verdict {
+            "best" => "is the same configuration".to_string(),
+            "tied" => format!("is tied with it (not significantly worse, alpha {alpha})"),
+            "not tied" => format!("is significantly worse than it (alpha {alpha})"),
+            _ => "was not tested against it (no predictions recorded)".to_string(),
+        }
+    );
+    println!(
+        "training epochs: {} of the full grid's {} ({:.1}%)",
+        crate::commands::common::thousands(replayed.epochs_used as u64),
+        crate::commands::common::thousands(replayed.epochs_full as u64),
+        replayed.share() * 100.0
+    );
+    Ok(())
+}
