@@ -136,7 +136,7 @@ fn grid_setting(name: &str) -> Result<Field, bool> {
 }
 
 /// Keys of the file's top level.
-const TOP_LEVEL: [&str; 8] = [
+const TOP_LEVEL: [&str; 9] = [
     "name",
     "description",
     "repeats",

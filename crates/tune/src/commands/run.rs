@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use tune_report::{Align, Cell, Column, Field, Format, Style, TableData};
-use tune_spec::{InputShape, JobSpec, ModelSpec, Validation};
+use tune_spec::{JobSpec, ModelSpec, Validation};
 use tune_store::{HalvingPlan, JobStatus, JobStatusRow, NewSweep, Store};
 
 /// Most jobs one run may expand to, whatever multiplies them (axes, sections, `--repeats`).
