@@ -378,7 +378,7 @@ impl Combination<'_> {
         for &(field, value) in &self.values {
             field.set(&mut job, value);
         }
-        job.train.data = data.get(&job.train.dataset).cloned();
+        job.train.data = data.get(&job.train.dataset).cloned().map(Box::new);
         job
     }
 }

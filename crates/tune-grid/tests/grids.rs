@@ -849,7 +849,7 @@ fn own_data_sets_resolve_once_set_the_shape_and_enter_the_key() {
     ));
     let mut job = grid.jobs[0].clone();
     let before = job.key();
-    job.train.data = Some(moved);
+    job.train.data = Some(Box::new(moved));
     assert_eq!(job.key(), before);
     assert!(job.canonical_json().contains("/elsewhere/train.csv"));
 }

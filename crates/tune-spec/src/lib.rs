@@ -523,7 +523,7 @@ pub struct TrainSpec {
     /// A user's data set: its content hash, shape and classes (part of the key), and where it is;
     /// `None` for the built-in data sets (whose keys therefore stay as they were).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data: Option<UserData>,
+    pub data: Option<Box<UserData>>,
 }
 
 impl Default for TrainSpec {

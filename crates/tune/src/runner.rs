@@ -234,6 +234,9 @@ pub fn decode_user(name: &str, spec: &DataSpec) -> anyhow::Result<(UserData, Arc
 /// process has it; refuses data whose content is no longer the job's (a file changed since the
 /// job was queued).
 pub fn load_user(name: &str, user: &UserData) -> anyhow::Result<Arc<Dataset>> {
+    // One decode at a time: the slots of a worker that start together share the first one's.
+    static DECODING: Mutex<()> = Mutex::new(());
+    let _one = DECODING.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(d) = user_dataset(&user.sha256) {
         return Ok(d);
     }

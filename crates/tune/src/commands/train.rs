@@ -14,7 +14,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         model: args.model.spec(),
         train: TrainSpec {
             dataset,
-            data: user,
+            data: user.map(Box::new),
             epochs: args.epochs,
             batch: args.batch,
             lr: args.lr,
