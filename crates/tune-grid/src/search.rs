@@ -161,9 +161,12 @@ pub(crate) fn read(item: &Item, at: Location, lines: &Lines<'_>) -> Result<Searc
     let key_at = |key: &str| lines.span(table.key(key).and_then(|k| k.span()), &at);
     for (key, _) in table.iter() {
         if !KEYS.contains(&key) {
-            let hint = crate::error::closest(key, &KEYS)
+            let mut hint = crate::error::closest(key, &KEYS)
                 .map(|c| format!("Did you mean `{c}`? "))
                 .unwrap_or_default();
+            if ["name", "description", "repeats"].contains(&key) {
+                hint.push_str("Top-level keys must come before the first [table] line. ");
+            }
             return Err(GridError::UnknownKey {
                 at: key_at(key),
                 key: key.into(),

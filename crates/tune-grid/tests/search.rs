@@ -100,6 +100,13 @@ fn bad_search_settings_name_the_line_and_the_fix() {
         &["unknown key `etta` in [search]", "Did you mean `eta`?"],
     );
     error(
+        &with_search("[search]\nstrategy = \"halving\"\nrepeats = 3"),
+        &[
+            "unknown key `repeats` in [search]",
+            "Top-level keys must come before the first [table] line",
+        ],
+    );
+    error(
         &with_search("[search]\neta = 3"),
         &["search.eta", "only applies to strategy = \"halving\""],
     );
