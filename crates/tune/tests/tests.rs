@@ -11,6 +11,7 @@ mod holdout;
 mod output;
 mod own_data;
 mod postgres;
+mod postgres_halving;
 mod reports;
 mod robust_run;
 mod robust_store;
