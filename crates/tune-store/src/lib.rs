@@ -54,6 +54,7 @@
 //! The SQL itself, each statement beside its parameter binding, is in the private `sql` module.
 
 mod columns;
+mod dashboard;
 mod error;
 mod merge;
 mod open;
@@ -65,6 +66,7 @@ mod types;
 use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 
+pub use dashboard::{DashJob, DashResult, SweepProgress};
 pub use error::{Result, StoreError};
 pub use open::{DEFAULT_MAX_ATTEMPTS, StoreOptions};
 pub use types::{
