@@ -585,7 +585,7 @@ fn draw_parallel<DB: DrawingBackend>(
         pts.push((x_of(fields.len()), y_of((val(r) - va) / (vb - va))));
         pts.push((x_of(fields.len() + 1), y_of((r.accuracy - ta) / (tb - ta))));
         let t = (val(r) - va) / (vb - va);
-        let colour = heat(0.25 + 0.75 * t);
+        let colour = heat(0.4 + 0.6 * t);
         root.draw(&PathElement::new(pts, colour.stroke_width(1)))?;
     }
     let axis_font = (FONT, 15).into_font().color(&DARK);

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use util::{EVIL, enc};
 
@@ -204,5 +204,4 @@ fn each_page_shows_in_chromium_and_a_new_epoch_appears_without_a_reload() {
     );
     screenshot(&bin, &profile, &running, "job-live");
     drop(rt);
-    let _ = Duration::ZERO;
 }

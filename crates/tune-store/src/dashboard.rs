@@ -46,7 +46,8 @@ pub struct SweepProgress {
     /// Epochs still to train: planned minus recorded, over the pending, running and interrupted
     /// jobs.
     pub epochs_remaining: u64,
-    /// Seconds the recorded epochs took, summed (each job's own clock).
+    /// Seconds the recorded epochs took, summed (each job's own clock; a done job counts its
+    /// whole run time).
     pub epoch_seconds: f64,
     /// Mean training images per second of the finished jobs (`None`: none finished).
     pub images_per_s: Option<f64>,

@@ -91,8 +91,8 @@ pub enum Command {
     ///
     /// Opens the database read-only (safe while `tune run` writes to it) and listens on
     /// 127.0.0.1:8080 unless `--bind` says otherwise; the address it listens on is printed on
-    /// stderr. Ctrl-C or SIGTERM stops it. Exit codes: 0 stopped, 2 bad input, 69 database or
-    /// address unavailable.
+    /// stderr. Ctrl-C or SIGTERM stops it. Exit codes: 0 stopped, 2 bad input (no such database,
+    /// a malformed --bind), 69 the database cannot be reached or the address is in use.
     Serve(ServeArgs),
 }
 

@@ -134,8 +134,22 @@ fn serve_warns_on_a_non_loopback_address_and_refuses_bad_input() {
     stop(&mut child);
 
     let out = run(tune(dir).args(["serve", "--db", "missing.db"]), false);
-    assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("missing.db"), "{}", stderr(&out));
+
+    // An address in use: unavailable.
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = busy.local_addr().unwrap().to_string();
+    let out = run(
+        tune(dir).args(["serve", "--db", "results.db", "--bind", &taken]),
+        false,
+    );
+    assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot listen on"),
+        "{}",
+        stderr(&out)
+    );
 
     let out = run(
         tune(dir).args(["serve", "--db", "results.db", "--bind", "localhost"]),

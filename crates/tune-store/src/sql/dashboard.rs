@@ -6,22 +6,22 @@ use super::Stmt;
 
 /// Jobs per sweep and status with their planned and recorded epochs, the seconds those epochs
 /// took and the summed training throughput of the finished ones, as [`SweepStatusRecord`]s; of
-/// sweep `sweep_id` only, or of every sweep (`None`).
+/// sweep `sweep_id` only, or of every sweep (`None`). A done job counts its planned epochs and
+/// its run time (its history is complete); only the others' epochs are looked up, by key.
 pub(crate) fn sweep_progress(sweep_id: Option<&str>) -> Stmt<'_> {
     Stmt::new(
         "SELECT sj.sweep_id, j.status, COUNT(*) AS n, \
              CAST(SUM(j.epochs) AS BIGINT) AS epochs_planned, \
-             CAST(COALESCE(SUM(e.n), 0) AS BIGINT) AS epochs_done, \
-             CAST(COALESCE(SUM(e.secs), 0) AS DOUBLE PRECISION) AS epoch_seconds, \
+             CAST(SUM(CASE WHEN r.job_key IS NOT NULL THEN j.epochs ELSE \
+                 (SELECT COUNT(*) FROM epoch_metrics e WHERE e.job_key = j.key) END) \
+                 AS BIGINT) AS epochs_done, \
+             CAST(COALESCE(SUM(CASE WHEN r.job_key IS NOT NULL THEN r.runtime_s ELSE \
+                 (SELECT SUM(e.seconds) FROM epoch_metrics e WHERE e.job_key = j.key) END), 0) \
+                 AS DOUBLE PRECISION) AS epoch_seconds, \
              CAST(SUM(r.images_per_s) AS DOUBLE PRECISION) AS images_per_s_sum, \
              COUNT(r.job_key) AS results \
          FROM sweep_jobs sj JOIN jobs j ON j.key = sj.job_key \
-         LEFT JOIN (SELECT em.job_key, COUNT(*) AS n, SUM(em.seconds) AS secs \
-                    FROM epoch_metrics em \
-                    WHERE $1 IS NULL OR em.job_key IN ( \
-                        SELECT s2.job_key FROM sweep_jobs s2 WHERE s2.sweep_id = $1) \
-                    GROUP BY em.job_key) e ON e.job_key = j.key \
-         LEFT JOIN results r ON r.job_key = j.key \
+         LEFT JOIN results r ON r.job_key = j.key AND j.status = 'done' \
          WHERE $1 IS NULL OR sj.sweep_id = $1 \
          GROUP BY sj.sweep_id, j.status",
     )
@@ -29,21 +29,17 @@ pub(crate) fn sweep_progress(sweep_id: Option<&str>) -> Stmt<'_> {
 }
 
 /// Every job of sweep `sweep_id` (an id, not a name) with its result and last recorded epoch,
-/// in grid order, as [`DashJobRecord`]s: one query for a whole sweep.
+/// in grid order, as [`DashJobRecord`]s: one query for a whole sweep (the epochs are looked up
+/// by key, through the primary key of `epoch_metrics`).
 pub(crate) fn sweep_jobs(sweep_id: &str) -> Stmt<'_> {
     Stmt::new(
         "SELECT j.key, j.spec_json, j.status, j.attempts, j.last_error, j.params, \
              r.test_loss, r.test_accuracy, r.runtime_s, r.images_per_s, \
-             lv.val_accuracy, COALESCE(lv.epochs_done, 0) AS epochs_done \
+             (SELECT e.val_accuracy FROM epoch_metrics e WHERE e.job_key = j.key \
+              ORDER BY e.epoch DESC LIMIT 1) AS val_accuracy, \
+             (SELECT COUNT(*) FROM epoch_metrics e WHERE e.job_key = j.key) AS epochs_done \
          FROM sweep_jobs sj JOIN jobs j ON j.key = sj.job_key \
          LEFT JOIN results r ON r.job_key = j.key \
-         LEFT JOIN (SELECT e.job_key, e.val_accuracy, m.n AS epochs_done \
-                    FROM epoch_metrics e \
-                    JOIN (SELECT em.job_key, MAX(em.epoch) AS epoch, COUNT(*) AS n \
-                          FROM epoch_metrics em JOIN sweep_jobs s2 ON s2.job_key = em.job_key \
-                          WHERE s2.sweep_id = $1 GROUP BY em.job_key) m \
-                      ON m.job_key = e.job_key AND m.epoch = e.epoch) lv \
-           ON lv.job_key = j.key \
          WHERE sj.sweep_id = $1 \
          ORDER BY sj.position, j.key",
     )
