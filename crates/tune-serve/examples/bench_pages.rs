@@ -73,7 +73,7 @@ async fn build(path: &std::path::Path) {
             .await
             .unwrap();
         n += 1;
-        if n % 2000 == 0 {
+        if n.is_multiple_of(2000) {
             eprintln!("{n} jobs finished in {:.0?}", start.elapsed());
         }
     }

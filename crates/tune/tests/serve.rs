@@ -28,6 +28,8 @@ fn get(addr: &str, path: &str) -> (u16, String) {
 
 /// Starts `tune serve` with `args` and reads stderr up to the line with the address; returns
 /// the child, the address and the lines read.
+/// The caller waits for the child (`stop`).
+#[allow(clippy::zombie_processes)]
 fn start(dir: &Path, args: &[&str]) -> (Child, String, String) {
     let mut child = tune(dir)
         .arg("serve")
@@ -41,6 +43,8 @@ fn start(dir: &Path, args: &[&str]) -> (Child, String, String) {
     loop {
         let mut line = String::new();
         if err.read_line(&mut line).unwrap() == 0 {
+            let _ = child.kill();
+            let _ = child.wait();
             panic!("tune serve ended without an address: {seen}");
         }
         seen.push_str(&line);
