@@ -174,7 +174,9 @@ impl Comparison {
         self.notes = notes;
     }
 
-    fn table(&self) -> TableData {
+    /// The comparison as a table: one row per model, one column per data set, then the delta
+    /// (what `render_compare` writes; the dashboard shows it as HTML).
+    pub fn table(&self) -> TableData {
         let mut columns = vec![Column::named("model", Align::Left)];
         columns.extend(self.datasets.iter().map(|d| Column::named(d, Align::Right)));
         columns.push(Column::named("delta_dataset", Align::Right));
@@ -194,7 +196,7 @@ impl Comparison {
     }
 
     /// Which configuration each model cell is, one line each (`best cnn on mnist: cnn 64-64/128 k3 …`).
-    fn config_lines(&self) -> Vec<String> {
+    pub fn config_lines(&self) -> Vec<String> {
         let mut lines = Vec::new();
         for row in &self.rows {
             for (d, c) in self.datasets.iter().zip(&row.configs) {

@@ -37,9 +37,14 @@ pub use confusion::{
 pub use field::{
     FIELD_NAMES, Field, FieldValue, Filter, SortKey, TRAINING_SETTINGS, job_label, varying_settings,
 };
-pub use plot::{plot_confusion, plot_curves, plot_depth};
+pub use plot::{
+    plot_confusion, plot_confusion_svg, plot_curves, plot_curves_svg, plot_depth, plot_depth_svg,
+    plot_parallel_svg,
+};
 pub use rank::{Ranked, RungConfig, RungJob, rank_accuracy, rank_rung};
-pub use render::render_report;
+pub use render::{
+    SAME_SPLIT_NOTE, ranked_table, render_report, report_heading, summary_table_data, ties_line,
+};
 pub use report::best_job;
 pub use report::{
     DEFAULT_ALPHA, Group, GroupSummary, GroupTest, Report, ReportOptions, ReportRow, TieSummary,

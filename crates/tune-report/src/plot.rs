@@ -87,6 +87,22 @@ macro_rules! draw_to {
     }};
 }
 
+/// Runs a drawing function on an in-memory SVG backend and returns the SVG text (the same drawing
+/// code as the files, for pages that embed the picture).
+macro_rules! draw_svg {
+    ($what:expr, $size:expr, $draw:ident ( $($arg:expr),* )) => {{
+        ensure_font();
+        let fail = |e: String| ReportError::Plot { path: std::path::PathBuf::from($what), message: e };
+        let mut svg = String::new();
+        {
+            let root = SVGBackend::with_string(&mut svg, $size).into_drawing_area();
+            $draw(&root, $($arg),*).map_err(|e| fail(e.to_string()))?;
+            root.present().map_err(|e| fail(e.to_string()))?;
+        }
+        Ok(svg)
+    }};
+}
+
 type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 
 /// A value range padded by `frac` of its span (at least `min_pad`), clamped to `[lo, hi]`.
@@ -118,6 +134,16 @@ pub fn plot_curves(history: &[EpochMetrics], title: &str, path: &Path) -> Result
         ));
     }
     draw_to!(path, (1200, 520), draw_curves(history, title))
+}
+
+/// [`plot_curves`] as SVG text (the same picture), for pages that embed it.
+pub fn plot_curves_svg(history: &[EpochMetrics], title: &str) -> Result<String, ReportError> {
+    if history.is_empty() {
+        return Err(ReportError::NothingToPlot(
+            "the history has no epochs".into(),
+        ));
+    }
+    draw_svg!("curves.svg", (1200, 520), draw_curves(history, title))
 }
 
 fn draw_curves<DB: DrawingBackend>(
@@ -292,6 +318,14 @@ pub fn plot_depth(rows: &[ResultRow], path: &Path) -> Result<(), ReportError> {
         return Err(ReportError::NothingToPlot("no finished jobs".into()));
     }
     draw_to!(path, (1000, 600), draw_depth(rows))
+}
+
+/// [`plot_depth`] as SVG text (the same picture), for pages that embed it.
+pub fn plot_depth_svg(rows: &[ResultRow]) -> Result<String, ReportError> {
+    if rows.is_empty() {
+        return Err(ReportError::NothingToPlot("no finished jobs".into()));
+    }
+    draw_svg!("depth.svg", (1000, 600), draw_depth(rows))
 }
 
 fn draw_depth<DB: DrawingBackend>(
@@ -474,6 +508,140 @@ fn heat(t: f64) -> RGBColor {
     RGBColor(lerp(247, 8), lerp(251, 48), lerp(255, 107))
 }
 
+/// Parallel coordinates: one vertical axis per field of `fields`, then validation and test
+/// accuracy; each row of `rows` is a line through its values, coloured by its validation
+/// accuracy (dark: high). A field's axis places its distinct values evenly (so 1e-4, 1e-3, 1e-2
+/// are evenly spread, and names and lists have a place too); accuracy axes are linear between the
+/// lowest and highest value. Returns SVG text. Draws at most the rows given: callers cut large
+/// sweeps to their best rows first.
+pub fn plot_parallel_svg(rows: &[ResultRow], fields: &[Field]) -> Result<String, ReportError> {
+    if rows.is_empty() {
+        return Err(ReportError::NothingToPlot("no finished jobs".into()));
+    }
+    let width = (180 * (fields.len() as u32 + 2)).clamp(700, 1400);
+    draw_svg!("parallel.svg", (width, 520), draw_parallel(rows, fields))
+}
+
+fn draw_parallel<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    rows: &[ResultRow],
+    fields: &[Field],
+) -> DrawResult<DB> {
+    root.fill(&WHITE)?;
+    let (w, h) = root.dim_in_pixel();
+    let (left, right, top, bottom) = (70i32, 70i32, 70i32, 50i32);
+    let axes = fields.len() + 2;
+    let span = (w as i32 - left - right).max(1);
+    let x_of = |i: usize| left + (span as f64 * i as f64 / (axes - 1).max(1) as f64) as i32;
+    let y_span = (h as i32 - top - bottom) as f64;
+    let y_of = |t: f64| top + ((1.0 - t.clamp(0.0, 1.0)) * y_span) as i32;
+    // Distinct values of each field, in order: a value's position is its index.
+    let levels: Vec<Vec<FieldValue>> = fields
+        .iter()
+        .map(|f| {
+            let mut v: Vec<FieldValue> = rows.iter().map(|r| f.value(&r.spec)).collect();
+            v.sort();
+            v.dedup();
+            v
+        })
+        .collect();
+    let val = |r: &ResultRow| crate::rank::rank_accuracy(r);
+    let range = |get: &dyn Fn(&ResultRow) -> f64| {
+        let (mut a, mut b) = (f64::INFINITY, f64::NEG_INFINITY);
+        for r in rows {
+            let v = get(r);
+            if v.is_finite() {
+                a = a.min(v);
+                b = b.max(v);
+            }
+        }
+        if !a.is_finite() {
+            (0.0, 1.0)
+        } else if b - a < 1e-9 {
+            (a - 0.005, b + 0.005)
+        } else {
+            (a, b)
+        }
+    };
+    let (va, vb) = range(&val);
+    let (ta, tb) = range(&|r: &ResultRow| r.accuracy);
+    let level_t = |i: usize, v: &FieldValue| {
+        let n = levels[i].len();
+        if n <= 1 {
+            0.5
+        } else {
+            levels[i].binary_search(v).unwrap_or(0) as f64 / (n - 1) as f64
+        }
+    };
+    // Worst first, so the best lines are drawn on top.
+    let mut order: Vec<&ResultRow> = rows.iter().collect();
+    order.sort_by(|a, b| val(a).total_cmp(&val(b)));
+    for r in order {
+        let mut pts: Vec<(i32, i32)> = fields
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (x_of(i), y_of(level_t(i, &f.value(&r.spec)))))
+            .collect();
+        pts.push((x_of(fields.len()), y_of((val(r) - va) / (vb - va))));
+        pts.push((x_of(fields.len() + 1), y_of((r.accuracy - ta) / (tb - ta))));
+        let t = (val(r) - va) / (vb - va);
+        let colour = heat(0.4 + 0.6 * t);
+        root.draw(&PathElement::new(pts, colour.stroke_width(1)))?;
+    }
+    let axis_font = (FONT, 15).into_font().color(&DARK);
+    let tick_font = (FONT, 12).into_font().color(&DARK);
+    let names: Vec<String> = fields
+        .iter()
+        .map(|f| f.name())
+        .chain(["val acc".to_string(), "test acc".to_string()])
+        .collect();
+    for (i, name) in names.iter().enumerate() {
+        let x = x_of(i);
+        root.draw(&PathElement::new(
+            vec![(x, top), (x, h as i32 - bottom)],
+            DARK.stroke_width(1),
+        ))?;
+        root.draw(&Text::new(
+            name.clone(),
+            (x, top - 34),
+            axis_font.clone().pos(Pos::new(HPos::Center, VPos::Top)),
+        ))?;
+        let ticks: Vec<(f64, String)> = if i < fields.len() {
+            let n = levels[i].len();
+            let step = n.div_ceil(10).max(1);
+            levels[i]
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| j % step == 0 || *j + 1 == n)
+                .map(|(_, v)| (level_t(i, v), v.display()))
+                .collect()
+        } else {
+            let (a, b) = if i == fields.len() {
+                (va, vb)
+            } else {
+                (ta, tb)
+            };
+            vec![(0.0, format!("{a:.4}")), (1.0, format!("{b:.4}"))]
+        };
+        for (t, label) in ticks {
+            root.draw(&Text::new(
+                label,
+                (x + 4, y_of(t)),
+                tick_font.clone().pos(Pos::new(HPos::Left, VPos::Center)),
+            ))?;
+        }
+    }
+    root.draw(&Text::new(
+        format!(
+            "{} configurations; colour: validation accuracy (dark: high)",
+            rows.len()
+        ),
+        (w as i32 / 2, h as i32 - 24),
+        tick_font.pos(Pos::new(HPos::Center, VPos::Top)),
+    ))?;
+    Ok(())
+}
+
 /// Confusion heat-map: rows are the true class, columns the predicted class, class names on both
 /// axes, each cell's count written in it. A cell's colour is its share of the true class's images,
 /// so the diagonal shows per-class accuracy and the off-diagonal cells the mistakes.
@@ -483,6 +651,29 @@ pub fn plot_confusion<S: AsRef<str>>(
     title: &str,
     path: &Path,
 ) -> Result<(), ReportError> {
+    let (confusion, layout, size) = confusion_layout(matrix, class_names)?;
+    draw_to!(path, size, draw_confusion(&confusion, title, layout))
+}
+
+/// [`plot_confusion`] as SVG text (the same picture), for pages that embed it.
+pub fn plot_confusion_svg<S: AsRef<str>>(
+    matrix: &[Vec<u64>],
+    class_names: &[S],
+    title: &str,
+) -> Result<String, ReportError> {
+    let (confusion, layout, size) = confusion_layout(matrix, class_names)?;
+    draw_svg!(
+        "confusion.svg",
+        size,
+        draw_confusion(&confusion, title, layout)
+    )
+}
+
+/// The confusion matrix checked against its classes, the grid's layout and the picture's size.
+fn confusion_layout<S: AsRef<str>>(
+    matrix: &[Vec<u64>],
+    class_names: &[S],
+) -> Result<(crate::Confusion, Layout, (u32, u32)), ReportError> {
     let confusion = crate::Confusion::new(matrix, class_names)?;
     if confusion.classes.is_empty() {
         return Err(ReportError::NothingToPlot("no classes".into()));
@@ -505,7 +696,7 @@ pub fn plot_confusion<S: AsRef<str>>(
         (layout.x0() as u32 + grid + 110).max(500),
         layout.y0() as u32 + grid + 8 + label + 50,
     );
-    draw_to!(path, size, draw_confusion(&confusion, title, layout))
+    Ok((confusion, layout, size))
 }
 
 fn label_font() -> FontDesc<'static> {

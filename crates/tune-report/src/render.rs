@@ -333,7 +333,8 @@ fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-fn report_heading(report: &Report) -> String {
+/// The line above a report: finished jobs, configurations and what ranks them.
+pub fn report_heading(report: &Report) -> String {
     let mut h = format!("{} finished job{}", report.jobs, plural(report.jobs));
     if report.repeats {
         h.push_str(&format!(
@@ -354,7 +355,7 @@ fn report_heading(report: &Report) -> String {
 pub const SAME_SPLIT_NOTE: &str = "Note: ranked and reported on the same test split: the top rows' test accuracy is optimistic (they were selected on it). Grids that do not say validation = \"test\" validate on a holdout of the training split instead.";
 
 /// The line under a group's table: the tie test, alpha and how many rows are tied with the best.
-fn ties_line(t: &crate::report::TieSummary) -> String {
+pub fn ties_line(t: &crate::report::TieSummary) -> String {
     let methods: Vec<&str> = t
         .methods
         .iter()
@@ -500,4 +501,15 @@ pub fn render_report(report: &Report, format: Format, width: Option<u16>) -> Str
             out
         }
     }
+}
+
+/// The ranked table of `rows` (rows of `report`, in any order) with the columns `tune report`
+/// shows for them: the same headers, cells and keys, for other renderers (the dashboard).
+pub fn ranked_table(report: &Report, rows: &[ReportRow]) -> TableData {
+    rows_table(&table_columns(report, rows), rows, report.repeats)
+}
+
+/// The per-group summary table of a grouped `report`, as `tune report --by` shows it.
+pub fn summary_table_data(report: &Report) -> TableData {
+    summary_table(report, false)
 }

@@ -54,6 +54,7 @@
 //! The SQL itself, each statement beside its parameter binding, is in the private `sql` module.
 
 mod columns;
+mod dashboard;
 mod error;
 mod halving;
 mod merge;
@@ -66,6 +67,7 @@ mod types;
 use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 
+pub use dashboard::{DashJob, DashResult, SweepProgress};
 pub use error::{Result, StoreError};
 pub use halving::Chooser;
 pub use open::{DEFAULT_MAX_ATTEMPTS, StoreOptions};

@@ -86,6 +86,25 @@ pub enum Command {
     /// Find, verify and download data sets.
     #[command(subcommand)]
     Data(DataCommand),
+    /// Serve a live, read-only web dashboard of the results database: sweeps, rankings, curves,
+    /// confusions.
+    ///
+    /// Opens the database read-only (safe while `tune run` writes to it) and listens on
+    /// 127.0.0.1:8080 unless `--bind` says otherwise; the address it listens on is printed on
+    /// stderr. Ctrl-C or SIGTERM stops it. Exit codes: 0 stopped, 2 bad input (no such database,
+    /// a malformed --bind), 69 the database cannot be reached or the address is in use.
+    Serve(ServeArgs),
+}
+
+/// `tune serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Address and port to listen on (port 0: any free port). The dashboard has no login:
+    /// anything but a loopback address shows every result to the network, and tune warns.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR:PORT")]
+    pub bind: std::net::SocketAddr,
 }
 
 /// The architecture, from flags.

@@ -43,6 +43,7 @@ fn help_of_every_command() {
         &["data"],
         &["data", "list"],
         &["data", "fetch"],
+        &["serve"],
     ];
     for args in commands {
         let name = if args.is_empty() {

@@ -16,6 +16,7 @@ mod reports;
 mod robust_run;
 mod robust_store;
 mod run;
+mod serve;
 mod shard;
 mod smoke;
 mod ties;

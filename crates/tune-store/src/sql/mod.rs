@@ -10,6 +10,7 @@
 //! a job is picked (`FOR UPDATE SKIP LOCKED` on PostgreSQL).
 
 pub(crate) mod halving;
+pub(crate) mod dashboard;
 pub(crate) mod postgres;
 pub(crate) mod sqlite;
 mod stmt;

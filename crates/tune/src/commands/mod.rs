@@ -12,6 +12,7 @@ mod plot;
 mod report;
 mod results;
 mod run;
+mod serve;
 mod status;
 mod train;
 mod worker;
@@ -39,6 +40,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Train(args) => train::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Data(cmd) => data::run(cmd),
+        Command::Serve(args) => serve::run(args),
     }
 }
 

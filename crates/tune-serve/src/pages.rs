@@ -1,0 +1,778 @@
+//! The handlers: one function per route, each reading through the store's read API and
+//! rendering HTML (or CSV, JSON, SVG, text).
+
+use std::fmt::Write;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State as Extract};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tune_report::{Comparison, Confusion, Field, Format, ReportError, ReportOptions, ResultRow};
+use tune_store::{DashJob, ResultFilter, StoreError, SweepProgress};
+
+use crate::State;
+use crate::html::{self, duration, enc, esc, page, plain_head};
+use crate::sweep::{self, SweepQuery, TIE_LIMIT};
+
+/// Rows of unfinished jobs listed on a sweep's page.
+const UNFINISHED_SHOWN: usize = 200;
+
+/// Configurations drawn in the parallel-coordinates picture (the best by the ranking).
+const PARALLEL_ROWS: usize = 300;
+
+/// Why a page could not be made.
+#[derive(Debug)]
+pub enum PageError {
+    /// No such sweep or job (404).
+    NotFound(String),
+    /// A query parameter that cannot be used (400).
+    BadRequest(String),
+    /// The database could not be read, or a figure not drawn (500).
+    Internal(String),
+}
+
+impl From<StoreError> for PageError {
+    fn from(e: StoreError) -> PageError {
+        PageError::Internal(e.to_string())
+    }
+}
+
+impl From<ReportError> for PageError {
+    fn from(e: ReportError) -> PageError {
+        PageError::Internal(e.to_string())
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let (status, title, message) = match self {
+            PageError::NotFound(m) => (StatusCode::NOT_FOUND, "Not found", m),
+            PageError::BadRequest(m) => (StatusCode::BAD_REQUEST, "Bad request", m),
+            PageError::Internal(m) => {
+                tracing::warn!("dashboard page failed: {m}");
+                (StatusCode::INTERNAL_SERVER_ERROR, "Error", m)
+            }
+        };
+        let body = format!(
+            "<h1>{}</h1><p>{}</p><p><a href=\"/\">All sweeps</a></p>",
+            esc(title),
+            esc(&message)
+        );
+        respond(status, HTML, page(title, "", "", &body))
+    }
+}
+
+const HTML: &str = "text/html; charset=utf-8";
+const SVG: &str = "image/svg+xml";
+
+/// A response with `content_type` and the headers every response carries: no caching (the
+/// pages are live), no content sniffing, and a content security policy that allows only this
+/// server's own stylesheet and script (so markup that slipped into a page could not run).
+fn respond(status: StatusCode, content_type: &'static str, body: impl Into<Body>) -> Response {
+    let mut r = (status, body.into()).into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+             connect-src 'self'; base-uri 'none'; form-action 'self'",
+        ),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    r
+}
+
+fn ok_html(body: String) -> Response {
+    respond(StatusCode::OK, HTML, body)
+}
+
+type Page = Result<Response, PageError>;
+type Params = Query<Vec<(String, String)>>;
+
+/// 404 for every path that is not a route.
+pub async fn not_found() -> Response {
+    PageError::NotFound("no such page".into()).into_response()
+}
+
+/// `/assets/dash.css`.
+pub async fn css() -> Response {
+    respond(
+        StatusCode::OK,
+        "text/css; charset=utf-8",
+        include_str!("../assets/dash.css"),
+    )
+}
+
+/// `/assets/dash.js`.
+pub async fn js() -> Response {
+    respond(
+        StatusCode::OK,
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/dash.js"),
+    )
+}
+
+/// `/mark`: the change mark, as text.
+pub async fn mark(Extract(d): Extract<State>) -> Page {
+    let m = d.store.change_mark().await?;
+    Ok(respond(StatusCode::OK, "text/plain; charset=utf-8", m))
+}
+
+fn status_badges(statuses: &[(String, u64)]) -> String {
+    let mut out = String::new();
+    for (s, n) in statuses {
+        let _ = write!(
+            out,
+            "<span class=\"status {}\">{} {}</span>",
+            esc(s),
+            n,
+            esc(s)
+        );
+    }
+    out
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.0}%", (x * 100.0).clamp(0.0, 100.0))
+}
+
+/// `/`: every sweep with its progress.
+pub async fn sweeps(Extract(d): Extract<State>) -> Page {
+    let mark = d.store.change_mark().await?;
+    let sweeps = d.store.sweep_progress(None).await?;
+    let mut body = String::from("<h1>Sweeps</h1>");
+    if sweeps.is_empty() {
+        body.push_str(
+            "<p>No sweeps in this database yet: <code>tune run grids/quick.toml</code> starts one; \
+             this page updates by itself.</p>",
+        );
+    } else {
+        let _ = write!(
+            body,
+            "<p class=\"meta\">{} sweep{}, newest first. Progress counts epochs; the ETA divides \
+             the epochs left by the jobs running now, at the mean seconds per recorded epoch; \
+             images/s is the mean training throughput of a finished job.</p>",
+            sweeps.len(),
+            if sweeps.len() == 1 { "" } else { "s" }
+        );
+        body.push_str(
+            "<div class=\"wide\"><table class=\"sweeps\"><thead><tr><th class=\"l\">sweep</th>\
+             <th class=\"l\">jobs by status</th><th class=\"r\">jobs</th><th class=\"l\">progress</th>\
+             <th class=\"r\">epochs</th><th class=\"r\">images/s</th><th class=\"r\">ETA</th>\
+             <th class=\"l\">started (UTC)</th><th class=\"l\">finished (UTC)</th>\
+             <th class=\"l\">host</th></tr></thead><tbody>",
+        );
+        for s in sweeps.iter().rev() {
+            sweep_row(&mut body, s);
+        }
+        body.push_str("</tbody></table></div>");
+    }
+    Ok(ok_html(page("Sweeps", d.store.target(), &mark, &body)))
+}
+
+fn sweep_row(body: &mut String, s: &SweepProgress) {
+    let progress = s.progress();
+    let _ = write!(
+        body,
+        "<tr><td class=\"l\"><a href=\"/sweeps/{href}\">{name}</a><br><small>{id}</small></td>\
+         <td class=\"l\">{badges}</td><td class=\"r\">{jobs}</td>\
+         <td class=\"l\"><progress max=\"1000\" value=\"{pv}\"></progress> {pct}</td>\
+         <td class=\"r\">{done} / {planned}</td><td class=\"r\">{ips}</td><td class=\"r\">{eta}</td>\
+         <td class=\"l\">{started}</td><td class=\"l\">{finished}</td><td class=\"l\">{host}</td></tr>",
+        href = esc(&enc(&s.id)),
+        name = esc(&s.name),
+        id = esc(&s.id),
+        badges = status_badges(&s.statuses),
+        jobs = s.jobs(),
+        pv = (progress * 1000.0).round() as u64,
+        pct = pct(progress),
+        done = s.epochs_done,
+        planned = s.epochs_planned,
+        ips = s.images_per_s.map_or("—".into(), |v| format!("{v:.0}")),
+        eta = s.eta_seconds().map_or("—".into(), duration),
+        started = esc(&s.started_at),
+        finished = esc(s.finished_at.as_deref().unwrap_or("—")),
+        host = esc(&s.host),
+    );
+}
+
+/// `/sweeps/{id}`: the ranked table, unfinished jobs, per-depth summary, pictures, downloads.
+pub async fn sweep(Extract(d): Extract<State>, Path(id): Path<String>, Query(q): Params) -> Page {
+    let q = SweepQuery::parse(&q)?;
+    let mark = d.store.change_mark().await?;
+    let data = sweep::load(&d.store, &id, &q, true).await?;
+    let s = &data.progress;
+    let mut body = format!(
+        "<h1>Sweep {}</h1><p class=\"meta\">id <code>{}</code> · host {} · started {} UTC{} · \
+         {} jobs: {}</p><p><progress max=\"1000\" value=\"{}\"></progress> {} of the epochs \
+         ({} / {}){}</p>",
+        esc(&s.name),
+        esc(&s.id),
+        esc(&s.host),
+        esc(&s.started_at),
+        s.finished_at
+            .as_deref()
+            .map_or(String::new(), |f| format!(" · finished {} UTC", esc(f))),
+        s.jobs(),
+        status_badges(&s.statuses),
+        (s.progress() * 1000.0).round() as u64,
+        pct(s.progress()),
+        s.epochs_done,
+        s.epochs_planned,
+        s.eta_seconds()
+            .map_or(String::new(), |e| format!(" · ETA {}", duration(e))),
+    );
+    let self_url = format!("/sweeps/{}", esc(&enc(&s.id)));
+    // The filter form: a plain GET form, no script needed.
+    let _ = write!(
+        body,
+        "<form class=\"filter\" method=\"get\" action=\"{self_url}\">\
+         <label>filter <input type=\"text\" name=\"where\" value=\"{}\" \
+         placeholder=\"dropout=0.25; lr=0.001,0.01\"></label>\
+         <input type=\"hidden\" name=\"sort\" value=\"{}\">\
+         <input type=\"hidden\" name=\"dir\" value=\"{}\">\
+         <button type=\"submit\">apply</button> <a href=\"{self_url}\">clear</a></form>",
+        esc(&q.where_text.join("; ")),
+        esc(&q.sort_name),
+        if q.desc { "desc" } else { "asc" },
+    );
+    if !q.filters.is_empty() {
+        let _ = write!(
+            body,
+            "<p class=\"meta\">{} of {} jobs pass the filter.</p>",
+            data.jobs.len(),
+            data.all_jobs
+        );
+    }
+    body.push_str("<h2>Ranking</h2>");
+    if data.rows.is_empty() {
+        body.push_str("<p>No finished jobs yet: the ranking appears as jobs finish.</p>");
+    } else {
+        let report = sweep::ranking(&data.rows)?;
+        ranking_section(&mut body, &report, &q, &data, &self_url);
+        depth_section(&mut body, &data.rows, &q, &self_url)?;
+        let _ = write!(
+            body,
+            "<h2>Parallel coordinates</h2><p class=\"meta\">The best {} configurations by \
+             validation accuracy; one line each through its settings, validation and test \
+             accuracy.</p><img class=\"figure\" alt=\"parallel coordinates of the settings \
+             against validation and test accuracy\" src=\"{self_url}/parallel.svg?{}\">",
+            PARALLEL_ROWS.min(report.configurations),
+            esc(&q.filter_query())
+        );
+        let fq = esc(&q.filter_query());
+        let _ = write!(
+            body,
+            "<h2>Downloads</h2><p>The whole ranking (every row, as <code>tune report</code> \
+             writes it): <a href=\"{self_url}/report.csv?{fq}\">report.csv</a> · \
+             <a href=\"{self_url}/report.json?{fq}\">report.json</a></p>"
+        );
+    }
+    unfinished_section(&mut body, &data.jobs);
+    Ok(ok_html(page(
+        &format!("Sweep {}", s.name),
+        d.store.target(),
+        &mark,
+        &body,
+    )))
+}
+
+fn ranking_section(
+    body: &mut String,
+    report: &tune_report::Report,
+    q: &SweepQuery,
+    data: &sweep::SweepData,
+    self_url: &str,
+) {
+    let rows = sweep::sorted_rows(report, q);
+    let shown = &rows[..rows.len().min(q.top)];
+    let table = tune_report::ranked_table(report, shown);
+    let _ = write!(
+        body,
+        "<p class=\"meta\">{}. Showing {} of {} row{}{}; click a column to sort.</p>",
+        esc(&tune_report::report_heading(report)),
+        shown.len(),
+        rows.len(),
+        if rows.len() == 1 { "" } else { "s" },
+        if q.sort_name.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", sorted by {} {}",
+                esc(&q.sort_name),
+                if q.desc { "descending" } else { "ascending" }
+            )
+        },
+    );
+    let head = |i: usize, h: &str| {
+        let key = &table.columns[i].key;
+        match sweep::sort_key_of(key) {
+            Some(k) => {
+                let current = (q.sort_name.is_empty() && key == "rank") || q.sort_name == *key;
+                let desc = if current {
+                    !q.desc
+                } else {
+                    matches!(
+                        k,
+                        tune_report::SortKey::Accuracy | tune_report::SortKey::TestAccuracy
+                    )
+                };
+                format!(
+                    "<a href=\"{self_url}?{}\"{}>{}{}</a>",
+                    esc(&q.with_sort(key, desc)),
+                    if current { " class=\"sorted\"" } else { "" },
+                    esc(h),
+                    if current {
+                        if q.desc { " ▼" } else { " ▲" }
+                    } else {
+                        ""
+                    }
+                )
+            }
+            None => esc(h),
+        }
+    };
+    let jobs = |r: usize| {
+        shown[r]
+            .keys
+            .iter()
+            .map(|k| {
+                format!(
+                    "<a href=\"/jobs/{}\">{}</a>",
+                    esc(&enc(k)),
+                    esc(&k[..k.len().min(10)])
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    body.push_str("<div class=\"wide\">");
+    let jobs: &dyn Fn(usize) -> String = &jobs;
+    body.push_str(&html::table(&table, "ranking", &head, Some(("job", jobs))));
+    body.push_str("</div>");
+    if let Some(t) = report.groups.first().and_then(|g| g.ties.as_ref()) {
+        let _ = write!(
+            body,
+            "<p class=\"note\">{}</p>",
+            esc(&tune_report::ties_line(t))
+        );
+    }
+    if !data.with_ties && data.rows.len() > TIE_LIMIT {
+        let _ = write!(
+            body,
+            "<p class=\"note\">Tie tests and single-run intervals are left out above {TIE_LIMIT} \
+             finished jobs (they read every job's per-image predictions): \
+             <code>tune report --sweep {}</code> has them.</p>",
+            esc(&data.progress.id)
+        );
+    }
+    if report.ranked_on_test {
+        let _ = write!(
+            body,
+            "<p class=\"note\">{}</p>",
+            esc(tune_report::SAME_SPLIT_NOTE)
+        );
+    }
+}
+
+fn depth_section(
+    body: &mut String,
+    rows: &[ResultRow],
+    q: &SweepQuery,
+    self_url: &str,
+) -> Result<(), PageError> {
+    let mut by = vec![Field::Layers];
+    let first = &rows[0].spec.train.dataset;
+    if rows.iter().any(|r| &r.spec.train.dataset != first) {
+        by.push(Field::Dataset);
+    }
+    let report = tune_report::Report::build(
+        rows,
+        &ReportOptions {
+            by,
+            ..ReportOptions::default()
+        },
+    )?;
+    body.push_str("<h2>Per depth</h2>");
+    body.push_str(&html::table(
+        &tune_report::summary_table_data(&report),
+        "summary",
+        &plain_head,
+        None,
+    ));
+    if let Some(v) = &report.verdict {
+        let _ = write!(
+            body,
+            "<p class=\"note\">Between depths (Welch's t-test on configuration means, \
+             Holm-corrected, alpha = {}): {}</p>",
+            report.alpha,
+            esc(v)
+        );
+    }
+    for n in &report.notes {
+        let _ = write!(body, "<p class=\"note\">note: {}</p>", esc(n));
+    }
+    let _ = write!(
+        body,
+        "<img class=\"figure\" alt=\"test accuracy per depth\" src=\"{self_url}/depth.svg?{}\">",
+        esc(&q.filter_query())
+    );
+    Ok(())
+}
+
+fn status_order(s: &str) -> usize {
+    ["failed", "pruned", "running", "interrupted", "pending"]
+        .iter()
+        .position(|o| *o == s)
+        .unwrap_or(1)
+}
+
+fn unfinished_section(body: &mut String, jobs: &[DashJob]) {
+    let mut open: Vec<&DashJob> = jobs.iter().filter(|j| j.status != "done").collect();
+    if open.is_empty() {
+        return;
+    }
+    open.sort_by_key(|j| status_order(&j.status));
+    let _ = write!(
+        body,
+        "<h2>Not finished</h2><p class=\"meta\">{} job{} not done{}: failed and pruned first, \
+         with their reason.</p>",
+        open.len(),
+        if open.len() == 1 { "" } else { "s" },
+        if open.len() > UNFINISHED_SHOWN {
+            format!(", the first {UNFINISHED_SHOWN} shown")
+        } else {
+            String::new()
+        }
+    );
+    body.push_str(
+        "<div class=\"wide\"><table class=\"unfinished\"><thead><tr><th class=\"l\">status</th>\
+         <th class=\"l\">job</th><th class=\"l\">configuration</th><th class=\"r\">epochs</th>\
+         <th class=\"r\">attempts</th><th class=\"r\">last val acc</th>\
+         <th class=\"l\">reason / last error</th></tr></thead><tbody>",
+    );
+    for j in open.iter().take(UNFINISHED_SHOWN) {
+        let _ = write!(
+            body,
+            "<tr><td class=\"l\"><span class=\"status {s}\">{s}</span></td>\
+             <td class=\"l\"><a href=\"/jobs/{href}\">{short}</a></td><td class=\"l\">{label}</td>\
+             <td class=\"r\">{done} / {planned}</td><td class=\"r\">{att}</td><td class=\"r\">{val}</td>\
+             <td class=\"l\">{err}</td></tr>",
+            s = esc(&j.status),
+            href = esc(&enc(&j.key)),
+            short = esc(&j.key[..j.key.len().min(10)]),
+            label = esc(&tune_report::job_label(
+                &j.spec,
+                &[Field::Dropout, Field::Lr, Field::Seed]
+            )),
+            done = j.epochs_done,
+            planned = j.spec.train.epochs,
+            att = j.attempts,
+            val = j.val_accuracy.map_or("—".into(), |v| format!("{v:.4}")),
+            err = esc(j.last_error.as_deref().unwrap_or("")),
+        );
+    }
+    body.push_str("</tbody></table></div>");
+}
+
+/// `/sweeps/{id}/report.csv`: the ranking as `tune report --format csv` writes it.
+pub async fn report_csv(
+    Extract(d): Extract<State>,
+    Path(id): Path<String>,
+    Query(q): Params,
+) -> Page {
+    download(d, id, q, Format::Csv).await
+}
+
+/// `/sweeps/{id}/report.json`: the ranking as `tune report --format json` writes it.
+pub async fn report_json(
+    Extract(d): Extract<State>,
+    Path(id): Path<String>,
+    Query(q): Params,
+) -> Page {
+    download(d, id, q, Format::Json).await
+}
+
+async fn download(d: State, id: String, q: Vec<(String, String)>, format: Format) -> Page {
+    let q = SweepQuery::parse(&q)?;
+    let data = sweep::load(&d.store, &id, &q, true).await?;
+    if data.rows.is_empty() {
+        return Err(PageError::NotFound(format!(
+            "sweep `{}` has no finished jobs yet",
+            data.progress.id
+        )));
+    }
+    let report = sweep::ranking(&data.rows)?;
+    let text = tune_report::render_report(&report, format, None);
+    let (ctype, ext) = match format {
+        Format::Json => ("application/json", "json"),
+        _ => ("text/csv; charset=utf-8", "csv"),
+    };
+    let mut r = respond(StatusCode::OK, ctype, text);
+    // The file name is the sweep id with anything but plain characters replaced.
+    let name: String = data
+        .progress
+        .id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}-report.{ext}\"")) {
+        r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(r)
+}
+
+/// `/sweeps/{id}/depth.svg`: test accuracy per depth (the picture of `tune plot depth`).
+pub async fn depth_svg(
+    Extract(d): Extract<State>,
+    Path(id): Path<String>,
+    Query(q): Params,
+) -> Page {
+    let q = SweepQuery::parse(&q)?;
+    let data = sweep::load(&d.store, &id, &q, false).await?;
+    if data.rows.is_empty() {
+        return Err(PageError::NotFound("no finished jobs to draw".into()));
+    }
+    let svg = tune_report::plot_depth_svg(&data.rows)?;
+    Ok(respond(StatusCode::OK, SVG, svg))
+}
+
+/// `/sweeps/{id}/parallel.svg`: the best configurations' settings against validation and test
+/// accuracy.
+pub async fn parallel_svg(
+    Extract(d): Extract<State>,
+    Path(id): Path<String>,
+    Query(q): Params,
+) -> Page {
+    let q = SweepQuery::parse(&q)?;
+    let data = sweep::load(&d.store, &id, &q, false).await?;
+    if data.rows.is_empty() {
+        return Err(PageError::NotFound("no finished jobs to draw".into()));
+    }
+    let report = sweep::ranking(&data.rows)?;
+    let by_key: std::collections::HashMap<&str, &ResultRow> =
+        data.rows.iter().map(|r| (r.key.as_str(), r)).collect();
+    // One line per configuration: its lowest-seed job, with the configuration's mean accuracies.
+    let best: Vec<ResultRow> = report
+        .groups
+        .iter()
+        .flat_map(|g| g.rows.iter())
+        .take(PARALLEL_ROWS)
+        .filter_map(|r| {
+            let mut row = (*by_key.get(r.keys[0].as_str())?).clone();
+            row.accuracy = r.accuracy;
+            row.val_accuracy = Some(r.val_accuracy);
+            Some(row)
+        })
+        .collect();
+    let fields = sweep::varying_fields(&data.rows);
+    let svg = tune_report::plot_parallel_svg(&best, &fields)?;
+    Ok(respond(StatusCode::OK, SVG, svg))
+}
+
+/// `/jobs/{key}`: a job's specification, curves, confusion heat-map and last error.
+pub async fn job(Extract(d): Extract<State>, Path(key): Path<String>) -> Page {
+    let mark = d.store.change_mark().await?;
+    let Some(job) = d.store.dash_job(&key).await? else {
+        return Err(PageError::NotFound(format!("no job has the key `{key}`")));
+    };
+    let history = d.store.history(&job.key).await?;
+    let sweeps = d.store.sweeps_of_job(&job.key).await?;
+    let label = job.spec.model.label();
+    let mut body = format!(
+        "<h1>Job {}</h1><p class=\"meta\"><code>{}</code> · {} on {} · \
+         <span class=\"status {}\">{}</span></p>",
+        esc(&label),
+        esc(&job.key),
+        esc(&label),
+        esc(&job.spec.train.dataset),
+        esc(&job.status),
+        esc(&job.status),
+    );
+    let sweep_links: Vec<String> = sweeps
+        .iter()
+        .map(|s| format!("<a href=\"/sweeps/{}\">{}</a>", esc(&enc(s)), esc(s)))
+        .collect();
+    let mut kv = vec![
+        ("status", esc(&job.status)),
+        (
+            "epochs",
+            format!("{} of {}", job.epochs_done, job.spec.train.epochs),
+        ),
+        ("attempts", job.attempts.to_string()),
+        ("worker", esc(job.worker_id.as_deref().unwrap_or("—"))),
+        (
+            "started (UTC)",
+            esc(job.started_at.as_deref().unwrap_or("—")),
+        ),
+        (
+            "finished (UTC)",
+            esc(job.finished_at.as_deref().unwrap_or("—")),
+        ),
+        ("parameters", tune_report::thousands(job.params)),
+        ("sweeps", sweep_links.join(", ")),
+    ];
+    if let Some(v) = job.val_accuracy {
+        kv.push(("last val accuracy", format!("{v:.4}")));
+    }
+    if let Some(r) = job.result {
+        kv.push(("test accuracy", format!("{:.4}", r.test_accuracy)));
+        kv.push(("test loss", format!("{:.4}", r.test_loss)));
+        kv.push(("runtime", duration(r.runtime_s)));
+        kv.push(("images/s", format!("{:.0}", r.images_per_s)));
+    }
+    body.push_str("<div class=\"cols\"><div><h2>State</h2><dl class=\"kv\">");
+    for (k, v) in kv {
+        let _ = write!(body, "<dt>{k}</dt><dd>{v}</dd>");
+    }
+    body.push_str("</dl></div><div><h2>Specification</h2><dl class=\"kv\">");
+    for f in Field::REPORT {
+        if f == Field::Seed || !matches!(f.value(&job.spec), tune_report::FieldValue::None) {
+            let _ = write!(
+                body,
+                "<dt>{}</dt><dd>{}</dd>",
+                esc(&f.name()),
+                esc(&f.value(&job.spec).display())
+            );
+        }
+    }
+    let _ = write!(
+        body,
+        "</dl><details><summary>canonical JSON</summary><pre>{}</pre></details></div></div>",
+        esc(&job.spec.canonical_json())
+    );
+    if let Some(e) = &job.last_error {
+        let _ = write!(
+            body,
+            "<h2>Last error</h2><pre class=\"error\">{}</pre>",
+            esc(e)
+        );
+    }
+    body.push_str("<h2>Learning curves</h2>");
+    if history.is_empty() {
+        body.push_str("<p>No epoch recorded yet: the curves grow here as the job trains.</p>");
+    } else {
+        let title = format!("{} on {}", label, job.spec.train.dataset);
+        let svg = tune_report::plot_curves_svg(&history, &title)?;
+        let _ = write!(body, "<div class=\"plot curves\">{svg}</div>");
+        body.push_str(
+            "<table class=\"epochs\"><thead><tr><th class=\"r\">epoch</th>\
+             <th class=\"r\">train loss</th><th class=\"r\">train acc</th>\
+             <th class=\"r\">val loss</th><th class=\"r\">val acc</th>\
+             <th class=\"r\">seconds</th></tr></thead><tbody>",
+        );
+        for e in &history {
+            let _ = write!(
+                body,
+                "<tr><td class=\"r\">{}</td><td class=\"r\">{:.4}</td><td class=\"r\">{:.4}</td>\
+                 <td class=\"r\">{:.4}</td><td class=\"r\">{:.4}</td><td class=\"r\">{:.1}</td></tr>",
+                e.epoch, e.train_loss, e.train_accuracy, e.val_loss, e.val_accuracy, e.seconds
+            );
+        }
+        body.push_str("</tbody></table>");
+    }
+    if let Some(matrix) = d.store.confusion(&job.key).await? {
+        let mut classes = (d.classes)(&job.spec.train.dataset);
+        if classes.len() != matrix.len() {
+            classes = (0..matrix.len()).map(|c| c.to_string()).collect();
+        }
+        let confusion = Confusion::new(&matrix, &classes)?;
+        let title = format!("{} on {}", label, job.spec.train.dataset);
+        let svg = tune_report::plot_confusion_svg(&matrix, &classes, &title)?;
+        let _ = write!(
+            body,
+            "<h2>Confusion on the test split</h2><div class=\"cols\"><div class=\"plot confusion\">{svg}</div><div>\
+             <table class=\"classes\"><thead><tr><th class=\"l\">class</th><th class=\"r\">images</th>\
+             <th class=\"r\">correct</th><th class=\"r\">accuracy</th>\
+             <th class=\"l\">most confused with</th></tr></thead><tbody>"
+        );
+        for c in &confusion.per_class {
+            let _ = write!(
+                body,
+                "<tr><td class=\"l\">{}</td><td class=\"r\">{}</td><td class=\"r\">{}</td>\
+                 <td class=\"r\">{}</td><td class=\"l\">{}</td></tr>",
+                esc(&c.class),
+                c.images,
+                c.correct,
+                c.accuracy.map_or("—".into(), |a| format!("{a:.4}")),
+                c.confused_with
+                    .as_deref()
+                    .map_or(String::new(), |w| format!(
+                        "{} ({})",
+                        esc(w),
+                        c.confused_count
+                    )),
+            );
+        }
+        body.push_str("</tbody></table></div></div>");
+    }
+    Ok(ok_html(page(
+        &format!("Job {}", &job.key[..job.key.len().min(10)]),
+        d.store.target(),
+        &mark,
+        &body,
+    )))
+}
+
+/// `/compare`: the ANN against the best CNN per data set, as `tune compare` shows it.
+pub async fn compare(Extract(d): Extract<State>) -> Page {
+    let mark = d.store.change_mark().await?;
+    let results = d.store.results(&ResultFilter::default()).await?;
+    let mut body = String::from("<h1>ANN vs CNN</h1>");
+    if results.is_empty() {
+        body.push_str(
+            "<p>No finished jobs yet: <code>tune run grids/compare.toml</code> trains the \
+             comparison.</p>",
+        );
+    } else {
+        let rows: Vec<ResultRow> = results
+            .iter()
+            .map(|r| ResultRow {
+                key: r.key.clone(),
+                spec: r.spec.clone(),
+                params: r.params as usize,
+                loss: r.test_loss,
+                accuracy: r.test_accuracy,
+                val_accuracy: r.val_accuracy,
+                val_predictions: None,
+                test_predictions: None,
+                runtime_s: r.runtime_s,
+                sweep: None,
+            })
+            .collect();
+        let c = Comparison::build(&rows);
+        body.push_str(
+            "<p class=\"meta\">Test accuracy: the ANN against the best CNN on each data set \
+             (mean over seeds; delta_dataset = mnist − fashion-mnist, delta_model = best cnn − \
+             ann), over every finished job of the database.</p>",
+        );
+        body.push_str(&html::table(&c.table(), "compare", &plain_head, None));
+        let lines = c.config_lines();
+        if !lines.is_empty() {
+            body.push_str("<ul>");
+            for l in lines {
+                let _ = write!(body, "<li>{}</li>", esc(&l));
+            }
+            body.push_str("</ul>");
+        }
+        for n in &c.notes {
+            let _ = write!(body, "<p class=\"note\">note: {}</p>", esc(n));
+        }
+    }
+    Ok(ok_html(page("ANN vs CNN", d.store.target(), &mark, &body)))
+}

@@ -1,0 +1,312 @@
+//! Reads for the dashboard (`tune serve`): every sweep's progress in one query, a whole sweep's
+//! jobs with their results in one query, one job, and a cheap change mark for live pages.
+//!
+//! Statuses are read as the text the database holds, so that a status this version does not
+//! name (such as `pruned`) is still shown rather than refused.
+
+use std::collections::HashMap;
+
+use tune_spec::JobSpec;
+
+use crate::error::{Result, StoreError};
+use crate::sql::dashboard::{self as q, DashJobRecord, MarkRecord, SweepStatusRecord};
+use crate::sql::{self, PredictionRecord, StatusRecord, SweepRecord};
+use crate::types::JobPredictions;
+use crate::{Store, columns, on_backend};
+
+/// Statuses of jobs that will still train: their unrecorded epochs are the work left.
+const WAITING: [&str; 3] = ["pending", "running", "interrupted"];
+
+/// Order in which statuses are listed: life order, then any other status by name.
+fn status_rank(s: &str) -> (usize, &str) {
+    let order = ["pending", "running", "interrupted", "done", "failed"];
+    (order.iter().position(|o| *o == s).unwrap_or(order.len()), s)
+}
+
+/// A sweep and how far its jobs are (`tune serve`'s front page).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepProgress {
+    /// Its id (`NAME-HASH`).
+    pub id: String,
+    /// The grid's name.
+    pub name: String,
+    /// When it was first enqueued (UTC text).
+    pub started_at: String,
+    /// When its last job finished (UTC text); `None` while jobs remain.
+    pub finished_at: Option<String>,
+    /// Host that enqueued it.
+    pub host: String,
+    /// Jobs per status, as stored (`pending`, `running`, `interrupted`, `done`, `failed`, then
+    /// any other status such as `pruned`), only statuses that occur.
+    pub statuses: Vec<(String, u64)>,
+    /// Epochs the sweep's jobs were set to train, summed.
+    pub epochs_planned: u64,
+    /// Epochs recorded so far, summed over the jobs.
+    pub epochs_done: u64,
+    /// Epochs still to train: planned minus recorded, over the pending, running and interrupted
+    /// jobs.
+    pub epochs_remaining: u64,
+    /// Seconds the recorded epochs took, summed (each job's own clock; a done job counts its
+    /// whole run time).
+    pub epoch_seconds: f64,
+    /// Mean training images per second of the finished jobs (`None`: none finished).
+    pub images_per_s: Option<f64>,
+}
+
+impl SweepProgress {
+    /// All the sweep's jobs.
+    pub fn jobs(&self) -> u64 {
+        self.statuses.iter().map(|(_, n)| n).sum()
+    }
+
+    /// Jobs with status `status`.
+    pub fn count(&self, status: &str) -> u64 {
+        self.statuses
+            .iter()
+            .find(|(s, _)| s == status)
+            .map_or(0, |(_, n)| *n)
+    }
+
+    /// Share of the planned epochs that are recorded or will not run (jobs that ended early), in
+    /// `[0, 1]`.
+    pub fn progress(&self) -> f64 {
+        if self.epochs_planned == 0 {
+            return 1.0;
+        }
+        1.0 - self.epochs_remaining as f64 / self.epochs_planned as f64
+    }
+
+    /// Estimated seconds until the sweep is done: the epochs left times the mean seconds of a
+    /// recorded epoch, divided by the jobs running now (at least one). `None` when nothing is left
+    /// or no epoch was recorded yet.
+    pub fn eta_seconds(&self) -> Option<f64> {
+        if self.epochs_remaining == 0 || self.epochs_done == 0 {
+            return None;
+        }
+        let per_epoch = self.epoch_seconds / self.epochs_done as f64;
+        let running = self.count("running").max(1) as f64;
+        Some(self.epochs_remaining as f64 * per_epoch / running)
+    }
+}
+
+/// A finished job's figures.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DashResult {
+    /// Test loss after the last epoch.
+    pub test_loss: f64,
+    /// Test accuracy after the last epoch.
+    pub test_accuracy: f64,
+    /// Wall-clock seconds of the run.
+    pub runtime_s: f64,
+    /// Training images per second.
+    pub images_per_s: f64,
+}
+
+/// A job in any status, with its result when it has one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DashJob {
+    /// The job's key.
+    pub key: String,
+    /// The job.
+    pub spec: JobSpec,
+    /// Its status as stored (see [`SweepProgress::statuses`]).
+    pub status: String,
+    /// Times it was claimed.
+    pub attempts: u32,
+    /// Its last error (why it failed, or was pruned or interrupted).
+    pub last_error: Option<String>,
+    /// Trainable parameters.
+    pub params: u64,
+    /// Its result, when it is done (and the figures are finite).
+    pub result: Option<DashResult>,
+    /// Validation accuracy of its last recorded epoch.
+    pub val_accuracy: Option<f64>,
+    /// Epochs recorded.
+    pub epochs_done: u32,
+    /// When its last attempt started (UTC text); only filled by [`Store::dash_job`].
+    pub started_at: Option<String>,
+    /// When it finished or failed (UTC text); only filled by [`Store::dash_job`].
+    pub finished_at: Option<String>,
+    /// The worker that claimed it last; only filled by [`Store::dash_job`].
+    pub worker_id: Option<String>,
+}
+
+fn dash_job(r: DashJobRecord) -> Result<DashJob> {
+    let result = match (r.test_loss, r.test_accuracy, r.runtime_s, r.images_per_s) {
+        (Some(test_loss), Some(test_accuracy), Some(runtime_s), Some(images_per_s))
+            if [test_loss, test_accuracy, runtime_s, images_per_s]
+                .iter()
+                .all(|v| v.is_finite()) =>
+        {
+            Some(DashResult {
+                test_loss,
+                test_accuracy,
+                runtime_s,
+                images_per_s,
+            })
+        }
+        _ => None,
+    };
+    Ok(DashJob {
+        spec: columns::parse_spec(&r.key, &r.spec_json)?,
+        status: r.status,
+        attempts: r.attempts.clamp(0, u32::MAX as i64) as u32,
+        last_error: r.last_error,
+        params: r.params.max(0) as u64,
+        result: result.filter(|_| r.val_accuracy.is_none_or(f64::is_finite)),
+        val_accuracy: r.val_accuracy.filter(|v| v.is_finite()),
+        epochs_done: r.epochs_done.clamp(0, u32::MAX as i64) as u32,
+        started_at: None,
+        finished_at: None,
+        worker_id: None,
+        key: r.key,
+    })
+}
+
+impl Store {
+    /// Every sweep (or only sweep `sweep_id`, by its id) with its jobs counted by status, epochs
+    /// planned, recorded and left, and mean throughput: two queries whatever the number of
+    /// sweeps. Oldest sweep first.
+    pub async fn sweep_progress(&self, sweep_id: Option<&str>) -> Result<Vec<SweepProgress>> {
+        let (sweeps, rows): (Vec<SweepRecord>, Vec<SweepStatusRecord>) =
+            on_backend!(self, "reading sweep progress", |pool, d| {
+                let sweeps = sql::select_sweeps(d).fetch_all(pool).await?;
+                let rows = q::sweep_progress(sweep_id).fetch_all(pool).await?;
+                Ok((sweeps, rows))
+            })?;
+        let mut by_sweep: HashMap<String, Vec<SweepStatusRecord>> = HashMap::new();
+        for r in rows {
+            by_sweep.entry(r.sweep_id.clone()).or_default().push(r);
+        }
+        Ok(sweeps
+            .into_iter()
+            .filter(|s| sweep_id.is_none_or(|id| s.id == id))
+            .map(|s| {
+                let mut rows = by_sweep.remove(&s.id).unwrap_or_default();
+                rows.sort_by(|a, b| status_rank(&a.status).cmp(&status_rank(&b.status)));
+                let sum = |f: fn(&SweepStatusRecord) -> i64| {
+                    rows.iter().map(|r| f(r).max(0) as u64).sum::<u64>()
+                };
+                let remaining = rows
+                    .iter()
+                    .filter(|r| WAITING.contains(&r.status.as_str()))
+                    .map(|r| (r.epochs_planned - r.epochs_done).max(0) as u64)
+                    .sum();
+                let results = sum(|r| r.results);
+                let ips: f64 = rows.iter().filter_map(|r| r.images_per_s_sum).sum();
+                SweepProgress {
+                    statuses: rows
+                        .iter()
+                        .map(|r| (r.status.clone(), r.n.max(0) as u64))
+                        .collect(),
+                    epochs_planned: sum(|r| r.epochs_planned),
+                    epochs_done: sum(|r| r.epochs_done),
+                    epochs_remaining: remaining,
+                    epoch_seconds: rows.iter().map(|r| r.epoch_seconds).sum(),
+                    images_per_s: (results > 0).then(|| ips / results as f64),
+                    id: s.id,
+                    name: s.name,
+                    started_at: s.started_at.unwrap_or_default(),
+                    finished_at: s.finished_at,
+                    host: s.host,
+                }
+            })
+            .collect())
+    }
+
+    /// Every job of sweep `sweep_id` (its id) with its result and last validation accuracy, in
+    /// grid order: one query, however many jobs. Empty for an unknown sweep.
+    pub async fn sweep_jobs(&self, sweep_id: &str) -> Result<Vec<DashJob>> {
+        let rows: Vec<DashJobRecord> = on_backend!(self, "reading a sweep's jobs", |pool, _d| {
+            Ok(q::sweep_jobs(sweep_id).fetch_all(pool).await?)
+        })?;
+        rows.into_iter().map(dash_job).collect()
+    }
+
+    /// Job `key` with its result, times and worker; `None` when there is no such job.
+    pub async fn dash_job(&self, key: &str) -> Result<Option<DashJob>> {
+        let (row, state): (Option<DashJobRecord>, Vec<StatusRecord>) =
+            on_backend!(self, "reading a job", |pool, d| {
+                let row = q::job(key).query_as().fetch_optional(pool).await?;
+                let state = sql::select_jobs(d, None, Some(key)).fetch_all(pool).await?;
+                Ok((row, state))
+            })?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let mut job = dash_job(row)?;
+        if let Some(s) = state.into_iter().next() {
+            job.started_at = s.started_at;
+            job.finished_at = s.finished_at;
+            job.worker_id = s.worker_id;
+        }
+        Ok(Some(job))
+    }
+
+    /// The ids of the sweeps job `key` belongs to.
+    pub async fn sweeps_of_job(&self, key: &str) -> Result<Vec<String>> {
+        on_backend!(self, "reading a job's sweeps", |pool, _d| {
+            Ok(q::sweeps_of_job(key).query_scalar().fetch_all(pool).await?)
+        })
+    }
+
+    /// The per-image predictions of every job of sweep `sweep_id` that has them, by job key (one
+    /// query).
+    pub async fn sweep_predictions(
+        &self,
+        sweep_id: &str,
+    ) -> Result<HashMap<String, JobPredictions>> {
+        let rows: Vec<PredictionRecord> =
+            on_backend!(self, "reading a sweep's predictions", |pool, _d| {
+                Ok(q::sweep_predictions(sweep_id).fetch_all(pool).await?)
+            })?;
+        let mut out: HashMap<String, JobPredictions> = HashMap::new();
+        for r in rows {
+            if r.predicted.len() != r.labels.len() {
+                return Err(StoreError::Corrupt {
+                    key: r.job_key,
+                    what: "predictions",
+                    why: format!(
+                        "{} predicted classes but {} labels on split {}",
+                        r.predicted.len(),
+                        r.labels.len(),
+                        r.split
+                    ),
+                });
+            }
+            let p = tune_spec::Predictions {
+                predicted: r.predicted,
+                labels: r.labels,
+            };
+            let e = out.entry(r.job_key).or_default();
+            match r.split.as_str() {
+                "val" => e.val = Some(p),
+                _ => e.test = Some(p),
+            }
+        }
+        Ok(out)
+    }
+
+    /// A short text that changes whenever training makes progress anywhere in the database (an
+    /// epoch recorded, a job claimed, finished or added, a sweep added): pages poll it and
+    /// reload their content when it changes. A few counts over indexes.
+    pub async fn change_mark(&self) -> Result<String> {
+        let (m, counts): (MarkRecord, Vec<sql::CountRecord>) =
+            on_backend!(self, "reading the change mark", |pool, _d| {
+                let m = q::mark().query_as().fetch_one(pool).await?;
+                let counts = sql::select_counts(None).fetch_all(pool).await?;
+                Ok((m, counts))
+            })?;
+        let mut counts: Vec<(String, i64)> = counts.into_iter().map(|c| (c.status, c.n)).collect();
+        counts.sort();
+        let statuses: Vec<String> = counts.iter().map(|(s, n)| format!("{s}{n}")).collect();
+        Ok(format!(
+            "e{}-a{}-r{}-s{}-{}",
+            m.epochs,
+            m.attempts,
+            m.results,
+            m.sweeps,
+            statuses.join("-")
+        ))
+    }
+}

@@ -1,0 +1,126 @@
+//! The statements of the dashboard's reads (`tune serve`), each beside its binding, and the rows
+//! they return. All of them only read, and all run on both dialects (casts keep the types of
+//! sums the same in SQLite and PostgreSQL).
+
+use super::Stmt;
+
+/// Jobs per sweep and status with their planned and recorded epochs, the seconds those epochs
+/// took and the summed training throughput of the finished ones, as [`SweepStatusRecord`]s; of
+/// sweep `sweep_id` only, or of every sweep (`None`). A done job counts its planned epochs and
+/// its run time (its history is complete); only the others' epochs are looked up, by key.
+pub(crate) fn sweep_progress(sweep_id: Option<&str>) -> Stmt<'_> {
+    Stmt::new(
+        "SELECT sj.sweep_id, j.status, COUNT(*) AS n, \
+             CAST(SUM(j.epochs) AS BIGINT) AS epochs_planned, \
+             CAST(SUM(CASE WHEN r.job_key IS NOT NULL THEN j.epochs ELSE \
+                 (SELECT COUNT(*) FROM epoch_metrics e WHERE e.job_key = j.key) END) \
+                 AS BIGINT) AS epochs_done, \
+             CAST(COALESCE(SUM(CASE WHEN r.job_key IS NOT NULL THEN r.runtime_s ELSE \
+                 (SELECT SUM(e.seconds) FROM epoch_metrics e WHERE e.job_key = j.key) END), 0) \
+                 AS DOUBLE PRECISION) AS epoch_seconds, \
+             CAST(SUM(r.images_per_s) AS DOUBLE PRECISION) AS images_per_s_sum, \
+             COUNT(r.job_key) AS results \
+         FROM sweep_jobs sj JOIN jobs j ON j.key = sj.job_key \
+         LEFT JOIN results r ON r.job_key = j.key AND j.status = 'done' \
+         WHERE $1 IS NULL OR sj.sweep_id = $1 \
+         GROUP BY sj.sweep_id, j.status",
+    )
+    .opt_text(sweep_id)
+}
+
+/// Every job of sweep `sweep_id` (an id, not a name) with its result and last recorded epoch,
+/// in grid order, as [`DashJobRecord`]s: one query for a whole sweep (the epochs are looked up
+/// by key, through the primary key of `epoch_metrics`).
+pub(crate) fn sweep_jobs(sweep_id: &str) -> Stmt<'_> {
+    Stmt::new(
+        "SELECT j.key, j.spec_json, j.status, j.attempts, j.last_error, j.params, \
+             r.test_loss, r.test_accuracy, r.runtime_s, r.images_per_s, \
+             (SELECT e.val_accuracy FROM epoch_metrics e WHERE e.job_key = j.key \
+              ORDER BY e.epoch DESC LIMIT 1) AS val_accuracy, \
+             (SELECT COUNT(*) FROM epoch_metrics e WHERE e.job_key = j.key) AS epochs_done \
+         FROM sweep_jobs sj JOIN jobs j ON j.key = sj.job_key \
+         LEFT JOIN results r ON r.job_key = j.key \
+         WHERE sj.sweep_id = $1 \
+         ORDER BY sj.position, j.key",
+    )
+    .text(sweep_id)
+}
+
+/// Job `key` with its result and last recorded epoch, as a [`DashJobRecord`].
+pub(crate) fn job(key: &str) -> Stmt<'_> {
+    Stmt::new(
+        "SELECT j.key, j.spec_json, j.status, j.attempts, j.last_error, j.params, \
+             r.test_loss, r.test_accuracy, r.runtime_s, r.images_per_s, \
+             (SELECT e.val_accuracy FROM epoch_metrics e WHERE e.job_key = j.key \
+              ORDER BY e.epoch DESC LIMIT 1) AS val_accuracy, \
+             (SELECT COUNT(*) FROM epoch_metrics e WHERE e.job_key = j.key) AS epochs_done \
+         FROM jobs j LEFT JOIN results r ON r.job_key = j.key \
+         WHERE j.key = $1",
+    )
+    .text(key)
+}
+
+/// The ids of the sweeps job `key` belongs to.
+pub(crate) fn sweeps_of_job(key: &str) -> Stmt<'_> {
+    Stmt::new("SELECT sweep_id FROM sweep_jobs WHERE job_key = $1 ORDER BY sweep_id").text(key)
+}
+
+/// The predictions of every job of sweep `sweep_id`, as `PredictionRecord`s.
+pub(crate) fn sweep_predictions(sweep_id: &str) -> Stmt<'_> {
+    Stmt::new(
+        "SELECT p.job_key, p.split, p.predicted, p.labels \
+         FROM predictions p JOIN sweep_jobs sj ON sj.job_key = p.job_key \
+         WHERE sj.sweep_id = $1",
+    )
+    .text(sweep_id)
+}
+
+/// What changes whenever training makes progress: recorded epochs, claims and sweeps, as a
+/// [`MarkRecord`]. Cheap: counts over indexes.
+pub(crate) fn mark() -> Stmt<'static> {
+    Stmt::new(
+        "SELECT (SELECT COUNT(*) FROM epoch_metrics) AS epochs, \
+             (SELECT CAST(COALESCE(SUM(attempts), 0) AS BIGINT) FROM jobs) AS attempts, \
+             (SELECT COUNT(*) FROM results) AS results, \
+             (SELECT COUNT(*) FROM sweeps) AS sweeps",
+    )
+}
+
+/// What [`sweep_progress`] returns.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct SweepStatusRecord {
+    pub sweep_id: String,
+    pub status: String,
+    pub n: i64,
+    pub epochs_planned: i64,
+    pub epochs_done: i64,
+    pub epoch_seconds: f64,
+    pub images_per_s_sum: Option<f64>,
+    pub results: i64,
+}
+
+/// What [`sweep_jobs`] and [`job`] return.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct DashJobRecord {
+    pub key: String,
+    pub spec_json: String,
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub params: i64,
+    pub test_loss: Option<f64>,
+    pub test_accuracy: Option<f64>,
+    pub runtime_s: Option<f64>,
+    pub images_per_s: Option<f64>,
+    pub val_accuracy: Option<f64>,
+    pub epochs_done: i64,
+}
+
+/// What [`mark`] returns.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct MarkRecord {
+    pub epochs: i64,
+    pub attempts: i64,
+    pub results: i64,
+    pub sweeps: i64,
+}
