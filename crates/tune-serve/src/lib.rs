@@ -36,9 +36,9 @@ use axum::Router;
 use axum::routing::get;
 use tune_store::Store;
 
-/// Class names of a data set by its name (e.g. `fashion-mnist` → `T-shirt/top`, …), for the
-/// confusion heat-map; an empty list falls back to the class numbers.
-pub type ClassNames = Arc<dyn Fn(&str) -> Vec<String> + Send + Sync>;
+/// Class names of a job's data set (e.g. `fashion-mnist` → `T-shirt/top`, …; a user's data set
+/// names its own), for the confusion heat-map; an empty list falls back to the class numbers.
+pub type ClassNames = Arc<dyn Fn(&tune_spec::TrainSpec) -> Vec<String> + Send + Sync>;
 
 /// What the pages read from: a read-only store and how to name classes.
 pub struct Dashboard {

@@ -687,7 +687,7 @@ pub async fn job(Extract(d): Extract<State>, Path(key): Path<String>) -> Page {
         body.push_str("</tbody></table>");
     }
     if let Some(matrix) = d.store.confusion(&job.key).await? {
-        let mut classes = (d.classes)(&job.spec.train.dataset);
+        let mut classes = (d.classes)(&job.spec.train);
         if classes.len() != matrix.len() {
             classes = (0..matrix.len()).map(|c| c.to_string()).collect();
         }

@@ -2,11 +2,11 @@
 //! plan, `tune run` on SQLite (survivors bit-identical to straight training, deterministic
 //! decisions, kill -9 mid-rung), the report, status and `--replay-halving`.
 
+use crate::util::db::Db;
+use crate::util::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-use crate::util::db::Db;
-use crate::util::*;
 
 /// 4 configurations of a 1-layer CNN, 4 epochs, on the fixture data's holdout; `search` is the
 /// `[search]` table (empty: a full grid).

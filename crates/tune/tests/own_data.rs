@@ -3,10 +3,10 @@
 //! list), the job key following the data's content, Kaggle CSV training exactly as the same IDX
 //! images do, and bad input (exit 2 naming the file and the value).
 
-use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
 use crate::util::db::Db;
 use crate::util::*;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 
 /// `n` CIFAR-10 records (label byte, then the R, G and B planes of a 32x32 image): class
 /// `c = (i * 3) % 10` lights rows `3c..3c+3` of the red plane and sets the green plane to

@@ -5,11 +5,11 @@
 //! Needs a PostgreSQL server named by `TUNE_TEST_POSTGRES_URL` (see `postgres.rs`); the test
 //! prints a note and passes when it is unset.
 
+use crate::util::db::Db;
+use crate::util::*;
 use sqlx::postgres::{PgPoolOptions, PgRow};
 use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use crate::util::db::Db;
-use crate::util::*;
 
 const PG_ENV: &str = "TUNE_TEST_POSTGRES_URL";
 

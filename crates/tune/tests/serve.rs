@@ -3,12 +3,12 @@
 //! SIGTERM. Also the warning for a non-loopback address and the errors for a missing database
 //! and a bad address.
 
+use crate::util::{fixture_data, run, small_grid, stderr, tune, write_grid};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::Duration;
-use crate::util::{fixture_data, run, small_grid, stderr, tune, write_grid};
 
 fn get(addr: &str, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();

@@ -173,6 +173,7 @@ pub async fn fixture(path: &Path) -> Fixture {
         attempt: 1,
         worker_id: "w:1".into(),
         lease,
+        stop_at: None,
     };
     Fixture {
         sweep: report.sweep_id,
@@ -200,8 +201,9 @@ pub fn start(
             .unwrap();
         rt.block_on(async move {
             let store = Store::open_read_only(&target).await.unwrap();
-            let classes: tune_serve::ClassNames =
-                Arc::new(|_: &str| CLASSES.iter().map(|c| c.to_string()).collect());
+            let classes: tune_serve::ClassNames = Arc::new(|_: &tune_spec::TrainSpec| {
+                CLASSES.iter().map(|c| c.to_string()).collect()
+            });
             let app = wrap(tune_serve::router(tune_serve::Dashboard::new(
                 store, classes,
             )));

@@ -9,8 +9,8 @@
 //! query that reads a time formats it as that text), in how a write transaction starts, and in how
 //! a job is picked (`FOR UPDATE SKIP LOCKED` on PostgreSQL).
 
-pub(crate) mod halving;
 pub(crate) mod dashboard;
+pub(crate) mod halving;
 pub(crate) mod postgres;
 pub(crate) mod sqlite;
 mod stmt;

@@ -33,8 +33,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             "tune serve: the dashboard of {} is at http://{addr}/ (read-only; Ctrl-C stops)",
             store.target()
         );
-        let dashboard =
-            tune_serve::Dashboard::new(store.clone(), Arc::new(|dataset: &str| classes(dataset)));
+        let dashboard = tune_serve::Dashboard::new(store.clone(), Arc::new(classes));
         tune_serve::serve(listener, dashboard, stop()).await?;
         store.close().await;
         Ok(ExitCode::SUCCESS)
