@@ -613,8 +613,14 @@ impl Reader<'_> {
             let paths = || -> Result<Vec<(PathBuf, Location)>, GridError> {
                 let expected = "a path or a list of paths (relative to the grid file)";
                 let one = |v: &Value| {
-                    v.as_str()
-                        .map(|p| (base.join(p), self.lines.span(v.span(), &key_at)))
+                    v.as_str().map(|p| {
+                        // Absolute (against the working directory when the grid's own path
+                        // is relative), so that jobs record where the files are and a worker
+                        // started elsewhere finds them.
+                        let joined = base.join(p);
+                        let path = std::path::absolute(&joined).unwrap_or(joined);
+                        (path, self.lines.span(v.span(), &key_at))
+                    })
                 };
                 match item.as_value() {
                     Some(Value::Array(a)) => a

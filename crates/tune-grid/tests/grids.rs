@@ -925,3 +925,31 @@ fn bad_data_set_tables_name_the_file_line_and_key() {
     // Without a resolver, a grid using its own data says so.
     assert!(tune_grid::load(&path).is_err());
 }
+
+/// A grid named by a relative path (`tune run grids/own.toml`) still records absolute data paths,
+/// so a `tune worker` started in another directory finds the files.
+#[test]
+fn own_data_paths_are_absolute_when_the_grid_path_is_relative() {
+    let (_tmp, path) = grid_with_data(OWN);
+    // The same grid file, named relative to the working directory.
+    let cwd = std::env::current_dir().unwrap();
+    let up = "../".repeat(cwd.components().count() - 1);
+    let relative = format!("{up}{}", path.strip_prefix("/").unwrap().display());
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut seen = Vec::new();
+    tune_grid::parse_with(&text, &relative, &mut |_, spec| {
+        seen.push(spec.train.clone());
+        Ok(shoes("aa"))
+    })
+    .unwrap();
+    let train = &seen[0][0];
+    assert!(train.is_absolute(), "{}", train.display());
+    assert_eq!(
+        train.canonicalize().unwrap(),
+        path.parent()
+            .unwrap()
+            .join("data/train.csv")
+            .canonicalize()
+            .unwrap()
+    );
+}
