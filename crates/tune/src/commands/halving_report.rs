@@ -257,7 +257,7 @@ pub(super) async fn replay(
         .context("the chosen configuration is not in the report")?;
     let best = all_rows
         .iter()
-        .min_by(|a, b| tune_report::rank::compare_rows(a, b))
+        .min_by(tune_report::rank::compare_rows)
         .context("no finished configuration")?;
     let verdict = if chosen.keys == best.keys {
         "best"
