@@ -193,6 +193,11 @@ impl DataSpec {
         }
     }
 
+    /// The largest `size` side, in pixels: every image is resized to `size` and held in memory as
+    /// `f32` (a 1024x1024 RGB image is 12 MiB), so a typo such as `[100000, 100000]` is refused
+    /// before anything is allocated.
+    pub const MAX_SIDE: usize = 1024;
+
     /// The one check of a data set's settings, as a grid file's `[datasets.NAME]` table and the
     /// `--data` flags of `tune train` and `tune bench` give them: `format` one of
     /// [`Format::ALL`]'s names, at least one training path, test paths or `test_split` in
@@ -259,6 +264,18 @@ impl DataSpec {
             return bad(
                 "size",
                 format!("is [{h}, {w}]: height and width must be at least 1"),
+            );
+        }
+        if let Some((h, w)) = size
+            && h.max(w) > Self::MAX_SIDE
+        {
+            return bad(
+                "size",
+                format!(
+                    "is [{h}, {w}]: at most {} pixels a side (every image is resized to it \
+                     and kept in memory as f32); give a smaller size",
+                    Self::MAX_SIDE
+                ),
             );
         }
         if let Some(c) = channels
@@ -363,6 +380,23 @@ mod tests {
             )),
             "size"
         );
+        // A side over the limit is refused before anything is allocated; the limit itself is fine.
+        let huge = DataSpec::build(
+            "folder",
+            t(),
+            None,
+            Some(0.2),
+            Some((100_000, 100_000)),
+            None,
+        );
+        assert_eq!(huge.as_ref().unwrap_err().key, "size");
+        assert!(
+            huge.unwrap_err()
+                .message
+                .contains("at most 1024 pixels a side")
+        );
+        let side = DataSpec::MAX_SIDE;
+        assert!(DataSpec::build("folder", t(), None, Some(0.2), Some((side, 8)), None).is_ok());
         assert_eq!(
             key(DataSpec::build("csv", t(), None, Some(0.2), None, Some(2))),
             "channels"
