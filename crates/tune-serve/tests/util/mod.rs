@@ -12,19 +12,8 @@ use std::time::Duration;
 use tune_spec::{EpochMetrics, JobSpec, ModelSpec, Predictions, TrainOutcome, TrainSpec};
 use tune_store::{Claim, NewSweep, Store};
 
-/// Fashion-MNIST's class names, as the binary gives them.
-pub const CLASSES: [&str; 10] = [
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-];
+/// Fashion-MNIST's class names, as the binary gives them (the one list, in tune-spec).
+pub const CLASSES: [&str; 10] = tune_spec::FASHION_MNIST.classes;
 
 /// The grid name every escaping check looks for.
 pub const EVIL: &str = "<script>alert(1)</script>";
