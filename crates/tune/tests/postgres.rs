@@ -5,137 +5,12 @@
 //! `crates/tune-store/tests/pg.sh start`); every test prints a note and passes when it is unset.
 //! Each test works in a database of its own (`CREATE DATABASE tune_test_...`), dropped at the end.
 
+use crate::util::pg::*;
 use crate::util::*;
-use sqlx::postgres::{PgPoolOptions, PgRow};
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{PoisonError, RwLock, RwLockReadGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-/// The environment variable naming the PostgreSQL server to test against.
-const PG_ENV: &str = "TUNE_TEST_POSTGRES_URL";
-
-/// The script that starts and stops the test server.
-const PG_SH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tune-store/tests/pg.sh");
-
-/// Tests share the server: each holds it for reading, the restart test for writing, so that no
-/// other test of this binary talks to the server while it is down.
-static SERVER: RwLock<()> = RwLock::new(());
-
-fn shared_server() -> RwLockReadGuard<'static, ()> {
-    SERVER.read().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// The server's URL, or `None` after printing why the test is skipped.
-fn server_url(test: &str) -> Option<String> {
-    match std::env::var(PG_ENV) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            eprintln!(
-                "note: {test} skipped: {PG_ENV} is unset (start a server with \
-                 `export {PG_ENV}=$(bash crates/tune-store/tests/pg.sh start)`)"
-            );
-            None
-        }
-    }
-}
-
-/// `url` with its database name replaced by `db` (user, host, port and parameters kept).
-fn with_database(url: &str, db: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let authority = base.find("://").map_or(0, |i| i + 3);
-    let path = base[authority..]
-        .find('/')
-        .map_or(base.len(), |i| authority + i);
-    let mut out = format!("{}/{db}", &base[..path]);
-    if let Some(q) = query {
-        out.push('?');
-        out.push_str(q);
-    }
-    out
-}
-
-/// Runs `f` with a connection pool to `url` on a runtime of its own (the tests are synchronous:
-/// they drive `tune` processes).
-fn on_pg<T>(url: &str, f: impl AsyncFnOnce(&sqlx::PgPool) -> T) -> T {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let pool = PgPoolOptions::new()
-            .max_connections(1)
-            .connect(url)
-            .await
-            .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
-        let out = f(&pool).await;
-        pool.close().await;
-        out
-    })
-}
-
-/// A database of its own on the test server, dropped (with any open connections) at the end.
-struct PgDb {
-    /// The server's URL as given (its maintenance database).
-    admin: String,
-    name: String,
-    /// This database's URL, for `--db`.
-    url: String,
-}
-
-impl PgDb {
-    fn create(admin: String, tag: &str) -> PgDb {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let name = format!("tune_test_{tag}_{}_{nanos}", std::process::id());
-        let sql = format!("CREATE DATABASE {name}");
-        on_pg(&admin, async |pool| {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                .execute(pool)
-                .await
-                .unwrap();
-        });
-        let url = with_database(&admin, &name);
-        PgDb { admin, name, url }
-    }
-
-    /// The rows of `sql` in this database.
-    fn rows<T>(&self, sql: &'static str) -> Vec<T>
-    where
-        T: for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin,
-    {
-        on_pg(&self.url, async |pool| {
-            sqlx::query_as(sql).fetch_all(pool).await.unwrap()
-        })
-    }
-
-    /// The one number `sql` returns.
-    fn number(&self, sql: &'static str) -> i64 {
-        on_pg(&self.url, async |pool| {
-            sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
-        })
-    }
-}
-
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
-        let admin = self.admin.clone();
-        // On a thread of its own: a panicking test may be unwinding inside a runtime.
-        let _ = std::thread::spawn(move || {
-            on_pg(&admin, async |pool| {
-                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(pool).await;
-            })
-        })
-        .join();
-    }
-}
+use std::time::{Duration, Instant};
 
 /// A test's scratch directory with fixture data and a grid file.
 struct Scratch {
@@ -445,7 +320,7 @@ impl Drop for StartOnDrop {
     ignore = "needs a PostgreSQL server: set TUNE_TEST_POSTGRES_URL (bash crates/tune-store/tests/pg.sh start) and rebuild"
 )]
 fn the_queue_and_results_survive_a_server_restart() {
-    let _server = SERVER.write().unwrap_or_else(PoisonError::into_inner);
+    let _server = whole_server();
     let Some(admin) = server_url("the_queue_and_results_survive_a_server_restart") else {
         return;
     };

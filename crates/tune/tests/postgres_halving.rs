@@ -6,84 +6,10 @@
 //! prints a note and passes when it is unset.
 
 use crate::util::db::Db;
+use crate::util::pg::*;
 use crate::util::*;
-use sqlx::postgres::{PgPoolOptions, PgRow};
 use std::process::Stdio;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-const PG_ENV: &str = "TUNE_TEST_POSTGRES_URL";
-
-fn on_pg<T>(url: &str, f: impl AsyncFnOnce(&sqlx::PgPool) -> T) -> T {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let pool = PgPoolOptions::new()
-            .max_connections(1)
-            .connect(url)
-            .await
-            .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
-        let out = f(&pool).await;
-        pool.close().await;
-        out
-    })
-}
-
-/// A database of its own on the test server, dropped at the end.
-struct PgDb {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-impl PgDb {
-    fn create(admin: String) -> PgDb {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let name = format!("tune_test_halving_{}_{nanos}", std::process::id());
-        let sql = format!("CREATE DATABASE {name}");
-        on_pg(&admin, async |pool| {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                .execute(pool)
-                .await
-                .unwrap();
-        });
-        let (base, _) = admin.rsplit_once('/').expect("a URL with a database");
-        let url = format!("{base}/{name}");
-        PgDb { admin, name, url }
-    }
-
-    fn rows<T>(&self, sql: &'static str) -> Vec<T>
-    where
-        T: for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin,
-    {
-        on_pg(&self.url, async |pool| {
-            sqlx::query_as(sql).fetch_all(pool).await.unwrap()
-        })
-    }
-
-    fn number(&self, sql: &'static str) -> i64 {
-        on_pg(&self.url, async |pool| {
-            sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
-        })
-    }
-}
-
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
-        let admin = self.admin.clone();
-        let _ = std::thread::spawn(move || {
-            on_pg(&admin, async |pool| {
-                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(pool).await;
-            })
-        })
-        .join();
-    }
-}
+use std::time::{Duration, Instant};
 
 /// 4 configurations, 4 epochs, rungs 1, 2 and 4 (eta 2): 4 -> 2 -> 1.
 const GRID: &str = "name = \"hvpg\"\n[search]\nstrategy = \"halving\"\neta = 2\nmin_epochs = 1\n\
@@ -96,13 +22,14 @@ const GRID: &str = "name = \"hvpg\"\n[search]\nstrategy = \"halving\"\neta = 2\n
     ignore = "needs a PostgreSQL server: set TUNE_TEST_POSTGRES_URL (bash crates/tune-store/tests/pg.sh start) and rebuild"
 )]
 fn three_workers_one_killed_mid_rung_decide_each_rung_once() {
-    let Some(admin) = std::env::var(PG_ENV).ok().filter(|u| !u.is_empty()) else {
-        eprintln!("note: skipped: {PG_ENV} is unset");
+    let _server = shared_server();
+    let Some(admin) = server_url("three_workers_one_killed_mid_rung") else {
         return;
     };
-    let db = PgDb::create(admin);
+    let db = PgDb::create(admin, "halving");
     let tmp = tempfile::tempdir().unwrap();
-    let data = fixture_data(&tmp.path().join("data"));
+    // Epochs long enough (~0.1 s each) that a job of rung 2 is seen running.
+    let data = fixture_data_sized(&tmp.path().join("data"), 1024, TEST);
     let grid = write_grid(tmp.path(), "hv.toml", GRID);
 
     // The reference: the same grid with `tune run` on SQLite.
@@ -137,35 +64,34 @@ fn three_workers_one_killed_mid_rung_decide_each_rung_once() {
             .spawn()
             .unwrap()
     };
-    let mut victim = worker();
-    let others: Vec<_> = (0..2).map(|_| worker()).collect();
-    // Kill the first worker while it trains a job of rung 2 (after rung 1's decision).
-    let prefix = format!("%:{}:%", victim.id());
+    let mut workers: Vec<_> = (0..3).map(|_| worker()).collect();
+    // Kill whichever worker trains a job of rung 2 (after rung 1's decision): which one claims
+    // it is up to the queue.
     let start = Instant::now();
-    loop {
-        let n: i64 = on_pg(&db.url, async |pool| {
-            sqlx::query_scalar(
-                "SELECT count(*) FROM jobs j WHERE j.status = 'running' AND j.worker_id LIKE $1 \
-                 AND j.stop_at = 2 AND EXISTS (SELECT 1 FROM rung_decisions)",
+    let busy: String = on_pg(&db.url, async |pool| {
+        loop {
+            let id: Option<String> = sqlx::query_scalar(
+                "SELECT worker_id FROM jobs WHERE status = 'running' AND stop_at = 2 \
+                 AND EXISTS (SELECT 1 FROM rung_decisions) LIMIT 1",
             )
-            .bind(&prefix)
-            .fetch_one(pool)
+            .fetch_optional(pool)
             .await
             .unwrap()
-        });
-        if n > 0 {
-            break;
+            .flatten();
+            if let Some(id) = id {
+                return id;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(180),
+                "no job of rung 2 was seen running"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        assert!(
-            victim.try_wait().unwrap().is_none(),
-            "the first worker ended before it trained a job of rung 2"
-        );
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "rung 2 never ran"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    });
+    let pid: u32 = busy.split(':').nth(1).and_then(|p| p.parse().ok()).unwrap();
+    let at = workers.iter().position(|w| w.id() == pid).unwrap();
+    let mut victim = workers.remove(at);
+    let others = workers;
     victim.kill().unwrap(); // SIGKILL
     victim.wait().unwrap();
     for w in others {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod db;
+pub mod pg;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -17,10 +18,16 @@ pub const TEST: usize = 64;
 /// `root/NAME/` with the four canonical `.gz` file names): class `c` lights a band of rows at
 /// `2c..2c+3` plus deterministic noise. Returns `root`, to pass as `--data-dir`.
 pub fn fixture_data(root: &Path) -> PathBuf {
+    fixture_data_sized(root, TRAIN, TEST)
+}
+
+/// [`fixture_data`] with `train` training and `test` test images (for a test that needs epochs
+/// long enough to act in the middle of one).
+pub fn fixture_data_sized(root: &Path, train: usize, test: usize) -> PathBuf {
     for name in ["fashion-mnist", "mnist"] {
         let dir = root.join(name);
         std::fs::create_dir_all(&dir).unwrap();
-        for (prefix, n) in [("train", TRAIN), ("t10k", TEST)] {
+        for (prefix, n) in [("train", train), ("t10k", test)] {
             let labels: Vec<u8> = (0..n).map(|i| (i * 7 % 10) as u8).collect();
             let mut pixels = vec![0u8; n * 784];
             for (i, &l) in labels.iter().enumerate() {
