@@ -181,9 +181,12 @@ pub enum Event {
     RunEnded {
         /// Jobs finished.
         done: usize,
-        /// Jobs failed. (The closing summary of `tune run` and `tune worker` also counts the
-        /// jobs of a killed earlier run given up on before the loop started.)
+        /// Jobs failed while this loop trained them.
         failed: usize,
+        /// Jobs of the sweep (of the database, for a worker without `--sweep`) left failed that
+        /// this loop did not train: failed in an earlier run, or of a killed earlier run and given
+        /// up on before the loop started. Non-zero means the grid is not finished (exit code 1).
+        failed_earlier: usize,
         /// Jobs interrupted (they resume next time).
         interrupted: usize,
         /// Jobs taken over by other workers.

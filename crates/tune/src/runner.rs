@@ -305,11 +305,19 @@ pub async fn work(store: Store, opts: WorkOptions, events: Events) -> anyhow::Re
         sweep: opts.sweep.clone(),
         slots: opts.jobs.max(1),
     });
-    let result = work_slots(store, opts, &events).await;
+    let sweep = opts.sweep.clone();
+    let result = work_slots(store.clone(), opts, &events).await;
     let s = tally.summary();
+    // The failed jobs this loop left alone (a count that cannot be read counts none: the loop's
+    // own error, if any, is what the event reports).
+    let failed_earlier = match store.counts(sweep.as_deref()).await {
+        Ok(c) => (c.failed as usize).saturating_sub(s.failed),
+        Err(_) => 0,
+    };
     events.send(Event::RunEnded {
         done: s.done,
         failed: s.failed,
+        failed_earlier,
         interrupted: s.interrupted,
         lost: s.lost,
         error: result.as_ref().err().map(|e| format!("{e:#}")),

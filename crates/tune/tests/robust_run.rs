@@ -118,6 +118,16 @@ fn exit_code_1_also_for_failed_jobs_this_run_skipped() {
         "{text}"
     );
     assert!(text.contains("--retry-failed"), "{text}");
+    // A script reading the events learns the same: `run_ended` counts the skipped failed job.
+    let out = s.run_quiet(&["--events", "json"]).output().unwrap();
+    expect_code(&out, 1);
+    let ended: serde_json::Value = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["event"] == "run_ended")
+        .expect("a run_ended event");
+    assert_eq!(ended["failed"], 0, "{ended}");
+    assert_eq!(ended["failed_earlier"], 1, "{ended}");
 }
 
 // ----- 1. diverged jobs ------------------------------------------------------------------------
