@@ -5,7 +5,7 @@ use serde::{Serialize, Serializer};
 use std::fmt;
 use std::str::FromStr;
 use std::sync::LazyLock;
-use tune_spec::{JobSpec, ModelKind};
+use tune_spec::{JobSpec, ModelKind, ValueKind};
 
 /// A hyperparameter column of a job, as named after `--by` and `--sort`: the one vocabulary of
 /// settings, [`tune_spec::Field`] (reports take the fields of [`Field::REPORT`] and any `layerN`).
@@ -150,6 +150,31 @@ impl FromStr for Filter {
         if values.is_empty() {
             return Err(ReportError::BadFilter(s.to_string()));
         }
+        // A value no job can have would match nothing, silently: refuse it.
+        let (expected, example) = match field.kind() {
+            ValueKind::Int if field == Field::TrainImages => ("a whole number or `all`", "2000"),
+            ValueKind::Int => ("a whole number", "16"),
+            ValueKind::Float => ("a number", "0.001"),
+            ValueKind::Model => ("`cnn` or `ann`", "cnn"),
+            _ => ("", ""),
+        };
+        let fits = |v: &str| match field.kind() {
+            ValueKind::Int => {
+                v.replace('_', "").parse::<u64>().is_ok()
+                    || (field == Field::TrainImages && v.eq_ignore_ascii_case("all"))
+            }
+            ValueKind::Float => v.parse::<f64>().is_ok(),
+            ValueKind::Model => v.parse::<ModelKind>().is_ok(),
+            _ => true,
+        };
+        if let Some(bad) = values.iter().find(|v| !fits(v)) {
+            return Err(ReportError::BadFilterValue {
+                field: field.to_string(),
+                value: bad.clone(),
+                expected,
+                example,
+            });
+        }
         Ok(Filter { field, values })
     }
 }
@@ -253,6 +278,16 @@ mod tests {
             err.contains("`colour`") && err.contains("train_images"),
             "{err}"
         );
+        for (bad, what) in [
+            ("layer1=16,x", "whole number"),
+            ("lr=0.1,fast", "a number"),
+            ("train_images=most", "`all`"),
+            ("model=rnn", "`cnn`"),
+        ] {
+            let err = bad.parse::<Filter>().unwrap_err().to_string();
+            assert!(err.contains(what), "{bad}: {err}");
+        }
+        assert!("layer1=16,32".parse::<Filter>().is_ok());
         let err = "dropout".parse::<Filter>().unwrap_err().to_string();
         assert!(err.contains("FIELD=VALUE"), "{err}");
     }

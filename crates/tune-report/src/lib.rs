@@ -112,6 +112,20 @@ pub enum ReportError {
     /// A `--where` condition that is not `FIELD=VALUE`.
     #[error("`--where {0}`: write FIELD=VALUE[,VALUE...], e.g. `--where dropout=0.25`")]
     BadFilter(String),
+    /// A `--where` value that no job's value of the field can equal (`--where layer1=16,x`).
+    #[error(
+        "`--where {field}={value}`: `{value}` is not {expected}; every value must be one, e.g. `--where {field}={example}`"
+    )]
+    BadFilterValue {
+        /// The field.
+        field: String,
+        /// The value given.
+        value: String,
+        /// What the field's values are.
+        expected: &'static str,
+        /// A value that would do.
+        example: &'static str,
+    },
     /// `--format` named no known format.
     #[error("unknown format `{0}`: expected table, markdown, csv or json")]
     UnknownFormat(String),

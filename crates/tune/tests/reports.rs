@@ -267,3 +267,24 @@ fn names_from_other_tools_get_tune_s_name_suggested() {
         stderr(&out)
     );
 }
+
+/// A `--where` value that no job can have (`layer1=16,x`) is refused in every command that
+/// filters, naming the value, instead of silently matching nothing for it.
+#[test]
+fn a_where_value_of_the_wrong_kind_is_refused() {
+    let t = Trained::new();
+    for args in [
+        &["report", "--where", "layer1=16,x"][..],
+        &["compare", "--where", "layer1=16,x"],
+        &["report", "--where", "lr=fast"],
+    ] {
+        let out = run(&mut t.cmd(args), false);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        let bad = args[2].rsplit([',', '=']).next().unwrap();
+        assert!(
+            err.contains(&format!("`{bad}` is not a")),
+            "{args:?}: {err}"
+        );
+    }
+}
