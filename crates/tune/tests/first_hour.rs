@@ -346,7 +346,7 @@ fn very_large_grids_are_summarised_and_need_a_flag() {
         stderr(&out)
     );
     assert!(
-        stdout(&out).contains("enqueued 10100 jobs (10100 new)"),
+        stdout(&out).contains("enqueued 10,100 jobs (10,100 new)"),
         "{}",
         stdout(&out)
     );

@@ -235,7 +235,7 @@ fn bench_grid_formats_for_scripts() {
         "{text}"
     );
     assert!(
-        text.contains("2 architectures measured on 1 thread(s)"),
+        text.contains("2 architectures measured on 1 thread;"),
         "{text}"
     );
 

@@ -149,11 +149,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         TableFormat::Json => println!("{result}"),
         TableFormat::Table | TableFormat::Markdown | TableFormat::Csv => {
             println!(
-                "{} ({} parameters), {} kernels, {} thread(s), batch {}",
+                "{} ({} parameters), {} kernels, {}, batch {}",
                 model.label(),
-                m.params,
+                crate::commands::common::thousands(m.params as u64),
                 kernels_name(&args),
-                args.threads,
+                crate::commands::common::count(args.threads, "thread"),
                 args.batch
             );
             println!("images/s          {:.0}", m.images_per_s);
@@ -162,8 +162,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 m.flops_per_image / 1e6
             );
             println!(
-                "sgemm peak        {peak:.1} GFLOP/s (1024^3 on {} thread(s), measured now): {:.0}% of it",
-                args.threads,
+                "sgemm peak        {peak:.1} GFLOP/s (1024^3 on {}, measured now): {:.0}% of it",
+                crate::commands::common::count(args.threads, "thread"),
                 100.0 * gflops / peak
             );
             println!("peak RSS          {:.1} MiB", peak_rss as f64 / 1048576.0);
@@ -208,9 +208,9 @@ fn bench_grid(
     }
     let format = tune_report::Format::from(args.format);
     let after = [format!(
-        "{} architectures measured on {} thread(s); `tune run {} --dry-run` now estimates from these",
-        models.len(),
-        args.threads,
+        "{} measured on {}; `tune run {} --dry-run` now estimates from these",
+        common::count(models.len(), "architecture"),
+        common::count(args.threads, "thread"),
         path.display()
     )];
     if format == tune_report::Format::Json {

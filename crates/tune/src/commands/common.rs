@@ -233,20 +233,14 @@ pub fn finish_line(
     }
 }
 
-/// `1 job`, `2 jobs`, `10100 jobs`: a count and a noun, plural unless the count is 1.
+/// `1 job`, `2 jobs`, `13,310 jobs`: a count with thousands separators and a noun, plural unless
+/// the count is 1.
 pub fn count(n: usize, noun: &str) -> String {
-    counted(n.to_string(), n, noun)
-}
-
-/// `1 job`, `13,310 jobs`: a count with thousands separators and a noun, plural unless the count
-/// is 1.
-pub fn count_thousands(n: usize, noun: &str) -> String {
-    counted(thousands(n as u64), n, noun)
-}
-
-/// `shown` (the count `n` as written) and `noun`, plural unless `n` is 1.
-fn counted(shown: String, n: usize, noun: &str) -> String {
-    format!("{shown} {noun}{}", if n == 1 { "" } else { "s" })
+    format!(
+        "{} {noun}{}",
+        thousands(n as u64),
+        if n == 1 { "" } else { "s" }
+    )
 }
 
 /// `1,030,218` (one implementation, tune-report's).

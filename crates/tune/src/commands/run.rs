@@ -45,7 +45,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 "{}: {} x {given} {} = {} jobs, more than the limit of {}: lower {lower} or \
                  split the grid",
                 args.grid.display(),
-                common::count_thousands(configurations, "job"),
+                common::count(configurations, "job"),
                 repeats,
                 configurations
                     .checked_mul(repeats)
@@ -54,11 +54,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             )
         })?;
     let mut jobs = tune_grid::with_repeats(&grid.jobs, repeats);
-    let mut what = format!(
-        "{}: {}",
-        args.grid.display(),
-        common::count_thousands(total, "job")
-    );
+    let mut what = format!("{}: {}", args.grid.display(), common::count(total, "job"));
     if jobs.len() < total {
         what.push_str(&format!(
             " ({} after dropping repeats equal to another job)",
@@ -164,7 +160,7 @@ async fn train_grid(
             println!(
                 "enqueued {} ({} new) in sweep {sweep_id}; start `tune worker --db ...` to train them",
                 count(remaining.len(), "job"),
-                added
+                common::thousands(added as u64)
             );
             return anyhow::Ok(ExitStatus::Success);
         }
@@ -694,9 +690,11 @@ fn dry_run(
                 |p| p.display().to_string(),
             );
             eprintln!(
-                "calibrating {} on this machine ({slots} job(s) x {threads} thread(s) at once, \
-                 about a second each, once; cached in {place}; --no-calibrate skips)",
-                count(missing, "architecture")
+                "calibrating {} on this machine ({} x {} at once, about a second each, once; \
+                 cached in {place}; --no-calibrate skips)",
+                count(missing, "architecture"),
+                count(slots, "job"),
+                count(threads, "thread")
             );
             cache.calibrate(
                 &models,
@@ -791,14 +789,16 @@ fn dry_run(
     let wall = schedule(&times, slots);
     let finished = planned.len() - times.len();
     let mut after = vec![format!(
-        "estimated wall time {} for {} left{} with {slots} job(s) x {threads} thread(s)",
+        "estimated wall time {} for {} left{} with {} x {}",
         common::duration(Duration::from_secs_f64(wall)),
         count(times.len(), "job"),
         if finished > 0 {
-            format!(" ({finished} done or skipped)")
+            format!(" ({} done or skipped)", common::thousands(finished as u64))
         } else {
             String::new()
         },
+        count(slots, "job"),
+        count(threads, "thread"),
     )];
     let mut bases: BTreeMap<Basis, usize> = BTreeMap::new();
     for p in planned.iter().filter(|p| p.seconds > 0.0) {
@@ -808,8 +808,9 @@ fn dry_run(
     for (&basis, &n) in &bases {
         from.push(match basis {
             Basis::Calibrated => format!(
-                "{} from speeds calibrated on this machine ({slots} job(s) at once)",
-                count(n, "job")
+                "{} from speeds calibrated on this machine ({} at once)",
+                count(n, "job"),
+                count(slots, "job")
             ),
             Basis::Measured => format!("{} from `tune bench` (one job at a time)", count(n, "job")),
             Basis::Scaled => format!(
