@@ -432,6 +432,38 @@ fn sqlite_url_forms_work() {
     assert!(stderr(&out).contains("1 already done"), "{}", stderr(&out));
 }
 
+/// An in-memory SQLite database would lose what is trained into it and show a reader nothing:
+/// every command that opens a database refuses it with exit 2, naming it.
+#[test]
+fn an_in_memory_database_is_refused_everywhere() {
+    let s = Setup::new(&small_grid(1, 1));
+    let grid = s.grid.to_str().unwrap().to_string();
+    for db in ["sqlite::memory:", "sqlite:file:x?mode=memory"] {
+        for args in [
+            vec!["run", grid.as_str()],
+            vec!["worker"],
+            vec!["report"],
+            vec!["status"],
+            vec!["compare"],
+            vec!["migrate"],
+            vec!["serve"],
+        ] {
+            let out = run(s.tune(&args).args(["--db", db]), false);
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{args:?} {db}: {}",
+                stderr(&out)
+            );
+            assert!(
+                stderr(&out).contains(&format!("--db {db}: an in-memory database")),
+                "{args:?}: {}",
+                stderr(&out)
+            );
+        }
+    }
+}
+
 // ----- 3. reports say what is not done; `tune status` lists it --------------------------------
 
 /// An ANN and a CNN on the fixture `fashion-mnist`.

@@ -47,12 +47,26 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// Opens the results database for a command that writes: creates it if missing and brings its
 /// schema up to date, but refuses a database that is not tune's before changing anything.
 pub async fn open_store(db: &str) -> anyhow::Result<Store> {
+    refuse_in_memory(db)?;
     Ok(Store::open(db).await?)
+}
+
+/// An in-memory SQLite database (`sqlite::memory:`, `mode=memory`) lives as long as one command:
+/// results trained into it would be lost, and a reader would find nothing. Refused (exit 2).
+fn refuse_in_memory(db: &str) -> anyhow::Result<()> {
+    if db.starts_with("sqlite:") && (db.contains(":memory:") || db.contains("mode=memory")) {
+        anyhow::bail!(
+            "--db {db}: an in-memory database is gone when the command ends, so its results \
+             would be lost; name a file instead, e.g. --db results/results.db"
+        );
+    }
+    Ok(())
 }
 
 /// Opens an existing results database for a command that only reads: read-only, never created,
 /// never migrated (works on read-only media).
 pub async fn open_reader(db: &str) -> anyhow::Result<Store> {
+    refuse_in_memory(db)?;
     Ok(Store::open_read_only(db).await?)
 }
 
@@ -320,6 +334,7 @@ pub fn check_data_dir(flag: Option<&std::path::Path>) -> anyhow::Result<()> {
 /// without creating anything: a wrong SQLite path must not quietly create an empty database, so a
 /// missing file is refused (exit 2) with `how` to fix it.
 pub async fn open_existing(db: &str, command: &str, how: &str) -> anyhow::Result<Store> {
+    refuse_in_memory(db)?;
     match Store::open_existing(db).await {
         Err(StoreError::Missing { .. }) => {
             anyhow::bail!("tune {command}: no results database at {db}; {how}")
