@@ -482,3 +482,64 @@ fn bad_data_sets_exit_2_naming_the_grid_file_and_the_value() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("gone.csv"), "{}", stderr(&out));
 }
+
+/// `tune data list --grid GRID --format json`'s first row.
+fn listed(dir: &Path, grid: &Path) -> serde_json::Value {
+    let out = run(
+        tune(dir)
+            .args(["data", "list", "--grid"])
+            .arg(grid)
+            .args(["--format", "json"]),
+        true,
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    v[0].clone()
+}
+
+#[test]
+fn a_file_rewritten_with_the_same_size_and_time_is_decoded_again_not_served_from_the_cache() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (pixels, labels) = digits(20);
+    let csv = dir.join("digits.csv");
+    write_csv(&csv, &pixels, &labels);
+    let grid = write_grid(
+        dir,
+        "digits.toml",
+        &format!(
+            "[datasets.mine]\nformat = \"csv\"\ntrain = \"digits.csv\"\ntest_split = 0.5\n\n{FIXED}"
+        ),
+    );
+    let before = listed(dir, &grid);
+    assert!(dir.join("cache/decoded").read_dir().unwrap().count() > 0);
+
+    // Same length, same modification time (as `touch -r` or a copy that keeps times), other
+    // bytes: one pixel 0..9 becomes another single digit.
+    let time = std::fs::metadata(&csv).unwrap().modified().unwrap();
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let row = text.lines().nth(1).unwrap();
+    let mut cells: Vec<String> = row.split(',').map(String::from).collect();
+    let j = (1..cells.len()).find(|&j| cells[j].len() == 1).unwrap();
+    cells[j] = if cells[j] == "5" { "6" } else { "5" }.to_string();
+    let changed_row = cells.join(",");
+    assert_eq!(changed_row.len(), row.len());
+    let changed = text.replacen(row, &changed_row, 1);
+    assert_eq!(changed.len(), text.len());
+    std::fs::write(&csv, changed).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&csv)
+        .unwrap()
+        .set_modified(time)
+        .unwrap();
+    assert_eq!(std::fs::metadata(&csv).unwrap().modified().unwrap(), time);
+
+    let after = listed(dir, &grid);
+    assert_ne!(
+        before["sha256"], after["sha256"],
+        "the cache served the old content"
+    );
+    // And what it lists is what a fresh decode (no cache) gives.
+    std::fs::remove_dir_all(dir.join("cache")).unwrap();
+    assert_eq!(listed(dir, &grid)["sha256"], after["sha256"]);
+}
