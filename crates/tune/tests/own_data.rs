@@ -543,3 +543,83 @@ fn a_file_rewritten_with_the_same_size_and_time_is_decoded_again_not_served_from
     std::fs::remove_dir_all(dir.join("cache")).unwrap();
     assert_eq!(listed(dir, &grid)["sha256"], after["sha256"]);
 }
+
+#[test]
+fn two_versions_of_a_data_set_name_are_kept_apart_in_report_where_and_compare() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (pixels, labels) = digits(40);
+    let csv = dir.join("digits.csv");
+    write_csv(&csv, &pixels, &labels);
+    let grid = write_grid(
+        dir,
+        "digits.toml",
+        "[datasets.digits]\nformat = \"csv\"\ntrain = \"digits.csv\"\ntest_split = 0.25\n\n\
+         [fixed]\ndataset = \"digits\"\nlayer1 = 4\ndense = 8\nepochs = 1\nbatch = 8\n\
+         validation = \"test\"\n",
+    );
+    let train = |sha: &mut Vec<String>| {
+        sha.push(listed(dir, &grid)["sha256"].as_str().unwrap().to_string());
+        run(
+            tune(dir)
+                .arg("run")
+                .arg(&grid)
+                .args(["--db", "results.db", "--threads-per-job", "1"]),
+            true,
+        );
+    };
+    let mut sha = Vec::new();
+    train(&mut sha);
+    // The same name, other content (more images): a second version in the same database.
+    let (pixels, labels) = digits(60);
+    write_csv(&csv, &pixels, &labels);
+    train(&mut sha);
+    assert_ne!(sha[0], sha[1]);
+    let names: Vec<String> = sha.iter().map(|s| format!("digits@{}", &s[..8])).collect();
+
+    let out = run(
+        tune(dir).args(["report", "--db", "results.db", "--format", "csv"]),
+        true,
+    );
+    let text = stdout(&out);
+    for name in &names {
+        assert!(text.contains(name.as_str()), "{name}: {text}");
+    }
+    assert!(stderr(&out).contains("2 versions"), "{}", stderr(&out));
+
+    // `--where dataset=NAME@HASH8` selects one version, `--by dataset` groups by version.
+    let out = run(
+        tune(dir)
+            .args(["report", "--db", "results.db", "--format", "csv", "--where"])
+            .arg(format!("dataset={}", names[1])),
+        true,
+    );
+    let text = stdout(&out);
+    assert!(text.contains(names[1].as_str()), "{text}");
+    assert!(!text.contains(names[0].as_str()), "{text}");
+    let out = run(
+        tune(dir).args(["report", "--db", "results.db", "--by", "dataset"]),
+        true,
+    );
+    let text = stdout(&out);
+    for name in &names {
+        assert!(text.contains(name.as_str()), "{name}: {text}");
+    }
+
+    // `tune compare` shows each version in a column of its own, never one of them silently.
+    let out = run(
+        tune(dir).args(["compare", "--db", "results.db", "--format", "json"]),
+        true,
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let datasets: Vec<&str> = v["datasets"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{v}"))
+        .iter()
+        .map(|d| d.as_str().unwrap())
+        .collect();
+    for name in &names {
+        assert!(datasets.contains(&name.as_str()), "{name}: {v}");
+    }
+    assert!(stderr(&out).contains("2 versions"), "{}", stderr(&out));
+}
