@@ -447,6 +447,27 @@ pub enum DataProblem {
         resizable: bool,
     },
 
+    /// A file or folder of the user's cannot be read (missing, no permission, ...).
+    #[error(
+        "cannot {op} it ({reason}): check the path (relative paths are from the grid file's folder, \
+         or the current folder for flags) and its permissions"
+    )]
+    Unreadable {
+        /// What was being done: `read`, `open`, `list`.
+        op: &'static str,
+        /// The operating system's message.
+        reason: String,
+    },
+
+    /// A folder where the format reads files, or a file where it reads a folder.
+    #[error("{}", wrong_kind(format, *is_dir))]
+    WrongKind {
+        /// The format's name (`csv`, `folder`, ...).
+        format: &'static str,
+        /// Whether the path is a folder.
+        is_dir: bool,
+    },
+
     /// A user's IDX file is damaged or of the wrong kind.
     #[error("{0}; export the file again")]
     Idx(IdxProblem),
@@ -465,6 +486,20 @@ pub enum DataProblem {
         /// Labels in it.
         labels: usize,
     },
+}
+
+fn wrong_kind(format: &str, is_dir: bool) -> String {
+    if is_dir {
+        format!(
+            "is a folder, but format {format} reads files: give the {format} file(s) in it (a list \
+             of paths, or --data once per file), or format folder for one sub-folder of images \
+             per class"
+        )
+    } else {
+        "is a file, but format folder reads a folder with one sub-folder of images per class: give \
+         that folder, or the format of this file (csv, idx or cifar)"
+            .to_string()
+    }
 }
 
 fn label_fix(classes: usize) -> &'static str {

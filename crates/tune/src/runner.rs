@@ -312,7 +312,7 @@ pub async fn work(store: Store, opts: WorkOptions, events: Events) -> anyhow::Re
         failed: s.failed,
         interrupted: s.interrupted,
         lost: s.lost,
-        error: result.as_ref().err().map(|e| format!("{e:#}")),
+        error: result.as_ref().err().map(crate::exit_codes::message),
     });
     result.map(|()| s)
 }
@@ -673,7 +673,7 @@ impl Slot {
                 // the error, which says how to get the data.
                 heartbeat.abort();
                 self.draining.store(true, Ordering::SeqCst);
-                let msg = format!("{e:#}");
+                let msg = crate::exit_codes::message(&e);
                 ignore_lost(self.store.fail(&claim, &msg).await)?;
                 self.failed(&claim, msg, FailKind::DataUnavailable);
                 return Err(e);

@@ -623,3 +623,109 @@ fn two_versions_of_a_data_set_name_are_kept_apart_in_report_where_and_compare() 
     }
     assert!(stderr(&out).contains("2 versions"), "{}", stderr(&out));
 }
+
+/// Asserts that no OS error is printed twice on one line of `err`.
+fn os_error_once(err: &str) {
+    for line in err.lines() {
+        assert!(line.matches("(os error").count() <= 1, "{line}");
+    }
+}
+
+#[test]
+fn a_users_file_that_is_missing_unreadable_or_of_the_wrong_kind_exits_2_from_flags_and_grids() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (pixels, labels) = digits(20);
+    std::fs::create_dir_all(dir.join("csvs")).unwrap();
+    write_csv(&dir.join("csvs/a.csv"), &pixels, &labels);
+
+    // A folder given as a CSV file: exit 2 from the flags, as from a grid, saying what to do.
+    let out = run(
+        tune(dir)
+            .args(["train", "--data", "csvs", "--data-format", "csv"])
+            .args(["--test-split", "0.2", "--epochs", "1"]),
+        false,
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("csvs") && err.contains("is a folder"), "{err}");
+    os_error_once(&err);
+    let err = bad_grid(
+        dir,
+        &format!(
+            "[datasets.mine]\nformat = \"csv\"\ntrain = \"csvs\"\ntest_split = 0.2\n\n{FIXED}"
+        ),
+    );
+    assert!(err.contains("is a folder"), "{err}");
+    // And a file given as an image folder.
+    let err = bad_grid(
+        dir,
+        &format!(
+            "[datasets.mine]\nformat = \"folder\"\ntrain = \"csvs/a.csv\"\ntest_split = 0.2\n\n{FIXED}"
+        ),
+    );
+    assert!(err.contains("is a file"), "{err}");
+
+    // An IDX image file without its label file names the file it looked for.
+    use tune_data::idx::{Images, write_images};
+    let images = Images {
+        count: 20,
+        rows: 8,
+        cols: 8,
+        pixels: pixels.clone(),
+    };
+    write_images(&dir.join("my-images-idx3-ubyte"), &images, false).unwrap();
+    for (expect, out) in [(
+        "flags",
+        run(
+            tune(dir)
+                .args([
+                    "train",
+                    "--data",
+                    "my-images-idx3-ubyte",
+                    "--data-format",
+                    "idx",
+                ])
+                .args(["--test-split", "0.2", "--epochs", "1"]),
+            false,
+        ),
+    )] {
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{expect}: {err}");
+        assert!(err.contains("my-labels-idx1-ubyte"), "{expect}: {err}");
+        assert!(err.contains("give both files"), "{expect}: {err}");
+        os_error_once(&err);
+    }
+    let err = bad_grid(
+        dir,
+        &format!(
+            "[datasets.mine]\nformat = \"idx\"\ntrain = \"my-images-idx3-ubyte\"\ntest_split = 0.2\n\n{FIXED}"
+        ),
+    );
+    assert!(err.contains("my-labels-idx1-ubyte"), "{err}");
+    os_error_once(&err);
+
+    // A file gone between queueing and training: the worker's message has the OS error once.
+    let grid = write_grid(
+        dir,
+        "ok.toml",
+        &format!(
+            "[datasets.mine]\nformat = \"csv\"\ntrain = \"csvs/a.csv\"\ntest_split = 0.2\n\n{FIXED}"
+        ),
+    );
+    run(
+        tune(dir)
+            .arg("run")
+            .arg(&grid)
+            .args(["--db", "results.db", "--enqueue"]),
+        true,
+    );
+    std::fs::remove_file(dir.join("csvs/a.csv")).unwrap();
+    let out = run(tune(dir).args(["worker", "--db", "results.db"]), false);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("a.csv"), "{err}");
+    os_error_once(&err);
+    let db = Db::open(&dir.join("results.db"));
+    os_error_once(&db.text("SELECT last_error FROM jobs"));
+}

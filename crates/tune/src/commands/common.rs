@@ -341,7 +341,7 @@ pub fn load_grid(path: &std::path::Path) -> anyhow::Result<tune_grid::Grid> {
     Ok(tune_grid::load_with(path, &mut |name, spec| {
         crate::runner::decode_user(name, spec)
             .map(|(user, _)| user)
-            .map_err(|e| format!("{e:#}"))
+            .map_err(|e| crate::exit_codes::message(&e))
     })?)
 }
 
