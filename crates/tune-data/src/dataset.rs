@@ -246,7 +246,8 @@ pub(crate) struct RawSplit {
 /// [`DataError::Invalid`] too ([`DataProblem::Unreadable`], [`DataProblem::WrongKind`]).
 pub fn decode(spec: &DataSpec) -> Result<DecodedDataset, DataError> {
     check_paths(spec)?;
-    decode_checked(spec).map_err(|e| match e {
+    let shared = shared_files(spec);
+    let mut decoded = decode_checked(spec).map_err(|e| match e {
         DataError::Io { op, path, source } => DataError::Invalid {
             path,
             problem: DataProblem::Unreadable {
@@ -255,7 +256,28 @@ pub fn decode(spec: &DataSpec) -> Result<DecodedDataset, DataError> {
             },
         },
         other => other,
-    })
+    })?;
+    for path in shared {
+        decoded.notes.push(format!(
+            "warning: {} is both the training and the test data: the test accuracy then measures \
+             memory, not how well the network generalises; give other test files, or test_split",
+            path.display()
+        ));
+    }
+    Ok(decoded)
+}
+
+/// The given test paths that are also training paths (the same file or folder, however named).
+fn shared_files(spec: &DataSpec) -> Vec<std::path::PathBuf> {
+    let TestSet::Paths(test) = &spec.test else {
+        return Vec::new();
+    };
+    let real = |p: &std::path::PathBuf| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
+    let train: Vec<_> = spec.train.iter().map(real).collect();
+    test.iter()
+        .filter(|t| train.contains(&real(t)))
+        .cloned()
+        .collect()
 }
 
 /// Every given path exists and is what the format reads: a folder for `folder`, files for the
@@ -271,6 +293,11 @@ fn check_paths(spec: &DataSpec) -> Result<(), DataError> {
             problem,
         };
         let is_dir = match std::fs::metadata(path) {
+            Ok(m) if m.is_file() && m.len() == 0 => {
+                return Err(invalid(DataProblem::EmptyFile {
+                    format: spec.format.name(),
+                }));
+            }
             Ok(m) => m.is_dir(),
             Err(e) => {
                 return Err(invalid(DataProblem::Unreadable {

@@ -349,6 +349,28 @@ pub enum DataProblem {
         classes: usize,
     },
 
+    /// A label outside 0-255, where no class names limit the labels.
+    #[error(
+        "{at}: label {label} is not a class index: labels are whole numbers 0, 1, ... up to 255 \
+         (one per class, at most 256 classes); fix the row, or export the labels as class indices"
+    )]
+    LabelNotByte {
+        /// Where: `line 12`.
+        at: String,
+        /// The label.
+        label: i64,
+    },
+
+    /// A file of 0 bytes.
+    #[error(
+        "is empty (0 bytes): it was not written completely, or it is not the file meant; give a \
+         {format} file with data"
+    )]
+    EmptyFile {
+        /// The format's name.
+        format: &'static str,
+    },
+
     /// A folder of images has no class sub-folders.
     #[error(
         "holds no class folders: put the images of each class in a sub-folder named after the \
@@ -416,11 +438,13 @@ pub enum DataProblem {
     #[error(
         "is {len} bytes, not a whole number of 3,073-byte records (1 label byte, then 1,024 red, \
          1,024 green and 1,024 blue bytes): the file is truncated or not a CIFAR-10 binary batch \
-         (CIFAR-100's 3,074-byte records are not supported); download it again"
+         (CIFAR-100's 3,074-byte records are not supported){looks}"
     )]
     CifarLength {
         /// The file's length in bytes.
         len: u64,
+        /// What the file looks like instead (`; it looks like a CSV ...`), or empty.
+        looks: String,
     },
 
     /// A split holds no images.

@@ -214,7 +214,10 @@ pub fn decode_user(name: &str, spec: &DataSpec) -> anyhow::Result<(UserData, Arc
         return Ok((user, d.clone()));
     }
     for note in &decoded.notes {
-        eprintln!("note: data set `{name}`: {note}");
+        match note.strip_prefix("warning: ") {
+            Some(warning) => eprintln!("warning: data set `{name}`: {warning}"),
+            None => eprintln!("note: data set `{name}`: {note}"),
+        }
     }
     tracing::info!(
         name,

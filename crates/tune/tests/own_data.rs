@@ -729,3 +729,124 @@ fn a_users_file_that_is_missing_unreadable_or_of_the_wrong_kind_exits_2_from_fla
     let db = Db::open(&dir.join("results.db"));
     os_error_once(&db.text("SELECT last_error FROM jobs"));
 }
+
+/// `tune train --data PATH --data-format FORMAT --test-split 0.5`, expected to exit 2; its stderr.
+fn bad_flags(dir: &Path, path: &str, format: &str) -> String {
+    let out = run(
+        tune(dir)
+            .args(["train", "--data", path, "--data-format", format])
+            .args(["--test-split", "0.5", "--epochs", "1"]),
+        false,
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(path), "{err}");
+    err
+}
+
+#[test]
+fn messages_about_a_users_file_name_the_row_and_value_and_never_print_raw_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    // A label outside 0-255 names its line and value, not "256 classes".
+    for (label, line) in [("-1", "line 3"), ("256", "line 3")] {
+        std::fs::write(
+            dir.join("labels.csv"),
+            format!("label,p1,p2,p3,p4\n0,1,2,3,4\n{label},1,2,3,4\n1,1,2,3,4\n"),
+        )
+        .unwrap();
+        let err = bad_flags(dir, "labels.csv", "csv");
+        assert!(err.contains(line) && err.contains(label), "{err}");
+        // Not "the data set has 256 classes": no class list was given, only the label is wrong.
+        assert!(!err.contains("has 256 classes"), "{err}");
+    }
+    // A 0-byte file says it is empty.
+    std::fs::write(dir.join("empty.csv"), "").unwrap();
+    let err = bad_flags(dir, "empty.csv", "csv");
+    assert!(err.contains("empty (0 bytes)"), "{err}");
+    // A user's CSV read as CIFAR batches: no advice to download a built-in data set again, and
+    // a hint at what the file looks like.
+    std::fs::write(
+        dir.join("text.csv"),
+        "label,p1,p2,p3,p4\n0,1,2,3,4\n1,1,2,3,4\n",
+    )
+    .unwrap();
+    let err = bad_flags(dir, "text.csv", "cifar");
+    assert!(!err.contains("download"), "{err}");
+    assert!(err.contains("looks like a CSV"), "{err}");
+    // Binary bytes (a PNG read as CSV) are escaped or summarised, never printed raw.
+    let mut png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR".to_vec();
+    png.extend([0u8, 1, 2, 0xff, 0xfe, b',', 7, 8, b'\n', 9]);
+    std::fs::write(dir.join("image.csv"), &png).unwrap();
+    let err = bad_flags(dir, "image.csv", "csv");
+    assert!(
+        !err.chars()
+            .any(|c| c == '\u{fffd}' || (c.is_control() && c != '\n')),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn webp_and_tiff_files_in_an_image_folder_are_named_as_unsupported_images() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    for class in ["a", "b"] {
+        let d = dir.join("imgs").join(class);
+        std::fs::create_dir_all(&d).unwrap();
+        for i in 0..3 {
+            image::GrayImage::from_pixel(4, 4, image::Luma([i * 40 + 10]))
+                .save(d.join(format!("{i}.png")))
+                .unwrap();
+        }
+        std::fs::write(d.join("x.webp"), b"RIFF\0\0\0\0WEBPVP8 ").unwrap();
+        std::fs::write(d.join("y.tiff"), b"II*\0").unwrap();
+    }
+    let out = run(
+        tune(dir)
+            .args(["train", "--data", "imgs", "--data-format", "folder"])
+            .args(["--test-split", "0.5", "--epochs", "1", "--filters", "2"])
+            .args(["--dense", "4", "--format", "json"]),
+        true,
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("4 images in formats tune does not read"),
+        "{err}"
+    );
+    assert!(err.contains("WEBP") && err.contains("TIFF"), "{err}");
+}
+
+#[test]
+fn class_folders_differing_only_by_case_or_spaces_and_a_file_used_for_train_and_test_warn() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    for class in ["Cat", "cat ", "dog"] {
+        let d = dir.join("imgs").join(class);
+        std::fs::create_dir_all(&d).unwrap();
+        for i in 0..2 {
+            image::GrayImage::from_pixel(4, 4, image::Luma([i * 40 + 10]))
+                .save(d.join(format!("{i}.png")))
+                .unwrap();
+        }
+    }
+    let grid = write_grid(
+        dir,
+        "imgs.toml",
+        &format!(
+            "[datasets.mine]\nformat = \"folder\"\ntrain = \"imgs\"\ntest = \"imgs\"\n\n{FIXED}validation = \"test\"\n"
+        ),
+    );
+    let out = run(
+        tune(dir)
+            .arg("run")
+            .arg(&grid)
+            .args(["--db", "results.db", "--dry-run", "--no-calibrate"]),
+        true,
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("warning:") && err.contains("`Cat`") && err.contains("`cat `"),
+        "{err}"
+    );
+    assert!(err.contains("both the training and the test data"), "{err}");
+}
