@@ -850,3 +850,101 @@ fn class_folders_differing_only_by_case_or_spaces_and_a_file_used_for_train_and_
     );
     assert!(err.contains("both the training and the test data"), "{err}");
 }
+
+#[test]
+fn bench_takes_a_users_data_without_test_files_and_a_grids_own_data_shape() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (pixels, labels) = digits(40);
+    write_csv(&dir.join("digits.csv"), &pixels, &labels);
+    let out = run(
+        tune(dir)
+            .args(["bench", "--data", "digits.csv", "--data-format", "csv"])
+            .args([
+                "--images",
+                "32",
+                "--epochs",
+                "1",
+                "--filters",
+                "4",
+                "--dense",
+                "8",
+            ])
+            .args(["--format", "json"]),
+        true,
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let input = tune_spec::InputShape {
+        height: 8,
+        width: 8,
+        channels: 1,
+        classes: 10,
+    };
+    let params = tune_spec::ModelSpec::cnn(&[4], 8).params(&input).unwrap() as u64;
+    assert_eq!(v["params"].as_u64(), Some(params), "{v}");
+
+    // `tune bench --grid` measures on the grid's own data set, of its shape.
+    let grid = write_grid(
+        dir,
+        "digits.toml",
+        &format!(
+            "[datasets.mine]\nformat = \"csv\"\ntrain = \"digits.csv\"\ntest_split = 0.25\n\n{FIXED}"
+        ),
+    );
+    let out = run(
+        tune(dir)
+            .args(["bench", "--grid"])
+            .arg(&grid)
+            .args(["--images", "32", "--epochs", "1", "--format", "json"]),
+        true,
+    );
+    let rows: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let params = tune_spec::ModelSpec::cnn(&[4], 8).params(&input).unwrap() as u64;
+    assert_eq!(
+        rows[0]["params"]
+            .as_u64()
+            .or_else(|| rows[0]["params"].as_str().and_then(|p| p.parse().ok())),
+        Some(params),
+        "{rows}"
+    );
+}
+
+#[test]
+fn compare_and_report_on_a_users_data_speak_of_that_data_and_the_where_selection() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (pixels, labels) = digits(40);
+    write_csv(&dir.join("a.csv"), &pixels, &labels);
+    let (pixels, labels) = digits(48);
+    write_csv(&dir.join("b.csv"), &pixels, &labels);
+    let grid = write_grid(
+        dir,
+        "two.toml",
+        "[datasets.a]\nformat = \"csv\"\ntrain = \"a.csv\"\ntest_split = 0.25\n\n\
+         [datasets.b]\nformat = \"csv\"\ntrain = \"b.csv\"\ntest_split = 0.25\n\n\
+         [fixed]\nlayer1 = 4\ndense = 8\nepochs = 1\nbatch = 8\nvalidation = \"test\"\n\n\
+         [axes]\ndataset = [\"a\", \"b\"]\n",
+    );
+    run(
+        tune(dir)
+            .arg("run")
+            .arg(&grid)
+            .args(["--db", "results.db", "--threads-per-job", "1"]),
+        true,
+    );
+    let out = run(
+        tune(dir).args(["report", "--db", "results.db", "--where", "dataset=a"]),
+        true,
+    );
+    let err = stderr(&out);
+    assert!(err.contains("for 1 row"), "{err}");
+    assert!(!err.contains(" b "), "{err}");
+    assert!(err.contains("the selection's only job is done"), "{err}");
+
+    let out = run(tune(dir).args(["compare", "--db", "results.db"]), true);
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    // Notes about MNIST and the compare grid are for the study's data, not this one.
+    assert!(!text.contains("result on mnist"), "{text}");
+    assert!(!text.contains("result on fashion-mnist"), "{text}");
+    assert!(!text.contains("grids/compare.toml"), "{text}");
+}

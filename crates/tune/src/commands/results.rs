@@ -60,6 +60,43 @@ pub(super) fn select(
     Ok(kept)
 }
 
+/// Narrows `sel` to the jobs `--where` keeps: its finished jobs ([`select`]) and also the data
+/// line and the counts by status that [`note_unfinished`] prints, so that the summary on stderr
+/// speaks of the rows shown, not of the whole database.
+pub(super) async fn narrow(
+    sel: &mut Selection,
+    sweep: Option<&str>,
+    filters: &[Filter],
+) -> anyhow::Result<()> {
+    if filters.is_empty() {
+        return Ok(());
+    }
+    // The names the results carry (`NAME@HASH8` for a data set with several versions).
+    let versioned: std::collections::HashSet<String> = sel
+        .results
+        .iter()
+        .filter(|r| r.spec.train.data.is_some())
+        .map(|r| r.spec.train.dataset.clone())
+        .collect();
+    sel.results = select(std::mem::take(&mut sel.results), filters)?;
+    let identities = sel.store.data_identities().await?;
+    sel.data = data_line(&sel.results, &identities);
+    let mut counts = StatusCounts::default();
+    for mut job in sel.store.jobs(sweep).await? {
+        if let Some(d) = &job.spec.train.data {
+            let name = versioned_name(&job.spec.train.dataset, &d.sha256);
+            if versioned.contains(&name) {
+                job.spec.train.dataset = name;
+            }
+        }
+        if Filter::all(filters, &job.spec) {
+            counts.add(job.status, 1);
+        }
+    }
+    sel.counts = counts;
+    Ok(())
+}
+
 /// The finished jobs of a selection and the count of all its jobs by status.
 pub(super) struct Selection {
     /// The database, opened read-only.
