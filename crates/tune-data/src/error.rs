@@ -277,11 +277,13 @@ pub enum DataProblem {
     /// The CSV file's header has no column named `label`.
     #[error(
         "the header row has no `label` column (it starts `{header}`): the CSV layout is a header \
-         row `label,pixel1,pixel2,...` and one image per row; name the class column `label`"
+         row `label,pixel1,pixel2,...` and one image per row; name the class column `label`{looks}"
     )]
     CsvNoLabel {
         /// The first few cells of the header.
         header: String,
+        /// What the file looks like instead (`; it looks like an image ...`), or empty.
+        looks: String,
     },
 
     /// A CSV row has another number of cells than the header.

@@ -95,10 +95,13 @@ fn read_file(
                 .map(|c| super::printable(c, 20))
                 .collect();
             let more = if header.len() > 4 { ",..." } else { "" };
+            // What the file looks like, when that is not a CSV file (a PNG read as CSV, ...).
+            let looks = Some(super::looks_like(path)).filter(|l| !l.contains("CSV"));
             invalid(
                 path,
                 DataProblem::CsvNoLabel {
-                    header: format!("{}{more}{}", cells.join(","), super::looks_like(path)),
+                    header: format!("{}{more}", cells.join(",")),
+                    looks: looks.unwrap_or_default(),
                 },
             )
         })?;
