@@ -137,7 +137,9 @@ impl Comparison {
         };
 
         let mut notes = Vec::new();
-        let study = on_study_data(rows.iter().map(|r| r.spec.train.dataset.as_str()));
+        // No results at all: the study's advice (run the compare grid) applies.
+        let study =
+            rows.is_empty() || on_study_data(rows.iter().map(|r| r.spec.train.dataset.as_str()));
         for (row, what) in [(&ann, "ANN"), (&cnn, "CNN")] {
             for (d, v) in STUDY_DATASETS.iter().zip(&row.accuracy) {
                 if study && v.is_none() {
