@@ -241,8 +241,82 @@ pub(crate) struct RawSplit {
 /// Reads and decodes the data set `spec` describes: both splits (or the training split and the
 /// test images drawn from it), checked against each other, with the content hash. Errors are
 /// [`DataError::Invalid`] naming the file (and line, record or image) and the fix, or
-/// [`DataError::Io`] for a file that cannot be read.
+/// never [`DataError::Io`]: a file of the user's that is missing, unreadable or of the wrong kind
+/// (a folder given as a CSV file, a file given as an image folder) is the user's input, so it is
+/// [`DataError::Invalid`] too ([`DataProblem::Unreadable`], [`DataProblem::WrongKind`]).
 pub fn decode(spec: &DataSpec) -> Result<DecodedDataset, DataError> {
+    check_paths(spec)?;
+    let shared = shared_files(spec);
+    let mut decoded = decode_checked(spec).map_err(|e| match e {
+        DataError::Io { op, path, source } => DataError::Invalid {
+            path,
+            problem: DataProblem::Unreadable {
+                op,
+                reason: source.to_string(),
+            },
+        },
+        other => other,
+    })?;
+    for path in shared {
+        decoded.notes.push(format!(
+            "warning: {} is both the training and the test data: the test accuracy then measures \
+             memory, not how well the network generalises; give other test files, or test_split",
+            path.display()
+        ));
+    }
+    Ok(decoded)
+}
+
+/// The given test paths that are also training paths (the same file or folder, however named).
+fn shared_files(spec: &DataSpec) -> Vec<std::path::PathBuf> {
+    let TestSet::Paths(test) = &spec.test else {
+        return Vec::new();
+    };
+    let real = |p: &std::path::PathBuf| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
+    let train: Vec<_> = spec.train.iter().map(real).collect();
+    test.iter()
+        .filter(|t| train.contains(&real(t)))
+        .cloned()
+        .collect()
+}
+
+/// Every given path exists and is what the format reads: a folder for `folder`, files for the
+/// others.
+fn check_paths(spec: &DataSpec) -> Result<(), DataError> {
+    let test: &[std::path::PathBuf] = match &spec.test {
+        TestSet::Paths(p) => p,
+        TestSet::Split(_) => &[],
+    };
+    for path in spec.train.iter().chain(test) {
+        let invalid = |problem| DataError::Invalid {
+            path: path.clone(),
+            problem,
+        };
+        let is_dir = match std::fs::metadata(path) {
+            Ok(m) if m.is_file() && m.len() == 0 => {
+                return Err(invalid(DataProblem::EmptyFile {
+                    format: spec.format.name(),
+                }));
+            }
+            Ok(m) => m.is_dir(),
+            Err(e) => {
+                return Err(invalid(DataProblem::Unreadable {
+                    op: "read",
+                    reason: e.to_string(),
+                }));
+            }
+        };
+        if is_dir != (spec.format == Format::Folder) {
+            return Err(invalid(DataProblem::WrongKind {
+                format: spec.format.name(),
+                is_dir,
+            }));
+        }
+    }
+    Ok(())
+}
+
+fn decode_checked(spec: &DataSpec) -> Result<DecodedDataset, DataError> {
     if let Some(c) = spec.channels
         && c != 1
         && c != 3

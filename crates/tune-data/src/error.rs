@@ -277,11 +277,13 @@ pub enum DataProblem {
     /// The CSV file's header has no column named `label`.
     #[error(
         "the header row has no `label` column (it starts `{header}`): the CSV layout is a header \
-         row `label,pixel1,pixel2,...` and one image per row; name the class column `label`"
+         row `label,pixel1,pixel2,...` and one image per row; name the class column `label`{looks}"
     )]
     CsvNoLabel {
         /// The first few cells of the header.
         header: String,
+        /// What the file looks like instead (`; it looks like an image ...`), or empty.
+        looks: String,
     },
 
     /// A CSV row has another number of cells than the header.
@@ -347,6 +349,28 @@ pub enum DataProblem {
         label: i64,
         /// Number of classes.
         classes: usize,
+    },
+
+    /// A label outside 0-255, where no class names limit the labels.
+    #[error(
+        "{at}: label {label} is not a class index: labels are whole numbers 0, 1, ... up to 255 \
+         (one per class, at most 256 classes); fix the row, or export the labels as class indices"
+    )]
+    LabelNotByte {
+        /// Where: `line 12`.
+        at: String,
+        /// The label.
+        label: i64,
+    },
+
+    /// A file of 0 bytes.
+    #[error(
+        "is empty (0 bytes): it was not written completely, or it is not the file meant; give a \
+         {format} file with data"
+    )]
+    EmptyFile {
+        /// The format's name.
+        format: &'static str,
     },
 
     /// A folder of images has no class sub-folders.
@@ -416,11 +440,13 @@ pub enum DataProblem {
     #[error(
         "is {len} bytes, not a whole number of 3,073-byte records (1 label byte, then 1,024 red, \
          1,024 green and 1,024 blue bytes): the file is truncated or not a CIFAR-10 binary batch \
-         (CIFAR-100's 3,074-byte records are not supported); download it again"
+         (CIFAR-100's 3,074-byte records are not supported){looks}"
     )]
     CifarLength {
         /// The file's length in bytes.
         len: u64,
+        /// What the file looks like instead (`; it looks like a CSV ...`), or empty.
+        looks: String,
     },
 
     /// A split holds no images.
@@ -447,6 +473,27 @@ pub enum DataProblem {
         resizable: bool,
     },
 
+    /// A file or folder of the user's cannot be read (missing, no permission, ...).
+    #[error(
+        "cannot {op} it ({reason}): check the path (relative paths are from the grid file's folder, \
+         or the current folder for flags) and its permissions"
+    )]
+    Unreadable {
+        /// What was being done: `read`, `open`, `list`.
+        op: &'static str,
+        /// The operating system's message.
+        reason: String,
+    },
+
+    /// A folder where the format reads files, or a file where it reads a folder.
+    #[error("{}", wrong_kind(format, *is_dir))]
+    WrongKind {
+        /// The format's name (`csv`, `folder`, ...).
+        format: &'static str,
+        /// Whether the path is a folder.
+        is_dir: bool,
+    },
+
     /// A user's IDX file is damaged or of the wrong kind.
     #[error("{0}; export the file again")]
     Idx(IdxProblem),
@@ -465,6 +512,20 @@ pub enum DataProblem {
         /// Labels in it.
         labels: usize,
     },
+}
+
+fn wrong_kind(format: &str, is_dir: bool) -> String {
+    if is_dir {
+        format!(
+            "is a folder, but format {format} reads files: give the {format} file(s) in it (a list \
+             of paths, or --data once per file), or format folder for one sub-folder of images \
+             per class"
+        )
+    } else {
+        "is a file, but format folder reads a folder with one sub-folder of images per class: give \
+         that folder, or the format of this file (csv, idx or cifar)"
+            .to_string()
+    }
 }
 
 fn label_fix(classes: usize) -> &'static str {

@@ -733,10 +733,8 @@ fn empty_split() {
         t.join("empty.bin"),
         0.5,
     )));
-    assert!(
-        m.contains("empty.bin: the training split holds no images"),
-        "{m}"
-    );
+    // A 0-byte file is refused as empty before any reader sees it.
+    assert!(m.contains("empty.bin: is empty (0 bytes)"), "{m}");
 }
 
 // ---- identity and the cache ----

@@ -24,6 +24,12 @@ pub const COMPARE_GRID: &str = "grids/compare.toml";
 /// The data sets the study compares, in column order; `delta_dataset` is the first minus the second.
 pub const STUDY_DATASETS: [&str; 2] = [tune_spec::MNIST.name, tune_spec::FASHION_MNIST.name];
 
+/// Whether any of `datasets` is one of the study's (MNIST, Fashion-MNIST): the notes about
+/// missing study cells and `grids/compare.toml` apply only then, not to a user's own data set.
+fn on_study_data<'a>(mut datasets: impl Iterator<Item = &'a str>) -> bool {
+    datasets.any(|d| STUDY_DATASETS.contains(&d))
+}
+
 /// The comparison: one row each for the ANN, the best CNN and their difference.
 #[derive(Debug, Clone, Serialize)]
 pub struct Comparison {
@@ -131,9 +137,12 @@ impl Comparison {
         };
 
         let mut notes = Vec::new();
+        // No results at all: the study's advice (run the compare grid) applies.
+        let study =
+            rows.is_empty() || on_study_data(rows.iter().map(|r| r.spec.train.dataset.as_str()));
         for (row, what) in [(&ann, "ANN"), (&cnn, "CNN")] {
             for (d, v) in STUDY_DATASETS.iter().zip(&row.accuracy) {
-                if v.is_none() {
+                if study && v.is_none() {
                     notes.push(format!(
                         "no {what} result on {d}: run `tune run {COMPARE_GRID}`"
                     ));
@@ -158,6 +167,16 @@ impl Comparison {
     /// `None` keeps "run the compare grid".
     pub fn explain_missing(&mut self, why: impl Fn(ModelKind, &str) -> Option<String>) {
         let mut notes = Vec::new();
+        if !on_study_data(self.datasets.iter().map(String::as_str).filter(|d| {
+            let i = self.datasets.iter().position(|x| x == d).unwrap_or(0);
+            self.rows
+                .iter()
+                .any(|r| r.accuracy.get(i).is_some_and(Option::is_some))
+        })) {
+            // Notes about the study's data sets only where the results include them.
+            self.notes.retain(|n| !n.starts_with("no "));
+            return;
+        }
         for (row, kind, what) in [(0, ModelKind::Ann, "ANN"), (1, ModelKind::Cnn, "CNN")] {
             let Some(row) = self.rows.get(row) else {
                 continue;

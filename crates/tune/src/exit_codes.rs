@@ -138,6 +138,25 @@ fn data_code(e: &DataError) -> u8 {
     }
 }
 
+/// The error and its causes, `: `-separated like `{err:#}`, but without a cause whose text the
+/// message before it already contains (errors that print their source as part of themselves, as
+/// `DataError::Io` does): every message tune shows or stores of an error is this, never `{e:#}`,
+/// which would print such a source twice (`... (os error 2): ... (os error 2)`).
+pub fn message(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let msg = cause.to_string();
+        if out.contains(&msg) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&msg);
+    }
+    out
+}
+
 /// Prints the error (and, for a bug, where to report it) and returns its exit code.
 pub fn report(err: &anyhow::Error, message: &str) -> ExitCode {
     let code = classify(err);

@@ -33,7 +33,7 @@ fn main() -> ExitCode {
     // A panic is a bug: the default hook prints it, then tune asks for a report and exits 70.
     match std::panic::catch_unwind(|| commands::run(cli)) {
         Ok(Ok(code)) => code,
-        Ok(Err(err)) => exit_codes::report(&err, &chain(&err)),
+        Ok(Err(err)) => exit_codes::report(&err, &exit_codes::message(&err)),
         // The reader of stdout went away (`tune report | head -1`): what it wanted was printed.
         Err(_) if STDOUT_CLOSED.load(Ordering::SeqCst) => ExitCode::SUCCESS,
         Err(_) => {
@@ -72,26 +72,9 @@ fn is_closed_stdout(payload: &(dyn Any + Send)) -> bool {
     msg.starts_with("failed printing to stdout") && msg.contains("os error 32")
 }
 
-/// The error and its causes, `: `-separated like `{err:#}`, but without a cause whose text the
-/// message before it already contains (errors that print their source as part of themselves).
-fn chain(err: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in err.chain() {
-        let msg = cause.to_string();
-        if out.contains(&msg) {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str(": ");
-        }
-        out.push_str(&msg);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
-    use super::chain;
+    use crate::exit_codes::message as chain;
     use anyhow::Context;
 
     /// An error that prints its source as part of its own message, as thiserror's

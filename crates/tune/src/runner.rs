@@ -214,7 +214,10 @@ pub fn decode_user(name: &str, spec: &DataSpec) -> anyhow::Result<(UserData, Arc
         return Ok((user, d.clone()));
     }
     for note in &decoded.notes {
-        eprintln!("note: data set `{name}`: {note}");
+        match note.strip_prefix("warning: ") {
+            Some(warning) => eprintln!("warning: data set `{name}`: {warning}"),
+            None => eprintln!("note: data set `{name}`: {note}"),
+        }
     }
     tracing::info!(
         name,
@@ -320,7 +323,7 @@ pub async fn work(store: Store, opts: WorkOptions, events: Events) -> anyhow::Re
         failed_earlier,
         interrupted: s.interrupted,
         lost: s.lost,
-        error: result.as_ref().err().map(|e| format!("{e:#}")),
+        error: result.as_ref().err().map(crate::exit_codes::message),
     });
     result.map(|()| s)
 }
@@ -681,7 +684,7 @@ impl Slot {
                 // the error, which says how to get the data.
                 heartbeat.abort();
                 self.draining.store(true, Ordering::SeqCst);
-                let msg = format!("{e:#}");
+                let msg = crate::exit_codes::message(&e);
                 ignore_lost(self.store.fail(&claim, &msg).await)?;
                 self.failed(&claim, msg, FailKind::DataUnavailable);
                 return Err(e);

@@ -482,3 +482,466 @@ fn bad_data_sets_exit_2_naming_the_grid_file_and_the_value() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("gone.csv"), "{}", stderr(&out));
 }
+
+/// `tune data list --grid GRID --format json`'s first row.
+fn listed(dir: &Path, grid: &Path) -> serde_json::Value {
+    let out = run(
+        tune(dir)
+            .args(["data", "list", "--grid"])
+            .arg(grid)
+            .args(["--format", "json"]),
+        true,
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    v[0].clone()
+}
+
+#[test]
+fn a_file_rewritten_with_the_same_size_and_time_is_decoded_again_not_served_from_the_cache() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (pixels, labels) = digits(20);
+    let csv = dir.join("digits.csv");
+    write_csv(&csv, &pixels, &labels);
+    let grid = write_grid(
+        dir,
+        "digits.toml",
+        &format!(
+            "[datasets.mine]\nformat = \"csv\"\ntrain = \"digits.csv\"\ntest_split = 0.5\n\n{FIXED}"
+        ),
+    );
+    let before = listed(dir, &grid);
+    assert!(dir.join("cache/decoded").read_dir().unwrap().count() > 0);
+
+    // Same length, same modification time (as `touch -r` or a copy that keeps times), other
+    // bytes: one pixel 0..9 becomes another single digit.
+    let time = std::fs::metadata(&csv).unwrap().modified().unwrap();
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let row = text.lines().nth(1).unwrap();
+    let mut cells: Vec<String> = row.split(',').map(String::from).collect();
+    let j = (1..cells.len()).find(|&j| cells[j].len() == 1).unwrap();
+    cells[j] = if cells[j] == "5" { "6" } else { "5" }.to_string();
+    let changed_row = cells.join(",");
+    assert_eq!(changed_row.len(), row.len());
+    let changed = text.replacen(row, &changed_row, 1);
+    assert_eq!(changed.len(), text.len());
+    std::fs::write(&csv, changed).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&csv)
+        .unwrap()
+        .set_modified(time)
+        .unwrap();
+    assert_eq!(std::fs::metadata(&csv).unwrap().modified().unwrap(), time);
+
+    let after = listed(dir, &grid);
+    assert_ne!(
+        before["sha256"], after["sha256"],
+        "the cache served the old content"
+    );
+    // And what it lists is what a fresh decode (no cache) gives.
+    std::fs::remove_dir_all(dir.join("cache")).unwrap();
+    assert_eq!(listed(dir, &grid)["sha256"], after["sha256"]);
+}
+
+#[test]
+fn two_versions_of_a_data_set_name_are_kept_apart_in_report_where_and_compare() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (pixels, labels) = digits(40);
+    let csv = dir.join("digits.csv");
+    write_csv(&csv, &pixels, &labels);
+    let grid = write_grid(
+        dir,
+        "digits.toml",
+        "[datasets.digits]\nformat = \"csv\"\ntrain = \"digits.csv\"\ntest_split = 0.25\n\n\
+         [fixed]\ndataset = \"digits\"\nlayer1 = 4\ndense = 8\nepochs = 1\nbatch = 8\n\
+         validation = \"test\"\n",
+    );
+    let train = |sha: &mut Vec<String>| {
+        sha.push(listed(dir, &grid)["sha256"].as_str().unwrap().to_string());
+        run(
+            tune(dir)
+                .arg("run")
+                .arg(&grid)
+                .args(["--db", "results.db", "--threads-per-job", "1"]),
+            true,
+        );
+    };
+    let mut sha = Vec::new();
+    train(&mut sha);
+    // The same name, other content (more images): a second version in the same database.
+    let (pixels, labels) = digits(60);
+    write_csv(&csv, &pixels, &labels);
+    train(&mut sha);
+    assert_ne!(sha[0], sha[1]);
+    let names: Vec<String> = sha.iter().map(|s| format!("digits@{}", &s[..8])).collect();
+
+    let out = run(
+        tune(dir).args(["report", "--db", "results.db", "--format", "csv"]),
+        true,
+    );
+    let text = stdout(&out);
+    for name in &names {
+        assert!(text.contains(name.as_str()), "{name}: {text}");
+    }
+    assert!(stderr(&out).contains("2 versions"), "{}", stderr(&out));
+
+    // `--where dataset=NAME@HASH8` selects one version, `--by dataset` groups by version.
+    let out = run(
+        tune(dir)
+            .args(["report", "--db", "results.db", "--format", "csv", "--where"])
+            .arg(format!("dataset={}", names[1])),
+        true,
+    );
+    let text = stdout(&out);
+    assert!(text.contains(names[1].as_str()), "{text}");
+    assert!(!text.contains(names[0].as_str()), "{text}");
+    let out = run(
+        tune(dir).args(["report", "--db", "results.db", "--by", "dataset"]),
+        true,
+    );
+    let text = stdout(&out);
+    for name in &names {
+        assert!(text.contains(name.as_str()), "{name}: {text}");
+    }
+
+    // `tune compare` shows each version in a column of its own, never one of them silently.
+    let out = run(
+        tune(dir).args(["compare", "--db", "results.db", "--format", "json"]),
+        true,
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let datasets: Vec<&str> = v["datasets"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{v}"))
+        .iter()
+        .map(|d| d.as_str().unwrap())
+        .collect();
+    for name in &names {
+        assert!(datasets.contains(&name.as_str()), "{name}: {v}");
+    }
+    assert!(stderr(&out).contains("2 versions"), "{}", stderr(&out));
+}
+
+/// Asserts that no OS error is printed twice on one line of `err`.
+fn os_error_once(err: &str) {
+    for line in err.lines() {
+        assert!(line.matches("(os error").count() <= 1, "{line}");
+    }
+}
+
+#[test]
+fn a_users_file_that_is_missing_unreadable_or_of_the_wrong_kind_exits_2_from_flags_and_grids() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (pixels, labels) = digits(20);
+    std::fs::create_dir_all(dir.join("csvs")).unwrap();
+    write_csv(&dir.join("csvs/a.csv"), &pixels, &labels);
+
+    // A folder given as a CSV file: exit 2 from the flags, as from a grid, saying what to do.
+    let out = run(
+        tune(dir)
+            .args(["train", "--data", "csvs", "--data-format", "csv"])
+            .args(["--test-split", "0.2", "--epochs", "1"]),
+        false,
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("csvs") && err.contains("is a folder"), "{err}");
+    os_error_once(&err);
+    let err = bad_grid(
+        dir,
+        &format!(
+            "[datasets.mine]\nformat = \"csv\"\ntrain = \"csvs\"\ntest_split = 0.2\n\n{FIXED}"
+        ),
+    );
+    assert!(err.contains("is a folder"), "{err}");
+    // And a file given as an image folder.
+    let err = bad_grid(
+        dir,
+        &format!(
+            "[datasets.mine]\nformat = \"folder\"\ntrain = \"csvs/a.csv\"\ntest_split = 0.2\n\n{FIXED}"
+        ),
+    );
+    assert!(err.contains("is a file"), "{err}");
+
+    // An IDX image file without its label file names the file it looked for.
+    use tune_data::idx::{Images, write_images};
+    let images = Images {
+        count: 20,
+        rows: 8,
+        cols: 8,
+        pixels: pixels.clone(),
+    };
+    write_images(&dir.join("my-images-idx3-ubyte"), &images, false).unwrap();
+    let out = run(
+        tune(dir)
+            .args(["train", "--data", "my-images-idx3-ubyte"])
+            .args([
+                "--data-format",
+                "idx",
+                "--test-split",
+                "0.2",
+                "--epochs",
+                "1",
+            ]),
+        false,
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("my-labels-idx1-ubyte"), "{err}");
+    assert!(err.contains("give both files"), "{err}");
+    os_error_once(&err);
+    let err = bad_grid(
+        dir,
+        &format!(
+            "[datasets.mine]\nformat = \"idx\"\ntrain = \"my-images-idx3-ubyte\"\ntest_split = 0.2\n\n{FIXED}"
+        ),
+    );
+    assert!(err.contains("my-labels-idx1-ubyte"), "{err}");
+    os_error_once(&err);
+
+    // A file gone between queueing and training: the worker's message has the OS error once.
+    let grid = write_grid(
+        dir,
+        "ok.toml",
+        &format!(
+            "[datasets.mine]\nformat = \"csv\"\ntrain = \"csvs/a.csv\"\ntest_split = 0.2\n\n{FIXED}"
+        ),
+    );
+    run(
+        tune(dir)
+            .arg("run")
+            .arg(&grid)
+            .args(["--db", "results.db", "--enqueue"]),
+        true,
+    );
+    std::fs::remove_file(dir.join("csvs/a.csv")).unwrap();
+    let out = run(tune(dir).args(["worker", "--db", "results.db"]), false);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("a.csv"), "{err}");
+    os_error_once(&err);
+    let db = Db::open(&dir.join("results.db"));
+    os_error_once(&db.text("SELECT last_error FROM jobs"));
+}
+
+/// `tune train --data PATH --data-format FORMAT --test-split 0.5`, expected to exit 2; its stderr.
+fn bad_flags(dir: &Path, path: &str, format: &str) -> String {
+    let out = run(
+        tune(dir)
+            .args(["train", "--data", path, "--data-format", format])
+            .args(["--test-split", "0.5", "--epochs", "1"]),
+        false,
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(path), "{err}");
+    err
+}
+
+#[test]
+fn messages_about_a_users_file_name_the_row_and_value_and_never_print_raw_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    // A label outside 0-255 names its line and value, not "256 classes".
+    for (label, line) in [("-1", "line 3"), ("256", "line 3")] {
+        std::fs::write(
+            dir.join("labels.csv"),
+            format!("label,p1,p2,p3,p4\n0,1,2,3,4\n{label},1,2,3,4\n1,1,2,3,4\n"),
+        )
+        .unwrap();
+        let err = bad_flags(dir, "labels.csv", "csv");
+        assert!(err.contains(line) && err.contains(label), "{err}");
+        // Not "the data set has 256 classes": no class list was given, only the label is wrong.
+        assert!(!err.contains("has 256 classes"), "{err}");
+    }
+    // A 0-byte file says it is empty.
+    std::fs::write(dir.join("empty.csv"), "").unwrap();
+    let err = bad_flags(dir, "empty.csv", "csv");
+    assert!(err.contains("empty (0 bytes)"), "{err}");
+    // A user's CSV read as CIFAR batches: no advice to download a built-in data set again, and
+    // a hint at what the file looks like.
+    std::fs::write(
+        dir.join("text.csv"),
+        "label,p1,p2,p3,p4\n0,1,2,3,4\n1,1,2,3,4\n",
+    )
+    .unwrap();
+    let err = bad_flags(dir, "text.csv", "cifar");
+    assert!(!err.contains("download"), "{err}");
+    assert!(err.contains("looks like a CSV"), "{err}");
+    // Binary bytes (a PNG read as CSV) are escaped or summarised, never printed raw.
+    let mut png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR".to_vec();
+    png.extend([0u8, 1, 2, 0xff, 0xfe, b',', 7, 8, b'\n', 9]);
+    std::fs::write(dir.join("image.csv"), &png).unwrap();
+    let err = bad_flags(dir, "image.csv", "csv");
+    assert!(
+        !err.chars()
+            .any(|c| c == '\u{fffd}' || (c.is_control() && c != '\n')),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn webp_and_tiff_files_in_an_image_folder_are_named_as_unsupported_images() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    for class in ["a", "b"] {
+        let d = dir.join("imgs").join(class);
+        std::fs::create_dir_all(&d).unwrap();
+        for i in 0..3 {
+            image::GrayImage::from_pixel(4, 4, image::Luma([i * 40 + 10]))
+                .save(d.join(format!("{i}.png")))
+                .unwrap();
+        }
+        std::fs::write(d.join("x.webp"), b"RIFF\0\0\0\0WEBPVP8 ").unwrap();
+        std::fs::write(d.join("y.tiff"), b"II*\0").unwrap();
+    }
+    let out = run(
+        tune(dir)
+            .args(["train", "--data", "imgs", "--data-format", "folder"])
+            .args(["--test-split", "0.5", "--epochs", "1", "--filters", "2"])
+            .args(["--dense", "4", "--format", "json"]),
+        true,
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("4 images in formats tune does not read"),
+        "{err}"
+    );
+    assert!(err.contains("WEBP") && err.contains("TIFF"), "{err}");
+}
+
+#[test]
+fn class_folders_differing_only_by_case_or_spaces_and_a_file_used_for_train_and_test_warn() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    for class in ["Cat", "cat ", "dog"] {
+        let d = dir.join("imgs").join(class);
+        std::fs::create_dir_all(&d).unwrap();
+        for i in 0..2 {
+            image::GrayImage::from_pixel(4, 4, image::Luma([i * 40 + 10]))
+                .save(d.join(format!("{i}.png")))
+                .unwrap();
+        }
+    }
+    let grid = write_grid(
+        dir,
+        "imgs.toml",
+        &format!(
+            "[datasets.mine]\nformat = \"folder\"\ntrain = \"imgs\"\ntest = \"imgs\"\n\n{FIXED}validation = \"test\"\n"
+        ),
+    );
+    let out = run(
+        tune(dir)
+            .arg("run")
+            .arg(&grid)
+            .args(["--db", "results.db", "--dry-run", "--no-calibrate"]),
+        true,
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("warning:") && err.contains("`Cat`") && err.contains("`cat `"),
+        "{err}"
+    );
+    assert!(err.contains("both the training and the test data"), "{err}");
+}
+
+#[test]
+fn bench_takes_a_users_data_without_test_files_and_a_grids_own_data_shape() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (pixels, labels) = digits(40);
+    write_csv(&dir.join("digits.csv"), &pixels, &labels);
+    let out = run(
+        tune(dir)
+            .args(["bench", "--data", "digits.csv", "--data-format", "csv"])
+            .args([
+                "--images",
+                "32",
+                "--epochs",
+                "1",
+                "--filters",
+                "4",
+                "--dense",
+                "8",
+            ])
+            .args(["--format", "json"]),
+        true,
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let input = tune_spec::InputShape {
+        height: 8,
+        width: 8,
+        channels: 1,
+        classes: 10,
+    };
+    let params = tune_spec::ModelSpec::cnn(&[4], 8).params(&input).unwrap() as u64;
+    assert_eq!(v["params"].as_u64(), Some(params), "{v}");
+
+    // `tune bench --grid` measures on the grid's own data set, of its shape.
+    let grid = write_grid(
+        dir,
+        "digits.toml",
+        &format!(
+            "[datasets.mine]\nformat = \"csv\"\ntrain = \"digits.csv\"\ntest_split = 0.25\n\n{FIXED}"
+        ),
+    );
+    let out = run(
+        tune(dir)
+            .args(["bench", "--grid"])
+            .arg(&grid)
+            .args(["--images", "32", "--epochs", "1", "--format", "json"]),
+        true,
+    );
+    let rows: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let params = tune_spec::ModelSpec::cnn(&[4], 8).params(&input).unwrap() as u64;
+    assert_eq!(
+        rows[0]["params"]
+            .as_u64()
+            .or_else(|| rows[0]["params"].as_str().and_then(|p| p.parse().ok())),
+        Some(params),
+        "{rows}"
+    );
+}
+
+#[test]
+fn compare_and_report_on_a_users_data_speak_of_that_data_and_the_where_selection() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (pixels, labels) = digits(40);
+    write_csv(&dir.join("a.csv"), &pixels, &labels);
+    let (pixels, labels) = digits(48);
+    write_csv(&dir.join("b.csv"), &pixels, &labels);
+    let grid = write_grid(
+        dir,
+        "two.toml",
+        "[datasets.a]\nformat = \"csv\"\ntrain = \"a.csv\"\ntest_split = 0.25\n\n\
+         [datasets.b]\nformat = \"csv\"\ntrain = \"b.csv\"\ntest_split = 0.25\n\n\
+         [fixed]\nlayer1 = 4\ndense = 8\nepochs = 1\nbatch = 8\nvalidation = \"test\"\n\n\
+         [axes]\ndataset = [\"a\", \"b\"]\n",
+    );
+    run(
+        tune(dir)
+            .arg("run")
+            .arg(&grid)
+            .args(["--db", "results.db", "--threads-per-job", "1"]),
+        true,
+    );
+    let out = run(
+        tune(dir).args(["report", "--db", "results.db", "--where", "dataset=a"]),
+        true,
+    );
+    let err = stderr(&out);
+    assert!(err.contains("for 1 row"), "{err}");
+    assert!(!err.contains(" b "), "{err}");
+    assert!(err.contains("the selection's only job is done"), "{err}");
+
+    let out = run(tune(dir).args(["compare", "--db", "results.db"]), true);
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    // Notes about MNIST and the compare grid are for the study's data, not this one.
+    assert!(!text.contains("result on mnist"), "{text}");
+    assert!(!text.contains("result on fashion-mnist"), "{text}");
+    assert!(!text.contains("grids/compare.toml"), "{text}");
+}

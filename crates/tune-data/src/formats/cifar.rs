@@ -56,6 +56,7 @@ pub(crate) fn read(
                 path: path.clone(),
                 problem: DataProblem::CifarLength {
                     len: bytes.len() as u64,
+                    looks: super::looks_like(path),
                 },
             });
         }

@@ -92,20 +92,23 @@ fn read_file(
             let cells: Vec<String> = header
                 .iter()
                 .take(4)
-                .map(|c| String::from_utf8_lossy(c).into_owned())
+                .map(|c| super::printable(c, 20))
                 .collect();
             let more = if header.len() > 4 { ",..." } else { "" };
+            // What the file looks like, when that is not a CSV file (a PNG read as CSV, ...).
+            let looks = Some(super::looks_like(path)).filter(|l| !l.contains("CSV"));
             invalid(
                 path,
                 DataProblem::CsvNoLabel {
                     header: format!("{}{more}", cells.join(",")),
+                    looks: looks.unwrap_or_default(),
                 },
             )
         })?;
     let pixels = header.len() - 1;
     let (height, width, channels) =
         shape(spec, pixels).map_err(|m| invalid(path, DataProblem::CsvShape(m)))?;
-    let column = |j: usize| String::from_utf8_lossy(&header[j]).into_owned();
+    let column = |j: usize| super::printable(&header[j], 40);
     // A row is about two bytes per pixel: reserve for the rows the file is likely to hold.
     let rows_guess = (size / (2 * pixels as u64 + 2)) as usize;
     images.reserve(rows_guess * pixels);
@@ -126,7 +129,7 @@ fn read_file(
             ));
         }
         let not_number = |j: usize, cell: &[u8]| {
-            let value: String = String::from_utf8_lossy(cell).chars().take(20).collect();
+            let value = super::printable(cell, 20);
             invalid(
                 path,
                 DataProblem::CsvNotNumber {

@@ -19,6 +19,11 @@ use std::path::{Path, PathBuf};
 /// File extensions read as images (compared without case).
 pub const IMAGE_EXTENSIONS: [&str; 4] = ["png", "jpg", "jpeg", "bmp"];
 
+/// Extensions of image formats tune does not decode (the `image` crate is built with PNG, JPEG
+/// and BMP only): counted and named in a note, not lumped with non-image files.
+pub const UNSUPPORTED_IMAGE_EXTENSIONS: [&str; 8] =
+    ["webp", "tif", "tiff", "gif", "heic", "heif", "avif", "ico"];
+
 /// The images of an image folder, before decoding.
 #[derive(Debug)]
 pub(crate) struct Scan {
@@ -28,11 +33,16 @@ pub(crate) struct Scan {
     pub files: Vec<(PathBuf, u8)>,
     /// Hidden entries, non-image files and files beside the class folders.
     pub ignored: usize,
+    /// Images in formats tune does not read (WEBP, TIFF, ...), by upper-case extension.
+    pub unsupported: std::collections::BTreeMap<String, usize>,
+    /// Class folders whose names differ only by case or surrounding spaces, for a warning.
+    pub similar: Vec<Vec<String>>,
 }
 
 /// Lists the class folders of `root` and their images.
 pub(crate) fn scan(root: &Path) -> Result<Scan, DataError> {
     let mut ignored = 0;
+    let mut unsupported = std::collections::BTreeMap::new();
     let mut classes: Vec<(String, PathBuf)> = Vec::new();
     for entry in read_dir(root)? {
         let (name, path, is_dir) = entry;
@@ -71,6 +81,8 @@ pub(crate) fn scan(root: &Path) -> Result<Scan, DataError> {
                     stack.push(path);
                 } else if is_image(&path) {
                     found.push(path);
+                } else if let Some(ext) = unsupported_image(&path) {
+                    *unsupported.entry(ext).or_insert(0) += 1;
                 } else {
                     class_ignored += 1;
                 }
@@ -89,11 +101,30 @@ pub(crate) fn scan(root: &Path) -> Result<Scan, DataError> {
         ignored += class_ignored;
         files.extend(found.into_iter().map(|p| (p, label as u8)));
     }
+    let mut by_key: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for (name, _) in &classes {
+        by_key
+            .entry(name.trim().to_lowercase())
+            .or_default()
+            .push(name.clone());
+    }
+    let similar = by_key.into_values().filter(|n| n.len() > 1).collect();
     Ok(Scan {
         classes: classes.into_iter().map(|(name, _)| name).collect(),
         files,
         ignored,
+        unsupported,
+        similar,
     })
+}
+
+/// The upper-case extension of an image in a format tune does not read, else `None`.
+fn unsupported_image(path: &Path) -> Option<String> {
+    let ext = path.extension()?.to_str()?;
+    UNSUPPORTED_IMAGE_EXTENSIONS
+        .iter()
+        .any(|x| x.eq_ignore_ascii_case(ext))
+        .then(|| ext.to_uppercase())
 }
 
 fn is_image(path: &Path) -> bool {
@@ -249,6 +280,29 @@ pub(crate) fn read(
         }
     }
     let mut notes = Vec::new();
+    if !scan.unsupported.is_empty() {
+        let n: usize = scan.unsupported.values().sum();
+        let kinds: Vec<String> = scan
+            .unsupported
+            .iter()
+            .map(|(ext, n)| format!("{n} {ext}"))
+            .collect();
+        notes.push(format!(
+            "warning: {}: {n} images in formats tune does not read ignored ({}): tune reads PNG, \
+             JPEG and BMP; convert them (e.g. `mogrify -format png *.webp`) to train on them",
+            root.display(),
+            kinds.join(", ")
+        ));
+    }
+    for names in &scan.similar {
+        let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+        notes.push(format!(
+            "warning: {}: class folders {} differ only by case or spaces, so they are separate \
+             classes; merge them if they are one class",
+            root.display(),
+            quoted.join(" and ")
+        ));
+    }
     if scan.ignored > 0 {
         notes.push(format!(
             "{}: {} hidden or non-image files and folders ignored",

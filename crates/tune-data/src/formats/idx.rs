@@ -27,6 +27,18 @@ pub(crate) fn read(
             ));
         }
     };
+    if paths.len() == 1 && !labels_path.exists() {
+        return Err(DataError::Invalid {
+            path: images_path.clone(),
+            problem: DataProblem::Spec(format!(
+                "its label file is expected beside it as {} (the name with `images-idx3` replaced \
+                 by `labels-idx1`, as MNIST's files are named) and there is no such file: put the \
+                 label file there, or give both files, the image file first (train = [\"IMAGES\", \
+                 \"LABELS\"] in a grid, --data IMAGES --data LABELS on the command line)",
+                labels_path.display()
+            )),
+        });
+    }
     let images = read_images(&images_path).map_err(user)?;
     let labels = read_labels(&labels_path).map_err(user)?;
     if images.count != labels.len() {

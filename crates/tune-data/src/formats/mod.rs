@@ -86,9 +86,64 @@ pub(crate) fn class_limit(
 
 /// The error for label `label` at `at` (e.g. `line 3`) of `path`, with `classes` classes.
 pub(crate) fn label_error(path: &Path, at: String, label: i64, classes: usize) -> DataError {
+    let problem = if (0..256).contains(&label) || classes < 256 {
+        DataProblem::LabelOutOfRange { at, label, classes }
+    } else {
+        // No class list limits the labels, only the byte they are kept in: say so, not "256
+        // classes", which the user never gave.
+        DataProblem::LabelNotByte { at, label }
+    };
     DataError::Invalid {
         path: path.to_path_buf(),
-        problem: DataProblem::LabelOutOfRange { at, label, classes },
+        problem,
+    }
+}
+
+/// What a file looks like from its first bytes, as a hint for a file read in another format:
+/// `"; it looks like a CSV (text) file: use format csv"`, or empty when it is not recognised.
+pub(crate) fn looks_like(path: &Path) -> String {
+    use std::io::Read;
+    let mut head = [0u8; 512];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    let head = &head[..n];
+    let what = if head.starts_with(&[0, 0, 8, 3]) || head.starts_with(&[0, 0, 8, 1]) {
+        "an IDX file: use format idx"
+    } else if head.starts_with(&[0x1f, 0x8b]) {
+        "gzip-compressed (IDX files often are): use format idx, or unpack it"
+    } else if head.starts_with(b"\x89PNG") || head.starts_with(&[0xff, 0xd8, 0xff]) {
+        "an image: put images in one sub-folder per class and use format folder"
+    } else if !head.is_empty()
+        && head.contains(&b',')
+        && head
+            .iter()
+            .all(|&b| b.is_ascii_graphic() || b.is_ascii_whitespace())
+    {
+        "a CSV (text) file: use format csv"
+    } else {
+        return String::new();
+    };
+    format!("; it looks like {what}")
+}
+
+/// `bytes` for a message: the text, cut to `max` characters with control characters escaped, or
+/// for binary data (not UTF-8, or control bytes) a summary of its first bytes in hex, so raw
+/// bytes never reach a terminal.
+pub(crate) fn printable(bytes: &[u8], max: usize) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) if !text.chars().any(|c| c.is_control() && c != '\t') => {
+            let cut: String = text.chars().take(max).collect();
+            cut.escape_debug().to_string()
+        }
+        _ => {
+            let hex: Vec<String> = bytes.iter().take(8).map(|b| format!("{b:02x}")).collect();
+            format!(
+                "binary data ({} bytes, starting {})",
+                bytes.len(),
+                hex.join(" ")
+            )
+        }
     }
 }
 

@@ -114,14 +114,23 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             tune_report::Format::from(args.format)
         );
     }
-    let data = if args.data.data.is_empty() {
+    // A grid's own data set (decoded by `load_grid`) unless `--data` names other data.
+    let grid = args.grid.as_deref().map(common::load_grid).transpose()?;
+    let grid_data = grid
+        .as_ref()
+        .filter(|_| args.data.data.is_empty())
+        .and_then(|g| g.jobs.iter().find_map(|j| j.train.data.as_ref()))
+        .and_then(|user| crate::runner::user_dataset(&user.sha256));
+    let data = if let Some(d) = grid_data {
+        Dataset::clone(&d)
+    } else if args.data.data.is_empty() {
         tune_data::load(&args.data.dataset, args.data.data_dir.as_deref())?
     } else {
-        let (_, _, data) = common::data_from_flags(&args.data, true)?;
+        let (_, _, data) = common::data_from_flags(&args.data, true, false)?;
         Dataset::clone(&data)
     };
-    if let Some(grid) = &args.grid {
-        return bench_grid(grid, &data, &args);
+    if let (Some(path), Some(grid)) = (&args.grid, grid) {
+        return bench_grid(path, grid, &data, &args);
     }
     let model = args.model.spec();
     let m = measure(&model, &data, &args)?;
@@ -176,10 +185,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
 /// estimates from measured throughput.
 fn bench_grid(
     path: &std::path::Path,
+    grid: tune_grid::Grid,
     data: &Dataset,
     args: &BenchArgs,
 ) -> anyhow::Result<ExitCode> {
-    let grid = common::load_grid(path)?;
     let mut seen = std::collections::HashSet::new();
     let models: Vec<ModelSpec> = grid
         .jobs

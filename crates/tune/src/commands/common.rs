@@ -350,23 +350,25 @@ pub fn load_grid(path: &std::path::Path) -> anyhow::Result<tune_grid::Grid> {
     Ok(tune_grid::load_with(path, &mut |name, spec| {
         crate::runner::decode_user(name, spec)
             .map(|(user, _)| user)
-            .map_err(|e| format!("{e:#}"))
+            .map_err(|e| crate::exit_codes::message(&e))
     })?)
 }
 
 /// The data `tune train` and `tune bench` train on, from their data flags: a user's data set
 /// (`--data`, checked by [`tune_spec::DataSpec::build`] as a grid's `[datasets.NAME]` table is,
 /// named after its first path's file stem) with what jobs on it record, or the built-in
-/// `--dataset` (checked against its canonical files unless `allow_unverified`).
+/// `--dataset` (checked against its canonical files unless `allow_unverified`). With
+/// `need_test` false (`tune bench`, which trains only), `--test`/`--test-split` may be left out.
 pub fn data_from_flags(
     args: &crate::cli::DataArgs,
     allow_unverified: bool,
+    need_test: bool,
 ) -> anyhow::Result<(
     String,
     Option<tune_spec::UserData>,
     std::sync::Arc<tune_data::Dataset>,
 )> {
-    let Some(spec) = user_data_spec(args)? else {
+    let Some(spec) = user_data_spec(args, need_test)? else {
         let data =
             crate::runner::load_checked(&args.dataset, args.data_dir.as_deref(), allow_unverified)?;
         return Ok((args.dataset.clone(), None, std::sync::Arc::new(data)));
@@ -388,12 +390,25 @@ pub fn data_from_flags(
             );
         }
     }
+    if !need_test && args.test.is_empty() && args.test_split.is_none() {
+        // Training images only: the test split is never read, so no note about it.
+        let decoded = match tune_data::decoded_cache_dir() {
+            Ok(dir) => tune_data::decode_cached(&spec, &dir)?.0,
+            Err(_) => tune_data::decode(&spec)?,
+        };
+        let user = decoded.user_data(spec);
+        let data = std::sync::Arc::new(decoded.to_dataset(&name));
+        return Ok((name, Some(user), data));
+    }
     let (user, data) = crate::runner::decode_user(&name, &spec)?;
     Ok((name, Some(user), data))
 }
 
 /// The user's data set the flags describe, `None` without `--data`. Errors name the flag.
-fn user_data_spec(args: &crate::cli::DataArgs) -> anyhow::Result<Option<tune_spec::DataSpec>> {
+fn user_data_spec(
+    args: &crate::cli::DataArgs,
+    need_test: bool,
+) -> anyhow::Result<Option<tune_spec::DataSpec>> {
     if args.data.is_empty() {
         return Ok(None);
     }
@@ -402,7 +417,12 @@ fn user_data_spec(args: &crate::cli::DataArgs) -> anyhow::Result<Option<tune_spe
             "--data needs --data-format: csv (Kaggle), folder (one folder per class), idx or cifar"
         );
     };
-    let test = (!args.test.is_empty()).then(|| args.test.clone());
+    let test = if args.test.is_empty() && args.test_split.is_none() && !need_test {
+        // Only the training images are used: the training files stand in as the test files.
+        Some(args.data.clone())
+    } else {
+        (!args.test.is_empty()).then(|| args.test.clone())
+    };
     tune_spec::DataSpec::build(
         format,
         args.data.clone(),

@@ -1,7 +1,7 @@
 //! `tune compare`: the ANN against the CNN on each data set.
 
 use super::results::{
-    ensure_newline, filters, finished, format, note_unfinished, rows, select, status_command, width,
+    ensure_newline, filters, finished, format, narrow, note_unfinished, rows, status_command, width,
 };
 use crate::cli::{CompareArgs, TableFormat};
 use crate::commands::common;
@@ -12,8 +12,9 @@ use tune_store::JobStatus;
 pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
     let filters = filters(&args.filters)?;
     let rt = common::runtime()?;
-    let sel = rt.block_on(finished(&args.db.db, args.sweep.as_deref(), false))?;
-    let results = select(sel.results.clone(), &filters)?;
+    let mut sel = rt.block_on(finished(&args.db.db, args.sweep.as_deref(), false))?;
+    rt.block_on(narrow(&mut sel, args.sweep.as_deref(), &filters))?;
+    let results = sel.results.clone();
     let mut comparison = Comparison::build(&rows(&results, args.sweep.as_deref()));
     // A missing cell whose job exists but is not done gets advice about that job, not "run the
     // compare grid".

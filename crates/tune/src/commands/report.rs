@@ -3,8 +3,8 @@
 
 use super::halving_report;
 use super::results::{
-    ensure_newline, filters, finished, format, note_unfinished, rows_with_predictions, select,
-    width,
+    ensure_newline, filters, finished, format, narrow, note_unfinished, rows_with_predictions,
+    select, width,
 };
 use crate::cli::{ReportArgs, TableFormat};
 use crate::commands::common;
@@ -48,7 +48,8 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
         let pruned: std::collections::HashSet<&String> = h.pruned().collect();
         sel.results.retain(|r| !pruned.contains(&r.key));
     }
-    let results = select(sel.results.clone(), &filters)?;
+    rt.block_on(narrow(&mut sel, args.sweep.as_deref(), &filters))?;
+    let results = sel.results.clone();
     let rows = rt.block_on(rows_with_predictions(
         &sel.store,
         &results,

@@ -60,6 +60,43 @@ pub(super) fn select(
     Ok(kept)
 }
 
+/// Narrows `sel` to the jobs `--where` keeps: its finished jobs ([`select`]) and also the data
+/// line and the counts by status that [`note_unfinished`] prints, so that the summary on stderr
+/// speaks of the rows shown, not of the whole database.
+pub(super) async fn narrow(
+    sel: &mut Selection,
+    sweep: Option<&str>,
+    filters: &[Filter],
+) -> anyhow::Result<()> {
+    if filters.is_empty() {
+        return Ok(());
+    }
+    // The names the results carry (`NAME@HASH8` for a data set with several versions).
+    let versioned: std::collections::HashSet<String> = sel
+        .results
+        .iter()
+        .filter(|r| r.spec.train.data.is_some())
+        .map(|r| r.spec.train.dataset.clone())
+        .collect();
+    sel.results = select(std::mem::take(&mut sel.results), filters)?;
+    let identities = sel.store.data_identities().await?;
+    sel.data = data_line(&sel.results, &identities);
+    let mut counts = StatusCounts::default();
+    for mut job in sel.store.jobs(sweep).await? {
+        if let Some(d) = &job.spec.train.data {
+            let name = versioned_name(&job.spec.train.dataset, &d.sha256);
+            if versioned.contains(&name) {
+                job.spec.train.dataset = name;
+            }
+        }
+        if Filter::all(filters, &job.spec) {
+            counts.add(job.status, 1);
+        }
+    }
+    sel.counts = counts;
+    Ok(())
+}
+
 /// The finished jobs of a selection and the count of all its jobs by status.
 pub(super) struct Selection {
     /// The database, opened read-only.
@@ -72,6 +109,9 @@ pub(super) struct Selection {
     pub db: String,
     /// Which data the finished jobs were trained on, one line.
     pub data: String,
+    /// One line per user's data set name that has several versions (content hashes) among the
+    /// finished jobs, saying how they are shown and selected.
+    pub versions: Vec<String>,
 }
 
 /// Finished jobs of the database (optionally one sweep), opened read-only, or an error whose
@@ -88,10 +128,11 @@ pub(super) async fn finished(
         with_history,
         ..ResultFilter::default()
     };
-    let results = store.results(&filter).await?;
+    let mut results = store.results(&filter).await?;
     if results.is_empty() {
         bail!("{}", no_results(store.target(), db, sweep, &counts));
     }
+    let versions = name_data_versions(&mut results);
     let identities = store.data_identities().await?;
     let data = data_line(&results, &identities);
     Ok(Selection {
@@ -100,7 +141,52 @@ pub(super) async fn finished(
         counts,
         db: db.to_string(),
         data,
+        versions,
     })
+}
+
+/// Renames each user's data set that appears with more than one content hash among `results`
+/// to `NAME@HASH8` (the first 8 hex digits of its content hash, see `tune data list --grid`), so
+/// that every table, `--by dataset`, `--where dataset=NAME@HASH8` and `tune compare` keep the
+/// versions apart instead of pooling them. A name with one hash keeps its name. Returns one line
+/// per renamed data set, for stderr.
+pub(super) fn name_data_versions(results: &mut [JobResult]) -> Vec<String> {
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut hashes: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for r in results.iter() {
+        if let Some(d) = &r.spec.train.data {
+            hashes
+                .entry(r.spec.train.dataset.clone())
+                .or_default()
+                .insert(d.sha256.clone());
+        }
+    }
+    hashes.retain(|_, h| h.len() > 1);
+    for r in results.iter_mut() {
+        if let Some(d) = &r.spec.train.data
+            && hashes.contains_key(&r.spec.train.dataset)
+        {
+            r.spec.train.dataset = versioned_name(&r.spec.train.dataset, &d.sha256);
+        }
+    }
+    hashes
+        .iter()
+        .map(|(name, h)| {
+            let names: Vec<String> = h.iter().map(|sha| versioned_name(name, sha)).collect();
+            format!(
+                "note: data set `{name}` has {} versions (other content, same name) among the \
+                 finished jobs; they are kept apart as {}: `--where dataset={}` selects one",
+                h.len(),
+                names.join(", "),
+                names[0]
+            )
+        })
+        .collect()
+}
+
+/// `NAME@HASH8`: a user's data set name with the first 8 hex digits of its content hash.
+fn versioned_name(name: &str, sha256: &str) -> String {
+    format!("{name}@{}", &sha256[..8.min(sha256.len())])
 }
 
 /// `data: fashion-mnist 3f2a…e1 (canonical) for 10 rows; mnist 77ab…01 UNVERIFIED for 2 rows`.
@@ -195,6 +281,9 @@ pub(super) fn no_results(target: &str, db: &str, sweep: Option<&str>, c: &Status
 /// One line on stderr with the jobs of the selection that are not done, and where to read why.
 pub(super) fn note_unfinished(sel: &Selection) {
     eprintln!("{}", sel.data);
+    for line in &sel.versions {
+        eprintln!("{line}");
+    }
     let c = &sel.counts;
     if c.pruned > 0 {
         eprintln!(

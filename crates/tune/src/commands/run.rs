@@ -189,8 +189,9 @@ async fn train_grid(
                 if e.is::<tune_data::DataError>() {
                     progress.finish();
                     let message = format!(
-                        "{e:#}\nOnce the data is in place, `tune run {} --retry-failed` trains \
+                        "{}\nOnce the data is in place, `tune run {} --retry-failed` trains \
                          the jobs marked failed for want of it.",
+                        crate::exit_codes::message(&e),
                         args.grid.display()
                     );
                     crate::exit_codes::Classified::new(&e, message).into()

@@ -9,7 +9,7 @@ use tune_spec::{JobSpec, TrainSpec, Validation};
 
 pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let (dataset, user, data) =
-        crate::commands::common::data_from_flags(&args.data, args.allow_unverified)?;
+        crate::commands::common::data_from_flags(&args.data, args.allow_unverified, true)?;
     let job = JobSpec {
         model: args.model.spec(),
         train: TrainSpec {
