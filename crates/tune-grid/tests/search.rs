@@ -1,6 +1,6 @@
 //! `[search]`: the halving settings, their defaults, and the message of each kind of bad table.
 
-use tune_grid::{Halving, Search, parse};
+use tune_grid::{Confirm, Halving, Search, parse};
 
 /// A holdout grid of 4 configurations, 20 epochs, with `search` as its `[search]` table.
 fn with_search(search: &str) -> String {
