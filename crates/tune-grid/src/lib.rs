@@ -154,7 +154,8 @@ pub use error::{GridError, Location};
 pub use expand::MAX_COMBINATIONS;
 pub use parse::GridDataset;
 pub use search::{
-    DEFAULT_ETA, DEFAULT_MIN_EPOCHS, Halving, Rung, Search, plan, plan_epochs, rungs, survivors,
+    Confirm, DEFAULT_ETA, DEFAULT_MIN_EPOCHS, Halving, Rung, Search, plan, plan_epochs, rungs,
+    survivors,
 };
 /// Data sets a job can name (the one list, [`tune_spec::DATASETS`]).
 pub use tune_spec::DATASET_NAMES as DATASETS;

@@ -7,7 +7,12 @@
 //! eta = 3                   # keep the best ceil(n / eta) configurations at each rung
 //! min_epochs = 2            # the first rung's budget; rungs at min_epochs * eta^k, capped at epochs
 //! # allow_test_selection = true   # let halving select on the test split (validation = "test")
+//! confirm = { top = 3, repeats = 3 }   # optional: re-run the last rung's best 3 with 3 more seeds
 //! ```
+//!
+//! `confirm` re-runs, once the last rung is in, its best `top` configurations (ranked as at every
+//! rung) with `repeats` more seeds each at the full budget, so that the report can give the
+//! winner's mean and interval over seeds rather than one lucky seed.
 //!
 //! These are settings of the sweep, not of a job: a job trained to its last epoch under halving is
 //! the same job (same key, same result, bit for bit) as one trained straight through, so they stay
@@ -46,6 +51,19 @@ pub struct Halving {
     pub min_epochs: usize,
     /// Selecting on the test split (`validation = "test"`) was allowed explicitly.
     pub allow_test_selection: bool,
+    /// `confirm = { top, repeats }`: more seeds for the last rung's best configurations.
+    pub confirm: Option<Confirm>,
+}
+
+/// `confirm = { top = 3, repeats = 3 }` of `[search]`: once the last rung is in, its best `top`
+/// configurations train again with `repeats` more seeds each (the seeds after the grid's, as
+/// `--repeats` makes them), for every epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Confirm {
+    /// Configurations re-run (the best of the last rung); at least 1.
+    pub top: usize,
+    /// Seeds added to each; at least 1.
+    pub repeats: usize,
 }
 
 impl Halving {
@@ -143,7 +161,13 @@ pub(crate) struct SearchAt {
 }
 
 /// Keys of `[search]`.
-const KEYS: [&str; 4] = ["strategy", "eta", "min_epochs", "allow_test_selection"];
+const KEYS: [&str; 5] = [
+    "strategy",
+    "eta",
+    "min_epochs",
+    "allow_test_selection",
+    "confirm",
+];
 
 /// Reads the `[search]` table `item`, written at `at`.
 pub(crate) fn read(item: &Item, at: Location, lines: &Lines<'_>) -> Result<SearchAt, GridError> {
@@ -217,7 +241,7 @@ pub(crate) fn read(item: &Item, at: Location, lines: &Lines<'_>) -> Result<Searc
     };
     let search = match strategy.as_str() {
         "grid" => {
-            if let Some(key) = ["eta", "min_epochs", "allow_test_selection"]
+            if let Some(key) = ["eta", "min_epochs", "allow_test_selection", "confirm"]
                 .into_iter()
                 .find(|k| table.contains_key(k))
             {
@@ -245,6 +269,10 @@ pub(crate) fn read(item: &Item, at: Location, lines: &Lines<'_>) -> Result<Searc
                 "the epochs every job trains before the first comparison",
             )?,
             allow_test_selection,
+            confirm: match table.get("confirm") {
+                None => None,
+                Some(item) => Some(read_confirm(item, key_at("confirm"))?),
+            },
         }),
         other => {
             return Err(GridError::Invalid {
@@ -262,6 +290,52 @@ pub(crate) fn read(item: &Item, at: Location, lines: &Lines<'_>) -> Result<Searc
         search,
         at,
         min_epochs_at,
+    })
+}
+
+/// Reads `confirm = { top = N, repeats = M }`, written at `at`.
+fn read_confirm(item: &Item, at: Location) -> Result<Confirm, GridError> {
+    let example = "an inline table such as confirm = { top = 3, repeats = 3 } (the best 3 \
+                   configurations of the last rung, 3 more seeds each)";
+    let Some(table) = item.as_table_like() else {
+        return Err(GridError::WrongType {
+            at,
+            key: "search.confirm".into(),
+            expected: example.into(),
+            found: crate::parse::found(item),
+        });
+    };
+    for (key, _) in table.iter() {
+        if !["top", "repeats"].contains(&key) {
+            return Err(GridError::UnknownKey {
+                at: at.clone(),
+                key: key.into(),
+                table: "search.confirm".into(),
+                help: "Valid keys there: top, repeats".into(),
+            });
+        }
+    }
+    let int = |key: &str| -> Result<usize, GridError> {
+        let item = table.get(key).ok_or_else(|| GridError::Invalid {
+            at: at.clone(),
+            key: "search.confirm".into(),
+            message: format!("lacks `{key}`; write {example}"),
+        })?;
+        item.as_integer()
+            .and_then(|v| usize::try_from(v).ok())
+            .filter(|&v| v >= 1)
+            .ok_or_else(|| GridError::Invalid {
+                at: at.clone(),
+                key: format!("search.confirm.{key}"),
+                message: format!(
+                    "must be a whole number of at least 1, found {}",
+                    crate::parse::found(item)
+                ),
+            })
+    };
+    Ok(Confirm {
+        top: int("top")?,
+        repeats: int("repeats")?,
     })
 }
 

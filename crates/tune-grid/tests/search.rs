@@ -1,6 +1,6 @@
 //! `[search]`: the halving settings, their defaults, and the message of each kind of bad table.
 
-use tune_grid::{Halving, Search, parse};
+use tune_grid::{Confirm, Halving, Search, parse};
 
 /// A holdout grid of 4 configurations, 20 epochs, with `search` as its `[search]` table.
 fn with_search(search: &str) -> String {
@@ -54,7 +54,8 @@ fn halving_settings_are_read_with_defaults() {
         Halving {
             eta: 3,
             min_epochs: 2,
-            allow_test_selection: false
+            allow_test_selection: false,
+            confirm: None,
         }
     );
     assert_eq!(h.rungs(20), vec![2, 6, 18, 20]);
@@ -68,7 +69,8 @@ fn halving_settings_are_read_with_defaults() {
         Search::Halving(Halving {
             eta: 3,
             min_epochs: 1,
-            allow_test_selection: false
+            allow_test_selection: false,
+            confirm: None,
         })
     );
 }
@@ -147,4 +149,29 @@ fn halving_needs_one_epochs_for_every_job() {
         .replace("epochs = 20\n", "")
         .replace("[axes]\n", "[axes]\nepochs = [10, 20]\n");
     error(&text, &["one `epochs` for every job", "10, 20"]);
+}
+
+#[test]
+fn confirm_reads_top_and_repeats_and_refuses_nonsense() {
+    let g = parse(
+        &with_search("[search]\nstrategy = \"halving\"\nconfirm = { top = 2, repeats = 3 }"),
+        "g.toml",
+    )
+    .unwrap();
+    let Search::Halving(h) = g.search else {
+        panic!("not halving: {:?}", g.search)
+    };
+    assert_eq!(h.confirm, Some(Confirm { top: 2, repeats: 3 }));
+    error(
+        &with_search("[search]\nstrategy = \"halving\"\nconfirm = { top = 0, repeats = 3 }"),
+        &["search.confirm.top", "at least 1"],
+    );
+    error(
+        &with_search("[search]\nstrategy = \"halving\"\nconfirm = { top = 2 }"),
+        &["search.confirm", "lacks `repeats`"],
+    );
+    error(
+        &with_search("[search]\nconfirm = { top = 2, repeats = 2 }"),
+        &["search.confirm", "only applies to strategy = \"halving\""],
+    );
 }

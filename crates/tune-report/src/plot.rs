@@ -262,6 +262,142 @@ fn draw_curves<DB: DrawingBackend>(
     Ok(())
 }
 
+/// One job of a halving sweep for [`plot_halving`]: its validation accuracy after each epoch it
+/// trained, and whether halving stopped it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HalvingLine {
+    /// The job's key (for messages).
+    pub key: String,
+    /// (epoch from 1, validation accuracy 0 to 1), in epoch order.
+    pub val_accuracy: Vec<(usize, f64)>,
+    /// Pruned at a rung: its line ends there, with a cross.
+    pub pruned: bool,
+}
+
+/// Successive halving at a glance: every job's validation accuracy per epoch, one line each
+/// (pruned jobs grey, ending with a cross where they stopped; the others in colour), and a dashed
+/// vertical line at each rung's epoch (`rungs`). Errors when no job has an epoch.
+pub fn plot_halving(
+    lines: &[HalvingLine],
+    rungs: &[usize],
+    title: &str,
+    path: &Path,
+) -> Result<(), ReportError> {
+    check_halving(lines)?;
+    draw_to!(path, (1000, 600), draw_halving(lines, rungs, title))
+}
+
+/// [`plot_halving`] as SVG text (the same picture).
+pub fn plot_halving_svg(
+    lines: &[HalvingLine],
+    rungs: &[usize],
+    title: &str,
+) -> Result<String, ReportError> {
+    check_halving(lines)?;
+    draw_svg!(
+        "halving.svg",
+        (1000, 600),
+        draw_halving(lines, rungs, title)
+    )
+}
+
+fn check_halving(lines: &[HalvingLine]) -> Result<(), ReportError> {
+    if lines.iter().all(|l| l.val_accuracy.is_empty()) {
+        return Err(ReportError::NothingToPlot(
+            "no job of the sweep has trained an epoch yet".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Grey of pruned jobs' lines.
+const PRUNED: RGBColor = RGBColor(150, 150, 150);
+
+fn draw_halving<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    lines: &[HalvingLine],
+    rungs: &[usize],
+    title: &str,
+) -> DrawResult<DB> {
+    root.fill(&WHITE)?;
+    let root = root.titled(title, (FONT, 22).into_font().color(&DARK))?;
+    let last = lines
+        .iter()
+        .flat_map(|l| l.val_accuracy.iter().map(|p| p.0))
+        .chain(rungs.iter().copied())
+        .max()
+        .unwrap_or(1) as f64;
+    let (y0, y1) = padded(
+        lines
+            .iter()
+            .flat_map(|l| l.val_accuracy.iter().map(|p| p.1)),
+        0.08,
+        0.005,
+        0.0,
+        1.0,
+    );
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "validation accuracy per epoch (grey: pruned, x where it stopped; dashed: rungs)",
+            (FONT, 16).into_font().color(&DARK),
+        )
+        .margin(14)
+        .x_label_area_size(44)
+        .y_label_area_size(64)
+        .build_cartesian_2d(curves_x_range(1.0, last), y0..y1)?;
+    chart
+        .configure_mesh()
+        .light_line_style(WHITE)
+        .bold_line_style(GRID)
+        .x_labels((last as usize).clamp(2, 12))
+        .x_label_formatter(&|x| {
+            if (x - x.round()).abs() < 1e-9 {
+                format!("{x:.0}")
+            } else {
+                String::new()
+            }
+        })
+        .y_label_formatter(&|y| format!("{y:.3}"))
+        .x_desc("epoch")
+        .y_desc("validation accuracy")
+        .label_style((FONT, 14))
+        .axis_desc_style((FONT, 15))
+        .draw()?;
+    for &r in rungs {
+        chart.draw_series(DashedLineSeries::new(
+            [(r as f64, y0), (r as f64, y1)],
+            6,
+            4,
+            RGBColor(120, 120, 120).stroke_width(1),
+        ))?;
+    }
+    // Pruned lines first, so that the survivors are drawn over them.
+    let mut colour = 0;
+    for pruned in [true, false] {
+        for l in lines.iter().filter(|l| l.pruned == pruned) {
+            let points: Vec<(f64, f64)> =
+                l.val_accuracy.iter().map(|&(e, v)| (e as f64, v)).collect();
+            let style = if pruned {
+                PRUNED.stroke_width(2)
+            } else {
+                colour += 1;
+                PALETTE[(colour - 1) % PALETTE.len()].stroke_width(2)
+            };
+            // One line per job, also of a single point (a job pruned at epoch 1).
+            chart.draw_series(LineSeries::new(points.clone(), style))?;
+            chart.draw_series(
+                points
+                    .iter()
+                    .map(|&p| Circle::new(p, 2, style.color.filled())),
+            )?;
+            if let (true, Some(&end)) = (pruned, points.last()) {
+                chart.draw_series(std::iter::once(Cross::new(end, 6, DARK.stroke_width(2))))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The epoch axis of the learning curves. With one epoch the axis runs from half an epoch before
 /// it to two after, so that its points sit in the left fifth and the legend (drawn on the right)
 /// never covers them.

@@ -30,6 +30,18 @@ struct DecisionBody {
     prune: Vec<String>,
     failed: Vec<String>,
     ranking: Vec<RankedConfig>,
+    /// Jobs judged after the decision (see [`Store::advance_halving`]) that went on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    late_keep: Vec<String>,
+    /// Jobs judged after the decision that stopped here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    late_prune: Vec<String>,
+    /// Last rung, with `confirm`: the best configurations' jobs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    confirm_top: Vec<String>,
+    /// Last rung, with `confirm`: the jobs added to confirm them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    confirm: Vec<String>,
 }
 
 fn decision(r: DecisionRecord) -> Result<RungDecision> {
@@ -47,6 +59,10 @@ fn decision(r: DecisionRecord) -> Result<RungDecision> {
         prune: body.prune,
         failed: body.failed,
         ranking: body.ranking,
+        late_keep: body.late_keep,
+        late_prune: body.late_prune,
+        confirm_top: body.confirm_top,
+        confirm: body.confirm,
         decided_at: r.decided_at,
     })
 }
@@ -101,37 +117,58 @@ impl Store {
 
     /// Decides every rung of the unfinished halving sweeps (with id or name `sweep`; `None`: all)
     /// whose jobs have all reported their validation accuracy at the rung's epoch (or failed) and
-    /// none of which is running; `choose` ranks the rung's configurations. Returns the decisions
-    /// this call made (none when another process made them first, or no rung is complete).
-    pub async fn advance_halving(
-        &self,
-        sweep: Option<&str>,
-        choose: &Chooser,
-    ) -> Result<Vec<RungDecision>> {
+    /// none of which is running; `choose` ranks the rung's configurations. A rung whose jobs all
+    /// failed is not decided (there is nothing to rank): the sweep ends with them failed, and
+    /// `--retry-failed` brings them back to the same, still open, rung.
+    ///
+    /// Before that it brings every job of the sweep that a recorded decision does not cover up to
+    /// date ("late" jobs: a failed job retried after its rung was decided without it, seeds added
+    /// to the sweep later), so that no job ever waits for a decision that was already made:
+    /// - a late job whose configuration has a judged seed at that rung follows it (seeds move
+    ///   together: kept or pruned with it);
+    /// - any other late job trains to the rung's epoch and is then judged against the rung's
+    ///   recorded ranking: it goes on if its configuration, ranked with the rung's configurations
+    ///   by `choose`, is among the first `ceil((n + 1) / eta)`, else it is pruned there.
+    ///
+    /// Late judgements are added to the rung's decision (`late_keep`, `late_prune`); the recorded
+    /// keep and prune lists never change, so a decision once made stands. Every job of the rung
+    /// about to be decided that stopped short of its epoch (it waited at another sweep's rung, or
+    /// another sweep pruned it earlier) has its budget raised to the rung (a pruned job reopens).
+    ///
+    /// Returns the decisions this call made (none when another process made them first, or no rung
+    /// is complete) and how many jobs it judged late or sent on.
+    pub async fn advance_halving(&self, sweep: Option<&str>, choose: &Chooser) -> Result<Advanced> {
         let sweeps: Vec<HalvingSweepRecord> =
             on_backend!(self, "reading halving sweeps", |pool, _d| {
                 Ok(q::select_halving_sweeps(sweep).fetch_all(pool).await?)
             })?;
-        let mut made = Vec::new();
+        let mut out = Advanced::default();
         for s in sweeps {
             let plan = plan(&s.id, &s.search_json)?;
-            while let Some(d) = self.decide_next_rung(&s.id, &plan, choose).await? {
-                made.push(d);
+            loop {
+                let (made, moved) = self.advance_sweep(&s.id, &plan, choose).await?;
+                out.moved += moved;
+                match made {
+                    Some(d) => out.decisions.push(d),
+                    None => break,
+                }
             }
         }
-        if !made.is_empty() {
+        if !out.decisions.is_empty() || out.moved > 0 {
             self.stamp_finished_sweeps(None).await;
         }
-        Ok(made)
+        Ok(out)
     }
 
-    /// Decides the next undecided rung of sweep `sweep_id`, if its jobs are all in.
-    async fn decide_next_rung(
+    /// One transaction of [`Store::advance_halving`] on sweep `sweep_id`: the late jobs of its
+    /// decided rungs, then its next rung if that is complete. Returns the decision made, if any,
+    /// and the jobs judged late or sent on.
+    async fn advance_sweep(
         &self,
         sweep_id: &str,
         plan: &HalvingPlan,
         choose: &Chooser,
-    ) -> Result<Option<RungDecision>> {
+    ) -> Result<(Option<RungDecision>, usize)> {
         on_backend!(self, "deciding a halving rung", |pool, d| {
             let mut tx = pool.begin_with(d.begin_write).await?;
             let _: Vec<(String,)> = q::lock_sweep(&d.halving, sweep_id)
@@ -140,29 +177,135 @@ impl Store {
             let decided: Vec<DecisionRecord> = q::select_decisions(&d.halving, sweep_id)
                 .fetch_all(&mut *tx)
                 .await?;
+            let mut decided = decided
+                .into_iter()
+                .map(decision)
+                .collect::<Result<Vec<_>>>()
+                .map_err(crate::error::Fail::from)?;
+            let mut moved = 0;
+            // Jobs added to confirm the winner take no part in the rungs.
+            let confirming: Vec<String> = decided
+                .iter()
+                .flat_map(|d| d.confirm.iter().cloned())
+                .collect();
+            // The jobs of rung 0: every other job of the sweep, in its order.
+            let mut members: Option<Vec<String>> = None;
+            for (k, dec) in decided.iter_mut().enumerate() {
+                let rows: Vec<RungJobRecord> = q::select_rung_jobs(sweep_id, dec.epoch as i64)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let rung = Rung::new(&rows).map_err(crate::error::Fail::from)?;
+                let of_rung: Vec<String> = match members.take() {
+                    None => rows
+                        .iter()
+                        .map(|r| r.key.clone())
+                        .filter(|k| !confirming.contains(k))
+                        .collect(),
+                    Some(m) => m,
+                };
+                let mut changed = false;
+                for key in &of_rung {
+                    if dec.judged(key) {
+                        continue;
+                    }
+                    let Some(row) = rung.row(key) else { continue };
+                    if row.status == "running" || row.status == "failed" {
+                        continue;
+                    }
+                    let fate = match rung.sibling_fate(key, dec) {
+                        Some(f) => f,
+                        None if row.val_accuracy.is_none() => {
+                            // It trains to the rung first (reopened if another sweep pruned it).
+                            moved +=
+                                q::promote(key, dec.epoch as i64).execute(&mut *tx).await? as usize;
+                            continue;
+                        }
+                        None => {
+                            let mut entries = Vec::new();
+                            for k2 in dec.ranking.iter().flat_map(|c| &c.keys) {
+                                if let Some(e) = rung.entry(k2).map_err(crate::error::Fail::from)? {
+                                    entries.push(e);
+                                }
+                            }
+                            if let Some(e) = rung.entry(key).map_err(crate::error::Fail::from)? {
+                                entries.push(e);
+                            }
+                            let (ranking, keep_n) = choose(&entries, plan.eta);
+                            ranking
+                                .iter()
+                                .position(|c| c.keys.iter().any(|k2| k2 == key))
+                                .is_some_and(|p| p < keep_n)
+                        }
+                    };
+                    if fate {
+                        dec.late_keep.push(key.clone());
+                        if let Some(&next) = plan.rungs.get(k + 1) {
+                            q::promote(key, next as i64).execute(&mut *tx).await?;
+                        }
+                    } else {
+                        dec.late_prune.push(key.clone());
+                        q::prune(&d.halving, key, dec.epoch as i64)
+                            .execute(&mut *tx)
+                            .await?;
+                        q::delete_pruned_checkpoint(key).execute(&mut *tx).await?;
+                    }
+                    changed = true;
+                    moved += 1;
+                }
+                if changed {
+                    let json = serde_json::to_string(&DecisionBody::of(dec))
+                        .expect("a decision always serialises");
+                    q::update_decision(sweep_id, k as i64, &json)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                members = Some(of_rung.into_iter().filter(|k| dec.goes_on(k)).collect());
+            }
             let rung = decided.len();
-            // The last rung is the full budget: nothing to decide there.
-            if rung + 1 >= plan.rungs.len() {
-                return Ok(None);
+            // The last rung is the full budget: nothing to decide there, but with `confirm` its
+            // ranking picks the configurations to confirm, once its jobs are all done.
+            let last = rung + 1 == plan.rungs.len();
+            if rung >= plan.rungs.len() || (last && plan.confirm.is_none()) {
+                tx.commit().await?;
+                return Ok((None, moved));
             }
             let epoch = plan.rungs[rung];
-            let jobs: Vec<RungJobRecord> = q::select_rung_jobs(sweep_id, epoch as i64)
+            let rows: Vec<RungJobRecord> = q::select_rung_jobs(sweep_id, epoch as i64)
                 .fetch_all(&mut *tx)
                 .await?;
-            let jobs: Vec<RungJobRecord> = match decided.last() {
-                None => jobs,
-                Some(last) => {
-                    let last = decision(last.clone()).map_err(crate::error::Fail::from)?;
-                    jobs.into_iter()
-                        .filter(|j| last.keep.contains(&j.key))
-                        .collect()
-                }
+            let jobs: Vec<RungJobRecord> = match members {
+                None => rows
+                    .into_iter()
+                    .filter(|j| !confirming.contains(&j.key))
+                    .collect(),
+                Some(m) => rows.into_iter().filter(|j| m.contains(&j.key)).collect(),
             };
-            let complete = jobs.iter().all(|j| {
-                j.status == "failed" || (j.val_accuracy.is_some() && j.status != "running")
-            });
-            if !complete || jobs.is_empty() {
-                return Ok(None);
+            // Jobs of this rung stopped short of its epoch (at another sweep's rung, or pruned
+            // by another sweep) train on to it.
+            let mut raised = 0;
+            for j in &jobs {
+                if j.val_accuracy.is_none() && j.status != "running" && j.status != "failed" {
+                    raised += q::promote(&j.key, epoch as i64).execute(&mut *tx).await? as usize;
+                }
+            }
+            moved += raised;
+            let out = |j: &RungJobRecord| {
+                j.status == "failed" || (j.status == "done" && j.val_accuracy.is_none())
+            };
+            let complete = raised == 0
+                && jobs.iter().all(|j| {
+                    out(j)
+                        || (j.val_accuracy.is_some()
+                            && if last {
+                                j.status == "done"
+                            } else {
+                                j.status != "running"
+                            })
+                });
+            if !complete || jobs.iter().all(out) {
+                // Not all in; or all failed, which leaves the rung open for --retry-failed.
+                tx.commit().await?;
+                return Ok((None, moved));
             }
             let mut entries = Vec::with_capacity(jobs.len());
             for j in &jobs {
@@ -170,15 +313,13 @@ impl Store {
                     spec: columns::parse_spec(&j.key, &j.spec_json)
                         .map_err(crate::error::Fail::from)?,
                     params: j.params.max(0) as u64,
-                    val_accuracy: if j.status == "failed" {
-                        None
-                    } else {
-                        j.val_accuracy
-                    },
+                    val_accuracy: if out(j) { None } else { j.val_accuracy },
                     key: j.key.clone(),
                 });
             }
             let (ranking, keep_n) = choose(&entries, plan.eta);
+            // At the last rung nothing is pruned: every configuration there finished.
+            let keep_n = if last { ranking.len() } else { keep_n };
             let keep: Vec<String> = ranking
                 .iter()
                 .take(keep_n)
@@ -194,26 +335,86 @@ impl Store {
                 .filter(|e| e.val_accuracy.is_none())
                 .map(|e| e.key.clone())
                 .collect();
-            let body = DecisionBody {
+            let mut body = DecisionBody {
                 keep,
                 prune,
                 failed,
                 ranking,
+                late_keep: Vec::new(),
+                late_prune: Vec::new(),
+                confirm_top: Vec::new(),
+                confirm: Vec::new(),
             };
+            // The jobs that confirm the best configurations: `repeats` seeds after the highest
+            // seed each has in the sweep (as `--repeats` makes them), every epoch.
+            let mut new_jobs = Vec::new();
+            if let (true, Some(c)) = (last, plan.confirm) {
+                for config in body.ranking.iter().take(c.top) {
+                    body.confirm_top.extend(config.keys.iter().cloned());
+                    let mut seeds = Vec::new();
+                    for key in &config.keys {
+                        let j = jobs.iter().find(|j| &j.key == key).expect("a ranked job");
+                        seeds.push(
+                            columns::parse_spec(&j.key, &j.spec_json)
+                                .map_err(crate::error::Fail::from)?,
+                        );
+                    }
+                    seeds.sort_by_key(|s| s.train.seed);
+                    let Some(top) = seeds.last() else { continue };
+                    // The highest seed of this configuration in the sweep (a grid with repeats).
+                    let highest = top.train.seed;
+                    for r in 1..=c.repeats as u64 {
+                        let mut spec = top.clone();
+                        spec.train.seed = highest.wrapping_add(r);
+                        body.confirm.push(spec.key());
+                        new_jobs.push(spec);
+                    }
+                }
+            }
             let json = serde_json::to_string(&body).expect("a decision always serialises");
             let n = q::insert_decision(&d.halving, sweep_id, rung as i64, epoch as i64, &json)
                 .execute(&mut *tx)
                 .await?;
             if n == 0 {
                 // Another process decided this rung first (its decision stands).
-                return Ok(None);
+                tx.commit().await?;
+                return Ok((None, moved));
             }
-            let next = plan.rungs[rung + 1] as i64;
-            for key in &body.keep {
-                q::promote(key, next).execute(&mut *tx).await?;
+            if !new_jobs.is_empty() {
+                let base: i64 = crate::sql::max_seq()
+                    .query_scalar()
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let position: i64 = q::max_position(sweep_id)
+                    .query_scalar()
+                    .fetch_one(&mut *tx)
+                    .await?;
+                for (i, spec) in new_jobs.iter().enumerate() {
+                    let mut record = columns::job_record(spec, position + 1 + i as i64)
+                        .map_err(crate::error::Fail::from)?;
+                    record.seq = base + 1 + i as i64;
+                    let n = crate::sql::insert_job(d, &record).execute(&mut *tx).await?;
+                    if n == 0 {
+                        // Already there (another sweep's): trained on to its last epoch.
+                        q::promote(&record.key, spec.train.epochs as i64)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    crate::sql::insert_membership(sweep_id, &record.key, position + 1 + i as i64)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                crate::sql::reopen_sweep(sweep_id).execute(&mut *tx).await?;
+            }
+            if let Some(&next) = plan.rungs.get(rung + 1) {
+                for key in &body.keep {
+                    q::promote(key, next as i64).execute(&mut *tx).await?;
+                }
             }
             for key in &body.prune {
-                q::prune(&d.halving, key).execute(&mut *tx).await?;
+                q::prune(&d.halving, key, epoch as i64)
+                    .execute(&mut *tx)
+                    .await?;
                 q::delete_pruned_checkpoint(key).execute(&mut *tx).await?;
             }
             let row: Vec<DecisionRecord> = q::select_decisions(&d.halving, sweep_id)
@@ -226,7 +427,96 @@ impl Store {
                 .map(decision)
                 .transpose()
                 .map_err(crate::error::Fail::from)?;
-            Ok(made)
+            Ok((made, moved))
         })
+    }
+}
+
+/// What [`Store::advance_halving`] did.
+#[derive(Debug, Clone, Default)]
+pub struct Advanced {
+    /// The decisions it made.
+    pub decisions: Vec<RungDecision>,
+    /// Jobs it judged late at a decided rung, or whose budget it raised to their rung.
+    pub moved: usize,
+}
+
+/// The jobs of a sweep at one rung's epoch, for late judgements.
+struct Rung<'a> {
+    rows: &'a [RungJobRecord],
+    /// Each row's configuration: its spec with seed 0.
+    configs: Vec<tune_spec::JobSpec>,
+}
+
+impl<'a> Rung<'a> {
+    fn new(rows: &'a [RungJobRecord]) -> Result<Rung<'a>> {
+        let mut configs = Vec::with_capacity(rows.len());
+        for r in rows {
+            let mut spec = columns::parse_spec(&r.key, &r.spec_json)?;
+            spec.train.seed = 0;
+            configs.push(spec);
+        }
+        Ok(Rung { rows, configs })
+    }
+
+    fn index(&self, key: &str) -> Option<usize> {
+        self.rows.iter().position(|r| r.key == key)
+    }
+
+    fn row(&self, key: &str) -> Option<&RungJobRecord> {
+        self.index(key).map(|i| &self.rows[i])
+    }
+
+    /// Whether `dec` kept (`true`) or pruned (`false`) another seed of `key`'s configuration.
+    fn sibling_fate(&self, key: &str, dec: &RungDecision) -> Option<bool> {
+        let i = self.index(key)?;
+        let siblings: Vec<&str> = self
+            .rows
+            .iter()
+            .zip(&self.configs)
+            .filter(|(r, c)| r.key != key && **c == self.configs[i])
+            .map(|(r, _)| r.key.as_str())
+            .collect();
+        if siblings.iter().any(|s| dec.goes_on(s)) {
+            Some(true)
+        } else if siblings
+            .iter()
+            .any(|s| dec.prune.iter().chain(&dec.late_prune).any(|p| p == s))
+        {
+            Some(false)
+        } else {
+            None
+        }
+    }
+
+    /// Job `key` as the chooser sees it (`None` when it has no accuracy at the rung).
+    fn entry(&self, key: &str) -> Result<Option<RungEntry>> {
+        let Some(r) = self.row(key) else {
+            return Ok(None);
+        };
+        let Some(v) = r.val_accuracy else {
+            return Ok(None);
+        };
+        Ok(Some(RungEntry {
+            key: r.key.clone(),
+            spec: columns::parse_spec(&r.key, &r.spec_json)?,
+            params: r.params.max(0) as u64,
+            val_accuracy: Some(v),
+        }))
+    }
+}
+
+impl DecisionBody {
+    fn of(d: &RungDecision) -> DecisionBody {
+        DecisionBody {
+            keep: d.keep.clone(),
+            prune: d.prune.clone(),
+            failed: d.failed.clone(),
+            ranking: d.ranking.clone(),
+            late_keep: d.late_keep.clone(),
+            late_prune: d.late_prune.clone(),
+            confirm_top: d.confirm_top.clone(),
+            confirm: d.confirm.clone(),
+        }
     }
 }

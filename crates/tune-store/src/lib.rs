@@ -69,12 +69,12 @@ use sqlx::sqlite::SqlitePool;
 
 pub use dashboard::{DashJob, DashResult, SweepProgress};
 pub use error::{Result, StoreError};
-pub use halving::Chooser;
+pub use halving::{Advanced, Chooser};
 pub use open::{DEFAULT_MAX_ATTEMPTS, StoreOptions};
 pub use types::{
-    Checkpoint, Claim, EnqueueReport, HalvingPlan, JobPredictions, JobResult, JobStatus,
-    JobStatusRow, KeptCheckpoint, MergeConflict, MergeReport, NewSweep, RankedConfig, Released,
-    ResultFilter, RungDecision, RungEntry, StatusCounts, SweepRow,
+    Checkpoint, Claim, ConfirmPlan, EnqueueReport, HalvingPlan, JobPredictions, JobResult,
+    JobStatus, JobStatusRow, KeptCheckpoint, MergeConflict, MergeReport, NewSweep, RankedConfig,
+    Released, ResultFilter, RungDecision, RungEntry, StatusCounts, SweepRow,
 };
 
 /// Which database a [`Store`] talks to.

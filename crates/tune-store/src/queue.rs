@@ -113,7 +113,9 @@ impl Store {
     /// [`Store::enqueue_from`] for a sweep that runs successive halving with `plan` (`None`: a
     /// full grid): in the same transaction the sweep records its plan, and each job new to the
     /// database trains to the plan's first rung and then waits for the rung's decision (see
-    /// [`Store::advance_halving`]). Jobs already in the database keep their state.
+    /// [`Store::advance_halving`]). Jobs already in the database keep their state, except that
+    /// one a halving sweep stopped (waiting at a rung, or pruned) before the epoch this sweep
+    /// needs first (its first rung; for a full grid, the last epoch) trains on to it.
     pub async fn enqueue_with_plan(
         &self,
         sweep: &NewSweep,
@@ -167,6 +169,13 @@ impl Store {
                 report.jobs_added += n as usize;
                 if let (true, Some(stop_at)) = (n > 0, first_rung) {
                     sql::halving::set_first_rung(&record.key, stop_at)
+                        .execute(&mut *tx)
+                        .await?;
+                } else if n == 0 {
+                    // A job already there that a halving sweep stopped short of what this sweep
+                    // needs (its first rung; all its epochs for a full grid) trains on to it.
+                    let want = first_rung.unwrap_or(jobs[i].train.epochs as i64);
+                    sql::halving::promote(&record.key, want)
                         .execute(&mut *tx)
                         .await?;
                 }

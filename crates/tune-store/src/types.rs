@@ -371,6 +371,19 @@ pub struct HalvingPlan {
     pub min_epochs: usize,
     /// The rung epochs, increasing; the last is the jobs' `epochs` (see `tune_grid::rungs`).
     pub rungs: Vec<usize>,
+    /// `confirm = { top, repeats }`: once the last rung is in, its best `top` configurations
+    /// get `repeats` more seeds each, trained for every epoch (see `Store::advance_halving`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm: Option<ConfirmPlan>,
+}
+
+/// `confirm = { top, repeats }` of a halving plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ConfirmPlan {
+    /// Configurations of the last rung re-run, the best first.
+    pub top: usize,
+    /// Seeds added to each.
+    pub repeats: usize,
 }
 
 /// One job of a rung, as a halving decision sees it.
@@ -413,6 +426,37 @@ pub struct RungDecision {
     pub failed: Vec<String>,
     /// The rung's configurations, best first.
     pub ranking: Vec<RankedConfig>,
+    /// Jobs judged after the decision that went on: a failed job retried, a seed added later
+    /// (see `Store::advance_halving`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub late_keep: Vec<String>,
+    /// Jobs judged after the decision that stopped at this rung.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub late_prune: Vec<String>,
+    /// The decision at the last rung of a sweep with `confirm`: the keys of the best `top`
+    /// configurations' jobs there (nothing is pruned at the last rung).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub confirm_top: Vec<String>,
+    /// The jobs it added to confirm them: `repeats` more seeds of each, every epoch.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub confirm: Vec<String>,
     /// When it was made (UTC text).
     pub decided_at: String,
+}
+
+impl RungDecision {
+    /// Whether job `key` goes on past this rung (kept, or kept late).
+    pub fn goes_on(&self, key: &str) -> bool {
+        self.keep.iter().chain(&self.late_keep).any(|k| k == key)
+    }
+
+    /// Whether job `key` stopped at this rung (pruned, or pruned late).
+    pub fn stopped(&self, key: &str) -> bool {
+        self.prune.iter().chain(&self.late_prune).any(|k| k == key)
+    }
+
+    /// Whether this decision judged job `key` (kept or pruned it, at once or late).
+    pub fn judged(&self, key: &str) -> bool {
+        self.goes_on(key) || self.stopped(key)
+    }
 }

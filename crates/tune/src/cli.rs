@@ -621,6 +621,18 @@ pub enum PlotCommand {
         #[arg(long, short)]
         out: Option<PathBuf>,
     },
+    /// Successive halving: every job's validation accuracy per epoch, pruned lines ending where
+    /// they stopped, rungs marked.
+    Halving {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The halving sweep (id or grid name) [default: the database's only sweep].
+        #[arg(long)]
+        sweep: Option<String>,
+        /// Output file [default: results/plots/halving-SWEEP.svg].
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
     /// Confusion matrix heat-map of a job.
     Confusion {
         #[command(flatten)]

@@ -21,6 +21,10 @@ pub fn plan_of(h: &Halving, epochs: usize) -> HalvingPlan {
         eta: h.eta,
         min_epochs: h.min_epochs,
         rungs: h.rungs(epochs),
+        confirm: h.confirm.map(|c| tune_store::ConfirmPlan {
+            top: c.top,
+            repeats: c.repeats,
+        }),
     }
 }
 

@@ -337,6 +337,9 @@ async fn work_slots(store: Store, opts: WorkOptions, events: &Events) -> anyhow:
     if let Some(dir) = &opts.save_weights {
         write_kept_weights(&store, opts.sweep.as_deref(), dir, events).await?;
     }
+    // Halving: late jobs (retried, or seeds added) are judged before any job is claimed, so
+    // that a job whose configuration was already pruned is not trained first.
+    advance_halving(&store, opts.sweep.as_deref(), events).await?;
     let running = Arc::new(AtomicU64::new(0));
     let mut slots = Vec::new();
     for slot in 0..opts.jobs.max(1) {
@@ -409,6 +412,29 @@ async fn write_kept_weights(
         dir: dir.display().to_string(),
     });
     Ok(())
+}
+
+/// Decides the rungs of halving sweeps (`sweep`, or all) whose jobs are all in and judges their
+/// late jobs (see [`tune_store::Store::advance_halving`]), sending each decision made to
+/// `events`; whether anything changed (a decision made, a job sent on or stopped).
+async fn advance_halving(
+    store: &Store,
+    sweep: Option<&str>,
+    events: &Events,
+) -> Result<bool, StoreError> {
+    let done = store
+        .advance_halving(sweep, &crate::halving::choose)
+        .await?;
+    for d in &done.decisions {
+        events.send(Event::RungDecided {
+            sweep: d.sweep_id.clone(),
+            rung: d.rung,
+            epoch: d.epoch,
+            kept: d.keep.len(),
+            pruned: d.prune.len(),
+        });
+    }
+    Ok(!done.decisions.is_empty() || done.moved > 0)
 }
 
 /// First Ctrl-C, SIGTERM (what Slurm and Kubernetes send before SIGKILL) or SIGHUP (a closed
@@ -526,20 +552,7 @@ impl Slot {
     /// Decides the rungs of halving sweeps (of our sweep, or all) whose jobs are all in, once
     /// (see [`tune_store::Store::advance_halving`]); whether a decision was made here.
     async fn advance_halving(&self) -> Result<bool, StoreError> {
-        let made = self
-            .store
-            .advance_halving(self.opts.sweep.as_deref(), &crate::halving::choose)
-            .await?;
-        for d in &made {
-            self.send(Event::RungDecided {
-                sweep: d.sweep_id.clone(),
-                rung: d.rung,
-                epoch: d.epoch,
-                kept: d.keep.len(),
-                pruned: d.prune.len(),
-            });
-        }
-        Ok(!made.is_empty())
+        advance_halving(&self.store, self.opts.sweep.as_deref(), &self.events).await
     }
 
     /// Hands `claim`'s job back after `epochs_done` epochs, its rung's epoch: it waits for the

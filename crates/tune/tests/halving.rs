@@ -439,3 +439,389 @@ fn report_status_and_replay_of_a_halving_sweep() {
         stdout(&out)
     );
 }
+
+/// The keys of a decision's JSON list `field` (absent: none).
+fn keys_of(json: &str, field: &str) -> Vec<String> {
+    let v: serde_json::Value = serde_json::from_str(json).unwrap();
+    let mut keys: Vec<String> = v[field]
+        .as_array()
+        .map(|a| a.iter().map(|k| k.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default();
+    keys.sort();
+    keys
+}
+
+/// (rung, epoch, kept keys, pruned keys) of every decision, late judgements included.
+fn fates(db: &Db) -> Vec<(i64, i64, Vec<String>, Vec<String>)> {
+    decisions(db)
+        .into_iter()
+        .map(|(r, e, json)| {
+            let mut keep = keys_of(&json, "keep");
+            keep.extend(keys_of(&json, "late_keep"));
+            keep.sort();
+            let mut prune = keys_of(&json, "prune");
+            prune.extend(keys_of(&json, "late_prune"));
+            prune.sort();
+            (r, e, keep, prune)
+        })
+        .collect()
+}
+
+/// Nothing of the sweep is left pending or waiting, and the sweep is finished.
+fn assert_settled(db: &Db) {
+    let st = states(db);
+    assert!(
+        st.iter().all(|(_, s, halt, _)| s == "done"
+            || s == "failed"
+            || halt.as_deref() == Some("pruned")),
+        "jobs left unfinished: {st:?}"
+    );
+    assert_eq!(
+        db.int("SELECT COUNT(*) FROM sweeps WHERE finished_at IS NULL"),
+        0,
+        "a sweep is not finished: {st:?}"
+    );
+}
+
+/// A job failed while its rung was decided without it: `--retry-failed` trains it to that rung
+/// and judges it late against the rung's recorded ranking (the place it would have had), instead
+/// of leaving it waiting for a decision that was already made.
+#[test]
+fn retry_failed_after_its_rung_was_decided_judges_the_job_late() {
+    let s = Setup::new();
+    let g = s.grid("halving.toml", &grid(HALVING));
+    let (straight, retried) = (s.path("straight.db"), s.path("retried.db"));
+    expect_code(&s.run_cmd(&g, &straight, 1, &[]).output().unwrap(), 0);
+    let a = Db::open(&straight);
+    // The job the straight run kept at rung 1 with the best accuracy there: it fails here.
+    let (_, _, first) = &decisions(&a)[0];
+    let v: serde_json::Value = serde_json::from_str(first).unwrap();
+    let best = v["ranking"][0]["keys"][0].as_str().unwrap().to_string();
+
+    let out = s.run_cmd(&g, &retried, 1, &["--enqueue"]).output().unwrap();
+    expect_code(&out, 0);
+    {
+        let db = Db::open(&retried);
+        db.execute_with(
+            "UPDATE jobs SET status = 'failed', last_error = 'injected' WHERE key = $1",
+            &best,
+        );
+    }
+    let out = s.run_cmd(&g, &retried, 1, &[]).output().unwrap();
+    expect_code(&out, 1); // a failed job skipped
+    {
+        let db = Db::open(&retried);
+        let (_, _, json) = &decisions(&db)[0];
+        assert_eq!(keys_of(json, "failed"), vec![best.clone()], "{json}");
+        assert_eq!(
+            db.int("SELECT COUNT(*) FROM jobs WHERE status = 'failed'"),
+            1
+        );
+    }
+    // Out of the race, and the report says so (checked at the end, after the part that blocked).
+    let out = s.tune(&retried, &["report"]).output().unwrap();
+    expect_code(&out, 0);
+    let report = stdout(&out);
+
+    let out = s
+        .run_cmd(&g, &retried, 1, &["--retry-failed"])
+        .output()
+        .unwrap();
+    expect_code(&out, 0);
+    let b = Db::open(&retried);
+    assert_settled(&b);
+    // Judged late at rung 1 against the recorded ranking: it was the best there, so it goes on.
+    let (_, _, json) = &decisions(&b)[0];
+    assert_eq!(keys_of(json, "late_keep"), vec![best.clone()], "{json}");
+    // Its epochs are the straight run's, bit for bit.
+    let fe = epochs(&a);
+    for e in epochs(&b).iter().filter(|e| e.0 == best) {
+        assert!(
+            fe.contains(e),
+            "epoch {e:?} differs from the straight run's"
+        );
+    }
+    // Running the grid again changes nothing.
+    let before = (fates(&b), states(&b));
+    drop(b);
+    expect_code(&s.run_cmd(&g, &retried, 1, &[]).output().unwrap(), 0);
+    let b = Db::open(&retried);
+    assert_eq!((fates(&b), states(&b)), before);
+    assert!(report.contains("failed: out of the race"), "{report}");
+}
+
+/// A halving grid grown by a configuration (a new sweep sharing the first one's jobs, some of
+/// them pruned there) runs to the end and decides exactly what the grown grid decides on a fresh
+/// database: pruned jobs it keeps are reopened, none waits for a decision that never comes.
+#[test]
+fn a_grown_halving_grid_decides_as_on_a_fresh_database() {
+    let s = Setup::new();
+    let small = s.grid("small.toml", &grid(HALVING));
+    let grown_text =
+        grid(HALVING).replace("dense = [8, 16, 32, 64]", "dense = [8, 16, 32, 64, 128]");
+    let grown = s.grid("grown.toml", &grown_text);
+    let (shared, fresh) = (s.path("shared.db"), s.path("fresh.db"));
+    expect_code(&s.run_cmd(&small, &shared, 1, &[]).output().unwrap(), 0);
+    expect_code(&s.run_cmd(&grown, &shared, 2, &[]).output().unwrap(), 0);
+    expect_code(&s.run_cmd(&grown, &fresh, 1, &[]).output().unwrap(), 0);
+    let (a, b) = (Db::open(&shared), Db::open(&fresh));
+    assert_settled(&a);
+    let grown_fates = |db: &Db| -> Vec<(i64, i64, String)> {
+        db.rows(
+            "SELECT d.rung, d.epoch, d.decision FROM rung_decisions d \
+             JOIN sweeps s ON s.id = d.sweep_id \
+             WHERE s.id = (SELECT sweep_id FROM sweep_jobs GROUP BY sweep_id \
+                           ORDER BY COUNT(*) DESC LIMIT 1) ORDER BY d.rung",
+        )
+    };
+    let (ga, gb) = (grown_fates(&a), grown_fates(&b));
+    assert_eq!(ga.len(), 2, "{ga:?}");
+    for ((ra, ea, ja), (rb, eb, jb)) in ga.iter().zip(&gb) {
+        assert_eq!((ra, ea), (rb, eb));
+        for field in ["keep", "prune", "failed"] {
+            assert_eq!(keys_of(ja, field), keys_of(jb, field), "rung {ra} {field}");
+        }
+    }
+    // The jobs that reached the grown grid's last rung (5 -> 3 -> 2 configurations) and their
+    // results are the fresh run's.
+    let last: Vec<(String, f64, f64)> = results(&b);
+    assert_eq!(last.len(), 2);
+    for r in &last {
+        assert!(results(&a).contains(r), "{:?}", results(&a));
+    }
+    let out = s
+        .tune(&shared, &["report", "--sweep", "hv", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.code().is_some());
+}
+
+/// More seeds added to a finished halving sweep (`--repeats 2`): each new seed follows its
+/// configuration's recorded decisions (seeds move together), so the sweep ends with every seed
+/// of the winner trained and the others pruned, nothing waiting.
+#[test]
+fn seeds_added_to_a_halving_sweep_follow_their_configuration() {
+    let s = Setup::new();
+    let g = s.grid("halving.toml", &grid(HALVING));
+    let db = s.path("r.db");
+    expect_code(&s.run_cmd(&g, &db, 1, &[]).output().unwrap(), 0);
+    let before = fates(&Db::open(&db));
+    let out = s.run_cmd(&g, &db, 2, &["--repeats", "2"]).output().unwrap();
+    expect_code(&out, 0);
+    let a = Db::open(&db);
+    assert_settled(&a);
+    assert_eq!(a.int("SELECT COUNT(*) FROM jobs"), 8);
+    // Two seeds of the winner done, six jobs pruned.
+    assert_eq!(a.int("SELECT COUNT(*) FROM results"), 2);
+    assert_eq!(a.int("SELECT COUNT(*) FROM jobs WHERE halt = 'pruned'"), 6);
+    // The recorded decisions stand; the new seeds were judged with their configuration.
+    let after = fates(&a);
+    assert_eq!(after.len(), before.len());
+    for ((r, e, k0, p0), (_, _, k1, p1)) in before.iter().zip(&after) {
+        assert!(k0.iter().all(|k| k1.contains(k)), "rung {r} epoch {e}");
+        assert!(p0.iter().all(|k| p1.contains(k)), "rung {r} epoch {e}");
+        assert_eq!(k1.len(), 2 * k0.len(), "rung {r}: {k1:?}");
+        assert_eq!(p1.len(), 2 * p0.len(), "rung {r}: {p1:?}");
+    }
+}
+
+/// 4 configurations, eta 2, rungs at epochs 2 and 4 (2 configurations reach the last rung), the
+/// best 2 of the last rung confirmed with 2 more seeds each.
+const CONFIRM: &str = "[search]\nstrategy = \"halving\"\neta = 2\nmin_epochs = 2\n\
+                       confirm = { top = 2, repeats = 2 }\n";
+
+/// (key, seed, status) of the jobs in `keys`.
+fn seeds_of(db: &Db, keys: &[String]) -> Vec<(String, i64, String)> {
+    let all: Vec<(String, i64, String)> =
+        db.rows("SELECT key, seed, status FROM jobs ORDER BY key");
+    all.into_iter().filter(|(k, ..)| keys.contains(k)).collect()
+}
+
+/// `confirm = { top, repeats }`: whoever decides the last rung adds `repeats` more seeds of its
+/// best `top` configurations (the seeds after the grid's), trained for every epoch; the report
+/// gives each their mean test accuracy and 95% interval over all seeds; the dry run shows them;
+/// the same on 1 or 2 slots.
+#[test]
+fn confirm_reruns_the_best_configurations_with_more_seeds() {
+    let s = Setup::new();
+    let g = s.grid("confirm.toml", &grid(CONFIRM));
+    let out = s
+        .run_cmd(&g, &s.path("dry.db"), 1, &["--dry-run", "--no-calibrate"])
+        .output()
+        .unwrap();
+    expect_code(&out, 0);
+    let text = stdout(&out);
+    assert!(
+        text.contains(
+            "then confirm: the best 2 configurations of the last rung with 2 seeds more each \
+             (4 jobs) train 4 epochs each (16 epochs in all)"
+        ),
+        "{text}"
+    );
+
+    let (one, two) = (s.path("one.db"), s.path("two.db"));
+    expect_code(&s.run_cmd(&g, &one, 1, &[]).output().unwrap(), 0);
+    expect_code(&s.run_cmd(&g, &two, 2, &[]).output().unwrap(), 0);
+    let (a, b) = (Db::open(&one), Db::open(&two));
+    assert_settled(&a);
+    let d = decisions(&a);
+    assert_eq!(
+        d.iter().map(|(r, e, _)| (*r, *e)).collect::<Vec<_>>(),
+        vec![(0, 2), (1, 4)]
+    );
+    let top = keys_of(&d[1].2, "confirm_top");
+    let confirm = keys_of(&d[1].2, "confirm");
+    assert_eq!(top.len(), 2, "{}", d[1].2);
+    assert_eq!(confirm.len(), 4, "{}", d[1].2);
+    // Nothing pruned at the last rung: both of its configurations finished.
+    assert!(keys_of(&d[1].2, "prune").is_empty());
+    assert_eq!(a.int("SELECT COUNT(*) FROM jobs"), 8);
+    assert_eq!(a.int("SELECT COUNT(*) FROM results"), 6);
+    // The confirm jobs are the seeds after the grid's (seed 1 as written... +1, +2), every epoch.
+    let base: Vec<i64> = seeds_of(&a, &top).iter().map(|j| j.1).collect();
+    assert!(base.iter().all(|&s| s == base[0]));
+    let mut added: Vec<i64> = seeds_of(&a, &confirm).iter().map(|j| j.1).collect();
+    added.sort_unstable();
+    assert_eq!(
+        added,
+        vec![base[0] + 1, base[0] + 1, base[0] + 2, base[0] + 2]
+    );
+    for key in &confirm {
+        let n: Vec<(i64,)> =
+            a.rows_with("SELECT COUNT(*) FROM epoch_metrics WHERE job_key = $1", key);
+        assert_eq!(n[0].0, 4, "confirm job {key} trains every epoch");
+    }
+    // Deterministic: the same confirm jobs and results on 2 slots.
+    assert_eq!(fates(&a), fates(&b));
+    assert_eq!(keys_of(&decisions(&b)[1].2, "confirm"), confirm);
+    assert_eq!(results(&a), results(&b));
+
+    // The report: each confirmed configuration's mean and 95% interval over its 3 seeds.
+    let out = s.tune(&one, &["report"]).output().unwrap();
+    expect_code(&out, 0);
+    let text = stdout(&out);
+    assert!(
+        text.contains("confirm: the last rung's best 2 configurations"),
+        "{text}"
+    );
+    assert!(text.contains("3 of 3"), "{text}");
+    let out = s
+        .tune(&one, &["report", "--format", "json"])
+        .output()
+        .unwrap();
+    expect_code(&out, 0);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let confirmed = v["halving"]["confirmed"].as_array().unwrap();
+    assert_eq!(confirmed.len(), 2, "{v}");
+    let all = results(&a);
+    for c in confirmed {
+        let keys: Vec<&str> = c["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k.as_str().unwrap())
+            .collect();
+        assert_eq!(keys.len(), 3);
+        let accs: Vec<f64> = keys
+            .iter()
+            .map(|k| all.iter().find(|r| r.0 == *k).unwrap().2)
+            .collect();
+        let mean = accs.iter().sum::<f64>() / 3.0;
+        assert!(
+            (c["summary"]["mean"].as_f64().unwrap() - mean).abs() < 1e-12,
+            "{c}"
+        );
+        let (lo, hi) = (
+            c["interval"]["low"].as_f64().unwrap(),
+            c["interval"]["high"].as_f64().unwrap(),
+        );
+        assert!(lo <= mean && mean <= hi, "{c}");
+        assert_eq!(c["interval"]["method"], "t");
+    }
+    assert!(
+        confirmed[0]["place"].as_u64() < confirmed[1]["place"].as_u64(),
+        "best of the last rung first"
+    );
+}
+
+/// `tune plot halving`: one line per job in the SVG, each ending at the epoch the job stopped.
+#[test]
+fn plot_halving_draws_one_line_per_job_ending_where_it_stopped() {
+    let s = Setup::new();
+    let g = s.grid("halving.toml", &grid(HALVING));
+    let db = s.path("r.db");
+    expect_code(&s.run_cmd(&g, &db, 1, &[]).output().unwrap(), 0);
+    let svg = s.path("h.svg");
+    let out = s
+        .tune(
+            &db,
+            &[
+                "plot",
+                "halving",
+                "--sweep",
+                "hv",
+                "--out",
+                svg.to_str().unwrap(),
+            ],
+        )
+        .output()
+        .unwrap();
+    expect_code(&out, 0);
+    assert!(s.path("h.png").exists());
+    let text = std::fs::read_to_string(&svg).unwrap();
+    // The job lines are the polylines of width 2: their point counts are the jobs' epochs.
+    let mut lines: Vec<usize> = text
+        .split("<polyline")
+        .skip(1)
+        .filter(|p| p.split('>').next().unwrap().contains("stroke-width=\"2\""))
+        .map(|p| {
+            let pts = p
+                .split("points=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap();
+            pts.split_whitespace().count()
+        })
+        .collect();
+    lines.sort_unstable();
+    let mut trained: Vec<usize> = Db::open(&db)
+        .rows::<(i64,)>(
+            "SELECT (SELECT COUNT(*) FROM epoch_metrics e WHERE e.job_key = j.key) \
+             FROM jobs j",
+        )
+        .into_iter()
+        .map(|r| r.0 as usize)
+        .collect();
+    trained.sort_unstable();
+    // 4 jobs: two pruned at epoch 1, one at epoch 2, the survivor at 4.
+    assert_eq!(trained, vec![1, 1, 2, 4]);
+    assert_eq!(lines, trained, "{text}");
+    // Pruned lines are grey and end with a cross; the rungs are dashed lines.
+    assert!(
+        text.matches("stroke=\"#969696\" stroke-width=\"2\"")
+            .count()
+            >= 3,
+        "{text}"
+    );
+
+    // A full grid is refused with what to do instead.
+    let full = s.grid(
+        "full.toml",
+        &grid("").replace("name = \"hv\"", "name = \"fg\""),
+    );
+    let fdb = s.path("f.db");
+    expect_code(&s.run_cmd(&full, &fdb, 1, &[]).output().unwrap(), 0);
+    let fsvg = s.path("f.svg");
+    let out = s
+        .tune(&fdb, &["plot", "halving", "--out", fsvg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains("not a halving sweep"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -34,6 +34,7 @@ fn help_of_every_command() {
         &["plot"],
         &["plot", "curves"],
         &["plot", "depth"],
+        &["plot", "halving"],
         &["plot", "confusion"],
         &["status"],
         &["merge"],

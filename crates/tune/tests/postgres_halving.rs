@@ -133,3 +133,141 @@ fn three_workers_one_killed_mid_rung_decide_each_rung_once() {
         1
     );
 }
+
+/// A halving grid with `confirm`: 4 configurations, rungs 1, 2 and 4, the last rung's best
+/// configuration confirmed with 2 more seeds.
+const CONFIRM_GRID: &str = "name = \"hvpgc\"\n[search]\nstrategy = \"halving\"\neta = 2\n\
+     min_epochs = 1\nconfirm = { top = 1, repeats = 2 }\n\
+     [fixed]\nmodel = \"cnn\"\ndataset = \"fashion-mnist\"\nepochs = 4\nbatch = 32\n\
+     layer1 = 32\nvalidation = { holdout = 64 }\n[axes]\ndense = [8, 16, 32, 64]\n";
+
+/// Two workers on the queue until they stop; each must exit with `code` (1: a failed job is left).
+fn two_workers(dir: &std::path::Path, url: &str, data: &std::path::Path, code: i32) {
+    let spawn = || {
+        tune(dir)
+            .args(["worker", "--db", url, "--data-dir"])
+            .arg(data)
+            .args(["--jobs", "1", "--threads-per-job", "1", "--quiet"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let workers: Vec<_> = (0..2).map(|_| spawn()).collect();
+    for w in workers {
+        let out = w.wait_with_output().unwrap();
+        assert!(
+            out.status.code() == Some(code),
+            "a worker exited with {:?}\nstdout:\n{}\nstderr:\n{}",
+            out.status.code(),
+            stdout(&out),
+            stderr(&out)
+        );
+    }
+}
+
+/// On the PostgreSQL queue, a job of the first rung fails: the rung is decided without it (out of
+/// the race, and the report says so), the worker that decides the last rung adds the confirm
+/// jobs once, and the workers end. `tune run GRID --enqueue --retry-failed` then puts the job
+/// back; the workers train it to its rung, judge it late, and end with nothing left waiting.
+#[test]
+#[cfg_attr(
+    not(tune_test_postgres),
+    ignore = "needs a PostgreSQL server: set TUNE_TEST_POSTGRES_URL (bash crates/tune-store/tests/pg.sh start) and rebuild"
+)]
+fn workers_decide_without_a_failed_job_confirm_once_and_judge_it_late_when_retried() {
+    let _server = shared_server();
+    let Some(admin) = server_url("workers_decide_without_a_failed_job") else {
+        return;
+    };
+    let db = PgDb::create(admin, "halving_failed");
+    let tmp = tempfile::tempdir().unwrap();
+    let data = fixture_data(&tmp.path().join("data"));
+    let grid = write_grid(tmp.path(), "hvc.toml", CONFIRM_GRID);
+    run(
+        tune(tmp.path())
+            .arg("run")
+            .arg(&grid)
+            .args(["--enqueue", "--db", &db.url]),
+        true,
+    );
+    let failed: String = on_pg(&db.url, async |pool| {
+        sqlx::query_scalar(
+            "UPDATE jobs SET status = 'failed', last_error = 'injected' \
+             WHERE key = (SELECT job_key FROM sweep_jobs ORDER BY position LIMIT 1) \
+             RETURNING key",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap()
+    });
+    two_workers(tmp.path(), &db.url, &data, 1);
+
+    let decisions: Vec<(i64, i64, String)> =
+        db.rows("SELECT rung, epoch, decision FROM rung_decisions ORDER BY rung");
+    // Rungs 1 and 2 decided, and the last rung's confirm decision.
+    assert_eq!(
+        decisions
+            .iter()
+            .map(|(r, e, _)| (*r, *e))
+            .collect::<Vec<_>>(),
+        vec![(0, 1), (1, 2), (2, 4)]
+    );
+    let first: serde_json::Value = serde_json::from_str(&decisions[0].2).unwrap();
+    assert_eq!(first["failed"], serde_json::json!([failed]));
+    assert_eq!(first["ranking"].as_array().unwrap().len(), 3);
+    let last: serde_json::Value = serde_json::from_str(&decisions[2].2).unwrap();
+    assert_eq!(last["confirm"].as_array().unwrap().len(), 2, "{last}");
+    // 4 grid jobs and 2 confirm jobs; the winner and its 2 confirm seeds have results.
+    assert_eq!(db.number("SELECT count(*) FROM jobs"), 6);
+    assert_eq!(db.number("SELECT count(*) FROM results"), 3);
+    assert_eq!(
+        db.number("SELECT count(*) FROM epoch_metrics"),
+        db.number("SELECT count(DISTINCT (job_key, epoch)) FROM epoch_metrics")
+    );
+    assert_eq!(
+        db.number("SELECT count(*) FROM sweeps WHERE finished_at IS NOT NULL"),
+        1
+    );
+    let report = run(tune(tmp.path()).args(["report", "--db", &db.url]), true);
+    let text = stdout(&report);
+    assert!(text.contains("failed: out of the race"), "{text}");
+    assert!(
+        text.contains("confirm: the last rung's best 1 configuration"),
+        "{text}"
+    );
+
+    run(
+        tune(tmp.path()).arg("run").arg(&grid).args([
+            "--enqueue",
+            "--retry-failed",
+            "--db",
+            &db.url,
+        ]),
+        true,
+    );
+    two_workers(tmp.path(), &db.url, &data, 0);
+    let unsettled = db.number(
+        "SELECT count(*) FROM jobs WHERE status NOT IN ('done', 'failed') OR halt = 'waiting'",
+    );
+    assert_eq!(unsettled, 0);
+    let first: String = db
+        .rows::<(String,)>("SELECT decision FROM rung_decisions WHERE rung = 0")
+        .remove(0)
+        .0;
+    let first: serde_json::Value = serde_json::from_str(&first).unwrap();
+    let judged = [&first["late_keep"], &first["late_prune"]]
+        .iter()
+        .filter(|v| {
+            v.as_array()
+                .is_some_and(|a| a.contains(&serde_json::json!(failed)))
+        })
+        .count();
+    assert_eq!(judged, 1, "{first}");
+    // The confirm jobs were added once.
+    assert_eq!(db.number("SELECT count(*) FROM jobs"), 6);
+    assert_eq!(
+        db.number("SELECT count(*) FROM sweeps WHERE finished_at IS NOT NULL"),
+        1
+    );
+}

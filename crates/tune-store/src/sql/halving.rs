@@ -15,7 +15,8 @@ pub(crate) struct HalvingSql {
     pub insert_decision: &'static str,
     /// The decisions of the sweeps with id or name $1, as [`DecisionRecord`]s in rung order.
     pub select_decisions: &'static str,
-    /// Marks waiting (or interrupted) job $1 pruned: status done, halt 'pruned', finished now.
+    /// Marks waiting (or interrupted) job $1 pruned at epoch $2: status done, halt 'pruned',
+    /// finished now; unless its budget is beyond $2 (another sweep sent it on).
     pub prune: &'static str,
 }
 
@@ -30,7 +31,8 @@ pub(crate) const SQLITE: HalvingSql = HalvingSql {
          WHERE s.id = $1 OR s.name = $1 ORDER BY d.sweep_id, d.rung",
     prune: "UPDATE jobs SET status = 'done', halt = 'pruned', lease_expires_at = NULL, \
          finished_at = strftime('%Y-%m-%d %H:%M:%f', 'now') \
-         WHERE key = $1 AND status IN ('pending', 'interrupted') AND stop_at IS NOT NULL",
+         WHERE key = $1 AND status IN ('pending', 'interrupted') AND stop_at IS NOT NULL \
+           AND stop_at <= $2",
 };
 
 /// PostgreSQL's texts.
@@ -44,7 +46,8 @@ pub(crate) const POSTGRES: HalvingSql = HalvingSql {
          WHERE s.id = $1 OR s.name = $1 ORDER BY d.sweep_id, d.rung",
     prune: "UPDATE jobs SET status = 'done', halt = 'pruned', lease_expires_at = NULL, \
          finished_at = now() \
-         WHERE key = $1 AND status IN ('pending', 'interrupted') AND stop_at IS NOT NULL",
+         WHERE key = $1 AND status IN ('pending', 'interrupted') AND stop_at IS NOT NULL \
+           AND stop_at <= $2",
 };
 
 /// A row of `rung_decisions`.
@@ -99,9 +102,17 @@ pub(crate) fn select_decisions<'a>(d: &HalvingSql, sweep: &'a str) -> Stmt<'a> {
     Stmt::new(d.select_decisions).text(sweep)
 }
 
-/// [`HalvingSql::prune`] of job `key`.
-pub(crate) fn prune<'a>(d: &HalvingSql, key: &'a str) -> Stmt<'a> {
-    Stmt::new(d.prune).text(key)
+/// [`HalvingSql::prune`] of job `key` at `epoch`.
+pub(crate) fn prune<'a>(d: &HalvingSql, key: &'a str, epoch: i64) -> Stmt<'a> {
+    Stmt::new(d.prune).text(key).int(epoch)
+}
+
+/// Replaces the decision JSON of rung `rung` of sweep `sweep_id` (late judgements added).
+pub(crate) fn update_decision<'a>(sweep_id: &'a str, rung: i64, decision: &'a str) -> Stmt<'a> {
+    Stmt::new("UPDATE rung_decisions SET decision = $3 WHERE sweep_id = $1 AND rung = $2")
+        .text(sweep_id)
+        .int(rung)
+        .text(decision)
 }
 
 /// Records sweep `sweep_id`'s halving plan (`search_json`) unless it has one.
@@ -143,11 +154,15 @@ pub(crate) fn pause(claim: &Claim, epochs_done: i64) -> Stmt<'_> {
 }
 
 /// The unfinished halving sweeps (with id or name `sweep`; `None`: all), as
-/// [`HalvingSweepRecord`]s.
+/// [`HalvingSweepRecord`]s; also a finished one with `confirm` whose confirm jobs are not yet
+/// added (its last rung's jobs all done).
 pub(crate) fn select_halving_sweeps(sweep: Option<&str>) -> Stmt<'_> {
     Stmt::new(
         "SELECT id, search_json FROM sweeps \
-         WHERE search_json IS NOT NULL AND finished_at IS NULL \
+         WHERE search_json IS NOT NULL \
+           AND (finished_at IS NULL OR (search_json LIKE '%\"confirm\":{%' AND NOT EXISTS ( \
+               SELECT 1 FROM rung_decisions d \
+               WHERE d.sweep_id = sweeps.id AND d.decision LIKE '%\"confirm_top\":%'))) \
            AND ($1 IS NULL OR id = $1 OR name = $1) \
          ORDER BY id",
     )
@@ -167,10 +182,21 @@ pub(crate) fn select_rung_jobs(sweep_id: &str, epoch: i64) -> Stmt<'_> {
     .int(epoch)
 }
 
-/// Job `key` goes on to the next rung: it trains to `stop_at` (and stops waiting).
+/// The highest position of a job in sweep `sweep_id` (-1: none).
+pub(crate) fn max_position(sweep_id: &str) -> Stmt<'_> {
+    Stmt::new("SELECT COALESCE(MAX(position), -1) FROM sweep_jobs WHERE sweep_id = $1")
+        .text(sweep_id)
+}
+
+/// Job `key` goes on to `stop_at`: it trains to it (and stops waiting); a job pruned before
+/// (by this or another sweep) is pending again and trains from its first epoch (its checkpoint
+/// went with the prune; training is deterministic, so its epochs come out the same). A job
+/// whose budget is already `stop_at` or more, or that was never under halving, is left alone.
 pub(crate) fn promote(key: &str, stop_at: i64) -> Stmt<'_> {
     Stmt::new(
-        "UPDATE jobs SET stop_at = $2, halt = NULL \
+        "UPDATE jobs SET stop_at = $2, halt = NULL, \
+             status = CASE WHEN halt = 'pruned' THEN 'pending' ELSE status END, \
+             finished_at = CASE WHEN halt = 'pruned' THEN NULL ELSE finished_at END \
          WHERE key = $1 AND stop_at IS NOT NULL AND stop_at < $2",
     )
     .text(key)

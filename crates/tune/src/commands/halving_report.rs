@@ -15,12 +15,27 @@ pub(super) struct HalvingView {
     decisions: Vec<RungDecision>,
     /// Every job of the sweep: key -> (label, status, epochs done).
     jobs: HashMap<String, (String, JobStatus, u32)>,
+    /// Every job's spec, by key.
+    specs: HashMap<String, tune_spec::JobSpec>,
 }
 
 impl HalvingView {
     /// Keys of the jobs pruned at some rung.
     pub(super) fn pruned(&self) -> impl Iterator<Item = &String> {
-        self.decisions.iter().flat_map(|d| d.prune.iter())
+        self.decisions
+            .iter()
+            .flat_map(|d| d.prune.iter().chain(&d.late_prune))
+    }
+
+    /// Keys of the jobs that failed before a rung's decision and are still failed: out of the
+    /// race at that rung.
+    fn out_of_race(&self) -> impl Iterator<Item = (&RungDecision, &String)> {
+        self.decisions.iter().flat_map(move |d| {
+            d.failed.iter().filter_map(move |k| {
+                let failed = matches!(self.jobs.get(k), Some((_, JobStatus::Failed, _)));
+                (failed && !d.judged(k)).then_some((d, k))
+            })
+        })
     }
 }
 
@@ -41,9 +56,12 @@ pub(super) async fn view(
         return Ok(None);
     };
     let decisions = store.rung_decisions(&sweep).await?;
-    let jobs = store
-        .jobs_of_sweep(&sweep)
-        .await?
+    let rows = store.jobs_of_sweep(&sweep).await?;
+    let specs = rows
+        .iter()
+        .map(|j| (j.key.clone(), j.spec.clone()))
+        .collect();
+    let jobs = rows
         .into_iter()
         .map(|j| (j.key, (j.spec.model.label(), j.status, j.epochs_done)))
         .collect();
@@ -51,6 +69,7 @@ pub(super) async fn view(
         plan,
         decisions,
         jobs,
+        specs,
     }))
 }
 
@@ -69,7 +88,7 @@ fn pruned_table(v: &HalvingView) -> TableData {
     ])
     .styled(Style::Borders);
     for d in &v.decisions {
-        for key in &d.prune {
+        for key in d.prune.iter().chain(&d.late_prune) {
             let (label, status) = v
                 .jobs
                 .get(key)
@@ -90,12 +109,28 @@ fn pruned_table(v: &HalvingView) -> TableData {
                 Cell::int(d.epoch as u64),
                 Cell::num(acc, 4),
                 Cell::new(
-                    format!("{place} of {}", d.ranking.len()),
+                    if d.late_prune.contains(key) {
+                        format!("late, {place} of {}", d.ranking.len() + 1)
+                    } else {
+                        format!("{place} of {}", d.ranking.len())
+                    },
                     place.to_string(),
                     place.into(),
                 ),
             ]);
         }
+    }
+    for (d, key) in v.out_of_race() {
+        let label = v.jobs.get(key).map_or(String::new(), |(l, _, _)| l.clone());
+        table.rows.push(vec![
+            Cell::text(key.clone()),
+            Cell::text(label),
+            Cell::text("failed: out of the race"),
+            Cell::int(d.rung as u64 + 1),
+            Cell::int(d.epoch as u64),
+            Cell::num(None, 4),
+            Cell::new("-".to_string(), String::new(), serde_json::Value::Null),
+        ]);
     }
     table
 }
@@ -105,9 +140,12 @@ fn pruned_table(v: &HalvingView) -> TableData {
 fn jobs_json(v: &HalvingView) -> serde_json::Value {
     let mut stopped: HashMap<&str, &RungDecision> = HashMap::new();
     for d in &v.decisions {
-        for key in &d.prune {
+        for key in d.prune.iter().chain(&d.late_prune) {
             stopped.insert(key, d);
         }
+    }
+    for (d, key) in v.out_of_race() {
+        stopped.insert(key, d);
     }
     let mut keys: Vec<&String> = v.jobs.keys().collect();
     keys.sort();
@@ -139,8 +177,115 @@ fn jobs_json(v: &HalvingView) -> serde_json::Value {
     serde_json::Value::Array(rows)
 }
 
+/// One configuration confirmed with more seeds (`confirm` in `[search]`).
+#[derive(Debug, serde::Serialize)]
+struct Confirmed {
+    /// Its place in the last rung's ranking, from 1.
+    place: usize,
+    label: String,
+    /// Its jobs: the halving run's seeds, then the confirm seeds.
+    keys: Vec<String>,
+    /// Mean validation accuracy of its halving seeds at the last rung.
+    val_accuracy: f64,
+    /// Test accuracies of its finished jobs, in `keys` order.
+    test_accuracies: Vec<f64>,
+    /// Mean and spread of `test_accuracies`.
+    summary: Option<tune_report::stats::Summary>,
+    /// 95% Student-t interval of the mean (two or more seeds finished).
+    interval: Option<tune_report::stats::Interval>,
+}
+
+/// The confirmed configurations of the sweep, best of the last rung first, with their finished
+/// seeds' test accuracies (from `results`); empty without `confirm`.
+fn confirmed(v: &HalvingView, results: &[tune_store::JobResult]) -> Vec<Confirmed> {
+    let Some(d) = v.decisions.iter().find(|d| !d.confirm_top.is_empty()) else {
+        return Vec::new();
+    };
+    let config = |key: &str| {
+        v.specs.get(key).map(|s| {
+            let mut s = s.clone();
+            s.train.seed = 0;
+            s
+        })
+    };
+    let mut out = Vec::new();
+    for (i, c) in d.ranking.iter().enumerate() {
+        if !c.keys.iter().any(|k| d.confirm_top.contains(k)) {
+            continue;
+        }
+        let spec = config(&c.keys[0]);
+        let mut keys = c.keys.clone();
+        keys.extend(
+            d.confirm
+                .iter()
+                .filter(|k| config(k) == spec && spec.is_some())
+                .cloned(),
+        );
+        let test_accuracies: Vec<f64> = keys
+            .iter()
+            .filter_map(|k| {
+                results
+                    .iter()
+                    .find(|r| &r.key == k)
+                    .map(|r| r.test_accuracy)
+            })
+            .collect();
+        out.push(Confirmed {
+            place: i + 1,
+            label: v
+                .jobs
+                .get(&c.keys[0])
+                .map_or(String::new(), |j| j.0.clone()),
+            keys,
+            val_accuracy: c.val_accuracy,
+            summary: tune_report::stats::Summary::of(&test_accuracies),
+            interval: tune_report::stats::t_interval(&test_accuracies, 0.95)
+                .map(|i| i.within(0.0, 1.0)),
+            test_accuracies,
+        });
+    }
+    out
+}
+
+/// The confirmed configurations as a table: place at the last rung, architecture, seeds finished
+/// of planned, mean test accuracy, 95% interval, standard deviation.
+fn confirmed_table(rows: &[Confirmed]) -> TableData {
+    let left = Align::Left;
+    let right = Align::Right;
+    let mut table = TableData::with_columns(vec![
+        Column::new("place at the last rung", "place", right),
+        Column::named("architecture", left),
+        Column::new("seeds done", "seeds", right),
+        Column::new("val acc (halving)", "val_accuracy", right),
+        Column::new("mean test acc", "mean", right),
+        Column::new("95% interval", "interval", right),
+        Column::new("sd", "sd", right),
+    ])
+    .styled(Style::Borders);
+    for c in rows {
+        let interval = c.interval.map_or_else(
+            || "-".to_string(),
+            |i| format!("[{:.4}, {:.4}]", i.low, i.high),
+        );
+        table.rows.push(vec![
+            Cell::int(c.place as u64),
+            Cell::text(c.label.clone()),
+            Cell::text(format!("{} of {}", c.test_accuracies.len(), c.keys.len())),
+            Cell::num(Some(c.val_accuracy), 4),
+            Cell::num(c.summary.map(|s| s.mean), 4),
+            Cell::text(interval),
+            Cell::num(c.summary.and_then(|s| s.sd), 4),
+        ]);
+    }
+    table
+}
+
 /// For `--format json`: what a halving sweep's report adds to its object under `"halving"`.
-pub(super) fn after_report_json(v: &HalvingView, format: Format) -> Option<serde_json::Value> {
+pub(super) fn after_report_json(
+    v: &HalvingView,
+    results: &[tune_store::JobResult],
+    format: Format,
+) -> Option<serde_json::Value> {
     (format == Format::Json).then(|| {
         serde_json::json!({
             "eta": v.plan.eta,
@@ -148,17 +293,31 @@ pub(super) fn after_report_json(v: &HalvingView, format: Format) -> Option<serde
             "rungs": v.plan.rungs,
             "decisions": v.decisions,
             "jobs": jobs_json(v),
+            "confirmed": confirmed(v, results),
         })
     })
 }
 
-/// Prints, after a halving sweep's report, the plan line and the pruned jobs (table and Markdown;
-/// CSV: a note on stderr; JSON: nothing, see [`after_report_json`]).
-pub(super) fn after_report(v: &HalvingView, format: Format) {
+/// Prints, after a halving sweep's report, the plan line, the pruned jobs and the confirmed
+/// configurations (table and Markdown; CSV: a note on stderr; JSON: nothing, see
+/// [`after_report_json`]).
+pub(super) fn after_report(v: &HalvingView, results: &[tune_store::JobResult], format: Format) {
     let pruned = v.pruned().count();
+    let failed = v.out_of_race().count();
+    let out = if failed > 0 {
+        format!(
+            "; {} failed before a rung's decision: out of the race (`tune run GRID \
+             --retry-failed` trains {} to the rung and judges {} against its ranking)",
+            crate::commands::common::count(failed, "job"),
+            if failed == 1 { "it" } else { "them" },
+            if failed == 1 { "it" } else { "them" },
+        )
+    } else {
+        String::new()
+    };
     let summary = format!(
         "successive halving (eta {}, min_epochs {}, rungs at epochs {}): the table ranks the jobs \
-         that reached the last rung; {} pruned at earlier rungs",
+         that reached the last rung; {} pruned at earlier rungs{out}",
         v.plan.eta,
         v.plan.min_epochs,
         v.plan
@@ -175,11 +334,25 @@ pub(super) fn after_report(v: &HalvingView, format: Format) {
         Format::Table | Format::Markdown => {
             println!();
             println!("{summary}");
-            if pruned > 0 {
+            if pruned + failed > 0 {
                 if format == Format::Markdown {
                     println!();
                 }
                 print!("{}", pruned_table(v).render(format, None));
+            }
+            let confirmed = confirmed(v, results);
+            if !confirmed.is_empty() {
+                println!();
+                println!(
+                    "confirm: the last rung's best {} trained again with more seeds, for every \
+                     epoch; test accuracy over all their seeds (95% Student-t interval of the \
+                     mean):",
+                    crate::commands::common::count(confirmed.len(), "configuration"),
+                );
+                if format == Format::Markdown {
+                    println!();
+                }
+                print!("{}", confirmed_table(&confirmed).render(format, None));
             }
         }
     }

@@ -1,4 +1,4 @@
-//! `tune plot curves|depth|confusion`: pictures as SVG and PNG.
+//! `tune plot curves|depth|halving|confusion`: pictures as SVG and PNG.
 
 use super::confusion::classes;
 use super::results::{filters, finished, note_unfinished, pick, rows, select};
@@ -55,6 +55,17 @@ pub fn run(cmd: PlotCommand) -> anyhow::Result<ExitCode> {
             note_unfinished(&sel);
             written
         }
+        PlotCommand::Halving { db, sweep, out } => {
+            let (sweep, rungs, lines) = rt.block_on(halving_lines(&db.db, sweep.as_deref()))?;
+            let title = format!(
+                "successive halving: sweep {sweep} ({})",
+                common::count(lines.len(), "job")
+            );
+            let out = out.unwrap_or_else(|| default_plot(&db.db, &format!("halving-{sweep}")));
+            both_formats(&out, |p| {
+                tune_report::plot_halving(&lines, &rungs, &title, p)
+            })?
+        }
         PlotCommand::Confusion { db, job, out } => {
             let sel = rt.block_on(finished(&db.db, None, false))?;
             let job = pick(&sel.results, job.as_deref())?;
@@ -80,6 +91,44 @@ pub fn run(cmd: PlotCommand) -> anyhow::Result<ExitCode> {
         println!("{}", path.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The halving sweep `sweep` of database `db` (without a name: the database's only sweep): its
+/// id, rung epochs, and every job's validation accuracy per epoch.
+async fn halving_lines(
+    db: &str,
+    sweep: Option<&str>,
+) -> anyhow::Result<(String, Vec<usize>, Vec<tune_report::HalvingLine>)> {
+    let store = common::open_store(db).await?;
+    let sweeps = store.sweeps().await?;
+    let sweep = match sweep {
+        Some(s) => s.to_string(),
+        None => match sweeps.as_slice() {
+            [only] => only.id.clone(),
+            _ => bail!(
+                "{db} holds {} sweeps: name the halving sweep with --sweep NAME (`tune status` \
+                 lists them)",
+                sweeps.len()
+            ),
+        },
+    };
+    let Some(plan) = store.halving_plan(&sweep).await? else {
+        bail!(
+            "sweep {sweep} in {db} is not a halving sweep (its grid has no [search] strategy = \
+             \"halving\"); `tune plot curves JOB` draws one job's learning curves"
+        );
+    };
+    let mut lines = Vec::new();
+    for job in store.jobs_of_sweep(&sweep).await? {
+        let history = store.history(&job.key).await?;
+        lines.push(tune_report::HalvingLine {
+            val_accuracy: history.iter().map(|m| (m.epoch, m.val_accuracy)).collect(),
+            pruned: job.status == tune_store::JobStatus::Pruned,
+            key: job.key,
+        });
+    }
+    store.close().await;
+    Ok((sweep, plan.rungs, lines))
 }
 
 /// `results/plots/NAME.svg` beside an SQLite database, else under `results/plots`.

@@ -71,13 +71,13 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     ));
     let extra = halving
         .as_ref()
-        .and_then(|h| halving_report::after_report_json(h, format(args.format)));
+        .and_then(|h| halving_report::after_report_json(h, &sel.results, format(args.format)));
     if let Some(extra) = &extra {
         text = halving_report::add_to_json(&text, extra);
     }
     print!("{text}");
     if let Some(h) = &halving {
-        halving_report::after_report(h, format(args.format));
+        halving_report::after_report(h, &sel.results, format(args.format));
     }
     note_unfinished(&sel);
     if matches!(args.format, TableFormat::Csv | TableFormat::Json) {

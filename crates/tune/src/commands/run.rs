@@ -601,6 +601,27 @@ fn halving_plan(
             "new_epochs": r.new_epochs,
         }));
     }
+    // `confirm`: more seeds of the last rung's best configurations, every epoch.
+    let confirm = plan.confirm.map(|c| {
+        let top = c.top.min(rungs.last().map_or(0, |r| r.configurations));
+        let jobs = top * c.repeats;
+        wall += schedule(&vec![epochs as f64 * epoch_s + test_s; jobs], slots);
+        lines.push(format!(
+            "  then confirm: the best {} of the last rung with {} more each ({}) train {} \
+             each ({} in all)",
+            count(top, "configuration"),
+            count(c.repeats, "seed"),
+            count(jobs, "job"),
+            count(epochs, "epoch"),
+            count(jobs * epochs, "epoch"),
+        ));
+        serde_json::json!({
+            "top": top,
+            "repeats": c.repeats,
+            "jobs": jobs,
+            "epochs": jobs * epochs,
+        })
+    });
     let used = tune_grid::plan_epochs(&rungs) * seeds;
     let full = configs * seeds * epochs;
     let share = if full == 0 {
@@ -628,6 +649,7 @@ fn halving_plan(
         "full_grid_epochs": full,
         "share": share,
         "wall_s": wall,
+        "confirm": confirm,
     });
     (lines, json)
 }

@@ -99,6 +99,13 @@ impl Db {
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 
+    /// Runs a statement with one text parameter.
+    pub fn execute_with(&self, sql: &'static str, param: &str) {
+        self.rt
+            .block_on(sqlx::query(sql).bind(param).execute(&self.pool))
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
     /// Every row of a query with one text parameter, as `T`.
     pub fn rows_with<T>(&self, sql: &'static str, param: &str) -> Vec<T>
     where
