@@ -148,7 +148,7 @@ fn pct(x: f64) -> String {
 /// `/`: every sweep with its progress.
 pub async fn sweeps(Extract(d): Extract<State>) -> Page {
     let mark = d.store.change_mark().await?;
-    let sweeps = d.store.sweep_progress(None).await?;
+    let sweeps = d.cache.sweeps(&d.store, &mark).await?;
     let mut body = String::from("<h1>Sweeps</h1>");
     if sweeps.is_empty() {
         body.push_str(

@@ -212,12 +212,14 @@ impl SweepData {
 /// Snapshots kept (the most recently read sweeps).
 const KEPT: usize = 4;
 
-/// The snapshots of the sweeps read last, newest first, each under the id or name it was asked
-/// by. A lock held while a sweep is read, so that a page and the pictures it asks for right away
-/// read the sweep once.
+/// What the pages read, kept while the change mark stays the same: the snapshots of the sweeps
+/// read last, newest first, each under the id or name it was asked by, and every sweep's
+/// progress. A lock is held while a sweep is read, so that a page and the pictures it asks for
+/// right away read the sweep once.
 #[derive(Default)]
 pub struct Cache {
     kept: tokio::sync::Mutex<Vec<(String, Arc<Snapshot>)>>,
+    sweeps: tokio::sync::Mutex<Option<(String, Arc<Vec<SweepProgress>>)>>,
 }
 
 async fn find_sweep(store: &Store, id: &str) -> Result<SweepProgress, PageError> {
@@ -303,6 +305,24 @@ async fn rank(
 }
 
 impl Cache {
+    /// Every sweep's progress ([`Store::sweep_progress`]) at change mark `mark`: kept until the
+    /// database changes, so that the sweeps page reads every sweep's jobs once per change.
+    pub async fn sweeps(
+        &self,
+        store: &Store,
+        mark: &str,
+    ) -> Result<Arc<Vec<SweepProgress>>, PageError> {
+        let mut kept = self.sweeps.lock().await;
+        if let Some((m, s)) = kept.as_ref()
+            && m == mark
+        {
+            return Ok(s.clone());
+        }
+        let sweeps = Arc::new(store.sweep_progress(None).await?);
+        *kept = Some((mark.to_string(), sweeps.clone()));
+        Ok(sweeps)
+    }
+
     /// Sweep `id` (its id, or a name that names one sweep) as read at change mark `mark`: the
     /// kept snapshot when the database has not changed since, else read afresh (404 for an
     /// unknown sweep). A fresh read ranks again only when the sweep's finished jobs changed;
