@@ -4,7 +4,7 @@
 //! from the database or the request escaped by [`html::esc`]); pictures are the SVG of tune's
 //! own plot code ([`tune_report::plot_curves_svg`] and friends), inline or as `.svg` routes. The
 //! stylesheet and a small script are compiled into the binary: no CDN, no network access, pages
-//! work offline. The script polls `/mark` (a few counts) every 2 s and swaps in the page's fresh
+//! work offline. Responses of 1 KiB or more are gzip-compressed for clients that accept it. The script polls `/mark` (a few counts) every 2 s and swaps in the page's fresh
 //! content when training has made progress.
 //!
 //! Routes (all `GET`; anything else is 404 or 405, and no route writes):
@@ -15,7 +15,8 @@
 //! | `/sweeps/{id}` | the ranked table (`?sort=COLUMN&dir=asc\|desc`, `?where=FIELD=VALUE`, `?top=N`), unfinished jobs with their reason, the per-depth summary, pictures, downloads |
 //! | `/sweeps/{id}/report.csv`, `report.json` | the same ranking as `tune report --format csv\|json` |
 //! | `/sweeps/{id}/depth.svg`, `parallel.svg` | accuracy per depth; parallel coordinates |
-//! | `/jobs/{key}` | a job: specification, learning curves, confusion heat-map, per-class accuracy, last error |
+//! | `/jobs/{key}` | a job: specification, learning curves, confusion heat-map, per-class accuracy, last error, a link to its weights when saved |
+//! | `/jobs/{key}/weights.safetensors` | the job's saved weights (with [`Dashboard::with_weights`]) |
 //! | `/compare` | the ANN against the best CNN per data set (`tune compare`) |
 //! | `/mark` | the change mark (text) |
 //! | `/assets/dash.css`, `/assets/dash.js` | the embedded stylesheet and script |
@@ -23,16 +24,18 @@
 //! The store must be opened read-only ([`tune_store::Store::open_read_only`]): SQLite then opens
 //! the file read-only (safe while `tune run` writes to it) and PostgreSQL runs read-only
 //! transactions. Requests only ever name rows of the database by key or id; no part of a request
-//! reaches the file system.
+//! reaches the file system (a weight file's name is made from the key the database holds).
 
 pub mod html;
 mod pages;
 mod sweep;
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tune_store::Store;
 
@@ -44,13 +47,28 @@ pub type ClassNames = Arc<dyn Fn(&tune_spec::TrainSpec) -> Vec<String> + Send + 
 pub struct Dashboard {
     store: Store,
     classes: ClassNames,
+    cache: sweep::Cache,
+    weights: Option<PathBuf>,
 }
 
 impl Dashboard {
     /// A dashboard of `store` (open it read-only), naming the classes of a data set with
     /// `classes`.
     pub fn new(store: Store, classes: ClassNames) -> Dashboard {
-        Dashboard { store, classes }
+        Dashboard {
+            store,
+            classes,
+            cache: sweep::Cache::default(),
+            weights: None,
+        }
+    }
+
+    /// Job pages link the weight file `DIR/KEY.safetensors` that `tune run --save-weights DIR`
+    /// wrote for their job, and `/jobs/{key}/weights.safetensors` sends it. The file is found
+    /// from the key of the job the database holds: a request only names a job, never a file.
+    pub fn with_weights(mut self, dir: PathBuf) -> Dashboard {
+        self.weights = Some(dir);
+        self
     }
 }
 
@@ -68,12 +86,83 @@ pub fn router(dashboard: Dashboard) -> Router {
         .route("/sweeps/{id}/depth.svg", get(pages::depth_svg))
         .route("/sweeps/{id}/parallel.svg", get(pages::parallel_svg))
         .route("/jobs/{key}", get(pages::job))
+        .route("/jobs/{key}/weights.safetensors", get(pages::weights))
         .route("/compare", get(pages::compare))
         .route("/mark", get(pages::mark))
         .route("/assets/dash.css", get(pages::css))
         .route("/assets/dash.js", get(pages::js))
         .fallback(pages::not_found)
+        .layer(axum::middleware::from_fn(gzip))
         .with_state(Arc::new(dashboard))
+}
+
+/// Responses of at least this many bytes are compressed for clients that accept gzip.
+const GZIP_FROM: usize = 1024;
+
+/// Whether an `Accept-Encoding` value accepts gzip (`gzip`, `gzip;q=0.8`; not `gzip;q=0`).
+fn accepts_gzip(value: &str) -> bool {
+    value.split(',').any(|coding| {
+        let mut parts = coding.split(';').map(str::trim);
+        parts.next().is_some_and(|c| c.eq_ignore_ascii_case("gzip"))
+            && parts.all(|p| {
+                p.strip_prefix("q=")
+                    .is_none_or(|q| q.parse::<f64>().is_ok_and(|q| q > 0.0))
+            })
+    })
+}
+
+/// Compresses a text response (HTML, CSS, script, SVG, CSV, JSON) with gzip (RFC 1952, fastest
+/// level) when the request accepts it and the body is [`GZIP_FROM`] bytes or more: a sweep's pictures of thousands of points are SVG
+/// text that shrinks about tenfold.
+async fn gzip(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use axum::http::{HeaderValue, header};
+    use std::io::Write;
+    let accepts = request
+        .headers()
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(accepts_gzip);
+    let response = next.run(request).await;
+    let text = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| {
+            t.starts_with("text/")
+                || t.starts_with("image/svg")
+                || t.starts_with("application/json")
+        });
+    if !accepts || !text || response.headers().contains_key(header::CONTENT_ENCODING) {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!("dashboard response body failed: {e}");
+            return (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "").into_response();
+        }
+    };
+    parts
+        .headers
+        .insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    if bytes.len() < GZIP_FROM {
+        return Response::from_parts(parts, axum::body::Body::from(bytes));
+    }
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(bytes.len() / 4),
+        flate2::Compression::fast(),
+    );
+    match encoder.write_all(&bytes).and_then(|()| encoder.finish()) {
+        Ok(zipped) => {
+            parts
+                .headers
+                .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            parts.headers.remove(header::CONTENT_LENGTH);
+            Response::from_parts(parts, axum::body::Body::from(zipped))
+        }
+        Err(_) => Response::from_parts(parts, axum::body::Body::from(bytes)),
+    }
 }
 
 /// Serves `dashboard` on `listener` until `shutdown` completes (then finishes the requests in

@@ -7,12 +7,12 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State as Extract};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use tune_report::{Comparison, Confusion, Field, Format, ReportError, ReportOptions, ResultRow};
+use tune_report::{Comparison, Confusion, Field, Format, ReportError, ResultRow};
 use tune_store::{DashJob, ResultFilter, StoreError, SweepProgress};
 
 use crate::State;
 use crate::html::{self, duration, enc, esc, page, plain_head};
-use crate::sweep::{self, SweepQuery, TIE_LIMIT};
+use crate::sweep::{self, FILTERED_TIE_LIMIT, SweepQuery, TIE_LIMIT};
 
 /// Rows of unfinished jobs listed on a sweep's page.
 const UNFINISHED_SHOWN: usize = 200;
@@ -148,7 +148,7 @@ fn pct(x: f64) -> String {
 /// `/`: every sweep with its progress.
 pub async fn sweeps(Extract(d): Extract<State>) -> Page {
     let mark = d.store.change_mark().await?;
-    let sweeps = d.store.sweep_progress(None).await?;
+    let sweeps = d.cache.sweeps(&d.store, &mark).await?;
     let mut body = String::from("<h1>Sweeps</h1>");
     if sweeps.is_empty() {
         body.push_str(
@@ -209,8 +209,8 @@ fn sweep_row(body: &mut String, s: &SweepProgress) {
 pub async fn sweep(Extract(d): Extract<State>, Path(id): Path<String>, Query(q): Params) -> Page {
     let q = SweepQuery::parse(&q)?;
     let mark = d.store.change_mark().await?;
-    let data = sweep::load(&d.store, &id, &q, true).await?;
-    let s = &data.progress;
+    let data = sweep::load(&d.store, &d.cache, &id, &mark, &q).await?;
+    let s = data.progress();
     let mut body = format!(
         "<h1>Sweep {}</h1><p class=\"meta\">id <code>{}</code> · host {} · started {} UTC{} · \
          {} jobs: {}</p><p><progress max=\"1000\" value=\"{}\"></progress> {} of the epochs \
@@ -249,17 +249,15 @@ pub async fn sweep(Extract(d): Extract<State>, Path(id): Path<String>, Query(q):
         let _ = write!(
             body,
             "<p class=\"meta\">{} of {} jobs pass the filter.</p>",
-            data.jobs.len(),
-            data.all_jobs
+            data.jobs().len(),
+            data.all_jobs()
         );
     }
     body.push_str("<h2>Ranking</h2>");
-    if data.rows.is_empty() {
-        body.push_str("<p>No finished jobs yet: the ranking appears as jobs finish.</p>");
-    } else {
-        let report = sweep::ranking(&data.rows)?;
-        ranking_section(&mut body, &report, &q, &data, &self_url);
-        depth_section(&mut body, &data.rows, &q, &self_url)?;
+    if let Some(ranked) = &data.ranked {
+        let report = &ranked.report;
+        ranking_section(&mut body, ranked, &q, &data, &self_url);
+        depth_section(&mut body, &ranked.depth, &q, &self_url);
         let _ = write!(
             body,
             "<h2>Parallel coordinates</h2><p class=\"meta\">The best {} configurations by \
@@ -276,8 +274,10 @@ pub async fn sweep(Extract(d): Extract<State>, Path(id): Path<String>, Query(q):
              writes it): <a href=\"{self_url}/report.csv?{fq}\">report.csv</a> · \
              <a href=\"{self_url}/report.json?{fq}\">report.json</a></p>"
         );
+    } else {
+        body.push_str("<p>No finished jobs yet: the ranking appears as jobs finish.</p>");
     }
-    unfinished_section(&mut body, &data.jobs);
+    unfinished_section(&mut body, data.jobs());
     Ok(ok_html(page(
         &format!("Sweep {}", s.name),
         d.store.target(),
@@ -288,14 +288,16 @@ pub async fn sweep(Extract(d): Extract<State>, Path(id): Path<String>, Query(q):
 
 fn ranking_section(
     body: &mut String,
-    report: &tune_report::Report,
+    ranked: &sweep::Ranked,
     q: &SweepQuery,
     data: &sweep::SweepData,
     self_url: &str,
 ) {
+    let report = &ranked.report;
     let rows = sweep::sorted_rows(report, q);
-    let shown = &rows[..rows.len().min(q.top)];
-    let table = tune_report::ranked_table(report, shown);
+    let shown: Vec<tune_report::ReportRow> =
+        rows.iter().take(q.top).map(|r| (*r).clone()).collect();
+    let table = tune_report::ranked_table(report, &shown);
     let _ = write!(
         body,
         "<p class=\"meta\">{}. Showing {} of {} row{}{}; click a column to sort.</p>",
@@ -366,13 +368,23 @@ fn ranking_section(
             esc(&tune_report::ties_line(t))
         );
     }
-    if !data.with_ties && data.rows.len() > TIE_LIMIT {
+    let limit = if q.filters.is_empty() {
+        TIE_LIMIT
+    } else {
+        FILTERED_TIE_LIMIT
+    };
+    if !ranked.with_ties && data.rows().len() > limit {
         let _ = write!(
             body,
-            "<p class=\"note\">Tie tests and single-run intervals are left out above {TIE_LIMIT} \
-             finished jobs (they read every job's per-image predictions): \
+            "<p class=\"note\">Tie tests and single-run intervals are left out above {limit} \
+             finished jobs{} (they read every job's per-image predictions): \
              <code>tune report --sweep {}</code> has them.</p>",
-            esc(&data.progress.id)
+            if q.filters.is_empty() {
+                ""
+            } else {
+                " in a filtered view"
+            },
+            esc(&data.progress().id)
         );
     }
     if report.ranked_on_test {
@@ -384,27 +396,10 @@ fn ranking_section(
     }
 }
 
-fn depth_section(
-    body: &mut String,
-    rows: &[ResultRow],
-    q: &SweepQuery,
-    self_url: &str,
-) -> Result<(), PageError> {
-    let mut by = vec![Field::Layers];
-    let first = &rows[0].spec.train.dataset;
-    if rows.iter().any(|r| &r.spec.train.dataset != first) {
-        by.push(Field::Dataset);
-    }
-    let report = tune_report::Report::build(
-        rows,
-        &ReportOptions {
-            by,
-            ..ReportOptions::default()
-        },
-    )?;
+fn depth_section(body: &mut String, report: &tune_report::Report, q: &SweepQuery, self_url: &str) {
     body.push_str("<h2>Per depth</h2>");
     body.push_str(&html::table(
-        &tune_report::summary_table_data(&report),
+        &tune_report::summary_table_data(report),
         "summary",
         &plain_head,
         None,
@@ -426,7 +421,6 @@ fn depth_section(
         "<img class=\"figure\" alt=\"test accuracy per depth\" src=\"{self_url}/depth.svg?{}\">",
         esc(&q.filter_query())
     );
-    Ok(())
 }
 
 fn status_order(s: &str) -> usize {
@@ -504,15 +498,15 @@ pub async fn report_json(
 
 async fn download(d: State, id: String, q: Vec<(String, String)>, format: Format) -> Page {
     let q = SweepQuery::parse(&q)?;
-    let data = sweep::load(&d.store, &id, &q, true).await?;
-    if data.rows.is_empty() {
+    let mark = d.store.change_mark().await?;
+    let data = sweep::load(&d.store, &d.cache, &id, &mark, &q).await?;
+    let Some(ranked) = &data.ranked else {
         return Err(PageError::NotFound(format!(
             "sweep `{}` has no finished jobs yet",
-            data.progress.id
+            data.progress().id
         )));
-    }
-    let report = sweep::ranking(&data.rows)?;
-    let text = tune_report::render_report(&report, format, None);
+    };
+    let text = tune_report::render_report(&ranked.report, format, None);
     let (ctype, ext) = match format {
         Format::Json => ("application/json", "json"),
         _ => ("text/csv; charset=utf-8", "csv"),
@@ -520,7 +514,7 @@ async fn download(d: State, id: String, q: Vec<(String, String)>, format: Format
     let mut r = respond(StatusCode::OK, ctype, text);
     // The file name is the sweep id with anything but plain characters replaced.
     let name: String = data
-        .progress
+        .progress()
         .id
         .chars()
         .map(|c| {
@@ -544,11 +538,12 @@ pub async fn depth_svg(
     Query(q): Params,
 ) -> Page {
     let q = SweepQuery::parse(&q)?;
-    let data = sweep::load(&d.store, &id, &q, false).await?;
-    if data.rows.is_empty() {
+    let mark = d.store.change_mark().await?;
+    let data = sweep::load(&d.store, &d.cache, &id, &mark, &q).await?;
+    if data.rows().is_empty() {
         return Err(PageError::NotFound("no finished jobs to draw".into()));
     }
-    let svg = tune_report::plot_depth_svg(&data.rows)?;
+    let svg = tune_report::plot_depth_svg(data.rows())?;
     Ok(respond(StatusCode::OK, SVG, svg))
 }
 
@@ -560,13 +555,14 @@ pub async fn parallel_svg(
     Query(q): Params,
 ) -> Page {
     let q = SweepQuery::parse(&q)?;
-    let data = sweep::load(&d.store, &id, &q, false).await?;
-    if data.rows.is_empty() {
+    let mark = d.store.change_mark().await?;
+    let data = sweep::load(&d.store, &d.cache, &id, &mark, &q).await?;
+    let Some(ranked) = &data.ranked else {
         return Err(PageError::NotFound("no finished jobs to draw".into()));
-    }
-    let report = sweep::ranking(&data.rows)?;
+    };
+    let report = &ranked.report;
     let by_key: std::collections::HashMap<&str, &ResultRow> =
-        data.rows.iter().map(|r| (r.key.as_str(), r)).collect();
+        data.rows().iter().map(|r| (r.key.as_str(), r)).collect();
     // One line per configuration: its lowest-seed job, with the configuration's mean accuracies.
     let best: Vec<ResultRow> = report
         .groups
@@ -580,7 +576,7 @@ pub async fn parallel_svg(
             Some(row)
         })
         .collect();
-    let fields = sweep::varying_fields(&data.rows);
+    let fields = sweep::varying_fields(data.rows());
     let svg = tune_report::plot_parallel_svg(&best, &fields)?;
     Ok(respond(StatusCode::OK, SVG, svg))
 }
@@ -629,6 +625,18 @@ pub async fn job(Extract(d): Extract<State>, Path(key): Path<String>) -> Page {
     ];
     if let Some(v) = job.val_accuracy {
         kv.push(("last val accuracy", format!("{v:.4}")));
+    }
+    if let Some(file) = weights_file(&d, &job.key) {
+        let size = std::fs::metadata(&file).map_or(0, |m| m.len());
+        kv.push((
+            "weights",
+            format!(
+                "<a href=\"/jobs/{}/weights.safetensors\" download>{}.safetensors</a> ({} kB)",
+                esc(&enc(&job.key)),
+                esc(&job.key[..job.key.len().min(10)]),
+                size.div_ceil(1000)
+            ),
+        ));
     }
     if let Some(r) = job.result {
         kv.push(("test accuracy", format!("{:.4}", r.test_accuracy)));
@@ -775,4 +783,42 @@ pub async fn compare(Extract(d): Extract<State>) -> Page {
         }
     }
     Ok(ok_html(page("ANN vs CNN", d.store.target(), &mark, &body)))
+}
+
+/// The weight file `tune run --save-weights DIR` wrote for job `key` (a key read from the
+/// database, never one from a request), when the dashboard knows DIR and the file is there.
+/// Keys are hexadecimal digests; anything else is refused, so the name can never leave DIR.
+fn weights_file(d: &State, key: &str) -> Option<std::path::PathBuf> {
+    let dir = d.weights.as_ref()?;
+    if key.is_empty() || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let file = dir.join(format!("{key}.safetensors"));
+    file.is_file().then_some(file)
+}
+
+/// `/jobs/{key}/weights.safetensors`: job `key`'s saved weights, found by the key the database
+/// holds (404 for an unknown job, or when no weight file was saved for it).
+pub async fn weights(Extract(d): Extract<State>, Path(key): Path<String>) -> Page {
+    let Some(job) = d.store.dash_job(&key).await? else {
+        return Err(PageError::NotFound(format!("no job has the key `{key}`")));
+    };
+    let Some(file) = weights_file(&d, &job.key) else {
+        return Err(PageError::NotFound(format!(
+            "no weights were saved for job `{}` (tune serve --weights DIR names the directory \
+             `tune run --save-weights DIR` wrote)",
+            job.key
+        )));
+    };
+    let bytes = tokio::task::spawn_blocking(move || std::fs::read(&file))
+        .await
+        .map_err(|e| PageError::Internal(e.to_string()))?
+        .map_err(|e| PageError::Internal(format!("reading the weights of {}: {e}", job.key)))?;
+    let mut r = respond(StatusCode::OK, "application/octet-stream", bytes);
+    if let Ok(v) =
+        HeaderValue::from_str(&format!("attachment; filename=\"{}.safetensors\"", job.key))
+    {
+        r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(r)
 }

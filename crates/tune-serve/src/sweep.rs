@@ -3,6 +3,7 @@
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use tune_report::{
     Field, FieldValue, Filter, Report, ReportOptions, ReportRow, ResultRow, SortKey,
@@ -17,10 +18,15 @@ pub const DEFAULT_TOP: usize = 200;
 /// Largest `?top=N`.
 pub const MAX_TOP: usize = 10_000;
 
-/// Above this many finished jobs the page does not read per-image predictions, so rows have no
-/// tie marks or single-run intervals (`tune report` gives them); reading them all would take
-/// longer than a page may.
-pub const TIE_LIMIT: usize = 1_000;
+/// Above this many finished jobs a sweep's ranking has no tie marks or single-run intervals
+/// (`tune report` gives them): they read every job's per-image predictions. A sweep's ranking is
+/// kept until one more of its jobs finishes (see [`Cache`]), so the predictions are read once
+/// per finished job, not once per page.
+pub const TIE_LIMIT: usize = 10_000;
+
+/// The same for a filtered view, ranked afresh for each request: it reads the predictions of
+/// the whole sweep.
+pub const FILTERED_TIE_LIMIT: usize = 1_000;
 
 /// What the query string of a sweep's pages asks for.
 #[derive(Debug, Clone)]
@@ -144,29 +150,79 @@ impl SweepQuery {
     }
 }
 
-/// A sweep read for its pages.
-pub struct SweepData {
+/// A sweep as read at one change mark, with its rankings: read and ranked once, then shared by
+/// its page, its pictures and its downloads until the database changes.
+pub struct Snapshot {
+    /// The change mark ([`tune_store::Store::change_mark`]) it was read at.
+    pub mark: String,
     /// Its header row: counts and progress.
     pub progress: SweepProgress,
-    /// Its jobs passing the filters, in grid order.
+    /// All its jobs, in grid order.
     pub jobs: Vec<DashJob>,
-    /// Jobs before filtering.
-    pub all_jobs: usize,
-    /// The finished ones as report rows (with predictions when `with_ties`).
+    /// The finished ones as report rows (without predictions), in grid order.
     pub rows: Vec<ResultRow>,
+    /// The rankings of `rows`; `None` when no job has finished.
+    pub ranked: Option<Arc<Ranked>>,
+}
+
+/// The rankings of a set of finished jobs.
+pub struct Ranked {
+    /// The ranking as `tune report` makes it (one group, every row), with tie tests and
+    /// single-run intervals when `with_ties`.
+    pub report: Report,
+    /// The per-depth summary (`tune report --by layers`, and data set when there are several).
+    pub depth: Report,
     /// Whether per-image predictions were read (tie marks and single-run intervals).
     pub with_ties: bool,
 }
 
-/// Reads sweep `id` (its id, or a name that names one sweep) with the jobs passing `q`'s
-/// filters; `predictions` asks for per-image predictions (tie tests) when the sweep has at most
-/// [`TIE_LIMIT`] finished jobs. 404 for an unknown sweep.
-pub async fn load(
-    store: &Store,
-    id: &str,
-    q: &SweepQuery,
-    predictions: bool,
-) -> Result<SweepData, PageError> {
+/// What a page of a sweep shows: the snapshot's jobs and rankings, or those of the jobs passing
+/// the query's filters.
+pub struct SweepData {
+    /// The sweep as read.
+    pub snapshot: Arc<Snapshot>,
+    /// With filters: the jobs passing them, in grid order, and the finished ones as report rows.
+    filtered: Option<(Vec<DashJob>, Vec<ResultRow>)>,
+    /// The rankings of [`SweepData::rows`]; `None` when none has finished.
+    pub ranked: Option<Arc<Ranked>>,
+}
+
+impl SweepData {
+    /// The jobs passing the filters, in grid order.
+    pub fn jobs(&self) -> &[DashJob] {
+        self.filtered.as_ref().map_or(&self.snapshot.jobs, |f| &f.0)
+    }
+
+    /// The finished ones as report rows (without predictions).
+    pub fn rows(&self) -> &[ResultRow] {
+        self.filtered.as_ref().map_or(&self.snapshot.rows, |f| &f.1)
+    }
+
+    /// The sweep's header row.
+    pub fn progress(&self) -> &SweepProgress {
+        &self.snapshot.progress
+    }
+
+    /// Jobs before filtering.
+    pub fn all_jobs(&self) -> usize {
+        self.snapshot.jobs.len()
+    }
+}
+
+/// Snapshots kept (the most recently read sweeps).
+const KEPT: usize = 4;
+
+/// What the pages read, kept while the change mark stays the same: the snapshots of the sweeps
+/// read last, newest first, each under the id or name it was asked by, and every sweep's
+/// progress. A lock is held while a sweep is read, so that a page and the pictures it asks for
+/// right away read the sweep once.
+#[derive(Default)]
+pub struct Cache {
+    kept: tokio::sync::Mutex<Vec<(String, Arc<Snapshot>)>>,
+    sweeps: tokio::sync::Mutex<Option<(String, Arc<Vec<SweepProgress>>)>>,
+}
+
+async fn find_sweep(store: &Store, id: &str) -> Result<SweepProgress, PageError> {
     let mut found = store.sweep_progress(Some(id)).await?;
     if found.is_empty() {
         // A grid name that names exactly one sweep is as good as its id.
@@ -178,54 +234,176 @@ pub async fn load(
             .collect();
         found = named;
     }
-    let progress = match found.len() {
-        1 => found.remove(0),
-        0 => return Err(PageError::NotFound(format!("no sweep has the id `{id}`"))),
-        n => {
-            return Err(PageError::NotFound(format!(
-                "{n} sweeps are named `{id}`: open one by its id from the sweeps page"
-            )));
-        }
-    };
-    let mut jobs = store.sweep_jobs(&progress.id).await?;
-    let all_jobs = jobs.len();
-    if !q.filters.is_empty() {
-        jobs.retain(|j| Filter::all(&q.filters, &j.spec));
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => Err(PageError::NotFound(format!("no sweep has the id `{id}`"))),
+        n => Err(PageError::NotFound(format!(
+            "{n} sweeps are named `{id}`: open one by its id from the sweeps page"
+        ))),
     }
-    let mut rows: Vec<ResultRow> = jobs
-        .iter()
-        .filter_map(|j| {
-            let r = j.result?;
-            Some(ResultRow {
-                key: j.key.clone(),
-                spec: j.spec.clone(),
-                params: j.params as usize,
-                loss: r.test_loss,
-                accuracy: r.test_accuracy,
-                val_accuracy: j.val_accuracy,
-                val_predictions: None,
-                test_predictions: None,
-                runtime_s: r.runtime_s,
-                sweep: Some(progress.id.clone()),
-            })
+}
+
+fn result_rows<'a>(jobs: impl Iterator<Item = &'a DashJob>, sweep: &str) -> Vec<ResultRow> {
+    jobs.filter_map(|j| {
+        let r = j.result?;
+        Some(ResultRow {
+            key: j.key.clone(),
+            spec: j.spec.clone(),
+            params: j.params as usize,
+            loss: r.test_loss,
+            accuracy: r.test_accuracy,
+            val_accuracy: j.val_accuracy,
+            val_predictions: None,
+            test_predictions: None,
+            runtime_s: r.runtime_s,
+            sweep: Some(sweep.to_string()),
         })
-        .collect();
-    let with_ties = predictions && rows.len() <= TIE_LIMIT && rows.len() > 1;
-    if with_ties {
-        let mut p = store.sweep_predictions(&progress.id).await?;
-        for r in &mut rows {
+    })
+    .collect()
+}
+
+/// Ranks `rows` of sweep `sweep_id` as `tune report` does, and summarises them per depth. With
+/// `ties` (and more than one row) the predictions of the sweep's jobs are read once for the tie
+/// tests and single-run intervals of the ranking, and dropped after.
+async fn rank(
+    store: &Store,
+    sweep_id: &str,
+    rows: &[ResultRow],
+    ties: bool,
+) -> Result<Ranked, PageError> {
+    let with_ties = ties && rows.len() > 1;
+    let report = if with_ties {
+        let mut p = store.sweep_predictions(sweep_id).await?;
+        let mut with: Vec<ResultRow> = rows.to_vec();
+        for r in &mut with {
             if let Some(p) = p.remove(&r.key) {
                 r.val_predictions = p.val;
                 r.test_predictions = p.test;
             }
         }
+        ranking(&with)?
+    } else {
+        ranking(rows)?
+    };
+    let mut by = vec![Field::Layers];
+    let first = &rows[0].spec.train.dataset;
+    if rows.iter().any(|r| &r.spec.train.dataset != first) {
+        by.push(Field::Dataset);
     }
-    Ok(SweepData {
-        progress,
-        jobs,
-        all_jobs,
+    let depth = Report::build(
         rows,
+        &ReportOptions {
+            by,
+            ..ReportOptions::default()
+        },
+    )?;
+    Ok(Ranked {
+        report,
+        depth,
         with_ties,
+    })
+}
+
+impl Cache {
+    /// Every sweep's progress ([`Store::sweep_progress`]) at change mark `mark`: kept until the
+    /// database changes, so that the sweeps page reads every sweep's jobs once per change.
+    pub async fn sweeps(
+        &self,
+        store: &Store,
+        mark: &str,
+    ) -> Result<Arc<Vec<SweepProgress>>, PageError> {
+        let mut kept = self.sweeps.lock().await;
+        if let Some((m, s)) = kept.as_ref()
+            && m == mark
+        {
+            return Ok(s.clone());
+        }
+        let sweeps = Arc::new(store.sweep_progress(None).await?);
+        *kept = Some((mark.to_string(), sweeps.clone()));
+        Ok(sweeps)
+    }
+
+    /// Sweep `id` (its id, or a name that names one sweep) as read at change mark `mark`: the
+    /// kept snapshot when the database has not changed since, else read afresh (404 for an
+    /// unknown sweep). A fresh read ranks again only when the sweep's finished jobs changed;
+    /// the ranking has tie tests when at most [`TIE_LIMIT`] jobs have finished.
+    pub async fn snapshot(
+        &self,
+        store: &Store,
+        id: &str,
+        mark: &str,
+    ) -> Result<Arc<Snapshot>, PageError> {
+        let mut kept = self.kept.lock().await;
+        if let Some((_, s)) = kept.iter().find(|(asked, s)| asked == id && s.mark == mark) {
+            return Ok(s.clone());
+        }
+        let progress = find_sweep(store, id).await?;
+        let jobs = store.sweep_jobs(&progress.id).await?;
+        let rows = result_rows(jobs.iter(), &progress.id);
+        // Training that records epochs changes the mark but not the finished jobs: keep their
+        // ranking (and its tie tests) until one more finishes.
+        let earlier = kept
+            .iter()
+            .find(|(_, s)| s.progress.id == progress.id && s.rows == rows)
+            .and_then(|(_, s)| s.ranked.clone());
+        let ranked = match earlier {
+            Some(r) => Some(r),
+            None if rows.is_empty() => None,
+            None => Some(Arc::new(
+                rank(store, &progress.id, &rows, rows.len() <= TIE_LIMIT).await?,
+            )),
+        };
+        let snapshot = Arc::new(Snapshot {
+            mark: mark.to_string(),
+            progress,
+            jobs,
+            rows,
+            ranked,
+        });
+        kept.retain(|(asked, _)| asked != id);
+        kept.insert(0, (id.to_string(), snapshot.clone()));
+        kept.truncate(KEPT);
+        Ok(snapshot)
+    }
+}
+
+/// Reads sweep `id` (its id, or a name that names one sweep) at change mark `mark` with the jobs
+/// passing `q`'s filters (see [`Cache::snapshot`]); a filtered view is ranked afresh, with tie
+/// tests when at most [`FILTERED_TIE_LIMIT`] of its jobs have finished. 404 for an unknown sweep.
+pub async fn load(
+    store: &Store,
+    cache: &Cache,
+    id: &str,
+    mark: &str,
+    q: &SweepQuery,
+) -> Result<SweepData, PageError> {
+    let snapshot = cache.snapshot(store, id, mark).await?;
+    if q.filters.is_empty() {
+        return Ok(SweepData {
+            filtered: None,
+            ranked: snapshot.ranked.clone(),
+            snapshot,
+        });
+    }
+    let jobs: Vec<DashJob> = snapshot
+        .jobs
+        .iter()
+        .filter(|j| Filter::all(&q.filters, &j.spec))
+        .cloned()
+        .collect();
+    let rows = result_rows(jobs.iter(), &snapshot.progress.id);
+    let ranked = if rows.is_empty() {
+        None
+    } else {
+        let ties = rows.len() <= FILTERED_TIE_LIMIT;
+        Some(Arc::new(
+            rank(store, &snapshot.progress.id, &rows, ties).await?,
+        ))
+    };
+    Ok(SweepData {
+        snapshot,
+        filtered: Some((jobs, rows)),
+        ranked,
     })
 }
 
@@ -236,12 +414,8 @@ pub fn ranking(rows: &[ResultRow]) -> Result<Report, PageError> {
 
 /// The report's rows (one group) sorted by `q`'s column and direction; equal values keep the
 /// ranking's order.
-pub fn sorted_rows(report: &Report, q: &SweepQuery) -> Vec<ReportRow> {
-    let mut rows: Vec<ReportRow> = report
-        .groups
-        .iter()
-        .flat_map(|g| g.rows.iter().cloned())
-        .collect();
+pub fn sorted_rows<'a>(report: &'a Report, q: &SweepQuery) -> Vec<&'a ReportRow> {
+    let rows: Vec<&ReportRow> = report.groups.iter().flat_map(|g| g.rows.iter()).collect();
     if q.sort == SortKey::Accuracy && q.desc {
         return rows; // the ranking's own order
     }
@@ -257,7 +431,7 @@ pub fn sorted_rows(report: &Report, q: &SweepQuery) -> Vec<ReportRow> {
         SortKey::Params => V::Num(r.params as f64),
         SortKey::Field(f) => V::Val(f.value(&r.spec)),
     };
-    let values: Vec<V> = rows.iter().map(value).collect();
+    let values: Vec<V> = rows.iter().map(|r| value(r)).collect();
     let mut order: Vec<usize> = (0..rows.len()).collect();
     order.sort_by(|&i, &j| {
         let o = match (&values[i], &values[j]) {
@@ -267,11 +441,7 @@ pub fn sorted_rows(report: &Report, q: &SweepQuery) -> Vec<ReportRow> {
         };
         (if q.desc { o.reverse() } else { o }).then(rows[i].rank.cmp(&rows[j].rank))
     });
-    let mut slots: Vec<Option<ReportRow>> = rows.drain(..).map(Some).collect();
-    order
-        .into_iter()
-        .map(|i| slots[i].take().expect("each row once"))
-        .collect()
+    order.into_iter().map(|i| rows[i]).collect()
 }
 
 /// The settings that take more than one value among `rows`, architecture first (for the

@@ -15,11 +15,19 @@ use crate::types::JobPredictions;
 use crate::{Store, columns, on_backend};
 
 /// Statuses of jobs that will still train: their unrecorded epochs are the work left.
-const WAITING: [&str; 3] = ["pending", "running", "interrupted"];
+const WAITING: [&str; 4] = ["pending", "running", "interrupted", "waiting"];
 
 /// Order in which statuses are listed: life order, then any other status by name.
 fn status_rank(s: &str) -> (usize, &str) {
-    let order = ["pending", "running", "interrupted", "done", "failed"];
+    let order = [
+        "pending",
+        "waiting",
+        "running",
+        "interrupted",
+        "done",
+        "failed",
+        "pruned",
+    ];
     (order.iter().position(|o| *o == s).unwrap_or(order.len()), s)
 }
 
@@ -36,15 +44,15 @@ pub struct SweepProgress {
     pub finished_at: Option<String>,
     /// Host that enqueued it.
     pub host: String,
-    /// Jobs per status, as stored (`pending`, `running`, `interrupted`, `done`, `failed`, then
-    /// any other status such as `pruned`), only statuses that occur.
+    /// Jobs per status, as stored (`pending`, `waiting`, `running`, `interrupted`, `done`,
+    /// `failed`, `pruned`, then any other status), only statuses that occur.
     pub statuses: Vec<(String, u64)>,
     /// Epochs the sweep's jobs were set to train, summed.
     pub epochs_planned: u64,
     /// Epochs recorded so far, summed over the jobs.
     pub epochs_done: u64,
-    /// Epochs still to train: planned minus recorded, over the pending, running and interrupted
-    /// jobs.
+    /// Epochs still to train: planned minus recorded, over the pending, waiting (halving), running
+    /// and interrupted jobs.
     pub epochs_remaining: u64,
     /// Seconds the recorded epochs took, summed (each job's own clock; a done job counts its
     /// whole run time).
@@ -171,7 +179,10 @@ impl Store {
         let (sweeps, rows): (Vec<SweepRecord>, Vec<SweepStatusRecord>) =
             on_backend!(self, "reading sweep progress", |pool, d| {
                 let sweeps = sql::select_sweeps(d).fetch_all(pool).await?;
-                let rows = q::sweep_progress(sweep_id).fetch_all(pool).await?;
+                let rows = match sweep_id {
+                    Some(id) => q::sweep_progress_of(id).fetch_all(pool).await?,
+                    None => q::sweep_progress().fetch_all(pool).await?,
+                };
                 Ok((sweeps, rows))
             })?;
         let mut by_sweep: HashMap<String, Vec<SweepStatusRecord>> = HashMap::new();

@@ -52,6 +52,12 @@ impl Default for StoreOptions {
     }
 }
 
+/// SQLite read-only opens: bytes of the file mapped into memory (`PRAGMA mmap_size`).
+const READ_MMAP_BYTES: u64 = 1 << 30;
+
+/// SQLite read-only opens: KiB of page cache per connection (`PRAGMA cache_size = -N`).
+const READ_CACHE_KIB: u64 = 32 * 1024;
+
 /// How long [`Store::open`] waits for a PostgreSQL server to accept a connection.
 const PG_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -326,6 +332,12 @@ impl Store {
                     target: target.to_string(),
                 });
             }
+            // A reader (`tune serve`, reports) reads whole sweeps again and again: map the file
+            // (no copy through read calls) and keep up to 32 MiB of pages per connection, so that
+            // a page read twice comes from memory.
+            let connect = connect
+                .pragma("mmap_size", READ_MMAP_BYTES.to_string())
+                .pragma("cache_size", format!("-{READ_CACHE_KIB}"));
             let (pool, schema) = match Store::inspect_sqlite(&connect, options).await {
                 // A WAL database on read-only media (no -shm beside it, none can be made): nobody
                 // can be writing there, so SQLite may read it as immutable.

@@ -105,6 +105,10 @@ pub struct ServeArgs {
     /// anything but a loopback address shows every result to the network, and tune warns.
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR:PORT")]
     pub bind: std::net::SocketAddr,
+    /// The directory `tune run --save-weights DIR` wrote weight files to: a job's page then links
+    /// its KEY.safetensors there (found from the job's key in the database).
+    #[arg(long, value_name = "DIR")]
+    pub weights: Option<PathBuf>,
 }
 
 /// The architecture, from flags.

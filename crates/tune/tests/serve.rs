@@ -1,8 +1,10 @@
 //! `tune serve` as a user starts it: a real grid trained into a database, the dashboard started
 //! on a free port (found from the address it prints), its pages fetched, then stopped with
 //! SIGTERM. Also the warning for a non-loopback address and the errors for a missing database
-//! and a bad address.
+//! and a bad address; and the same pages from PostgreSQL as from its SQLite merge, through a
+//! connection that cannot write.
 
+use crate::util::pg::{PgDb, server_url, shared_server};
 use crate::util::{fixture_data, run, small_grid, stderr, tune, write_grid};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -22,6 +24,29 @@ fn get(addr: &str, path: &str) -> (u16, String) {
     s.read_to_string(&mut raw).unwrap();
     let status = raw.split(' ').nth(1).unwrap().parse().unwrap();
     (status, raw)
+}
+
+/// `GET path`: status and the body's bytes (the headers cut off).
+fn get_bytes(addr: &str, path: &str) -> (u16, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    assert!(
+        !head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked"),
+        "{head}"
+    );
+    (status, raw[split + 4..].to_vec())
 }
 
 /// Starts `tune serve` with `args` and reads stderr up to the line with the address; returns
@@ -86,10 +111,22 @@ fn serve_shows_a_trained_sweep_on_the_printed_address_and_stops_on_sigterm() {
             "1",
             "--threads-per-job",
             "1",
+            "--save-weights",
+            "weights",
         ]),
         true,
     );
-    let (mut child, addr, seen) = start(dir, &["--db", "results.db", "--bind", "127.0.0.1:0"]);
+    let (mut child, addr, seen) = start(
+        dir,
+        &[
+            "--db",
+            "results.db",
+            "--bind",
+            "127.0.0.1:0",
+            "--weights",
+            "weights",
+        ],
+    );
     assert!(seen.contains("read-only"), "{seen}");
     assert!(!seen.contains("warning"), "{seen}");
     let (status, page) = get(&addr, "/");
@@ -103,6 +140,27 @@ fn serve_shows_a_trained_sweep_on_the_printed_address_and_stops_on_sigterm() {
     assert_eq!(status, 200);
     assert_eq!(sweep.matches("href=\"/jobs/").count(), 2, "two ranked jobs");
     assert_eq!(get(&addr, "/no/such/page").0, 404);
+
+    // A job's page links the weights `--save-weights` wrote; the link sends the file's bytes.
+    let at = sweep.find("href=\"/jobs/").unwrap() + "href=\"/jobs/".len();
+    let key = &sweep[at..at + sweep[at..].find('"').unwrap()];
+    let (status, job) = get(&addr, &format!("/jobs/{key}"));
+    assert_eq!(status, 200);
+    let link = format!("/jobs/{key}/weights.safetensors");
+    assert!(job.contains(&link), "no weights link: {job}");
+    let (status, bytes) = get_bytes(&addr, &link);
+    assert_eq!(status, 200);
+    let file = std::fs::read(dir.join("weights").join(format!("{key}.safetensors"))).unwrap();
+    assert_eq!(bytes, file, "the weight file's bytes");
+    // A key that tries to leave the directory names no job: 404.
+    for bad in ["..%2Fresults.db", "..%2F..%2Fweights%2F{key}", "%2E%2E"] {
+        let bad = bad.replace("{key}", key);
+        assert_eq!(
+            get_bytes(&addr, &format!("/jobs/{bad}/weights.safetensors")).0,
+            404,
+            "{bad}"
+        );
+    }
     stop(&mut child);
 }
 
@@ -135,6 +193,13 @@ fn serve_warns_on_a_non_loopback_address_and_refuses_bad_input() {
     assert_eq!(get(&format!("127.0.0.1:{port}"), "/").0, 200);
     stop(&mut child);
 
+    let out = run(
+        tune(dir).args(["serve", "--db", "results.db", "--weights", "no-such-dir"]),
+        false,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no-such-dir"), "{}", stderr(&out));
+
     let out = run(tune(dir).args(["serve", "--db", "missing.db"]), false);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("missing.db"), "{}", stderr(&out));
@@ -159,4 +224,141 @@ fn serve_warns_on_a_non_loopback_address_and_refuses_bad_input() {
     );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("--bind"), "{}", stderr(&out));
+}
+
+/// The body of a raw HTTP reply, with the header's database name (which names the back end)
+/// taken out.
+fn page_body(raw: &str) -> String {
+    let body = &raw[raw.find("\r\n\r\n").expect("a header block") + 4..];
+    match body.find("<span class=\"db\"") {
+        Some(at) => {
+            let end = at + body[at..].find("</span>").unwrap();
+            format!("{}{}", &body[..at], &body[end..])
+        }
+        None => body.to_string(),
+    }
+}
+
+/// The `href="/PREFIX..."` and `src="/PREFIX..."` links of a page, in order, without repeats.
+fn links(page: &str, prefix: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for attr in ["href=\"", "src=\""] {
+        let needle = format!("{attr}{prefix}");
+        let mut rest = page;
+        while let Some(at) = rest.find(&needle) {
+            let start = at + attr.len();
+            let end = start + rest[start..].find('"').unwrap();
+            let link = rest[start..end].replace("&amp;", "&");
+            if !out.contains(&link) {
+                out.push(link);
+            }
+            rest = &rest[end..];
+        }
+    }
+    out
+}
+
+#[test]
+#[cfg_attr(
+    not(tune_test_postgres),
+    ignore = "needs a PostgreSQL server: set TUNE_TEST_POSTGRES_URL (bash crates/tune-store/tests/pg.sh start) and rebuild"
+)]
+fn serve_on_postgres_shows_the_pages_of_its_sqlite_merge_and_cannot_write() {
+    let _server = shared_server();
+    let Some(admin) = server_url("serve_on_postgres") else {
+        return;
+    };
+    let db = PgDb::create(admin, "serve");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    fixture_data(&dir.join("data"));
+    write_grid(dir, "grid.toml", &small_grid(2, 2));
+    run(
+        tune(dir).args([
+            "run",
+            "grid.toml",
+            "--db",
+            &db.url,
+            "--data-dir",
+            "data",
+            "--jobs",
+            "1",
+            "--threads-per-job",
+            "1",
+            "--quiet",
+        ]),
+        true,
+    );
+    let lite = dir.join("merged.db").to_str().unwrap().to_string();
+    run(tune(dir).args(["merge", &lite, &db.url]), true);
+
+    let (mut pg_child, pg, seen) = start(dir, &["--db", &db.url, "--bind", "127.0.0.1:0"]);
+    assert!(seen.contains("read-only"), "{seen}");
+    let (mut lite_child, sqlite, _) = start(dir, &["--db", &lite, "--bind", "127.0.0.1:0"]);
+
+    // Every route, found by following the links of the pages as a person would.
+    let (status, home) = get(&pg, "/");
+    assert_eq!(status, 200, "{home}");
+    let sweeps = links(&home, "/sweeps/");
+    assert_eq!(sweeps.len(), 1, "{home}");
+    let (_, sweep) = get(&pg, &sweeps[0]);
+    let jobs = links(&sweep, "/jobs/");
+    assert_eq!(jobs.len(), 2, "two ranked jobs: {sweep}");
+    let mut routes: Vec<String> = vec!["/".into(), "/compare".into(), "/mark".into()];
+    routes.extend(links(&sweep, "/sweeps/"));
+    routes.extend(jobs);
+    routes.extend(["/assets/dash.css".into(), "/assets/dash.js".into()]);
+    for want in [
+        "report.csv",
+        "report.json",
+        "depth.svg",
+        "parallel.svg",
+        "sort=",
+    ] {
+        assert!(
+            routes.iter().any(|r| r.contains(want)),
+            "no {want} link in {routes:?}"
+        );
+    }
+    for route in &routes {
+        let (a_status, a) = get(&pg, route);
+        let (b_status, b) = get(&sqlite, route);
+        assert_eq!(a_status, 200, "PostgreSQL {route}: {a}");
+        assert_eq!(b_status, 200, "SQLite {route}: {b}");
+        assert_eq!(
+            page_body(&a),
+            page_body(&b),
+            "{route} differs between PostgreSQL and SQLite"
+        );
+    }
+    assert_eq!(get(&pg, "/jobs/0000").0, 404);
+    stop(&mut pg_child);
+    stop(&mut lite_child);
+
+    // The connection `tune serve` reads through is read-only: a write through it fails and
+    // changes nothing.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let err = rt.block_on(async {
+        let store = tune_store::Store::open_read_only(&db.url).await.unwrap();
+        let sweep = tune_store::NewSweep {
+            name: "intruder".into(),
+            grid_text: "# a write\n".into(),
+            host: "test".into(),
+            tune_version: "0.1.0".into(),
+        };
+        let spec = tune_spec::JobSpec {
+            model: tune_spec::ModelSpec::cnn(&[4], 16),
+            train: tune_spec::TrainSpec::default(),
+        };
+        let err = store.enqueue(&sweep, &[spec]).await.unwrap_err();
+        store.close().await;
+        err
+    });
+    let text = format!("{err:?} {err}");
+    assert!(text.contains("read-only"), "{text}");
+    assert_eq!(db.number("SELECT COUNT(*) FROM sweeps"), 1);
+    assert_eq!(db.number("SELECT COUNT(*) FROM jobs"), 2);
 }

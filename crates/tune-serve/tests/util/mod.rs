@@ -180,6 +180,15 @@ pub fn start(
     path: &Path,
     wrap: impl FnOnce(axum::Router) -> axum::Router + Send + 'static,
 ) -> SocketAddr {
+    start_with(path, |d| d, wrap)
+}
+
+/// [`start`] with the dashboard set up by `setup` first (e.g. a weights directory).
+pub fn start_with(
+    path: &Path,
+    setup: impl FnOnce(tune_serve::Dashboard) -> tune_serve::Dashboard + Send + 'static,
+    wrap: impl FnOnce(axum::Router) -> axum::Router + Send + 'static,
+) -> SocketAddr {
     let target = path.to_str().unwrap().to_string();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -193,9 +202,9 @@ pub fn start(
             let classes: tune_serve::ClassNames = Arc::new(|_: &tune_spec::TrainSpec| {
                 CLASSES.iter().map(|c| c.to_string()).collect()
             });
-            let app = wrap(tune_serve::router(tune_serve::Dashboard::new(
+            let app = wrap(tune_serve::router(setup(tune_serve::Dashboard::new(
                 store, classes,
-            )));
+            ))));
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             tx.send(listener.local_addr().unwrap()).unwrap();
             axum::serve(listener, app).await.unwrap();
@@ -222,13 +231,40 @@ impl Reply {
     }
 }
 
-/// Sends `method path` over HTTP/1.1 and reads the whole reply.
-pub fn request(addr: SocketAddr, method: &str, path: &str) -> Reply {
+/// A response as bytes: status, headers (names lowercase) and body (de-chunked, not decoded).
+#[derive(Debug)]
+pub struct RawReply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl RawReply {
+    /// The value of header `name` (lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Sends `method path` with the extra `headers` over HTTP/1.1 and reads the whole reply.
+pub fn request_raw(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> RawReply {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let extra: String = headers
+        .iter()
+        .map(|(n, v)| format!("{n}: {v}\r\n"))
+        .collect();
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{extra}Content-Length: 0\r\n\r\n"
     )
     .unwrap();
     let mut raw = Vec::new();
@@ -258,11 +294,31 @@ pub fn request(addr: SocketAddr, method: &str, path: &str) -> Reply {
     {
         body = dechunk(&body);
     }
-    Reply {
+    RawReply {
         status,
         headers,
-        body: String::from_utf8(body).expect("UTF-8 body"),
+        body,
     }
+}
+
+/// Sends `method path` over HTTP/1.1 (no `Accept-Encoding`) and reads the whole reply as text.
+pub fn request(addr: SocketAddr, method: &str, path: &str) -> Reply {
+    let r = request_raw(addr, method, path, &[]);
+    Reply {
+        status: r.status,
+        headers: r.headers,
+        body: String::from_utf8(r.body).expect("UTF-8 body"),
+    }
+}
+
+/// `GET path` as a browser asks for it (`Accept-Encoding: gzip, deflate, br`), undecoded.
+pub fn get_gzip(addr: SocketAddr, path: &str) -> RawReply {
+    request_raw(
+        addr,
+        "GET",
+        path,
+        &[("Accept-Encoding", "gzip, deflate, br")],
+    )
 }
 
 /// `GET path`.

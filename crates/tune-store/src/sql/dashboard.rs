@@ -4,28 +4,46 @@
 
 use super::Stmt;
 
+/// The statement of [`sweep_progress`] and [`sweep_progress_of`], its columns and joins followed
+/// by `$tail` (a `WHERE` and the `GROUP BY`). A job's status is its halving state when it has one
+/// (`waiting`, `pruned`), else its queue status.
+macro_rules! progress {
+    ($tail:literal) => {
+        concat!(
+            "SELECT sj.sweep_id, COALESCE(j.halt, j.status) AS status, COUNT(*) AS n, \
+         CAST(SUM(j.epochs) AS BIGINT) AS epochs_planned, \
+         CAST(SUM(CASE WHEN r.job_key IS NOT NULL THEN j.epochs ELSE \
+             (SELECT COUNT(*) FROM epoch_metrics e WHERE e.job_key = j.key) END) \
+             AS BIGINT) AS epochs_done, \
+         CAST(COALESCE(SUM(CASE WHEN r.job_key IS NOT NULL THEN r.runtime_s ELSE \
+             (SELECT SUM(e.seconds) FROM epoch_metrics e WHERE e.job_key = j.key) END), 0) \
+             AS DOUBLE PRECISION) AS epoch_seconds, \
+         CAST(SUM(r.images_per_s) AS DOUBLE PRECISION) AS images_per_s_sum, \
+         COUNT(r.job_key) AS results \
+     FROM sweep_jobs sj JOIN jobs j ON j.key = sj.job_key \
+     LEFT JOIN results r ON r.job_key = j.key AND j.status = 'done' ",
+            $tail
+        )
+    };
+}
+
 /// Jobs per sweep and status with their planned and recorded epochs, the seconds those epochs
-/// took and the summed training throughput of the finished ones, as [`SweepStatusRecord`]s; of
-/// sweep `sweep_id` only, or of every sweep (`None`). A done job counts its planned epochs and
-/// its run time (its history is complete); only the others' epochs are looked up, by key.
-pub(crate) fn sweep_progress(sweep_id: Option<&str>) -> Stmt<'_> {
-    Stmt::new(
-        "SELECT sj.sweep_id, j.status, COUNT(*) AS n, \
-             CAST(SUM(j.epochs) AS BIGINT) AS epochs_planned, \
-             CAST(SUM(CASE WHEN r.job_key IS NOT NULL THEN j.epochs ELSE \
-                 (SELECT COUNT(*) FROM epoch_metrics e WHERE e.job_key = j.key) END) \
-                 AS BIGINT) AS epochs_done, \
-             CAST(COALESCE(SUM(CASE WHEN r.job_key IS NOT NULL THEN r.runtime_s ELSE \
-                 (SELECT SUM(e.seconds) FROM epoch_metrics e WHERE e.job_key = j.key) END), 0) \
-                 AS DOUBLE PRECISION) AS epoch_seconds, \
-             CAST(SUM(r.images_per_s) AS DOUBLE PRECISION) AS images_per_s_sum, \
-             COUNT(r.job_key) AS results \
-         FROM sweep_jobs sj JOIN jobs j ON j.key = sj.job_key \
-         LEFT JOIN results r ON r.job_key = j.key AND j.status = 'done' \
-         WHERE $1 IS NULL OR sj.sweep_id = $1 \
-         GROUP BY sj.sweep_id, j.status",
-    )
-    .opt_text(sweep_id)
+/// took and the summed training throughput of the finished ones, as [`SweepStatusRecord`]s, of
+/// every sweep. A done job counts its planned epochs and its run time (its history is complete);
+/// only the others' epochs are looked up, by key.
+pub(crate) fn sweep_progress() -> Stmt<'static> {
+    Stmt::new(progress!(
+        "GROUP BY sj.sweep_id, COALESCE(j.halt, j.status)"
+    ))
+}
+
+/// [`sweep_progress`] of sweep `sweep_id` alone, through the primary key of `sweep_jobs` (a
+/// sweep's page reads only its own jobs).
+pub(crate) fn sweep_progress_of(sweep_id: &str) -> Stmt<'_> {
+    Stmt::new(progress!(
+        "WHERE sj.sweep_id = $1 GROUP BY sj.sweep_id, COALESCE(j.halt, j.status)"
+    ))
+    .text(sweep_id)
 }
 
 /// Every job of sweep `sweep_id` (an id, not a name) with its result and last recorded epoch,
@@ -33,7 +51,7 @@ pub(crate) fn sweep_progress(sweep_id: Option<&str>) -> Stmt<'_> {
 /// by key, through the primary key of `epoch_metrics`).
 pub(crate) fn sweep_jobs(sweep_id: &str) -> Stmt<'_> {
     Stmt::new(
-        "SELECT j.key, j.spec_json, j.status, j.attempts, j.last_error, j.params, \
+        "SELECT j.key, j.spec_json, COALESCE(j.halt, j.status) AS status, j.attempts, j.last_error, j.params, \
              r.test_loss, r.test_accuracy, r.runtime_s, r.images_per_s, \
              (SELECT e.val_accuracy FROM epoch_metrics e WHERE e.job_key = j.key \
               ORDER BY e.epoch DESC LIMIT 1) AS val_accuracy, \
@@ -49,7 +67,7 @@ pub(crate) fn sweep_jobs(sweep_id: &str) -> Stmt<'_> {
 /// Job `key` with its result and last recorded epoch, as a [`DashJobRecord`].
 pub(crate) fn job(key: &str) -> Stmt<'_> {
     Stmt::new(
-        "SELECT j.key, j.spec_json, j.status, j.attempts, j.last_error, j.params, \
+        "SELECT j.key, j.spec_json, COALESCE(j.halt, j.status) AS status, j.attempts, j.last_error, j.params, \
              r.test_loss, r.test_accuracy, r.runtime_s, r.images_per_s, \
              (SELECT e.val_accuracy FROM epoch_metrics e WHERE e.job_key = j.key \
               ORDER BY e.epoch DESC LIMIT 1) AS val_accuracy, \

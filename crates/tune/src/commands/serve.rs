@@ -8,6 +8,19 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    if let Some(dir) = &args.weights
+        && !dir.is_dir()
+    {
+        return Err(Classified {
+            code: TuneExitCode::BAD_INPUT,
+            message: format!(
+                "--weights {}: not a directory; give the directory `tune run --save-weights DIR` \
+                 wrote weight files to",
+                dir.display()
+            ),
+        }
+        .into());
+    }
     let rt = common::runtime()?;
     rt.block_on(async {
         let store = common::open_reader(&args.db.db).await?;
@@ -33,7 +46,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             "tune serve: the dashboard of {} is at http://{addr}/ (read-only; Ctrl-C stops)",
             store.target()
         );
-        let dashboard = tune_serve::Dashboard::new(store.clone(), Arc::new(classes));
+        let mut dashboard = tune_serve::Dashboard::new(store.clone(), Arc::new(classes));
+        if let Some(dir) = args.weights {
+            dashboard = dashboard.with_weights(dir);
+        }
         tune_serve::serve(listener, dashboard, stop()).await?;
         store.close().await;
         Ok(ExitCode::SUCCESS)
