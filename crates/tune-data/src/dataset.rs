@@ -345,6 +345,15 @@ fn decode_checked(spec: &DataSpec) -> Result<DecodedDataset, DataError> {
             ),
         ));
     }
+    if let Some(classes) = &spec.classes {
+        let mut seen = std::collections::HashSet::new();
+        if let Some(twice) = classes.iter().find(|c| !seen.insert(c.as_str())) {
+            return Err(spec_error(
+                spec,
+                format!("classes: `{twice}` is given twice; each class needs a name of its own"),
+            ));
+        }
+    }
     if spec.train.is_empty() {
         return Err(spec_error(spec, "no training files given".to_string()));
     }
@@ -379,7 +388,22 @@ fn decode_checked(spec: &DataSpec) -> Result<DecodedDataset, DataError> {
         .copied()
         .max()
         .unwrap_or(0);
+    if matches!(spec.test, TestSet::Paths(_)) {
+        same_labels(spec, &train.labels, &test.labels, &mut notes)?;
+    }
     let classes = match (&spec.classes, &train.classes) {
+        (Some(given), Some(found)) if given != found => {
+            return Err(spec_error(
+                spec,
+                format!(
+                    "classes = [{}] differ from the class folders [{}]: a folder data set takes \
+                     its class names from its folders (in sorted order); remove `classes`, or \
+                     rename the folders",
+                    given.join(", "),
+                    found.join(", ")
+                ),
+            ));
+        }
         (Some(given), _) => given.clone(),
         (None, Some(found)) => found.clone(),
         (None, None) => (0..=largest).map(|c| c.to_string()).collect(),
@@ -413,6 +437,48 @@ fn decode_checked(spec: &DataSpec) -> Result<DecodedDataset, DataError> {
         sha256,
         notes,
     })
+}
+
+/// Refuses test files with labels that the training files lack (a class that cannot be learned
+/// would be counted as the network's error); labels of the training files that the test files
+/// lack are a note (those classes are not measured). Folders compare their class folders instead.
+fn same_labels(
+    spec: &DataSpec,
+    train: &[u8],
+    test: &[u8],
+    notes: &mut Vec<String>,
+) -> Result<(), DataError> {
+    let set = |l: &[u8]| {
+        l.iter()
+            .copied()
+            .collect::<std::collections::BTreeSet<u8>>()
+    };
+    let (train, test) = (set(train), set(test));
+    let list = |s: Vec<&u8>| {
+        s.iter()
+            .map(|l| l.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let only_test = list(test.difference(&train).collect());
+    let only_train = list(train.difference(&test).collect());
+    if !only_test.is_empty() {
+        return Err(spec_error(
+            spec,
+            format!(
+                "train and test have different classes: labels {only_test} occur only in the \
+                 test files, so no network can learn them; give training files with every class, \
+                 or draw the test split from the training files (test_split = 0.2)"
+            ),
+        ));
+    }
+    if !only_train.is_empty() {
+        notes.push(format!(
+            "labels {only_train} occur only in the training files: the test accuracy does not \
+             measure those classes"
+        ));
+    }
+    Ok(())
 }
 
 pub(crate) fn spec_error(spec: &DataSpec, message: String) -> DataError {

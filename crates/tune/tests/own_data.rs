@@ -945,3 +945,72 @@ fn compare_and_report_on_a_users_data_speak_of_that_data_and_the_where_selection
     assert!(!text.contains("result on fashion-mnist"), "{text}");
     assert!(!text.contains("grids/compare.toml"), "{text}");
 }
+
+/// Class names and class sets that do not agree are bad input, not a silent relabelling: a
+/// folder data set's `classes` that differ from its folders, a name given twice, and train and
+/// test files with different labels.
+#[test]
+fn class_names_and_class_sets_that_do_not_agree_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    for class in ["a", "b"] {
+        let d = dir.join("imgs").join(class);
+        std::fs::create_dir_all(&d).unwrap();
+        for i in 0..3 {
+            image::GrayImage::from_pixel(4, 4, image::Luma([i * 40 + 10]))
+                .save(d.join(format!("{i}.png")))
+                .unwrap();
+        }
+    }
+    let folder = |classes: &str| {
+        format!(
+            "[datasets.mine]\nformat = \"folder\"\ntrain = \"imgs\"\ntest_split = 0.3\n\
+             classes = {classes}\n\n{FIXED}"
+        )
+    };
+    let err = bad_grid(dir, &folder(r#"["b", "a"]"#));
+    assert!(
+        err.contains("classes = [b, a] differ from the class folders [a, b]"),
+        "{err}"
+    );
+    let err = bad_grid(dir, &folder(r#"["x", "y"]"#));
+    assert!(err.contains("differ from the class folders"), "{err}");
+    // The folders' own names, in their order, are fine.
+    let ok = folder(r#"["a", "b"]"#) + "validation = \"test\"\n";
+    let grid = write_grid(dir, "ok.toml", &ok);
+    run(
+        tune(dir)
+            .arg("run")
+            .arg(&grid)
+            .args(["--db", "ok.db", "--dry-run", "--no-calibrate"]),
+        true,
+    );
+
+    let rows = |labels: &[u8]| {
+        let pixels: Vec<u8> = labels.iter().flat_map(|&l| [l * 50; 16]).collect();
+        (pixels, labels.to_vec())
+    };
+    let (p, l) = rows(&[0, 1, 2, 0, 1, 2]);
+    write_csv(&dir.join("three.csv"), &p, &l);
+    let (p, l) = rows(&[0, 2, 0, 2]);
+    write_csv(&dir.join("one.csv"), &p, &l);
+    let err = bad_grid(
+        dir,
+        &format!(
+            "[datasets.mine]\nformat = \"csv\"\ntrain = \"three.csv\"\ntest_split = 0.5\n\
+             classes = [\"x\", \"x\", \"y\"]\n\n{FIXED}"
+        ),
+    );
+    assert!(err.contains("`x` is given twice"), "{err}");
+    let err = bad_grid(
+        dir,
+        &format!(
+            "[datasets.mine]\nformat = \"csv\"\ntrain = \"one.csv\"\ntest = \"three.csv\"\n\n{FIXED}"
+        ),
+    );
+    assert!(
+        err.contains("train and test have different classes")
+            && err.contains("labels 1 occur only in the test files"),
+        "{err}"
+    );
+}
