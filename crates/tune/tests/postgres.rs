@@ -75,11 +75,9 @@ fn process_of(worker_id: &str) -> &str {
     ignore = "needs a PostgreSQL server: set TUNE_TEST_POSTGRES_URL (bash crates/tune-store/tests/pg.sh start) and rebuild"
 )]
 fn three_workers_share_one_queue_and_train_every_job_once() {
-    let _server = shared_server();
-    let Some(admin) = server_url("three_workers_share_one_queue") else {
+    let Some((_server, db)) = test_db("three_workers_share_one_queue", "workers") else {
         return;
     };
-    let db = PgDb::create(admin, "workers");
     let s = Scratch::new();
     // Three epochs a job, so that no worker can finish all nine before the others start.
     let grid = s.grid("nine.toml", &small_grid(9, 3));
@@ -169,12 +167,10 @@ fn three_workers_share_one_queue_and_train_every_job_once() {
     ignore = "needs a PostgreSQL server: set TUNE_TEST_POSTGRES_URL (bash crates/tune-store/tests/pg.sh start) and rebuild"
 )]
 fn a_job_of_a_killed_worker_is_finished_by_another_after_its_lease() {
-    let _server = shared_server();
-    let Some(admin) = server_url("a_job_of_a_killed_worker") else {
+    const EPOCHS: i64 = 12;
+    let Some((_server, db)) = test_db("a_job_of_a_killed_worker", "kill") else {
         return;
     };
-    const EPOCHS: i64 = 12;
-    let db = PgDb::create(admin, "kill");
     let s = Scratch::new();
     // One job that takes a few seconds: two 64-filter conv layers, EPOCHS epochs.
     let grid = s.grid(
@@ -393,11 +389,9 @@ fn the_queue_and_results_survive_a_server_restart() {
     ignore = "needs a PostgreSQL server: set TUNE_TEST_POSTGRES_URL (bash crates/tune-store/tests/pg.sh start) and rebuild"
 )]
 fn reports_on_postgres_match_reports_on_its_sqlite_merge() {
-    let _server = shared_server();
-    let Some(admin) = server_url("reports_on_postgres_match") else {
+    let Some((_server, db)) = test_db("reports_on_postgres_match", "reports") else {
         return;
     };
-    let db = PgDb::create(admin, "reports");
     let s = Scratch::new();
     // ANNs and CNNs, so that `tune compare` has both sides.
     let grid = s.grid(
@@ -461,11 +455,9 @@ fn reports_on_postgres_match_reports_on_its_sqlite_merge() {
     ignore = "needs a PostgreSQL server: set TUNE_TEST_POSTGRES_URL (bash crates/tune-store/tests/pg.sh start) and rebuild"
 )]
 fn a_following_worker_trains_grids_enqueued_after_it_started() {
-    let _server = shared_server();
-    let Some(admin) = server_url("a_following_worker") else {
+    let Some((_server, db)) = test_db("a_following_worker", "follow") else {
         return;
     };
-    let db = PgDb::create(admin, "follow");
     let s = Scratch::new();
     let mut worker = s
         .worker(&db.url, &["--follow"])
@@ -537,11 +529,9 @@ fn a_following_worker_trains_grids_enqueued_after_it_started() {
 /// out of every reader (`report --sort loss`) and merged into SQLite as a failed, diverged job.
 #[test]
 fn a_diverged_job_is_failed_on_postgres_and_no_nan_reaches_a_reader() {
-    let _server = shared_server();
-    let Some(admin) = server_url("a_diverged_job_is_failed_on_postgres") else {
+    let Some((_server, db)) = test_db("a_diverged_job_is_failed_on_postgres", "diverge") else {
         return;
     };
-    let db = PgDb::create(admin, "diverge");
     let s = Scratch::new();
     let grid = s.grid(
         "diverge.toml",

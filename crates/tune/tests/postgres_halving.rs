@@ -22,11 +22,9 @@ const GRID: &str = "name = \"hvpg\"\n[search]\nstrategy = \"halving\"\neta = 2\n
     ignore = "needs a PostgreSQL server: set TUNE_TEST_POSTGRES_URL (bash crates/tune-store/tests/pg.sh start) and rebuild"
 )]
 fn three_workers_one_killed_mid_rung_decide_each_rung_once() {
-    let _server = shared_server();
-    let Some(admin) = server_url("three_workers_one_killed_mid_rung") else {
+    let Some((_server, db)) = test_db("three_workers_one_killed_mid_rung", "halving") else {
         return;
     };
-    let db = PgDb::create(admin, "halving");
     let tmp = tempfile::tempdir().unwrap();
     // Epochs long enough (~0.1 s each) that a job of rung 2 is seen running.
     let data = fixture_data_sized(&tmp.path().join("data"), 1024, TEST);
@@ -176,11 +174,10 @@ fn two_workers(dir: &std::path::Path, url: &str, data: &std::path::Path, code: i
     ignore = "needs a PostgreSQL server: set TUNE_TEST_POSTGRES_URL (bash crates/tune-store/tests/pg.sh start) and rebuild"
 )]
 fn workers_decide_without_a_failed_job_confirm_once_and_judge_it_late_when_retried() {
-    let _server = shared_server();
-    let Some(admin) = server_url("workers_decide_without_a_failed_job") else {
+    let Some((_server, db)) = test_db("workers_decide_without_a_failed_job", "halving_failed")
+    else {
         return;
     };
-    let db = PgDb::create(admin, "halving_failed");
     let tmp = tempfile::tempdir().unwrap();
     let data = fixture_data(&tmp.path().join("data"));
     let grid = write_grid(tmp.path(), "hvc.toml", CONFIRM_GRID);

@@ -4,7 +4,7 @@
 //! and a bad address; and the same pages from PostgreSQL as from its SQLite merge, through a
 //! connection that cannot write.
 
-use crate::util::pg::{PgDb, server_url, shared_server};
+use crate::util::pg::test_db;
 use crate::util::{fixture_data, run, small_grid, stderr, tune, write_grid};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -264,11 +264,9 @@ fn links(page: &str, prefix: &str) -> Vec<String> {
     ignore = "needs a PostgreSQL server: set TUNE_TEST_POSTGRES_URL (bash crates/tune-store/tests/pg.sh start) and rebuild"
 )]
 fn serve_on_postgres_shows_the_pages_of_its_sqlite_merge_and_cannot_write() {
-    let _server = shared_server();
-    let Some(admin) = server_url("serve_on_postgres") else {
+    let Some((_server, db)) = test_db("serve_on_postgres", "serve") else {
         return;
     };
-    let db = PgDb::create(admin, "serve");
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     fixture_data(&dir.join("data"));

@@ -39,6 +39,14 @@ pub fn server_url(test: &str) -> Option<String> {
     }
 }
 
+/// The server, held with the other tests, and a database of the test's own on it (tagged
+/// `tag`); `None`, after a note naming `test`, when no server is named.
+pub fn test_db(test: &str, tag: &str) -> Option<(RwLockReadGuard<'static, ()>, PgDb)> {
+    let server = shared_server();
+    let admin = server_url(test)?;
+    Some((server, PgDb::create(admin, tag)))
+}
+
 /// `url` with its database name replaced by `db` (user, host, port and parameters kept).
 pub fn with_database(url: &str, db: &str) -> String {
     let (base, query) = match url.split_once('?') {
