@@ -783,18 +783,28 @@ fn messages_about_a_users_file_name_the_row_and_value_and_never_print_raw_bytes(
     );
 }
 
-#[test]
-fn webp_and_tiff_files_in_an_image_folder_are_named_as_unsupported_images() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    for class in ["a", "b"] {
-        let d = dir.join("imgs").join(class);
+/// Writes `root/CLASS/I.png` for each class, `per_class` 4x4 gray images each (image `i` of
+/// value `40 i + 10`); returns the class folders.
+fn gray_class_folders(root: &Path, classes: &[&str], per_class: u8) -> Vec<PathBuf> {
+    let mut folders = Vec::new();
+    for class in classes {
+        let d = root.join(class);
         std::fs::create_dir_all(&d).unwrap();
-        for i in 0..3 {
+        for i in 0..per_class {
             image::GrayImage::from_pixel(4, 4, image::Luma([i * 40 + 10]))
                 .save(d.join(format!("{i}.png")))
                 .unwrap();
         }
+        folders.push(d);
+    }
+    folders
+}
+
+#[test]
+fn webp_and_tiff_files_in_an_image_folder_are_named_as_unsupported_images() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    for d in gray_class_folders(&dir.join("imgs"), &["a", "b"], 3) {
         std::fs::write(d.join("x.webp"), b"RIFF\0\0\0\0WEBPVP8 ").unwrap();
         std::fs::write(d.join("y.tiff"), b"II*\0").unwrap();
     }
@@ -817,15 +827,7 @@ fn webp_and_tiff_files_in_an_image_folder_are_named_as_unsupported_images() {
 fn class_folders_differing_only_by_case_or_spaces_and_a_file_used_for_train_and_test_warn() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    for class in ["Cat", "cat ", "dog"] {
-        let d = dir.join("imgs").join(class);
-        std::fs::create_dir_all(&d).unwrap();
-        for i in 0..2 {
-            image::GrayImage::from_pixel(4, 4, image::Luma([i * 40 + 10]))
-                .save(d.join(format!("{i}.png")))
-                .unwrap();
-        }
-    }
+    gray_class_folders(&dir.join("imgs"), &["Cat", "cat ", "dog"], 2);
     let grid = write_grid(
         dir,
         "imgs.toml",
@@ -953,15 +955,7 @@ fn compare_and_report_on_a_users_data_speak_of_that_data_and_the_where_selection
 fn class_names_and_class_sets_that_do_not_agree_exit_2() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    for class in ["a", "b"] {
-        let d = dir.join("imgs").join(class);
-        std::fs::create_dir_all(&d).unwrap();
-        for i in 0..3 {
-            image::GrayImage::from_pixel(4, 4, image::Luma([i * 40 + 10]))
-                .save(d.join(format!("{i}.png")))
-                .unwrap();
-        }
-    }
+    gray_class_folders(&dir.join("imgs"), &["a", "b"], 3);
     let folder = |classes: &str| {
         format!(
             "[datasets.mine]\nformat = \"folder\"\ntrain = \"imgs\"\ntest_split = 0.3\n\
