@@ -15,7 +15,7 @@
 
 use crate::error::{Result, StoreError};
 use crate::sql::halving::{self as q, DecisionRecord, HalvingSweepRecord, RungJobRecord};
-use crate::types::{Claim, HalvingPlan, RankedConfig, RungDecision, RungEntry};
+use crate::types::{Claim, HalvingPlan, LatePlace, RankedConfig, RungDecision, RungEntry};
 use crate::{Store, columns, on_backend};
 
 /// Ranks the configurations of a rung, best first, and says how many of them go on: given the
@@ -36,6 +36,9 @@ struct DecisionBody {
     /// Jobs judged after the decision that stopped here.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     late_prune: Vec<String>,
+    /// The places of the configurations judged late against the ranking.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    late_ranking: Vec<LatePlace>,
     /// Last rung, with `confirm`: the best configurations' jobs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     confirm_top: Vec<String>,
@@ -61,6 +64,7 @@ fn decision(r: DecisionRecord) -> Result<RungDecision> {
         ranking: body.ranking,
         late_keep: body.late_keep,
         late_prune: body.late_prune,
+        late_ranking: body.late_ranking,
         confirm_top: body.confirm_top,
         confirm: body.confirm,
         decided_at: r.decided_at,
@@ -126,9 +130,13 @@ impl Store {
     /// to the sweep later), so that no job ever waits for a decision that was already made:
     /// - a late job whose configuration has a judged seed at that rung follows it (seeds move
     ///   together: kept or pruned with it);
-    /// - any other late job trains to the rung's epoch and is then judged against the rung's
-    ///   recorded ranking: it goes on if its configuration, ranked with the rung's configurations
-    ///   by `choose`, is among the first `ceil((n + 1) / eta)`, else it is pruned there.
+    /// - any other late job trains to the rung's epoch (with its configuration's other late
+    ///   seeds) and is then judged against the rung's recorded ranking: it goes on only if its
+    ///   configuration, ranked with the rung's configurations by `choose`, beats the worst
+    ///   configuration the decision kept, else it is pruned there. At the last rung a late job
+    ///   finished, and is kept. Since the recorded decision stands, a rung can keep more than
+    ///   `ceil(n / eta)` of its `n` configurations: one more per late configuration that beat
+    ///   its worst kept one.
     ///
     /// Late judgements are added to the rung's decision (`late_keep`, `late_prune`); the recorded
     /// keep and prune lists never change, so a decision once made stands. Every job of the rung
@@ -220,21 +228,51 @@ impl Store {
                                 q::promote(key, dec.epoch as i64).execute(&mut *tx).await? as usize;
                             continue;
                         }
+                        // At the last rung nothing is pruned: a late job there finished.
+                        None if k + 1 == plan.rungs.len() => true,
                         None => {
+                            // Its configuration's late seeds move together: judged on their
+                            // mean once each has reported (or failed).
+                            let seeds: Vec<&str> = rung
+                                .late_siblings(key, dec)
+                                .into_iter()
+                                .filter(|s| of_rung.iter().any(|k2| k2 == s))
+                                .collect();
+                            let waiting = seeds.iter().any(|s| {
+                                rung.row(s).is_some_and(|r| {
+                                    r.val_accuracy.is_none() && r.status != "failed"
+                                })
+                            });
+                            if waiting {
+                                continue;
+                            }
                             let mut entries = Vec::new();
-                            for k2 in dec.ranking.iter().flat_map(|c| &c.keys) {
+                            for k2 in dec
+                                .ranking
+                                .iter()
+                                .flat_map(|c| &c.keys)
+                                .map(String::as_str)
+                                .chain(std::iter::once(key.as_str()))
+                                .chain(seeds.iter().copied())
+                            {
                                 if let Some(e) = rung.entry(k2).map_err(crate::error::Fail::from)? {
                                     entries.push(e);
                                 }
                             }
-                            if let Some(e) = rung.entry(key).map_err(crate::error::Fail::from)? {
-                                entries.push(e);
-                            }
-                            let (ranking, keep_n) = choose(&entries, plan.eta);
-                            ranking
+                            let (ranking, _) = choose(&entries, plan.eta);
+                            if let Some((i, c)) = ranking
                                 .iter()
-                                .position(|c| c.keys.iter().any(|k2| k2 == key))
-                                .is_some_and(|p| p < keep_n)
+                                .enumerate()
+                                .find(|(_, c)| c.keys.iter().any(|k2| k2 == key))
+                            {
+                                dec.late_ranking.push(LatePlace {
+                                    keys: c.keys.clone(),
+                                    val_accuracy: c.val_accuracy,
+                                    place: i + 1,
+                                    of: ranking.len(),
+                                });
+                            }
+                            late_fate(&ranking, key, dec)
                         }
                     };
                     if fate {
@@ -342,6 +380,7 @@ impl Store {
                 ranking,
                 late_keep: Vec::new(),
                 late_prune: Vec::new(),
+                late_ranking: Vec::new(),
                 confirm_top: Vec::new(),
                 confirm: Vec::new(),
             };
@@ -432,6 +471,22 @@ impl Store {
     }
 }
 
+/// The fate of late job `key` at the rung of decision `dec`, from `ranking` (the rung's recorded
+/// configurations and the late one, ranked by the chooser, the order every report uses): it goes
+/// on only if its configuration is ranked ahead of the worst configuration the decision kept,
+/// that is if it beats one the rung kept. The recorded decision stands (no kept configuration is
+/// sent back), so a rung can end with more than `ceil(n / eta)` of its `n` configurations kept:
+/// one more for each late configuration that beat its worst kept one.
+fn late_fate(ranking: &[RankedConfig], key: &str, dec: &RungDecision) -> bool {
+    let place = |keys: &dyn Fn(&RankedConfig) -> bool| ranking.iter().rposition(|c| keys(c));
+    let late = ranking.iter().position(|c| c.keys.iter().any(|k| k == key));
+    let worst_kept = place(&|c: &RankedConfig| c.keys.iter().any(|k| dec.keep.contains(k)));
+    match (late, worst_kept) {
+        (Some(l), Some(w)) => l < w,
+        _ => false,
+    }
+}
+
 /// What [`Store::advance_halving`] did.
 #[derive(Debug, Clone, Default)]
 pub struct Advanced {
@@ -489,6 +544,20 @@ impl<'a> Rung<'a> {
         }
     }
 
+    /// The other seeds of `key`'s configuration at this rung that `dec` did not judge (with
+    /// `key`, late seeds judged together).
+    fn late_siblings(&self, key: &str, dec: &RungDecision) -> Vec<&str> {
+        let Some(i) = self.index(key) else {
+            return Vec::new();
+        };
+        self.rows
+            .iter()
+            .zip(&self.configs)
+            .filter(|(r, c)| r.key != key && **c == self.configs[i] && !dec.judged(&r.key))
+            .map(|(r, _)| r.key.as_str())
+            .collect()
+    }
+
     /// Job `key` as the chooser sees it (`None` when it has no accuracy at the rung).
     fn entry(&self, key: &str) -> Result<Option<RungEntry>> {
         let Some(r) = self.row(key) else {
@@ -515,6 +584,7 @@ impl DecisionBody {
             ranking: d.ranking.clone(),
             late_keep: d.late_keep.clone(),
             late_prune: d.late_prune.clone(),
+            late_ranking: d.late_ranking.clone(),
             confirm_top: d.confirm_top.clone(),
             confirm: d.confirm.clone(),
         }

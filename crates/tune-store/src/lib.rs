@@ -73,8 +73,8 @@ pub use halving::{Advanced, Chooser};
 pub use open::{DEFAULT_MAX_ATTEMPTS, StoreOptions};
 pub use types::{
     Checkpoint, Claim, ConfirmPlan, EnqueueReport, HalvingPlan, JobPredictions, JobResult,
-    JobStatus, JobStatusRow, KeptCheckpoint, MergeConflict, MergeReport, NewSweep, RankedConfig,
-    Released, ResultFilter, RungDecision, RungEntry, StatusCounts, SweepRow,
+    JobStatus, JobStatusRow, KeptCheckpoint, LatePlace, MergeConflict, MergeReport, NewSweep,
+    RankedConfig, Released, ResultFilter, RungDecision, RungEntry, StatusCounts, SweepRow,
 };
 
 /// Which database a [`Store`] talks to.

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use crate::error::{GaveUp, Result};
 use crate::queue::{epoch_figures, result_figures};
+use crate::sql::halving::{self as hq, DecisionRecord, HaltRecord, SearchRecord};
 use crate::sql::{
     self, EpochRecord, JobRecord, MembershipRecord, PredictionRecord, ResultRecord, SweepRecord,
 };
@@ -20,6 +21,12 @@ struct Export {
     /// key, data_sha256, data_verified of the jobs with a recorded data identity.
     job_data: Vec<(String, String, Option<bool>)>,
     predictions: Vec<PredictionRecord>,
+    /// The halving plans of the sweeps that have one.
+    searches: Vec<SearchRecord>,
+    /// The halving state of the jobs under halving.
+    halts: Vec<HaltRecord>,
+    /// Every rung decision.
+    decisions: Vec<DecisionRecord>,
 }
 
 /// Whether two stored figures are the same number (NaN equals NaN, a missing one only another).
@@ -87,6 +94,9 @@ impl Store {
                 epochs: sql::export_epochs().fetch_all(pool).await?,
                 job_data: sql::select_job_data().fetch_all(pool).await?,
                 predictions: sql::export_predictions().fetch_all(pool).await?,
+                searches: hq::export_searches().fetch_all(pool).await?,
+                halts: hq::export_halts().fetch_all(pool).await?,
+                decisions: hq::export_decisions(&d.halving).fetch_all(pool).await?,
             })
         })
     }
@@ -97,8 +107,15 @@ impl Store {
     /// done in `other` but not here takes `other`'s state, result and history; otherwise this
     /// store's job wins. A job done in both with different test accuracy or loss is listed in
     /// [`MergeReport::conflicts`] (this store's result is kept). Checkpoints are not copied.
+    ///
+    /// Halving state comes along: a sweep's plan, each copied job's `halt` and `stop_at` (a job
+    /// pruned in `other` is pruned here; one pruned here but finished in `other` takes `other`'s
+    /// result), and the rung decisions, rung by rung: a rung this store already decided keeps its
+    /// decision, so a merged halving sweep reports as it did in `other` and is not decided again.
     pub async fn merge_from(&self, other: &Store) -> Result<MergeReport> {
         let data = other.export().await?;
+        let halts: HashMap<&str, &HaltRecord> =
+            data.halts.iter().map(|h| (h.key.as_str(), h)).collect();
         let mut results: HashMap<&str, &ResultRecord> = HashMap::new();
         for r in &data.results {
             results.insert(&r.job_key, r);
@@ -123,6 +140,11 @@ impl Store {
                 let n = sql::insert_sweep(d, s).execute(&mut *tx).await?;
                 report.sweeps_added += n as usize;
             }
+            for s in &data.searches {
+                hq::set_search(&s.id, &s.search_json)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             let base: i64 = sql::max_seq().query_scalar().fetch_one(&mut *tx).await?;
             for (i, job) in data.jobs.iter().enumerate() {
                 let here: Option<String> = sql::job_status(&job.key)
@@ -130,6 +152,24 @@ impl Store {
                     .fetch_optional(&mut *tx)
                     .await?;
                 let done = JobStatus::Done.as_str();
+                let pruned = Some("pruned");
+                // A job pruned here (done, without a result) that `other` finished takes `other`'s
+                // result, as a job not done here does.
+                let here = match here {
+                    Some(status) if status == done && job.status == done => {
+                        let halt: Option<String> = hq::job_halt(&job.key)
+                            .query_scalar()
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        let there = halts.get(job.key.as_str()).and_then(|h| h.halt.as_deref());
+                        if halt.as_deref() == pruned && there != pruned {
+                            Some(JobStatus::Pending.as_str().to_string())
+                        } else {
+                            Some(status)
+                        }
+                    }
+                    other => other,
+                };
                 match here {
                     None => {
                         let mut record = job.clone();
@@ -139,10 +179,20 @@ impl Store {
                             record.lease_expires_at = None;
                         }
                         sql::insert_job(d, &record).execute(&mut *tx).await?;
+                        if let Some(h) = halts.get(job.key.as_str()) {
+                            hq::set_halt(h).execute(&mut *tx).await?;
+                        }
                         report.jobs_added += 1;
                     }
                     Some(status) if status != done && job.status == done => {
                         sql::merge_job_state(d, job).execute(&mut *tx).await?;
+                        let h = halts.get(job.key.as_str()).copied().cloned();
+                        let h = h.unwrap_or(HaltRecord {
+                            key: job.key.clone(),
+                            halt: None,
+                            stop_at: None,
+                        });
+                        hq::set_halt(&h).execute(&mut *tx).await?;
                         for stmt in [
                             sql::delete_epochs(&job.key),
                             sql::delete_checkpoint(&job.key),
@@ -209,6 +259,9 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
                 report.memberships_added += n as usize;
+            }
+            for r in &data.decisions {
+                hq::copy_decision(&d.halving, r).execute(&mut *tx).await?;
             }
             sql::reopen_sweeps().execute(&mut *tx).await?;
             sql::finish_sweeps(d, None).execute(&mut *tx).await?;

@@ -11,7 +11,9 @@ use crate::sql::{
     self, CountRecord, EpochRecord, LastValRecord, PredictionRecord, ResultRowRecord, StatusRecord,
     SweepRecord,
 };
-use crate::types::{JobPredictions, JobResult, JobStatusRow, ResultFilter, StatusCounts, SweepRow};
+use crate::types::{
+    JobPredictions, JobResult, JobStatus, JobStatusRow, ResultFilter, StatusCounts, SweepRow,
+};
 use crate::{Store, columns, on_backend};
 
 fn epoch_metrics(e: EpochRecord) -> EpochMetrics {
@@ -108,8 +110,17 @@ impl Store {
                 })?;
             v.into_iter().map(|r| (r.job_key, r.val_accuracy)).collect()
         };
+        // A job this sweep pruned is not among its finished jobs, whatever another sweep
+        // sharing it did with it later (see [`Store::pruned_in_sweep`]).
+        let pruned = match filter.sweep.as_deref() {
+            Some(s) if !rows.is_empty() => self.pruned_in_sweep(s).await?,
+            _ => HashMap::new(),
+        };
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
+            if pruned.contains_key(&r.key) {
+                continue;
+            }
             if ![r.test_loss, r.test_accuracy, r.runtime_s, r.images_per_s]
                 .iter()
                 .all(|v| v.is_finite())
@@ -220,21 +231,56 @@ impl Store {
                 .or_default()
                 .push(c);
         }
-        sweeps
-            .into_iter()
-            .map(|s| {
-                Ok(SweepRow {
-                    counts: counts_from(by_sweep.remove(&s.id).unwrap_or_default())?,
-                    id: s.id,
-                    name: s.name,
-                    grid_text: s.grid_text,
-                    started_at: s.started_at.unwrap_or_default(),
-                    finished_at: s.finished_at,
-                    host: s.host,
-                    tune_version: s.tune_version,
-                })
-            })
-            .collect()
+        let mut rows = Vec::with_capacity(sweeps.len());
+        for s in sweeps {
+            // A halving sweep counts the jobs it pruned as pruned (see `pruned_in_sweep`).
+            let counts = match self.halving_counts(&s.id).await? {
+                Some(c) => c,
+                None => counts_from(by_sweep.remove(&s.id).unwrap_or_default())?,
+            };
+            rows.push(SweepRow {
+                counts,
+                id: s.id,
+                name: s.name,
+                grid_text: s.grid_text,
+                started_at: s.started_at.unwrap_or_default(),
+                finished_at: s.finished_at,
+                host: s.host,
+                tune_version: s.tune_version,
+            });
+        }
+        Ok(rows)
+    }
+
+    /// The jobs of `sweep` (id or name) counted by status as the sweep sees them when its
+    /// decisions pruned some (see [`Store::pruned_in_sweep`]); `None` when they pruned none.
+    async fn halving_counts(&self, sweep: &str) -> Result<Option<StatusCounts>> {
+        if self.pruned_in_sweep(sweep).await?.is_empty() {
+            return Ok(None);
+        }
+        let mut counts = StatusCounts::default();
+        for job in self.select_jobs(Some(sweep), None).await? {
+            counts.add(job.status, 1);
+        }
+        Ok(Some(counts))
+    }
+
+    /// The jobs that the rung decisions of `sweep` (id or name) pruned, each with the epoch of
+    /// the rung it stopped at; empty for a full grid.
+    ///
+    /// Jobs are shared by key between sweeps, a sweep's decisions are not: a job one halving
+    /// sweep pruned may be reopened and trained on by another (a grown grid). Every read of a
+    /// sweep (its jobs, counts and results, `tune report`, `tune status`) shows such a job as
+    /// that sweep decided it: pruned at its rung, with its epochs up to that rung, and not among
+    /// the sweep's finished jobs. Reads of the whole database show the job's own state.
+    pub async fn pruned_in_sweep(&self, sweep: &str) -> Result<HashMap<String, usize>> {
+        let mut out = HashMap::new();
+        for d in self.rung_decisions(sweep).await? {
+            for key in d.prune.iter().chain(&d.late_prune) {
+                out.insert(key.clone(), d.epoch);
+            }
+        }
+        Ok(out)
     }
 
     /// The jobs of `sweep` (id or name) with their queue state, in queue order.
@@ -263,12 +309,31 @@ impl Store {
         let rows: Vec<StatusRecord> = on_backend!(self, "reading job states", |pool, d| {
             Ok(sql::select_jobs(d, sweep, key).fetch_all(pool).await?)
         })?;
-        rows.into_iter().map(status_row).collect()
+        let mut rows = rows
+            .into_iter()
+            .map(status_row)
+            .collect::<Result<Vec<_>>>()?;
+        if let Some(sweep) = sweep {
+            let pruned = self.pruned_in_sweep(sweep).await?;
+            for row in &mut rows {
+                if let Some(&epoch) = pruned.get(&row.key) {
+                    row.status = JobStatus::Pruned;
+                    row.epochs_done = row.epochs_done.min(epoch as u32);
+                    row.lease_expires_at = None;
+                }
+            }
+        }
+        Ok(rows)
     }
 
     /// Jobs counted by status, of `sweep` (id or name) or of the whole database.
     pub async fn counts(&self, sweep: Option<&str>) -> Result<StatusCounts> {
         self.check_sweep(sweep).await?;
+        if let Some(s) = sweep
+            && let Some(counts) = self.halving_counts(s).await?
+        {
+            return Ok(counts);
+        }
         let rows: Vec<CountRecord> = on_backend!(self, "counting jobs", |pool, _d| {
             Ok(sql::select_counts(sweep).fetch_all(pool).await?)
         })?;

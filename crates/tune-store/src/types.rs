@@ -409,6 +409,20 @@ pub struct RankedConfig {
     pub val_accuracy: f64,
 }
 
+/// A configuration judged late at a decided rung: its place among the rung's recorded
+/// configurations and itself.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LatePlace {
+    /// Keys of its jobs (seeds) that were judged.
+    pub keys: Vec<String>,
+    /// Mean validation accuracy over those seeds at the rung's epoch.
+    pub val_accuracy: f64,
+    /// Its place, from 1, in the ranking of the rung's configurations and itself.
+    pub place: usize,
+    /// How many configurations that ranking held.
+    pub of: usize,
+}
+
 /// A recorded decision of a halving sweep (a row of `rung_decisions`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RungDecision {
@@ -433,6 +447,10 @@ pub struct RungDecision {
     /// Jobs judged after the decision that stopped at this rung.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub late_prune: Vec<String>,
+    /// Where each configuration judged late against the recorded ranking was placed (see
+    /// `Store::advance_halving`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub late_ranking: Vec<LatePlace>,
     /// The decision at the last rung of a sweep with `confirm`: the keys of the best `top`
     /// configurations' jobs there (nothing is pruned at the last rung).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -653,8 +653,8 @@ fn confirm_reruns_the_best_configurations_with_more_seeds() {
     let text = stdout(&out);
     assert!(
         text.contains(
-            "then confirm: the best 2 configurations of the last rung with 2 seeds more each \
-             (4 jobs) train 4 epochs each (16 epochs in all)"
+            "then confirm: the best 2 configurations of the last rung (its planned size) with \
+             2 seeds more each (4 jobs) train 4 epochs each (16 epochs in all)"
         ),
         "{text}"
     );
@@ -823,5 +823,345 @@ fn plot_halving_draws_one_line_per_job_ending_where_it_stopped() {
         stderr(&out).contains("not a halving sweep"),
         "{}",
         stderr(&out)
+    );
+}
+
+/// (sweep id, number of jobs) of every sweep, fewest jobs first.
+fn sweep_sizes(db: &Db) -> Vec<(String, i64)> {
+    db.rows("SELECT sweep_id, COUNT(*) AS n FROM sweep_jobs GROUP BY sweep_id ORDER BY n, sweep_id")
+}
+
+/// (rung, epoch, decision JSON) of the decisions of sweep `id`.
+fn decisions_of(db: &Db, id: &str) -> Vec<(i64, i64, String)> {
+    db.rows_with(
+        "SELECT rung, epoch, decision FROM rung_decisions WHERE sweep_id = $1 ORDER BY rung",
+        id,
+    )
+}
+
+/// A job the first sweep pruned and a grown grid (a second sweep sharing it) reopened and
+/// trained on: each sweep's report, JSON and status show it as that sweep decided it (pruned at
+/// its rung in the first; its own state in the second), and a name both sweeps share is refused
+/// by the halving report with their ids.
+#[test]
+fn a_job_reopened_by_a_grown_grid_stays_pruned_in_the_sweep_that_pruned_it() {
+    let s = Setup::new();
+    let small = s.grid("small.toml", &grid(HALVING));
+    let grown_text =
+        grid(HALVING).replace("dense = [8, 16, 32, 64]", "dense = [8, 16, 32, 64, 128]");
+    let grown = s.grid("grown.toml", &grown_text);
+    let db = s.path("shared.db");
+    expect_code(&s.run_cmd(&small, &db, 1, &[]).output().unwrap(), 0);
+    expect_code(&s.run_cmd(&grown, &db, 1, &[]).output().unwrap(), 0);
+    let d = Db::open(&db);
+    let sizes = sweep_sizes(&d);
+    let (old, new) = (sizes[0].0.clone(), sizes[1].0.clone());
+    assert_eq!((sizes[0].1, sizes[1].1), (4, 5));
+    // The jobs the first sweep pruned, with the rung and epoch, that trained past that epoch.
+    let mut reopened = Vec::new();
+    for (rung, epoch, json) in decisions_of(&d, &old) {
+        for key in keys_of(&json, "prune") {
+            let n: Vec<(i64,)> = d.rows_with(
+                "SELECT COUNT(*) FROM epoch_metrics WHERE job_key = $1",
+                &key,
+            );
+            if n[0].0 > epoch {
+                reopened.push((key, rung, epoch));
+            }
+        }
+    }
+    assert!(
+        !reopened.is_empty(),
+        "the grown grid reopened no job the first sweep pruned: {:?}",
+        decisions(&d)
+    );
+    drop(d);
+
+    // The first sweep's report: pruned at its rung, not among its finished jobs.
+    let out = s
+        .tune(&db, &["report", "--sweep", &old, "--format", "json"])
+        .output()
+        .unwrap();
+    expect_code(&out, 0);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for (key, rung, epoch) in &reopened {
+        let j = v["halving"]["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["key"] == key.as_str())
+            .unwrap_or_else(|| panic!("{key} missing: {v}"));
+        assert_eq!(j["status"], "pruned", "{j}");
+        assert_eq!(j["rung"].as_i64(), Some(rung + 1), "{j}");
+        assert_eq!(j["epoch"].as_i64(), Some(*epoch), "{j}");
+    }
+    let out = s.tune(&db, &["report", "--sweep", &old]).output().unwrap();
+    expect_code(&out, 0);
+    let table = stdout(&out);
+    for (key, ..) in &reopened {
+        let row = table
+            .lines()
+            .find(|l| l.contains(key.as_str()))
+            .unwrap_or_else(|| panic!("{key} missing:\n{table}"));
+        assert!(row.contains("pruned"), "{row}");
+    }
+    let out = s
+        .tune(
+            &db,
+            &["status", "--sweep", &old, "--all", "--format", "json"],
+        )
+        .output()
+        .unwrap();
+    expect_code(&out, 0);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for (key, _, epoch) in &reopened {
+        let j = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["key"] == key.as_str())
+            .unwrap();
+        assert_eq!(
+            (j["status"].as_str(), j["epochs_done"].as_i64()),
+            (Some("pruned"), Some(*epoch)),
+            "{j}"
+        );
+    }
+
+    // The second sweep's report shows the job's state there (its own decisions).
+    let out = s
+        .tune(&db, &["report", "--sweep", &new, "--format", "json"])
+        .output()
+        .unwrap();
+    expect_code(&out, 0);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let d = Db::open(&db);
+    let pruned_new: Vec<String> = decisions_of(&d, &new)
+        .iter()
+        .flat_map(|(_, _, json)| keys_of(json, "prune"))
+        .collect();
+    for (key, ..) in &reopened {
+        let j = v["halving"]["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["key"] == key.as_str())
+            .unwrap();
+        let expected = if pruned_new.contains(key) {
+            "pruned"
+        } else {
+            "done"
+        };
+        assert_eq!(j["status"], expected, "{j}");
+    }
+
+    // Both sweeps are named `hv`: the halving report asks for one of their ids.
+    let out = s.tune(&db, &["report", "--sweep", "hv"]).output().unwrap();
+    expect_code(&out, 2);
+    let e = stderr(&out);
+    assert!(e.contains(&old) && e.contains(&new), "{e}");
+}
+
+/// Late judging at a rung: a configuration that failed while its rung was decided and is retried
+/// goes on only if it beats (in the order every report uses) the worst configuration the rung
+/// kept; one ranked right behind it is pruned. Recorded decisions stand, so a rung can end with
+/// more than `ceil(n / eta)` configurations kept (README, "Successive halving").
+#[test]
+fn a_late_configuration_goes_on_only_if_it_beats_the_worst_kept_one() {
+    let s = Setup::new();
+    let text = grid(HALVING).replace(
+        "dense = [8, 16, 32, 64]",
+        "dense = [4, 8, 12, 16, 24, 32, 48, 64]",
+    );
+    let g = s.grid("halving.toml", &text);
+    let (reference, late) = (s.path("reference.db"), s.path("late.db"));
+    expect_code(&s.run_cmd(&g, &reference, 1, &[]).output().unwrap(), 0);
+    // The 8 configurations (one seed each) as rung 1 ranks them, best first.
+    let ranked: Vec<String> = {
+        let a = Db::open(&reference);
+        let (_, _, json) = &decisions(&a)[0];
+        let v: serde_json::Value = serde_json::from_str(json).unwrap();
+        v["ranking"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["keys"][0].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ranked.len(), 8);
+    // The 1st, 2nd, 3rd and 6th fail before rung 1 is decided: it ranks the 4th, 5th, 7th and
+    // 8th and keeps the 4th and 5th (ceil(4 / 2)).
+    let failing = [0, 1, 2, 5].map(|i| ranked[i].clone());
+    expect_code(
+        &s.run_cmd(&g, &late, 1, &["--enqueue"]).output().unwrap(),
+        0,
+    );
+    {
+        let db = Db::open(&late);
+        for key in &failing {
+            db.execute_with(
+                "UPDATE jobs SET status = 'failed', last_error = 'injected' WHERE key = $1",
+                key,
+            );
+        }
+    }
+    expect_code(&s.run_cmd(&g, &late, 1, &[]).output().unwrap(), 1);
+    {
+        let db = Db::open(&late);
+        let (_, _, json) = &decisions(&db)[0];
+        let mut kept = vec![ranked[3].clone(), ranked[4].clone()];
+        kept.sort();
+        assert_eq!(keys_of(json, "keep"), kept, "{json}");
+    }
+    // Retried, they are judged late: the 1st, 2nd and 3rd beat the 5th (the worst kept) and go
+    // on; the 6th is ranked right behind it and stops (among the first ceil(5 / 2) of the
+    // recorded four and itself, but it beats no configuration the rung kept).
+    expect_code(
+        &s.run_cmd(&g, &late, 1, &["--retry-failed"])
+            .output()
+            .unwrap(),
+        0,
+    );
+    let db = Db::open(&late);
+    assert_settled(&db);
+    let (_, _, json) = &decisions(&db)[0];
+    let mut late_kept = vec![ranked[0].clone(), ranked[1].clone(), ranked[2].clone()];
+    late_kept.sort();
+    assert_eq!(keys_of(json, "late_keep"), late_kept, "{json}");
+    assert_eq!(
+        keys_of(json, "late_prune"),
+        vec![ranked[5].clone()],
+        "{json}"
+    );
+    // The recorded decision stands: 5 of the 8 configurations went on from rung 1, more than
+    // ceil(8 / 2) = 4.
+    let keep = keys_of(json, "keep");
+    assert_eq!(keep.len() + keys_of(json, "late_keep").len(), 5);
+    // The report ranks the late one among the rung's configurations.
+    let out = s.tune(&late, &["report"]).output().unwrap();
+    expect_code(&out, 0);
+    let text = stdout(&out);
+    let row = text
+        .lines()
+        .find(|l| l.contains(ranked[5].as_str()))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(row.contains("late, 3 of 5"), "{row}");
+}
+
+/// `tune merge` carries a halving sweep's plan, its jobs' halving state and its rung decisions:
+/// the merged database reports the sweep as the source does, running it again decides nothing
+/// new; a sweep merged before it ran trains and decides there as it would have in the source.
+#[test]
+fn a_merged_halving_sweep_reports_and_runs_as_in_its_source() {
+    let s = Setup::new();
+    let g = s.grid("halving.toml", &grid(HALVING));
+    let (src, out_db) = (s.path("src.db"), s.path("out.db"));
+    expect_code(&s.run_cmd(&g, &src, 1, &[]).output().unwrap(), 0);
+    let merge = |out: &Path, input: &Path| {
+        let mut cmd = tune(s.tmp.path());
+        cmd.arg("merge").arg(out).arg(input);
+        let o = cmd.output().unwrap();
+        expect_code(&o, 0);
+    };
+    merge(&out_db, &src);
+    let report = |db: &Path, args: &[&str]| {
+        let mut a = vec!["report"];
+        a.extend_from_slice(args);
+        let o = s.tune(db, &a).output().unwrap();
+        expect_code(&o, 0);
+        stdout(&o)
+    };
+    let (a, b) = (
+        report(&src, &["--format", "json"]),
+        report(&out_db, &["--format", "json"]),
+    );
+    let (va, vb): (serde_json::Value, serde_json::Value) = (
+        serde_json::from_str(&a).unwrap(),
+        serde_json::from_str(&b).unwrap(),
+    );
+    assert!(va["halving"].is_object(), "{a}");
+    assert_eq!(va["halving"], vb["halving"]);
+    assert_eq!(report(&src, &[]), report(&out_db, &[]));
+    let status = |db: &Path| {
+        let o = s
+            .tune(db, &["status", "--all", "--format", "json"])
+            .output()
+            .unwrap();
+        expect_code(&o, 0);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|j| (j["key"].to_string(), j["status"].to_string()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(status(&src), status(&out_db));
+    let before = (fates(&Db::open(&out_db)), states(&Db::open(&out_db)));
+    assert_eq!(before.1, states(&Db::open(&src)));
+    // Running the grid on the merged database has nothing to train or decide.
+    expect_code(&s.run_cmd(&g, &out_db, 1, &[]).output().unwrap(), 0);
+    let after = (fates(&Db::open(&out_db)), states(&Db::open(&out_db)));
+    assert_eq!(before, after);
+    assert_eq!(epochs(&Db::open(&out_db)), epochs(&Db::open(&src)));
+
+    // Merged before it ran: its jobs keep their first rung, so it trains and decides as the
+    // source's run did.
+    let (queued, out2) = (s.path("queued.db"), s.path("out2.db"));
+    expect_code(
+        &s.run_cmd(&g, &queued, 1, &["--enqueue"]).output().unwrap(),
+        0,
+    );
+    merge(&out2, &queued);
+    expect_code(&s.run_cmd(&g, &out2, 1, &[]).output().unwrap(), 0);
+    let (x, y) = (Db::open(&src), Db::open(&out2));
+    assert_eq!(fates(&x), fates(&y));
+    assert_eq!(results(&x), results(&y));
+    assert_eq!(epochs(&x), epochs(&y));
+}
+
+/// The dry run's confirm count is the last rung's planned size; where `top` is larger it says
+/// how many more late jobs (retried failed ones) could bring, in the text and the JSON.
+#[test]
+fn dry_run_confirm_count_says_what_it_assumes() {
+    let s = Setup::new();
+    let g = s.grid(
+        "confirm.toml",
+        &grid(&CONFIRM.replace("top = 2", "top = 3")),
+    );
+    let out = s
+        .run_cmd(&g, &s.path("dry.db"), 1, &["--dry-run", "--no-calibrate"])
+        .output()
+        .unwrap();
+    expect_code(&out, 0);
+    let text = stdout(&out);
+    assert!(
+        text.contains(
+            "then confirm: the best 2 configurations of the last rung (its planned size) with \
+             2 seeds more each (4 jobs) train 4 epochs each (16 epochs in all; up to 3 \
+             configurations (6 jobs) if jobs judged late (--retry-failed) join the last rung)"
+        ),
+        "{text}"
+    );
+    let out = s
+        .run_cmd(
+            &g,
+            &s.path("dry.db"),
+            1,
+            &["--dry-run", "--no-calibrate", "--format", "json"],
+        )
+        .output()
+        .unwrap();
+    expect_code(&out, 0);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let c = &v["halving"]["confirm"];
+    assert_eq!(
+        (
+            c["top"].as_u64(),
+            c["top_at_most"].as_u64(),
+            c["jobs"].as_u64(),
+            c["jobs_at_most"].as_u64()
+        ),
+        (Some(2), Some(3), Some(4), Some(6)),
+        "{c}"
     );
 }

@@ -268,3 +268,53 @@ fn workers_decide_without_a_failed_job_confirm_once_and_judge_it_late_when_retri
         1
     );
 }
+
+/// `tune merge` from SQLite into PostgreSQL carries a halving sweep's plan, job states and rung
+/// decisions (the merge path is the same code on both back ends): the merged sweep reports as in
+/// its source and `tune merge` back into a new SQLite database gives the same report again.
+#[test]
+#[cfg_attr(
+    not(tune_test_postgres),
+    ignore = "needs a PostgreSQL server: set TUNE_TEST_POSTGRES_URL (bash crates/tune-store/tests/pg.sh start) and rebuild"
+)]
+fn a_halving_sweep_merged_into_postgres_reports_as_in_its_source() {
+    let Some((_server, db)) = test_db("a_halving_sweep_merged_into_postgres", "halving_merge")
+    else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = fixture_data(&tmp.path().join("data"));
+    let grid = write_grid(tmp.path(), "hv.toml", GRID);
+    let src = tmp.path().join("src.db");
+    run(
+        tune(tmp.path())
+            .arg("run")
+            .arg(&grid)
+            .arg("--db")
+            .arg(&src)
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["--jobs", "1", "--threads-per-job", "1", "--quiet"]),
+        true,
+    );
+    run(tune(tmp.path()).args(["merge", &db.url]).arg(&src), true);
+    let back = tmp.path().join("back.db");
+    run(tune(tmp.path()).arg("merge").arg(&back).arg(&db.url), true);
+    let report = |target: &str| {
+        let out = run(
+            tune(tmp.path()).args(["report", "--format", "json", "--db", target]),
+            true,
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["halving"].clone()
+    };
+    let expected = report(src.to_str().unwrap());
+    assert!(expected.is_object(), "{expected}");
+    assert_eq!(report(&db.url), expected);
+    assert_eq!(report(back.to_str().unwrap()), expected);
+    let states: Vec<(String, String, Option<String>, Option<i64>)> =
+        db.rows("SELECT key, status, halt, stop_at FROM jobs ORDER BY key");
+    let reference: Vec<(String, String, Option<String>, Option<i64>)> =
+        Db::open(&src).rows("SELECT key, status, halt, stop_at FROM jobs ORDER BY key");
+    assert_eq!(states, reference);
+}

@@ -18,6 +18,11 @@ pub(crate) struct HalvingSql {
     /// Marks waiting (or interrupted) job $1 pruned at epoch $2: status done, halt 'pruned',
     /// finished now; unless its budget is beyond $2 (another sweep sent it on).
     pub prune: &'static str,
+    /// Every decision of every sweep, as [`DecisionRecord`]s (for a merge).
+    pub export_decisions: &'static str,
+    /// Copies a decision (a merge) unless the rung has one here. $1 sweep_id, $2 rung, $3 epoch,
+    /// $4 decision JSON, $5 decided_at (UTC text).
+    pub copy_decision: &'static str,
 }
 
 /// SQLite's texts.
@@ -33,6 +38,10 @@ pub(crate) const SQLITE: HalvingSql = HalvingSql {
          finished_at = strftime('%Y-%m-%d %H:%M:%f', 'now') \
          WHERE key = $1 AND status IN ('pending', 'interrupted') AND stop_at IS NOT NULL \
            AND stop_at <= $2",
+    export_decisions: "SELECT sweep_id, rung, epoch, decision, decided_at \
+         FROM rung_decisions ORDER BY sweep_id, rung",
+    copy_decision: "INSERT INTO rung_decisions (sweep_id, rung, epoch, decision, decided_at) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (sweep_id, rung) DO NOTHING",
 };
 
 /// PostgreSQL's texts.
@@ -48,6 +57,12 @@ pub(crate) const POSTGRES: HalvingSql = HalvingSql {
          finished_at = now() \
          WHERE key = $1 AND status IN ('pending', 'interrupted') AND stop_at IS NOT NULL \
            AND stop_at <= $2",
+    export_decisions: "SELECT sweep_id, rung, epoch, decision, \
+         to_char(decided_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS') AS decided_at \
+         FROM rung_decisions ORDER BY sweep_id, rung",
+    copy_decision: "INSERT INTO rung_decisions (sweep_id, rung, epoch, decision, decided_at) \
+         VALUES ($1, $2, $3, $4, ($5::timestamp AT TIME ZONE 'UTC')) \
+         ON CONFLICT (sweep_id, rung) DO NOTHING",
 };
 
 /// A row of `rung_decisions`.
@@ -210,4 +225,60 @@ pub(crate) fn delete_pruned_checkpoint(key: &str) -> Stmt<'_> {
          AND job_key IN (SELECT key FROM jobs WHERE halt = 'pruned')",
     )
     .text(key)
+}
+
+/// [`HalvingSql::export_decisions`].
+pub(crate) fn export_decisions(d: &HalvingSql) -> Stmt<'static> {
+    Stmt::new(d.export_decisions)
+}
+
+/// [`HalvingSql::copy_decision`] of decision `r`.
+pub(crate) fn copy_decision<'a>(d: &HalvingSql, r: &'a DecisionRecord) -> Stmt<'a> {
+    Stmt::new(d.copy_decision)
+        .text(&r.sweep_id)
+        .int(r.rung)
+        .int(r.epoch)
+        .text(&r.decision)
+        .text(&r.decided_at)
+}
+
+/// A sweep's halving plan, for a merge.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct SearchRecord {
+    pub id: String,
+    pub search_json: String,
+}
+
+/// The halving plans of every sweep that has one, as [`SearchRecord`]s.
+pub(crate) fn export_searches() -> Stmt<'static> {
+    Stmt::new("SELECT id, search_json FROM sweeps WHERE search_json IS NOT NULL ORDER BY id")
+}
+
+/// A job's halving state, for a merge.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct HaltRecord {
+    pub key: String,
+    pub halt: Option<String>,
+    pub stop_at: Option<i64>,
+}
+
+/// The halving state (`halt`, `stop_at`) of every job under halving, as [`HaltRecord`]s.
+pub(crate) fn export_halts() -> Stmt<'static> {
+    Stmt::new(
+        "SELECT key, halt, stop_at FROM jobs \
+         WHERE halt IS NOT NULL OR stop_at IS NOT NULL ORDER BY key",
+    )
+}
+
+/// The `halt` of job `key` (NULL: none; no row: no such job).
+pub(crate) fn job_halt(key: &str) -> Stmt<'_> {
+    Stmt::new("SELECT halt FROM jobs WHERE key = $1").text(key)
+}
+
+/// Sets job `r.key`'s halving state to `r`'s (a merge copying the job's state).
+pub(crate) fn set_halt(r: &HaltRecord) -> Stmt<'_> {
+    Stmt::new("UPDATE jobs SET halt = $2, stop_at = $3 WHERE key = $1")
+        .text(&r.key)
+        .opt_text(r.halt.as_deref())
+        .opt_int(r.stop_at)
 }

@@ -45,9 +45,34 @@ pub(super) async fn view(
     store: &Store,
     sweep: Option<&str>,
 ) -> anyhow::Result<Option<HalvingView>> {
+    let sweeps = store.sweeps().await?;
     let sweep = match sweep {
-        Some(s) => s.to_string(),
-        None => match store.sweeps().await?.as_slice() {
+        Some(s) if sweeps.iter().any(|w| w.id == s) => s.to_string(),
+        Some(s) => {
+            let named: Vec<&tune_store::SweepRow> = sweeps.iter().filter(|w| w.name == s).collect();
+            match named.as_slice() {
+                [] | [_] => s.to_string(),
+                many => {
+                    // Each halving sweep decided its own rungs: one report per sweep.
+                    let mut halving = Vec::new();
+                    for w in many {
+                        if store.halving_plan(&w.id).await?.is_some() {
+                            halving.push(format!("{} (started {})", w.id, w.started_at));
+                        }
+                    }
+                    if halving.is_empty() {
+                        return Ok(None);
+                    }
+                    bail!(
+                        "--sweep {s} names {} sweeps, halving sweeps among them, and each \
+                         decided its rungs on its own: give one sweep's id, --sweep ID, one of {}",
+                        many.len(),
+                        halving.join(", ")
+                    );
+                }
+            }
+        }
+        None => match sweeps.as_slice() {
             [only] => only.id.clone(),
             _ => return Ok(None),
         },
@@ -95,12 +120,17 @@ fn pruned_table(v: &HalvingView) -> TableData {
                 .map_or((String::new(), "pruned"), |(l, s, _)| {
                     (l.clone(), s.as_str())
                 });
-            let (place, acc) = d
-                .ranking
-                .iter()
-                .enumerate()
-                .find(|(_, c)| c.keys.contains(key))
-                .map_or((0, None), |(i, c)| (i + 1, Some(c.val_accuracy)));
+            // A late one: its place among the rung's configurations and itself, as judged.
+            let late = d.late_ranking.iter().find(|c| c.keys.contains(key));
+            let (place, acc) = match late {
+                Some(c) => (c.place, Some(c.val_accuracy)),
+                None => d
+                    .ranking
+                    .iter()
+                    .enumerate()
+                    .find(|(_, c)| c.keys.contains(key))
+                    .map_or((0, None), |(i, c)| (i + 1, Some(c.val_accuracy))),
+            };
             table.rows.push(vec![
                 Cell::text(key.clone()),
                 Cell::text(label),
@@ -109,8 +139,11 @@ fn pruned_table(v: &HalvingView) -> TableData {
                 Cell::int(d.epoch as u64),
                 Cell::num(acc, 4),
                 Cell::new(
-                    if d.late_prune.contains(key) {
-                        format!("late, {place} of {}", d.ranking.len() + 1)
+                    if let Some(c) = late {
+                        format!("late, {place} of {}", c.of)
+                    } else if d.late_prune.contains(key) {
+                        // Followed its configuration's other seeds.
+                        "late, with its seeds".to_string()
                     } else {
                         format!("{place} of {}", d.ranking.len())
                     },

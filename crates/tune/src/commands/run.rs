@@ -602,13 +602,25 @@ fn halving_plan(
         }));
     }
     // `confirm`: more seeds of the last rung's best configurations, every epoch.
+    // The last rung's planned size decides how many: exact unless jobs fail (fewer) or jobs
+    // judged late join the last rung (more, up to `top` and the grid's configurations).
     let confirm = plan.confirm.map(|c| {
         let top = c.top.min(rungs.last().map_or(0, |r| r.configurations));
+        let at_most = c.top.min(configs);
         let jobs = top * c.repeats;
         wall += schedule(&vec![epochs as f64 * epoch_s + test_s; jobs], slots);
+        let more = if at_most > top {
+            format!(
+                "; up to {} ({}) if jobs judged late (--retry-failed) join the last rung",
+                count(at_most, "configuration"),
+                count(at_most * c.repeats, "job"),
+            )
+        } else {
+            String::new()
+        };
         lines.push(format!(
-            "  then confirm: the best {} of the last rung with {} more each ({}) train {} \
-             each ({} in all)",
+            "  then confirm: the best {} of the last rung (its planned size) with {} more each \
+             ({}) train {} each ({} in all{more})",
             count(top, "configuration"),
             count(c.repeats, "seed"),
             count(jobs, "job"),
@@ -617,8 +629,10 @@ fn halving_plan(
         ));
         serde_json::json!({
             "top": top,
+            "top_at_most": at_most,
             "repeats": c.repeats,
             "jobs": jobs,
+            "jobs_at_most": at_most * c.repeats,
             "epochs": jobs * epochs,
         })
     });
