@@ -478,9 +478,10 @@ impl Store {
 /// sent back), so a rung can end with more than `ceil(n / eta)` of its `n` configurations kept:
 /// one more for each late configuration that beat its worst kept one.
 fn late_fate(ranking: &[RankedConfig], key: &str, dec: &RungDecision) -> bool {
-    let place = |keys: &dyn Fn(&RankedConfig) -> bool| ranking.iter().rposition(|c| keys(c));
     let late = ranking.iter().position(|c| c.keys.iter().any(|k| k == key));
-    let worst_kept = place(&|c: &RankedConfig| c.keys.iter().any(|k| dec.keep.contains(k)));
+    let worst_kept = ranking
+        .iter()
+        .rposition(|c| c.keys.iter().any(|k| dec.keep.contains(k)));
     match (late, worst_kept) {
         (Some(l), Some(w)) => l < w,
         _ => false,
