@@ -80,6 +80,10 @@ pub struct ResultRow {
     /// Per-image predictions on the test split, if recorded.
     #[serde(skip)]
     pub test_predictions: Option<Predictions>,
+    /// Images of the test split when its predictions were counted but not read (what the test
+    /// interval needs of them); `test_predictions`, when read, count instead.
+    #[serde(skip)]
+    pub test_images: Option<usize>,
     /// Wall-clock seconds of the whole run.
     pub runtime_s: f64,
     /// The sweep (grid) the job was run in, if recorded.

@@ -594,7 +594,11 @@ fn config_row(c: &Config<'_>, label_fields: &[Field]) -> ReportRow {
     let accuracy = stats::mean(&acc).unwrap_or(f64::NAN);
     let val_accuracy = stats::mean(&val).unwrap_or(f64::NAN);
     let val_images = first.val_predictions.as_ref().map(Predictions::len);
-    let test_images = first.test_predictions.as_ref().map(Predictions::len);
+    let test_images = first
+        .test_predictions
+        .as_ref()
+        .map(Predictions::len)
+        .or(first.test_images);
     let interval = |values: &[f64], mean: f64, images: Option<usize>| {
         if values.len() >= 2 {
             stats::t_interval(values, LEVEL).map(|i| i.within(0.0, 1.0))

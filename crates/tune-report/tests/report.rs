@@ -29,6 +29,7 @@ fn row(spec: JobSpec, loss: f64, accuracy: f64, runtime_s: f64) -> ResultRow {
         val_accuracy: None,
         val_predictions: None,
         test_predictions: None,
+        test_images: None,
         runtime_s,
         sweep: Some("depth".to_string()),
     }
@@ -628,6 +629,7 @@ fn ten_thousand_rows_timing() {
                                 val_accuracy: Some(acc),
                                 val_predictions: None,
                                 test_predictions: None,
+                                test_images: None,
                                 runtime_s: 100.0,
                                 sweep: None,
                             });

@@ -738,8 +738,25 @@ pub async fn job(Extract(d): Extract<State>, Path(key): Path<String>) -> Page {
 }
 
 /// `/compare`: the ANN against the best CNN per data set, as `tune compare` shows it.
+/// Its content is kept until the database changes (it reads every finished job).
 pub async fn compare(Extract(d): Extract<State>) -> Page {
     let mark = d.store.change_mark().await?;
+    let body = {
+        let mut kept = d.cache.compare.lock().await;
+        match kept.as_ref() {
+            Some((m, body)) if *m == mark => body.clone(),
+            _ => {
+                let body = std::sync::Arc::new(compare_body(&d).await?);
+                *kept = Some((mark.clone(), body.clone()));
+                body
+            }
+        }
+    };
+    Ok(ok_html(page("ANN vs CNN", d.store.target(), &mark, &body)))
+}
+
+/// The content of `/compare`, from every finished job of the database.
+async fn compare_body(d: &State) -> Result<String, PageError> {
     let results = d.store.results(&ResultFilter::default()).await?;
     let mut body = String::from("<h1>ANN vs CNN</h1>");
     if results.is_empty() {
@@ -759,6 +776,7 @@ pub async fn compare(Extract(d): Extract<State>) -> Page {
                 val_accuracy: r.val_accuracy,
                 val_predictions: None,
                 test_predictions: None,
+                test_images: None,
                 runtime_s: r.runtime_s,
                 sweep: None,
             })
@@ -782,7 +800,7 @@ pub async fn compare(Extract(d): Extract<State>) -> Page {
             let _ = write!(body, "<p class=\"note\">note: {}</p>", esc(n));
         }
     }
-    Ok(ok_html(page("ANN vs CNN", d.store.target(), &mark, &body)))
+    Ok(body)
 }
 
 /// The weight file `tune run --save-weights DIR` wrote for job `key` (a key read from the
@@ -810,15 +828,71 @@ pub async fn weights(Extract(d): Extract<State>, Path(key): Path<String>) -> Pag
             job.key
         )));
     };
-    let bytes = tokio::task::spawn_blocking(move || std::fs::read(&file))
+    let (chunks, len) = FileChunks::open(file)
         .await
-        .map_err(|e| PageError::Internal(e.to_string()))?
         .map_err(|e| PageError::Internal(format!("reading the weights of {}: {e}", job.key)))?;
-    let mut r = respond(StatusCode::OK, "application/octet-stream", bytes);
+    let mut r = respond(
+        StatusCode::OK,
+        "application/octet-stream",
+        Body::from_stream(chunks),
+    );
+    r.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     if let Ok(v) =
         HeaderValue::from_str(&format!("attachment; filename=\"{}.safetensors\"", job.key))
     {
         r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
     }
     Ok(r)
+}
+
+/// Bytes of a file read in chunks of this size.
+const CHUNK: usize = 64 * 1024;
+
+/// A file's bytes as a stream of [`CHUNK`]-byte pieces, read on a blocking thread a few pieces
+/// ahead of the connection: a download holds a few chunks in memory, never the whole file.
+struct FileChunks(tokio::sync::mpsc::Receiver<std::io::Result<axum::body::Bytes>>);
+
+impl FileChunks {
+    /// Opens `file` and starts reading it; returns the stream and the file's length in bytes.
+    /// Fails when the file cannot be opened.
+    async fn open(file: std::path::PathBuf) -> std::io::Result<(FileChunks, u64)> {
+        use std::io::Read;
+        let (mut f, len) = tokio::task::spawn_blocking(move || {
+            let f = std::fs::File::open(&file)?;
+            let len = f.metadata()?.len();
+            Ok::<_, std::io::Error>((f, len))
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        tokio::task::spawn_blocking(move || {
+            let mut buf = vec![0u8; CHUNK];
+            loop {
+                let piece = match f.read(&mut buf) {
+                    Ok(0) => return,
+                    Ok(n) => Ok(axum::body::Bytes::copy_from_slice(&buf[..n])),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => Err(e),
+                };
+                let failed = piece.is_err();
+                // The client went away: stop reading.
+                if tx.blocking_send(piece).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        Ok((FileChunks(rx), len))
+    }
+}
+
+impl futures_core::Stream for FileChunks {
+    type Item = std::io::Result<axum::body::Bytes>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx)
+    }
 }

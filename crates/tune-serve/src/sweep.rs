@@ -213,13 +213,15 @@ impl SweepData {
 const KEPT: usize = 4;
 
 /// What the pages read, kept while the change mark stays the same: the snapshots of the sweeps
-/// read last, newest first, each under the id or name it was asked by, and every sweep's
-/// progress. A lock is held while a sweep is read, so that a page and the pictures it asks for
-/// right away read the sweep once.
+/// read last, newest first, each under the id or name it was asked by, every sweep's progress,
+/// and the content of the comparison page. A lock is held while a sweep is read, so that a page
+/// and the pictures it asks for right away read the sweep once.
 #[derive(Default)]
 pub struct Cache {
     kept: tokio::sync::Mutex<Vec<(String, Arc<Snapshot>)>>,
     sweeps: tokio::sync::Mutex<Option<(String, Arc<Vec<SweepProgress>>)>>,
+    /// The `/compare` page's content and the change mark it was made at.
+    pub(crate) compare: tokio::sync::Mutex<Option<(String, Arc<String>)>>,
 }
 
 async fn find_sweep(store: &Store, id: &str) -> Result<SweepProgress, PageError> {
@@ -255,6 +257,7 @@ fn result_rows<'a>(jobs: impl Iterator<Item = &'a DashJob>, sweep: &str) -> Vec<
             val_accuracy: j.val_accuracy,
             val_predictions: None,
             test_predictions: None,
+            test_images: None,
             runtime_s: r.runtime_s,
             sweep: Some(sweep.to_string()),
         })
@@ -263,8 +266,12 @@ fn result_rows<'a>(jobs: impl Iterator<Item = &'a DashJob>, sweep: &str) -> Vec<
 }
 
 /// Ranks `rows` of sweep `sweep_id` as `tune report` does, and summarises them per depth. With
-/// `ties` (and more than one row) the predictions of the sweep's jobs are read once for the tie
-/// tests and single-run intervals of the ranking, and dropped after.
+/// `ties` (and more than one row) the ranking has tie tests and single-run intervals: they need
+/// the validation split's per-image predictions (McNemar's test compares them; their number
+/// gives the validation interval) and the test split's number of images (its interval), which
+/// [`Store::sweep_rank_predictions`] reads (not the test split's predictions: the page ranks on
+/// validation accuracy). The per-depth summary needs no predictions and is built on another
+/// thread while they are read.
 async fn rank(
     store: &Store,
     sweep_id: &str,
@@ -272,36 +279,47 @@ async fn rank(
     ties: bool,
 ) -> Result<Ranked, PageError> {
     let with_ties = ties && rows.len() > 1;
+    let depth_rows = rows.to_vec();
+    let depth = tokio::task::spawn_blocking(move || depth_report(&depth_rows));
     let report = if with_ties {
-        let mut p = store.sweep_predictions(sweep_id).await?;
+        let mut p = store.sweep_rank_predictions(sweep_id).await?;
         let mut with: Vec<ResultRow> = rows.to_vec();
         for r in &mut with {
             if let Some(p) = p.remove(&r.key) {
                 r.val_predictions = p.val;
-                r.test_predictions = p.test;
+                r.test_images = p.test_images;
             }
         }
+        drop(p);
         ranking(&with)?
     } else {
         ranking(rows)?
     };
-    let mut by = vec![Field::Layers];
-    let first = &rows[0].spec.train.dataset;
-    if rows.iter().any(|r| &r.spec.train.dataset != first) {
-        by.push(Field::Dataset);
-    }
-    let depth = Report::build(
-        rows,
-        &ReportOptions {
-            by,
-            ..ReportOptions::default()
-        },
-    )?;
+    let depth = depth
+        .await
+        .map_err(|e| PageError::Internal(format!("the per-depth summary failed: {e}")))??;
     Ok(Ranked {
         report,
         depth,
         with_ties,
     })
+}
+
+/// The per-depth summary of `rows` (at least one): `tune report --by layers`, and data set when
+/// there are several.
+fn depth_report(rows: &[ResultRow]) -> Result<Report, PageError> {
+    let mut by = vec![Field::Layers];
+    let first = &rows[0].spec.train.dataset;
+    if rows.iter().any(|r| &r.spec.train.dataset != first) {
+        by.push(Field::Dataset);
+    }
+    Ok(Report::build(
+        rows,
+        &ReportOptions {
+            by,
+            ..ReportOptions::default()
+        },
+    )?)
 }
 
 impl Cache {

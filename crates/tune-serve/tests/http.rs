@@ -412,7 +412,8 @@ fn a_job_page_links_its_saved_weights_and_no_request_names_a_file() {
     std::fs::create_dir(&weights).unwrap();
     // Saved weights for the best job only; a file beside the directory that no job names.
     let saved = fx.done[0].clone();
-    let bytes: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 256) as u8).collect();
+    // Larger than the pieces a download is streamed in (64 KiB), and not a multiple of them.
+    let bytes: Vec<u8> = (0..300_001u32).map(|i| (i * 7 % 251) as u8).collect();
     std::fs::write(weights.join(format!("{saved}.safetensors")), &bytes).unwrap();
     std::fs::write(dir.path().join("secret.safetensors"), b"secret").unwrap();
     std::fs::write(weights.join("notakey.safetensors"), b"not a job").unwrap();
@@ -432,7 +433,9 @@ fn a_job_page_links_its_saved_weights_and_no_request_names_a_file() {
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-type"), Some("application/octet-stream"));
     assert!(r.header("content-disposition").unwrap().contains(&saved));
-    assert_eq!(r.body, bytes, "the file's bytes");
+    assert_eq!(r.header("content-length"), Some("300001"));
+    assert_eq!(r.body.len(), bytes.len());
+    assert!(r.body == bytes, "the file's bytes");
 
     // A job without a saved file: no link, and its weights are a 404.
     let other = &fx.done[1];
@@ -462,4 +465,70 @@ fn a_job_page_links_its_saved_weights_and_no_request_names_a_file() {
         );
     }
     drop(rt);
+}
+
+/// The sweep's ranking, tie tests and intervals as `tune report` makes them from every job's
+/// per-image predictions (both splits), written as JSON.
+async fn report_json_with_every_prediction(store: &tune_store::Store, sweep: &str) -> String {
+    let mut rows = Vec::new();
+    for j in store.sweep_jobs(sweep).await.unwrap() {
+        let Some(r) = j.result else { continue };
+        let p = store.predictions(&j.key).await.unwrap();
+        rows.push(tune_report::ResultRow {
+            key: j.key.clone(),
+            spec: j.spec.clone(),
+            params: j.params as usize,
+            loss: r.test_loss,
+            accuracy: r.test_accuracy,
+            val_accuracy: j.val_accuracy,
+            val_predictions: p.val,
+            test_predictions: p.test,
+            test_images: None,
+            runtime_s: r.runtime_s,
+            sweep: Some(sweep.to_string()),
+        });
+    }
+    let report = tune_report::Report::build(&rows, &tune_report::ReportOptions::default()).unwrap();
+    tune_report::render_report(&report, tune_report::Format::Json, None)
+}
+
+#[test]
+fn the_ranking_is_tune_reports_from_every_prediction_though_the_page_reads_fewer() {
+    let s = served();
+    let expected =
+        s.rt.block_on(report_json_with_every_prediction(&s.fx.writer, &s.fx.sweep));
+    assert!(expected.contains("\"tie\""), "{expected}");
+    // Single-run intervals: Wilson's, from the 200 images of each split.
+    assert!(expected.contains("\"test_images\": 200"), "{expected}");
+    assert!(expected.contains("\"method\": \"wilson\""), "{expected}");
+    let r = get(s.addr, &format!("{}/report.json", sweep_url(&s)));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, expected);
+    // The page shows the same marks and intervals: the best, tied rows, and a test interval.
+    let page = get(s.addr, &sweep_url(&s));
+    let rows = table_rows(&page.body, "ranking");
+    assert!(rows[0].contains(">best</td>"), "{}", rows[0]);
+    assert!(rows.iter().any(|r| r.contains(">tied</td>")), "{rows:?}");
+    drop(s.rt);
+}
+
+#[test]
+fn the_compare_page_is_kept_until_the_database_changes() {
+    let s = served();
+    let before = get(s.addr, "/compare");
+    assert_eq!(before.status, 200);
+    assert_eq!(get(s.addr, "/compare").body, before.body, "kept");
+    // The running two-layer job finishes as the best CNN: the page shows it at once.
+    let spec = s.fx.running.spec.clone();
+    s.rt.block_on(async {
+        s.fx.writer
+            .complete(&s.fx.running, &util::outcome(&spec, 0.97, 200))
+            .await
+            .unwrap();
+    });
+    let after = get(s.addr, "/compare");
+    assert_eq!(after.status, 200);
+    assert_ne!(after.body, before.body);
+    assert!(after.body.contains("0.97"), "{}", after.body);
+    drop(s.rt);
 }

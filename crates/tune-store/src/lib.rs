@@ -67,7 +67,7 @@ mod types;
 use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 
-pub use dashboard::{DashJob, DashResult, SweepProgress};
+pub use dashboard::{DashJob, DashResult, RankPredictions, SweepProgress};
 pub use error::{Result, StoreError};
 pub use halving::{Advanced, Chooser};
 pub use open::{DEFAULT_MAX_ATTEMPTS, StoreOptions};

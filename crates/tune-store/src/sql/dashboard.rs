@@ -83,14 +83,35 @@ pub(crate) fn sweeps_of_job(key: &str) -> Stmt<'_> {
     Stmt::new("SELECT sweep_id FROM sweep_jobs WHERE job_key = $1 ORDER BY sweep_id").text(key)
 }
 
-/// The predictions of every job of sweep `sweep_id`, as `PredictionRecord`s.
-pub(crate) fn sweep_predictions(sweep_id: &str) -> Stmt<'_> {
+/// The validation-split predictions of every job of sweep `sweep_id`, as `PredictionRecord`s
+/// (the tie tests of a sweep's ranking compare them; its test split is only counted, by
+/// [`sweep_test_images`]).
+pub(crate) fn sweep_val_predictions(sweep_id: &str) -> Stmt<'_> {
     Stmt::new(
         "SELECT p.job_key, p.split, p.predicted, p.labels \
          FROM predictions p JOIN sweep_jobs sj ON sj.job_key = p.job_key \
-         WHERE sj.sweep_id = $1",
+         WHERE sj.sweep_id = $1 AND p.split = 'val'",
     )
     .text(sweep_id)
+}
+
+/// The test-split images of every job of sweep `sweep_id` with recorded predictions, as
+/// [`ImagesRecord`]s: their length, without reading them (SQLite reads a blob's length from the
+/// row's header).
+pub(crate) fn sweep_test_images(sweep_id: &str) -> Stmt<'_> {
+    Stmt::new(
+        "SELECT p.job_key, CAST(LENGTH(p.predicted) AS BIGINT) AS images \
+         FROM predictions p JOIN sweep_jobs sj ON sj.job_key = p.job_key \
+         WHERE sj.sweep_id = $1 AND p.split = 'test'",
+    )
+    .text(sweep_id)
+}
+
+/// What [`sweep_test_images`] returns.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct ImagesRecord {
+    pub job_key: String,
+    pub images: i64,
 }
 
 /// What changes whenever training makes progress: recorded epochs, claims and sweeps, as a

@@ -330,6 +330,7 @@ pub(super) fn rows(results: &[JobResult], sweep: Option<&str>) -> Vec<ResultRow>
             val_accuracy: r.val_accuracy,
             val_predictions: None,
             test_predictions: None,
+            test_images: None,
             runtime_s: r.runtime_s,
             sweep: sweep.map(str::to_string),
         })
