@@ -1,6 +1,6 @@
 //! Kaggle's CSV layout: a header row, a column named `label` (anywhere, usually first) holding
 //! class indices, and one column per pixel value, whole numbers 0-255, one image per row.
-//! Pixel columns are named with their number (`pixel1`, `0`, `r0c0`); other columns, whose
+//! Pixel columns are named with their number (`pixel1`, `0`, `r0c0`); if they are, other columns, whose
 //! names hold no digit (`id`, `filename`), are ignored and named in a note.
 //!
 //! Pixels are in the order of the columns: row-major, and for RGB interleaved per pixel
@@ -123,10 +123,15 @@ fn read_file(
                 },
             )
         })?;
-    // Columns other than `label` whose names hold no digit (`id`, `filename`) are not pixels.
-    let skipped: Vec<usize> = (0..header.len())
-        .filter(|&j| j != label_col && !header[j].iter().any(u8::is_ascii_digit))
+    // When pixel columns are numbered (`pixel1`, `0`), columns other than `label` whose names
+    // hold no digit (`id`, `filename`) are not pixels; without numbered columns all are pixels.
+    let numbered = |j: usize| header[j].iter().any(u8::is_ascii_digit);
+    let mut skipped: Vec<usize> = (0..header.len())
+        .filter(|&j| j != label_col && !numbered(j))
         .collect();
+    if !(0..header.len()).any(|j| j != label_col && numbered(j)) {
+        skipped.clear();
+    }
     let pixels = header.len() - 1 - skipped.len();
     let (height, width, channels) = shape(spec, pixels).map_err(|m| {
         let m = if skipped.is_empty() {
