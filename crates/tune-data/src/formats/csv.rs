@@ -1,7 +1,7 @@
 //! Kaggle's CSV layout: a header row, a column named `label` (anywhere, usually first) holding
 //! class indices, and one column per pixel value, whole numbers 0-255, one image per row.
-//! Pixel columns are named with their number (`pixel1`, `0`, `r0c0`); if they are, other columns, whose
-//! names hold no digit (`id`, `filename`), are ignored and named in a note.
+//! Pixel columns are usually named with their number (`pixel1`, `0`, `r0c0`); if they are, other
+//! columns, whose names hold no digit (`id`, `filename`), are ignored and named in a note.
 //!
 //! Pixels are in the order of the columns: row-major, and for RGB interleaved per pixel
 //! (`R,G,B,R,G,B,...`, numpy's `(N, H, W, 3)` flattened), stored planar after reading.
