@@ -12,6 +12,11 @@
 //! A changed source replaces its entry rather than adding one. The cost of a hit is reading the
 //! sources once (SHA-256 runs at about 1-2 GB/s, well below CSV parsing or PNG decoding).
 //!
+//! The folder is bounded: after each write, the least recently used entries (by modification
+//! time, which a read refreshes) are deleted until the folder holds at most 2 GiB
+//! (`TUNE_DECODED_CACHE_MB` sets another bound in MiB); the entry just written always stays.
+//! A pruned data set is simply decoded again the next time.
+//!
 //! Layout (integers little-endian): `TUNEDEC\0`, version `u32`, fingerprint (32 bytes), format
 //! (`u8`), height, width, channels (`u64`), class names and notes (count, then length and UTF-8
 //! bytes each), training and test image counts, training labels, test labels, training pixels,
@@ -79,6 +84,14 @@ pub fn decode_cached(
         {
             Ok(data) => {
                 tracing::debug!(path = %path.display(), "decoded data set from the cache");
+                // Used now: the last entry to be pruned (see [`prune`]).
+                if let Err(e) = fs::File::options()
+                    .write(true)
+                    .open(&path)
+                    .and_then(|f| f.set_modified(std::time::SystemTime::now()))
+                {
+                    tracing::debug!(path = %path.display(), "cannot mark the entry used: {e}");
+                }
                 return Ok((data, CacheOutcome::Hit(path)));
             }
             Err(r) => {
@@ -99,10 +112,13 @@ pub fn decode_cached(
         ));
     };
     let outcome = match write(dir, &path, &serialize(&data, &fp)) {
-        Ok(()) => match reason {
-            Some(reason) => CacheOutcome::Rebuilt { path, reason },
-            None => CacheOutcome::Written(path),
-        },
+        Ok(()) => {
+            prune(dir, &path, max_bytes());
+            match reason {
+                Some(reason) => CacheOutcome::Rebuilt { path, reason },
+                None => CacheOutcome::Written(path),
+            }
+        }
         Err(e) => {
             tracing::warn!(path = %path.display(), "cannot cache the decoded data set: {e}");
             CacheOutcome::NotWritten {
@@ -112,6 +128,69 @@ pub fn decode_cached(
         }
     };
     Ok((data, outcome))
+}
+
+/// The environment variable bounding the folder of decoded data sets, in MiB (fractions
+/// allowed); [`DEFAULT_MAX_MIB`] without it.
+pub const MAX_MIB_VAR: &str = "TUNE_DECODED_CACHE_MB";
+
+/// The default bound of the folder of decoded data sets: 2 GiB, about ten 60,000-image 32x32 RGB
+/// data sets (184 MB each) or forty Fashion-MNISTs (55 MB each).
+pub const DEFAULT_MAX_MIB: f64 = 2048.0;
+
+/// The bound in bytes: [`MAX_MIB_VAR`] if it is a number of MiB (0 or more), else
+/// [`DEFAULT_MAX_MIB`] (a value that is not a number is logged and ignored).
+fn max_bytes() -> u64 {
+    let mib = match std::env::var(MAX_MIB_VAR) {
+        Ok(v) => match v.trim().parse::<f64>() {
+            Ok(m) if m >= 0.0 && m.is_finite() => m,
+            _ => {
+                tracing::warn!("{MAX_MIB_VAR}={v} is not a size in MiB (e.g. 2048); using 2048");
+                DEFAULT_MAX_MIB
+            }
+        },
+        Err(_) => DEFAULT_MAX_MIB,
+    };
+    (mib * 1024.0 * 1024.0) as u64
+}
+
+/// Keeps the folder `dir` of decoded data sets within `max_bytes`: deletes the least recently
+/// used entries (oldest modification time: an entry's time is set when it is written and each
+/// time it is read) until the rest fit, never `keep` (the entry just written, which may exceed
+/// the bound alone). Only `*.tunedata` files are counted or deleted; failures are logged, never
+/// errors (the next write tries again).
+fn prune(dir: &Path, keep: &Path, max_bytes: u64) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let mut files: Vec<(std::time::SystemTime, u64, PathBuf)> = entries
+        .filter_map(|e| {
+            let path = e.ok()?.path();
+            if path.extension()? != "tunedata" {
+                return None;
+            }
+            let m = fs::metadata(&path).ok()?;
+            Some((m.modified().ok()?, m.len(), path))
+        })
+        .collect();
+    let mut total: u64 = files.iter().map(|f| f.1).sum();
+    // Oldest first.
+    files.sort();
+    for (_, len, path) in files {
+        if total <= max_bytes {
+            break;
+        }
+        if path == keep {
+            continue;
+        }
+        match fs::remove_file(&path) {
+            Ok(()) => {
+                total -= len;
+                tracing::info!(path = %path.display(), "pruned the least recently used decoded data set");
+            }
+            Err(e) => tracing::debug!(path = %path.display(), "cannot prune: {e}"),
+        }
+    }
 }
 
 /// The cache file's name: SHA-256 of the description, with absolute paths.
@@ -152,11 +231,7 @@ fn fingerprint(spec: &DataSpec) -> Option<[u8; 32]> {
             // The label files found beside lone image files.
             let extra: Vec<PathBuf> = files
                 .iter()
-                .filter_map(|p| {
-                    let name = p.file_name()?.to_str()?;
-                    name.contains("images-idx3")
-                        .then(|| p.with_file_name(name.replacen("images-idx3", "labels-idx1", 1)))
-                })
+                .filter_map(|p| crate::formats::idx::labels_beside(p).ok())
                 .collect();
             files.extend(extra);
         }

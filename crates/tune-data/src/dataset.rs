@@ -372,9 +372,12 @@ fn decode_checked(spec: &DataSpec) -> Result<DecodedDataset, DataError> {
         TestSet::Split(fraction) => {
             let (train, test) = split_off_test(&train_path, train, *fraction)?;
             notes.push(format!(
-                "the {} test images are drawn from the training files (test_split = {fraction}, \
-                 stratified by class, fixed seed)",
-                test.labels.len()
+                "{} drawn from the training files (test_split = {fraction}, stratified by class, \
+                 fixed seed)",
+                match test.labels.len() {
+                    1 => "the 1 test image is".to_string(),
+                    n => format!("the {} are", tune_spec::count(n, "test image")),
+                }
             ));
             (train, test)
         }
@@ -419,9 +422,10 @@ fn decode_checked(spec: &DataSpec) -> Result<DecodedDataset, DataError> {
         .collect();
     if !missing.is_empty() {
         notes.push(format!(
-            "{} of {} classes have no training images: {}",
+            "{} of {} {} no training images: {}",
             missing.len(),
-            classes.len(),
+            tune_spec::count(classes.len(), "class"),
+            if missing.len() == 1 { "has" } else { "have" },
             missing.join(", ")
         ));
     }

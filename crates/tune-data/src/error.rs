@@ -338,7 +338,8 @@ pub enum DataProblem {
 
     /// A label is not one of the data set's classes.
     #[error(
-        "{at}: label {label} is not a class: the data set has {classes} classes (0-{}){}",
+        "{at}: label {label} is not a class: the data set has {} (0-{}){}",
+        tune_spec::count(*classes, "class"),
         classes.saturating_sub(1),
         label_fix(*classes)
     )]
@@ -395,6 +396,32 @@ pub enum DataProblem {
         class: String,
         /// Files and folders ignored in it.
         ignored: usize,
+    },
+
+    /// A colour test image when every training image is grayscale and `channels` is not given:
+    /// converting it would silently drop its colour.
+    #[error(
+        "is a colour image, but the training images ({}) are all grayscale and `channels` is not \
+         given: set channels = 3 to train on colour (grayscale images are then repeated in red, \
+         green and blue; --channels 3 on the command line), or channels = 1 to convert every \
+         image to grayscale",
+        train.display()
+    )]
+    ColourInGrayscale {
+        /// The training folder.
+        train: PathBuf,
+    },
+
+    /// A symbolic link in an image folder whose target does not exist (moved or deleted): most
+    /// likely a mistake, so it is refused rather than ignored as a non-image file.
+    #[error(
+        "is a symbolic link to {}, which does not exist: fix the link, or delete it if that \
+         image or class is gone",
+        target.display()
+    )]
+    BrokenLink {
+        /// Where the link points.
+        target: PathBuf,
     },
 
     /// An image cannot be decoded.
@@ -609,7 +636,11 @@ pub enum IdxProblem {
     },
 
     /// A label is not a class index.
-    #[error("label {label} at index {index} is not a class: there are {classes} classes")]
+    #[error(
+        "label {label} at index {index} is not a class: there {} {}",
+        if *classes == 1 { "is" } else { "are" },
+        tune_spec::count(*classes, "class")
+    )]
     LabelOutOfRange {
         /// Position of the label.
         index: usize,

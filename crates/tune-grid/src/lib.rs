@@ -179,6 +179,19 @@ pub struct Grid {
     pub search: Search,
 }
 
+impl Grid {
+    /// The grid's own data sets (`[datasets.NAME]` tables) that no job uses (no `dataset =
+    /// "NAME"` in `[fixed]`, `[axes]` or a section), in file order: they are neither read nor
+    /// checked, so a caller should say so (`tune run` warns, naming the table's line).
+    pub fn unused_datasets(&self) -> Vec<&GridDataset> {
+        let used: HashSet<&str> = self.jobs.iter().map(|j| j.train.dataset.as_str()).collect();
+        self.datasets
+            .iter()
+            .filter(|d| !used.contains(d.name.as_str()))
+            .collect()
+    }
+}
+
 /// Reads a user's data set for the grid: given its name and description, what jobs on it record
 /// ([`UserData`]: content hash, shape, classes), or why it cannot be read (naming the file).
 /// `tune` decodes the data here (once per run); tune-grid reads no data itself.
@@ -239,11 +252,7 @@ pub fn parse_with(text: &str, origin: &str, resolve: &mut Resolve<'_>) -> Result
             .iter()
             .find(|d| d.name == name)
             .expect("used data sets are defined");
-        let user = resolve(name, &d.spec).map_err(|message| GridError::Data {
-            at: d.at.clone(),
-            name: name.to_string(),
-            message,
-        })?;
+        let user = d.read_with(|name, spec| resolve(name, spec))?;
         data.insert(name.to_string(), user);
     }
     let jobs = expand::jobs(&file, &data)?;

@@ -49,6 +49,27 @@ pub struct GridDataset {
     pub at: Location,
 }
 
+impl GridDataset {
+    /// Reads this data set with `read` (given its name and description; tune-grid reads no data
+    /// itself). A data set that cannot be read is [`GridError::Data`] at the table
+    /// (`FILE:LINE:COLUMN: data set `NAME` ([datasets.NAME]): MESSAGE`): the one way every
+    /// command (`tune run`, `tune data list --grid`) reports a grid's data set that cannot be
+    /// read.
+    ///
+    /// # Errors
+    /// [`GridError::Data`] with `read`'s message.
+    pub fn read_with<T>(
+        &self,
+        read: impl FnOnce(&str, &DataSpec) -> Result<T, String>,
+    ) -> Result<T, GridError> {
+        read(&self.name, &self.spec).map_err(|message| GridError::Data {
+            at: self.at.clone(),
+            name: self.name.clone(),
+            message,
+        })
+    }
+}
+
 /// A grid file, read but not expanded.
 #[derive(Debug, Clone)]
 pub(crate) struct GridFile {
@@ -646,9 +667,12 @@ impl Reader<'_> {
                 "train" => train = Some((paths()?, key_at.clone())),
                 "test" => test = Some((paths()?, key_at.clone())),
                 "test_split" => {
+                    // A whole number (0, 1) is a number too: DataSpec::build says why it is not
+                    // a fraction, as for the `--test-split` flag.
                     let f = match item.as_value() {
                         Some(Value::Float(f)) => *f.value(),
-                        _ => return Err(wrong("a number between 0 and 1, like 0.2")),
+                        Some(Value::Integer(i)) => *i.value() as f64,
+                        _ => return Err(wrong("a fraction between 0 and 1 (exclusive), like 0.2")),
                     };
                     test_split = Some((f, key_at.clone()));
                 }

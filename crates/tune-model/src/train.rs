@@ -282,8 +282,8 @@ fn check_data(data: &Dataset, input: &InputShape) -> crate::Result<()> {
     }
     if data.classes.len() != input.classes {
         return Err(crate::Error::Data(format!(
-            "data set `{name}` has {} classes; the networks are built for {}",
-            data.classes.len(),
+            "data set `{name}` has {}; the networks are built for {}",
+            tune_spec::count(data.classes.len(), "class"),
             input.classes
         )));
     }
@@ -294,11 +294,12 @@ fn check_data(data: &Dataset, input: &InputShape) -> crate::Result<()> {
             .position(|&l| usize::from(l) >= input.classes)
         {
             return Err(crate::Error::Data(format!(
-                "data set `{name}`: {which} image {} has label {}, but there are {} classes \
-                 (labels 0 to {})",
+                "data set `{name}`: {which} image {} has label {}, but there {} {} (labels 0 \
+                 to {})",
                 i + 1,
                 split.labels[i],
-                input.classes,
+                if input.classes == 1 { "is" } else { "are" },
+                tune_spec::count(input.classes, "class"),
                 input.classes - 1
             )));
         }

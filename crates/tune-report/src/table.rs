@@ -70,18 +70,9 @@ pub fn terminal_width() -> Option<u16> {
     Table::new().width()
 }
 
-/// `1030218` → `1,030,218`: a count as tables and messages show it.
-pub fn thousands(v: u64) -> String {
-    let digits = v.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
-}
+/// `1030218` → `1,030,218`: a count as tables and messages show it (one implementation,
+/// tune-spec's, shared with the messages of the crates below this one).
+pub use tune_spec::thousands;
 
 /// One cell: what a table shows, what CSV carries and what JSON holds.
 #[derive(Debug, Clone, PartialEq)]

@@ -244,8 +244,8 @@ impl DataSpec {
                 return bad(
                     "test_split",
                     format!(
-                        "is {f}: give the fraction of the training images to test on, between \
-                         0 and 1 (e.g. 0.2)"
+                        "is {f}: test_split must be a fraction between 0 and 1 (exclusive), the \
+                         share of the training images to test on, e.g. 0.2"
                     ),
                 );
             }

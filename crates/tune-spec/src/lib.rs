@@ -9,9 +9,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fmt;
 
+mod count;
 mod datasets;
 mod field;
 
+pub use count::{count, thousands};
 pub use datasets::{
     DATASET_NAMES, DATASETS, DataSpec, DataSpecError, DatasetName, FASHION_MNIST, Format, MNIST,
     TestSet, UserData, dataset, parse_size,
@@ -103,8 +105,11 @@ impl fmt::Display for InputShape {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{}x{}x{}, {} classes",
-            self.height, self.width, self.channels, self.classes
+            "{}x{}x{}, {}",
+            self.height,
+            self.width,
+            self.channels,
+            count(self.classes, "class")
         )
     }
 }

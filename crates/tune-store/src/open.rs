@@ -154,6 +154,13 @@ fn tables_text(tables: &[String]) -> String {
     text
 }
 
+/// Statements slower than [`SLOW_STATEMENT`] are logged at this level: debug (`-vv`), not sqlx's
+/// default warning, which users saw during normal runs (a checkpoint's INSERT waiting over 1 s
+/// for the SQLite write lock on a loaded machine is normal, not a problem to report).
+const SLOW_STATEMENT_LEVEL: log::LevelFilter = log::LevelFilter::Debug;
+/// The duration above which a statement counts as slow.
+const SLOW_STATEMENT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Switches the SQLite file at `file` from WAL to the rollback journal, if no other connection
 /// has it open (see [`Store::close`]); failures are logged and otherwise ignored.
 async fn leave_wal(file: &std::path::Path) {
@@ -311,7 +318,8 @@ impl Store {
         }
         let connect = connect
             .busy_timeout(options.busy_timeout)
-            .foreign_keys(true);
+            .foreign_keys(true)
+            .log_slow_statements(SLOW_STATEMENT_LEVEL, SLOW_STATEMENT);
         let exists = !memory && path.exists();
         if exists {
             // SQLite keeps its write-ahead log beside the name used: through a second hard link
@@ -488,7 +496,9 @@ impl Store {
             target: shown.clone(),
             source,
         };
-        let mut connect = PgConnectOptions::from_str(target).map_err(open_err)?;
+        let mut connect = PgConnectOptions::from_str(target)
+            .map_err(open_err)?
+            .log_slow_statements(SLOW_STATEMENT_LEVEL, SLOW_STATEMENT);
         if let Some(schema) = &options.pg_schema {
             if !plain_identifier(schema) {
                 return Err(StoreError::InvalidSchema(schema.clone()));

@@ -1008,3 +1008,418 @@ fn class_names_and_class_sets_that_do_not_agree_exit_2() {
         "{err}"
     );
 }
+
+/// `tune data list --grid GRID` on a grid the test expects to be refused: exit 2; its stderr.
+fn bad_listing(dir: &Path, grid: &Path) -> String {
+    let out = run(tune(dir).args(["data", "list", "--grid"]).arg(grid), false);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    stderr(&out)
+}
+
+/// Writes `root/CLASS/I.png`, `per_class` 4x4 RGB images in each class (red, green and blue
+/// differ, so the colour is real).
+fn rgb_class_folders(root: &Path, classes: &[&str], per_class: u8) {
+    for class in classes {
+        let d = root.join(class);
+        std::fs::create_dir_all(&d).unwrap();
+        for i in 0..per_class {
+            image::RgbImage::from_pixel(4, 4, image::Rgb([i * 40 + 10, 200 - i * 30, 90]))
+                .save(d.join(format!("{i}.png")))
+                .unwrap();
+        }
+    }
+}
+
+/// Colour is never dropped silently: without `channels`, a colour test folder beside grayscale
+/// training folders is refused, naming a colour image and `channels = 3`; with `channels = 3`
+/// both are read as RGB, and colour training folders make the data set RGB by themselves.
+#[test]
+fn colour_test_images_beside_grayscale_training_images_exit_2_unless_channels_is_given() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    gray_class_folders(&dir.join("train"), &["a", "b"], 3);
+    rgb_class_folders(&dir.join("test"), &["a", "b"], 2);
+    let table = |channels: &str| {
+        format!(
+            "[datasets.mine]\nformat = \"folder\"\ntrain = \"train\"\ntest = \"test\"\n\
+             {channels}\n{FIXED}"
+        )
+    };
+    let grid = write_grid(dir, "bad.toml", &table(""));
+    let err = bad_listing(dir, &grid);
+    assert!(err.contains("a.png") || err.contains("0.png"), "{err}");
+    assert!(err.contains("test"), "{err}");
+    assert!(err.contains("is a colour image"), "{err}");
+    assert!(err.contains("channels = 3"), "{err}");
+    let err = bad_grid(dir, &table(""));
+    assert!(
+        err.contains("is a colour image") && err.contains("channels = 3"),
+        "{err}"
+    );
+
+    let grid = write_grid(dir, "rgb.toml", &table("channels = 3"));
+    let row = listed(dir, &grid);
+    assert_eq!(row["channels"], 3, "{row}");
+    // Grayscale training images with colour ones in the same split: RGB by detection.
+    rgb_class_folders(&dir.join("train"), &["a"], 1);
+    let grid = write_grid(dir, "detected.toml", &table(""));
+    let row = listed(dir, &grid);
+    assert_eq!(row["channels"], 3, "{row}");
+}
+
+/// A data set that cannot be read is reported by `tune data list --grid` exactly as by `tune
+/// run`: the same message, starting with the grid file, line and column of the table, exit 2.
+#[test]
+fn data_list_reports_an_unreadable_data_set_exactly_as_run_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(
+        dir.join("ragged.csv"),
+        "label,pixel1,pixel2,pixel3,pixel4\n1,2,3,4,5\n4,5\n",
+    )
+    .unwrap();
+    let text = format!(
+        "name = \"x\"\n\n[datasets.mine]\nformat = \"csv\"\ntrain = \"ragged.csv\"\n\
+         test_split = 0.5\n\n{FIXED}"
+    );
+    let from_run = bad_grid(dir, &text);
+    let grid = dir.join("bad.toml");
+    let from_list = bad_listing(dir, &grid);
+    let error = |s: &str| {
+        s.lines()
+            .find(|l| l.starts_with("error:"))
+            .unwrap_or_else(|| panic!("no error line: {s}"))
+            .to_string()
+    };
+    assert_eq!(error(&from_list), error(&from_run));
+    let prefix = format!("error: {}:3:", grid.display());
+    assert!(error(&from_list).starts_with(&prefix), "{from_list}");
+    assert!(
+        from_list.contains("ragged.csv") && from_list.contains("line 3"),
+        "{from_list}"
+    );
+}
+
+/// 3,072 pixel columns are 32x32x3, never a grayscale square: the error says `channels = 3`,
+/// and with it the file reads as 32x32 RGB.
+#[test]
+fn a_csv_of_3072_pixel_columns_without_channels_hints_channels_3() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let labels = [0u8, 1, 0, 1];
+    let pixels: Vec<u8> = (0..4 * 3072).map(|i| (i % 251) as u8).collect();
+    write_csv(&dir.join("rgb.csv"), &pixels, &labels);
+    let table = |channels: &str| {
+        format!(
+            "[datasets.mine]\nformat = \"csv\"\ntrain = \"rgb.csv\"\ntest_split = 0.5\n\
+             {channels}\n{FIXED}"
+        )
+    };
+    let grid = write_grid(dir, "bad.toml", &table(""));
+    let err = bad_listing(dir, &grid);
+    assert!(err.contains("3072 = 32x32x3"), "{err}");
+    assert!(err.contains("set channels = 3"), "{err}");
+    let grid = write_grid(dir, "ok.toml", &table("channels = 3"));
+    let row = listed(dir, &grid);
+    assert_eq!(
+        (row["size"].as_str(), &row["channels"]),
+        (Some("32x32"), &serde_json::json!(3))
+    );
+    // 784 + 1 columns, not 3 x a square: no such hint.
+    let pixels: Vec<u8> = vec![7; 4 * 785];
+    write_csv(&dir.join("rgb.csv"), &pixels, &labels);
+    let err = bad_listing(dir, &grid);
+    assert!(
+        !err.contains("32x32x3") && err.contains("785 pixel columns"),
+        "{err}"
+    );
+}
+
+/// Kaggle CSVs with an `id` column (first, or after `label`): the label is found by name, and
+/// columns whose names hold no number are not pixels: ignored and named in a note, the images
+/// the same as those of the file without them (same content hash).
+#[test]
+fn csv_columns_other_than_label_and_pixels_are_ignored_with_a_note() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let labels = [0u8, 1, 2, 0, 1, 2];
+    let pixels: Vec<u8> = (0..6 * 16).map(|i| (i * 7 % 256) as u8).collect();
+    write_csv(&dir.join("plain.csv"), &pixels, &labels);
+    // The same rows with an `id` column placed first, then after `label`.
+    let plain = std::fs::read_to_string(dir.join("plain.csv")).unwrap();
+    let mut first = String::new();
+    let mut second = String::new();
+    for (i, line) in plain.lines().enumerate() {
+        let (label, rest) = line.split_once(',').unwrap();
+        let id = if i == 0 {
+            "id".to_string()
+        } else {
+            format!("{}", 9000 + i)
+        };
+        writeln!(first, "{id},{line}").unwrap();
+        writeln!(second, "{label},{id},{rest}").unwrap();
+    }
+    std::fs::write(dir.join("id_first.csv"), first).unwrap();
+    std::fs::write(dir.join("id_second.csv"), second).unwrap();
+    let table = |file: &str| {
+        format!(
+            "[datasets.mine]\nformat = \"csv\"\ntrain = \"{file}\"\ntest = \"{file}\"\n\n{FIXED}"
+        )
+    };
+    let hash = |file: &str| {
+        let grid = write_grid(dir, &format!("{file}.toml"), &table(file));
+        let out = run(
+            tune(dir)
+                .args(["data", "list", "--grid"])
+                .arg(&grid)
+                .args(["--format", "json"]),
+            true,
+        );
+        let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert_eq!(v[0]["size"], "4x4", "{v}");
+        (v[0]["sha256"].as_str().unwrap().to_string(), stderr(&out))
+    };
+    let (plain_hash, plain_notes) = hash("plain.csv");
+    assert!(!plain_notes.contains("ignored"), "{plain_notes}");
+    for file in ["id_first.csv", "id_second.csv"] {
+        let (h, notes) = hash(file);
+        assert_eq!(h, plain_hash, "{file}");
+        assert!(notes.contains("column `id` ignored"), "{notes}");
+        assert!(notes.contains(file), "{notes}");
+    }
+}
+
+/// A symbolic link whose target is gone, as an image or as a class folder, is an error naming
+/// it (exit 2), not a file quietly counted as ignored.
+#[test]
+fn a_dangling_symbolic_link_in_an_image_folder_exits_2_naming_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let folders = gray_class_folders(&dir.join("imgs"), &["a", "b"], 3);
+    let grid = write_grid(
+        dir,
+        "bad.toml",
+        &format!(
+            "[datasets.mine]\nformat = \"folder\"\ntrain = \"imgs\"\ntest_split = 0.5\n\n{FIXED}"
+        ),
+    );
+    for (link, target) in [
+        (folders[0].join("moved"), dir.join("elsewhere/x.png")),
+        (folders[0].join("moved.png"), dir.join("elsewhere/x.png")),
+        (dir.join("imgs/c"), dir.join("elsewhere/c")),
+    ] {
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let err = bad_listing(dir, &grid);
+        assert!(err.contains(&link.display().to_string()), "{err}");
+        assert!(err.contains("symbolic link"), "{err}");
+        assert!(err.contains(&target.display().to_string()), "{err}");
+        let err = bad_grid(dir, &std::fs::read_to_string(&grid).unwrap());
+        assert!(err.contains("symbolic link"), "{err}");
+        std::fs::remove_file(&link).unwrap();
+    }
+    // An editor's lock file (a hidden dangling link) stays ignored.
+    std::os::unix::fs::symlink("user@host.123", folders[0].join(".#0.png")).unwrap();
+    listed(dir, &grid);
+}
+
+/// IDX image and label files each gzip-compressed or not, in any mix, the label file found
+/// beside the images with or without `.gz`; a CSV or PNG given as IDX is named as such.
+#[test]
+fn idx_files_mix_gzip_and_raw_and_other_formats_given_as_idx_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let images = tune_data::idx::Images {
+        count: 6,
+        rows: 5,
+        cols: 3,
+        pixels: (0..90).map(|i| (i * 3) as u8).collect(),
+    };
+    let labels = [0u8, 1, 2, 0, 1, 2];
+    let mut hashes = Vec::new();
+    for (i, (gz_images, gz_labels)) in [(true, false), (false, true), (true, true)]
+        .into_iter()
+        .enumerate()
+    {
+        let d = dir.join(format!("mix{i}"));
+        std::fs::create_dir_all(&d).unwrap();
+        let gz = |on: bool| if on { ".gz" } else { "" };
+        let image_file = format!("train-images-idx3-ubyte{}", gz(gz_images));
+        tune_data::idx::write_images(&d.join(&image_file), &images, gz_images).unwrap();
+        tune_data::idx::write_labels(
+            &d.join(format!("train-labels-idx1-ubyte{}", gz(gz_labels))),
+            &labels,
+            gz_labels,
+        )
+        .unwrap();
+        let grid = write_grid(
+            &d,
+            "grid.toml",
+            &format!(
+                "[datasets.mine]\nformat = \"idx\"\ntrain = \"{image_file}\"\n\
+                 test = \"{image_file}\"\n\n{FIXED}"
+            ),
+        );
+        let row = listed(&d, &grid);
+        assert_eq!(row["size"], "5x3", "{row}");
+        hashes.push(row["sha256"].clone());
+    }
+    assert!(hashes.windows(2).all(|w| w[0] == w[1]), "{hashes:?}");
+
+    write_csv(&dir.join("digits.csv"), &[1, 2, 3, 4], &[0, 1]);
+    image::GrayImage::from_pixel(4, 4, image::Luma([9]))
+        .save(dir.join("one.png"))
+        .unwrap();
+    for (file, looks) in [
+        ("digits.csv", "use format csv"),
+        ("one.png", "use format folder"),
+    ] {
+        let grid = write_grid(
+            dir,
+            "bad.toml",
+            &format!(
+                "[datasets.mine]\nformat = \"idx\"\ntrain = \"{file}\"\ntest_split = 0.5\n\n{FIXED}"
+            ),
+        );
+        let err = bad_listing(dir, &grid);
+        assert!(
+            err.contains(file) && err.contains("is not an IDX file"),
+            "{err}"
+        );
+        assert!(err.contains(looks), "{err}");
+        assert!(!err.contains("label file"), "{err}");
+    }
+}
+
+/// The folder of decoded data sets stays within `TUNE_DECODED_CACHE_MB`: writing an entry
+/// prunes the least recently used ones (a read counts as a use), never the one just written.
+#[test]
+fn the_decoded_data_cache_prunes_the_least_recently_used_entries_beyond_its_bound() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mut grids = Vec::new();
+    for (i, name) in ["a", "b", "c"].iter().enumerate() {
+        let labels = [0u8, 1, 0, 1, 0, 1];
+        let pixels: Vec<u8> = (0..6 * 16).map(|p| (p * (i + 2) % 256) as u8).collect();
+        write_csv(&dir.join(format!("{name}.csv")), &pixels, &labels);
+        write_csv(&dir.join(format!("{name}_test.csv")), &pixels, &labels);
+        grids.push(write_grid(
+            dir,
+            &format!("{name}.toml"),
+            &format!(
+                "[datasets.mine]\nformat = \"csv\"\ntrain = \"{name}.csv\"\n\
+                 test = \"{name}_test.csv\"\n\n{FIXED}"
+            ),
+        ));
+    }
+    let cache = dir.join("cache/decoded");
+    let entries = || -> std::collections::BTreeMap<String, u64> {
+        std::fs::read_dir(&cache)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tunedata"))
+            .map(|e| {
+                let len = e.metadata().unwrap().len();
+                (e.file_name().to_string_lossy().into_owned(), len)
+            })
+            .collect()
+    };
+    let list = |grid: &Path, mib: &str| {
+        run(
+            tune(dir)
+                .env("TUNE_DECODED_CACHE_MB", mib)
+                .args(["data", "list", "--grid"])
+                .arg(grid)
+                .args(["--format", "json"]),
+            true,
+        );
+    };
+    list(&grids[0], "2048");
+    let after_a = entries();
+    assert_eq!(after_a.len(), 1);
+    let a = after_a.keys().next().unwrap().clone();
+    // Room for two entries of this size, not three.
+    let size = after_a[&a];
+    let bound = format!("{}", (size as f64 * 2.5) / (1024.0 * 1024.0));
+    list(&grids[1], &bound);
+    let after_b = entries();
+    assert_eq!(after_b.len(), 2, "{after_b:?}");
+    let b = after_b.keys().find(|k| **k != a).unwrap().clone();
+    // A read of `a` makes `b` the least recently used.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    list(&grids[0], &bound);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    list(&grids[2], &bound);
+    let after_c = entries();
+    assert_eq!(after_c.len(), 2, "{after_c:?}");
+    assert!(after_c.contains_key(&a), "{after_c:?}");
+    assert!(!after_c.contains_key(&b), "{after_c:?}");
+    // A bound below one entry keeps only the entry just written.
+    list(&grids[1], "0");
+    let after = entries();
+    assert_eq!(after.keys().collect::<Vec<_>>(), vec![&b], "{after:?}");
+}
+
+/// Small things a new user met: `test_split = 0` is explained as a fraction, a data set table no
+/// job uses is named in a warning, and one class is `1 class`.
+#[test]
+fn test_split_0_an_unused_data_set_table_and_one_class_read_well() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (pixels, labels) = digits(20);
+    write_csv(&dir.join("ok.csv"), &pixels, &labels);
+    for split in ["0", "1", "0.0"] {
+        let err = bad_grid(
+            dir,
+            &format!(
+                "[datasets.mine]\nformat = \"csv\"\ntrain = \"ok.csv\"\ntest_split = {split}\n\n{FIXED}"
+            ),
+        );
+        assert!(err.contains("datasets.mine.test_split"), "{err}");
+        assert!(
+            err.contains("must be a fraction between 0 and 1 (exclusive)") && err.contains("0.2"),
+            "{err}"
+        );
+        assert!(!err.contains("integer"), "{err}");
+    }
+
+    let grid = write_grid(
+        dir,
+        "unused.toml",
+        &format!(
+            "[datasets.mine]\nformat = \"csv\"\ntrain = \"ok.csv\"\ntest_split = 0.2\n\n\
+             [datasets.spare]\nformat = \"csv\"\ntrain = \"ok.csv\"\ntest_split = 0.2\n\n{FIXED}"
+        ),
+    );
+    let out = run(
+        tune(dir)
+            .arg("run")
+            .arg(&grid)
+            .args(["--db", "results.db", "--dry-run", "--no-calibrate"]),
+        true,
+    );
+    let err = stderr(&out);
+    let warning = format!("warning: {}:6:", grid.display());
+    assert!(err.contains(&warning), "{err}");
+    assert!(err.contains("no job uses [datasets.spare]"), "{err}");
+    assert!(!err.contains("[datasets.mine] ("), "{err}");
+
+    // Test files with a label the training files (one class) lack.
+    write_csv(&dir.join("zeros.csv"), &[1, 2, 3, 4, 5, 6, 7, 8], &[0, 0]);
+    write_csv(&dir.join("mixed.csv"), &[1, 2, 3, 4, 5, 6, 7, 8], &[0, 1]);
+    let out = run(
+        tune(dir).args([
+            "train",
+            "--data",
+            "zeros.csv",
+            "--test",
+            "mixed.csv",
+            "--data-format",
+            "csv",
+        ]),
+        false,
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("the data set has 1 class (0-0)"), "{err}");
+    assert!(!err.contains("1 classes"), "{err}");
+}

@@ -1,5 +1,7 @@
 //! Kaggle's CSV layout: a header row, a column named `label` (anywhere, usually first) holding
 //! class indices, and one column per pixel value, whole numbers 0-255, one image per row.
+//! Pixel columns are usually named with their number (`pixel1`, `0`, `r0c0`); if they are, other
+//! columns, whose names hold no digit (`id`, `filename`), are ignored and named in a note.
 //!
 //! Pixels are in the order of the columns: row-major, and for RGB interleaved per pixel
 //! (`R,G,B,R,G,B,...`, numpy's `(N, H, W, 3)` flattened), stored planar after reading.
@@ -22,9 +24,10 @@ pub(crate) fn read(
     let limit = class_limit(spec, None, train);
     let mut images = Vec::new();
     let mut labels = Vec::new();
+    let mut notes = Vec::new();
     let mut shape: Option<(PathBuf, (usize, usize, usize))> = None;
     for path in paths {
-        let file_shape = read_file(spec, path, limit, &mut images, &mut labels)?;
+        let file_shape = read_file(spec, path, limit, &mut images, &mut labels, &mut notes)?;
         match &shape {
             None => shape = Some((path.clone(), file_shape)),
             Some((first, s)) if *s != file_shape => {
@@ -54,7 +57,7 @@ pub(crate) fn read(
         width,
         channels,
         classes: None,
-        notes: Vec::new(),
+        notes,
     })
 }
 
@@ -65,13 +68,28 @@ fn invalid(path: &Path, problem: DataProblem) -> DataError {
     }
 }
 
-/// Reads one file, appending its images (planar) and labels; returns its image shape.
+/// `` `id`, `name` `` (at most 5, then `...`): the header's columns `which`, for messages.
+fn names(header: &csv::ByteRecord, which: &[usize]) -> String {
+    let mut out: Vec<String> = which
+        .iter()
+        .take(5)
+        .map(|&j| format!("`{}`", super::printable(&header[j], 40)))
+        .collect();
+    if which.len() > 5 {
+        out.push("...".into());
+    }
+    out.join(", ")
+}
+
+/// Reads one file, appending its images (planar) and labels and its notes (ignored columns);
+/// returns its image shape.
 fn read_file(
     spec: &DataSpec,
     path: &Path,
     limit: usize,
     images: &mut Vec<u8>,
     labels: &mut Vec<u8>,
+    notes: &mut Vec<String>,
 ) -> Result<(usize, usize, usize), DataError> {
     let file = File::open(path).map_err(|e| DataError::io("open", path, e))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
@@ -105,9 +123,36 @@ fn read_file(
                 },
             )
         })?;
-    let pixels = header.len() - 1;
-    let (height, width, channels) =
-        shape(spec, pixels).map_err(|m| invalid(path, DataProblem::CsvShape(m)))?;
+    // When pixel columns are numbered (`pixel1`, `0`), columns other than `label` whose names
+    // hold no digit (`id`, `filename`) are not pixels; without numbered columns all are pixels.
+    let numbered = |j: usize| header[j].iter().any(u8::is_ascii_digit);
+    let mut skipped: Vec<usize> = (0..header.len())
+        .filter(|&j| j != label_col && !numbered(j))
+        .collect();
+    if !(0..header.len()).any(|j| j != label_col && numbered(j)) {
+        skipped.clear();
+    }
+    let pixels = header.len() - 1 - skipped.len();
+    let (height, width, channels) = shape(spec, pixels).map_err(|m| {
+        let m = if skipped.is_empty() {
+            m
+        } else {
+            format!(
+                "{m} (columns {} are not pixels: their names hold no number)",
+                names(&header, &skipped)
+            )
+        };
+        invalid(path, DataProblem::CsvShape(m))
+    })?;
+    if !skipped.is_empty() {
+        notes.push(format!(
+            "{}: column{} {} ignored: not `label` and not a pixel (pixel columns are named with \
+             their number, e.g. pixel1 or 0)",
+            path.display(),
+            if skipped.len() == 1 { "" } else { "s" },
+            names(&header, &skipped)
+        ));
+    }
     let column = |j: usize| super::printable(&header[j], 40);
     // A row is about two bytes per pixel: reserve for the rows the file is likely to hold.
     let rows_guess = (size / (2 * pixels as u64 + 2)) as usize;
@@ -147,7 +192,7 @@ fn read_file(
         labels.push(label as u8);
         let mut k = 0;
         for (j, cell) in record.iter().enumerate() {
-            if j == label_col {
+            if j == label_col || skipped.contains(&j) {
                 continue;
             }
             row[k] = match parse_byte(cell) {
@@ -235,10 +280,21 @@ fn shape(spec: &DataSpec, pixels: usize) -> Result<(usize, usize, usize), String
             if pixels.is_multiple_of(c) && side * side == per_channel {
                 Ok((side, side, c))
             } else {
-                Err(format!(
-                    "{pixels} pixel columns are not a square image of {c} channel(s) (the largest \
-                     square is {side}x{side}): give the images' size, size = [HEIGHT, WIDTH]"
-                ))
+                // 3 x a square is an RGB square (never also a square: sqrt 3 is irrational).
+                let rgb = (pixels / 3).isqrt();
+                if c != 3 && 3 * rgb * rgb == pixels {
+                    Err(format!(
+                        "{pixels} pixel columns are not a square image of {c} channel(s), but \
+                         {pixels} = {rgb}x{rgb}x3: for RGB images set channels = 3 (values R,G,B \
+                         per pixel, row by row), or give the images' size, size = [HEIGHT, WIDTH]"
+                    ))
+                } else {
+                    Err(format!(
+                        "{pixels} pixel columns are not a square image of {c} channel(s) (the \
+                         largest square is {side}x{side}): give the images' size, size = \
+                         [HEIGHT, WIDTH]"
+                    ))
+                }
             }
         }
     }

@@ -133,14 +133,32 @@ fn is_image(path: &Path) -> bool {
         .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
 }
 
-/// The entries of `dir`: name, path and whether it is a folder (following links).
+/// The entries of `dir`: name, path and whether it is a folder (following links). A link whose
+/// target does not exist is an error naming it ([`DataProblem::BrokenLink`]): most likely a moved
+/// image or class folder, not meant to be skipped. Hidden ones are left to the caller to ignore
+/// (editors' lock files, `.#name`, are dangling links).
 fn read_dir(dir: &Path) -> Result<Vec<(String, PathBuf, bool)>, DataError> {
     let err = |e| DataError::io("read folder", dir, e);
     let mut out = Vec::new();
     for entry in fs::read_dir(dir).map_err(err)? {
         let entry = entry.map_err(err)?;
         let path = entry.path();
-        let is_dir = fs::metadata(&path).map(|m| m.is_dir()).unwrap_or(false);
+        let is_dir = match fs::metadata(&path) {
+            Ok(m) => m.is_dir(),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound
+                    && path.is_symlink()
+                    && !entry.file_name().to_string_lossy().starts_with('.') =>
+            {
+                return Err(DataError::Invalid {
+                    path: path.clone(),
+                    problem: DataProblem::BrokenLink {
+                        target: fs::read_link(&path).unwrap_or_default(),
+                    },
+                });
+            }
+            Err(_) => false,
+        };
         out.push((
             entry.file_name().to_string_lossy().into_owned(),
             path,
@@ -229,7 +247,14 @@ pub(crate) fn read(
             )),
         });
     }
-    let channels = spec.channels.or(train.map(|t| t.channels));
+    // Without `channels`, test images follow grayscale training images only if they are
+    // grayscale too: colour is never dropped silently.
+    let gray_train = spec.channels.is_none() && train.is_some_and(|t| t.channels == 1);
+    let channels = if gray_train {
+        None
+    } else {
+        spec.channels.or(train.map(|t| t.channels))
+    };
     let decoded: Vec<Result<Decoded, DataError>> = scan
         .files
         .par_iter()
@@ -238,6 +263,14 @@ pub(crate) fn read(
     let mut images: Vec<Decoded> = Vec::with_capacity(decoded.len());
     for d in decoded {
         images.push(d?);
+    }
+    if gray_train && let Some(i) = images.iter().position(|d| d.colour) {
+        return Err(DataError::Invalid {
+            path: scan.files[i].0.clone(),
+            problem: DataProblem::ColourInGrayscale {
+                train: spec.train[0].clone(),
+            },
+        });
     }
     let channels = channels.unwrap_or(if images.iter().any(|d| d.colour) {
         3

@@ -247,15 +247,8 @@ pub fn finish_line(
     }
 }
 
-/// `1 job`, `2 jobs`, `13,310 jobs`: a count with thousands separators and a noun, plural unless
-/// the count is 1.
-pub fn count(n: usize, noun: &str) -> String {
-    format!(
-        "{} {noun}{}",
-        thousands(n as u64),
-        if n == 1 { "" } else { "s" }
-    )
-}
+/// `1 job`, `2 jobs`, `13,310 jobs`, `2 classes` (one implementation, tune-spec's).
+pub use tune_spec::count;
 
 /// `1,030,218` (one implementation, tune-report's).
 pub use tune_report::thousands;
@@ -346,11 +339,36 @@ pub async fn open_existing(db: &str, command: &str, how: &str) -> anyhow::Result
 /// Reads and expands a grid file, decoding the data sets of its own that its jobs use (once per
 /// run, see [`crate::runner::decode_user`]); a data set that cannot be read is a grid error
 /// naming the file, the table and the data file.
+/// A grid's own data set that no job uses is named in a warning (its files are not checked).
 pub fn load_grid(path: &std::path::Path) -> anyhow::Result<tune_grid::Grid> {
-    Ok(tune_grid::load_with(path, &mut |name, spec| {
+    let grid = tune_grid::load_with(path, &mut |name, spec| {
         crate::runner::decode_user(name, spec)
             .map(|(user, _)| user)
             .map_err(|e| crate::exit_codes::message(&e))
+    })?;
+    for d in grid.unused_datasets() {
+        eprintln!(
+            "warning: {}: no job uses [datasets.{}] (no `dataset = \"{}\"` in [fixed] or \
+             [axes]), so its files are not read or checked; use it or remove the table",
+            d.at, d.name, d.name
+        );
+    }
+    Ok(grid)
+}
+
+/// A grid's own data set `d`, decoded (from tune's cache of decoded data sets when that is
+/// current), for `tune data list --grid`. A data set that cannot be read is the grid error
+/// `tune run` gives for it ([`tune_grid::GridDataset::read_with`]: `FILE:LINE:COLUMN: data set
+/// ...`, exit 2).
+pub fn decode_grid_dataset(
+    d: &tune_grid::GridDataset,
+) -> anyhow::Result<tune_data::DecodedDataset> {
+    Ok(d.read_with(|_, spec| {
+        let decoded = match tune_data::decoded_cache_dir() {
+            Ok(dir) => tune_data::decode_cached(spec, &dir).map(|(d, _)| d),
+            Err(_) => tune_data::decode(spec),
+        };
+        decoded.map_err(|e| crate::exit_codes::message(&e.into()))
     })?)
 }
 

@@ -89,12 +89,8 @@ fn list_grid(grid: &std::path::Path, format: TableFormat) -> anyhow::Result<Exit
     ])
     .styled(Style::Borders);
     let mut notes = Vec::new();
-    let cache = tune_data::decoded_cache_dir();
     for d in &datasets {
-        let decoded = match &cache {
-            Ok(dir) => tune_data::decode_cached(&d.spec, dir)?.0,
-            Err(_) => tune_data::decode(&d.spec)?,
-        };
+        let decoded = common::decode_grid_dataset(d)?;
         let (train, test) = decoded.class_counts();
         let per_class = |counts: &[usize]| {
             let each: Vec<String> = decoded

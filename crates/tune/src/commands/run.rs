@@ -402,13 +402,13 @@ fn user_size(name: &str, user: &tune_spec::UserData) -> Option<DataSize> {
         train: d.train.len,
         test: d.test.len,
         source: format!(
-            "{name}: {} training and {} test images of {}x{}x{}, {} classes, SHA-256 {}{}",
-            common::thousands(d.train.len as u64),
-            common::thousands(d.test.len as u64),
+            "{name}: {} and {} of {}x{}x{}, {}, SHA-256 {}{}",
+            common::count(d.train.len, "training image"),
+            common::count(d.test.len, "test image"),
             user.input.height,
             user.input.width,
             user.input.channels,
-            user.input.classes,
+            common::count(user.input.classes, "class"),
             &user.sha256[..16],
             from.map_or_else(String::new, |p| format!(", from {}", p.display()))
         ),
