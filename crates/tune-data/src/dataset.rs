@@ -411,6 +411,16 @@ fn decode_checked(spec: &DataSpec) -> Result<DecodedDataset, DataError> {
         (None, Some(found)) => found.clone(),
         (None, None) => (0..=largest).map(|c| c.to_string()).collect(),
     };
+    if classes.len() < 2 {
+        return Err(spec_error(
+            spec,
+            format!(
+                "every image is of one class ({}): a classifier needs at least 2 classes; give \
+                 images of two classes or more",
+                classes.first().map_or("none", String::as_str)
+            ),
+        ));
+    }
     let train = DecodedSplit::new(train.images, train.labels, image_len);
     let test = DecodedSplit::new(test.images, test.labels, image_len);
     let train_counts = train.class_counts(classes.len());

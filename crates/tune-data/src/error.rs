@@ -332,6 +332,12 @@ pub enum DataProblem {
     #[error("{0}")]
     CsvShape(String),
 
+    /// The CSV file's columns do not say one image layout: two `label` columns, a pixel column
+    /// named twice, numbered pixel columns out of order or missing, or pixel columns that differ
+    /// from those of the data set's first training file.
+    #[error("{0}")]
+    CsvColumns(String),
+
     /// The CSV file cannot be parsed at all (the `csv` crate's message).
     #[error("not a readable CSV file ({0}); save it as comma-separated text")]
     CsvSyntax(String),

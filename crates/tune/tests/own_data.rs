@@ -1423,3 +1423,158 @@ fn test_split_0_an_unused_data_set_table_and_one_class_read_well() {
     assert!(err.contains("the data set has 1 class (0-0)"), "{err}");
     assert!(!err.contains("1 classes"), "{err}");
 }
+
+/// Pixels are taken by position: a test file whose pixel columns come in another order than the
+/// training file's, a pixel column named twice, numbered columns out of order, or a second
+/// `label` column is refused (exit 2) naming the file and column; pandas' index column
+/// (`Unnamed: 0`) is not a pixel. (Before: the shuffled test file trained with scrambled images
+/// and exit 0; `Unnamed: 0` was read as a pixel.)
+#[test]
+fn csv_pixel_columns_in_another_order_named_twice_or_a_second_label_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let labels = [0u8, 1, 2, 0, 1, 2];
+    let pixels: Vec<u8> = (0..6 * 16).map(|i| (i * 7 % 256) as u8).collect();
+    write_csv(&dir.join("plain.csv"), &pixels, &labels);
+    let plain = std::fs::read_to_string(dir.join("plain.csv")).unwrap();
+    // Rewrites every line's cells in the order `order` (indices into the line's cells).
+    let reorder = |file: &str, order: &[usize], header: Option<&str>| {
+        let mut out = String::new();
+        for (i, line) in plain.lines().enumerate() {
+            let cells: Vec<&str> = line.split(',').collect();
+            let row: Vec<&str> = order.iter().map(|&k| cells[k]).collect();
+            match (i, header) {
+                (0, Some(h)) => writeln!(out, "{h}").unwrap(),
+                _ => writeln!(out, "{}", row.join(",")).unwrap(),
+            }
+        }
+        std::fs::write(dir.join(file), out).unwrap();
+    };
+    // Columns 1 and 2 (pixel1, pixel2) swapped, names and values together: the same images
+    // by name, another order by position.
+    let mut swapped: Vec<usize> = (0..17).collect();
+    swapped.swap(1, 2);
+    reorder("swapped.csv", &swapped, None);
+    let mut twice = String::from("label");
+    for i in [1, 1].into_iter().chain(3..=16) {
+        write!(twice, ",pixel{i}").unwrap();
+    }
+    reorder("twice.csv", &(0..17).collect::<Vec<_>>(), Some(&twice));
+    let mut two_labels: Vec<usize> = (0..17).collect();
+    two_labels.push(0);
+    let mut header = String::from("label");
+    for i in 1..=16 {
+        write!(header, ",pixel{i}").unwrap();
+    }
+    reorder(
+        "two_labels.csv",
+        &two_labels,
+        Some(&format!("{header},label")),
+    );
+    let mut pandas = String::new();
+    for (i, line) in plain.lines().enumerate() {
+        let index = if i == 0 {
+            "Unnamed: 0".to_string()
+        } else {
+            (i - 1).to_string()
+        };
+        writeln!(pandas, "{index},{line}").unwrap();
+    }
+    std::fs::write(dir.join("pandas.csv"), pandas).unwrap();
+
+    let list = |name: &str, train: &str, test: &str| {
+        let grid = write_grid(
+            dir,
+            &format!("{name}.toml"),
+            &format!(
+                "[datasets.mine]\nformat = \"csv\"\ntrain = \"{train}\"\ntest = \"{test}\"\n\n{FIXED}"
+            ),
+        );
+        tune(dir)
+            .args(["data", "list", "--grid"])
+            .arg(&grid)
+            .args(["--format", "json"])
+            .output()
+            .unwrap()
+    };
+    // The test file in another order than the training file.
+    let out = list("order", "plain.csv", "swapped.csv");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("swapped.csv"), "{err}");
+    assert!(err.contains("`pixel2` where"), "{err}");
+    // Columns named otherwise than the training file's (pixel0..pixel15 against pixel1..).
+    let mut zero = String::from("label");
+    for i in 0..16 {
+        write!(zero, ",pixel{i}").unwrap();
+    }
+    reorder("zero.csv", &(0..17).collect::<Vec<_>>(), Some(&zero));
+    let out = list("zero", "plain.csv", "zero.csv");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("zero.csv"), "{err}");
+    assert!(err.contains("pixel column 1 is `pixel0` where"), "{err}");
+    assert!(err.contains("has `pixel1`"), "{err}");
+    // Alone, numbered columns out of order are refused too.
+    let out = list("alone", "swapped.csv", "swapped.csv");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("`pixel2` where `pixel1` belongs"),
+        "{}",
+        stderr(&out)
+    );
+    let out = list("twice", "twice.csv", "twice.csv");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("both named `pixel1`"),
+        "{}",
+        stderr(&out)
+    );
+    let out = list("labels", "two_labels.csv", "two_labels.csv");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("2 columns are named `label`"),
+        "{}",
+        stderr(&out)
+    );
+    // pandas' index column is ignored: the same content hash as the file without it.
+    let hash = |out: &std::process::Output| {
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(out));
+        let v: serde_json::Value = serde_json::from_str(&stdout(out)).unwrap();
+        v[0]["sha256"].as_str().unwrap().to_string()
+    };
+    let plain_hash = hash(&list("plain", "plain.csv", "plain.csv"));
+    let out = list("pandas", "pandas.csv", "pandas.csv");
+    assert_eq!(hash(&out), plain_hash);
+    assert!(
+        stderr(&out).contains("column `Unnamed: 0` ignored"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// A data set of one class is refused when it is read, by `tune data list` as by `tune run`
+/// (exit 2, naming the file); before, `data list` showed it and `run` said "`classes` is 1"
+/// without naming the data set.
+#[test]
+fn a_data_set_of_one_class_is_refused_by_data_list_and_run_naming_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let labels = [0u8; 6];
+    let pixels: Vec<u8> = (0..6 * 16).map(|i| (i * 7 % 256) as u8).collect();
+    write_csv(&dir.join("one.csv"), &pixels, &labels);
+    let grid = write_grid(
+        dir,
+        "one.toml",
+        &format!(
+            "[datasets.mine]\nformat = \"csv\"\ntrain = \"one.csv\"\ntest_split = 0.5\n\n{FIXED}"
+        ),
+    );
+    for args in [&["data", "list", "--grid"][..], &["run"][..]] {
+        let out = tune(dir).args(args).arg(&grid).output().unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("one.csv"), "{args:?}: {err}");
+        assert!(err.contains("needs at least 2 classes"), "{args:?}: {err}");
+    }
+}

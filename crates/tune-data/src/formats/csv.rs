@@ -1,7 +1,10 @@
 //! Kaggle's CSV layout: a header row, a column named `label` (anywhere, usually first) holding
 //! class indices, and one column per pixel value, whole numbers 0-255, one image per row.
 //! Pixel columns are usually named with their number (`pixel1`, `0`, `r0c0`); if they are, other
-//! columns, whose names hold no digit (`id`, `filename`), are ignored and named in a note.
+//! columns, whose names hold no digit (`id`, `filename`), and pandas' index column (`Unnamed: 0`)
+//! are ignored and named in a note. Pixels are taken by position, so every file of a data set
+//! must name the same pixel columns in the same order, no pixel column may be named twice, and
+//! columns numbered with one prefix (`pixel1`, `pixel2`, ...) must come in their order.
 //!
 //! Pixels are in the order of the columns: row-major, and for RGB interleaved per pixel
 //! (`R,G,B,R,G,B,...`, numpy's `(N, H, W, 3)` flattened), stored planar after reading.
@@ -26,8 +29,25 @@ pub(crate) fn read(
     let mut labels = Vec::new();
     let mut notes = Vec::new();
     let mut shape: Option<(PathBuf, (usize, usize, usize))> = None;
+    // Every file of the data set names the same pixel columns in the same order as the first
+    // training file: pixels are taken by position, so another order would scramble the images.
+    let mut reference: Option<(PathBuf, Vec<Vec<u8>>)> = match (train, spec.train.first()) {
+        (Some(_), Some(first)) => {
+            let (_, header) = open(first)?;
+            Some((first.clone(), layout(first, &header)?.pixel_names(&header)))
+        }
+        _ => None,
+    };
     for path in paths {
-        let file_shape = read_file(spec, path, limit, &mut images, &mut labels, &mut notes)?;
+        let file_shape = read_file(
+            spec,
+            path,
+            limit,
+            &mut reference,
+            &mut images,
+            &mut labels,
+            &mut notes,
+        )?;
         match &shape {
             None => shape = Some((path.clone(), file_shape)),
             Some((first, s)) if *s != file_shape => {
@@ -81,66 +101,201 @@ fn names(header: &csv::ByteRecord, which: &[usize]) -> String {
     out.join(", ")
 }
 
-/// Reads one file, appending its images (planar) and labels and its notes (ignored columns);
-/// returns its image shape.
-fn read_file(
-    spec: &DataSpec,
-    path: &Path,
-    limit: usize,
-    images: &mut Vec<u8>,
-    labels: &mut Vec<u8>,
-    notes: &mut Vec<String>,
-) -> Result<(usize, usize, usize), DataError> {
+/// Opens a CSV file and reads its header row.
+fn open(path: &Path) -> Result<(csv::Reader<File>, csv::ByteRecord), DataError> {
     let file = File::open(path).map_err(|e| DataError::io("open", path, e))?;
-    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let syntax = |e: csv::Error| match e.into_kind() {
-        csv::ErrorKind::Io(e) => DataError::io("read", path, e),
-        kind => invalid(path, DataProblem::CsvSyntax(format!("{kind:?}"))),
-    };
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
         .buffer_capacity(1 << 20)
         .from_reader(file);
-    let header = reader.byte_headers().map_err(syntax)?.clone();
-    let label_col = header
-        .iter()
-        .position(|h| h.trim_ascii().eq_ignore_ascii_case(b"label"))
-        .ok_or_else(|| {
-            let cells: Vec<String> = header
-                .iter()
-                .take(4)
-                .map(|c| super::printable(c, 20))
-                .collect();
-            let more = if header.len() > 4 { ",..." } else { "" };
-            // What the file looks like, when that is not a CSV file (a PNG read as CSV, ...).
-            let looks = Some(super::looks_like(path)).filter(|l| !l.contains("CSV"));
-            invalid(
-                path,
-                DataProblem::CsvNoLabel {
-                    header: format!("{}{more}", cells.join(",")),
-                    looks: looks.unwrap_or_default(),
-                },
-            )
-        })?;
+    let header = reader.byte_headers().map_err(|e| syntax(path, e))?.clone();
+    Ok((reader, header))
+}
+
+fn syntax(path: &Path, e: csv::Error) -> DataError {
+    match e.into_kind() {
+        csv::ErrorKind::Io(e) => DataError::io("read", path, e),
+        kind => invalid(path, DataProblem::CsvSyntax(format!("{kind:?}"))),
+    }
+}
+
+/// Which columns of a header are the label, which are ignored, which are pixels.
+struct Layout {
+    label: usize,
+    /// Columns that are neither the label nor pixels (`id`, `filename`, pandas' `Unnamed: 0`).
+    skipped: Vec<usize>,
+}
+
+impl Layout {
+    fn is_pixel(&self, j: usize) -> bool {
+        j != self.label && !self.skipped.contains(&j)
+    }
+
+    /// The pixel columns' names, in file order.
+    fn pixel_names(&self, header: &csv::ByteRecord) -> Vec<Vec<u8>> {
+        (0..header.len())
+            .filter(|&j| self.is_pixel(j))
+            .map(|j| header[j].trim_ascii().to_vec())
+            .collect()
+    }
+}
+
+/// A column name `PREFIX` + decimal number (`pixel17`, `0`): the prefix and the number.
+fn numbered_name(name: &[u8]) -> Option<(&[u8], u64)> {
+    let digits = name.iter().rev().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || digits > 18 {
+        return None;
+    }
+    let (prefix, number) = name.split_at(name.len() - digits);
+    Some((prefix, std::str::from_utf8(number).ok()?.parse().ok()?))
+}
+
+/// Finds the label and the pixel columns of `header` (file `path`) and checks them: one `label`
+/// column; no pixel column named twice; numbered pixel columns of one prefix (`pixel1`,
+/// `pixel2`, ...) in their order, none missing.
+fn layout(path: &Path, header: &csv::ByteRecord) -> Result<Layout, DataError> {
+    let is_label = |j: usize| header[j].trim_ascii().eq_ignore_ascii_case(b"label");
+    let labels: Vec<usize> = (0..header.len()).filter(|&j| is_label(j)).collect();
+    let Some(&label) = labels.first() else {
+        let cells: Vec<String> = header
+            .iter()
+            .take(4)
+            .map(|c| super::printable(c, 20))
+            .collect();
+        let more = if header.len() > 4 { ",..." } else { "" };
+        // What the file looks like, when that is not a CSV file (a PNG read as CSV, ...).
+        let looks = Some(super::looks_like(path)).filter(|l| !l.contains("CSV"));
+        return Err(invalid(
+            path,
+            DataProblem::CsvNoLabel {
+                header: format!("{}{more}", cells.join(",")),
+                looks: looks.unwrap_or_default(),
+            },
+        ));
+    };
+    if labels.len() > 1 {
+        return Err(invalid(
+            path,
+            DataProblem::CsvColumns(format!(
+                "{} columns are named `label` (columns {}): keep one label column",
+                labels.len(),
+                labels
+                    .iter()
+                    .map(|j| (j + 1).to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        ));
+    }
     // When pixel columns are numbered (`pixel1`, `0`), columns other than `label` whose names
-    // hold no digit (`id`, `filename`) are not pixels; without numbered columns all are pixels.
-    let numbered = |j: usize| header[j].iter().any(u8::is_ascii_digit);
+    // hold no digit (`id`, `filename`) and pandas' index column (`Unnamed: 0`) are not pixels;
+    // without numbered columns all are pixels.
+    let name = |j: usize| header[j].trim_ascii();
+    let numbered = |j: usize| name(j).iter().any(u8::is_ascii_digit);
+    let pandas_index = |j: usize| name(j).starts_with(b"Unnamed:");
     let mut skipped: Vec<usize> = (0..header.len())
-        .filter(|&j| j != label_col && !numbered(j))
+        .filter(|&j| j != label && (!numbered(j) || pandas_index(j)))
         .collect();
-    if !(0..header.len()).any(|j| j != label_col && numbered(j)) {
+    if !(0..header.len()).any(|j| j != label && numbered(j) && !pandas_index(j)) {
         skipped.clear();
     }
+    let layout = Layout { label, skipped };
+    let pixels: Vec<usize> = (0..header.len()).filter(|&j| layout.is_pixel(j)).collect();
+    let mut seen = std::collections::HashMap::new();
+    for &j in &pixels {
+        if let Some(first) = seen.insert(name(j), j) {
+            return Err(invalid(
+                path,
+                DataProblem::CsvColumns(format!(
+                    "columns {} and {} are both named `{}`: every pixel column needs its own name",
+                    first + 1,
+                    j + 1,
+                    super::printable(name(j), 40)
+                )),
+            ));
+        }
+    }
+    // Numbered columns of one prefix say the order of the pixels: they must come in it.
+    let numbers: Option<Vec<(&[u8], u64)>> =
+        pixels.iter().map(|&j| numbered_name(name(j))).collect();
+    if let Some(numbers) = numbers
+        && let Some(&(prefix, start)) = numbers.first()
+        && numbers.iter().all(|(p, _)| *p == prefix)
+    {
+        for (k, (&j, &(_, n))) in pixels.iter().zip(&numbers).enumerate() {
+            let expected = start + k as u64;
+            if n != expected {
+                let want = format!("{}{expected}", String::from_utf8_lossy(prefix));
+                return Err(invalid(
+                    path,
+                    DataProblem::CsvColumns(format!(
+                        "column {} is `{}` where `{want}` belongs: pixels are read in the order \
+                         of the columns, so numbered pixel columns must come in their order with \
+                         none missing; write the file with its columns sorted",
+                        j + 1,
+                        super::printable(name(j), 40)
+                    )),
+                ));
+            }
+        }
+    }
+    Ok(layout)
+}
+
+/// Reads one file, appending its images (planar) and labels and its notes (ignored columns).
+/// `reference` holds the pixel columns every file must have (the first file's, when `None`).
+fn read_file(
+    spec: &DataSpec,
+    path: &Path,
+    limit: usize,
+    reference: &mut Option<(PathBuf, Vec<Vec<u8>>)>,
+    images: &mut Vec<u8>,
+    labels: &mut Vec<u8>,
+    notes: &mut Vec<String>,
+) -> Result<(usize, usize, usize), DataError> {
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let (mut reader, header) = open(path)?;
+    let layout = layout(path, &header)?;
+    let columns = layout.pixel_names(&header);
+    match reference {
+        None => *reference = Some((path.to_path_buf(), columns)),
+        Some((first, expected)) if *expected != columns => {
+            let k = expected
+                .iter()
+                .zip(&columns)
+                .position(|(a, b)| a != b)
+                .unwrap_or(expected.len().min(columns.len()));
+            let show = |n: Option<&Vec<u8>>| {
+                n.map_or("no column".to_string(), |n| {
+                    format!("`{}`", super::printable(n, 40))
+                })
+            };
+            return Err(invalid(
+                path,
+                DataProblem::CsvColumns(format!(
+                    "its pixel column {} is {} where {} has {} ({} and {} pixel columns): \
+                     pixels are read by position, so every file of a data set needs the same \
+                     pixel columns in the same order; write them with the same header",
+                    k + 1,
+                    show(columns.get(k)),
+                    first.display(),
+                    show(expected.get(k)),
+                    columns.len(),
+                    expected.len()
+                )),
+            ));
+        }
+        Some(_) => {}
+    }
+    let (label_col, skipped) = (layout.label, layout.skipped);
+    let syntax = |e: csv::Error| syntax(path, e);
     let pixels = header.len() - 1 - skipped.len();
     let (height, width, channels) = shape(spec, pixels).map_err(|m| {
         let m = if skipped.is_empty() {
             m
         } else {
-            format!(
-                "{m} (columns {} are not pixels: their names hold no number)",
-                names(&header, &skipped)
-            )
+            format!("{m} (columns {} are not pixels)", names(&header, &skipped))
         };
         invalid(path, DataProblem::CsvShape(m))
     })?;

@@ -339,7 +339,8 @@ pub async fn open_existing(db: &str, command: &str, how: &str) -> anyhow::Result
 /// Reads and expands a grid file, decoding the data sets of its own that its jobs use (once per
 /// run, see [`crate::runner::decode_user`]); a data set that cannot be read is a grid error
 /// naming the file, the table and the data file.
-/// A grid's own data set that no job uses is named in a warning (its files are not checked).
+/// A grid's own data set that no job uses is named in a warning (its files are not read; the
+/// grid parser has checked that they exist, as for every table).
 pub fn load_grid(path: &std::path::Path) -> anyhow::Result<tune_grid::Grid> {
     let grid = tune_grid::load_with(path, &mut |name, spec| {
         crate::runner::decode_user(name, spec)
@@ -349,7 +350,7 @@ pub fn load_grid(path: &std::path::Path) -> anyhow::Result<tune_grid::Grid> {
     for d in grid.unused_datasets() {
         eprintln!(
             "warning: {}: no job uses [datasets.{}] (no `dataset = \"{}\"` in [fixed] or \
-             [axes]), so its files are not read or checked; use it or remove the table",
+             [axes]), so its files are not read (only checked to exist); use it or remove the table",
             d.at, d.name, d.name
         );
     }
