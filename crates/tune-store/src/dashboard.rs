@@ -9,7 +9,9 @@ use std::collections::HashMap;
 use tune_spec::JobSpec;
 
 use crate::error::{Result, StoreError};
-use crate::sql::dashboard::{self as q, DashJobRecord, MarkRecord, SweepStatusRecord};
+use crate::sql::dashboard::{
+    self as q, DashJobRecord, JobProgressRecord, MarkRecord, SweepStatusRecord,
+};
 use crate::sql::{self, PredictionRecord, StatusRecord, SweepRecord};
 use crate::{Store, columns, on_backend};
 
@@ -199,6 +201,16 @@ impl Store {
         for r in rows {
             by_sweep.entry(r.sweep_id.clone()).or_default().push(r);
         }
+        // A halving sweep counts the jobs its decisions pruned as pruned at their rung, whatever
+        // another sweep sharing them did with them later (see [`Store::pruned_in_sweep`]).
+        for s in sweeps
+            .iter()
+            .filter(|s| sweep_id.is_none_or(|id| s.id == id))
+        {
+            if let Some(rows) = self.halving_progress(&s.id).await? {
+                by_sweep.insert(s.id.clone(), rows);
+            }
+        }
         Ok(sweeps
             .into_iter()
             .filter(|s| sweep_id.is_none_or(|id| s.id == id))
@@ -235,13 +247,79 @@ impl Store {
             .collect())
     }
 
+    /// The progress rows (one per status) of sweep `sweep_id` (its id) as the sweep sees its jobs
+    /// when its decisions pruned some: each of those pruned, with its epochs and their seconds up
+    /// to its rung and no result. `None` when they pruned none.
+    async fn halving_progress(&self, sweep_id: &str) -> Result<Option<Vec<SweepStatusRecord>>> {
+        let pruned = self.pruned_in_sweep(sweep_id).await?;
+        if pruned.is_empty() {
+            return Ok(None);
+        }
+        let jobs: Vec<JobProgressRecord> =
+            on_backend!(self, "reading a halving sweep's progress", |pool, _d| {
+                Ok(q::sweep_progress_jobs(sweep_id).fetch_all(pool).await?)
+            })?;
+        let mut rows: Vec<SweepStatusRecord> = Vec::new();
+        for JobProgressRecord { key, mut row } in jobs {
+            if let Some(&epoch) = pruned.get(&key)
+                && (row.status != "pruned" || row.epochs_done > epoch as i64)
+            {
+                let history = self.history(&key).await?;
+                let kept = &history[..history.len().min(epoch)];
+                row.status = "pruned".into();
+                row.epochs_done = kept.len() as i64;
+                row.epoch_seconds = kept.iter().map(|e| e.seconds).sum();
+                row.images_per_s_sum = None;
+                row.results = 0;
+            }
+            match rows.iter_mut().find(|r| r.status == row.status) {
+                Some(r) => {
+                    r.n += row.n;
+                    r.epochs_planned += row.epochs_planned;
+                    r.epochs_done += row.epochs_done;
+                    r.epoch_seconds += row.epoch_seconds;
+                    r.images_per_s_sum = match (r.images_per_s_sum, row.images_per_s_sum) {
+                        (Some(a), Some(b)) => Some(a + b),
+                        (a, b) => a.or(b),
+                    };
+                    r.results += row.results;
+                }
+                None => rows.push(row),
+            }
+        }
+        Ok(Some(rows))
+    }
+
     /// Every job of sweep `sweep_id` (its id) with its result and last validation accuracy, in
-    /// grid order: one query, however many jobs. Empty for an unknown sweep.
+    /// grid order: one query, however many jobs. Empty for an unknown sweep. A job the sweep's
+    /// halving decisions pruned is shown as pruned at its rung (its epochs and last validation
+    /// accuracy up to that rung, no result), whatever another sweep sharing it did with it later
+    /// (see [`Store::pruned_in_sweep`]).
     pub async fn sweep_jobs(&self, sweep_id: &str) -> Result<Vec<DashJob>> {
         let rows: Vec<DashJobRecord> = on_backend!(self, "reading a sweep's jobs", |pool, _d| {
             Ok(q::sweep_jobs(sweep_id).fetch_all(pool).await?)
         })?;
-        rows.into_iter().map(dash_job).collect()
+        let mut jobs = rows.into_iter().map(dash_job).collect::<Result<Vec<_>>>()?;
+        if jobs.is_empty() {
+            return Ok(jobs);
+        }
+        let pruned = self.pruned_in_sweep(sweep_id).await?;
+        for job in &mut jobs {
+            let Some(&epoch) = pruned.get(&job.key) else {
+                continue;
+            };
+            if job.epochs_done as usize > epoch {
+                let history = self.history(&job.key).await?;
+                job.val_accuracy = history[..history.len().min(epoch)]
+                    .last()
+                    .map(|e| e.val_accuracy)
+                    .filter(|v| v.is_finite());
+            }
+            job.status = "pruned".into();
+            job.result = None;
+            job.epochs_done = job.epochs_done.min(epoch as u32);
+        }
+        Ok(jobs)
     }
 
     /// Job `key` with its result, times and worker; `None` when there is no such job.

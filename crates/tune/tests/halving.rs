@@ -839,13 +839,11 @@ fn decisions_of(db: &Db, id: &str) -> Vec<(i64, i64, String)> {
     )
 }
 
-/// A job the first sweep pruned and a grown grid (a second sweep sharing it) reopened and
-/// trained on: each sweep's report, JSON and status show it as that sweep decided it (pruned at
-/// its rung in the first; its own state in the second), and a name both sweeps share is refused
-/// by the halving report with their ids.
-#[test]
-fn a_job_reopened_by_a_grown_grid_stays_pruned_in_the_sweep_that_pruned_it() {
-    let s = Setup::new();
+/// Trains the halving grid into `shared.db`, then the grid grown by one configuration (a second
+/// sweep sharing the jobs): the database, the first and second sweep's ids, and (key, rung,
+/// epoch) of the jobs the first sweep pruned that the second reopened and trained past that
+/// rung's epoch (at least one).
+fn reopen_pruned_jobs(s: &Setup) -> (PathBuf, String, String, Vec<(String, i64, i64)>) {
     let small = s.grid("small.toml", &grid(HALVING));
     let grown_text =
         grid(HALVING).replace("dense = [8, 16, 32, 64]", "dense = [8, 16, 32, 64, 128]");
@@ -876,6 +874,17 @@ fn a_job_reopened_by_a_grown_grid_stays_pruned_in_the_sweep_that_pruned_it() {
         decisions(&d)
     );
     drop(d);
+    (db, old, new, reopened)
+}
+
+/// A job the first sweep pruned and a grown grid (a second sweep sharing it) reopened and
+/// trained on: each sweep's report, JSON and status show it as that sweep decided it (pruned at
+/// its rung in the first; its own state in the second), and a name both sweeps share is refused
+/// by the halving report with their ids.
+#[test]
+fn a_job_reopened_by_a_grown_grid_stays_pruned_in_the_sweep_that_pruned_it() {
+    let s = Setup::new();
+    let (db, old, new, reopened) = reopen_pruned_jobs(&s);
 
     // The first sweep's report: pruned at its rung, not among its finished jobs.
     let out = s
@@ -960,6 +969,52 @@ fn a_job_reopened_by_a_grown_grid_stays_pruned_in_the_sweep_that_pruned_it() {
     expect_code(&out, 2);
     let e = stderr(&out);
     assert!(e.contains(&old) && e.contains(&new), "{e}");
+}
+
+/// The dashboard follows the same rule: the first sweep's page lists a job it pruned that a grown
+/// grid reopened as pruned at its rung (its epochs up to that rung), and counts it among its
+/// pruned jobs, on the sweep's page and on the front page.
+#[test]
+fn the_dashboard_shows_a_reopened_job_pruned_in_the_sweep_that_pruned_it() {
+    let s = Setup::new();
+    let (db, old, _new, reopened) = reopen_pruned_jobs(&s);
+    let d = Db::open(&db);
+    let mut pruned: Vec<String> = decisions_of(&d, &old)
+        .iter()
+        .flat_map(|(_, _, json)| [keys_of(json, "prune"), keys_of(json, "late_prune")])
+        .flatten()
+        .collect();
+    pruned.sort();
+    pruned.dedup();
+    drop(d);
+    let db_arg = db.to_str().unwrap();
+    let (mut child, addr, _) =
+        crate::serve::start(s.tmp.path(), &["--db", db_arg, "--bind", "127.0.0.1:0"]);
+    let (status, page) = crate::serve::get(&addr, &format!("/sweeps/{old}"));
+    let (front_status, front) = crate::serve::get(&addr, "/");
+    crate::serve::stop(&mut child);
+    assert_eq!((status, front_status), (200, 200), "{page}\n{front}");
+    let badge = format!(
+        "<span class=\"status pruned\">{} pruned</span>",
+        pruned.len()
+    );
+    assert!(page.contains(&badge), "{badge} missing:\n{page}");
+    let front_row = front
+        .split("<tr>")
+        .find(|r| r.contains(&format!("/sweeps/{old}\"")))
+        .unwrap_or_else(|| panic!("{old} not listed:\n{front}"));
+    assert!(front_row.contains(&badge), "{badge} missing:\n{front_row}");
+    for (key, _, epoch) in &reopened {
+        let row = page
+            .split("<tr>")
+            .find(|r| r.contains(&format!("/jobs/{key}\"")))
+            .unwrap_or_else(|| panic!("{key} not among the unfinished jobs:\n{page}"));
+        assert!(
+            row.contains("<span class=\"status pruned\">pruned</span>"),
+            "{row}"
+        );
+        assert!(row.contains(&format!(">{epoch} / 4<")), "{row}");
+    }
 }
 
 /// Late judging at a rung: a configuration that failed while its rung was decided and is retried

@@ -12,7 +12,8 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-fn get(addr: &str, path: &str) -> (u16, String) {
+/// `GET path`: status and the whole reply (headers and body).
+pub(crate) fn get(addr: &str, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     write!(
@@ -53,7 +54,7 @@ fn get_bytes(addr: &str, path: &str) -> (u16, Vec<u8>) {
 /// the child, the address and the lines read.
 /// The caller waits for the child (`stop`).
 #[allow(clippy::zombie_processes)]
-fn start(dir: &Path, args: &[&str]) -> (Child, String, String) {
+pub(crate) fn start(dir: &Path, args: &[&str]) -> (Child, String, String) {
     let mut child = tune(dir)
         .arg("serve")
         .args(args)
@@ -78,7 +79,8 @@ fn start(dir: &Path, args: &[&str]) -> (Child, String, String) {
     }
 }
 
-fn stop(child: &mut Child) {
+/// Stops `tune serve` with SIGTERM and checks that it exits 0.
+pub(crate) fn stop(child: &mut Child) {
     let pid = child.id().to_string();
     let ok = std::process::Command::new("kill")
         .args(["-TERM", &pid])

@@ -4,13 +4,16 @@
 
 use super::Stmt;
 
-/// The statement of [`sweep_progress`] and [`sweep_progress_of`], its columns and joins followed
-/// by `$tail` (a `WHERE` and the `GROUP BY`). A job's status is its halving state when it has one
-/// (`waiting`, `pruned`), else its queue status.
+/// The statement of [`sweep_progress`], [`sweep_progress_of`] and [`sweep_progress_jobs`]: `$head`
+/// (more columns, each followed by a comma), its columns and joins, then `$tail` (a `WHERE` and
+/// the `GROUP BY`). A job's status is its halving state when it has one (`waiting`, `pruned`),
+/// else its queue status.
 macro_rules! progress {
-    ($tail:literal) => {
+    ($head:literal, $tail:literal) => {
         concat!(
-            "SELECT sj.sweep_id, COALESCE(j.halt, j.status) AS status, COUNT(*) AS n, \
+            "SELECT ",
+            $head,
+            "sj.sweep_id, COALESCE(j.halt, j.status) AS status, COUNT(*) AS n, \
          CAST(SUM(j.epochs) AS BIGINT) AS epochs_planned, \
          CAST(SUM(CASE WHEN r.job_key IS NOT NULL THEN j.epochs ELSE \
              (SELECT COUNT(*) FROM epoch_metrics e WHERE e.job_key = j.key) END) \
@@ -33,6 +36,7 @@ macro_rules! progress {
 /// only the others' epochs are looked up, by key.
 pub(crate) fn sweep_progress() -> Stmt<'static> {
     Stmt::new(progress!(
+        "",
         "GROUP BY sj.sweep_id, COALESCE(j.halt, j.status)"
     ))
 }
@@ -41,7 +45,19 @@ pub(crate) fn sweep_progress() -> Stmt<'static> {
 /// sweep's page reads only its own jobs).
 pub(crate) fn sweep_progress_of(sweep_id: &str) -> Stmt<'_> {
     Stmt::new(progress!(
+        "",
         "WHERE sj.sweep_id = $1 GROUP BY sj.sweep_id, COALESCE(j.halt, j.status)"
+    ))
+    .text(sweep_id)
+}
+
+/// [`sweep_progress_of`] job by job, as [`JobProgressRecord`]s (each group one job, `n` = 1): a
+/// halving sweep's page counts the jobs its decisions pruned as pruned whatever their own state
+/// (see `Store::pruned_in_sweep`).
+pub(crate) fn sweep_progress_jobs(sweep_id: &str) -> Stmt<'_> {
+    Stmt::new(progress!(
+        "j.key, ",
+        "WHERE sj.sweep_id = $1 GROUP BY sj.sweep_id, j.key, COALESCE(j.halt, j.status)"
     ))
     .text(sweep_id)
 }
@@ -136,6 +152,14 @@ pub(crate) struct SweepStatusRecord {
     pub epoch_seconds: f64,
     pub images_per_s_sum: Option<f64>,
     pub results: i64,
+}
+
+/// What [`sweep_progress_jobs`] returns: one job's [`SweepStatusRecord`] with its key.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct JobProgressRecord {
+    pub key: String,
+    #[sqlx(flatten)]
+    pub row: SweepStatusRecord,
 }
 
 /// What [`sweep_jobs`] and [`job`] return.
