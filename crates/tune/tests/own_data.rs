@@ -1502,7 +1502,10 @@ fn csv_pixel_columns_in_another_order_named_twice_or_a_second_label_exit_2() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.contains("swapped.csv"), "{err}");
-    assert!(err.contains("`pixel2` where"), "{err}");
+    assert!(
+        err.contains("column 2 is `pixel2` where `pixel1` belongs"),
+        "{err}"
+    );
     // Columns named otherwise than the training file's (pixel0..pixel15 against pixel1..).
     let mut zero = String::from("label");
     for i in 0..16 {
