@@ -38,8 +38,8 @@ pub use field::{
     FIELD_NAMES, Field, FieldValue, Filter, SortKey, TRAINING_SETTINGS, job_label, varying_settings,
 };
 pub use plot::{
-    HalvingLine, plot_confusion, plot_confusion_svg, plot_curves, plot_curves_svg, plot_depth,
-    plot_depth_svg, plot_halving, plot_halving_svg, plot_parallel_svg,
+    DEPTH_POINTS, HalvingLine, plot_confusion, plot_confusion_svg, plot_curves, plot_curves_svg,
+    plot_depth, plot_depth_svg, plot_halving, plot_halving_svg, plot_parallel_svg,
 };
 pub use rank::{Ranked, RungConfig, RungJob, rank_accuracy, rank_rung};
 pub use render::{

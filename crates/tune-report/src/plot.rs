@@ -448,7 +448,10 @@ fn depth_name(v: &FieldValue) -> String {
 /// Accuracy per depth: x is the number of conv layers (1, 2, 3, …) and the ANN, each job a point
 /// (spread sideways so equal accuracies stay visible), each group's mean as a black bar and ±1
 /// sample sd as a whisker. Several data sets are drawn side by side within a depth, one colour
-/// each.
+/// each. A group of more than [`DEPTH_POINTS`] jobs draws that many of its points: its lowest
+/// and highest accuracy and a sample fixed by the job keys (the legend says so); its mean, sd
+/// and n are over all its jobs. So a sweep of 10,000 jobs is a picture of a hundred kilobytes,
+/// not a megabyte.
 pub fn plot_depth(rows: &[ResultRow], path: &Path) -> Result<(), ReportError> {
     if rows.is_empty() {
         return Err(ReportError::NothingToPlot("no finished jobs".into()));
@@ -462,6 +465,30 @@ pub fn plot_depth_svg(rows: &[ResultRow]) -> Result<String, ReportError> {
         return Err(ReportError::NothingToPlot("no finished jobs".into()));
     }
     draw_svg!("depth.svg", (1000, 600), draw_depth(rows))
+}
+
+/// Points drawn per group (depth and data set) of the depth plot, at most.
+pub const DEPTH_POINTS: usize = 250;
+
+/// The points of a group drawn in the depth plot: all of them up to [`DEPTH_POINTS`], else the
+/// lowest and highest accuracy and the rest of the keys' [`jitter`] order (a sample that does
+/// not depend on the order of the rows).
+fn drawn_points<'a>(v: &[(f64, &'a str)]) -> Vec<(f64, &'a str)> {
+    if v.len() <= DEPTH_POINTS {
+        return v.to_vec();
+    }
+    let by_acc = |a: &&(f64, &str), b: &&(f64, &str)| a.0.total_cmp(&b.0).then(a.1.cmp(b.1));
+    let lo = *v.iter().min_by(by_acc).expect("not empty");
+    let hi = *v.iter().max_by(by_acc).expect("not empty");
+    let mut rest: Vec<(f64, &str)> = v
+        .iter()
+        .copied()
+        .filter(|p| p.1 != lo.1 && p.1 != hi.1)
+        .collect();
+    rest.sort_by(|a, b| jitter(a.1).total_cmp(&jitter(b.1)).then(a.1.cmp(b.1)));
+    rest.truncate(DEPTH_POINTS - 2);
+    rest.extend([lo, hi]);
+    rest
 }
 
 fn draw_depth<DB: DrawingBackend>(
@@ -560,6 +587,7 @@ fn draw_depth<DB: DrawingBackend>(
         .draw()?;
 
     let lanes = datasets.len() as f64;
+    let sampled = groups.values().any(|v| v.len() > DEPTH_POINTS);
     let lane_width = 0.8 / lanes;
     let center = |di: usize, si: usize| di as f64 - 0.4 + lane_width * (si as f64 + 0.5);
     for (si, name) in datasets.iter().enumerate() {
@@ -569,10 +597,16 @@ fn draw_depth<DB: DrawingBackend>(
             .filter(|((_, s), _)| *s == si)
             .flat_map(|(&(di, _), v)| {
                 let c = center(di, si);
-                v.iter()
-                    .map(move |&(acc, key)| (c + jitter(key) * lane_width * 0.3, acc))
+                drawn_points(v)
+                    .into_iter()
+                    .map(move |(acc, key)| (c + jitter(key) * lane_width * 0.3, acc))
             })
             .collect();
+        let one = if sampled {
+            format!("one job ({DEPTH_POINTS} drawn per group at most)")
+        } else {
+            "one job".to_string()
+        };
         chart
             .draw_series(
                 points
@@ -580,9 +614,9 @@ fn draw_depth<DB: DrawingBackend>(
                     .map(move |p| Circle::new(p, 5, color.mix(0.75).filled())),
             )?
             .label(if lanes > 1.0 {
-                format!("{name}: one job")
+                format!("{name}: {one}")
             } else {
-                "one job".to_string()
+                one
             })
             .legend(move |(x, y)| Circle::new((x + 10, y), 5, color.mix(0.75).filled()));
     }

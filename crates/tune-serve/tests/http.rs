@@ -393,6 +393,21 @@ fn a_sweep_of_more_than_a_thousand_finished_jobs_has_tie_marks() {
         "{}",
         rows.last().unwrap()
     );
+    // The depth picture draws a sample of the 1,050 points (the legend says so), with the
+    // group's size in its label.
+    let svg = get(addr, "/sweeps/big/depth.svg");
+    assert_eq!(svg.status, 200);
+    let circles = svg.body.matches("<circle").count();
+    assert!(
+        circles <= tune_report::DEPTH_POINTS + 1,
+        "{circles} circles drawn"
+    );
+    assert!(
+        circles >= tune_report::DEPTH_POINTS,
+        "{circles} circles drawn"
+    );
+    assert!(svg.body.contains("drawn per group at most"), "{}", svg.body);
+    assert!(svg.body.contains("n=1050"), "{}", svg.body);
 }
 
 fn html_escape(s: &str) -> String {
