@@ -8,10 +8,10 @@
 //! 188,160,000 bytes (179.4 MiB). 50,000 CIFAR-10 images (32x32x3) take 153,600,000 bytes
 //! (146.5 MiB) as bytes, 585.9 MiB as `f32`. The buffers are behind [`Arc`]s: clones share them.
 
-use crate::error::DataProblem;
+use crate::error::{ClassSource, DataProblem};
 use crate::{DataError, Dataset, Split, formats, stratified_holdout};
 use sha2::{Digest, Sha256};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 /// A user's data set's description and format: defined in `tune_spec` (grid files and jobs carry
 /// them), read here.
@@ -236,6 +236,12 @@ pub(crate) struct RawSplit {
     pub classes: Option<Vec<String>>,
     /// What the reader passed over or noticed.
     pub notes: Vec<String>,
+    /// Where the class count labels were checked against comes from, when the files define the
+    /// classes (CIFAR's `batches.meta.txt` or CIFAR-10's names), for the test split's messages.
+    pub class_source: Option<ClassSource>,
+    /// Images with transparent pixels (image folders), whose alpha channel decoding drops: how
+    /// many, and the first of them.
+    pub transparent: (usize, Option<PathBuf>),
 }
 
 /// Reads and decodes the data set `spec` describes: both splits (or the training split and the
@@ -382,6 +388,9 @@ fn decode_checked(spec: &DataSpec) -> Result<DecodedDataset, DataError> {
             (train, test)
         }
     };
+    if let Some(note) = transparent_note(&train, &test) {
+        notes.push(note);
+    }
     let shape = (train.height, train.width, train.channels);
     let image_len = train.height * train.width * train.channels;
     let largest = train
@@ -451,6 +460,28 @@ fn decode_checked(spec: &DataSpec) -> Result<DecodedDataset, DataError> {
         sha256,
         notes,
     })
+}
+
+/// The note, once per data set, about images whose transparency decoding drops (see the folder
+/// format): how many, one of them, and what is done instead.
+fn transparent_note(train: &RawSplit, test: &RawSplit) -> Option<String> {
+    let count = train.transparent.0 + test.transparent.0;
+    let example = train
+        .transparent
+        .1
+        .as_ref()
+        .or(test.transparent.1.as_ref())?;
+    Some(format!(
+        "{} transparent pixels (e.g. {}): the alpha channel is dropped and each pixel keeps the \
+         colour it stores, as PIL's convert(\"RGB\") and Keras do, so transparent areas show \
+         whatever colour they hold (often black); flatten the images onto the background you \
+         want first if that matters",
+        match count {
+            1 => "1 image has".to_string(),
+            n => format!("{n} images have"),
+        },
+        example.display()
+    ))
 }
 
 /// Refuses test files with labels that the training files lack (a class that cannot be learned
@@ -535,6 +566,8 @@ fn split_off_test(
             channels: train.channels,
             classes: train.classes.clone(),
             notes: Vec::new(),
+            class_source: train.class_source.clone(),
+            transparent: (0, None),
         }
     };
     Ok((pick(&held.rest), pick(&held.validation)))

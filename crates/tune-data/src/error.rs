@@ -344,10 +344,10 @@ pub enum DataProblem {
 
     /// A label is not one of the data set's classes.
     #[error(
-        "{at}: label {label} is not a class: the data set has {} (0-{}){}",
+        "{at}: label {label} is not a class: the data set has {} (0-{}), {}",
         tune_spec::count(*classes, "class"),
         classes.saturating_sub(1),
-        label_fix(*classes)
+        origin.explain(*classes)
     )]
     LabelOutOfRange {
         /// Where: `line 12`, `record 5`.
@@ -356,6 +356,8 @@ pub enum DataProblem {
         label: i64,
         /// Number of classes.
         classes: usize,
+        /// Where that number comes from (and so how to fix it).
+        origin: ClassSource,
     },
 
     /// A label outside 0-255, where no class names limit the labels.
@@ -437,9 +439,10 @@ pub enum DataProblem {
     )]
     BadImage(String),
 
-    /// Images of one data set differ in size and no `size` was given to resize them to.
+    /// Images of one data set differ in size and no `size` was given to resize them to. Sizes
+    /// are height x width, the order of `size = [HEIGHT, WIDTH]` and `--size HxW`.
     #[error(
-        "image is {width}x{height} (width x height) but {} is {first_width}x{first_height}: give \
+        "image is {height}x{width} (height x width) but {} is {first_height}x{first_width}: give \
          `size = [HEIGHT, WIDTH]` to resize every image to one size, or resize them yourself",
         first.display()
     )]
@@ -493,8 +496,8 @@ pub enum DataProblem {
 
     /// The test images' shape is not the training images'.
     #[error(
-        "the test images are {found} but the training images are {train}: the files belong to \
-         different data sets{}",
+        "the test images are {found} (height x width x channels) but the training images are \
+         {train}: the files belong to different data sets{}",
         if *resizable { "; or give `size = [HEIGHT, WIDTH]` to resize both" } else { "" }
     )]
     SplitShape {
@@ -561,12 +564,49 @@ fn wrong_kind(format: &str, is_dir: bool) -> String {
     }
 }
 
-fn label_fix(classes: usize) -> &'static str {
-    if classes == 0 {
-        ""
-    } else {
-        ": the files belong to different data sets, or give the class names (one per class, \
-         label 0 first) so every label is a class"
+/// Where the number of classes that labels are checked against comes from: named in the message
+/// about a label outside the classes, with the fix that fits that source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClassSource {
+    /// The class names given (`classes` in a grid's `[datasets.NAME]`).
+    Given,
+    /// A file of class names, one per line, label 0 first (CIFAR's `batches.meta.txt`).
+    NamesFile(PathBuf),
+    /// CIFAR-10's ten names, taken because there is no names file at this path.
+    Cifar10 {
+        /// Where `batches.meta.txt` was looked for.
+        looked_for: PathBuf,
+    },
+    /// The labels of the training files (0 to the largest of them), for test files.
+    TrainingLabels,
+    /// Nothing but the byte labels are kept in (0-255): no names, training files being read.
+    AnyByte,
+}
+
+impl ClassSource {
+    /// The source and the fix, after "the data set has N classes (0-M), ".
+    fn explain(&self, classes: usize) -> String {
+        match self {
+            ClassSource::Given => format!(
+                "named by `classes` ({}): give one name per class, label 0 first, or fix the label",
+                tune_spec::count(classes, "name")
+            ),
+            ClassSource::NamesFile(path) => format!(
+                "from the {} in {}: add a line for every class (label 0 first), or fix the label",
+                tune_spec::count(classes, "class name"),
+                path.display()
+            ),
+            ClassSource::Cifar10 { looked_for } => format!(
+                "CIFAR-10's, as there is no {}: for other classes put their names there, one per \
+                 line, label 0 first (or give `classes`)",
+                looked_for.display()
+            ),
+            ClassSource::TrainingLabels => "the labels of the training files: the test files \
+                 hold a class the training files lack; give training files with every class, or \
+                 test and training files of one data set"
+                .to_string(),
+            ClassSource::AnyByte => "labels are whole numbers 0-255".to_string(),
+        }
     }
 }
 

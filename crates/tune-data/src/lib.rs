@@ -34,7 +34,7 @@ mod verify;
 
 pub use cache::{CacheOutcome, decode_cached, decoded_cache_dir};
 pub use dataset::{DataSpec, DecodedDataset, DecodedSplit, Format, TestSet, content_hash, decode};
-pub use error::{DataError, DataProblem, IdxProblem};
+pub use error::{ClassSource, DataError, DataProblem, IdxProblem};
 pub use fetch::{FetchEvent, FetchOptions, fetch, fetch_info};
 pub use formats::cifar::{CIFAR10_CLASSES, RECORD as CIFAR_RECORD};
 pub use formats::folder::IMAGE_EXTENSIONS;

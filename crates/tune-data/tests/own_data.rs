@@ -446,6 +446,44 @@ fn cifar_batches_with_class_names_and_grayscale() {
         m.contains("test_batch.bin: record 2 (byte 6146): label 10 is not a class"),
         "{m}"
     );
+    // The class count's source is named: batches.meta.txt when it sets it ...
+    assert!(
+        m.contains("the data set has 10 classes (0-9), from the 10 class names in"),
+        "{m}"
+    );
+    assert!(
+        m.contains("batches.meta.txt: add a line for every class"),
+        "{m}"
+    );
+    let names: String = (0..5).map(|i| format!("c{i}\n")).collect();
+    text(t, "batches.meta.txt", &names);
+    let mut batch = cifar_batch(3, 10);
+    batch[CIFAR_RECORD] = 7;
+    fs::write(t.join("test_batch.bin"), batch).unwrap();
+    let m = message(decode(&spec));
+    assert!(
+        m.contains("test_batch.bin: record 1 (byte 3073): label 7 is not a class"),
+        "{m}"
+    );
+    assert!(
+        m.contains("the data set has 5 classes (0-4), from the 5 class names in"),
+        "{m}"
+    );
+    // ... CIFAR-10's names when there is no such file, and `classes` when given.
+    fs::remove_file(t.join("batches.meta.txt")).unwrap();
+    let mut batch = cifar_batch(3, 10);
+    batch[CIFAR_RECORD] = 12;
+    fs::write(t.join("test_batch.bin"), batch).unwrap();
+    let m = message(decode(&spec));
+    assert!(
+        m.contains(
+            "label 12 is not a class: the data set has 10 classes (0-9), CIFAR-10's, as there is no"
+        ),
+        "{m}"
+    );
+    spec.classes = Some((0..10).map(|i| format!("n{i}")).collect());
+    let m = message(decode(&spec));
+    assert!(m.contains("(0-9), named by `classes` (10 names)"), "{m}");
 }
 
 #[test]
@@ -620,11 +658,13 @@ fn folder_mixed_sizes_without_size() {
     gray_png(&t.join("train/b/big.png"), 5, 3, 0);
     let spec = DataSpec::with_test_split(Format::Folder, t.join("train"), 0.5);
     let m = message(decode(&spec));
+    // Sizes are height x width, the order of `size = [HEIGHT, WIDTH]`: big.png is 5 wide, 3 high.
     assert!(
-        m.contains("train/b/big.png: image is 5x3 (width x height) but"),
+        m.contains("train/b/big.png: image is 3x5 (height x width) but"),
         "{m}"
     );
-    assert!(m.contains("train/a/0.png is 4x3"), "{m}");
+    assert!(m.contains("train/a/0.png is 3x4"), "{m}");
+    assert!(!m.contains("width x height"), "{m}");
     assert!(m.contains("give `size = [HEIGHT, WIDTH]`"), "{m}");
     let mut sized = spec;
     sized.size = Some((3, 4));
@@ -682,7 +722,10 @@ fn train_and_test_of_different_shapes() {
         t.join("test"),
     )));
     assert!(
-        m.contains("the test images are 3x3x1 but the training images are 3x4x1"),
+        m.contains(
+            "the test images are 3x3x1 (height x width x channels) but the training images are \
+             3x4x1"
+        ),
         "{m}"
     );
     let train = text(t, "train.csv", "label,a,b,c,d\n0,1,2,3,4\n");
@@ -691,11 +734,36 @@ fn train_and_test_of_different_shapes() {
         "test.csv",
         "label,a,b,c,d,e,f,g,h,i\n0,1,2,3,4,5,6,7,8,9\n",
     );
+    // CSV files of another count of pixel columns: both files and both counts are named.
     let m = message(decode(&csv_spec(&train, &test)));
+    assert!(m.contains("test.csv: has 9 pixel columns but"), "{m}");
     assert!(
-        m.contains("test.csv: the test images are 3x3x1 but the training images are 2x2x1"),
+        m.contains("train.csv has 4 (2x2x1 images, height x width x channels)"),
         "{m}"
     );
+    // 784 and 3,072 columns: not the advice `channels = 3`, which the training file's 784
+    // grayscale pixels cannot take; the same for a second training file.
+    let row = |n: usize| {
+        let header: Vec<String> = (1..=n).map(|i| format!("pixel{i}")).collect();
+        format!("label,{}\n0,{}\n", header.join(","), vec!["7"; n].join(","))
+    };
+    let train = text(t, "train784.csv", &row(784));
+    let test = text(t, "test3072.csv", &row(3072));
+    let m = message(decode(&csv_spec(&train, &test)));
+    assert!(
+        m.contains("test3072.csv: has 3,072 pixel columns but"),
+        "{m}"
+    );
+    assert!(m.contains("train784.csv has 784 (28x28x1 images"), "{m}");
+    assert!(!m.contains("channels = 3"), "{m}");
+    let mut two = DataSpec::with_test_split(Format::Csv, &train, 0.5);
+    two.train.push(test.clone());
+    let m = message(decode(&two));
+    assert!(
+        m.contains("test3072.csv: has 3,072 pixel columns but"),
+        "{m}"
+    );
+    assert!(!m.contains("channels = 3"), "{m}");
 }
 
 #[test]

@@ -91,16 +91,19 @@ impl Confusion {
         })
     }
 
-    /// The `n` classes with the lowest accuracy, worst first.
+    /// At most `n` of the classes less accurate than the best class, worst first: none when
+    /// every class (with images) is equally accurate, and never the best class, however few
+    /// classes there are.
     pub fn weakest(&self, n: usize) -> Vec<&ClassAccuracy> {
-        let mut v: Vec<&ClassAccuracy> = self
+        let mut v: Vec<(&ClassAccuracy, f64)> = self
             .per_class
             .iter()
-            .filter(|c| c.accuracy.is_some())
+            .filter_map(|c| Some((c, c.accuracy?)))
             .collect();
-        v.sort_by(|a, b| a.accuracy.unwrap().total_cmp(&b.accuracy.unwrap()));
-        v.truncate(n);
-        v
+        let best = v.iter().map(|&(_, a)| a).fold(f64::NEG_INFINITY, f64::max);
+        v.retain(|&(_, a)| a < best);
+        v.sort_by(|a, b| a.1.total_cmp(&b.1));
+        v.into_iter().take(n).map(|(c, _)| c).collect()
     }
 
     /// Per-class accuracy: headers as tables show them, keys as CSV names them.
@@ -178,9 +181,13 @@ impl Confusion {
                     .iter()
                     .map(|c| format!("{} {:.4}", c.class, c.accuracy.unwrap_or(f64::NAN)))
                     .collect();
+                let weakest = if weakest.is_empty() {
+                    "every class equally accurate".to_string()
+                } else {
+                    format!("weakest: {}", weakest.join(", "))
+                };
                 let mut out = heading(&format!(
-                    "Per-class accuracy (correct / images of the class); overall {overall}; weakest: {}",
-                    weakest.join(", ")
+                    "Per-class accuracy (correct / images of the class); overall {overall}; {weakest}"
                 ));
                 out.push_str(&write(&self.per_class_table()));
                 out.push('\n');
@@ -223,6 +230,31 @@ mod tests {
         // overall: (8 + 5) / 15
         assert_eq!(c.accuracy, Some(13.0 / 15.0));
         assert_eq!(c.weakest(1)[0].class, "a");
+    }
+
+    #[test]
+    fn weakest_lists_only_classes_below_the_best() {
+        // Two classes: only the less accurate one, though 3 are asked for.
+        let c = Confusion::new(&[vec![9, 1], vec![2, 8]], &["a", "b"]).unwrap();
+        let names: Vec<&str> = c.weakest(3).iter().map(|w| w.class.as_str()).collect();
+        assert_eq!(names, ["b"]);
+        // All equal: none, and the heading says so instead of naming the best class.
+        let c = Confusion::new(&[vec![5, 0], vec![0, 5]], &["a", "b"]).unwrap();
+        assert!(c.weakest(3).is_empty());
+        let text = c.render(Format::Table, None);
+        assert!(text.contains("every class equally accurate"), "{text}");
+        assert!(!text.contains("weakest"), "{text}");
+        // Ties at the top stay out; the worst comes first; a class without images is no class
+        // to rank.
+        let m = vec![
+            vec![4, 0, 0, 0],
+            vec![0, 4, 0, 0],
+            vec![1, 1, 2, 0],
+            vec![0, 0, 0, 0],
+        ];
+        let c = Confusion::new(&m, &["a", "b", "c", "d"]).unwrap();
+        let names: Vec<&str> = c.weakest(3).iter().map(|w| w.class.as_str()).collect();
+        assert_eq!(names, ["c"]);
     }
 
     #[test]

@@ -11,7 +11,8 @@
 //! - Confusion matrices as tables: [`confusion_table`].
 //! - Pictures (SVG or PNG by the path's extension): [`plot_curves`], [`plot_depth`],
 //!   [`plot_confusion`]. Text is drawn with DejaVu Sans compiled into the crate, so plots render on
-//!   machines with no fonts installed.
+//!   machines with no fonts installed; a PNG's [`Drawn`] names the texts with characters that font
+//!   lacks ([`png_font_lacks`]), which show as boxes there.
 //! - [`stats`]: mean, sample sd, min and max; Wilson and t intervals; McNemar, Welch and Holm.
 //! - [`table`]: the one table layer (columns, cells, terminal/Markdown/CSV/JSON output) that every
 //!   table above, and the binary's own tables, are written with; it knows nothing of reports.
@@ -38,8 +39,9 @@ pub use field::{
     FIELD_NAMES, Field, FieldValue, Filter, SortKey, TRAINING_SETTINGS, job_label, varying_settings,
 };
 pub use plot::{
-    DEPTH_POINTS, HalvingLine, plot_confusion, plot_confusion_svg, plot_curves, plot_curves_svg,
-    plot_depth, plot_depth_svg, plot_halving, plot_halving_svg, plot_parallel_svg,
+    DEPTH_POINTS, Drawn, HalvingLine, plot_confusion, plot_confusion_svg, plot_curves,
+    plot_curves_svg, plot_depth, plot_depth_svg, plot_halving, plot_halving_svg, plot_parallel_svg,
+    png_font_lacks,
 };
 pub use rank::{Ranked, RungConfig, RungJob, rank_accuracy, rank_rung};
 pub use render::{

@@ -3,7 +3,12 @@
 //!
 //! Text is drawn with DejaVu Sans, compiled into the crate and registered with plotters' `ab_glyph`
 //! font table as `sans-serif`, so nothing depends on the fonts of the machine (a CI machine has
-//! none). SVG files name the family `sans-serif` and leave the drawing to the viewer.
+//! none). SVG files name the family `sans-serif` and leave the drawing to the viewer, whose fonts
+//! fall back per character. PNG text is rasterised by plotters from that one font, with no
+//! per-character fallback. A text with characters DejaVu Sans lacks (Chinese, Japanese, Korean,
+//! ...) is drawn with a system font that has them all, found through fontconfig (`fc-list
+//! :charset=...`) where it is installed; else it shows as boxes. The PNG functions return
+//! [`Drawn`], which says both, for the caller to name (the SVG beside it shows every text).
 
 use crate::ReportError;
 use crate::ResultRow;
@@ -12,9 +17,9 @@ use crate::stats;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
-use plotters::style::{FontStyle, register_font};
+use plotters::style::{FontFamily, FontStyle, RGBAColor, register_font};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Once;
 use tune_spec::EpochMetrics;
 
@@ -45,6 +50,250 @@ fn ensure_font() {
     });
 }
 
+/// The texts of a PNG picture (class names, titles) with characters that DejaVu Sans, the font
+/// PNG text is drawn with, lacks: drawn with a system font that has them, or shown as boxes where
+/// there is none. Always empty for SVG, whose text the viewer's fonts draw.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Drawn {
+    /// Each such text once, in drawing order, with its characters no font at hand has.
+    pub missing_glyphs: Vec<(String, Vec<char>)>,
+    /// Each text drawn with a system font instead, as DejaVu Sans lacks some of its characters,
+    /// with that font's file (found through fontconfig).
+    pub fallback_fonts: Vec<(String, PathBuf)>,
+}
+
+/// The characters of `text` that DejaVu Sans (the PNG font) has no glyph for, each once, in
+/// order; control characters are not drawn and not counted.
+pub fn png_font_lacks(text: &str) -> Vec<char> {
+    use ab_glyph::Font as _;
+    static PARSED: std::sync::OnceLock<Option<ab_glyph::FontRef<'static>>> =
+        std::sync::OnceLock::new();
+    let Some(font) = PARSED.get_or_init(|| ab_glyph::FontRef::try_from_slice(DEJAVU_SANS).ok())
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for c in text.chars() {
+        if !c.is_control() && font.glyph_id(c).0 == 0 && !out.contains(&c) {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A system font loaded for PNG text: its plotters family name, its file, the font.
+type Fallback = (&'static str, &'static Path, ab_glyph::FontRef<'static>);
+
+/// A system font with every one of `chars`, registered with plotters under a family name of its
+/// own, and its file: one loaded before if it has them, else the first that fontconfig lists
+/// ([`find_fallback_font`]); `None` where fontconfig's `fc-list` is missing or lists no font
+/// that has them (asked once per set of characters). A font loaded stays for the process.
+fn fallback_font(chars: &[char]) -> Option<(&'static str, &'static Path)> {
+    use ab_glyph::Font as _;
+    static LOADED: std::sync::Mutex<Vec<Fallback>> = std::sync::Mutex::new(Vec::new());
+    static NOT_FOUND: std::sync::Mutex<Vec<Vec<char>>> = std::sync::Mutex::new(Vec::new());
+    let mut loaded = LOADED.lock().unwrap_or_else(|e| e.into_inner());
+    let covers = |font: &ab_glyph::FontRef<'static>| chars.iter().all(|&c| font.glyph_id(c).0 != 0);
+    if let Some((family, path, _)) = loaded.iter().find(|(_, _, font)| covers(font)) {
+        return Some((*family, *path));
+    }
+    let mut not_found = NOT_FOUND.lock().unwrap_or_else(|e| e.into_inner());
+    if not_found.iter().any(|c| c == chars) {
+        return None;
+    }
+    let tried: Vec<&Path> = loaded.iter().map(|(_, path, _)| *path).collect();
+    match find_fallback_font(chars, &tried) {
+        Some(font) => {
+            let found = (font.0, font.1);
+            loaded.push(font);
+            Some(found)
+        }
+        None => {
+            not_found.push(chars.to_vec());
+            None
+        }
+    }
+}
+
+/// Asks fontconfig for the fonts that have all of `chars` (`fc-list :charset=HEX...`), regular
+/// sans-serif faces first, and loads and registers the first (of at most 8, not among `tried`)
+/// whose file (its first face) has them.
+fn find_fallback_font(chars: &[char], tried: &[&Path]) -> Option<Fallback> {
+    use ab_glyph::Font as _;
+    let charset: Vec<String> = chars
+        .iter()
+        .map(|&c| format!("{:x}", u32::from(c)))
+        .collect();
+    let listed = std::process::Command::new("fc-list")
+        .arg("--format=%{file}\\n")
+        .arg(format!(":charset={}", charset.join(" ")))
+        .output()
+        .ok()?;
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    let mut files: Vec<&str> = listed
+        .lines()
+        .filter(|l| !l.is_empty() && !tried.contains(&Path::new(l)))
+        .collect();
+    let plain = |f: &str| {
+        let name = f.rsplit('/').next().unwrap_or(f);
+        [
+            "Bold",
+            "Italic",
+            "Oblique",
+            "Mono",
+            "Serif",
+            "Condensed",
+            "Light",
+        ]
+        .iter()
+        .filter(|w| name.contains(**w))
+        .count()
+    };
+    files.sort_by_key(|f| (plain(*f), f.to_string()));
+    for file in files.into_iter().take(8) {
+        let Ok(bytes) = std::fs::read(file) else {
+            continue;
+        };
+        let covers = ab_glyph::FontRef::try_from_slice(&bytes)
+            .is_ok_and(|font| chars.iter().all(|&c| font.glyph_id(c).0 != 0));
+        if !covers {
+            continue;
+        }
+        // plotters keeps fonts as `&'static [u8]`: a font used stays for the process.
+        let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+        let font = ab_glyph::FontRef::try_from_slice(bytes).ok()?;
+        let family: &'static str = Box::leak(format!("tune fallback {file}").into_boxed_str());
+        for style in [FontStyle::Normal, FontStyle::Bold] {
+            register_font(family, style, bytes).ok()?;
+        }
+        let path: &'static Path = Box::leak(PathBuf::from(file).into_boxed_path());
+        return Some((family, path, font));
+    }
+    None
+}
+
+/// A PNG backend that draws every text with characters DejaVu Sans lacks in a system font that
+/// has them (see [`fallback_font`]), noting it or, where there is none, the characters that show
+/// as boxes ([`Drawn`]); otherwise it draws exactly as [`BitMapBackend`].
+struct GlyphCheck<'a> {
+    inner: BitMapBackend<'a>,
+    missing: std::rc::Rc<std::cell::RefCell<Drawn>>,
+}
+
+type BackendResult<'a> = Result<
+    (),
+    plotters_backend::DrawingErrorKind<<BitMapBackend<'a> as DrawingBackend>::ErrorType>,
+>;
+
+impl<'a> DrawingBackend for GlyphCheck<'a> {
+    type ErrorType = <BitMapBackend<'a> as DrawingBackend>::ErrorType;
+
+    fn get_size(&self) -> (u32, u32) {
+        self.inner.get_size()
+    }
+    fn ensure_prepared(&mut self) -> BackendResult<'a> {
+        self.inner.ensure_prepared()
+    }
+    fn present(&mut self) -> BackendResult<'a> {
+        self.inner.present()
+    }
+    fn draw_pixel(
+        &mut self,
+        point: plotters_backend::BackendCoord,
+        color: plotters_backend::BackendColor,
+    ) -> BackendResult<'a> {
+        self.inner.draw_pixel(point, color)
+    }
+    fn draw_line<S: plotters_backend::BackendStyle>(
+        &mut self,
+        from: plotters_backend::BackendCoord,
+        to: plotters_backend::BackendCoord,
+        style: &S,
+    ) -> BackendResult<'a> {
+        self.inner.draw_line(from, to, style)
+    }
+    fn draw_rect<S: plotters_backend::BackendStyle>(
+        &mut self,
+        upper_left: plotters_backend::BackendCoord,
+        bottom_right: plotters_backend::BackendCoord,
+        style: &S,
+        fill: bool,
+    ) -> BackendResult<'a> {
+        self.inner.draw_rect(upper_left, bottom_right, style, fill)
+    }
+    fn draw_path<S: plotters_backend::BackendStyle, I: IntoIterator<Item = (i32, i32)>>(
+        &mut self,
+        path: I,
+        style: &S,
+    ) -> BackendResult<'a> {
+        self.inner.draw_path(path, style)
+    }
+    fn draw_circle<S: plotters_backend::BackendStyle>(
+        &mut self,
+        center: plotters_backend::BackendCoord,
+        radius: u32,
+        style: &S,
+        fill: bool,
+    ) -> BackendResult<'a> {
+        self.inner.draw_circle(center, radius, style, fill)
+    }
+    fn fill_polygon<S: plotters_backend::BackendStyle, I: IntoIterator<Item = (i32, i32)>>(
+        &mut self,
+        vert: I,
+        style: &S,
+    ) -> BackendResult<'a> {
+        self.inner.fill_polygon(vert, style)
+    }
+    fn draw_text<T: plotters_backend::BackendTextStyle>(
+        &mut self,
+        text: &str,
+        style: &T,
+        pos: plotters_backend::BackendCoord,
+    ) -> BackendResult<'a> {
+        let lacks = png_font_lacks(text);
+        if lacks.is_empty() {
+            return self.inner.draw_text(text, style, pos);
+        }
+        let fallback = fallback_font(&lacks);
+        {
+            let mut drawn = self.missing.borrow_mut();
+            let seen = drawn.missing_glyphs.iter().any(|(t, _)| t == text)
+                || drawn.fallback_fonts.iter().any(|(t, _)| t == text);
+            match fallback {
+                _ if seen => {}
+                Some((_, file)) => drawn
+                    .fallback_fonts
+                    .push((text.to_string(), file.to_path_buf())),
+                None => drawn.missing_glyphs.push((text.to_string(), lacks)),
+            }
+        }
+        let Some((family, _)) = fallback else {
+            return self.inner.draw_text(text, style, pos);
+        };
+        let c = style.color();
+        let colour = RGBAColor(c.rgb.0, c.rgb.1, c.rgb.2, c.alpha);
+        let font = FontDesc::new(FontFamily::Name(family), style.size(), style.style())
+            .transform(style.transform());
+        self.inner
+            .draw_text(text, &font.color(&colour).pos(style.anchor()), pos)
+    }
+    fn estimate_text_size<T: plotters_backend::BackendTextStyle>(
+        &self,
+        text: &str,
+        style: &T,
+    ) -> Result<(u32, u32), plotters_backend::DrawingErrorKind<Self::ErrorType>> {
+        self.inner.estimate_text_size(text, style)
+    }
+    fn blit_bitmap(
+        &mut self,
+        pos: plotters_backend::BackendCoord,
+        size: (u32, u32),
+        src: &[u8],
+    ) -> BackendResult<'a> {
+        self.inner.blit_bitmap(pos, size, src)
+    }
+}
+
 enum ImageKind {
     Svg,
     Png,
@@ -65,7 +314,7 @@ fn image_kind(path: &Path) -> Result<ImageKind, ReportError> {
 }
 
 /// Runs a drawing function on an SVG or PNG backend chosen by the path's extension, then writes
-/// the file.
+/// the file; [`Drawn`] says which texts a PNG could not draw.
 macro_rules! draw_to {
     ($path:expr, $size:expr, $draw:ident ( $($arg:expr),* )) => {{
         ensure_font();
@@ -76,14 +325,21 @@ macro_rules! draw_to {
                 let root = SVGBackend::new(path, $size).into_drawing_area();
                 $draw(&root, $($arg),*).map_err(|e| fail(e.to_string()))?;
                 root.present().map_err(|e| fail(e.to_string()))?;
+                Ok(Drawn::default())
             }
             ImageKind::Png => {
-                let root = BitMapBackend::new(path, $size).into_drawing_area();
+                let missing = std::rc::Rc::new(std::cell::RefCell::new(Drawn::default()));
+                let backend = GlyphCheck {
+                    inner: BitMapBackend::new(path, $size),
+                    missing: missing.clone(),
+                };
+                let root = backend.into_drawing_area();
                 $draw(&root, $($arg),*).map_err(|e| fail(e.to_string()))?;
                 root.present().map_err(|e| fail(e.to_string()))?;
+                drop(root);
+                Ok(missing.take())
             }
         }
-        Ok(())
     }};
 }
 
@@ -127,7 +383,11 @@ fn padded(
 
 /// Learning curves: training and validation accuracy (left) and loss (right) per epoch, the
 /// picture that shows overfitting. A dashed line marks the epoch of the best validation accuracy.
-pub fn plot_curves(history: &[EpochMetrics], title: &str, path: &Path) -> Result<(), ReportError> {
+pub fn plot_curves(
+    history: &[EpochMetrics],
+    title: &str,
+    path: &Path,
+) -> Result<Drawn, ReportError> {
     if history.is_empty() {
         return Err(ReportError::NothingToPlot(
             "the history has no epochs".into(),
@@ -282,7 +542,7 @@ pub fn plot_halving(
     rungs: &[usize],
     title: &str,
     path: &Path,
-) -> Result<(), ReportError> {
+) -> Result<Drawn, ReportError> {
     check_halving(lines)?;
     draw_to!(path, (1000, 600), draw_halving(lines, rungs, title))
 }
@@ -452,7 +712,7 @@ fn depth_name(v: &FieldValue) -> String {
 /// and highest accuracy and a sample fixed by the job keys (the legend says so); its mean, sd
 /// and n are over all its jobs. So a sweep of 10,000 jobs is a picture of a hundred kilobytes,
 /// not a megabyte.
-pub fn plot_depth(rows: &[ResultRow], path: &Path) -> Result<(), ReportError> {
+pub fn plot_depth(rows: &[ResultRow], path: &Path) -> Result<Drawn, ReportError> {
     if rows.is_empty() {
         return Err(ReportError::NothingToPlot("no finished jobs".into()));
     }
@@ -820,7 +1080,7 @@ pub fn plot_confusion<S: AsRef<str>>(
     class_names: &[S],
     title: &str,
     path: &Path,
-) -> Result<(), ReportError> {
+) -> Result<Drawn, ReportError> {
     let (confusion, layout, size) = confusion_layout(matrix, class_names)?;
     draw_to!(path, size, draw_confusion(&confusion, title, layout))
 }
@@ -1061,6 +1321,51 @@ mod tests {
         assert!((a - 0.895).abs() < 1e-12 && (b - 0.955).abs() < 1e-12);
         assert_eq!(padded([0.99, 1.0].into_iter(), 0.5, 0.0, 0.0, 1.0).1, 1.0);
         assert_eq!(padded(std::iter::empty(), 0.1, 0.0, 0.0, 1.0), (0.0, 1.0));
+    }
+
+    #[test]
+    fn the_png_font_lacks_cjk_but_not_latin_greek_or_cyrillic() {
+        assert_eq!(
+            png_font_lacks("T-shirt/top Ärmel αβ Жук 0.5%"),
+            Vec::<char>::new()
+        );
+        assert_eq!(png_font_lacks("猫 and 猫犬"), vec!['猫', '犬']);
+        assert_eq!(png_font_lacks("고양이"), vec!['고', '양', '이']);
+    }
+
+    #[test]
+    fn a_png_draws_with_a_system_font_that_has_the_characters_else_names_them() {
+        // U+1D400 (bold A) is not in DejaVu Sans; fontconfig may know a font that has it.
+        let system = std::process::Command::new("fc-list")
+            .args(["--format=%{file}\\n", ":charset=1d400"])
+            .output()
+            .is_ok_and(|o| !o.stdout.is_empty());
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let png = dir.join("c.png");
+        let drawn =
+            plot_confusion(&[vec![1, 0], vec![0, 1]], &["\u{1d400}", "b"], "t", &png).unwrap();
+        assert!(std::fs::metadata(&png).unwrap().len() > 0);
+        if system {
+            assert_eq!(drawn.missing_glyphs, vec![], "{drawn:?}");
+            assert_eq!(drawn.fallback_fonts.len(), 1, "{drawn:?}");
+            assert_eq!(drawn.fallback_fonts[0].0, "\u{1d400}");
+        } else {
+            assert_eq!(drawn.fallback_fonts, vec![], "{drawn:?}");
+            assert_eq!(
+                drawn.missing_glyphs,
+                vec![("\u{1d400}".to_string(), vec!['\u{1d400}'])]
+            );
+        }
+        // SVG text is the viewer's to draw.
+        let svg = plot_confusion(
+            &[vec![1, 0], vec![0, 1]],
+            &["\u{1d400}", "b"],
+            "t",
+            &dir.join("c.svg"),
+        )
+        .unwrap();
+        assert_eq!(svg, Drawn::default());
     }
 
     #[test]

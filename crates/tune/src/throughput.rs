@@ -5,9 +5,13 @@
 //!   about a second on synthetic images, as many copies at once as the run will train jobs at once
 //!   (so that jobs sharing the memory bandwidth are accounted for), and times training and
 //!   evaluation separately;
-//! - `tune bench` (one job at a time, training only);
-//! - for architectures not measured, the median GFLOP/s of those that were, else an assumed
-//!   [`ASSUMED_GFLOPS`].
+//! - `tune bench` (one job at a time, training only), per image shape: on the built-in data
+//!   sets' 28x28x1 images, and on each shape of a user's data set that it measured (for jobs of
+//!   such a shape a measurement of that very shape comes first, before a calibration, which is
+//!   of 28x28x1 images);
+//! - for architectures not measured, the GFLOP/s of the measured one nearest in FLOPs, else an
+//!   assumed [`ASSUMED_GFLOPS`]; for jobs on another image shape than measured, the figures of
+//!   28x28x1 images scaled by FLOPs per image.
 //!
 //! Everything is cached in `throughput.json` in tune's cache directory ([`tune_data::cache_dir`]:
 //! `$TUNE_CACHE_DIR`, else `$XDG_CACHE_HOME/tune/datasets`, else `~/.cache/tune/datasets`). Delete
@@ -86,8 +90,9 @@ fn others_busy(before: Option<(u64, u64, u64)>, after: Option<(u64, u64, u64)>) 
     Some((others / wall).max(0.0))
 }
 
-/// Measurements by configuration: `label|threads|kernels` (from `tune bench`, one job) or
-/// `label|threads|kernels|jobs=N` (calibration, N jobs at once).
+/// Measurements by configuration: `label|threads|kernels` (from `tune bench`, one job, on 28x28x1
+/// images), `label|threads|kernels|input=HxWxC,K` (from `tune bench` on a user's data set of
+/// that shape and K classes) or `label|threads|kernels|jobs=N` (calibration, N jobs at once).
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Cache(BTreeMap<String, Measurement>);
 
@@ -100,6 +105,20 @@ pub fn path() -> Option<PathBuf> {
 
 fn key(model: &ModelSpec, threads: usize, kernels: &str) -> String {
     format!("{}|{threads}|{kernels}", model.label())
+}
+
+/// The key of a `tune bench` measurement on images of `input`: the plain key for the built-in
+/// shape (as before shapes were recorded), else the shape appended.
+fn measured_key(model: &ModelSpec, threads: usize, kernels: &str, input: &InputShape) -> String {
+    let plain = key(model, threads, kernels);
+    if *input == InputShape::BUILT_IN {
+        plain
+    } else {
+        format!(
+            "{plain}|input={}x{}x{},{}",
+            input.height, input.width, input.channels, input.classes
+        )
+    }
 }
 
 fn calibrated_key(model: &ModelSpec, threads: usize, kernels: &str, jobs: usize) -> String {
@@ -126,20 +145,31 @@ impl Cache {
             .unwrap_or_default()
     }
 
-    fn save(&self) {
-        if let Some(p) = path() {
-            let _ = std::fs::create_dir_all(p.parent().unwrap_or(&p));
-            if let Ok(text) = serde_json::to_string_pretty(self) {
-                let _ = std::fs::write(p, text);
-            }
-        }
+    /// Writes the cache to [`path()`]; the path, or why it could not be written.
+    fn save(&self) -> Result<PathBuf, String> {
+        let p = path().ok_or("there is no cache directory (set TUNE_CACHE_DIR)")?;
+        let write = || -> std::io::Result<()> {
+            std::fs::create_dir_all(p.parent().unwrap_or(&p))?;
+            std::fs::write(&p, serde_json::to_string_pretty(self)?)
+        };
+        write().map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+        Ok(p)
     }
 
-    /// Records a `tune bench` measurement and writes the cache back (best effort).
-    pub fn record(model: &ModelSpec, threads: usize, kernels: &str, m: Measurement) {
+    /// Records `tune bench` measurements on images of the shapes given and writes the cache
+    /// back; where it was written, or why it could not be.
+    pub fn record(
+        threads: usize,
+        kernels: &str,
+        measured: &[(ModelSpec, InputShape, Measurement)],
+    ) -> Result<PathBuf, String> {
         let mut cache = Cache::load();
-        cache.0.insert(key(model, threads, kernels), m);
-        cache.save();
+        for (model, input, m) in measured {
+            cache
+                .0
+                .insert(measured_key(model, threads, kernels, input), m.clone());
+        }
+        cache.save()
     }
 
     /// Forgets the calibrations of `models` for `jobs` jobs at once (`--recalibrate`).
@@ -177,7 +207,42 @@ impl Cache {
             .contains_key(&calibrated_key(model, threads, kernels, jobs))
     }
 
-    /// Estimated speed of `model` trained `jobs` at a time with `threads` threads each.
+    /// Estimated speed of `model` trained `jobs` at a time with `threads` threads each on images
+    /// of `input`: a `tune bench` measurement of that shape (other than 28x28x1) first; else
+    /// [`Cache::estimate`]'s figures for 28x28x1 images, scaled to `input` by training FLOPs per
+    /// image.
+    pub fn estimate_for(
+        &self,
+        model: &ModelSpec,
+        threads: usize,
+        kernels: &str,
+        jobs: usize,
+        input: &InputShape,
+    ) -> Speed {
+        if *input != InputShape::BUILT_IN
+            && let Some(m) = self.0.get(&measured_key(model, threads, kernels, input))
+        {
+            return Speed {
+                train: m.images_per_s,
+                eval: m
+                    .eval_images_per_s
+                    .unwrap_or(m.images_per_s * ASSUMED_EVAL_SPEEDUP),
+                basis: Basis::Measured,
+            };
+        }
+        let mut speed = self.estimate(model, threads, kernels, jobs);
+        let flops = |input| model.train_flops_per_image(input).ok();
+        if let (Some(built_in), Some(own)) = (flops(&InputShape::BUILT_IN), flops(input))
+            && own > 0.0
+        {
+            speed.train *= built_in / own;
+            speed.eval *= built_in / own;
+        }
+        speed
+    }
+
+    /// Estimated speed of `model` trained `jobs` at a time with `threads` threads each, on the
+    /// built-in data sets' 28x28x1 images.
     pub fn estimate(&self, model: &ModelSpec, threads: usize, kernels: &str, jobs: usize) -> Speed {
         let flops = model
             .train_flops_per_image(&InputShape::BUILT_IN)
@@ -272,8 +337,10 @@ impl Cache {
                 Err(e) => tracing::warn!("cannot calibrate {}: {e}", model.label()),
             }
         }
-        if measured > 0 {
-            self.save();
+        if measured > 0
+            && let Err(e) = self.save()
+        {
+            tracing::warn!("calibrations not kept: {e}");
         }
         measured
     }
@@ -461,5 +528,39 @@ mod tests {
             s.train
         );
         assert!((s.eval / s.train - 2.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_measurement_of_a_users_shape_comes_first_for_that_shape_only() {
+        let model = ModelSpec::cnn(&[8], 16);
+        let rgb = InputShape {
+            height: 32,
+            width: 32,
+            channels: 3,
+            classes: 5,
+        };
+        let mut cache = Cache::default();
+        cache.0.insert(
+            calibrated_key(&model, 1, "fast", 1),
+            measured(&model, 10_000.0, 30_000.0),
+        );
+        cache.0.insert(
+            measured_key(&model, 1, "fast", &rgb),
+            measured(&model, 700.0, 2_100.0),
+        );
+        let s = cache.estimate_for(&model, 1, "fast", 1, &rgb);
+        assert_eq!((s.train, s.basis), (700.0, Basis::Measured));
+        // Another shape: the 28x28x1 calibration scaled by FLOPs.
+        let gray = InputShape { channels: 1, ..rgb };
+        let s = cache.estimate_for(&model, 1, "fast", 1, &gray);
+        let scale = model.train_flops_per_image(&BUILT_IN).unwrap()
+            / model.train_flops_per_image(&gray).unwrap();
+        assert_eq!(s.basis, Basis::Calibrated);
+        assert!((s.train - 10_000.0 * scale).abs() < 1e-6, "{}", s.train);
+        // The built-in shape's key is the one used before shapes were recorded.
+        assert_eq!(
+            measured_key(&model, 1, "fast", &BUILT_IN),
+            key(&model, 1, "fast")
+        );
     }
 }

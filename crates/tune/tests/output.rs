@@ -232,16 +232,29 @@ fn bench_grid_formats_for_scripts() {
 
     let (text, _) = ok(tmp.path(), &bench);
     assert!(
-        text.contains("│ architecture   params   images/s   GFLOP/s"),
+        text.contains("│ architecture   params   images/s   GFLOP/s   data set"),
         "{text}"
     );
+    assert!(text.contains("input (HxWxC)"), "{text}");
     assert!(
-        text.contains("2 architectures measured on 1 thread;"),
+        text.contains("2 architectures measured on 1 thread, on each data set shape"),
         "{text}"
     );
+    assert!(text.contains("28x28x1 (fashion-mnist)"), "{text}");
+    assert!(text.contains("saved in "), "{text}");
 
     let f = Formats::of(tmp.path(), &bench);
-    assert_eq!(f.header, ["model", "params", "images_per_s", "gflops"]);
+    assert_eq!(
+        f.header,
+        [
+            "model",
+            "params",
+            "images_per_s",
+            "gflops",
+            "dataset",
+            "input"
+        ]
+    );
     assert_eq!(f.rows.len(), 2, "{:?}", f.rows);
     assert_eq!(f.rows[1][0], "cnn 5/16 k3");
     assert!(f.rows[1][2].parse::<f64>().unwrap() > 0.0, "{:?}", f.rows);
@@ -262,7 +275,10 @@ fn bench_grid_formats_for_scripts() {
 
     let table = f.pipe_table();
     assert_eq!(table.len(), 2 + 2, "{}", f.markdown);
-    assert_eq!(table[0], "| architecture | params | images/s | GFLOP/s |");
+    assert_eq!(
+        table[0],
+        "| architecture | params | images/s | GFLOP/s | data set | input (HxWxC) |"
+    );
 
     // Without --grid, one measurement has no table for markdown or CSV.
     let out = run(tune(tmp.path()).args(["bench", "--format", "csv"]), false);

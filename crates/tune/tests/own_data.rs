@@ -1011,9 +1011,20 @@ fn class_names_and_class_sets_that_do_not_agree_exit_2() {
 
 /// `tune data list --grid GRID` on a grid the test expects to be refused: exit 2; its stderr.
 fn bad_listing(dir: &Path, grid: &Path) -> String {
-    let out = run(tune(dir).args(["data", "list", "--grid"]).arg(grid), false);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    stderr(&out)
+    exit_2_saying(
+        &run(tune(dir).args(["data", "list", "--grid"]).arg(grid), false),
+        &[],
+    )
+}
+
+/// Asserts that `out` exited 2 (bad input) with each of `wants` in its stderr; its stderr.
+fn exit_2_saying(out: &std::process::Output, wants: &[&str]) -> String {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    for want in wants {
+        assert!(err.contains(want), "{want:?} is not in: {err}");
+    }
+    err
 }
 
 /// Writes `root/CLASS/I.png`, `per_class` 4x4 RGB images in each class (red, green and blue
@@ -1498,13 +1509,9 @@ fn csv_pixel_columns_in_another_order_named_twice_or_a_second_label_exit_2() {
             .unwrap()
     };
     // The test file in another order than the training file.
-    let out = list("order", "plain.csv", "swapped.csv");
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    let err = stderr(&out);
-    assert!(err.contains("swapped.csv"), "{err}");
-    assert!(
-        err.contains("column 2 is `pixel2` where `pixel1` belongs"),
-        "{err}"
+    exit_2_saying(
+        &list("order", "plain.csv", "swapped.csv"),
+        &["swapped.csv", "column 2 is `pixel2` where `pixel1` belongs"],
     );
     // Columns named otherwise than the training file's (pixel0..pixel15 against pixel1..).
     let mut zero = String::from("label");
@@ -1512,33 +1519,26 @@ fn csv_pixel_columns_in_another_order_named_twice_or_a_second_label_exit_2() {
         write!(zero, ",pixel{i}").unwrap();
     }
     reorder("zero.csv", &(0..17).collect::<Vec<_>>(), Some(&zero));
-    let out = list("zero", "plain.csv", "zero.csv");
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    let err = stderr(&out);
-    assert!(err.contains("zero.csv"), "{err}");
-    assert!(err.contains("pixel column 1 is `pixel0` where"), "{err}");
-    assert!(err.contains("has `pixel1`"), "{err}");
+    exit_2_saying(
+        &list("zero", "plain.csv", "zero.csv"),
+        &[
+            "zero.csv",
+            "pixel column 1 is `pixel0` where",
+            "has `pixel1`",
+        ],
+    );
     // Alone, numbered columns out of order are refused too.
-    let out = list("alone", "swapped.csv", "swapped.csv");
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("`pixel2` where `pixel1` belongs"),
-        "{}",
-        stderr(&out)
+    exit_2_saying(
+        &list("alone", "swapped.csv", "swapped.csv"),
+        &["`pixel2` where `pixel1` belongs"],
     );
-    let out = list("twice", "twice.csv", "twice.csv");
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("both named `pixel1`"),
-        "{}",
-        stderr(&out)
+    exit_2_saying(
+        &list("twice", "twice.csv", "twice.csv"),
+        &["both named `pixel1`"],
     );
-    let out = list("labels", "two_labels.csv", "two_labels.csv");
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("2 columns are named `label`"),
-        "{}",
-        stderr(&out)
+    exit_2_saying(
+        &list("labels", "two_labels.csv", "two_labels.csv"),
+        &["2 columns are named `label`"],
     );
     // pandas' index column is ignored: the same content hash as the file without it.
     let hash = |out: &std::process::Output| {
@@ -1575,9 +1575,287 @@ fn a_data_set_of_one_class_is_refused_by_data_list_and_run_naming_the_file() {
     );
     for args in [&["data", "list", "--grid"][..], &["run"][..]] {
         let out = tune(dir).args(args).arg(&grid).output().unwrap();
-        let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-        assert!(err.contains("one.csv"), "{args:?}: {err}");
-        assert!(err.contains("needs at least 2 classes"), "{args:?}: {err}");
+        exit_2_saying(&out, &["one.csv", "needs at least 2 classes"]);
     }
+}
+
+/// `tune bench --grid` on a grid whose `dataset` axis names data sets of two image shapes
+/// measures every architecture on each shape, saves the figures in throughput.json where the
+/// dry run finds them for the jobs of those shapes, and says where; when the file cannot be
+/// written it says so instead. (Before: it measured the first data set's shape only, wrote no
+/// throughput.json, and said the dry run "now estimates from these".)
+#[test]
+fn bench_grid_measures_and_saves_every_data_set_shape() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (pixels, labels) = digits(40);
+    write_csv(&dir.join("digits.csv"), &pixels, &labels);
+    // 4x4 images of 3 classes.
+    let labels: Vec<u8> = (0..24).map(|i| (i % 3) as u8).collect();
+    let pixels: Vec<u8> = (0..24 * 16).map(|i| (i * 11 % 256) as u8).collect();
+    write_csv(&dir.join("small.csv"), &pixels, &labels);
+    let grid = write_grid(
+        dir,
+        "two.toml",
+        "[datasets.a]\nformat = \"csv\"\ntrain = \"digits.csv\"\ntest_split = 0.25\n\n\
+         [datasets.b]\nformat = \"csv\"\ntrain = \"small.csv\"\ntest_split = 0.25\n\n\
+         [fixed]\nlayer1 = 4\ndense = 8\nepochs = 1\nbatch = 8\nvalidation = \"test\"\n\n\
+         [axes]\ndataset = [\"a\", \"b\"]\n",
+    );
+    let bench = |cmd: &mut std::process::Command| {
+        run(
+            cmd.args(["bench", "--grid"])
+                .arg(&grid)
+                .args(["--images", "16", "--batch", "8", "--format", "json"]),
+            true,
+        )
+    };
+    let out = bench(&mut tune(dir));
+    let err = stderr(&out);
+    let rows: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let model = tune_spec::ModelSpec::cnn(&[4], 8);
+    for (row, (name, side, classes)) in rows.iter().zip([("a", 8, 10), ("b", 4, 3)]) {
+        let input = tune_spec::InputShape {
+            height: side,
+            width: side,
+            channels: 1,
+            classes,
+        };
+        assert_eq!(row["dataset"], name, "{row}");
+        assert_eq!(row["input"], format!("{side}x{side}x1"), "{row}");
+        let params = row["params"]
+            .as_u64()
+            .or_else(|| row["params"].as_str().and_then(|p| p.parse().ok()));
+        assert_eq!(params, Some(model.params(&input).unwrap() as u64), "{row}");
+    }
+    let saved = dir.join("cache/throughput.json");
+    assert!(
+        err.contains(&format!("saved in {}", saved.display())),
+        "{err}"
+    );
+    let cache: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    let keys: Vec<&String> = cache.as_object().unwrap().keys().collect();
+    for shape in ["|input=8x8x1,10", "|input=4x4x1,3"] {
+        assert!(keys.iter().any(|k| k.ends_with(shape)), "{shape}: {keys:?}");
+    }
+    // The dry run estimates both jobs from these measurements.
+    let out = run(
+        tune(dir)
+            .arg("run")
+            .arg(&grid)
+            .args(["--db", "results.db", "--dry-run", "--no-calibrate"])
+            .args(["--threads-per-job", "1", "--format", "json"]),
+        true,
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["figures"]["measured"], 2, "{v}");
+
+    // A cache place that cannot be written: said, not claimed.
+    std::fs::write(dir.join("not-a-dir"), "").unwrap();
+    let out = bench(tune(dir).env("TUNE_CACHE_DIR", dir.join("not-a-dir")));
+    let err = stderr(&out);
+    assert!(err.contains("not saved (cannot write"), "{err}");
+    assert!(!err.contains("saved in"), "{err}");
+}
+
+/// Train and test CSV files of other pixel counts (784 and 3,072): the message names both files
+/// and both counts, and gives no `channels = 3` advice, which the 784-pixel training file
+/// cannot take. (Before: "3072 = 32x32x3: for RGB images set channels = 3".)
+#[test]
+fn csv_train_and_test_of_other_pixel_counts_name_both_files_and_counts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write_csv(&dir.join("train784.csv"), &vec![9u8; 2 * 784], &[0, 1]);
+    write_csv(&dir.join("test3072.csv"), &vec![9u8; 2 * 3072], &[0, 1]);
+    let out = run(
+        tune(dir)
+            .args(["train", "--data", "train784.csv", "--test", "test3072.csv"])
+            .args(["--data-format", "csv", "--epochs", "1"]),
+        false,
+    );
+    let err = exit_2_saying(
+        &out,
+        &[
+            "test3072.csv: has 3,072 pixel columns but",
+            "train784.csv has 784 (28x28x1 images",
+        ],
+    );
+    assert!(!err.contains("channels = 3"), "{err}");
+}
+
+/// A CIFAR label outside the classes names `batches.meta.txt` when that file sets the class
+/// count. (Before: "the data set has 5 classes (0-4)", without saying where 5 came from.)
+#[test]
+fn a_cifar_label_outside_the_classes_names_batches_meta_txt() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    // Labels (3i) % 10: record 2 has label 6.
+    std::fs::write(dir.join("data/train.bin"), cifar_records(10, 0)).unwrap();
+    std::fs::write(dir.join("data/test.bin"), cifar_records(4, 5)).unwrap();
+    std::fs::write(dir.join("data/batches.meta.txt"), "a\nb\nc\nd\ne\n").unwrap();
+    let grid = write_grid(dir, "rgb.toml", RGB_GRID);
+    let meta = dir.join("data/batches.meta.txt");
+    let err = exit_2_saying(
+        &run(tune(dir).args(["data", "list", "--grid"]).arg(&grid), false),
+        &[
+            "train.bin: record 2 (byte 6146): label 6 is not a class",
+            "the data set has 5 classes (0-4), from the 5 class names in",
+            &meta.display().to_string(),
+        ],
+    );
+    assert!(err.contains("add a line for every class"), "{err}");
+}
+
+/// Image sizes in data messages are height x width, the order of `size = [HEIGHT, WIDTH]` and
+/// `--size HxW`. (Before: the mixed-sizes message said "5x3 (width x height)".)
+#[test]
+fn mixed_image_sizes_are_given_as_height_x_width() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    gray_class_folders(&dir.join("imgs"), &["a", "b"], 2);
+    // 5 wide, 3 high.
+    image::GrayImage::from_pixel(5, 3, image::Luma([90]))
+        .save(dir.join("imgs/b/wide.png"))
+        .unwrap();
+    let out = run(
+        tune(dir)
+            .args(["train", "--data", "imgs", "--data-format", "folder"])
+            .args(["--test-split", "0.5", "--epochs", "1"]),
+        false,
+    );
+    let err = exit_2_saying(
+        &out,
+        &[
+            "wide.png: image is 3x5 (height x width) but",
+            "0.png is 4x4",
+        ],
+    );
+    assert!(!err.contains("width x height"), "{err}");
+}
+
+/// Images with transparent pixels in a folder data set: their alpha is dropped (each pixel keeps
+/// its stored colour), said in one note per data set with the count and one of them; fully
+/// opaque images with an alpha channel are not counted. (Before: dropped silently.)
+#[test]
+fn transparent_images_in_a_folder_are_counted_in_one_note() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    gray_class_folders(&dir.join("train"), &["a", "b"], 2);
+    gray_class_folders(&dir.join("test"), &["a", "b"], 1);
+    let gray_alpha = |path: &str, alpha: u8| {
+        let mut img = image::GrayAlphaImage::from_pixel(4, 4, image::LumaA([120, 255]));
+        img.put_pixel(1, 1, image::LumaA([120, alpha]));
+        img.save(dir.join(path)).unwrap();
+    };
+    gray_alpha("train/a/see-through.png", 0);
+    gray_alpha("train/b/opaque.png", 255);
+    gray_alpha("test/b/half.png", 128);
+    let grid = write_grid(
+        dir,
+        "alpha.toml",
+        &format!(
+            "[datasets.mine]\nformat = \"folder\"\ntrain = \"train\"\ntest = \"test\"\n\n{FIXED}"
+        ),
+    );
+    let out = run(tune(dir).args(["data", "list", "--grid"]).arg(&grid), true);
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert_eq!(text.matches("transparent pixels").count(), 1, "{text}");
+    assert!(
+        text.contains("2 images have transparent pixels (e.g."),
+        "{text}"
+    );
+    assert!(text.contains("see-through.png"), "{text}");
+    assert!(text.contains("the alpha channel is dropped"), "{text}");
+}
+
+/// Whether fontconfig knows an installed font with every character of `chars`.
+fn system_font_has(chars: &str) -> bool {
+    let hex: Vec<String> = chars
+        .chars()
+        .map(|c| format!("{:x}", u32::from(c)))
+        .collect();
+    std::process::Command::new("fc-list")
+        .arg("--format=%{file}\\n")
+        .arg(format!(":charset={}", hex.join(" ")))
+        .output()
+        .is_ok_and(|o| !o.stdout.is_empty())
+}
+
+/// `tune confusion` names as weakest only classes less accurate than the best (none when all
+/// are equal), and `tune plot confusion` draws class names with characters its built-in PNG font
+/// lacks in a system font that has them (found through fontconfig) and says so, or, where there
+/// is none, names them as shown as boxes, pointing at the SVG, which shows them. (Before:
+/// "weakest: 猫 1.0000, 𝐀 1.0000", and boxes in the PNG without a word.)
+#[test]
+fn confusion_names_only_weaker_classes_and_plot_names_class_names_the_png_cannot_draw() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let labels: Vec<u8> = (0..24).map(|i| (i % 2) as u8).collect();
+    let pixels: Vec<u8> = (0..24 * 16)
+        .map(|i| if labels[i / 16] == 1 { 200 } else { 20 })
+        .collect();
+    write_csv(&dir.join("pets.csv"), &pixels, &labels);
+    // A Chinese class name and a mathematical bold A (U+1D400), both missing from DejaVu Sans;
+    // machines differ in which other fonts have them.
+    let grid = write_grid(
+        dir,
+        "pets.toml",
+        "[datasets.pets]\nformat = \"csv\"\ntrain = \"pets.csv\"\ntest_split = 0.5\n\
+         classes = [\"猫\", \"\u{1d400}\"]\n\n[fixed]\ndataset = \"pets\"\nlayer1 = 2\n\
+         dense = 4\nepochs = 1\nbatch = 8\nvalidation = \"test\"\n",
+    );
+    run(
+        tune(dir).arg("run").arg(&grid).args(["--db", "pets.db"]),
+        true,
+    );
+    let db = Db::open(&dir.join("pets.db"));
+    let confusion = || stdout(&run(tune(dir).args(["confusion", "--db", "pets.db"]), true));
+    db.execute("UPDATE results SET confusion_json = '[[5,0],[0,5]]'");
+    let text = confusion();
+    assert!(text.contains("every class equally accurate"), "{text}");
+    assert!(!text.contains("weakest"), "{text}");
+    db.execute("UPDATE results SET confusion_json = '[[9,1],[2,8]]'");
+    let text = confusion();
+    assert!(text.contains("weakest: \u{1d400} 0.8000\n"), "{text}");
+
+    let out = run(
+        tune(dir).args(["plot", "confusion", "--db", "pets.db", "--out", "c.png"]),
+        true,
+    );
+    let err = stderr(&out);
+    let mut boxes = Vec::new();
+    for class in ["猫", "\u{1d400}"] {
+        if system_font_has(class) {
+            assert!(
+                err.contains(&format!("c.png: class `{class}` drawn with /")),
+                "{class}: {err}"
+            );
+        } else {
+            boxes.push(format!("class `{class}`"));
+        }
+    }
+    if boxes.is_empty() {
+        assert!(!err.contains("show as boxes"), "{err}");
+    } else {
+        assert!(
+            err.contains("c.png: the font built into tune for PNG"),
+            "{err}"
+        );
+        assert!(
+            err.contains(&format!("{} show as boxes", boxes.join(", "))),
+            "{err}"
+        );
+        assert!(err.contains("the SVG, c.svg, shows them"), "{err}");
+        assert_eq!(
+            err.matches("show as boxes").count(),
+            1,
+            "the SVG draws them: {err}"
+        );
+    }
+    let svg = std::fs::read_to_string(dir.join("c.svg")).unwrap();
+    assert!(svg.contains("猫") && svg.contains('\u{1d400}'));
 }

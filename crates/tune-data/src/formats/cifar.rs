@@ -6,7 +6,7 @@
 
 use super::{check_fixed_shape, class_limit, label_error};
 use crate::dataset::{DataSpec, RawSplit};
-use crate::{DataError, DataProblem};
+use crate::{ClassSource, DataError, DataProblem};
 use image::{DynamicImage, RgbImage};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -36,15 +36,26 @@ pub(crate) fn read(
     paths: &[PathBuf],
     train: Option<&RawSplit>,
 ) -> Result<RawSplit, DataError> {
-    let classes = match train {
-        Some(t) => t.classes.clone(),
-        None => Some(match &spec.classes {
-            Some(c) => c.clone(),
-            None => meta_classes(&paths[0])?
-                .unwrap_or_else(|| CIFAR10_CLASSES.map(String::from).to_vec()),
-        }),
+    // The class names and where they come from, named by the message about a label outside
+    // them; a test split has the training split's.
+    let (classes, source) = match train {
+        Some(t) => (t.classes.clone(), t.class_source.clone()),
+        None => match &spec.classes {
+            Some(c) => (Some(c.clone()), Some(ClassSource::Given)),
+            None => {
+                let meta = paths[0].with_file_name(META);
+                match meta_classes(&meta)? {
+                    Some(names) => (Some(names), Some(ClassSource::NamesFile(meta))),
+                    None => (
+                        Some(CIFAR10_CLASSES.map(String::from).to_vec()),
+                        Some(ClassSource::Cifar10 { looked_for: meta }),
+                    ),
+                }
+            }
+        },
     };
-    let limit = class_limit(spec, classes.as_deref(), train);
+    let own = classes.as_deref().zip(source.as_ref());
+    let limit = class_limit(spec, own, train);
     let channels = spec.channels.unwrap_or(3);
     check_fixed_shape(spec, &paths[0], "CIFAR", (SIDE, SIDE), &[1, 3])?;
     let mut images = Vec::new();
@@ -63,12 +74,12 @@ pub(crate) fn read(
         images.reserve(bytes.len() / RECORD * channels * PLANE);
         for (i, record) in bytes.chunks_exact(RECORD).enumerate() {
             let label = record[0];
-            if usize::from(label) >= limit {
+            if usize::from(label) >= limit.0 {
                 return Err(label_error(
                     path,
                     format!("record {i} (byte {})", i * RECORD),
                     i64::from(label),
-                    limit,
+                    &limit,
                 ));
             }
             labels.push(label);
@@ -93,12 +104,17 @@ pub(crate) fn read(
         channels,
         classes,
         notes: Vec::new(),
+        class_source: source,
+        transparent: (0, None),
     })
 }
 
-/// The class names in `batches.meta.txt` beside `first`, if that file exists.
-fn meta_classes(first: &Path) -> Result<Option<Vec<String>>, DataError> {
-    let path = first.with_file_name("batches.meta.txt");
+/// The file of class names beside the first training file.
+const META: &str = "batches.meta.txt";
+
+/// The class names in `path` (a `batches.meta.txt`), if that file exists.
+fn meta_classes(path: &Path) -> Result<Option<Vec<String>>, DataError> {
+    let path = path.to_path_buf();
     if !path.is_file() {
         return Ok(None);
     }

@@ -14,7 +14,7 @@
 
 use super::{class_limit, label_error};
 use crate::dataset::{DataSpec, RawSplit};
-use crate::{DataError, DataProblem};
+use crate::{ClassSource, DataError, DataProblem};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -28,9 +28,10 @@ pub(crate) fn read(
     let mut images = Vec::new();
     let mut labels = Vec::new();
     let mut notes = Vec::new();
-    let mut shape: Option<(PathBuf, (usize, usize, usize))> = None;
+    let mut shape = None;
     // Every file of the data set names the same pixel columns in the same order as the first
-    // training file: pixels are taken by position, so another order would scramble the images.
+    // training file: pixels are taken by position, so another order would scramble the images
+    // (and another count of columns is another image size).
     let mut reference: Option<(PathBuf, Vec<Vec<u8>>)> = match (train, spec.train.first()) {
         (Some(_), Some(first)) => {
             let (_, header) = open(first)?;
@@ -42,34 +43,16 @@ pub(crate) fn read(
         let file_shape = read_file(
             spec,
             path,
-            limit,
+            &limit,
             &mut reference,
             &mut images,
             &mut labels,
             &mut notes,
         )?;
-        match &shape {
-            None => shape = Some((path.clone(), file_shape)),
-            Some((first, s)) if *s != file_shape => {
-                return Err(invalid(
-                    path,
-                    DataProblem::CsvShape(format!(
-                        "its images are {}x{}x{} but those of {} are {}x{}x{}: the files of one \
-                         split must hold images of one size",
-                        file_shape.0,
-                        file_shape.1,
-                        file_shape.2,
-                        first.display(),
-                        s.0,
-                        s.1,
-                        s.2
-                    )),
-                ));
-            }
-            Some(_) => {}
-        }
+        // Every file has the first training file's pixel columns, so its shape.
+        shape.get_or_insert(file_shape);
     }
-    let (_, (height, width, channels)) = shape.expect("at least one path");
+    let (height, width, channels) = shape.expect("at least one path");
     Ok(RawSplit {
         images,
         labels,
@@ -78,6 +61,8 @@ pub(crate) fn read(
         channels,
         classes: None,
         notes,
+        class_source: None,
+        transparent: (0, None),
     })
 }
 
@@ -249,7 +234,7 @@ fn layout(path: &Path, header: &csv::ByteRecord) -> Result<Layout, DataError> {
 fn read_file(
     spec: &DataSpec,
     path: &Path,
-    limit: usize,
+    limit: &(usize, ClassSource),
     reference: &mut Option<(PathBuf, Vec<Vec<u8>>)>,
     images: &mut Vec<u8>,
     labels: &mut Vec<u8>,
@@ -261,8 +246,28 @@ fn read_file(
     let columns = layout.pixel_names(&header);
     match reference {
         None => *reference = Some((path.to_path_buf(), columns)),
-        // Another count of pixel columns is another image shape: the split's shape check says so.
-        Some((first, expected)) if expected.len() == columns.len() && *expected != columns => {
+        // Another count of pixel columns is another image size: said as such, naming both files
+        // and counts, before this file's count is judged alone (its own shape advice, such as
+        // `channels = 3` for 3,072 columns, cannot help when the first file's images differ).
+        Some((first, expected)) if expected.len() != columns.len() => {
+            let described = |n: usize| match shape(spec, n) {
+                Ok((h, w, c)) => format!(" ({h}x{w}x{c} images, height x width x channels)"),
+                Err(_) => String::new(),
+            };
+            return Err(invalid(
+                path,
+                DataProblem::CsvShape(format!(
+                    "has {} pixel columns but {} has {}{}: the files of one data set, training \
+                     and test, hold images of one size, so they need the same pixel columns; \
+                     export them from images of one size",
+                    tune_spec::thousands(columns.len() as u64),
+                    first.display(),
+                    tune_spec::thousands(expected.len() as u64),
+                    described(expected.len()),
+                )),
+            ));
+        }
+        Some((first, expected)) if *expected != columns => {
             let k = expected
                 .iter()
                 .zip(&columns)
@@ -341,7 +346,7 @@ fn read_file(
         };
         let cell = &record[label_col];
         let label = parse_int(cell).ok_or_else(|| not_number(label_col, cell))?;
-        if label < 0 || label as u64 >= limit as u64 {
+        if label < 0 || label as u64 >= limit.0 as u64 {
             return Err(label_error(path, format!("line {line}"), label, limit));
         }
         labels.push(label as u8);

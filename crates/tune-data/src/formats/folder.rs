@@ -5,8 +5,10 @@
 //! Classes are the sub-folders in sorted name order (label 0 first); images are taken in sorted
 //! order of their path inside the class folder. Hidden files and folders (name starting with
 //! `.`), files of other types and files beside the class folders are ignored and counted in a
-//! note. Images are decoded in parallel (rayon), converted to grayscale or RGB (alpha dropped)
-//! and, with `size`, resized to it (triangle filter).
+//! note. Images are decoded in parallel (rayon), converted to grayscale or RGB and, with `size`,
+//! resized to it (triangle filter). An alpha channel is dropped, each pixel keeping the colour it
+//! stores (as PIL's `convert("RGB")` and Keras do, so the pixels are theirs); images with
+//! transparent pixels are counted in a note, once per data set, naming one of them.
 
 use crate::dataset::{DataSpec, RawSplit};
 use crate::{DataError, DataProblem};
@@ -172,6 +174,8 @@ fn read_dir(dir: &Path) -> Result<Vec<(String, PathBuf, bool)>, DataError> {
 struct Decoded {
     pixels: Vec<u8>,
     colour: bool,
+    /// Whether the image had transparent pixels (alpha below opaque), whose alpha is dropped.
+    transparent: bool,
     width: u32,
     height: u32,
 }
@@ -343,6 +347,11 @@ pub(crate) fn read(
             scan.ignored
         ));
     }
+    let transparent = images.iter().filter(|d| d.transparent).count();
+    let first_transparent = images
+        .iter()
+        .position(|d| d.transparent)
+        .map(|i| scan.files[i].0.clone());
     Ok(RawSplit {
         images: pixels,
         labels: scan.files.iter().map(|(_, l)| *l).collect(),
@@ -351,6 +360,8 @@ pub(crate) fn read(
         channels,
         classes: Some(scan.classes),
         notes,
+        class_source: None,
+        transparent: (transparent, first_transparent),
     })
 }
 
@@ -371,6 +382,7 @@ fn decode(
         Some(c) => c == 3,
         None => img.color().has_color(),
     };
+    let transparent = has_transparency(&img);
     let mut img = if colour {
         DynamicImage::ImageRgb8(img.into_rgb8())
     } else {
@@ -396,7 +408,23 @@ fn decode(
     Ok(Decoded {
         pixels,
         colour,
+        transparent,
         width,
         height,
     })
+}
+
+/// Whether `img` has an alpha channel with a pixel that is not fully opaque (RGBA, gray with
+/// alpha, and palette PNGs with a transparent colour, which the decoder expands to RGBA).
+fn has_transparency(img: &DynamicImage) -> bool {
+    if !img.color().has_alpha() {
+        return false;
+    }
+    match img {
+        DynamicImage::ImageLumaA8(i) => i.pixels().any(|p| p.0[1] < u8::MAX),
+        DynamicImage::ImageRgba8(i) => i.pixels().any(|p| p.0[3] < u8::MAX),
+        DynamicImage::ImageLumaA16(i) => i.pixels().any(|p| p.0[1] < u16::MAX),
+        DynamicImage::ImageRgba16(i) => i.pixels().any(|p| p.0[3] < u16::MAX),
+        other => other.to_rgba8().pixels().any(|p| p.0[3] < u8::MAX),
+    }
 }

@@ -62,13 +62,13 @@ pub(crate) fn read(
     if let Some((i, &l)) = labels
         .iter()
         .enumerate()
-        .find(|&(_, &l)| usize::from(l) >= limit)
+        .find(|&(_, &l)| usize::from(l) >= limit.0)
     {
         return Err(label_error(
             &labels_path,
             format!("label {i} (0-based)"),
             i64::from(l),
-            limit,
+            &limit,
         ));
     }
     Ok(RawSplit {
@@ -79,6 +79,8 @@ pub(crate) fn read(
         channels: 1,
         classes: None,
         notes: Vec::new(),
+        class_source: None,
+        transparent: (0, None),
     })
 }
 

@@ -10,7 +10,7 @@ pub(crate) mod folder;
 pub(crate) mod idx;
 
 use crate::dataset::{DataSpec, Format, RawSplit};
-use crate::{DataError, DataProblem};
+use crate::{ClassSource, DataError, DataProblem};
 use std::path::{Path, PathBuf};
 
 /// Reads one split (`training` or `test`) from `paths`; the test split is read knowing the
@@ -57,37 +57,57 @@ pub(crate) fn read_split(
     Ok(raw)
 }
 
-/// How many classes labels may name: the given class names, else the ones the files define
-/// (`own`), else for a test split the training split's, else 256 (any byte).
+/// How many classes labels may name, and where that number comes from: the given class names,
+/// else the ones the files define (`own`, with their source), else for a test split the training
+/// split's, else 256 (any byte).
 pub(crate) fn class_limit(
     spec: &DataSpec,
-    own: Option<&[String]>,
+    own: Option<(&[String], &ClassSource)>,
     train: Option<&RawSplit>,
-) -> usize {
+) -> (usize, ClassSource) {
     if let Some(c) = &spec.classes {
-        return c.len();
+        return (c.len(), ClassSource::Given);
     }
-    if let Some(c) = own {
-        return c.len();
+    if let Some((c, source)) = own {
+        return (c.len(), source.clone());
     }
     match train {
         Some(t) => match &t.classes {
-            Some(c) => c.len(),
-            None => t
-                .labels
-                .iter()
-                .copied()
-                .max()
-                .map_or(0, |m| usize::from(m) + 1),
+            Some(c) => (
+                c.len(),
+                t.class_source
+                    .clone()
+                    .unwrap_or(ClassSource::TrainingLabels),
+            ),
+            None => (
+                t.labels
+                    .iter()
+                    .copied()
+                    .max()
+                    .map_or(0, |m| usize::from(m) + 1),
+                ClassSource::TrainingLabels,
+            ),
         },
-        None => 256,
+        None => (256, ClassSource::AnyByte),
     }
 }
 
-/// The error for label `label` at `at` (e.g. `line 3`) of `path`, with `classes` classes.
-pub(crate) fn label_error(path: &Path, at: String, label: i64, classes: usize) -> DataError {
+/// The error for label `label` at `at` (e.g. `line 3`) of `path`, with the class count and its
+/// source from [`class_limit`].
+pub(crate) fn label_error(
+    path: &Path,
+    at: String,
+    label: i64,
+    (classes, source): &(usize, ClassSource),
+) -> DataError {
+    let classes = *classes;
     let problem = if (0..256).contains(&label) || classes < 256 {
-        DataProblem::LabelOutOfRange { at, label, classes }
+        DataProblem::LabelOutOfRange {
+            at,
+            label,
+            classes,
+            origin: source.clone(),
+        }
     } else {
         // No class list limits the labels, only the byte they are kept in: say so, not "256
         // classes", which the user never gave.

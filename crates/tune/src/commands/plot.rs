@@ -22,8 +22,9 @@ pub fn run(cmd: PlotCommand) -> anyhow::Result<ExitCode> {
                 &job.key[..8]
             );
             let out = out.unwrap_or_else(|| default_plot(&db.db, &format!("curves-{}", job.key)));
-            let written =
-                both_formats(&out, |p| tune_report::plot_curves(&job.history, &title, p))?;
+            let written = both_formats(&out, &[], |p| {
+                tune_report::plot_curves(&job.history, &title, p)
+            })?;
             note_unfinished(&sel);
             written
         }
@@ -51,7 +52,7 @@ pub fn run(cmd: PlotCommand) -> anyhow::Result<ExitCode> {
                 eprintln!("note: {note}");
             }
             let out = out.unwrap_or_else(|| default_plot(&db.db, "depth"));
-            let written = both_formats(&out, |p| tune_report::plot_depth(&rows, p))?;
+            let written = both_formats(&out, &[], |p| tune_report::plot_depth(&rows, p))?;
             note_unfinished(&sel);
             written
         }
@@ -62,7 +63,7 @@ pub fn run(cmd: PlotCommand) -> anyhow::Result<ExitCode> {
                 common::count(lines.len(), "job")
             );
             let out = out.unwrap_or_else(|| default_plot(&db.db, &format!("halving-{sweep}")));
-            both_formats(&out, |p| {
+            both_formats(&out, &[], |p| {
                 tune_report::plot_halving(&lines, &rungs, &title, p)
             })?
         }
@@ -80,8 +81,9 @@ pub fn run(cmd: PlotCommand) -> anyhow::Result<ExitCode> {
             );
             let out =
                 out.unwrap_or_else(|| default_plot(&db.db, &format!("confusion-{}", job.key)));
-            let written = both_formats(&out, |p| {
-                tune_report::plot_confusion(&matrix, &classes(&job.spec.train), &title, p)
+            let classes = classes(&job.spec.train);
+            let written = both_formats(&out, &classes, |p| {
+                tune_report::plot_confusion(&matrix, &classes, &title, p)
             })?;
             note_unfinished(&sel);
             written
@@ -140,10 +142,14 @@ fn default_plot(db: &str, name: &str) -> PathBuf {
     dir.join(format!("{name}.svg"))
 }
 
-/// Draws `out` and the same picture in the other of SVG and PNG beside it.
+/// Draws `out` and the same picture in the other of SVG and PNG beside it. Texts of the PNG with
+/// characters its built-in font lacks (e.g. Chinese class names) are named in a note on stderr,
+/// as `class `NAME`` when they are one of `classes`: drawn with the system font named, or where
+/// there is none, shown as boxes, pointing at the SVG, which shows them.
 fn both_formats(
     out: &Path,
-    draw: impl Fn(&Path) -> Result<(), tune_report::ReportError>,
+    classes: &[String],
+    draw: impl Fn(&Path) -> Result<tune_report::Drawn, tune_report::ReportError>,
 ) -> anyhow::Result<Vec<PathBuf>> {
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -156,7 +162,48 @@ fn both_formats(
             out.display()
         ),
     };
-    draw(out)?;
-    draw(&other)?;
+    let named = |text: &str| {
+        if classes.iter().any(|c| c == text) {
+            format!("class `{text}`")
+        } else {
+            format!("`{text}`")
+        }
+    };
+    for path in [out, &other] {
+        let drawn = draw(path)?;
+        for (text, font) in &drawn.fallback_fonts {
+            eprintln!(
+                "note: {}: {} drawn with {} (found through fontconfig): the font built into tune \
+                 for PNG pictures (DejaVu Sans) lacks some of its characters",
+                path.display(),
+                named(text),
+                font.display()
+            );
+        }
+        if drawn.missing_glyphs.is_empty() {
+            continue;
+        }
+        let mut chars: Vec<char> = Vec::new();
+        let mut texts = Vec::new();
+        for (text, lacks) in &drawn.missing_glyphs {
+            for c in lacks {
+                if !chars.contains(c) {
+                    chars.push(*c);
+                }
+            }
+            texts.push(named(text));
+        }
+        let svg = if path == out { &other } else { out };
+        let chars: Vec<String> = chars.iter().map(char::to_string).collect();
+        eprintln!(
+            "note: {}: the font built into tune for PNG pictures (DejaVu Sans) has no glyphs for \
+             {}, and no installed font found through fontconfig has them, so {} show as boxes \
+             there; the SVG, {}, shows them (your viewer's fonts draw its text)",
+            path.display(),
+            chars.join(" "),
+            texts.join(", "),
+            svg.display()
+        );
+    }
     Ok(vec![out.to_path_buf(), other])
 }

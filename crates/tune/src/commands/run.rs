@@ -749,23 +749,12 @@ fn dry_run(
         .iter()
         .map(|job| {
             let key = job.key();
-            let label = job.model.label();
-            let mut speed = *speeds
-                .entry(label)
-                .or_insert_with(|| cache.estimate(&job.model, threads, kernels_name, slots));
-            // The figures are for the built-in data sets' 28x28x1 images: scaled by FLOPs to
-            // the shape of a user's data set.
-            if job.train.data.is_some() {
-                let flops = |input| job.model.train_flops_per_image(input).ok();
-                if let (Some(built_in), Some(own)) = (
-                    flops(&tune_spec::InputShape::BUILT_IN),
-                    flops(&job.input_shape()),
-                ) && own > 0.0
-                {
-                    speed.train *= built_in / own;
-                    speed.eval *= built_in / own;
-                }
-            }
+            // Figures for the job's image shape: measured on it by `tune bench`, else those of
+            // 28x28x1 images scaled by FLOPs.
+            let input = job.input_shape();
+            let speed = *speeds.entry((job.model.label(), input)).or_insert_with(|| {
+                cache.estimate_for(&job.model, threads, kernels_name, slots, &input)
+            });
             let epochs = job.train.epochs;
             let (left, state) = match states.get(&key) {
                 None => (epochs, "new".to_string()),
