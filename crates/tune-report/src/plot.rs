@@ -149,7 +149,7 @@ fn find_fallback_font(chars: &[char], tried: &[&Path]) -> Option<Fallback> {
         .filter(|w| name.contains(**w))
         .count()
     };
-    files.sort_by_key(|f| (plain(*f), f.to_string()));
+    files.sort_by_key(|f| (plain(f), f.to_string()));
     for file in files.into_iter().take(8) {
         let Ok(bytes) = std::fs::read(file) else {
             continue;

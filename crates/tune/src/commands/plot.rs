@@ -197,11 +197,12 @@ fn both_formats(
         let chars: Vec<String> = chars.iter().map(char::to_string).collect();
         eprintln!(
             "note: {}: the font built into tune for PNG pictures (DejaVu Sans) has no glyphs for \
-             {}, and no installed font found through fontconfig has them, so {} show as boxes \
+             {}, and no installed font found through fontconfig has them, so {} {} as boxes \
              there; the SVG, {}, shows them (your viewer's fonts draw its text)",
             path.display(),
             chars.join(" "),
             texts.join(", "),
+            if texts.len() == 1 { "shows" } else { "show" },
             svg.display()
         );
     }
