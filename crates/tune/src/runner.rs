@@ -18,7 +18,7 @@ use crate::events::{Event, Events, FailKind, InterruptCause, Tally};
 use anyhow::Context;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::runtime::Handle;
@@ -340,7 +340,7 @@ async fn work_slots(store: Store, opts: WorkOptions, events: &Events) -> anyhow:
     // Halving: late jobs (retried, or seeds added) are judged before any job is claimed, so
     // that a job whose configuration was already pruned is not trained first.
     advance_halving(&store, opts.sweep.as_deref(), events).await?;
-    let running = Arc::new(AtomicU64::new(0));
+    let finished = Arc::new(tokio::sync::Notify::new());
     let mut slots = Vec::new();
     for slot in 0..opts.jobs.max(1) {
         let ctx = Slot {
@@ -351,7 +351,7 @@ async fn work_slots(store: Store, opts: WorkOptions, events: &Events) -> anyhow:
             draining: draining.clone(),
             data: data.clone(),
             events: events.clone(),
-            running: running.clone(),
+            finished: finished.clone(),
         };
         slots.push(tokio::spawn(ctx.run()));
     }
@@ -481,8 +481,9 @@ struct Slot {
     draining: Arc<AtomicBool>,
     data: Arc<DataCache>,
     events: Events,
-    /// Jobs this process's slots are training now.
-    running: Arc<AtomicU64>,
+    /// Woken whenever one of this process's slots ends a job (done, paused at a rung, failed or
+    /// given back): slots waiting for work look again at once.
+    finished: Arc<tokio::sync::Notify>,
 }
 
 impl Slot {
@@ -510,10 +511,15 @@ impl Slot {
                     tokio::time::sleep(Duration::from_secs(5)).await;
                     continue;
                 }
-                // Jobs other processes are training may still come back when their lease expires
-                // (a worker killed mid-job): the queue is only empty once they are finished.
-                if self.others_running().await? {
-                    tokio::time::sleep(poll).await;
+                // A job training in another slot of this process or under another process's
+                // lease may bring work back when it ends: the last job of a halving rung frees
+                // its survivors, a job given back is retried, a killed worker's job returns
+                // when its lease expires. The queue is only empty once none is running.
+                if self.jobs_running().await? {
+                    tokio::select! {
+                        _ = tokio::time::sleep(poll) => {}
+                        _ = self.finished.notified() => {}
+                    }
                     poll = (poll * 2).min(POLL_MAX);
                     continue;
                 }
@@ -527,23 +533,22 @@ impl Slot {
             };
             last_look = false;
             poll = POLL_MIN;
-            self.running.fetch_add(1, Ordering::SeqCst);
             let result = self.run_job(claim).await;
-            self.running.fetch_sub(1, Ordering::SeqCst);
+            self.finished.notify_waiters();
             result?;
         }
     }
 
-    /// Whether jobs (of our sweep) are running under other processes' leases. After a claim found
-    /// nothing, every running job's lease is current: an expired one would have been claimed or
-    /// failed.
-    async fn others_running(&self) -> anyhow::Result<bool> {
+    /// Whether jobs (of our sweep) are running, in this process's other slots or under other
+    /// processes' leases. After a claim found nothing, every running job's lease is current: an
+    /// expired one would have been claimed or failed.
+    async fn jobs_running(&self) -> anyhow::Result<bool> {
         let counts = self.store.counts(self.opts.sweep.as_deref()).await?;
-        let waiting = counts.running > self.running.load(Ordering::SeqCst);
+        let waiting = counts.running > 0;
         if waiting {
             tracing::debug!(
                 running = counts.running,
-                "queue empty; waiting for jobs other workers are training"
+                "queue empty; waiting for the jobs being trained"
             );
         }
         Ok(waiting)

@@ -28,8 +28,13 @@ struct Setup {
 
 impl Setup {
     fn new() -> Setup {
+        Setup::sized(TRAIN, TEST)
+    }
+
+    /// [`Setup::new`] with `train` training and `test` test images.
+    fn sized(train: usize, test: usize) -> Setup {
         let tmp = tempfile::tempdir().unwrap();
-        let data = fixture_data(&tmp.path().join("data"));
+        let data = fixture_data_sized(&tmp.path().join("data"), train, test);
         Setup { tmp, data }
     }
 
@@ -1218,5 +1223,29 @@ fn dry_run_confirm_count_says_what_it_assumes() {
         ),
         (Some(2), Some(3), Some(4), Some(6)),
         "{c}"
+    );
+}
+
+/// A slot that found no job while another slot of the same run trained the last job of a rung
+/// used to leave the run: every later rung then trained on one slot, the others idle. Now it
+/// waits for the rung's decision: the two finalists (4 configurations, eta 2, rungs at epochs 2
+/// and 4) are trained by the run's two slots, one each.
+#[test]
+fn every_slot_of_a_run_trains_the_rungs_after_the_first() {
+    // Epochs of some tenths of a second: long enough that a finalist cannot be finished by one
+    // slot before the other, woken by the decision, claims the second.
+    let s = Setup::sized(3000, 64);
+    let text = grid("[search]\nstrategy = \"halving\"\neta = 2\nmin_epochs = 2\n");
+    let g = s.grid("halving.toml", &text);
+    let db = s.path("h.db");
+    let out = s.run_cmd(&g, &db, 2, &[]).output().unwrap();
+    expect_code(&out, 0);
+    let d = Db::open(&db);
+    let finalists: Vec<(String, String)> =
+        d.rows("SELECT job_key, worker_id FROM results ORDER BY job_key");
+    assert_eq!(finalists.len(), 2, "{finalists:?}");
+    assert_ne!(
+        finalists[0].1, finalists[1].1,
+        "both finalists were trained by one slot: the other left the run during the first rung"
     );
 }
