@@ -227,21 +227,23 @@ pub struct Cache {
 async fn find_sweep(store: &Store, id: &str) -> Result<SweepProgress, PageError> {
     let mut found = store.sweep_progress(Some(id)).await?;
     if found.is_empty() {
-        // A grid name that names exactly one sweep is as good as its id.
-        let named: Vec<SweepProgress> = store
-            .sweep_progress(None)
-            .await?
-            .into_iter()
-            .filter(|s| s.name == id)
-            .collect();
-        found = named;
+        // A grid name that names exactly one sweep is as good as its id (only that sweep's
+        // progress is read).
+        let named = store.sweeps_named(id).await?;
+        match named.as_slice() {
+            [one] => found = store.sweep_progress(Some(one)).await?,
+            [] => {}
+            many => {
+                return Err(PageError::NotFound(format!(
+                    "{} sweeps are named `{id}`: open one by its id from the sweeps page",
+                    many.len()
+                )));
+            }
+        }
     }
     match found.len() {
         1 => Ok(found.remove(0)),
-        0 => Err(PageError::NotFound(format!("no sweep has the id `{id}`"))),
-        n => Err(PageError::NotFound(format!(
-            "{n} sweeps are named `{id}`: open one by its id from the sweeps page"
-        ))),
+        _ => Err(PageError::NotFound(format!("no sweep has the id `{id}`"))),
     }
 }
 
