@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tune_report::{
     Field, FieldValue, Filter, Report, ReportOptions, ReportRow, ResultRow, SortKey,
 };
-use tune_store::{DashJob, Store, SweepProgress};
+use tune_store::{DashJob, RankPredictions, Store, SweepProgress};
 
 use crate::pages::PageError;
 
@@ -227,21 +227,23 @@ pub struct Cache {
 async fn find_sweep(store: &Store, id: &str) -> Result<SweepProgress, PageError> {
     let mut found = store.sweep_progress(Some(id)).await?;
     if found.is_empty() {
-        // A grid name that names exactly one sweep is as good as its id.
-        let named: Vec<SweepProgress> = store
-            .sweep_progress(None)
-            .await?
-            .into_iter()
-            .filter(|s| s.name == id)
-            .collect();
-        found = named;
+        // A grid name that names exactly one sweep is as good as its id (only that sweep's
+        // progress is read).
+        let named = store.sweeps_named(id).await?;
+        match named.as_slice() {
+            [one] => found = store.sweep_progress(Some(one)).await?,
+            [] => {}
+            many => {
+                return Err(PageError::NotFound(format!(
+                    "{} sweeps are named `{id}`: open one by its id from the sweeps page",
+                    many.len()
+                )));
+            }
+        }
     }
     match found.len() {
         1 => Ok(found.remove(0)),
-        0 => Err(PageError::NotFound(format!("no sweep has the id `{id}`"))),
-        n => Err(PageError::NotFound(format!(
-            "{n} sweeps are named `{id}`: open one by its id from the sweeps page"
-        ))),
+        _ => Err(PageError::NotFound(format!("no sweep has the id `{id}`"))),
     }
 }
 
@@ -270,19 +272,23 @@ fn result_rows<'a>(jobs: impl Iterator<Item = &'a DashJob>, sweep: &str) -> Vec<
 /// the validation split's per-image predictions (McNemar's test compares them; their number
 /// gives the validation interval) and the test split's number of images (its interval), which
 /// [`Store::sweep_rank_predictions`] reads (not the test split's predictions: the page ranks on
-/// validation accuracy). The per-depth summary needs no predictions and is built on another
-/// thread while they are read.
+/// validation accuracy): `read` when they were read ahead, else read here. The per-depth
+/// summary needs no predictions and is built on another thread while they are read.
 async fn rank(
     store: &Store,
     sweep_id: &str,
     rows: &[ResultRow],
     ties: bool,
+    read: Option<HashMap<String, RankPredictions>>,
 ) -> Result<Ranked, PageError> {
     let with_ties = ties && rows.len() > 1;
     let depth_rows = rows.to_vec();
     let depth = tokio::task::spawn_blocking(move || depth_report(&depth_rows));
     let report = if with_ties {
-        let mut p = store.sweep_rank_predictions(sweep_id).await?;
+        let mut p = match read {
+            Some(p) => p,
+            None => store.sweep_rank_predictions(sweep_id).await?,
+        };
         let mut with: Vec<ResultRow> = rows.to_vec();
         for r in &mut with {
             if let Some(p) = p.remove(&r.key) {
@@ -356,7 +362,21 @@ impl Cache {
             return Ok(s.clone());
         }
         let progress = find_sweep(store, id).await?;
-        let jobs = store.sweep_jobs(&progress.id).await?;
+        // A sweep read for the first time, or whose finished jobs changed, is ranked with tie
+        // tests: read the predictions they need while its jobs are read (two connections).
+        let finished = progress.count("done") as usize;
+        let kept_finished = kept
+            .iter()
+            .find(|(_, s)| s.progress.id == progress.id)
+            .map(|(_, s)| s.rows.len());
+        let ahead = (2..=TIE_LIMIT).contains(&finished) && kept_finished != Some(finished);
+        let (jobs, read) = tokio::join!(store.sweep_jobs(&progress.id), async {
+            match ahead {
+                true => store.sweep_rank_predictions(&progress.id).await.map(Some),
+                false => Ok(None),
+            }
+        });
+        let (jobs, read) = (jobs?, read?);
         let rows = result_rows(jobs.iter(), &progress.id);
         // Training that records epochs changes the mark but not the finished jobs: keep their
         // ranking (and its tie tests) until one more finishes.
@@ -368,7 +388,7 @@ impl Cache {
             Some(r) => Some(r),
             None if rows.is_empty() => None,
             None => Some(Arc::new(
-                rank(store, &progress.id, &rows, rows.len() <= TIE_LIMIT).await?,
+                rank(store, &progress.id, &rows, rows.len() <= TIE_LIMIT, read).await?,
             )),
         };
         let snapshot = Arc::new(Snapshot {
@@ -415,7 +435,7 @@ pub async fn load(
     } else {
         let ties = rows.len() <= FILTERED_TIE_LIMIT;
         Some(Arc::new(
-            rank(store, &snapshot.progress.id, &rows, ties).await?,
+            rank(store, &snapshot.progress.id, &rows, ties, None).await?,
         ))
     };
     Ok(SweepData {

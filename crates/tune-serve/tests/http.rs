@@ -547,3 +547,46 @@ fn the_compare_page_is_kept_until_the_database_changes() {
     assert!(after.body.contains("0.97"), "{}", after.body);
     drop(s.rt);
 }
+
+/// A grid's name opens its sweep while it names one (reading only that sweep's progress); once a
+/// second sweep has the name, the name is a 404 saying so, and each sweep opens by its id.
+#[test]
+fn a_sweep_opens_by_its_name_while_the_name_names_one_sweep() {
+    let s = served();
+    let by_id = get(s.addr, &sweep_url(&s));
+    let by_name = get(s.addr, &format!("/sweeps/{}", enc(EVIL)));
+    assert_eq!(by_name.status, 200, "{}", by_name.body);
+    assert_eq!(
+        table_rows(&by_name.body, "ranking"),
+        table_rows(&by_id.body, "ranking")
+    );
+
+    let other = s.rt.block_on(s.fx.writer.enqueue(
+        &tune_store::NewSweep {
+            name: EVIL.to_string(),
+            grid_text: "# another grid of the same name\n".to_string(),
+            host: "testhost".to_string(),
+            tune_version: "0.1.0".to_string(),
+        },
+        &[util::job(&[8], 0.1, 1e-3, 1e-3, 7, 3)],
+    ));
+    let other = other.unwrap().sweep_id;
+    assert_ne!(other, s.fx.sweep);
+    let by_name = get(s.addr, &format!("/sweeps/{}", enc(EVIL)));
+    assert_eq!(by_name.status, 404, "{}", by_name.body);
+    assert!(
+        by_name.body.contains("2 sweeps are named"),
+        "{}",
+        by_name.body
+    );
+    for id in [&s.fx.sweep, &other] {
+        assert_eq!(get(s.addr, &format!("/sweeps/{}", enc(id))).status, 200);
+    }
+    let unknown = get(s.addr, "/sweeps/no-such-sweep");
+    assert_eq!(unknown.status, 404);
+    assert!(
+        unknown.body.contains("no sweep has the id"),
+        "{}",
+        unknown.body
+    );
+}

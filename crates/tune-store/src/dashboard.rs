@@ -349,6 +349,14 @@ impl Store {
         })
     }
 
+    /// The ids of the sweeps named `name` (a grid's name), oldest first: one small query, however
+    /// many jobs they hold.
+    pub async fn sweeps_named(&self, name: &str) -> Result<Vec<String>> {
+        on_backend!(self, "reading the sweeps of a name", |pool, _d| {
+            Ok(q::sweeps_named(name).query_scalar().fetch_all(pool).await?)
+        })
+    }
+
     /// What the ranking of sweep `sweep_id` needs of its jobs' per-image predictions, by job
     /// key: the validation split's predictions (for the tie tests) and the test split's number of
     /// images (for its interval), counted without reading them. Two queries; half the bytes of

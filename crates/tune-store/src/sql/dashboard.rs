@@ -99,6 +99,11 @@ pub(crate) fn sweeps_of_job(key: &str) -> Stmt<'_> {
     Stmt::new("SELECT sweep_id FROM sweep_jobs WHERE job_key = $1 ORDER BY sweep_id").text(key)
 }
 
+/// The ids of the sweeps named `name`, oldest first.
+pub(crate) fn sweeps_named(name: &str) -> Stmt<'_> {
+    Stmt::new("SELECT id FROM sweeps WHERE name = $1 ORDER BY started_at, id").text(name)
+}
+
 /// The validation-split predictions of every job of sweep `sweep_id`, as `PredictionRecord`s
 /// (the tie tests of a sweep's ranking compare them; its test split is only counted, by
 /// [`sweep_test_images`]).
