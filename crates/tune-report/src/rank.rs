@@ -147,6 +147,24 @@ mod tests {
         }
     }
 
+    /// Job `key` of `spec` at a rung: `params` parameters, validation accuracy `val_accuracy`.
+    fn job<'a>(key: &'a str, spec: &'a JobSpec, params: u64, val_accuracy: f64) -> RungJob<'a> {
+        RungJob {
+            key,
+            spec,
+            params,
+            val_accuracy,
+        }
+    }
+
+    /// The keys of each ranked configuration, best first.
+    fn keys(ranked: &[RungConfig]) -> Vec<Vec<&str>> {
+        ranked
+            .iter()
+            .map(|c| c.keys.iter().map(String::as_str).collect())
+            .collect()
+    }
+
     #[test]
     fn rung_configurations_are_seed_means_with_the_report_tie_break() {
         let specs = [
@@ -159,52 +177,17 @@ mod tests {
         ];
         // dense 16 and 32 tie on the mean (0.8); 16 has fewer parameters. 64 is best.
         let jobs = [
-            RungJob {
-                key: "k16a",
-                spec: &specs[0],
-                params: 100,
-                val_accuracy: 0.7,
-            },
-            RungJob {
-                key: "k16b",
-                spec: &specs[1],
-                params: 100,
-                val_accuracy: 0.9,
-            },
-            RungJob {
-                key: "k32a",
-                spec: &specs[2],
-                params: 200,
-                val_accuracy: 0.8,
-            },
-            RungJob {
-                key: "k32b",
-                spec: &specs[3],
-                params: 200,
-                val_accuracy: 0.8,
-            },
-            RungJob {
-                key: "k64b",
-                spec: &specs[5],
-                params: 400,
-                val_accuracy: 0.85,
-            },
-            RungJob {
-                key: "k64a",
-                spec: &specs[4],
-                params: 400,
-                val_accuracy: 0.84,
-            },
+            job("k16a", &specs[0], 100, 0.7),
+            job("k16b", &specs[1], 100, 0.9),
+            job("k32a", &specs[2], 200, 0.8),
+            job("k32b", &specs[3], 200, 0.8),
+            job("k64b", &specs[5], 400, 0.85),
+            job("k64a", &specs[4], 400, 0.84),
         ];
         let ranked = rank_rung(&jobs);
-        let keys: Vec<&[String]> = ranked.iter().map(|c| c.keys.as_slice()).collect();
         assert_eq!(
-            keys,
-            vec![
-                &["k64a".to_string(), "k64b".to_string()][..],
-                &["k16a".to_string(), "k16b".to_string()][..],
-                &["k32a".to_string(), "k32b".to_string()][..],
-            ]
+            keys(&ranked),
+            [["k64a", "k64b"], ["k16a", "k16b"], ["k32a", "k32b"]]
         );
         assert!((ranked[0].val_accuracy - 0.845).abs() < 1e-12);
 
@@ -217,22 +200,7 @@ mod tests {
     #[test]
     fn equal_accuracy_and_size_falls_back_to_the_smaller_key() {
         let (a, b) = (spec(16, 1), spec(17, 1));
-        let jobs = [
-            RungJob {
-                key: "bbb",
-                spec: &a,
-                params: 10,
-                val_accuracy: 0.5,
-            },
-            RungJob {
-                key: "aaa",
-                spec: &b,
-                params: 10,
-                val_accuracy: 0.5,
-            },
-        ];
-        let ranked = rank_rung(&jobs);
-        assert_eq!(ranked[0].keys, vec!["aaa".to_string()]);
-        assert_eq!(ranked[1].keys, vec!["bbb".to_string()]);
+        let ranked = rank_rung(&[job("bbb", &a, 10, 0.5), job("aaa", &b, 10, 0.5)]);
+        assert_eq!(keys(&ranked), [["aaa"], ["bbb"]]);
     }
 }

@@ -344,6 +344,37 @@ impl StoreError {
         matches!(self, StoreError::LeaseLost { .. })
     }
 
+    /// Whether the database did not answer at all, so that the same statement may succeed once it
+    /// answers again: no connection could be made (refused, no route to the host, the pool's 30 s
+    /// acquire timeout), an open connection broke, or the server is shutting down or restarting
+    /// (SQLSTATE class 08, or 57P01-57P03). A statement the database answered and refused (a
+    /// missing table, a full disk, a lost lease) is not: retrying it changes nothing.
+    pub fn is_unreachable(&self) -> bool {
+        let source = match self {
+            StoreError::Query { source, .. } => source,
+            _ => return false,
+        };
+        match source {
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
+            sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+                code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03")
+            }),
+            _ => false,
+        }
+    }
+
+    /// The error of a statement (busy with `what`) that got no answer within `waited`: unreachable
+    /// (see [`StoreError::is_unreachable`]).
+    pub fn no_answer(what: &'static str, waited: std::time::Duration) -> StoreError {
+        StoreError::Query {
+            what,
+            source: sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no answer within {} s", waited.as_secs()),
+            )),
+        }
+    }
+
     /// Whether the database could not be reached, opened, migrated or written (tune exits 69,
     /// "unavailable"), as against a target, sweep or job that is wrong as given (exit 2).
     pub fn is_unavailable(&self) -> bool {
@@ -404,5 +435,41 @@ impl Fail {
             Fail::Sql(source) => StoreError::Query { what, source },
             Fail::Store(e) => e,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(source: sqlx::Error) -> StoreError {
+        StoreError::Query {
+            what: "recording an epoch",
+            source,
+        }
+    }
+
+    #[test]
+    fn only_errors_without_an_answer_are_unreachable() {
+        let io = |kind| sqlx::Error::Io(std::io::Error::from(kind));
+        assert!(query(io(std::io::ErrorKind::HostUnreachable)).is_unreachable());
+        assert!(query(io(std::io::ErrorKind::ConnectionReset)).is_unreachable());
+        assert!(query(sqlx::Error::PoolTimedOut).is_unreachable());
+        let waited =
+            StoreError::no_answer("recording an epoch", std::time::Duration::from_secs(60));
+        assert!(waited.is_unreachable() && waited.is_unavailable());
+        assert!(
+            waited.to_string().contains("no answer within 60 s"),
+            "{waited}"
+        );
+        // Answered and refused: retrying changes nothing.
+        assert!(!query(sqlx::Error::RowNotFound).is_unreachable());
+        assert!(!query(sqlx::Error::PoolClosed).is_unreachable());
+        let lost = StoreError::LeaseLost {
+            key: "k".into(),
+            worker_id: "w".into(),
+            attempt: 1,
+        };
+        assert!(!lost.is_unreachable());
     }
 }

@@ -2,8 +2,12 @@
 //! blocking thread, record every epoch (with a checkpoint) and the result, and repeat, with
 //! `jobs` such loops at once. Ctrl-C, SIGTERM or SIGHUP stops cleanly: running jobs are marked
 //! interrupted. So does a results database that cannot be written (down, restarted): the job is
-//! left for another attempt and the loop ends with the error. A job that diverges (NaN loss) or
-//! whose data does not fit it is marked failed with the reason, and the other jobs go on.
+//! left for another attempt and the loop ends with the error. A database that does not answer at
+//! all (a network cut, a server restarting) gets 60 s first (`UNREACHABLE_RETRY`): a job's writes
+//! are tried again until it answers, so that a short cut ends with its answer (written, or refused
+//! because another worker took the job over meanwhile) whatever the state of the connections. A
+//! job that diverges (NaN loss) or whose data does not fit it is marked failed with the reason,
+//! and the other jobs go on.
 //!
 //! The loop draws and counts nothing itself: it sends [`Event`]s (job claimed, epoch done, job
 //! finished, failed or interrupted, lease lost, ...) to its subscribers (see [`crate::events`]):
@@ -467,6 +471,73 @@ fn watch_signals(stop: Arc<AtomicBool>, events: Events) -> anyhow::Result<()> {
 /// How long a job's last write to an unreachable results database may take.
 const GIVE_BACK_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long a claimed job's writes (its data, each epoch, its result) and the reading of its
+/// checkpoint are tried again while the results database does not answer at all (see
+/// `StoreError::is_unreachable`: a network cut, a server restarting). Without it the outcome of a
+/// cut of a few seconds would depend on the state of the connection pool: a write on an open
+/// connection waits for the network to come back (and learns then whether the lease still
+/// holds), one that needs a new connection fails within seconds ("no route to host"), and one
+/// that waits for a connection fails after the pool's 30 s acquire timeout. After this long
+/// without an answer the job is left for another attempt and the loop ends with the error (exit
+/// 69). As long as the default lease (`--lease-secs` 60): by then another worker may have the job,
+/// and all a later answer could say is that the lease is lost.
+const UNREACHABLE_RETRY: Duration = Duration::from_secs(60);
+
+/// The pause between tries of a statement the database did not answer.
+const UNREACHABLE_PAUSE: Duration = Duration::from_secs(1);
+
+/// Runs `statement` (of job `key`, busy with `what`) until the database answers, for at most
+/// [`UNREACHABLE_RETRY`]: its answer (success, a lost lease, any other refusal) is returned as
+/// is; unreachable errors are tried again after [`UNREACHABLE_PAUSE`], and the last one (or
+/// [`StoreError::no_answer`] for a try still waiting at the end) is returned after the window.
+/// Only for statements that may be delivered twice (each write of a claim is guarded by the
+/// claim and replaces what it writes).
+async fn until_answered<T, F>(
+    key: &str,
+    what: &'static str,
+    statement: impl FnMut() -> F,
+) -> Result<T, StoreError>
+where
+    F: std::future::Future<Output = Result<T, StoreError>>,
+{
+    retry_unreachable(UNREACHABLE_RETRY, UNREACHABLE_PAUSE, key, what, statement).await
+}
+
+/// [`until_answered`] with a window of `window` and pauses of `pause`.
+async fn retry_unreachable<T, F>(
+    window: Duration,
+    pause: Duration,
+    key: &str,
+    what: &'static str,
+    mut statement: impl FnMut() -> F,
+) -> Result<T, StoreError>
+where
+    F: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let deadline = tokio::time::Instant::now() + window;
+    let mut warned = false;
+    loop {
+        match tokio::time::timeout_at(deadline, statement()).await {
+            Err(_) => return Err(StoreError::no_answer(what, window)),
+            Ok(Err(e)) if e.is_unreachable() => {
+                if tokio::time::Instant::now() + pause >= deadline {
+                    return Err(e);
+                }
+                if !warned {
+                    warned = true;
+                    tracing::warn!(
+                        key,
+                        "the results database does not answer ({e}); trying again for up to {} s",
+                        window.as_secs()
+                    );
+                }
+                tokio::time::sleep(pause).await;
+            }
+            Ok(answer) => return answer,
+        }
+    }
+}
+
 /// Shortest and longest pause between polls of a worker waiting for other workers' jobs.
 const POLL_MIN: Duration = Duration::from_millis(100);
 const POLL_MAX: Duration = Duration::from_secs(2);
@@ -648,7 +719,10 @@ impl Slot {
 
     async fn run_job(&self, claim: Claim) -> anyhow::Result<()> {
         let spec = claim.spec.clone();
-        let (resume, resumed) = match self.resume(&claim.key).await {
+        let resume = until_answered(&claim.key, "reading a job's checkpoint", || {
+            self.resume(&claim.key)
+        });
+        let (resume, resumed) = match resume.await {
             Ok(Some((r, epochs))) => (Some(r), epochs),
             Ok(None) => (None, 0),
             Err(e) => {
@@ -676,7 +750,10 @@ impl Slot {
         let data = match data {
             Ok((data, sha256, verified)) => {
                 // The job records which data it trains on; epochs of other data are not continued.
-                match self.store.record_data(&claim, &sha256, verified).await {
+                let record = until_answered(&claim.key, "recording a job's data", || {
+                    self.store.record_data(&claim, &sha256, verified)
+                });
+                match record.await {
                     Ok(()) => data,
                     Err(e) if e.is_lease_lost() => {
                         heartbeat.abort();
@@ -750,11 +827,11 @@ impl Slot {
                         weights_missing = true;
                     }
                 }
-                match self
-                    .store
-                    .complete_with(&claim, &t.outcome, weights_missing)
-                    .await
-                {
+                let complete = until_answered(&claim.key, "recording a job's result", || {
+                    self.store
+                        .complete_with(&claim, &t.outcome, weights_missing)
+                });
+                match complete.await {
                     Ok(()) => self.send(Event::JobFinished {
                         key: claim.key.clone(),
                         sweep: self.sweep(),
@@ -935,7 +1012,10 @@ impl Observer for JobObserver {
 
     fn epoch(&mut self, m: &EpochMetrics, state: &EpochEnd<'_>) -> tune_model::Result<Flow> {
         let checkpoint = state.checkpoint()?;
-        let write = self.store.record_epoch(&self.claim, m, Some(&checkpoint));
+        let (store, claim) = (&self.store, &self.claim);
+        let write = until_answered(&claim.key, "recording an epoch", || {
+            store.record_epoch(claim, m, Some(&checkpoint))
+        });
         match self.handle.block_on(write) {
             Ok(()) => {}
             Err(e) if e.is_lease_lost() => {
@@ -961,5 +1041,104 @@ impl Observer for JobObserver {
         } else {
             Flow::Continue
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    const WINDOW: Duration = Duration::from_millis(400);
+    const PAUSE: Duration = Duration::from_millis(20);
+
+    fn unreachable() -> StoreError {
+        StoreError::Query {
+            what: "recording an epoch",
+            source: sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::HostUnreachable)),
+        }
+    }
+
+    fn lease_lost() -> StoreError {
+        StoreError::LeaseLost {
+            key: "k".into(),
+            worker_id: "w".into(),
+            attempt: 1,
+        }
+    }
+
+    /// A statement that fails unreachable `failures` times, then answers `answer()`; counts its
+    /// tries in `tries`.
+    async fn flaky(
+        tries: &AtomicUsize,
+        failures: usize,
+        answer: impl Fn() -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let n = tries.fetch_add(1, Ordering::SeqCst);
+        if n < failures {
+            Err(unreachable())
+        } else {
+            answer()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_statement_without_an_answer_is_tried_until_the_database_answers() {
+        let tries = AtomicUsize::new(0);
+        let r = retry_unreachable(WINDOW, PAUSE, "k", "w", || flaky(&tries, 3, || Ok(()))).await;
+        assert!(r.is_ok(), "{r:?}");
+        assert_eq!(tries.load(Ordering::SeqCst), 4);
+
+        // The answer decides: a lease lost meanwhile is the result, not the cut.
+        let tries = AtomicUsize::new(0);
+        let r = retry_unreachable(WINDOW, PAUSE, "k", "w", || {
+            flaky(&tries, 2, || Err(lease_lost()))
+        })
+        .await;
+        assert!(r.is_err_and(|e| e.is_lease_lost()));
+        assert_eq!(tries.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_refusal_is_returned_at_once() {
+        let tries = AtomicUsize::new(0);
+        let refused = || {
+            Err(StoreError::Query {
+                what: "recording an epoch",
+                source: sqlx::Error::RowNotFound,
+            })
+        };
+        let r = retry_unreachable(WINDOW, PAUSE, "k", "w", || flaky(&tries, 0, refused)).await;
+        assert!(r.is_err_and(|e| !e.is_unreachable()));
+        assert_eq!(tries.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn after_the_window_the_last_error_or_no_answer_is_returned() {
+        let tries = AtomicUsize::new(0);
+        let started = std::time::Instant::now();
+        let r = retry_unreachable(WINDOW, PAUSE, "k", "w", || {
+            flaky(&tries, usize::MAX, || Ok(()))
+        })
+        .await;
+        assert!(r.is_err_and(|e| e.is_unreachable()));
+        assert!(
+            started.elapsed() >= WINDOW - PAUSE,
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(tries.load(Ordering::SeqCst) > 2);
+
+        // A try that never answers ends with the window.
+        let started = std::time::Instant::now();
+        let r: Result<(), StoreError> =
+            retry_unreachable(WINDOW, PAUSE, "k", "recording an epoch", || {
+                std::future::pending()
+            })
+            .await;
+        let e = r.unwrap_err();
+        assert!(e.is_unreachable(), "{e}");
+        assert!(e.to_string().contains("recording an epoch"), "{e}");
+        assert!(started.elapsed() >= WINDOW, "{:?}", started.elapsed());
     }
 }

@@ -61,6 +61,21 @@ impl Setup {
         cmd
     }
 
+    /// `tune run GRID --dry-run --no-calibrate EXTRA...` with `--db DB`: its stdout, after
+    /// checking that it exited 0.
+    fn dry_run(&self, grid: &Path, db: &Path, extra: &[&str]) -> String {
+        let mut args = vec!["--dry-run", "--no-calibrate"];
+        args.extend(extra);
+        let out = self.run_cmd(grid, db, 1, &args).output().unwrap();
+        expect_code(&out, 0);
+        stdout(&out)
+    }
+
+    /// [`Setup::dry_run`] with `--format json`, parsed.
+    fn dry_run_json(&self, grid: &Path, db: &Path) -> serde_json::Value {
+        serde_json::from_str(&self.dry_run(grid, db, &["--format", "json"])).unwrap()
+    }
+
     /// `tune ARGS... --db DB`.
     fn tune(&self, db: &Path, args: &[&str]) -> Command {
         let mut cmd = tune(self.tmp.path());
@@ -287,12 +302,7 @@ fn a_run_killed_mid_rung_resumes_with_the_same_decisions_and_results() {
 fn dry_run_prints_the_rung_plan() {
     let s = Setup::new();
     let g = s.grid("halving.toml", &grid(HALVING));
-    let out = s
-        .run_cmd(&g, &s.path("r.db"), 1, &["--dry-run", "--no-calibrate"])
-        .output()
-        .unwrap();
-    expect_code(&out, 0);
-    let text = stdout(&out);
+    let text = s.dry_run(&g, &s.path("r.db"), &[]);
     for line in [
         "successive halving (eta 2, min_epochs 1): 3 rungs over 4 configurations of 1 seed",
         "rung 1: epoch 1, 4 configurations (4 jobs) train 1 epoch more",
@@ -303,16 +313,7 @@ fn dry_run_prints_the_rung_plan() {
     ] {
         assert!(text.contains(line), "lacks {line:?}:\n{text}");
     }
-    let out = s
-        .run_cmd(
-            &g,
-            &s.path("r.db"),
-            1,
-            &["--dry-run", "--no-calibrate", "--format", "json"],
-        )
-        .output()
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = s.dry_run_json(&g, &s.path("r.db"));
     assert_eq!(v["halving"]["epochs"], 8);
     assert_eq!(v["halving"]["full_grid_epochs"], 16);
     assert_eq!(v["halving"]["rungs"][2]["configurations"], 1);
@@ -650,12 +651,7 @@ fn seeds_of(db: &Db, keys: &[String]) -> Vec<(String, i64, String)> {
 fn confirm_reruns_the_best_configurations_with_more_seeds() {
     let s = Setup::new();
     let g = s.grid("confirm.toml", &grid(CONFIRM));
-    let out = s
-        .run_cmd(&g, &s.path("dry.db"), 1, &["--dry-run", "--no-calibrate"])
-        .output()
-        .unwrap();
-    expect_code(&out, 0);
-    let text = stdout(&out);
+    let text = s.dry_run(&g, &s.path("dry.db"), &[]);
     assert!(
         text.contains(
             "then confirm: the best 2 configurations of the last rung (its planned size) with \
@@ -1188,12 +1184,7 @@ fn dry_run_confirm_count_says_what_it_assumes() {
         "confirm.toml",
         &grid(&CONFIRM.replace("top = 2", "top = 3")),
     );
-    let out = s
-        .run_cmd(&g, &s.path("dry.db"), 1, &["--dry-run", "--no-calibrate"])
-        .output()
-        .unwrap();
-    expect_code(&out, 0);
-    let text = stdout(&out);
+    let text = s.dry_run(&g, &s.path("dry.db"), &[]);
     assert!(
         text.contains(
             "then confirm: the best 2 configurations of the last rung (its planned size) with \
@@ -1202,17 +1193,7 @@ fn dry_run_confirm_count_says_what_it_assumes() {
         ),
         "{text}"
     );
-    let out = s
-        .run_cmd(
-            &g,
-            &s.path("dry.db"),
-            1,
-            &["--dry-run", "--no-calibrate", "--format", "json"],
-        )
-        .output()
-        .unwrap();
-    expect_code(&out, 0);
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = s.dry_run_json(&g, &s.path("dry.db"));
     let c = &v["halving"]["confirm"];
     assert_eq!(
         (

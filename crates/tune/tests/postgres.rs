@@ -38,12 +38,7 @@ impl Scratch {
 
     /// `tune worker` on `db`, one job at a time on one thread.
     fn worker(&self, db: &str, extra: &[&str]) -> Command {
-        let mut cmd = tune(self.path());
-        cmd.args(["worker", "--db", db, "--data-dir"])
-            .arg(&self.data)
-            .args(["--jobs", "1", "--threads-per-job", "1", "--quiet"])
-            .args(extra);
-        cmd
+        worker_cmd(self.path(), db, &self.data, extra)
     }
 }
 
@@ -69,11 +64,7 @@ fn process_of(worker_id: &str) -> &str {
     worker_id.rsplit_once(':').map_or(worker_id, |(p, _)| p)
 }
 
-#[test]
-#[cfg_attr(
-    not(tune_test_postgres),
-    ignore = "needs a PostgreSQL server: set TUNE_TEST_POSTGRES_URL (bash crates/tune-store/tests/pg.sh start) and rebuild"
-)]
+pg_test!(three_workers_share_one_queue_and_train_every_job_once);
 fn three_workers_share_one_queue_and_train_every_job_once() {
     let Some((_server, db)) = test_db("three_workers_share_one_queue", "workers") else {
         return;
@@ -110,14 +101,7 @@ fn three_workers_share_one_queue_and_train_every_job_once() {
         })
         .collect();
     for w in workers {
-        let out = w.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "a worker failed: {:?}\nstdout:\n{}\nstderr:\n{}",
-            out.status.code(),
-            stdout(&out),
-            stderr(&out)
-        );
+        expect_exit(w, 0);
     }
 
     let jobs: Vec<(String, String, i64)> = db.rows("SELECT key, status, attempts FROM jobs");
@@ -161,11 +145,7 @@ fn three_workers_share_one_queue_and_train_every_job_once() {
     );
 }
 
-#[test]
-#[cfg_attr(
-    not(tune_test_postgres),
-    ignore = "needs a PostgreSQL server: set TUNE_TEST_POSTGRES_URL (bash crates/tune-store/tests/pg.sh start) and rebuild"
-)]
+pg_test!(a_job_of_a_killed_worker_is_finished_by_another_after_its_lease);
 fn a_job_of_a_killed_worker_is_finished_by_another_after_its_lease() {
     const EPOCHS: i64 = 12;
     let Some((_server, db)) = test_db("a_job_of_a_killed_worker", "kill") else {
@@ -232,13 +212,7 @@ fn a_job_of_a_killed_worker_is_finished_by_another_after_its_lease() {
         .spawn()
         .unwrap();
     let second_id = second.id();
-    let out = second.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "stdout:\n{}\nstderr:\n{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    let out = expect_exit(second, 0);
     assert!(
         stdout(&out).contains("1 job done, 0 failed"),
         "{}",
@@ -310,11 +284,7 @@ impl Drop for StartOnDrop {
     }
 }
 
-#[test]
-#[cfg_attr(
-    not(tune_test_postgres),
-    ignore = "needs a PostgreSQL server: set TUNE_TEST_POSTGRES_URL (bash crates/tune-store/tests/pg.sh start) and rebuild"
-)]
+pg_test!(the_queue_and_results_survive_a_server_restart);
 fn the_queue_and_results_survive_a_server_restart() {
     let _server = whole_server();
     let Some(admin) = server_url("the_queue_and_results_survive_a_server_restart") else {
@@ -383,11 +353,7 @@ fn the_queue_and_results_survive_a_server_restart() {
     assert_eq!(report["jobs"], 5, "{report}");
 }
 
-#[test]
-#[cfg_attr(
-    not(tune_test_postgres),
-    ignore = "needs a PostgreSQL server: set TUNE_TEST_POSTGRES_URL (bash crates/tune-store/tests/pg.sh start) and rebuild"
-)]
+pg_test!(reports_on_postgres_match_reports_on_its_sqlite_merge);
 fn reports_on_postgres_match_reports_on_its_sqlite_merge() {
     let Some((_server, db)) = test_db("reports_on_postgres_match", "reports") else {
         return;
@@ -447,13 +413,9 @@ fn reports_on_postgres_match_reports_on_its_sqlite_merge() {
     assert!(svg.exists());
 }
 
+pg_test!(a_following_worker_trains_grids_enqueued_after_it_started);
 /// `tune worker --follow` waits on an empty queue, trains a grid enqueued later, keeps waiting,
 /// and stops cleanly on SIGTERM.
-#[test]
-#[cfg_attr(
-    not(tune_test_postgres),
-    ignore = "needs a PostgreSQL server: set TUNE_TEST_POSTGRES_URL (bash crates/tune-store/tests/pg.sh start) and rebuild"
-)]
 fn a_following_worker_trains_grids_enqueued_after_it_started() {
     let Some((_server, db)) = test_db("a_following_worker", "follow") else {
         return;
@@ -729,6 +691,15 @@ fn forward(listen: &str, target: String) -> u16 {
 /// the lease runs out and finishes it; the cut-off worker's writes are refused once the link is
 /// back (its lease is lost), it drops the job and exits cleanly. The job is finished once, by the
 /// second worker, with every epoch recorded once.
+///
+/// Exit 0 is the one right outcome for a cut this short, whatever the state of the cut-off
+/// worker's connection pool: an epoch write that gets the pool's idle connection waits on it for
+/// the link; one that needs a new connection (the heartbeat took the idle one first, likelier
+/// when epochs are slow on a loaded machine) is refused within seconds ("no route to host") and
+/// tried again until the database answers (before that retry the worker exited 69 then). The link
+/// stays down until the takeover, so the second worker is started before the cut: its start-up on
+/// a loaded machine does not stretch the cut towards the worker's 60 s for a database that does
+/// not answer.
 #[test]
 fn a_worker_cut_off_by_the_network_loses_its_job_cleanly() {
     const TEST: &str = "a_worker_cut_off_by_the_network_loses_its_job_cleanly";
@@ -784,19 +755,16 @@ fn a_worker_cut_off_by_the_network_loses_its_job_cleanly() {
             panic!("the worker ended early ({status}): {}", stderr(&out));
         }
         assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "no epoch in 60 s"
+            start.elapsed() < Duration::from_secs(120),
+            "no epoch in 120 s"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    ns.cut();
-    let cut_at = Instant::now();
-    let epochs_before_cut = db.number("SELECT count(*) FROM epoch_metrics");
 
-    // After the lease has run out, a worker on the host's side takes the job over.
-    std::thread::sleep(Duration::from_secs(LEASE_SECS + 1));
-    // A long lease for the worker that takes over: on a loaded machine a 2 s lease of its own
-    // could run out between its heartbeats, and a third attempt is not what this test is about.
+    // A worker on the host's side, started while the job is the first worker's: it finds the job
+    // running and polls (every 2 s at most) until the lease runs out, then takes it over. A long
+    // lease of its own: on a loaded machine a 2 s lease could run out between its heartbeats, and
+    // a third attempt is not what this test is about.
     let b = s
         .worker(&db.url, &["--lease-secs", "30"])
         .stdout(Stdio::piped())
@@ -804,10 +772,15 @@ fn a_worker_cut_off_by_the_network_loses_its_job_cleanly() {
         .spawn()
         .unwrap();
     let b_pid = b.id();
+    ns.cut();
+    let cut_at = Instant::now();
+    let epochs_before_cut = db.number("SELECT count(*) FROM epoch_metrics");
+    // Well within the cut-off worker's 60 s for a database that does not answer (its own
+    // deadline, after which exit 69 would be right).
     while db.number("SELECT max(attempts) FROM jobs") < 2 {
         assert!(
-            cut_at.elapsed() < Duration::from_secs(60),
-            "no takeover in 60 s"
+            cut_at.elapsed() < Duration::from_secs(40),
+            "no takeover within 40 s of the cut"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -823,11 +796,11 @@ fn a_worker_cut_off_by_the_network_loses_its_job_cleanly() {
         std::thread::spawn(move || {
             let _ = tx.send(child.wait_with_output());
         });
-        match rx.recv_timeout(Duration::from_secs(120)) {
+        match rx.recv_timeout(Duration::from_secs(300)) {
             Ok(out) => out.unwrap(),
             Err(_) => {
                 let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-                panic!("{who} worker did not exit within 120 s");
+                panic!("{who} worker did not exit within 300 s");
             }
         }
     };

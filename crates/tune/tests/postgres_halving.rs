@@ -8,19 +8,53 @@
 use crate::util::db::Db;
 use crate::util::pg::*;
 use crate::util::*;
-use std::process::Stdio;
+use std::path::Path;
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
+
+/// `tune run GRID --db DB --data-dir DATA --jobs 1 --threads-per-job 1 --quiet` in `dir`, which
+/// must succeed.
+fn train(dir: &Path, grid: &Path, db: &Path, data: &Path) {
+    run(
+        tune(dir)
+            .arg("run")
+            .arg(grid)
+            .arg("--db")
+            .arg(db)
+            .arg("--data-dir")
+            .arg(data)
+            .args(["--jobs", "1", "--threads-per-job", "1", "--quiet"]),
+        true,
+    );
+}
+
+/// `tune run GRID --enqueue --db URL EXTRA...` in `dir`, which must succeed.
+fn enqueue(dir: &Path, grid: &Path, url: &str, extra: &[&str]) {
+    run(
+        tune(dir)
+            .arg("run")
+            .arg(grid)
+            .args(["--enqueue", "--db", url])
+            .args(extra),
+        true,
+    );
+}
+
+/// A worker (see [`worker_cmd`]) started with its output captured.
+fn spawn_worker(dir: &Path, url: &str, data: &Path, extra: &[&str]) -> Child {
+    worker_cmd(dir, url, data, extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
 
 /// 4 configurations, 4 epochs, rungs 1, 2 and 4 (eta 2): 4 -> 2 -> 1.
 const GRID: &str = "name = \"hvpg\"\n[search]\nstrategy = \"halving\"\neta = 2\nmin_epochs = 1\n\
      [fixed]\nmodel = \"cnn\"\ndataset = \"fashion-mnist\"\nepochs = 4\nbatch = 32\n\
      layer1 = 64\nvalidation = { holdout = 64 }\n[axes]\ndense = [8, 16, 32, 64]\n";
 
-#[test]
-#[cfg_attr(
-    not(tune_test_postgres),
-    ignore = "needs a PostgreSQL server: set TUNE_TEST_POSTGRES_URL (bash crates/tune-store/tests/pg.sh start) and rebuild"
-)]
+pg_test!(three_workers_one_killed_mid_rung_decide_each_rung_once);
 fn three_workers_one_killed_mid_rung_decide_each_rung_once() {
     let Some((_server, db)) = test_db("three_workers_one_killed_mid_rung", "halving") else {
         return;
@@ -32,37 +66,12 @@ fn three_workers_one_killed_mid_rung_decide_each_rung_once() {
 
     // The reference: the same grid with `tune run` on SQLite.
     let sqlite = tmp.path().join("ref.db");
-    run(
-        tune(tmp.path())
-            .arg("run")
-            .arg(&grid)
-            .arg("--db")
-            .arg(&sqlite)
-            .arg("--data-dir")
-            .arg(&data)
-            .args(["--jobs", "1", "--threads-per-job", "1", "--quiet"]),
-        true,
-    );
+    train(tmp.path(), &grid, &sqlite, &data);
 
-    run(
-        tune(tmp.path())
-            .arg("run")
-            .arg(&grid)
-            .args(["--enqueue", "--db", &db.url]),
-        true,
-    );
-    let worker = || {
-        tune(tmp.path())
-            .args(["worker", "--db", &db.url, "--data-dir"])
-            .arg(&data)
-            .args(["--jobs", "1", "--threads-per-job", "1", "--quiet"])
-            .args(["--lease-secs", "2"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    let mut workers: Vec<_> = (0..3).map(|_| worker()).collect();
+    enqueue(tmp.path(), &grid, &db.url, &[]);
+    let mut workers: Vec<_> = (0..3)
+        .map(|_| spawn_worker(tmp.path(), &db.url, &data, &["--lease-secs", "2"]))
+        .collect();
     // Kill whichever worker trains a job of rung 2 (after rung 1's decision): which one claims
     // it is up to the queue.
     let start = Instant::now();
@@ -93,14 +102,7 @@ fn three_workers_one_killed_mid_rung_decide_each_rung_once() {
     victim.kill().unwrap(); // SIGKILL
     victim.wait().unwrap();
     for w in others {
-        let out = w.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "a worker failed: {:?}\nstdout:\n{}\nstderr:\n{}",
-            out.status.code(),
-            stdout(&out),
-            stderr(&out)
-        );
+        expect_exit(w, 0);
     }
 
     // Each rung decided once, each epoch recorded once, the same decisions and results as SQLite.
@@ -140,39 +142,18 @@ const CONFIRM_GRID: &str = "name = \"hvpgc\"\n[search]\nstrategy = \"halving\"\n
      layer1 = 32\nvalidation = { holdout = 64 }\n[axes]\ndense = [8, 16, 32, 64]\n";
 
 /// Two workers on the queue until they stop; each must exit with `code` (1: a failed job is left).
-fn two_workers(dir: &std::path::Path, url: &str, data: &std::path::Path, code: i32) {
-    let spawn = || {
-        tune(dir)
-            .args(["worker", "--db", url, "--data-dir"])
-            .arg(data)
-            .args(["--jobs", "1", "--threads-per-job", "1", "--quiet"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    let workers: Vec<_> = (0..2).map(|_| spawn()).collect();
+fn two_workers(dir: &Path, url: &str, data: &Path, code: i32) {
+    let workers: Vec<_> = (0..2).map(|_| spawn_worker(dir, url, data, &[])).collect();
     for w in workers {
-        let out = w.wait_with_output().unwrap();
-        assert!(
-            out.status.code() == Some(code),
-            "a worker exited with {:?}\nstdout:\n{}\nstderr:\n{}",
-            out.status.code(),
-            stdout(&out),
-            stderr(&out)
-        );
+        expect_exit(w, code);
     }
 }
 
+pg_test!(workers_decide_without_a_failed_job_confirm_once_and_judge_it_late_when_retried);
 /// On the PostgreSQL queue, a job of the first rung fails: the rung is decided without it (out of
 /// the race, and the report says so), the worker that decides the last rung adds the confirm
 /// jobs once, and the workers end. `tune run GRID --enqueue --retry-failed` then puts the job
 /// back; the workers train it to its rung, judge it late, and end with nothing left waiting.
-#[test]
-#[cfg_attr(
-    not(tune_test_postgres),
-    ignore = "needs a PostgreSQL server: set TUNE_TEST_POSTGRES_URL (bash crates/tune-store/tests/pg.sh start) and rebuild"
-)]
 fn workers_decide_without_a_failed_job_confirm_once_and_judge_it_late_when_retried() {
     let Some((_server, db)) = test_db("workers_decide_without_a_failed_job", "halving_failed")
     else {
@@ -181,13 +162,7 @@ fn workers_decide_without_a_failed_job_confirm_once_and_judge_it_late_when_retri
     let tmp = tempfile::tempdir().unwrap();
     let data = fixture_data(&tmp.path().join("data"));
     let grid = write_grid(tmp.path(), "hvc.toml", CONFIRM_GRID);
-    run(
-        tune(tmp.path())
-            .arg("run")
-            .arg(&grid)
-            .args(["--enqueue", "--db", &db.url]),
-        true,
-    );
+    enqueue(tmp.path(), &grid, &db.url, &[]);
     let failed: String = on_pg(&db.url, async |pool| {
         sqlx::query_scalar(
             "UPDATE jobs SET status = 'failed', last_error = 'injected' \
@@ -234,15 +209,7 @@ fn workers_decide_without_a_failed_job_confirm_once_and_judge_it_late_when_retri
         "{text}"
     );
 
-    run(
-        tune(tmp.path()).arg("run").arg(&grid).args([
-            "--enqueue",
-            "--retry-failed",
-            "--db",
-            &db.url,
-        ]),
-        true,
-    );
+    enqueue(tmp.path(), &grid, &db.url, &["--retry-failed"]);
     two_workers(tmp.path(), &db.url, &data, 0);
     let unsettled = db.number(
         "SELECT count(*) FROM jobs WHERE status NOT IN ('done', 'failed') OR halt = 'waiting'",
@@ -269,14 +236,10 @@ fn workers_decide_without_a_failed_job_confirm_once_and_judge_it_late_when_retri
     );
 }
 
+pg_test!(a_halving_sweep_merged_into_postgres_reports_as_in_its_source);
 /// `tune merge` from SQLite into PostgreSQL carries a halving sweep's plan, job states and rung
 /// decisions (the merge path is the same code on both back ends): the merged sweep reports as in
 /// its source and `tune merge` back into a new SQLite database gives the same report again.
-#[test]
-#[cfg_attr(
-    not(tune_test_postgres),
-    ignore = "needs a PostgreSQL server: set TUNE_TEST_POSTGRES_URL (bash crates/tune-store/tests/pg.sh start) and rebuild"
-)]
 fn a_halving_sweep_merged_into_postgres_reports_as_in_its_source() {
     let Some((_server, db)) = test_db("a_halving_sweep_merged_into_postgres", "halving_merge")
     else {
@@ -286,17 +249,7 @@ fn a_halving_sweep_merged_into_postgres_reports_as_in_its_source() {
     let data = fixture_data(&tmp.path().join("data"));
     let grid = write_grid(tmp.path(), "hv.toml", GRID);
     let src = tmp.path().join("src.db");
-    run(
-        tune(tmp.path())
-            .arg("run")
-            .arg(&grid)
-            .arg("--db")
-            .arg(&src)
-            .arg("--data-dir")
-            .arg(&data)
-            .args(["--jobs", "1", "--threads-per-job", "1", "--quiet"]),
-        true,
-    );
+    train(tmp.path(), &grid, &src, &data);
     run(tune(tmp.path()).args(["merge", &db.url]).arg(&src), true);
     let back = tmp.path().join("back.db");
     run(tune(tmp.path()).arg("merge").arg(&back).arg(&db.url), true);

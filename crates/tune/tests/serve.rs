@@ -4,31 +4,16 @@
 //! and a bad address; and the same pages from PostgreSQL as from its SQLite merge, through a
 //! connection that cannot write.
 
-use crate::util::pg::test_db;
-use crate::util::{fixture_data, run, small_grid, stderr, tune, write_grid};
+use crate::util::pg::{pg_test, test_db};
+use crate::util::{Setup, run, small_grid, stderr, tune};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-/// `GET path`: status and the whole reply (headers and body).
-pub(crate) fn get(addr: &str, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    let status = raw.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, raw)
-}
-
-/// `GET path`: status and the body's bytes (the headers cut off).
-fn get_bytes(addr: &str, path: &str) -> (u16, Vec<u8>) {
+/// The raw reply (headers and body) to `GET path` on one connection.
+fn fetch(addr: &str, path: &str) -> Vec<u8> {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     write!(
@@ -38,6 +23,19 @@ fn get_bytes(addr: &str, path: &str) -> (u16, Vec<u8>) {
     .unwrap();
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).unwrap();
+    raw
+}
+
+/// `GET path`: status and the whole reply (headers and body), which must be UTF-8.
+pub(crate) fn get(addr: &str, path: &str) -> (u16, String) {
+    let raw = String::from_utf8(fetch(addr, path)).unwrap();
+    let status = raw.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, raw)
+}
+
+/// `GET path`: status and the body's bytes (the headers cut off).
+fn get_bytes(addr: &str, path: &str) -> (u16, Vec<u8>) {
+    let raw = fetch(addr, path);
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
     let head = String::from_utf8_lossy(&raw[..split]).to_string();
     let status = head.split(' ').nth(1).unwrap().parse().unwrap();
@@ -97,27 +95,9 @@ pub(crate) fn stop(child: &mut Child) {
 
 #[test]
 fn serve_shows_a_trained_sweep_on_the_printed_address_and_stops_on_sigterm() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    fixture_data(&dir.join("data"));
-    write_grid(dir, "grid.toml", &small_grid(2, 1));
-    run(
-        tune(dir).args([
-            "run",
-            "grid.toml",
-            "--db",
-            "results.db",
-            "--data-dir",
-            "data",
-            "--jobs",
-            "1",
-            "--threads-per-job",
-            "1",
-            "--save-weights",
-            "weights",
-        ]),
-        true,
-    );
+    let s = Setup::new(&small_grid(2, 1));
+    let dir = s.dir();
+    run(&mut s.run_quiet(&["--save-weights", "weights"]), true);
     let (mut child, addr, seen) = start(
         dir,
         &[
@@ -168,24 +148,10 @@ fn serve_shows_a_trained_sweep_on_the_printed_address_and_stops_on_sigterm() {
 
 #[test]
 fn serve_warns_on_a_non_loopback_address_and_refuses_bad_input() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
+    let s = Setup::new(&small_grid(1, 1));
+    let dir = s.dir();
     // A database with a sweep and no results yet (enqueued, not trained).
-    fixture_data(&dir.join("data"));
-    write_grid(dir, "grid.toml", &small_grid(1, 1));
-    run(
-        tune(dir).args([
-            "run",
-            "grid.toml",
-            "--db",
-            "results.db",
-            "--data-dir",
-            "data",
-            "--jobs",
-            "1",
-        ]),
-        true,
-    );
+    run(&mut s.run_quiet(&["--enqueue"]), true);
     let (mut child, addr, seen) = start(dir, &["--db", "results.db", "--bind", "0.0.0.0:0"]);
     assert!(
         seen.contains("warning: the dashboard has no login"),
@@ -260,35 +226,14 @@ fn links(page: &str, prefix: &str) -> Vec<String> {
     out
 }
 
-#[test]
-#[cfg_attr(
-    not(tune_test_postgres),
-    ignore = "needs a PostgreSQL server: set TUNE_TEST_POSTGRES_URL (bash crates/tune-store/tests/pg.sh start) and rebuild"
-)]
+pg_test!(serve_on_postgres_shows_the_pages_of_its_sqlite_merge_and_cannot_write);
 fn serve_on_postgres_shows_the_pages_of_its_sqlite_merge_and_cannot_write() {
     let Some((_server, db)) = test_db("serve_on_postgres", "serve") else {
         return;
     };
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    fixture_data(&dir.join("data"));
-    write_grid(dir, "grid.toml", &small_grid(2, 2));
-    run(
-        tune(dir).args([
-            "run",
-            "grid.toml",
-            "--db",
-            &db.url,
-            "--data-dir",
-            "data",
-            "--jobs",
-            "1",
-            "--threads-per-job",
-            "1",
-            "--quiet",
-        ]),
-        true,
-    );
+    let s = Setup::new(&small_grid(2, 2));
+    let dir = s.dir();
+    run(&mut s.run_on(&db.url, &s.data, 1, &["--quiet"]), true);
     let lite = dir.join("merged.db").to_str().unwrap().to_string();
     run(tune(dir).args(["merge", &lite, &db.url]), true);
 

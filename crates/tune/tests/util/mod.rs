@@ -95,6 +95,20 @@ pub fn run(cmd: &mut Command, expect_ok: bool) -> Output {
     out
 }
 
+/// Waits for `child` (its output piped) and checks that it exits with `code`, showing its
+/// output otherwise.
+pub fn expect_exit(child: std::process::Child, code: i32) -> Output {
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    out
+}
+
 /// Standard output as text.
 pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()

@@ -2,8 +2,46 @@
 //! lock that keeps the other tests off it while one restarts it, and a database of each test's own.
 
 use sqlx::postgres::{PgPoolOptions, PgRow};
+use std::path::Path;
+use std::process::Command;
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Makes `fn NAME()` (beside it, with its doc comment) a test that needs a PostgreSQL server:
+/// `NAME::on_postgres`, marked `#[ignore]` with the way to run it in builds without
+/// `TUNE_TEST_POSTGRES_URL` (`cfg(tune_test_postgres)`, see `build.rs`), so that it is counted as
+/// ignored rather than passing silently. The function stays an ordinary one (formatted, linted);
+/// one it is not written for is dead code, which clippy refuses.
+///
+/// ```ignore
+/// pg_test!(workers_share_a_queue);
+/// fn workers_share_a_queue() { ... }
+/// ```
+macro_rules! pg_test {
+    ($name:ident) => {
+        mod $name {
+            #[test]
+            #[cfg_attr(
+                not(tune_test_postgres),
+                ignore = "needs a PostgreSQL server: set TUNE_TEST_POSTGRES_URL (bash crates/tune-store/tests/pg.sh start) and rebuild"
+            )]
+            fn on_postgres() {
+                super::$name()
+            }
+        }
+    };
+}
+pub(crate) use pg_test;
+
+/// `tune worker --db URL --data-dir DATA --jobs 1 --threads-per-job 1 --quiet EXTRA...` in `dir`.
+pub fn worker_cmd(dir: &Path, url: &str, data: &Path, extra: &[&str]) -> Command {
+    let mut cmd = crate::util::tune(dir);
+    cmd.args(["worker", "--db", url, "--data-dir"])
+        .arg(data)
+        .args(["--jobs", "1", "--threads-per-job", "1", "--quiet"])
+        .args(extra);
+    cmd
+}
 
 /// The environment variable naming the PostgreSQL server to test against.
 pub const PG_ENV: &str = "TUNE_TEST_POSTGRES_URL";
