@@ -606,6 +606,26 @@ impl Reader<'_> {
             key: format!("datasets.{name}.{key}"),
             message,
         };
+        // `@` joins a name and its version in reports (`NAME@HASH8`); `,`, `;` and `=` separate
+        // values and filters in `--where`: a name holding one would be read as something else.
+        if let Some(c) = name.chars().find(|c| matches!(c, '@' | ',' | ';' | '=')) {
+            return Err(GridError::Invalid {
+                at,
+                key: format!("datasets.{name}"),
+                message: format!(
+                    "a data set's name cannot hold `{c}` (tune writes a data set's version as \
+                     NAME@HASH8, and `,` `;` `=` separate values and filters in --where): give it \
+                     another name"
+                ),
+            });
+        }
+        if name.trim().is_empty() {
+            return Err(GridError::Invalid {
+                at,
+                key: format!("datasets.{name}"),
+                message: "a data set needs a name that is not empty or blank".to_string(),
+            });
+        }
         if tune_spec::dataset(name).is_some() {
             return Err(GridError::Invalid {
                 at,

@@ -1860,3 +1860,35 @@ fn confusion_names_only_weaker_classes_and_plot_names_class_names_the_png_cannot
     let svg = std::fs::read_to_string(dir.join("c.svg")).unwrap();
     assert!(svg.contains("猫") && svg.contains('\u{1d400}'));
 }
+
+/// A data set's name holding `@` looked like another data set's version (`NAME@HASH8`): a grid
+/// defining `[datasets."csvsq@1c4e08c4"]` was accepted and its jobs were reported, filtered and
+/// compared together with that version's, though trained on other data. Such names, and those
+/// holding `--where`'s separators, are refused naming the table and the character.
+#[test]
+fn a_data_set_name_holding_at_or_where_separators_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (pixels, labels) = digits(20);
+    write_csv(&dir.join("ok.csv"), &pixels, &labels);
+    for (name, c) in [
+        ("csvsq@1c4e08c4", "`@`"),
+        ("a,b", "`,`"),
+        ("a;b", "`;`"),
+        ("a=b", "`=`"),
+        (" ", "not empty or blank"),
+    ] {
+        let text = format!(
+            "[datasets.\"{name}\"]\nformat = \"csv\"\ntrain = \"ok.csv\"\ntest_split = 0.2\n\n\
+             [fixed]\ndataset = \"{name}\"\nlayer1 = 4\ndense = 8\nepochs = 1\n"
+        );
+        let err = bad_grid(dir, &text);
+        assert!(err.contains(c), "{name}: {err}");
+        assert!(err.contains(&format!("datasets.{name}")), "{name}: {err}");
+        let grid = write_grid(dir, "bad.toml", &text);
+        exit_2_saying(
+            &run(tune(dir).args(["data", "list", "--grid"]).arg(&grid), false),
+            &[c],
+        );
+    }
+}
