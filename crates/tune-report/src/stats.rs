@@ -112,9 +112,21 @@ pub fn wilson(p_hat: f64, n: usize, level: f64) -> Option<Interval> {
     let centre = p_hat + z2 / (2.0 * n);
     let half = z * (p_hat * (1.0 - p_hat) / n + z2 / (4.0 * n * n)).sqrt();
     let d = 1.0 + z2 / n;
+    // Within [0, 1] by construction, and exactly 0 (1) at an accuracy of 0 (1): set so, to drop
+    // the rounding of the division (1.0000000000000002, 3e-18); not marked clipped.
+    let low = if p_hat <= 0.0 {
+        0.0
+    } else {
+        ((centre - half) / d).max(0.0)
+    };
+    let high = if p_hat >= 1.0 {
+        1.0
+    } else {
+        ((centre + half) / d).min(1.0)
+    };
     Some(Interval {
-        low: (centre - half) / d,
-        high: (centre + half) / d,
+        low,
+        high,
         level,
         method: "wilson",
         clipped: false,

@@ -442,6 +442,39 @@ mod grouping {
         assert!(Comparison::build(&[]).notes.len() == 4);
     }
 
+    /// A single run of accuracy 1 (or 0) had a Wilson upper bound of 1.0000000000000002 in the
+    /// report's CSV and JSON (a new-user trial found it): the bounds stay within [0, 1].
+    #[test]
+    fn intervals_of_a_perfect_or_null_accuracy_stay_within_0_and_1() {
+        let d = "fashion-mnist";
+        let mut rows = vec![
+            row(job(ModelSpec::cnn(&[8], 16), d, 1), 0.01, 1.0, 10.0),
+            row(job(ModelSpec::cnn(&[16], 16), d, 1), 9.0, 0.0, 10.0),
+        ];
+        for (r, n) in rows.iter_mut().zip([36usize, 71]) {
+            r.test_images = Some(n);
+        }
+        let r = report(&rows, "", None, "accuracy");
+        let json: serde_json::Value =
+            serde_json::from_str(&render_report(&r, Format::Json, None)).unwrap();
+        let ranked = json["groups"][0]["rows"].as_array().unwrap();
+        assert_eq!(ranked.len(), 2);
+        for row in ranked {
+            let (low, high) = (
+                row["test_ci"]["low"].as_f64().unwrap(),
+                row["test_ci"]["high"].as_f64().unwrap(),
+            );
+            assert!(
+                (0.0..=1.0).contains(&low) && (0.0..=1.0).contains(&high),
+                "{row}"
+            );
+        }
+        assert_eq!(ranked[0]["test_ci"]["high"], 1.0);
+        assert_eq!(ranked[1]["test_ci"]["low"], 0.0);
+        let csv = render_report(&r, Format::Csv, None);
+        assert!(!csv.contains("1.0000000000000002"), "{csv}");
+    }
+
     #[test]
     fn json_and_csv_carry_full_precision() {
         let r = report(&study(), "", None, "accuracy");
