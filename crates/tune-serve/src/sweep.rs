@@ -371,9 +371,10 @@ impl Cache {
             .map(|(_, s)| s.rows.len());
         let ahead = (2..=TIE_LIMIT).contains(&finished) && kept_finished != Some(finished);
         let (jobs, read) = tokio::join!(store.sweep_jobs(&progress.id), async {
-            match ahead {
-                true => store.sweep_rank_predictions(&progress.id).await.map(Some),
-                false => Ok(None),
+            if ahead {
+                store.sweep_rank_predictions(&progress.id).await.map(Some)
+            } else {
+                Ok(None)
             }
         });
         let (jobs, read) = (jobs?, read?);
