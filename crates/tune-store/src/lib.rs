@@ -60,6 +60,7 @@ mod halving;
 mod merge;
 mod open;
 mod queue;
+pub use queue::longest_first;
 mod reads;
 mod sql;
 mod types;

@@ -556,8 +556,8 @@ impl Drop for Tmpfs {
     }
 }
 
-/// `--save-weights` onto a full disk (a 256 KiB tmpfs: the first job's 170 KiB of weights fit, the
-/// second's 212 KiB do not): the run says how many files are missing and exits 69; the weights
+/// `--save-weights` onto a full disk (a 256 KiB tmpfs: the larger job trains first and its 212 KiB
+/// of weights fit, the smaller one's 170 KiB then do not): the run says how many files are missing and exits 69; the weights
 /// stay in the store, and once there is space the next run with `--save-weights` writes them.
 #[test]
 fn weights_that_cannot_be_written_are_kept_until_a_later_run_writes_them() {
@@ -597,8 +597,8 @@ fn weights_that_cannot_be_written_are_kept_until_a_later_run_writes_them() {
         "the weights are kept"
     );
     drop(db);
-    let lost = weights.join(format!("{}.safetensors", keys[1]));
-    assert!(weights.join(format!("{}.safetensors", keys[0])).is_file());
+    let lost = weights.join(format!("{}.safetensors", keys[0]));
+    assert!(weights.join(format!("{}.safetensors", keys[1])).is_file());
     assert!(!lost.exists(), "no partial file is left");
 
     // Space again: the next run writes the missing file and trains nothing.
@@ -617,8 +617,8 @@ fn weights_that_cannot_be_written_are_kept_until_a_later_run_writes_them() {
     );
     assert_eq!(Db::open(&s.db()).int("SELECT COUNT(*) FROM checkpoints"), 0);
     let saved = candle_core::safetensors::load(&lost, &candle_core::Device::Cpu).unwrap();
-    // The second job's conv layer has 5 filters, and only weights are in the file.
-    assert!(saved["conv1.kernel"].dims().contains(&5), "{saved:?}");
+    // The grid's first job's conv layer has 4 filters, and only weights are in the file.
+    assert!(saved["conv1.kernel"].dims().contains(&4), "{saved:?}");
     assert!(
         saved
             .keys()

@@ -618,9 +618,9 @@ fn merge_reports_every_conflict_and_keeps_the_first() {
     let b = Db::open(&s.dir().join("b.db"));
     b.execute(
         "UPDATE results SET test_accuracy = 0.125, test_loss = 9.5 \
-         WHERE job_key = (SELECT key FROM jobs WHERE seq = 1)",
+         WHERE job_key = (SELECT job_key FROM sweep_jobs WHERE position = 0)",
     );
-    let key = b.text("SELECT key FROM jobs WHERE seq = 1");
+    let key = b.text("SELECT job_key FROM sweep_jobs WHERE position = 0");
     drop(b);
     let out = run(&mut s.tune(&["merge", "out.db", "a.db", "b.db"]), true);
     let err = stderr(&out);

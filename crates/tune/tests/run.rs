@@ -105,8 +105,10 @@ fn a_grid_lands_in_the_database_one_row_per_job() {
 
     let db = Db::open(&s.db());
     assert_all_done_once(&db, 3, 1);
-    let jobs: Vec<(i64, i64, String)> =
-        db.rows("SELECT attempts, layers, filters FROM jobs ORDER BY seq");
+    let jobs: Vec<(i64, i64, String)> = db.rows(
+        "SELECT j.attempts, j.layers, j.filters FROM jobs j \
+         JOIN sweep_jobs sj ON sj.job_key = j.key ORDER BY sj.position",
+    );
     assert_eq!(
         jobs,
         [
@@ -118,7 +120,7 @@ fn a_grid_lands_in_the_database_one_row_per_job() {
     let rows: Vec<GridRow> = db.rows(
         "SELECT g.layer1, g.layer2, g.layer3, g.kernel, g.layerdense, g.epochs, g.loss, \
          g.accuracy, g.runtime_mins, g.model, g.dataset, g.seed, g.params \
-         FROM grid_results g JOIN jobs j ON j.key = g.job_key ORDER BY j.seq",
+         FROM grid_results g JOIN sweep_jobs sj ON sj.job_key = g.job_key ORDER BY sj.position",
     );
     let layers: Vec<_> = rows
         .iter()
@@ -167,6 +169,30 @@ fn a_grid_lands_in_the_database_one_row_per_job() {
         db.int("SELECT COUNT(*) FROM sweeps WHERE name = 'mixed' AND finished_at IS NOT NULL"),
         1
     );
+}
+
+#[test]
+fn the_slots_take_the_largest_networks_first_and_the_sweep_keeps_grid_order() {
+    // Grid order is smallest first; the queue trains the most FLOPs per image (times epochs)
+    // first, so that a run does not end on its largest network alone.
+    let s = Setup::new(
+        "name = \"lpt\"\n[fixed]\nmodel = \"cnn\"\ndataset = \"fashion-mnist\"\nepochs = 1\n\
+         batch = 32\ndense = 16\n\n[axes]\nlayer1 = [4, 8, 6]\n",
+    );
+    run(&mut s.run_quiet(&[]), true);
+    let db = Db::open(&s.db());
+    let trained: Vec<(i64,)> = db.rows("SELECT layer1 FROM jobs ORDER BY started_at, seq");
+    assert_eq!(trained, [(8,), (6,), (4,)]);
+    let costlier_later = db.int(
+        "SELECT COUNT(*) FROM jobs a JOIN jobs b ON a.seq < b.seq \
+         WHERE a.flops_per_image < b.flops_per_image",
+    );
+    assert_eq!(costlier_later, 0);
+    let grid: Vec<(i64,)> = db.rows(
+        "SELECT j.layer1 FROM sweep_jobs sj JOIN jobs j ON j.key = sj.job_key \
+         ORDER BY sj.position",
+    );
+    assert_eq!(grid, [(4,), (8,), (6,)]);
 }
 
 #[test]
@@ -567,7 +593,10 @@ fn repeats_train_each_job_with_consecutive_seeds() {
     );
     let db = Db::open(&s.db());
     assert_all_done_once(&db, 6, 1);
-    let jobs: Vec<(i64, i64)> = db.rows("SELECT layer1, seed FROM jobs ORDER BY seq");
+    let jobs: Vec<(i64, i64)> = db.rows(
+        "SELECT j.layer1, j.seed FROM jobs j JOIN sweep_jobs sj ON sj.job_key = j.key \
+         ORDER BY sj.position",
+    );
     assert_eq!(jobs, [(4, 1), (5, 1), (4, 2), (5, 2), (4, 3), (5, 3)]);
 }
 

@@ -807,11 +807,21 @@ fn dry_run(
             large_summary(&planned)
         };
 
-    let times: Vec<f64> = planned
+    // The slots take the jobs in the queue's order: the longest (in FLOPs) first.
+    let costs: Vec<f64> = planned
         .iter()
-        .filter(|p| p.seconds > 0.0)
-        .map(|p| p.seconds)
+        .map(|p| {
+            let flops = p.job.model.train_flops_per_image(&p.job.input_shape());
+            flops.unwrap_or(0.0) * p.job.train.epochs as f64
+        })
         .collect();
+    let mut queue: Vec<(usize, f64)> = tune_store::longest_first(&costs)
+        .into_iter()
+        .zip(planned.iter().map(|p| p.seconds))
+        .filter(|&(_, s)| s > 0.0)
+        .collect();
+    queue.sort_by_key(|&(rank, _)| rank);
+    let times: Vec<f64> = queue.into_iter().map(|(_, s)| s).collect();
     let wall = schedule(&times, slots);
     let finished = planned.len() - times.len();
     let mut after = vec![format!(
