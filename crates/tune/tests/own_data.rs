@@ -1892,3 +1892,146 @@ fn a_data_set_name_holding_at_or_where_separators_is_refused() {
         );
     }
 }
+
+/// The status of the job trained on the data version whose content hash is `sha`.
+fn status_of_version(dir: &Path, sha: &str) -> String {
+    let db = Db::open(&dir.join("results.db"));
+    let rows: Vec<(String, String)> = db.rows("SELECT spec_json, status FROM jobs");
+    let found: Vec<&String> = rows
+        .iter()
+        .filter(|(spec, _)| spec.contains(sha))
+        .map(|(_, status)| status)
+        .collect();
+    assert_eq!(found.len(), 1, "one job of {sha}: {rows:?}");
+    found[0].clone()
+}
+
+#[test]
+fn jobs_of_an_earlier_version_of_the_data_are_kept_but_never_counted_claimed_or_retried() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let csv = dir.join("digits.csv");
+    let grid = write_grid(
+        dir,
+        "digits.toml",
+        "[datasets.digits]\nformat = \"csv\"\ntrain = \"digits.csv\"\ntest_split = 0.25\n\n\
+         [fixed]\ndataset = \"digits\"\nlayer1 = 4\ndense = 8\nepochs = 1\nbatch = 8\n\
+         validation = \"test\"\n",
+    );
+    let version = |n: usize| {
+        let (pixels, labels) = digits(n);
+        write_csv(&csv, &pixels, &labels);
+        listed(dir, &grid)["sha256"].as_str().unwrap().to_string()
+    };
+    let tune_run = |extra: &[&str]| {
+        tune(dir)
+            .arg("run")
+            .arg(&grid)
+            .args(["--db", "results.db", "--threads-per-job", "1"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let earlier = "of an earlier version of the data";
+
+    // Version 1 trains.
+    let v1 = version(40);
+    let out = tune_run(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    // Version 2 is queued: the done job of version 1 is not "already done" for this data.
+    let v2 = version(44);
+    let out = tune_run(&["--enqueue"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("1 job: 1 new; 1 more of"), "{err}");
+    assert!(err.contains(earlier), "{err}");
+    assert!(!err.contains("already done"), "{err}");
+
+    // The file changes again before a worker gets to the job: the worker fails it.
+    let v3 = version(48);
+    let out = run(tune(dir).args(["worker", "--db", "results.db"]), false);
+    assert!(
+        stderr(&out).contains("has changed since its jobs were queued"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(status_of_version(dir, &v2), "failed");
+
+    // Running the grid again, as the message says, trains version 3 and ends with 0: the failed
+    // job of version 2 is reported, not counted.
+    let out = tune_run(&[]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains(&format!("2 more {earlier}")), "{err}");
+    assert!(err.contains("tune data list --grid"), "{err}");
+    assert!(!err.contains("failed earlier"), "{err}");
+    assert!(!err.contains("failed in an earlier run"), "{err}");
+    assert_eq!(status_of_version(dir, &v3), "done");
+
+    // `--retry-failed` does not put the job of version 2 back: it would only fail again.
+    let out = tune_run(&["--retry-failed"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains("put back"), "{err}");
+    assert_eq!(status_of_version(dir, &v2), "failed");
+    assert_eq!(status_of_version(dir, &v1), "done");
+
+    // A job of a version that changed before anything trained it is never claimed: queued
+    // (version 4), superseded by a newer queue (version 5), a worker trains version 5 only.
+    let v4 = version(52);
+    assert_eq!(tune_run(&["--enqueue"]).status.code(), Some(0));
+    let v5 = version(56);
+    let out = tune_run(&["--enqueue"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = tune(dir)
+        .args(["worker", "--db", "results.db"])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(!err.contains("has changed since"), "{err}");
+    assert_eq!(status_of_version(dir, &v5), "done");
+    assert_eq!(status_of_version(dir, &v4), "failed");
+    let db = Db::open(&dir.join("results.db"));
+    let why = db.rows_with::<(String,)>(
+        "SELECT last_error FROM jobs WHERE spec_json LIKE '%' || $1 || '%'",
+        &v4,
+    );
+    assert!(why[0].0.contains(&v5), "{why:?}");
+}
+
+#[test]
+fn queued_and_failed_jobs_on_a_users_data_set_record_its_content_hash() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (pixels, labels) = digits(40);
+    write_csv(&dir.join("digits.csv"), &pixels, &labels);
+    let grid = write_grid(
+        dir,
+        "digits.toml",
+        &format!(
+            "[datasets.mine]\nformat = \"csv\"\ntrain = \"digits.csv\"\ntest_split = 0.25\n\n{FIXED}"
+        ),
+    );
+    let sha = listed(dir, &grid)["sha256"].as_str().unwrap().to_string();
+    run(
+        tune(dir)
+            .arg("run")
+            .arg(&grid)
+            .args(["--db", "results.db", "--enqueue"]),
+        true,
+    );
+    let read = || {
+        let db = Db::open(&dir.join("results.db"));
+        let row: Vec<(String, Option<String>, Option<bool>)> =
+            db.rows("SELECT status, data_sha256, data_verified FROM jobs");
+        row[0].clone()
+    };
+    assert_eq!(read(), ("pending".into(), Some(sha.clone()), Some(true)));
+
+    // Failed because the file changed: the job still names the content it was queued for.
+    let (pixels, labels) = digits(44);
+    write_csv(&dir.join("digits.csv"), &pixels, &labels);
+    run(tune(dir).args(["worker", "--db", "results.db"]), false);
+    assert_eq!(read(), ("failed".into(), Some(sha), Some(true)));
+}
