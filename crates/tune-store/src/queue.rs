@@ -179,6 +179,13 @@ impl Store {
                         .execute(&mut *tx)
                         .await?;
                 }
+                // A job on a user's data set records its content hash from the start (older
+                // rows gain it here too).
+                if let Some(user) = &jobs[i].train.data {
+                    sql::set_queued_data(&record.key, &user.sha256)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 let position = (first_position + i) as i64;
                 let n = sql::insert_membership(&sweep_id, &record.key, position)
                     .execute(&mut *tx)

@@ -302,6 +302,18 @@ pub(crate) fn select_job_data() -> Stmt<'static> {
     Stmt::new("SELECT key, data_sha256, data_verified FROM jobs WHERE data_sha256 IS NOT NULL")
 }
 
+/// Records the content hash `sha256` of the user's data set job `key` is queued for (its key
+/// holds it, so it is verified), unless the job records data already.
+pub(crate) fn set_queued_data<'a>(key: &'a str, sha256: &'a str) -> Stmt<'a> {
+    Stmt::new(
+        "UPDATE jobs SET data_sha256 = $2, data_verified = $3 \
+         WHERE key = $1 AND data_sha256 IS NULL",
+    )
+    .text(key)
+    .text(sha256)
+    .opt_bool(Some(true))
+}
+
 /// Copies a data identity into job `key` (merging): `sha256`, `verified`.
 pub(crate) fn copy_job_data<'a>(key: &'a str, sha256: &'a str, verified: Option<bool>) -> Stmt<'a> {
     Stmt::new("UPDATE jobs SET data_sha256 = $2, data_verified = $3 WHERE key = $1")
