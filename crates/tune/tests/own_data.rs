@@ -2035,3 +2035,71 @@ fn queued_and_failed_jobs_on_a_users_data_set_record_its_content_hash() {
     run(tune(dir).args(["worker", "--db", "results.db"]), false);
     assert_eq!(read(), ("failed".into(), Some(sha), Some(true)));
 }
+
+#[test]
+fn a_report_over_two_data_sets_ranks_within_each_with_its_own_best() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (pixels, labels) = digits(40);
+    write_csv(&dir.join("a.csv"), &pixels, &labels);
+    let (pixels, labels) = digits(48);
+    write_csv(&dir.join("b.csv"), &pixels, &labels);
+    let grid = write_grid(
+        dir,
+        "two.toml",
+        "[datasets.a]\nformat = \"csv\"\ntrain = \"a.csv\"\ntest_split = 0.25\n\n\
+         [datasets.b]\nformat = \"csv\"\ntrain = \"b.csv\"\ntest_split = 0.25\n\n\
+         [fixed]\ndense = 8\nepochs = 1\nbatch = 8\nvalidation = \"test\"\n\n\
+         [axes]\ndataset = [\"a\", \"b\"]\nlayer1 = [4, 6]\n",
+    );
+    run(
+        tune(dir)
+            .arg("run")
+            .arg(&grid)
+            .args(["--db", "results.db", "--threads-per-job", "1"]),
+        true,
+    );
+
+    // One ranking per data set: each group holds that data set's two configurations only, ranked
+    // 1 and 2, and is tested against its own best.
+    let out = run(
+        tune(dir).args(["report", "--db", "results.db", "--format", "json"]),
+        true,
+    );
+    let err = stderr(&out);
+    assert!(err.contains("ranked within each data set"), "{err}");
+    assert!(err.contains("--where dataset=a"), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let groups = v["groups"].as_array().unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(groups.len(), 2, "{v}");
+    for (group, name) in groups.iter().zip(["a", "b"]) {
+        let rows = group["rows"].as_array().unwrap();
+        assert_eq!(rows.len(), 2, "{group}");
+        for (i, row) in rows.iter().enumerate() {
+            assert_eq!(row["rank"].as_u64(), Some(i as u64 + 1), "{group}");
+            assert_eq!(row["spec"]["train"]["dataset"], name, "{group}");
+        }
+        // Both configurations predicted the same images: the tie test ran.
+        assert_eq!(group["ties"]["compared"].as_u64(), Some(1), "{group}");
+        assert_eq!(group["ties"]["untested"].as_u64(), Some(0), "{group}");
+    }
+
+    // The table: a heading per data set, no row left untested for want of predictions.
+    let out = run(tune(dir).args(["report", "--db", "results.db"]), true);
+    let text = stdout(&out);
+    assert!(text.contains("dataset = a"), "{text}");
+    assert!(text.contains("dataset = b"), "{text}");
+    assert!(!text.contains("without per-image predictions"), "{text}");
+    assert!(!text.contains("untested"), "{text}");
+
+    // One data set alone is one ranking, as before.
+    let out = run(
+        tune(dir).args(["report", "--db", "results.db", "--where", "dataset=b"]),
+        true,
+    );
+    assert!(
+        !stderr(&out).contains("ranked within each"),
+        "{}",
+        stderr(&out)
+    );
+}
