@@ -1103,7 +1103,8 @@ fn data_list_reports_an_unreadable_data_set_exactly_as_run_does() {
             .to_string()
     };
     assert_eq!(error(&from_list), error(&from_run));
-    let prefix = format!("error: {}:3:", grid.display());
+    // At the line of the key that names the file (`train = ...`), not the table's.
+    let prefix = format!("error: {}:5:", grid.display());
     assert!(error(&from_list).starts_with(&prefix), "{from_list}");
     assert!(
         from_list.contains("ragged.csv") && from_list.contains("line 3"),
@@ -2102,4 +2103,53 @@ fn a_report_over_two_data_sets_ranks_within_each_with_its_own_best() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn a_bad_data_file_is_reported_at_the_line_naming_it_with_a_clean_path_and_test_empty_splits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::create_dir_all(dir.join("grids")).unwrap();
+    std::fs::create_dir_all(dir.join("csv")).unwrap();
+    let (pixels, labels) = digits(40);
+    write_csv(&dir.join("csv/train.csv"), &pixels, &labels);
+    std::fs::write(dir.join("csv/bad.csv"), "label,pixel1,pixel2\n1,2,3\n4,5\n").unwrap();
+    let dry_run = |table: &str| {
+        let text = format!(
+            "[datasets.mine]\nformat = \"csv\"\n\n{table}\n\n[fixed]\ndataset = \"mine\"\n\
+             layer1 = 4\ndense = 8\nepochs = 1\n"
+        );
+        std::fs::write(dir.join("grids/g.toml"), text).unwrap();
+        tune(dir)
+            .args([
+                "run",
+                "grids/g.toml",
+                "--db",
+                "r.db",
+                "--dry-run",
+                "--no-calibrate",
+            ])
+            .output()
+            .unwrap()
+    };
+
+    // A file that cannot be read: the line of `test = ...` (line 5), the path without `..`.
+    let out = dry_run("train = \"../csv/train.csv\"\ntest = \"../csv/bad.csv\"");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("grids/g.toml:5:"), "{err}");
+    assert!(err.contains("csv/bad.csv"), "{err}");
+    assert!(!err.contains("/../"), "{err}");
+
+    // A file that is not there: the line of `train = ...` (line 4), the path without `..`.
+    let out = dry_run("train = \"../csv/gone.csv\"\ntest_split = 0.5");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("grids/g.toml:4:"), "{err}");
+    assert!(err.contains("csv/gone.csv"), "{err}");
+    assert!(!err.contains("/../"), "{err}");
+
+    // `test = []` beside test_split: no test files, split instead.
+    let out = dry_run("train = \"../csv/train.csv\"\ntest = []\ntest_split = 0.5");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
