@@ -47,6 +47,9 @@ pub struct GridDataset {
     pub spec: DataSpec,
     /// Where the table starts.
     pub at: Location,
+    /// Each file or folder the table names, with where its value is (`train = "..."`), so that
+    /// an error about a file points at the line that names it.
+    pub files: Vec<(PathBuf, Location)>,
 }
 
 impl GridDataset {
@@ -62,10 +65,26 @@ impl GridDataset {
         &self,
         read: impl FnOnce(&str, &DataSpec) -> Result<T, String>,
     ) -> Result<T, GridError> {
-        read(&self.name, &self.spec).map_err(|message| GridError::Data {
-            at: self.at.clone(),
-            name: self.name.clone(),
-            message,
+        read(&self.name, &self.spec).map_err(|message| {
+            // The value naming the file the message is about: the path it names first (of two
+            // at one place, the longer: a file below a folder names the folder too), else the
+            // table.
+            let at = self
+                .files
+                .iter()
+                .filter_map(|(path, at)| {
+                    let path = path.display().to_string();
+                    message
+                        .find(&path)
+                        .map(|i| ((i, std::cmp::Reverse(path.len())), at))
+                })
+                .min_by_key(|(place, _)| *place)
+                .map_or_else(|| self.at.clone(), |(_, at)| at.clone());
+            GridError::Data {
+                at,
+                name: self.name.clone(),
+                message,
+            }
         })
     }
 }
@@ -660,7 +679,7 @@ impl Reader<'_> {
                         // started elsewhere finds them.
                         let joined = base.join(p);
                         let path = std::path::absolute(&joined).unwrap_or(joined);
-                        (path, self.lines.span(v.span(), &key_at))
+                        (clean_path(&path), self.lines.span(v.span(), &key_at))
                     })
                 };
                 match item.as_value() {
@@ -740,6 +759,10 @@ impl Reader<'_> {
                 "is missing: give the training file(s) or folder, relative to the grid file".into(),
             ));
         };
+        // `test = []` beside test_split: no test files, split instead.
+        if test_split.is_some() && test.as_ref().is_some_and(|(t, _)| t.is_empty()) {
+            test = None;
+        }
         let mut spec = DataSpec::build(
             format_name,
             train_paths.iter().map(|(p, _)| p.clone()).collect(),
@@ -780,10 +803,16 @@ impl Reader<'_> {
                 }
             }
         }
+        let files = [train, test]
+            .into_iter()
+            .flatten()
+            .flat_map(|(paths, _)| paths)
+            .collect();
         Ok(GridDataset {
             name: name.to_string(),
             spec,
             at,
+            files,
         })
     }
 
@@ -817,4 +846,29 @@ impl Reader<'_> {
             })?;
         Ok(Val::Validation(Validation::Holdout(n)))
     }
+}
+
+/// `path` as the files are: canonical (symbolic links and `..` resolved) when it exists, else
+/// lexically cleaned (`grids/../csv/train.csv` is `csv/train.csv`), so that messages and the
+/// paths jobs record name a file once, plainly.
+pub(crate) fn clean_path(path: &Path) -> PathBuf {
+    if let Ok(canonical) = std::fs::canonicalize(path) {
+        return canonical;
+    }
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir
+                if matches!(
+                    out.components().next_back(),
+                    Some(std::path::Component::Normal(_))
+                ) =>
+            {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }

@@ -372,9 +372,8 @@ pub fn ties_line(t: &crate::report::TieSummary) -> String {
     };
     if t.compared == 0 {
         return format!(
-            "Tied with the best: not tested ({} configuration{} without per-image predictions recorded, marked ?)",
-            t.untested,
-            plural(t.untested)
+            "Tied with the best: not tested ({}, marked ?)",
+            untested_why(t)
         );
     }
     let mut line = format!(
@@ -385,13 +384,38 @@ pub fn ties_line(t: &crate::report::TieSummary) -> String {
         methods.join("; "),
         t.alpha
     );
-    if t.untested > 0 {
+    if t.untested > 0 && t.other_images == 0 {
         line.push_str(&format!(
             "; {} untested (no per-image predictions recorded, marked ?)",
             t.untested
         ));
+    } else if t.untested > 0 {
+        line.push_str(&format!("; untested: {}, marked ?", untested_why(t)));
     }
     line
+}
+
+/// Why rows could not be tested against the best: `2 configurations without per-image
+/// predictions recorded`, `1 configuration predicted on other images than the best (another data
+/// set or validation split)`, or both.
+fn untested_why(t: &crate::report::TieSummary) -> String {
+    let missing = t.untested - t.other_images.min(t.untested);
+    let mut parts = Vec::new();
+    if missing > 0 {
+        parts.push(format!(
+            "{missing} configuration{} without per-image predictions recorded",
+            plural(missing)
+        ));
+    }
+    if t.other_images > 0 {
+        parts.push(format!(
+            "{} configuration{} predicted on other images than the best (another data set or \
+             validation split)",
+            t.other_images,
+            plural(t.other_images)
+        ));
+    }
+    parts.join(", ")
 }
 
 /// Writes a report in `format`. `width` is the terminal width for [`Format::Table`] (`None`: do not

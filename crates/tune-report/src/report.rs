@@ -117,6 +117,10 @@ pub struct TieSummary {
     pub tied: usize,
     /// Rows that could not be tested (no predictions recorded, or different images).
     pub untested: usize,
+    /// Of `untested`, the rows whose per-image predictions are on other images than the best's
+    /// (another data set, or another validation split): no paired test exists for them. The
+    /// others have no predictions recorded.
+    pub other_images: usize,
 }
 
 /// A Welch test between two groups' configuration means (`--by` summaries).
@@ -445,6 +449,7 @@ fn mark_ties(
     let best = &members[best_i];
     let mut tests: Vec<(usize, TestResult)> = Vec::new();
     let mut untested = 0;
+    let mut other_images = 0;
     for (i, r) in members.iter().enumerate() {
         if i == best_i {
             continue;
@@ -463,6 +468,10 @@ fn mark_ties(
                         }
                     }
                     Some(stats::mcnemar_exact(only_a, only_b))
+                }
+                (Some(a), Some(b)) if !a.is_empty() && !b.is_empty() => {
+                    other_images += 1;
+                    None
                 }
                 _ => None,
             }
@@ -499,6 +508,7 @@ fn mark_ties(
         compared: tests.len(),
         tied,
         untested,
+        other_images,
     })
 }
 

@@ -211,6 +211,13 @@ impl Store {
                         .execute(&mut *tx)
                         .await?;
                 }
+                // A job on a user's data set records its content hash from the start (older
+                // rows gain it here too).
+                if let Some(user) = &jobs[i].train.data {
+                    sql::set_queued_data(&record.key, &user.sha256)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 let position = (first_position + i) as i64;
                 let n = sql::insert_membership(&sweep_id, &record.key, position)
                     .execute(&mut *tx)
@@ -587,6 +594,38 @@ impl Store {
             let mut tx = pool.begin_with(d.begin_write).await?;
             let n = sql::retry_failed(sweep).execute(&mut *tx).await?;
             sql::reopen_sweeps().execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(n)
+        })
+    }
+
+    /// [`Store::retry_failed`] of the jobs with the given `keys` only (those of them that failed;
+    /// the others are left as they are), in one transaction; returns how many were put back.
+    pub async fn retry_failed_jobs(&self, keys: &[String]) -> Result<u64> {
+        on_backend!(self, "retrying failed jobs", |pool, d| {
+            let mut tx = pool.begin_with(d.begin_write).await?;
+            let mut n = 0;
+            for key in keys {
+                n += sql::retry_failed_job(key).execute(&mut *tx).await?;
+            }
+            sql::reopen_sweeps().execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(n)
+        })
+    }
+
+    /// Marks each queued job of `jobs` (key, reason) failed with its reason as last_error, so
+    /// that no worker claims it: jobs of an earlier version of a user's data set, which could
+    /// only fail (see `tune run`). Jobs that are running, finished, failed or waiting at a
+    /// halving rung are left as they are. One transaction; returns how many were marked.
+    pub async fn retire_jobs(&self, jobs: &[(String, String)]) -> Result<u64> {
+        on_backend!(self, "setting aside jobs of changed data", |pool, d| {
+            let mut tx = pool.begin_with(d.begin_write).await?;
+            let mut n = 0;
+            for (key, why) in jobs {
+                n += sql::retire_job(d, key, why).execute(&mut *tx).await?;
+            }
+            sql::finish_sweeps(d, None).execute(&mut *tx).await?;
             tx.commit().await?;
             Ok(n)
         })

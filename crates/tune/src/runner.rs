@@ -57,6 +57,9 @@ pub struct WorkOptions {
     /// Train on a known data set's files even when their checksums are not the canonical ones
     /// (recorded as unverified).
     pub allow_unverified: bool,
+    /// Failed jobs of `sweep` that its summary leaves out (those of an earlier version of a
+    /// user's data set, see `tune run`): not counted among the failed jobs of earlier runs.
+    pub uncounted_failed: usize,
 }
 
 impl WorkOptions {
@@ -82,6 +85,7 @@ impl WorkOptions {
             lease,
             save_weights: concurrency.save_weights.clone(),
             allow_unverified,
+            uncounted_failed: 0,
         }
     }
 }
@@ -313,12 +317,15 @@ pub async fn work(store: Store, opts: WorkOptions, events: Events) -> anyhow::Re
         slots: opts.jobs.max(1),
     });
     let sweep = opts.sweep.clone();
+    let uncounted_failed = opts.uncounted_failed;
     let result = work_slots(store.clone(), opts, &events).await;
     let s = tally.summary();
     // The failed jobs this loop left alone (a count that cannot be read counts none: the loop's
     // own error, if any, is what the event reports).
     let failed_earlier = match store.counts(sweep.as_deref()).await {
-        Ok(c) => (c.failed as usize).saturating_sub(s.failed),
+        Ok(c) => (c.failed as usize)
+            .saturating_sub(s.failed)
+            .saturating_sub(uncounted_failed),
         Err(_) => 0,
     };
     events.send(Event::RunEnded {

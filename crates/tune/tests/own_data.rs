@@ -1103,7 +1103,8 @@ fn data_list_reports_an_unreadable_data_set_exactly_as_run_does() {
             .to_string()
     };
     assert_eq!(error(&from_list), error(&from_run));
-    let prefix = format!("error: {}:3:", grid.display());
+    // At the line of the key that names the file (`train = ...`), not the table's.
+    let prefix = format!("error: {}:5:", grid.display());
     assert!(error(&from_list).starts_with(&prefix), "{from_list}");
     assert!(
         from_list.contains("ragged.csv") && from_list.contains("line 3"),
@@ -1891,4 +1892,264 @@ fn a_data_set_name_holding_at_or_where_separators_is_refused() {
             &[c],
         );
     }
+}
+
+/// The status of the job trained on the data version whose content hash is `sha`.
+fn status_of_version(dir: &Path, sha: &str) -> String {
+    let db = Db::open(&dir.join("results.db"));
+    let rows: Vec<(String, String)> = db.rows("SELECT spec_json, status FROM jobs");
+    let found: Vec<&String> = rows
+        .iter()
+        .filter(|(spec, _)| spec.contains(sha))
+        .map(|(_, status)| status)
+        .collect();
+    assert_eq!(found.len(), 1, "one job of {sha}: {rows:?}");
+    found[0].clone()
+}
+
+#[test]
+fn jobs_of_an_earlier_version_of_the_data_are_kept_but_never_counted_claimed_or_retried() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let csv = dir.join("digits.csv");
+    let grid = write_grid(
+        dir,
+        "digits.toml",
+        "[datasets.digits]\nformat = \"csv\"\ntrain = \"digits.csv\"\ntest_split = 0.25\n\n\
+         [fixed]\ndataset = \"digits\"\nlayer1 = 4\ndense = 8\nepochs = 1\nbatch = 8\n\
+         validation = \"test\"\n",
+    );
+    let version = |n: usize| {
+        let (pixels, labels) = digits(n);
+        write_csv(&csv, &pixels, &labels);
+        listed(dir, &grid)["sha256"].as_str().unwrap().to_string()
+    };
+    let tune_run = |extra: &[&str]| {
+        tune(dir)
+            .arg("run")
+            .arg(&grid)
+            .args(["--db", "results.db", "--threads-per-job", "1"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let earlier = "of an earlier version of the data";
+
+    // Version 1 trains.
+    let v1 = version(40);
+    let out = tune_run(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    // Version 2 is queued: the done job of version 1 is not "already done" for this data.
+    let v2 = version(44);
+    let out = tune_run(&["--enqueue"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("1 job: 1 new; 1 more of"), "{err}");
+    assert!(err.contains(earlier), "{err}");
+    assert!(!err.contains("already done"), "{err}");
+
+    // The file changes again before a worker gets to the job: the worker fails it.
+    let v3 = version(48);
+    let out = run(tune(dir).args(["worker", "--db", "results.db"]), false);
+    assert!(
+        stderr(&out).contains("has changed since its jobs were queued"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(status_of_version(dir, &v2), "failed");
+
+    // Running the grid again, as the message says, trains version 3 and ends with 0: the failed
+    // job of version 2 is reported, not counted.
+    let out = tune_run(&[]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains(&format!("2 more {earlier}")), "{err}");
+    assert!(err.contains("tune data list --grid"), "{err}");
+    assert!(!err.contains("failed earlier"), "{err}");
+    assert!(!err.contains("failed in an earlier run"), "{err}");
+    assert_eq!(status_of_version(dir, &v3), "done");
+
+    // `--retry-failed` does not put the job of version 2 back: it would only fail again.
+    let out = tune_run(&["--retry-failed"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains("put back"), "{err}");
+    assert_eq!(status_of_version(dir, &v2), "failed");
+    assert_eq!(status_of_version(dir, &v1), "done");
+
+    // A job of a version that changed before anything trained it is never claimed: queued
+    // (version 4), superseded by a newer queue (version 5), a worker trains version 5 only.
+    let v4 = version(52);
+    assert_eq!(tune_run(&["--enqueue"]).status.code(), Some(0));
+    let v5 = version(56);
+    let out = tune_run(&["--enqueue"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = tune(dir)
+        .args(["worker", "--db", "results.db"])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(!err.contains("has changed since"), "{err}");
+    assert_eq!(status_of_version(dir, &v5), "done");
+    assert_eq!(status_of_version(dir, &v4), "failed");
+    let db = Db::open(&dir.join("results.db"));
+    let why = db.rows_with::<(String,)>(
+        "SELECT last_error FROM jobs WHERE spec_json LIKE '%' || $1 || '%'",
+        &v4,
+    );
+    assert!(why[0].0.contains(&v5), "{why:?}");
+}
+
+#[test]
+fn queued_and_failed_jobs_on_a_users_data_set_record_its_content_hash() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (pixels, labels) = digits(40);
+    write_csv(&dir.join("digits.csv"), &pixels, &labels);
+    let grid = write_grid(
+        dir,
+        "digits.toml",
+        &format!(
+            "[datasets.mine]\nformat = \"csv\"\ntrain = \"digits.csv\"\ntest_split = 0.25\n\n{FIXED}"
+        ),
+    );
+    let sha = listed(dir, &grid)["sha256"].as_str().unwrap().to_string();
+    run(
+        tune(dir)
+            .arg("run")
+            .arg(&grid)
+            .args(["--db", "results.db", "--enqueue"]),
+        true,
+    );
+    let read = || {
+        let db = Db::open(&dir.join("results.db"));
+        let row: Vec<(String, Option<String>, Option<bool>)> =
+            db.rows("SELECT status, data_sha256, data_verified FROM jobs");
+        row[0].clone()
+    };
+    assert_eq!(read(), ("pending".into(), Some(sha.clone()), Some(true)));
+
+    // Failed because the file changed: the job still names the content it was queued for.
+    let (pixels, labels) = digits(44);
+    write_csv(&dir.join("digits.csv"), &pixels, &labels);
+    run(tune(dir).args(["worker", "--db", "results.db"]), false);
+    assert_eq!(read(), ("failed".into(), Some(sha), Some(true)));
+}
+
+#[test]
+fn a_report_over_two_data_sets_ranks_within_each_with_its_own_best() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (pixels, labels) = digits(40);
+    write_csv(&dir.join("a.csv"), &pixels, &labels);
+    let (pixels, labels) = digits(48);
+    write_csv(&dir.join("b.csv"), &pixels, &labels);
+    let grid = write_grid(
+        dir,
+        "two.toml",
+        "[datasets.a]\nformat = \"csv\"\ntrain = \"a.csv\"\ntest_split = 0.25\n\n\
+         [datasets.b]\nformat = \"csv\"\ntrain = \"b.csv\"\ntest_split = 0.25\n\n\
+         [fixed]\ndense = 8\nepochs = 1\nbatch = 8\nvalidation = \"test\"\n\n\
+         [axes]\ndataset = [\"a\", \"b\"]\nlayer1 = [4, 6]\n",
+    );
+    run(
+        tune(dir)
+            .arg("run")
+            .arg(&grid)
+            .args(["--db", "results.db", "--threads-per-job", "1"]),
+        true,
+    );
+
+    // One ranking per data set: each group holds that data set's two configurations only, ranked
+    // 1 and 2, and is tested against its own best.
+    let out = run(
+        tune(dir).args(["report", "--db", "results.db", "--format", "json"]),
+        true,
+    );
+    let err = stderr(&out);
+    assert!(err.contains("ranked within each data set"), "{err}");
+    assert!(err.contains("--where dataset=a"), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let groups = v["groups"].as_array().unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(groups.len(), 2, "{v}");
+    for (group, name) in groups.iter().zip(["a", "b"]) {
+        let rows = group["rows"].as_array().unwrap();
+        assert_eq!(rows.len(), 2, "{group}");
+        for (i, row) in rows.iter().enumerate() {
+            assert_eq!(row["rank"].as_u64(), Some(i as u64 + 1), "{group}");
+            assert_eq!(row["spec"]["train"]["dataset"], name, "{group}");
+        }
+        // Both configurations predicted the same images: the tie test ran.
+        assert_eq!(group["ties"]["compared"].as_u64(), Some(1), "{group}");
+        assert_eq!(group["ties"]["untested"].as_u64(), Some(0), "{group}");
+    }
+
+    // The table: a heading per data set, no row left untested for want of predictions.
+    let out = run(tune(dir).args(["report", "--db", "results.db"]), true);
+    let text = stdout(&out);
+    assert!(text.contains("dataset = a"), "{text}");
+    assert!(text.contains("dataset = b"), "{text}");
+    assert!(!text.contains("without per-image predictions"), "{text}");
+    assert!(!text.contains("untested"), "{text}");
+
+    // One data set alone is one ranking, as before.
+    let out = run(
+        tune(dir).args(["report", "--db", "results.db", "--where", "dataset=b"]),
+        true,
+    );
+    assert!(
+        !stderr(&out).contains("ranked within each"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_bad_data_file_is_reported_at_the_line_naming_it_with_a_clean_path_and_test_empty_splits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::create_dir_all(dir.join("grids")).unwrap();
+    std::fs::create_dir_all(dir.join("csv")).unwrap();
+    let (pixels, labels) = digits(40);
+    write_csv(&dir.join("csv/train.csv"), &pixels, &labels);
+    std::fs::write(dir.join("csv/bad.csv"), "label,pixel1,pixel2\n1,2,3\n4,5\n").unwrap();
+    let dry_run = |table: &str| {
+        let text = format!(
+            "[datasets.mine]\nformat = \"csv\"\n\n{table}\n\n[fixed]\ndataset = \"mine\"\n\
+             layer1 = 4\ndense = 8\nepochs = 1\n"
+        );
+        std::fs::write(dir.join("grids/g.toml"), text).unwrap();
+        tune(dir)
+            .args([
+                "run",
+                "grids/g.toml",
+                "--db",
+                "r.db",
+                "--dry-run",
+                "--no-calibrate",
+            ])
+            .output()
+            .unwrap()
+    };
+
+    // A file that cannot be read: the line of `test = ...` (line 5), the path without `..`.
+    let out = dry_run("train = \"../csv/train.csv\"\ntest = \"../csv/bad.csv\"");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("grids/g.toml:5:"), "{err}");
+    assert!(err.contains("csv/bad.csv"), "{err}");
+    assert!(!err.contains("/../"), "{err}");
+
+    // A file that is not there: the line of `train = ...` (line 4), the path without `..`.
+    let out = dry_run("train = \"../csv/gone.csv\"\ntest_split = 0.5");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("grids/g.toml:4:"), "{err}");
+    assert!(err.contains("csv/gone.csv"), "{err}");
+    assert!(!err.contains("/../"), "{err}");
+
+    // `test = []` beside test_split: no test files, split instead.
+    let out = dry_run("train = \"../csv/train.csv\"\ntest = []\ntest_split = 0.5");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }

@@ -56,6 +56,9 @@ pub(crate) struct Sql {
     pub upsert_result: &'static str,
     /// Marks a claimed job failed. $1 key, $2 worker_id, $3 attempt, $4 error text.
     pub fail_job: &'static str,
+    /// Marks job $1 failed with last_error $2 if it is queued and claimable (pending or
+    /// interrupted, not waiting at a halving rung): a job of an earlier version of its data.
+    pub retire_job: &'static str,
     /// Stamps finished_at on the unfinished sweeps whose jobs are all done or failed, among the
     /// sweeps of job $1 (NULL: among all sweeps).
     pub finish_sweeps: &'static str,
@@ -185,6 +188,11 @@ pub(crate) fn fail_job<'a>(d: &Sql, claim: &'a Claim, error: &'a str) -> Stmt<'a
     Stmt::new(d.fail_job).claim(claim).text(error)
 }
 
+/// [`Sql::retire_job`]: marks queued job `key` failed with `error`.
+pub(crate) fn retire_job<'a>(d: &Sql, key: &'a str, error: &'a str) -> Stmt<'a> {
+    Stmt::new(d.retire_job).text(key).text(error)
+}
+
 /// [`Sql::finish_sweeps`] among the sweeps of job `key` (`None`: all sweeps).
 pub(crate) fn finish_sweeps<'a>(d: &Sql, key: Option<&'a str>) -> Stmt<'a> {
     Stmt::new(d.finish_sweeps).opt_text(key)
@@ -292,6 +300,18 @@ pub(crate) fn job_data(key: &str) -> Stmt<'_> {
 /// Every job with a recorded data identity: key, data_sha256, data_verified.
 pub(crate) fn select_job_data() -> Stmt<'static> {
     Stmt::new("SELECT key, data_sha256, data_verified FROM jobs WHERE data_sha256 IS NOT NULL")
+}
+
+/// Records the content hash `sha256` of the user's data set job `key` is queued for (its key
+/// holds it, so it is verified), unless the job records data already.
+pub(crate) fn set_queued_data<'a>(key: &'a str, sha256: &'a str) -> Stmt<'a> {
+    Stmt::new(
+        "UPDATE jobs SET data_sha256 = $2, data_verified = $3 \
+         WHERE key = $1 AND data_sha256 IS NULL",
+    )
+    .text(key)
+    .text(sha256)
+    .opt_bool(Some(true))
 }
 
 /// Copies a data identity into job `key` (merging): `sha256`, `verified`.
@@ -434,6 +454,17 @@ pub(crate) fn retry_failed(sweep: Option<&str>) -> Stmt<'_> {
              WHERE s.id = $1 OR s.name = $1))",
     )
     .opt_text(sweep)
+}
+
+/// Puts failed job `key` back in the queue with a fresh attempt count.
+pub(crate) fn retry_failed_job(key: &str) -> Stmt<'_> {
+    Stmt::new(
+        "UPDATE jobs \
+         SET status = 'pending', attempts = 0, faults = 0, lease_expires_at = NULL, \
+             finished_at = NULL \
+         WHERE status = 'failed' AND key = $1",
+    )
+    .text(key)
 }
 
 /// Reopens the finished sweeps that hold a pending job.

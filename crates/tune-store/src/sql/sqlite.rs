@@ -102,6 +102,10 @@ pub(crate) const SQL: Sql = Sql {
          finished_at = strftime('%Y-%m-%d %H:%M:%f', 'now') \
          WHERE key = $1 AND worker_id = $2 AND attempts = $3 AND status = 'running'",
 
+    retire_job: "UPDATE jobs SET status = 'failed', last_error = $2, lease_expires_at = NULL, \
+         finished_at = strftime('%Y-%m-%d %H:%M:%f', 'now') \
+         WHERE key = $1 AND status IN ('pending', 'interrupted') AND halt IS NULL",
+
     finish_sweeps: "UPDATE sweeps SET finished_at = strftime('%Y-%m-%d %H:%M:%f', 'now') \
          WHERE finished_at IS NULL \
            AND ($1 IS NULL OR id IN (SELECT sweep_id FROM sweep_jobs WHERE job_key = $1)) \

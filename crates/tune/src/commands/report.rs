@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use tune_report::{Field, Report, ReportOptions, SortKey};
 
 pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
-    let by = match &args.by {
+    let mut by = match &args.by {
         Some(b) => Field::parse_list(b)?,
         None => Vec::new(),
     };
@@ -55,6 +55,9 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
         &results,
         args.sweep.as_deref(),
     ))?;
+    if let Some(note) = per_data_set(&mut by, &rows) {
+        eprintln!("{note}");
+    }
     let report = Report::build(
         &rows,
         &ReportOptions {
@@ -86,4 +89,25 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Accuracies on different data sets (or versions of one, `NAME@HASH8`) do not rank against each
+/// other, and their images differ, so no tie test pairs them: when `rows` span several data sets
+/// and `by` does not group by data set, groups by it first (a ranked table, best and ties per
+/// data set) and returns the note that says so.
+fn per_data_set(by: &mut Vec<Field>, rows: &[tune_report::ResultRow]) -> Option<String> {
+    let names: std::collections::BTreeSet<&str> =
+        rows.iter().map(|r| r.spec.train.dataset.as_str()).collect();
+    if names.len() < 2 || by.contains(&Field::Dataset) {
+        return None;
+    }
+    by.insert(0, Field::Dataset);
+    let names: Vec<&str> = names.into_iter().collect();
+    Some(format!(
+        "note: the results are on {} data sets ({}): ranked within each data set, a table and a \
+         best each (`--where dataset={}` shows one alone)",
+        names.len(),
+        names.join(", "),
+        names[0]
+    ))
 }

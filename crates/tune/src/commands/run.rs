@@ -109,12 +109,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         })?;
     }
     let labels = tune_report::varying_settings(jobs.iter());
+    let data = DataVersions::of(&grid.jobs);
     let rt = common::runtime()?;
     rt.block_on(async {
         let store = common::open_store(&args.db.db).await?;
         // Whatever ends the run (also an error), the database is closed: its write-ahead log is
         // folded into the file, which alone then holds everything (see `Store::close`).
-        let result = train_grid(&args, &store, &sweep, &jobs, plan.as_ref(), labels).await;
+        let result = train_grid(&args, &store, &sweep, &jobs, &data, plan.as_ref(), labels).await;
         store.close().await;
         result
     })
@@ -122,25 +123,97 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     .context("tune run")
 }
 
-/// Enqueues `jobs` into `store` and trains what is left of them; the body of `tune run`.
+/// The content hash of each user's data set of a grid as its files are now, by name.
+///
+/// A grid whose files changed keeps its sweep (its text is the same), and the jobs of the earlier
+/// content stay in it, under other keys (the hash is part of a job's key): those jobs are kept
+/// (their results stay in reports, as `NAME@HASH8`) but are no longer part of the grid: never
+/// counted in its summary or exit code, claimed or retried.
+struct DataVersions(HashMap<String, String>);
+
+impl DataVersions {
+    /// The versions the jobs of a grid's expansion train on.
+    fn of(jobs: &[JobSpec]) -> Self {
+        DataVersions(
+            jobs.iter()
+                .filter_map(|j| {
+                    let user = j.train.data.as_ref()?;
+                    Some((j.train.dataset.clone(), user.sha256.clone()))
+                })
+                .collect(),
+        )
+    }
+
+    /// The current content hash of the data set `job` trains on, if `job` trains on an earlier
+    /// version of a user's data set of the grid (`None`: it trains on the current one, or on a
+    /// built-in data set).
+    fn newer(&self, job: &JobSpec) -> Option<&str> {
+        let user = job.train.data.as_ref()?;
+        self.0
+            .get(&job.train.dataset)
+            .map(String::as_str)
+            .filter(|now| *now != user.sha256)
+    }
+}
+
+/// Enqueues `jobs` into `store` and trains what is left of them; the body of `tune run`. Jobs
+/// of the sweep on an earlier version of a user's data set (`data`) are left out of everything
+/// but one line of the header; those still queued are marked failed first, with the reason, so
+/// that no worker claims them (they would only fail on the changed files).
+#[allow(clippy::too_many_arguments)]
 async fn train_grid(
     args: &RunArgs,
     store: &tune_store::Store,
     sweep: &NewSweep,
     jobs: &[JobSpec],
+    data: &DataVersions,
     plan: Option<&HalvingPlan>,
     labels: Vec<Field>,
 ) -> anyhow::Result<ExitStatus> {
     {
         let lock = common::lock_if_local(store, &args.db.db).await?;
         let (sweep_id, added) = enqueue(store, sweep, jobs, plan).await?;
+        let all = store.jobs_of_sweep(&sweep_id).await?;
+        let retire: Vec<(String, String)> = all
+            .iter()
+            .filter(|j| matches!(j.status, JobStatus::Pending | JobStatus::Interrupted))
+            .filter_map(|j| {
+                let now = data.newer(&j.spec)?;
+                let then = j.spec.train.data.as_ref()?;
+                Some((
+                    j.key.clone(),
+                    format!(
+                        "data set `{}` changed before this job trained: the job is for content \
+                         hash {}, the grid's files now have {now}; `tune run {}` queued the jobs \
+                         of the data as it is now (this one is kept, not trained)",
+                        j.spec.train.dataset,
+                        then.sha256,
+                        args.grid.display()
+                    ),
+                ))
+            })
+            .collect();
+        if !retire.is_empty() {
+            store.retire_jobs(&retire).await?;
+        }
         if args.retry_failed {
-            let n = store.retry_failed(Some(&sweep_id)).await?;
+            // Only the grid's jobs as it is now: one of an earlier version of its data would
+            // fail again on the changed files.
+            let failed: Vec<String> = all
+                .iter()
+                .filter(|j| j.status == JobStatus::Failed && data.newer(&j.spec).is_none())
+                .map(|j| j.key.clone())
+                .collect();
+            let n = store.retry_failed_jobs(&failed).await?;
             if n > 0 {
                 eprintln!("{} put back in the queue", count(n as usize, "failed job"));
             }
         }
-        let remaining = store.jobs_of_sweep(&sweep_id).await?;
+        let (earlier, remaining): (Vec<JobStatusRow>, Vec<JobStatusRow>) = store
+            .jobs_of_sweep(&sweep_id)
+            .await?
+            .into_iter()
+            .partition(|j| data.newer(&j.spec).is_some());
         if !args.enqueue {
             check_data(
                 store,
@@ -151,11 +224,16 @@ async fn train_grid(
             )
             .await?;
         }
-        eprintln!(
-            "sweep {sweep_id}: {}; database {}",
-            header(&remaining, added),
-            store.target()
-        );
+        let mut what = header(&remaining, added);
+        if !earlier.is_empty() {
+            what.push_str(&format!(
+                "; {} more of an earlier version of the data (kept, not counted; `tune data list \
+                 --grid {}` shows the current hash)",
+                earlier.len(),
+                args.grid.display()
+            ));
+        }
+        eprintln!("sweep {sweep_id}: {what}; database {}", store.target());
         if args.enqueue {
             println!(
                 "enqueued {} ({} new) in sweep {sweep_id}; start `tune worker --db ...` to train them",
@@ -175,13 +253,19 @@ async fn train_grid(
         let progress =
             RunProgress::new(todo.len(), epochs, args.concurrency.quiet).with_labels(labels);
         let started = Instant::now();
-        let opts = WorkOptions::new(
-            &args.concurrency,
-            args.data_dir.as_deref(),
-            args.allow_unverified,
-            Some(sweep_id.clone()),
-            common::lease(store),
-        );
+        let opts = WorkOptions {
+            uncounted_failed: earlier
+                .iter()
+                .filter(|j| j.status == JobStatus::Failed)
+                .count(),
+            ..WorkOptions::new(
+                &args.concurrency,
+                args.data_dir.as_deref(),
+                args.allow_unverified,
+                Some(sweep_id.clone()),
+                common::lease(store),
+            )
+        };
         let subscribers = events::subscribers(&progress, args.events);
         let mut summary = runner::work(store.clone(), opts, subscribers)
             .await
@@ -201,7 +285,13 @@ async fn train_grid(
             })?;
         progress.finish();
         summary.failed += lock.given_up;
-        let counts = store.counts(Some(&sweep_id)).await?;
+        // The grid's jobs only: those of an earlier version of its data are not counted.
+        let mut counts = tune_store::StatusCounts::default();
+        for j in store.jobs_of_sweep(&sweep_id).await? {
+            if data.newer(&j.spec).is_none() {
+                counts.add(j.status, 1);
+            }
+        }
         Ok(common::finish_line(
             &summary,
             &counts,
