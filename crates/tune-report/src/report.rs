@@ -322,7 +322,8 @@ impl Report {
     /// ranking of every configuration (no `by`, no `top`, a row per configuration) and `by`
     /// keeps a row per configuration (no `seed`).
     ///
-    /// The one difference from building it from the jobs: a group's tie tests between single
+    /// The differences from building it from the jobs: the groups' summaries sum over the rows
+    /// in ranking order, not in the jobs' order (equal to rounding); a group's tie tests between single
     /// runs (McNemar's, on per-image predictions) are left untested, as in a build from jobs
     /// without predictions; tests between repeats (Welch's, on the seeds' accuracies) are made.
     /// The rows keep this report's intervals and image counts.
