@@ -272,11 +272,9 @@ impl Report {
         // Fold jobs into configurations (same JobSpec but for the seed), in order of appearance.
         let mut configs: Vec<Config<'_>> = Vec::new();
         if per_configuration {
-            let mut index: HashMap<String, usize> = HashMap::with_capacity(rows.len());
+            let mut index: HashMap<(u64, u64), usize> = HashMap::with_capacity(rows.len());
             for row in rows {
-                let mut spec = row.spec.clone();
-                spec.train.seed = 0;
-                let id = spec.canonical_json();
+                let id = configuration_hash(&row.spec);
                 let next = configs.len();
                 let i = *index.entry(id).or_insert(next);
                 if i == next {
@@ -298,113 +296,232 @@ impl Report {
             .filter(|f| !options.by.contains(f))
             .collect();
 
-        let mut built: Vec<ReportRow> = configs
+        let built: Vec<ReportRow> = configs
             .iter()
             .map(|c| config_row(c, &label_fields))
             .collect();
-
-        // Group, in order of the grouping values.
-        let mut grouped: BTreeMap<Vec<FieldValue>, Vec<usize>> = BTreeMap::new();
-        for (i, row) in built.iter().enumerate() {
-            let key: Vec<FieldValue> = options.by.iter().map(|f| f.value(&row.spec)).collect();
-            grouped.entry(key).or_default().push(i);
-        }
-
-        let repeats = built.iter().any(|r| r.n > 1);
         let by_key: HashMap<&str, &ResultRow> = rows.iter().map(|r| (r.key.as_str(), r)).collect();
-        let test_sort = options.sort == SortKey::TestAccuracy;
-        let rank_split = if test_sort { "test" } else { "val" };
-        let ranked_on_test = test_sort
+        let ranked_on_test = options.sort == SortKey::TestAccuracy
             || rows
                 .iter()
                 .all(|r| r.spec.train.validation == Validation::Test || r.val_accuracy.is_none());
-        let mut groups = Vec::with_capacity(grouped.len());
-        let mut summary = Vec::new();
-        let mut config_means: Vec<Vec<f64>> = Vec::new();
-        let mut slots: Vec<Option<ReportRow>> = built.drain(..).map(Some).collect();
-        let mut notes = Vec::new();
-        for (values, members) in grouped {
-            let label = group_label(&options.by, &values);
-            let mut members: Vec<ReportRow> = members
-                .into_iter()
-                .map(|i| slots[i].take().expect("each row is in one group"))
-                .collect();
-            let jobs: usize = members.iter().map(|r| r.n).sum();
-            if !options.by.is_empty() {
-                if let Some(note) = pooling_note(&options.by, &label, &members) {
-                    notes.push(note);
-                }
-                let accuracies: Vec<f64> = members
-                    .iter()
-                    .flat_map(|r| r.accuracies.iter().copied())
-                    .collect();
-                // The summary's best is the table's: the ranking's, or the test split's under
-                // `--sort test_accuracy`.
-                let best = if test_sort {
-                    let mut sorted = members.clone();
-                    sort_rows(&mut sorted, options.sort);
-                    sorted.swap_remove(0)
+        Ok(assemble(
+            built,
+            options,
+            &by_key,
+            Whole {
+                jobs: rows.len(),
+                configurations: configs.len(),
+                per_configuration,
+                varying,
+                ranked_on_test,
+            },
+        ))
+    }
+
+    /// The report [`Report::build`] makes of the same jobs grouped by `by` (with the same sort
+    /// and alpha, no `--top` cut), made from this report's configuration rows instead of the
+    /// jobs: for a page that shows a ranking and its per-group summary, the second report costs
+    /// a regrouping of the rows, not a second build. `None` unless this report is an ungrouped
+    /// ranking of every configuration (no `by`, no `top`, a row per configuration) and `by`
+    /// keeps a row per configuration (no `seed`).
+    ///
+    /// The differences from building it from the jobs: the groups' summaries sum over the rows
+    /// in ranking order, not in the jobs' order (equal to rounding); a group's tie tests between single
+    /// runs (McNemar's, on per-image predictions) are left untested, as in a build from jobs
+    /// without predictions; tests between repeats (Welch's, on the seeds' accuracies) are made.
+    /// The rows keep this report's intervals and image counts.
+    pub fn regroup(&self, by: &[Field]) -> Option<Report> {
+        if !self.by.is_empty()
+            || self.top.is_some()
+            || !self.per_configuration
+            || by.contains(&Field::Seed)
+        {
+            return None;
+        }
+        let all = label_fields(&self.varying);
+        let shown: Vec<Field> = all.iter().copied().filter(|f| !by.contains(f)).collect();
+        let relabel = shown.len() != all.len();
+        let built: Vec<ReportRow> = self
+            .groups
+            .iter()
+            .flat_map(|g| g.rows.iter())
+            .map(|r| ReportRow {
+                rank: 0,
+                label: if relabel {
+                    config_label(&r.spec, &shown)
                 } else {
-                    members
-                        .iter()
-                        .min_by(compare_rows)
-                        .expect("a group has a row")
-                        .clone()
-                };
-                let config_means_here: Vec<f64> = members.iter().map(|r| r.accuracy).collect();
-                config_means.push(config_means_here.clone());
-                summary.push(GroupSummary {
-                    label: label.clone(),
-                    values: values.clone(),
-                    configurations: members.len(),
-                    accuracy: Summary::of(&accuracies).expect("a group has a job"),
-                    configs: Summary::of(&config_means_here).expect("a group has a row"),
-                    config_mean: stats::mean(&config_means_here).unwrap_or(f64::NAN),
-                    config_mean_ci: stats::t_interval(&config_means_here, LEVEL)
-                        .map(|i| i.within(0.0, 1.0)),
-                    best: ReportRow { rank: 1, ..best },
-                });
+                    r.label.clone()
+                },
+                tied: None,
+                tie: None,
+                ..r.clone()
+            })
+            .collect();
+        let options = ReportOptions {
+            by: by.to_vec(),
+            top: None,
+            sort: self.sort,
+            alpha: self.alpha,
+        };
+        Some(assemble(
+            built,
+            &options,
+            &HashMap::new(),
+            Whole {
+                jobs: self.jobs,
+                configurations: self.configurations,
+                per_configuration: true,
+                varying: self.varying.clone(),
+                ranked_on_test: self.ranked_on_test,
+            },
+        ))
+    }
+}
+
+/// What [`assemble`] needs to know of all the jobs of a report.
+struct Whole {
+    jobs: usize,
+    configurations: usize,
+    per_configuration: bool,
+    varying: Vec<Field>,
+    ranked_on_test: bool,
+}
+
+/// The report of the configuration rows `built` (unranked, in order of appearance): grouped,
+/// sorted, tie-tested against each group's best (`by_key`: the jobs, for their per-image
+/// predictions), cut to `--top`, with the per-group summaries and the tests between groups.
+fn assemble(
+    mut built: Vec<ReportRow>,
+    options: &ReportOptions,
+    by_key: &HashMap<&str, &ResultRow>,
+    whole: Whole,
+) -> Report {
+    // Group, in order of the grouping values.
+    let mut grouped: BTreeMap<Vec<FieldValue>, Vec<usize>> = BTreeMap::new();
+    for (i, row) in built.iter().enumerate() {
+        let key: Vec<FieldValue> = options.by.iter().map(|f| f.value(&row.spec)).collect();
+        grouped.entry(key).or_default().push(i);
+    }
+
+    let repeats = built.iter().any(|r| r.n > 1);
+    let test_sort = options.sort == SortKey::TestAccuracy;
+    let rank_split = if test_sort { "test" } else { "val" };
+    let mut groups = Vec::with_capacity(grouped.len());
+    let mut summary = Vec::new();
+    let mut config_means: Vec<Vec<f64>> = Vec::new();
+    let mut slots: Vec<Option<ReportRow>> = built.drain(..).map(Some).collect();
+    let mut notes = Vec::new();
+    for (values, members) in grouped {
+        let label = group_label(&options.by, &values);
+        let mut members: Vec<ReportRow> = members
+            .into_iter()
+            .map(|i| slots[i].take().expect("each row is in one group"))
+            .collect();
+        let jobs: usize = members.iter().map(|r| r.n).sum();
+        if !options.by.is_empty() {
+            if let Some(note) = pooling_note(&options.by, &label, &members) {
+                notes.push(note);
             }
-            sort_rows(&mut members, options.sort);
-            let ties = mark_ties(&mut members, &by_key, test_sort, options.alpha);
-            let total_rows = members.len();
-            if let Some(top) = options.top {
-                members.truncate(top);
-            }
-            for (i, r) in members.iter_mut().enumerate() {
-                r.rank = i + 1;
-            }
-            groups.push(Group {
-                label,
-                values,
-                jobs,
-                total_rows,
-                rows: members,
-                ties,
+            let accuracies: Vec<f64> = members
+                .iter()
+                .flat_map(|r| r.accuracies.iter().copied())
+                .collect();
+            // The summary's best is the table's: the ranking's, or the test split's under
+            // `--sort test_accuracy`.
+            let best = if test_sort {
+                let mut sorted = members.clone();
+                sort_rows(&mut sorted, options.sort);
+                sorted.swap_remove(0)
+            } else {
+                members
+                    .iter()
+                    .min_by(compare_rows)
+                    .expect("a group has a row")
+                    .clone()
+            };
+            let config_means_here: Vec<f64> = members.iter().map(|r| r.accuracy).collect();
+            config_means.push(config_means_here.clone());
+            summary.push(GroupSummary {
+                label: label.clone(),
+                values: values.clone(),
+                configurations: members.len(),
+                accuracy: Summary::of(&accuracies).expect("a group has a job"),
+                configs: Summary::of(&config_means_here).expect("a group has a row"),
+                config_mean: stats::mean(&config_means_here).unwrap_or(f64::NAN),
+                config_mean_ci: stats::t_interval(&config_means_here, LEVEL)
+                    .map(|i| i.within(0.0, 1.0)),
+                best: ReportRow { rank: 1, ..best },
             });
         }
-        let (group_tests, verdict) =
-            group_tests(&options.by, &summary, &config_means, options.alpha);
-
-        Ok(Report {
-            by: options.by.clone(),
-            sort: options.sort,
-            top: options.top,
-            jobs: rows.len(),
-            configurations: configs.len(),
-            per_configuration,
-            repeats,
-            varying,
-            groups,
-            summary,
-            alpha: options.alpha,
-            rank_split,
-            ranked_on_test,
-            group_tests,
-            verdict,
-            notes,
-        })
+        sort_rows(&mut members, options.sort);
+        let ties = mark_ties(&mut members, by_key, test_sort, options.alpha);
+        let total_rows = members.len();
+        if let Some(top) = options.top {
+            members.truncate(top);
+        }
+        for (i, r) in members.iter_mut().enumerate() {
+            r.rank = i + 1;
+        }
+        groups.push(Group {
+            label,
+            values,
+            jobs,
+            total_rows,
+            rows: members,
+            ties,
+        });
     }
+    let (group_tests, verdict) = group_tests(&options.by, &summary, &config_means, options.alpha);
+
+    Report {
+        by: options.by.clone(),
+        sort: options.sort,
+        top: options.top,
+        jobs: whole.jobs,
+        configurations: whole.configurations,
+        per_configuration: whole.per_configuration,
+        repeats,
+        varying: whole.varying,
+        groups,
+        summary,
+        alpha: options.alpha,
+        rank_split,
+        ranked_on_test: whole.ranked_on_test,
+        group_tests,
+        verdict,
+        notes,
+    }
+}
+
+/// Identity of the configuration of `spec` (the job but for its seed): a 128-bit hash of its
+/// canonical JSON ([`JobSpec::canonical_json`]) with the seed set to 0, written straight into
+/// two SipHash hashers, so that no string is made per job. Equal configurations have equal
+/// hashes; two different ones share a hash with odds of about 2^-128 a pair.
+fn configuration_hash(spec: &JobSpec) -> (u64, u64) {
+    use std::hash::Hasher;
+    struct Both(std::hash::DefaultHasher, std::hash::DefaultHasher);
+    impl std::io::Write for Both {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.write(bytes);
+            self.1.write(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut norm = spec.clone();
+    norm.train.seed = 0;
+    // As canonical_json: an ANN's kernel is not part of it.
+    if norm.model.kind == ModelKind::Ann {
+        norm.model.kernel = 0;
+    }
+    let mut second = std::hash::DefaultHasher::new();
+    second.write_u64(0x7475_6e65_636f_6e66);
+    let mut both = Both(std::hash::DefaultHasher::new(), second);
+    serde_json::to_writer(&mut both, &norm).expect("a JobSpec always serialises");
+    (both.0.finish(), both.1.finish())
 }
 
 /// Marks each row of a ranked group as tied with the best or not (see [`TieTest`]) and returns

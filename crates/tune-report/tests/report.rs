@@ -726,3 +726,61 @@ fn sample_pictures() {
     }
     eprintln!("wrote pictures to {}", dir.display());
 }
+
+/// A ranking's rows regrouped (`Report::regroup`, how the dashboard makes its per-depth summary)
+/// give the report `tune report --by` builds from the jobs (without per-image predictions): the
+/// same groups, rows, tie tests, summaries, tests between groups and notes, as every format
+/// shows them (to the rounding of sums taken over the rows in another order); by depth, by depth
+/// and data set, and by a setting, with and without repeats.
+#[test]
+fn a_ranking_regrouped_is_the_grouped_report_of_its_jobs() {
+    let mut mixed = study();
+    mixed.extend(repeats().into_iter().map(|mut r| {
+        r.spec.train.dataset = "mnist".to_string();
+        r.key = r.spec.key();
+        r
+    }));
+    for rows in [study(), repeats(), mixed] {
+        let ranking = Report::build(&rows, &ReportOptions::default()).unwrap();
+        for by in [
+            vec![Field::Layers],
+            vec![Field::Layers, Field::Dataset],
+            vec![Field::Dataset],
+            vec![Field::Dense],
+        ] {
+            let options = ReportOptions {
+                by: by.clone(),
+                ..ReportOptions::default()
+            };
+            let built = Report::build(&rows, &options).unwrap();
+            let regrouped = ranking.regroup(&by).expect("an ungrouped ranking regroups");
+            for format in [Format::Table, Format::Markdown] {
+                assert_eq!(
+                    render_report(&regrouped, format, WIDTH),
+                    render_report(&built, format, WIDTH),
+                    "--by {by:?}, {format:?}"
+                );
+            }
+            // The summaries' sums run over the rows in another order: equal to rounding.
+            assert_eq!(regrouped.summary.len(), built.summary.len());
+            for (a, b) in regrouped.summary.iter().zip(&built.summary) {
+                assert_eq!((&a.label, a.configurations), (&b.label, b.configurations));
+                assert!((a.config_mean - b.config_mean).abs() < 1e-12, "{by:?}");
+                assert!((a.accuracy.mean - b.accuracy.mean).abs() < 1e-12, "{by:?}");
+                assert_eq!(a.best.keys, b.best.keys);
+            }
+            assert_eq!(regrouped.jobs, built.jobs);
+            assert_eq!(regrouped.configurations, built.configurations);
+            assert_eq!(regrouped.verdict.is_some(), built.verdict.is_some());
+            assert_eq!(regrouped.notes, built.notes);
+        }
+        // Only an ungrouped ranking of every configuration regroups, and never by seed.
+        assert!(ranking.regroup(&[Field::Seed]).is_none());
+        let cut = ReportOptions {
+            top: Some(2),
+            ..ReportOptions::default()
+        };
+        let cut = Report::build(&rows, &cut).unwrap();
+        assert!(cut.regroup(&[Field::Layers]).is_none());
+    }
+}

@@ -765,22 +765,7 @@ async fn compare_body(d: &State) -> Result<String, PageError> {
              comparison.</p>",
         );
     } else {
-        let rows: Vec<ResultRow> = results
-            .iter()
-            .map(|r| ResultRow {
-                key: r.key.clone(),
-                spec: r.spec.clone(),
-                params: r.params as usize,
-                loss: r.test_loss,
-                accuracy: r.test_accuracy,
-                val_accuracy: r.val_accuracy,
-                val_predictions: None,
-                test_predictions: None,
-                test_images: None,
-                runtime_s: r.runtime_s,
-                sweep: None,
-            })
-            .collect();
+        let rows: Vec<ResultRow> = results.iter().map(|r| r.report_row(None)).collect();
         let c = Comparison::build(&rows);
         body.push_str(
             "<p class=\"meta\">Test accuracy: the ANN against the best CNN on each data set \

@@ -248,23 +248,7 @@ async fn find_sweep(store: &Store, id: &str) -> Result<SweepProgress, PageError>
 }
 
 fn result_rows<'a>(jobs: impl Iterator<Item = &'a DashJob>, sweep: &str) -> Vec<ResultRow> {
-    jobs.filter_map(|j| {
-        let r = j.result?;
-        Some(ResultRow {
-            key: j.key.clone(),
-            spec: j.spec.clone(),
-            params: j.params as usize,
-            loss: r.test_loss,
-            accuracy: r.test_accuracy,
-            val_accuracy: j.val_accuracy,
-            val_predictions: None,
-            test_predictions: None,
-            test_images: None,
-            runtime_s: r.runtime_s,
-            sweep: Some(sweep.to_string()),
-        })
-    })
-    .collect()
+    jobs.filter_map(|j| j.report_row(sweep)).collect()
 }
 
 /// Ranks `rows` of sweep `sweep_id` as `tune report` does, and summarises them per depth. With
@@ -273,7 +257,7 @@ fn result_rows<'a>(jobs: impl Iterator<Item = &'a DashJob>, sweep: &str) -> Vec<
 /// gives the validation interval) and the test split's number of images (its interval), which
 /// [`Store::sweep_rank_predictions`] reads (not the test split's predictions: the page ranks on
 /// validation accuracy): `read` when they were read ahead, else read here. The per-depth
-/// summary needs no predictions and is built on another thread while they are read.
+/// summary is the ranking's rows regrouped ([`Report::regroup`]), not a second build.
 async fn rank(
     store: &Store,
     sweep_id: &str,
@@ -282,8 +266,6 @@ async fn rank(
     read: Option<HashMap<String, RankPredictions>>,
 ) -> Result<Ranked, PageError> {
     let with_ties = ties && rows.len() > 1;
-    let depth_rows = rows.to_vec();
-    let depth = tokio::task::spawn_blocking(move || depth_report(&depth_rows));
     let report = if with_ties {
         let mut p = match read {
             Some(p) => p,
@@ -301,9 +283,7 @@ async fn rank(
     } else {
         ranking(rows)?
     };
-    let depth = depth
-        .await
-        .map_err(|e| PageError::Internal(format!("the per-depth summary failed: {e}")))??;
+    let depth = depth_report(&report, rows)?;
     Ok(Ranked {
         report,
         depth,
@@ -311,21 +291,24 @@ async fn rank(
     })
 }
 
-/// The per-depth summary of `rows` (at least one): `tune report --by layers`, and data set when
-/// there are several.
-fn depth_report(rows: &[ResultRow]) -> Result<Report, PageError> {
+/// The per-depth summary of `rows` (at least one), ranked in `ranking`: `tune report --by
+/// layers`, and data set when there are several, made from the ranking's rows.
+fn depth_report(ranking: &Report, rows: &[ResultRow]) -> Result<Report, PageError> {
     let mut by = vec![Field::Layers];
     let first = &rows[0].spec.train.dataset;
     if rows.iter().any(|r| &r.spec.train.dataset != first) {
         by.push(Field::Dataset);
     }
-    Ok(Report::build(
-        rows,
-        &ReportOptions {
-            by,
-            ..ReportOptions::default()
-        },
-    )?)
+    match ranking.regroup(&by) {
+        Some(depth) => Ok(depth),
+        None => Ok(Report::build(
+            rows,
+            &ReportOptions {
+                by,
+                ..ReportOptions::default()
+            },
+        )?),
+    }
 }
 
 impl Cache {

@@ -487,21 +487,13 @@ fn a_job_page_links_its_saved_weights_and_no_request_names_a_file() {
 async fn report_json_with_every_prediction(store: &tune_store::Store, sweep: &str) -> String {
     let mut rows = Vec::new();
     for j in store.sweep_jobs(sweep).await.unwrap() {
-        let Some(r) = j.result else { continue };
+        let Some(mut row) = j.report_row(sweep) else {
+            continue;
+        };
         let p = store.predictions(&j.key).await.unwrap();
-        rows.push(tune_report::ResultRow {
-            key: j.key.clone(),
-            spec: j.spec.clone(),
-            params: j.params as usize,
-            loss: r.test_loss,
-            accuracy: r.test_accuracy,
-            val_accuracy: j.val_accuracy,
-            val_predictions: p.val,
-            test_predictions: p.test,
-            test_images: None,
-            runtime_s: r.runtime_s,
-            sweep: Some(sweep.to_string()),
-        });
+        row.val_predictions = p.val;
+        row.test_predictions = p.test;
+        rows.push(row);
     }
     let report = tune_report::Report::build(&rows, &tune_report::ReportOptions::default()).unwrap();
     tune_report::render_report(&report, tune_report::Format::Json, None)

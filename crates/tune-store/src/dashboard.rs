@@ -151,6 +151,27 @@ pub struct DashJob {
     pub worker_id: Option<String>,
 }
 
+impl DashJob {
+    /// The job as a report row of sweep `sweep` (its id), as [`crate::JobResult::report_row`]
+    /// makes it; `None` unless it has a result.
+    pub fn report_row(&self, sweep: &str) -> Option<tune_report::ResultRow> {
+        let r = self.result?;
+        Some(tune_report::ResultRow {
+            key: self.key.clone(),
+            spec: self.spec.clone(),
+            params: self.params as usize,
+            loss: r.test_loss,
+            accuracy: r.test_accuracy,
+            val_accuracy: self.val_accuracy,
+            val_predictions: None,
+            test_predictions: None,
+            test_images: None,
+            runtime_s: r.runtime_s,
+            sweep: Some(sweep.to_string()),
+        })
+    }
+}
+
 fn dash_job(r: DashJobRecord) -> Result<DashJob> {
     let result = match (r.test_loss, r.test_accuracy, r.runtime_s, r.images_per_s) {
         (Some(test_loss), Some(test_accuracy), Some(runtime_s), Some(images_per_s))

@@ -193,6 +193,27 @@ pub struct JobResult {
     pub history: Vec<EpochMetrics>,
 }
 
+impl JobResult {
+    /// The job as a report row: its test loss and accuracy, validation accuracy, parameters and
+    /// run time, run in sweep `sweep` when given. The row has no per-image predictions: the tie
+    /// tests need them ([`crate::Store::predictions`] reads them).
+    pub fn report_row(&self, sweep: Option<&str>) -> tune_report::ResultRow {
+        tune_report::ResultRow {
+            key: self.key.clone(),
+            spec: self.spec.clone(),
+            params: self.params as usize,
+            loss: self.test_loss,
+            accuracy: self.test_accuracy,
+            val_accuracy: self.val_accuracy,
+            val_predictions: None,
+            test_predictions: None,
+            test_images: None,
+            runtime_s: self.runtime_s,
+            sweep: sweep.map(str::to_string),
+        }
+    }
+}
+
 /// A job's queue state.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobStatusRow {

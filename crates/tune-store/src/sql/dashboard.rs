@@ -15,12 +15,10 @@ macro_rules! progress {
             $head,
             "sj.sweep_id, COALESCE(j.halt, j.status) AS status, COUNT(*) AS n, \
          CAST(SUM(j.epochs) AS BIGINT) AS epochs_planned, \
-         CAST(SUM(CASE WHEN r.job_key IS NOT NULL THEN j.epochs ELSE \
-             (SELECT COUNT(*) FROM epoch_metrics e WHERE e.job_key = j.key) END) \
+         CAST(SUM(CASE WHEN r.job_key IS NOT NULL THEN j.epochs ELSE j.epochs_recorded END) \
              AS BIGINT) AS epochs_done, \
-         CAST(COALESCE(SUM(CASE WHEN r.job_key IS NOT NULL THEN r.runtime_s ELSE \
-             (SELECT SUM(e.seconds) FROM epoch_metrics e WHERE e.job_key = j.key) END), 0) \
-             AS DOUBLE PRECISION) AS epoch_seconds, \
+         CAST(COALESCE(SUM(CASE WHEN r.job_key IS NOT NULL THEN r.runtime_s \
+             ELSE j.epoch_seconds END), 0) AS DOUBLE PRECISION) AS epoch_seconds, \
          CAST(SUM(r.images_per_s) AS DOUBLE PRECISION) AS images_per_s_sum, \
          COUNT(r.job_key) AS results \
      FROM sweep_jobs sj JOIN jobs j ON j.key = sj.job_key \
@@ -33,7 +31,8 @@ macro_rules! progress {
 /// Jobs per sweep and status with their planned and recorded epochs, the seconds those epochs
 /// took and the summed training throughput of the finished ones, as [`SweepStatusRecord`]s, of
 /// every sweep. A done job counts its planned epochs and its run time (its history is complete);
-/// only the others' epochs are looked up, by key.
+/// the others count the epochs their row sums up (`jobs.epochs_recorded`, `jobs.epoch_seconds`,
+/// kept by triggers on `epoch_metrics`): no epoch is looked up.
 pub(crate) fn sweep_progress() -> Stmt<'static> {
     Stmt::new(progress!(
         "",
@@ -63,15 +62,14 @@ pub(crate) fn sweep_progress_jobs(sweep_id: &str) -> Stmt<'_> {
 }
 
 /// Every job of sweep `sweep_id` (an id, not a name) with its result and last recorded epoch,
-/// in grid order, as [`DashJobRecord`]s: one query for a whole sweep (the epochs are looked up
-/// by key, through the primary key of `epoch_metrics`).
+/// in grid order, as [`DashJobRecord`]s: one pass over the sweep's jobs (their epochs are summed
+/// up in their own row: `jobs.epochs_recorded` and `jobs.last_val_accuracy`, kept by triggers on
+/// `epoch_metrics`).
 pub(crate) fn sweep_jobs(sweep_id: &str) -> Stmt<'_> {
     Stmt::new(
         "SELECT j.key, j.spec_json, COALESCE(j.halt, j.status) AS status, j.attempts, j.last_error, j.params, \
              r.test_loss, r.test_accuracy, r.runtime_s, r.images_per_s, \
-             (SELECT e.val_accuracy FROM epoch_metrics e WHERE e.job_key = j.key \
-              ORDER BY e.epoch DESC LIMIT 1) AS val_accuracy, \
-             (SELECT COUNT(*) FROM epoch_metrics e WHERE e.job_key = j.key) AS epochs_done \
+             j.last_val_accuracy AS val_accuracy, j.epochs_recorded AS epochs_done \
          FROM sweep_jobs sj JOIN jobs j ON j.key = sj.job_key \
          LEFT JOIN results r ON r.job_key = j.key \
          WHERE sj.sweep_id = $1 \
@@ -85,9 +83,7 @@ pub(crate) fn job(key: &str) -> Stmt<'_> {
     Stmt::new(
         "SELECT j.key, j.spec_json, COALESCE(j.halt, j.status) AS status, j.attempts, j.last_error, j.params, \
              r.test_loss, r.test_accuracy, r.runtime_s, r.images_per_s, \
-             (SELECT e.val_accuracy FROM epoch_metrics e WHERE e.job_key = j.key \
-              ORDER BY e.epoch DESC LIMIT 1) AS val_accuracy, \
-             (SELECT COUNT(*) FROM epoch_metrics e WHERE e.job_key = j.key) AS epochs_done \
+             j.last_val_accuracy AS val_accuracy, j.epochs_recorded AS epochs_done \
          FROM jobs j LEFT JOIN results r ON r.job_key = j.key \
          WHERE j.key = $1",
     )

@@ -185,7 +185,7 @@ pub(crate) const SQL: Sql = Sql {
         ts!("j.started_at", "started_at"),
         ", ",
         ts!("j.finished_at", "finished_at"),
-        ", (SELECT COUNT(*) FROM epoch_metrics e WHERE e.job_key = j.key) AS epochs_done \
+        ", j.epochs_recorded AS epochs_done \
          FROM jobs j \
          WHERE ($1::text IS NULL OR j.key IN ( \
                    SELECT sj.job_key FROM sweep_jobs sj JOIN sweeps s ON s.id = sj.sweep_id \

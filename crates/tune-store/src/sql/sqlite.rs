@@ -120,7 +120,7 @@ pub(crate) const SQL: Sql = Sql {
 
     select_jobs: "SELECT j.key, j.spec_json, COALESCE(j.halt, j.status) AS status, j.attempts, j.worker_id, \
          j.lease_expires_at, j.last_error, j.created_at, j.started_at, j.finished_at, \
-         (SELECT COUNT(*) FROM epoch_metrics e WHERE e.job_key = j.key) AS epochs_done \
+         j.epochs_recorded AS epochs_done \
          FROM jobs j \
          WHERE ($1 IS NULL OR j.key IN ( \
                    SELECT sj.job_key FROM sweep_jobs sj JOIN sweeps s ON s.id = sj.sweep_id \

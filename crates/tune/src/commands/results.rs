@@ -319,22 +319,7 @@ pub(super) fn note_unfinished(sel: &Selection) {
 
 /// Report rows of the results; `sweep` is the `--sweep` they were selected by, if any.
 pub(super) fn rows(results: &[JobResult], sweep: Option<&str>) -> Vec<ResultRow> {
-    results
-        .iter()
-        .map(|r| ResultRow {
-            key: r.key.clone(),
-            spec: r.spec.clone(),
-            params: r.params as usize,
-            loss: r.test_loss,
-            accuracy: r.test_accuracy,
-            val_accuracy: r.val_accuracy,
-            val_predictions: None,
-            test_predictions: None,
-            test_images: None,
-            runtime_s: r.runtime_s,
-            sweep: sweep.map(str::to_string),
-        })
-        .collect()
+    results.iter().map(|r| r.report_row(sweep)).collect()
 }
 
 /// [`rows`] with each job's per-image predictions, for the tie tests.
