@@ -631,6 +631,22 @@ impl Store {
         })
     }
 
+    /// [`Store::retire_jobs`] of every queued job of data set `dataset` whose recorded content
+    /// hash is `sha256` (a version of the user's data that no longer exists), each with reason
+    /// `why`; returns how many were marked. A worker that finds the files changed calls it so
+    /// that it and other workers do not claim those jobs one by one only to fail each.
+    pub async fn retire_data_version(&self, dataset: &str, sha256: &str, why: &str) -> Result<u64> {
+        let keys: Vec<String> =
+            on_backend!(self, "reading the jobs of a data version", |pool, _d| {
+                Ok(sql::queued_of_data(dataset, sha256)
+                    .query_scalar()
+                    .fetch_all(pool)
+                    .await?)
+            })?;
+        let jobs: Vec<(String, String)> = keys.into_iter().map(|k| (k, why.to_string())).collect();
+        self.retire_jobs(&jobs).await
+    }
+
     /// The latest checkpoint of job `key`, if one was saved and the job has not finished.
     pub async fn load_checkpoint(&self, key: &str) -> Result<Option<Checkpoint>> {
         let row: Option<CheckpointRecord> =

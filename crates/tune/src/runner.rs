@@ -261,16 +261,34 @@ pub fn load_user(name: &str, user: &UserData) -> anyhow::Result<Arc<Dataset>> {
             .iter()
             .map(|p| p.display().to_string())
             .collect();
-        anyhow::bail!(
-            "data set `{name}` ({}) has changed since its jobs were queued: its content hash is \
-             now {}, the jobs' is {}. Jobs never mix data: run the grid again (`tune run GRID`) \
-             to queue jobs for the data as it is now",
-            paths.join(", "),
-            found.sha256,
-            user.sha256
-        );
+        return Err(DataChanged {
+            name: name.to_string(),
+            paths: paths.join(", "),
+            now: found.sha256,
+            queued: user.sha256.clone(),
+        }
+        .into());
     }
     Ok(data)
+}
+
+/// A user's data set whose files no longer hold the content its jobs were queued with: those
+/// jobs can only fail, the other jobs of the queue are unaffected.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "data set `{name}` ({paths}) has changed since its jobs were queued: its content hash is now \
+     {now}, the jobs' is {queued}. Jobs never mix data: run the grid again (`tune run GRID`) to \
+     queue jobs for the data as it is now"
+)]
+pub struct DataChanged {
+    /// The data set's name.
+    pub name: String,
+    /// Its training files, comma-separated.
+    pub paths: String,
+    /// The files' content hash now (SHA-256, hex).
+    pub now: String,
+    /// The hash the jobs were queued with.
+    pub queued: String,
 }
 
 /// Data sets loaded once per process and shared by every job, with their identity.
@@ -779,6 +797,32 @@ impl Slot {
                         return Err(self.leave_for_retry(&claim, resumed, e).await);
                     }
                 }
+            }
+            Err(e) if e.downcast_ref::<DataChanged>().is_some() => {
+                // The files changed since this job was queued: it and every queued job of that
+                // version can only fail; jobs of other data (or of the new version) go on.
+                heartbeat.abort();
+                let changed = e.downcast_ref::<DataChanged>().expect("checked above");
+                let msg = e.to_string();
+                ignore_lost(self.store.fail(&claim, &msg).await)?;
+                let retired =
+                    until_answered(&claim.key, "setting aside jobs of changed data", || {
+                        self.store
+                            .retire_data_version(&changed.name, &changed.queued, &msg)
+                    });
+                let retired = retired.await.map_err(anyhow::Error::from)?;
+                if retired > 0 {
+                    eprintln!(
+                        "note: {} more queued job{} of data set `{}` as it was ({}) marked \
+                         failed: no worker will claim them",
+                        retired,
+                        if retired == 1 { "" } else { "s" },
+                        changed.name,
+                        &changed.queued[..8.min(changed.queued.len())]
+                    );
+                }
+                self.failed(&claim, msg, FailKind::DataMismatch);
+                return Ok(());
             }
             Err(e) => {
                 // Every job of this data set would fail the same way: record this one as failed,

@@ -2002,6 +2002,79 @@ fn jobs_of_an_earlier_version_of_the_data_are_kept_but_never_counted_claimed_or_
 }
 
 #[test]
+fn a_worker_that_finds_one_data_set_changed_fails_its_version_once_and_trains_the_others() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (pixels, labels) = digits(40);
+    write_csv(&dir.join("alpha.csv"), &pixels, &labels);
+    write_csv(&dir.join("beta.csv"), &pixels[..36 * 64], &labels[..36]);
+    let grid = write_grid(
+        dir,
+        "two.toml",
+        "[datasets.alpha]\nformat = \"csv\"\ntrain = \"alpha.csv\"\ntest_split = 0.25\n\n\
+         [datasets.beta]\nformat = \"csv\"\ntrain = \"beta.csv\"\ntest_split = 0.25\n\n\
+         [fixed]\nlayer1 = 4\ndense = 8\nepochs = 1\nbatch = 8\nvalidation = \"test\"\n\n\
+         [axes]\ndataset = [\"alpha\", \"beta\"]\nseed = [1, 2, 3]\n",
+    );
+    let out = run(
+        tune(dir)
+            .arg("run")
+            .arg(&grid)
+            .args(["--db", "results.db", "--enqueue"]),
+        true,
+    );
+    assert!(stderr(&out).contains("6 new"), "{}", stderr(&out));
+    // alpha changes after its jobs were queued.
+    let (pixels, labels) = digits(44);
+    write_csv(&dir.join("alpha.csv"), &pixels, &labels);
+
+    let out = tune(dir)
+        .args([
+            "worker",
+            "--db",
+            "results.db",
+            "--jobs",
+            "1",
+            "--threads-per-job",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    // Some jobs failed (1), not bad input (2): the worker went on with beta's jobs.
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(
+        err.matches("has changed since its jobs were queued")
+            .count(),
+        1,
+        "{err}"
+    );
+    assert!(
+        err.contains("2 more queued jobs of data set `alpha`"),
+        "{err}"
+    );
+    let db = Db::open(&dir.join("results.db"));
+    let statuses: Vec<(String, String, i64)> = db.rows(
+        "SELECT dataset, status, COUNT(*) FROM jobs GROUP BY dataset, status ORDER BY dataset",
+    );
+    assert_eq!(
+        statuses,
+        [
+            ("alpha".to_string(), "failed".to_string(), 3),
+            ("beta".to_string(), "done".to_string(), 3)
+        ]
+    );
+    // Every alpha job says why, and only the one claimed counts an attempt.
+    let why: Vec<(String, i64)> =
+        db.rows("SELECT last_error, attempts FROM jobs WHERE dataset = 'alpha' ORDER BY seq");
+    assert!(
+        why.iter().all(|(e, _)| e.contains("has changed since")),
+        "{why:?}"
+    );
+    assert_eq!(why.iter().map(|(_, a)| a).sum::<i64>(), 1, "{why:?}");
+}
+
+#[test]
 fn queued_and_failed_jobs_on_a_users_data_set_record_its_content_hash() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();

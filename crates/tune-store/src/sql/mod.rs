@@ -456,6 +456,18 @@ pub(crate) fn retry_failed(sweep: Option<&str>) -> Stmt<'_> {
     .opt_text(sweep)
 }
 
+/// The keys of the queued (pending or interrupted) jobs of data set `dataset` whose recorded
+/// content hash is `sha256`.
+pub(crate) fn queued_of_data<'a>(dataset: &'a str, sha256: &'a str) -> Stmt<'a> {
+    Stmt::new(
+        "SELECT key FROM jobs \
+         WHERE dataset = $1 AND data_sha256 = $2 AND status IN ('pending', 'interrupted') \
+         ORDER BY seq",
+    )
+    .text(dataset)
+    .text(sha256)
+}
+
 /// Puts failed job `key` back in the queue with a fresh attempt count.
 pub(crate) fn retry_failed_job(key: &str) -> Stmt<'_> {
     Stmt::new(
