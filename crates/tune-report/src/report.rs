@@ -651,7 +651,9 @@ pub(crate) fn format_p(p: f64) -> String {
 }
 
 /// Pairwise Welch tests between groups on their configurations' mean test accuracies, Holm
-/// corrected, and the verdict line. Groups with fewer than two configurations are left out.
+/// corrected, and the verdict line. Groups with fewer than two configurations are left out, and so
+/// are pairs of groups on different data sets (accuracies on different images do not compare):
+/// grouped by data set alone, nothing is tested.
 fn group_tests(
     by: &[Field],
     summary: &[GroupSummary],
@@ -659,15 +661,26 @@ fn group_tests(
     alpha: f64,
 ) -> (Vec<GroupTest>, Option<String>) {
     // Every configuration of a group counts, also those a --top cut hides.
-    let means: Vec<(String, Vec<f64>)> = summary
+    let dataset = by.iter().position(|f| *f == Field::Dataset);
+    let kept: Vec<(String, Vec<f64>, Option<&FieldValue>)> = summary
         .iter()
         .zip(config_means)
-        .map(|(s, m)| (group_name(by, &s.values, &s.label), m.clone()))
-        .filter(|(_, m)| m.len() >= 2)
+        .map(|(s, m)| {
+            let data = dataset.and_then(|d| s.values.get(d));
+            (group_name(by, &s.values, &s.label), m.clone(), data)
+        })
+        .filter(|(_, m, _)| m.len() >= 2)
+        .collect();
+    let means: Vec<(String, Vec<f64>)> = kept
+        .iter()
+        .map(|(n, m, _)| (n.clone(), m.clone()))
         .collect();
     let mut pairs = Vec::new();
     for i in 0..means.len() {
         for j in i + 1..means.len() {
+            if kept[i].2 != kept[j].2 {
+                continue;
+            }
             if let Some(t) = stats::welch(&means[i].1, &means[j].1) {
                 pairs.push((i, j, t));
             }

@@ -2144,6 +2144,8 @@ fn a_report_over_two_data_sets_ranks_within_each_with_its_own_best() {
     assert!(err.contains("ranked within each data set"), "{err}");
     assert!(err.contains("--where dataset=a"), "{err}");
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["group_tests"], serde_json::json!([]), "{v}");
+    assert!(v["verdict"].is_null(), "{v}");
     let groups = v["groups"].as_array().unwrap_or_else(|| panic!("{v}"));
     assert_eq!(groups.len(), 2, "{v}");
     for (group, name) in groups.iter().zip(["a", "b"]) {
@@ -2165,6 +2167,8 @@ fn a_report_over_two_data_sets_ranks_within_each_with_its_own_best() {
     assert!(text.contains("dataset = b"), "{text}");
     assert!(!text.contains("without per-image predictions"), "{text}");
     assert!(!text.contains("untested"), "{text}");
+    // Accuracies on different data sets are not tested against each other.
+    assert!(!text.contains("Between groups"), "{text}");
 
     // One data set alone is one ranking, as before.
     let out = run(
