@@ -2180,6 +2180,23 @@ fn a_report_over_two_data_sets_ranks_within_each_with_its_own_best() {
         "{}",
         stderr(&out)
     );
+
+    // No one best job across data sets: `confusion` and `plot curves` without a job say so and
+    // name each data set's best instead of picking one.
+    for args in [&["confusion"][..], &["plot", "curves"][..]] {
+        let out = tune(dir)
+            .args(args)
+            .args(["--db", "results.db"])
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("on 2 data sets (a, b)"), "{args:?}: {err}");
+        assert!(
+            err.contains("a: ") && err.contains("; b: "),
+            "{args:?}: {err}"
+        );
+    }
 }
 
 #[test]

@@ -345,6 +345,36 @@ pub(super) fn pick<'a>(
 ) -> anyhow::Result<&'a JobResult> {
     match job {
         None => {
+            // Accuracies on different data sets (or versions, `NAME@HASH8`) do not rank against
+            // each other: there is no one best to pick.
+            let mut sets: Vec<&str> = results
+                .iter()
+                .map(|r| r.spec.train.dataset.as_str())
+                .collect();
+            sets.sort();
+            sets.dedup();
+            if sets.len() > 1 {
+                let bests: Vec<String> = sets
+                    .iter()
+                    .filter_map(|set| {
+                        let of_set: Vec<JobResult> = results
+                            .iter()
+                            .filter(|r| r.spec.train.dataset == *set)
+                            .cloned()
+                            .collect();
+                        let rows = rows(&of_set, None);
+                        tune_report::best_job(&rows).map(|b| format!("{set}: {}", b.key))
+                    })
+                    .collect();
+                bail!(
+                    "the finished jobs are on {} data sets ({}), whose accuracies do not rank \
+                     against each other, so there is no one best job: give a job's key (or a \
+                     unique prefix); the best of each: {}",
+                    sets.len(),
+                    sets.join(", "),
+                    bests.join("; ")
+                );
+            }
             let rows = rows(results, None);
             let best = tune_report::best_job(&rows).context("no finished jobs")?;
             results
