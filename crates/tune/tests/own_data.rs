@@ -560,13 +560,7 @@ fn two_versions_of_a_data_set_name_are_kept_apart_in_report_where_and_compare() 
     );
     let train = |sha: &mut Vec<String>| {
         sha.push(listed(dir, &grid)["sha256"].as_str().unwrap().to_string());
-        run(
-            tune(dir)
-                .arg("run")
-                .arg(&grid)
-                .args(["--db", "results.db", "--threads-per-job", "1"]),
-            true,
-        );
+        run_into_results(dir, &grid);
     };
     let mut sha = Vec::new();
     train(&mut sha);
@@ -908,10 +902,10 @@ fn bench_takes_a_users_data_without_test_files_and_a_grids_own_data_shape() {
     );
 }
 
-#[test]
-fn compare_and_report_on_a_users_data_speak_of_that_data_and_the_where_selection() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
+/// Writes data sets `a` (40 images) and `b` (48) as CSV and a grid `two.toml` over both
+/// (`[axes] dataset = ["a", "b"]` plus `axes`, `[fixed]` with `fixed`), trains it into
+/// `results.db` and returns the grid's path.
+fn train_two_data_sets(dir: &Path, fixed: &str, axes: &str) -> PathBuf {
     let (pixels, labels) = digits(40);
     write_csv(&dir.join("a.csv"), &pixels, &labels);
     let (pixels, labels) = digits(48);
@@ -919,18 +913,33 @@ fn compare_and_report_on_a_users_data_speak_of_that_data_and_the_where_selection
     let grid = write_grid(
         dir,
         "two.toml",
-        "[datasets.a]\nformat = \"csv\"\ntrain = \"a.csv\"\ntest_split = 0.25\n\n\
-         [datasets.b]\nformat = \"csv\"\ntrain = \"b.csv\"\ntest_split = 0.25\n\n\
-         [fixed]\nlayer1 = 4\ndense = 8\nepochs = 1\nbatch = 8\nvalidation = \"test\"\n\n\
-         [axes]\ndataset = [\"a\", \"b\"]\n",
+        &format!(
+            "[datasets.a]\nformat = \"csv\"\ntrain = \"a.csv\"\ntest_split = 0.25\n\n\
+             [datasets.b]\nformat = \"csv\"\ntrain = \"b.csv\"\ntest_split = 0.25\n\n\
+             [fixed]\n{fixed}dense = 8\nepochs = 1\nbatch = 8\nvalidation = \"test\"\n\n\
+             [axes]\ndataset = [\"a\", \"b\"]\n{axes}"
+        ),
     );
+    run_into_results(dir, &grid);
+    grid
+}
+
+/// `tune run GRID --db results.db --threads-per-job 1` in `dir`, expected to succeed.
+fn run_into_results(dir: &Path, grid: &Path) {
     run(
         tune(dir)
             .arg("run")
-            .arg(&grid)
+            .arg(grid)
             .args(["--db", "results.db", "--threads-per-job", "1"]),
         true,
     );
+}
+
+#[test]
+fn compare_and_report_on_a_users_data_speak_of_that_data_and_the_where_selection() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    train_two_data_sets(dir, "layer1 = 4\n", "");
     let out = run(
         tune(dir).args(["report", "--db", "results.db", "--where", "dataset=a"]),
         true,
@@ -2114,25 +2123,7 @@ fn queued_and_failed_jobs_on_a_users_data_set_record_its_content_hash() {
 fn a_report_over_two_data_sets_ranks_within_each_with_its_own_best() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let (pixels, labels) = digits(40);
-    write_csv(&dir.join("a.csv"), &pixels, &labels);
-    let (pixels, labels) = digits(48);
-    write_csv(&dir.join("b.csv"), &pixels, &labels);
-    let grid = write_grid(
-        dir,
-        "two.toml",
-        "[datasets.a]\nformat = \"csv\"\ntrain = \"a.csv\"\ntest_split = 0.25\n\n\
-         [datasets.b]\nformat = \"csv\"\ntrain = \"b.csv\"\ntest_split = 0.25\n\n\
-         [fixed]\ndense = 8\nepochs = 1\nbatch = 8\nvalidation = \"test\"\n\n\
-         [axes]\ndataset = [\"a\", \"b\"]\nlayer1 = [4, 6]\n",
-    );
-    run(
-        tune(dir)
-            .arg("run")
-            .arg(&grid)
-            .args(["--db", "results.db", "--threads-per-job", "1"]),
-        true,
-    );
+    train_two_data_sets(dir, "", "layer1 = [4, 6]\n");
 
     // One ranking per data set: each group holds that data set's two configurations only, ranked
     // 1 and 2, and is tested against its own best.
