@@ -72,6 +72,8 @@ pub fn decode_cached(
     spec: &DataSpec,
     dir: &Path,
 ) -> Result<(DecodedDataset, CacheOutcome), DataError> {
+    // Before the fingerprint reads them: a pipe given as data would block it.
+    crate::dataset::check_paths(spec)?;
     let path = dir.join(format!("{}.tunedata", entry_name(spec)));
     let fingerprint = fingerprint(spec);
     let mut reason = None;
@@ -252,6 +254,7 @@ fn fingerprint(spec: &DataSpec) -> Option<[u8; 32]> {
                 entries.sort();
                 stack.extend(entries.into_iter().rev());
             }
+            Ok(m) if !m.is_file() => return None,
             Ok(_) => {
                 // Length, then bytes: the content decides, never the size or time alone.
                 let mut file = fs::File::open(&p).ok()?;

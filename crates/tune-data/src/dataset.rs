@@ -288,7 +288,7 @@ fn shared_files(spec: &DataSpec) -> Vec<std::path::PathBuf> {
 
 /// Every given path exists and is what the format reads: a folder for `folder`, files for the
 /// others.
-fn check_paths(spec: &DataSpec) -> Result<(), DataError> {
+pub(crate) fn check_paths(spec: &DataSpec) -> Result<(), DataError> {
     let test: &[std::path::PathBuf] = match &spec.test {
         TestSet::Paths(p) => p,
         TestSet::Split(_) => &[],
@@ -304,6 +304,7 @@ fn check_paths(spec: &DataSpec) -> Result<(), DataError> {
                     format: spec.format.name(),
                 }));
             }
+            Ok(m) if !m.is_file() && !m.is_dir() => return Err(invalid(DataProblem::NotAFile)),
             Ok(m) => m.is_dir(),
             Err(e) => {
                 return Err(invalid(DataProblem::Unreadable {

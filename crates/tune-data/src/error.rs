@@ -521,6 +521,14 @@ pub enum DataProblem {
         reason: String,
     },
 
+    /// Neither a file nor a folder: a named pipe, socket or device, which tune would wait on
+    /// forever or read without end.
+    #[error(
+        "is not a file or a folder (a named pipe, socket or device): tune reads data sets from \
+         files; write the data to a file and give its path"
+    )]
+    NotAFile,
+
     /// A folder where the format reads files, or a file where it reads a folder.
     #[error("{}", wrong_kind(format, *is_dir))]
     WrongKind {

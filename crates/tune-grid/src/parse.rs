@@ -677,9 +677,8 @@ impl Reader<'_> {
                         // Absolute (against the working directory when the grid's own path
                         // is relative), so that jobs record where the files are and a worker
                         // started elsewhere finds them.
-                        let joined = base.join(p);
-                        let path = std::path::absolute(&joined).unwrap_or(joined);
-                        (clean_path(&path), self.lines.span(v.span(), &key_at))
+                        let path = tune_spec::resolve_data_path(&base.join(p));
+                        (path, self.lines.span(v.span(), &key_at))
                     })
                 };
                 match item.as_value() {
@@ -846,29 +845,4 @@ impl Reader<'_> {
             })?;
         Ok(Val::Validation(Validation::Holdout(n)))
     }
-}
-
-/// `path` as the files are: canonical (symbolic links and `..` resolved) when it exists, else
-/// lexically cleaned (`grids/../csv/train.csv` is `csv/train.csv`), so that messages and the
-/// paths jobs record name a file once, plainly.
-pub(crate) fn clean_path(path: &Path) -> PathBuf {
-    if let Ok(canonical) = std::fs::canonicalize(path) {
-        return canonical;
-    }
-    let mut out = PathBuf::new();
-    for part in path.components() {
-        match part {
-            std::path::Component::CurDir => {}
-            std::path::Component::ParentDir
-                if matches!(
-                    out.components().next_back(),
-                    Some(std::path::Component::Normal(_))
-                ) =>
-            {
-                out.pop();
-            }
-            other => out.push(other),
-        }
-    }
-    out
 }

@@ -424,10 +424,17 @@ fn depth_section(body: &mut String, report: &tune_report::Report, q: &SweepQuery
 }
 
 fn status_order(s: &str) -> usize {
-    ["failed", "pruned", "running", "interrupted", "pending"]
-        .iter()
-        .position(|o| *o == s)
-        .unwrap_or(1)
+    [
+        "failed",
+        "pruned",
+        "running",
+        "interrupted",
+        "pending",
+        "superseded",
+    ]
+    .iter()
+    .position(|o| *o == s)
+    .unwrap_or(1)
 }
 
 fn unfinished_section(body: &mut String, jobs: &[DashJob]) {

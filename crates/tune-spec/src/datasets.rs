@@ -295,6 +295,26 @@ impl DataSpec {
     }
 }
 
+/// Where a data file given as `path` is, as the operating system would open it: absolute
+/// (against the working directory), with symbolic links and `..` resolved along the part of
+/// the path that exists; the part that does not exist is kept as written (`nope/../x` stays so:
+/// `nope` is not there to step out of). Grid files (their paths joined to the grid's folder
+/// first) and the `--data`/`--test` flags both name files this way, so the same path means the
+/// same file to both and jobs record where the files are for a worker started elsewhere.
+pub fn resolve_data_path(path: &std::path::Path) -> PathBuf {
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    // The longest prefix that exists, canonical, then the rest as written.
+    let parts: Vec<std::path::Component> = path.components().collect();
+    for n in (1..=parts.len()).rev() {
+        let prefix: PathBuf = parts[..n].iter().collect();
+        if let Ok(mut out) = std::fs::canonicalize(&prefix) {
+            out.extend(&parts[n..]);
+            return out;
+        }
+    }
+    path
+}
+
 /// `HxW` (e.g. `32x32`, height first) as `(height, width)`, for `--size`; sides at least 1.
 pub fn parse_size(text: &str) -> Result<(usize, usize), String> {
     let bad = || format!("`{text}` is not a size: write HEIGHTxWIDTH in pixels, e.g. 32x32");

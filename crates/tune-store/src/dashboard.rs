@@ -28,6 +28,7 @@ fn status_rank(s: &str) -> (usize, &str) {
         "done",
         "failed",
         "pruned",
+        "superseded",
     ];
     (order.iter().position(|o| *o == s).unwrap_or(order.len()), s)
 }

@@ -614,16 +614,21 @@ impl Store {
         })
     }
 
-    /// Marks each queued job of `jobs` (key, reason) failed with its reason as last_error, so
-    /// that no worker claims it: jobs of an earlier version of a user's data set, which could
-    /// only fail (see `tune run`). Jobs that are running, finished, failed or waiting at a
-    /// halving rung are left as they are. One transaction; returns how many were marked.
-    pub async fn retire_jobs(&self, jobs: &[(String, String)]) -> Result<u64> {
+    /// Sets aside each job of `jobs` (key, reason, content hash of the data that replaced its
+    /// data): a job of an earlier version of a user's data set, which could only fail on the
+    /// changed files (see `tune run`). A queued one (pending or interrupted, not waiting at a
+    /// halving rung) is marked failed with the reason as last_error, so that no worker claims
+    /// it; a failed one keeps its reason. Either then shows as [`crate::JobStatus::Superseded`] and
+    /// counts neither as failed nor as open. Running and finished jobs are left as they are.
+    /// One transaction; returns how many were set aside.
+    pub async fn retire_jobs(&self, jobs: &[(String, String, String)]) -> Result<u64> {
         on_backend!(self, "setting aside jobs of changed data", |pool, d| {
             let mut tx = pool.begin_with(d.begin_write).await?;
             let mut n = 0;
-            for (key, why) in jobs {
-                n += sql::retire_job(d, key, why).execute(&mut *tx).await?;
+            for (key, why, newer) in jobs {
+                n += sql::retire_job(d, key, why, newer)
+                    .execute(&mut *tx)
+                    .await?;
             }
             sql::finish_sweeps(d, None).execute(&mut *tx).await?;
             tx.commit().await?;
@@ -631,20 +636,45 @@ impl Store {
         })
     }
 
-    /// [`Store::retire_jobs`] of every queued job of data set `dataset` whose recorded content
-    /// hash is `sha256` (a version of the user's data that no longer exists), each with reason
-    /// `why`; returns how many were marked. A worker that finds the files changed calls it so
-    /// that it and other workers do not claim those jobs one by one only to fail each.
-    pub async fn retire_data_version(&self, dataset: &str, sha256: &str, why: &str) -> Result<u64> {
+    /// [`Store::retire_jobs`] of every unfinished job of data set `dataset` whose recorded
+    /// content hash is `sha256` (a version of the user's data that no longer exists), each with
+    /// reason `why`, superseded by content hash `newer`; returns how many were set aside. A
+    /// worker that finds the files changed calls it so that it and other workers do not claim
+    /// those jobs one by one only to fail each.
+    pub async fn retire_data_version(
+        &self,
+        dataset: &str,
+        sha256: &str,
+        newer: &str,
+        why: &str,
+    ) -> Result<u64> {
         let keys: Vec<String> =
             on_backend!(self, "reading the jobs of a data version", |pool, _d| {
-                Ok(sql::queued_of_data(dataset, sha256)
+                Ok(sql::unfinished_of_data(dataset, sha256)
                     .query_scalar()
                     .fetch_all(pool)
                     .await?)
             })?;
-        let jobs: Vec<(String, String)> = keys.into_iter().map(|k| (k, why.to_string())).collect();
+        let jobs: Vec<(String, String, String)> = keys
+            .into_iter()
+            .map(|k| (k, why.to_string(), newer.to_string()))
+            .collect();
         self.retire_jobs(&jobs).await
+    }
+
+    /// Takes the jobs with the given `keys` back from the superseded ones: their data set's
+    /// files hold their data again (`tune run` on the grid). They are failed jobs again, which
+    /// `--retry-failed` trains. Returns how many were taken back.
+    pub async fn restore_jobs(&self, keys: &[String]) -> Result<u64> {
+        on_backend!(self, "taking back jobs of restored data", |pool, d| {
+            let mut tx = pool.begin_with(d.begin_write).await?;
+            let mut n = 0;
+            for key in keys {
+                n += sql::restore_job(key).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(n)
+        })
     }
 
     /// The latest checkpoint of job `key`, if one was saved and the job has not finished.

@@ -25,11 +25,15 @@ pub enum JobStatus {
     /// A job of a halving sweep that a rung's decision stopped; its epochs are kept, it has no
     /// result (stored as status `done` with `halt = 'pruned'`).
     Pruned,
+    /// A job of an earlier version of a user's data set: its files changed before it finished,
+    /// so it can never train; kept, counted neither as failed nor as open (stored as status
+    /// `failed` with `superseded_by`, the files' new content hash).
+    Superseded,
 }
 
 impl JobStatus {
     /// All statuses, in life order.
-    pub const ALL: [JobStatus; 7] = [
+    pub const ALL: [JobStatus; 8] = [
         JobStatus::Pending,
         JobStatus::Running,
         JobStatus::Done,
@@ -37,9 +41,10 @@ impl JobStatus {
         JobStatus::Interrupted,
         JobStatus::Waiting,
         JobStatus::Pruned,
+        JobStatus::Superseded,
     ];
 
-    /// The text stored in the `status` column.
+    /// The text of the `jobs.state` column (the `status` column holds the first five).
     pub fn as_str(self) -> &'static str {
         match self {
             JobStatus::Pending => "pending",
@@ -49,14 +54,15 @@ impl JobStatus {
             JobStatus::Interrupted => "interrupted",
             JobStatus::Waiting => "waiting",
             JobStatus::Pruned => "pruned",
+            JobStatus::Superseded => "superseded",
         }
     }
 
-    /// Whether the job will not run again by itself (done, failed or pruned).
+    /// Whether the job will not run again by itself (done, failed, pruned or superseded).
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            JobStatus::Done | JobStatus::Failed | JobStatus::Pruned
+            JobStatus::Done | JobStatus::Failed | JobStatus::Pruned | JobStatus::Superseded
         )
     }
 }
@@ -258,6 +264,8 @@ pub struct StatusCounts {
     pub waiting: u64,
     /// Halving: stopped by a rung's decision.
     pub pruned: u64,
+    /// Of an earlier version of a user's data set: never trains, not failed.
+    pub superseded: u64,
 }
 
 impl StatusCounts {
@@ -270,6 +278,7 @@ impl StatusCounts {
             + self.interrupted
             + self.waiting
             + self.pruned
+            + self.superseded
     }
 
     /// Adds `n` jobs of `status`.
@@ -282,6 +291,7 @@ impl StatusCounts {
             JobStatus::Interrupted => &mut self.interrupted,
             JobStatus::Waiting => &mut self.waiting,
             JobStatus::Pruned => &mut self.pruned,
+            JobStatus::Superseded => &mut self.superseded,
         } += n;
     }
 
@@ -295,6 +305,7 @@ impl StatusCounts {
             JobStatus::Interrupted => self.interrupted,
             JobStatus::Waiting => self.waiting,
             JobStatus::Pruned => self.pruned,
+            JobStatus::Superseded => self.superseded,
         }
     }
 }

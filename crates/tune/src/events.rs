@@ -207,6 +207,9 @@ pub enum FailKind {
     DataUnavailable,
     /// Its data set is not the data the job was trained on before.
     DataMismatch,
+    /// Its user's data set's files changed since it was queued: it and the unfinished jobs of
+    /// that version are set aside as superseded (they can never train).
+    DataChanged,
 }
 
 /// What interrupted a job.

@@ -260,7 +260,9 @@ impl Subscriber for RunProgress {
                         FailKind::DataUnavailable => {
                             line.fail(&format!("data set `{dataset}` could not be loaded"));
                         }
-                        FailKind::Training | FailKind::DataMismatch => line.fail(error),
+                        FailKind::Training | FailKind::DataMismatch | FailKind::DataChanged => {
+                            line.fail(error)
+                        }
                     }
                 }
             }

@@ -57,9 +57,6 @@ pub struct WorkOptions {
     /// Train on a known data set's files even when their checksums are not the canonical ones
     /// (recorded as unverified).
     pub allow_unverified: bool,
-    /// Failed jobs of `sweep` that its summary leaves out (those of an earlier version of a
-    /// user's data set, see `tune run`): not counted among the failed jobs of earlier runs.
-    pub uncounted_failed: usize,
 }
 
 impl WorkOptions {
@@ -85,7 +82,6 @@ impl WorkOptions {
             lease,
             save_weights: concurrency.save_weights.clone(),
             allow_unverified,
-            uncounted_failed: 0,
         }
     }
 }
@@ -335,15 +331,12 @@ pub async fn work(store: Store, opts: WorkOptions, events: Events) -> anyhow::Re
         slots: opts.jobs.max(1),
     });
     let sweep = opts.sweep.clone();
-    let uncounted_failed = opts.uncounted_failed;
     let result = work_slots(store.clone(), opts, &events).await;
     let s = tally.summary();
     // The failed jobs this loop left alone (a count that cannot be read counts none: the loop's
     // own error, if any, is what the event reports).
     let failed_earlier = match store.counts(sweep.as_deref()).await {
-        Ok(c) => (c.failed as usize)
-            .saturating_sub(s.failed)
-            .saturating_sub(uncounted_failed),
+        Ok(c) => (c.failed as usize).saturating_sub(s.failed),
         Err(_) => 0,
     };
     events.send(Event::RunEnded {
@@ -807,21 +800,30 @@ impl Slot {
                 ignore_lost(self.store.fail(&claim, &msg).await)?;
                 let retired =
                     until_answered(&claim.key, "setting aside jobs of changed data", || {
-                        self.store
-                            .retire_data_version(&changed.name, &changed.queued, &msg)
+                        self.store.retire_data_version(
+                            &changed.name,
+                            &changed.queued,
+                            &changed.now,
+                            &msg,
+                        )
                     });
-                let retired = retired.await.map_err(anyhow::Error::from)?;
-                if retired > 0 {
+                // This job is among them (failed above): the others are counted.
+                let others = retired
+                    .await
+                    .map_err(anyhow::Error::from)?
+                    .saturating_sub(1);
+                if others > 0 {
                     eprintln!(
-                        "note: {} more queued job{} of data set `{}` as it was ({}) marked \
-                         failed: no worker will claim them",
-                        retired,
-                        if retired == 1 { "" } else { "s" },
+                        "note: {} more job{} of data set `{}` as it was ({}) set aside as \
+                         superseded: no worker will train them; `tune run GRID` queues the jobs \
+                         of the data as it is now",
+                        others,
+                        if others == 1 { "" } else { "s" },
                         changed.name,
                         &changed.queued[..8.min(changed.queued.len())]
                     );
                 }
-                self.failed(&claim, msg, FailKind::DataMismatch);
+                self.failed(&claim, msg, FailKind::DataChanged);
                 return Ok(());
             }
             Err(e) => {

@@ -1903,10 +1903,10 @@ fn a_data_set_name_holding_at_or_where_separators_is_refused() {
     }
 }
 
-/// The status of the job trained on the data version whose content hash is `sha`.
+/// The state of the job trained on the data version whose content hash is `sha`.
 fn status_of_version(dir: &Path, sha: &str) -> String {
     let db = Db::open(&dir.join("results.db"));
-    let rows: Vec<(String, String)> = db.rows("SELECT spec_json, status FROM jobs");
+    let rows: Vec<(String, String)> = db.rows("SELECT spec_json, state FROM jobs");
     let found: Vec<&String> = rows
         .iter()
         .filter(|(spec, _)| spec.contains(sha))
@@ -1966,7 +1966,7 @@ fn jobs_of_an_earlier_version_of_the_data_are_kept_but_never_counted_claimed_or_
         "{}",
         stderr(&out)
     );
-    assert_eq!(status_of_version(dir, &v2), "failed");
+    assert_eq!(status_of_version(dir, &v2), "superseded");
 
     // Running the grid again, as the message says, trains version 3 and ends with 0: the failed
     // job of version 2 is reported, not counted.
@@ -1984,7 +1984,7 @@ fn jobs_of_an_earlier_version_of_the_data_are_kept_but_never_counted_claimed_or_
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(!err.contains("put back"), "{err}");
-    assert_eq!(status_of_version(dir, &v2), "failed");
+    assert_eq!(status_of_version(dir, &v2), "superseded");
     assert_eq!(status_of_version(dir, &v1), "done");
 
     // A job of a version that changed before anything trained it is never claimed: queued
@@ -2001,7 +2001,7 @@ fn jobs_of_an_earlier_version_of_the_data_are_kept_but_never_counted_claimed_or_
     let err = stderr(&out);
     assert!(!err.contains("has changed since"), "{err}");
     assert_eq!(status_of_version(dir, &v5), "done");
-    assert_eq!(status_of_version(dir, &v4), "failed");
+    assert_eq!(status_of_version(dir, &v4), "superseded");
     let db = Db::open(&dir.join("results.db"));
     let why = db.rows_with::<(String,)>(
         "SELECT last_error FROM jobs WHERE spec_json LIKE '%' || $1 || '%'",
@@ -2059,18 +2059,22 @@ fn a_worker_that_finds_one_data_set_changed_fails_its_version_once_and_trains_th
         "{err}"
     );
     assert!(
-        err.contains("2 more queued jobs of data set `alpha`"),
+        err.contains("2 more jobs of data set `alpha` as it was"),
         "{err}"
     );
     let db = Db::open(&dir.join("results.db"));
-    let statuses: Vec<(String, String, i64)> = db.rows(
-        "SELECT dataset, status, COUNT(*) FROM jobs GROUP BY dataset, status ORDER BY dataset",
-    );
+    let states = || -> Vec<(String, String, String, i64)> {
+        db.rows(
+            "SELECT dataset, status, state, COUNT(*) FROM jobs GROUP BY dataset, status, state \
+             ORDER BY dataset, status, state",
+        )
+    };
+    // Kept as failed for readers of `status`, shown and counted as superseded.
     assert_eq!(
-        statuses,
+        states(),
         [
-            ("alpha".to_string(), "failed".to_string(), 3),
-            ("beta".to_string(), "done".to_string(), 3)
+            ("alpha".into(), "failed".into(), "superseded".into(), 3),
+            ("beta".into(), "done".into(), "done".into(), 3)
         ]
     );
     // Every alpha job says why, and only the one claimed counts an attempt.
@@ -2081,6 +2085,71 @@ fn a_worker_that_finds_one_data_set_changed_fails_its_version_once_and_trains_th
         "{why:?}"
     );
     assert_eq!(why.iter().map(|(_, a)| a).sum::<i64>(), 1, "{why:?}");
+
+    // A later worker has nothing to do and nothing failed: exit 0, no advice to retry jobs
+    // that can never train; `tune status` shows them as superseded.
+    let out = tune(dir)
+        .args(["worker", "--db", "results.db"])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains("retry-failed"), "{err}");
+    let out = run(tune(dir).args(["status", "--db", "results.db"]), true);
+    assert!(stdout(&out).contains("superseded"), "{}", stdout(&out));
+    assert!(
+        stderr(&out)
+            .contains("3 done, 0 failed, 0 running, 0 pending, 0 interrupted, 3 superseded"),
+        "{}",
+        stderr(&out)
+    );
+    // `tune run --retry-failed` on the grid as it is now trains the data as it is now and
+    // does not put them back.
+    let out = run(
+        tune(dir)
+            .arg("run")
+            .arg(&grid)
+            .args(["--db", "results.db", "--retry-failed"]),
+        true,
+    );
+    assert!(
+        stderr(&out).contains("3 more of an earlier version of the data (3 superseded: kept"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        states(),
+        [
+            ("alpha".into(), "done".into(), "done".into(), 3),
+            ("alpha".into(), "failed".into(), "superseded".into(), 3),
+            ("beta".into(), "done".into(), "done".into(), 3)
+        ]
+    );
+
+    // The files hold the queued data again: the jobs are failed jobs again, and
+    // `--retry-failed` trains them.
+    let (pixels, labels) = digits(40);
+    write_csv(&dir.join("alpha.csv"), &pixels, &labels);
+    let out = run(
+        tune(dir)
+            .arg("run")
+            .arg(&grid)
+            .args(["--db", "results.db", "--retry-failed"]),
+        true,
+    );
+    let err = stderr(&out);
+    assert!(err.contains("3 failed jobs put back in the queue"), "{err}");
+    assert!(
+        err.contains("3 more of an earlier version of the data (3 done: kept"),
+        "{err}"
+    );
+    assert_eq!(
+        states(),
+        [
+            ("alpha".into(), "done".into(), "done".into(), 6),
+            ("beta".into(), "done".into(), "done".into(), 3)
+        ]
+    );
 }
 
 #[test]
@@ -2237,4 +2306,120 @@ fn a_bad_data_file_is_reported_at_the_line_naming_it_with_a_clean_path_and_test_
     // `test = []` beside test_split: no test files, split instead.
     let out = dry_run("train = \"../csv/train.csv\"\ntest = []\ntest_split = 0.5");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn a_path_through_a_link_or_a_missing_folder_names_the_same_file_in_a_grid_and_in_the_flags() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::create_dir_all(dir.join("real/sub")).unwrap();
+    let (pixels, labels) = digits(40);
+    write_csv(&dir.join("real/x.csv"), &pixels, &labels);
+    write_csv(&dir.join("x.csv"), &pixels, &labels);
+    std::os::unix::fs::symlink(dir.join("real/sub"), dir.join("link")).unwrap();
+    let real = std::fs::canonicalize(dir.join("real")).unwrap();
+    let grid = |train: &str| {
+        let text = format!(
+            "[datasets.mine]\nformat = \"csv\"\ntrain = \"{train}\"\ntest_split = 0.25\n\n\
+             [fixed]\ndataset = \"mine\"\nlayer1 = 4\ndense = 8\nepochs = 1\n"
+        );
+        std::fs::write(dir.join("g.toml"), text).unwrap();
+        tune(dir)
+            .args(["data", "list", "--grid", "g.toml", "--format", "json"])
+            .output()
+            .unwrap()
+    };
+    let flags = |train: &str| {
+        tune(dir)
+            .args(["train", "--data", train, "--data-format", "csv"])
+            .args(["--test-split", "0.25", "--epochs", "1", "--filters", "4"])
+            .args(["--dense", "8", "--format", "json"])
+            .output()
+            .unwrap()
+    };
+
+    // `..` after a link steps out of where the link points, as the operating system does: a
+    // missing file is named there by both.
+    let gone = real.join("gone.csv").display().to_string();
+    for out in [grid("link/../gone.csv"), flags("link/../gone.csv")] {
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(&gone), "{gone} in: {err}");
+    }
+    // And a file that is there is the same file to both, recorded with its resolved path.
+    let out = grid("link/../x.csv");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let listed = stdout(&out);
+    let flagged = flags("link/../x.csv");
+    assert_eq!(flagged.status.code(), Some(0), "{}", stderr(&flagged));
+    let trained: serde_json::Value = serde_json::from_str(&stdout(&flagged)).unwrap();
+    let recorded = &trained["train"]["data"]["source"]["train"][0];
+    assert_eq!(recorded, &real.join("x.csv").display().to_string());
+    assert!(listed.contains(recorded.as_str().unwrap()), "{listed}");
+    let sha = trained["train"]["data"]["sha256"].as_str().unwrap();
+    assert!(listed.contains(sha), "{listed}");
+
+    // `nope/../x.csv` does not exist (there is no `nope` to step out of), though `x.csv` does:
+    // both refuse it, naming it as written.
+    for out in [grid("nope/../x.csv"), flags("nope/../x.csv")] {
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains("nope/../x.csv"), "{err}");
+    }
+}
+
+#[test]
+fn a_named_pipe_given_as_data_is_refused_at_once_naming_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let fifo = dir.join("pipe.csv");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    std::fs::write(
+        dir.join("g.toml"),
+        "[datasets.mine]\nformat = \"csv\"\ntrain = \"pipe.csv\"\ntest_split = 0.25\n\n\
+         [fixed]\ndataset = \"mine\"\nlayer1 = 4\ndense = 8\nepochs = 1\n",
+    )
+    .unwrap();
+    // Nothing writes to the pipe: opening it would wait forever.
+    let commands: [&[&str]; 3] = [
+        &["data", "list", "--grid", "g.toml"],
+        &["run", "g.toml", "--db", "r.db"],
+        &[
+            "train",
+            "--data",
+            "pipe.csv",
+            "--data-format",
+            "csv",
+            "--test-split",
+            "0.25",
+        ],
+    ];
+    for args in commands {
+        let mut child = tune(dir)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                child.kill().unwrap();
+                panic!(
+                    "`tune {}` still waits on the pipe after 60 s",
+                    args.join(" ")
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let out = child.wait_with_output().unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("pipe.csv"), "{args:?}: {err}");
+        assert!(err.contains("not a file or a folder"), "{args:?}: {err}");
+    }
 }

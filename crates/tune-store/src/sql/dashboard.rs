@@ -6,14 +6,14 @@ use super::Stmt;
 
 /// The statement of [`sweep_progress`], [`sweep_progress_of`] and [`sweep_progress_jobs`]: `$head`
 /// (more columns, each followed by a comma), its columns and joins, then `$tail` (a `WHERE` and
-/// the `GROUP BY`). A job's status is its halving state when it has one (`waiting`, `pruned`),
-/// else its queue status.
+/// the `GROUP BY`). A job's status is its `jobs.state`: `superseded`, its halving state
+/// (`waiting`, `pruned`), else its queue status.
 macro_rules! progress {
     ($head:literal, $tail:literal) => {
         concat!(
             "SELECT ",
             $head,
-            "sj.sweep_id, COALESCE(j.halt, j.status) AS status, COUNT(*) AS n, \
+            "sj.sweep_id, j.state AS status, COUNT(*) AS n, \
          CAST(SUM(j.epochs) AS BIGINT) AS epochs_planned, \
          CAST(SUM(CASE WHEN r.job_key IS NOT NULL THEN j.epochs ELSE j.epochs_recorded END) \
              AS BIGINT) AS epochs_done, \
@@ -34,10 +34,7 @@ macro_rules! progress {
 /// the others count the epochs their row sums up (`jobs.epochs_recorded`, `jobs.epoch_seconds`,
 /// kept by triggers on `epoch_metrics`): no epoch is looked up.
 pub(crate) fn sweep_progress() -> Stmt<'static> {
-    Stmt::new(progress!(
-        "",
-        "GROUP BY sj.sweep_id, COALESCE(j.halt, j.status)"
-    ))
+    Stmt::new(progress!("", "GROUP BY sj.sweep_id, j.state"))
 }
 
 /// [`sweep_progress`] of sweep `sweep_id` alone, through the primary key of `sweep_jobs` (a
@@ -45,7 +42,7 @@ pub(crate) fn sweep_progress() -> Stmt<'static> {
 pub(crate) fn sweep_progress_of(sweep_id: &str) -> Stmt<'_> {
     Stmt::new(progress!(
         "",
-        "WHERE sj.sweep_id = $1 GROUP BY sj.sweep_id, COALESCE(j.halt, j.status)"
+        "WHERE sj.sweep_id = $1 GROUP BY sj.sweep_id, j.state"
     ))
     .text(sweep_id)
 }
@@ -56,7 +53,7 @@ pub(crate) fn sweep_progress_of(sweep_id: &str) -> Stmt<'_> {
 pub(crate) fn sweep_progress_jobs(sweep_id: &str) -> Stmt<'_> {
     Stmt::new(progress!(
         "j.key, ",
-        "WHERE sj.sweep_id = $1 GROUP BY sj.sweep_id, j.key, COALESCE(j.halt, j.status)"
+        "WHERE sj.sweep_id = $1 GROUP BY sj.sweep_id, j.key, j.state"
     ))
     .text(sweep_id)
 }
@@ -67,7 +64,7 @@ pub(crate) fn sweep_progress_jobs(sweep_id: &str) -> Stmt<'_> {
 /// `epoch_metrics`).
 pub(crate) fn sweep_jobs(sweep_id: &str) -> Stmt<'_> {
     Stmt::new(
-        "SELECT j.key, j.spec_json, COALESCE(j.halt, j.status) AS status, j.attempts, j.last_error, j.params, \
+        "SELECT j.key, j.spec_json, j.state AS status, j.attempts, j.last_error, j.params, \
              r.test_loss, r.test_accuracy, r.runtime_s, r.images_per_s, \
              j.last_val_accuracy AS val_accuracy, j.epochs_recorded AS epochs_done \
          FROM sweep_jobs sj JOIN jobs j ON j.key = sj.job_key \
@@ -81,7 +78,7 @@ pub(crate) fn sweep_jobs(sweep_id: &str) -> Stmt<'_> {
 /// Job `key` with its result and last recorded epoch, as a [`DashJobRecord`].
 pub(crate) fn job(key: &str) -> Stmt<'_> {
     Stmt::new(
-        "SELECT j.key, j.spec_json, COALESCE(j.halt, j.status) AS status, j.attempts, j.last_error, j.params, \
+        "SELECT j.key, j.spec_json, j.state AS status, j.attempts, j.last_error, j.params, \
              r.test_loss, r.test_accuracy, r.runtime_s, r.images_per_s, \
              j.last_val_accuracy AS val_accuracy, j.epochs_recorded AS epochs_done \
          FROM jobs j LEFT JOIN results r ON r.job_key = j.key \

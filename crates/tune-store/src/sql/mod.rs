@@ -56,8 +56,10 @@ pub(crate) struct Sql {
     pub upsert_result: &'static str,
     /// Marks a claimed job failed. $1 key, $2 worker_id, $3 attempt, $4 error text.
     pub fail_job: &'static str,
-    /// Marks job $1 failed with last_error $2 if it is queued and claimable (pending or
-    /// interrupted, not waiting at a halving rung): a job of an earlier version of its data.
+    /// Sets job $1 aside as superseded by data of content hash $3 (a job of an earlier version
+    /// of its data): a queued, claimable one (pending or interrupted, not waiting at a halving
+    /// rung) is marked failed with last_error $2; a failed one keeps its reason. Others, and
+    /// jobs set aside already, are left as they are.
     pub retire_job: &'static str,
     /// Stamps finished_at on the unfinished sweeps whose jobs are all done or failed, among the
     /// sweeps of job $1 (NULL: among all sweeps).
@@ -188,9 +190,16 @@ pub(crate) fn fail_job<'a>(d: &Sql, claim: &'a Claim, error: &'a str) -> Stmt<'a
     Stmt::new(d.fail_job).claim(claim).text(error)
 }
 
-/// [`Sql::retire_job`]: marks queued job `key` failed with `error`.
-pub(crate) fn retire_job<'a>(d: &Sql, key: &'a str, error: &'a str) -> Stmt<'a> {
-    Stmt::new(d.retire_job).text(key).text(error)
+/// [`Sql::retire_job`]: sets job `key` aside, superseded by data `newer` (content hash), with
+/// reason `error` if it was queued.
+pub(crate) fn retire_job<'a>(d: &Sql, key: &'a str, error: &'a str, newer: &'a str) -> Stmt<'a> {
+    Stmt::new(d.retire_job).text(key).text(error).text(newer)
+}
+
+/// Takes job `key` back from the superseded jobs (its data is the grid's again): a failed job.
+pub(crate) fn restore_job(key: &str) -> Stmt<'_> {
+    Stmt::new("UPDATE jobs SET superseded_by = NULL WHERE key = $1 AND superseded_by IS NOT NULL")
+        .text(key)
 }
 
 /// [`Sql::finish_sweeps`] among the sweeps of job `key` (`None`: all sweeps).
@@ -449,19 +458,20 @@ pub(crate) fn retry_failed(sweep: Option<&str>) -> Stmt<'_> {
         "UPDATE jobs \
          SET status = 'pending', attempts = 0, faults = 0, lease_expires_at = NULL, \
              finished_at = NULL \
-         WHERE status = 'failed' AND ($1 IS NULL OR key IN ( \
+         WHERE status = 'failed' AND superseded_by IS NULL AND ($1 IS NULL OR key IN ( \
              SELECT sj.job_key FROM sweep_jobs sj JOIN sweeps s ON s.id = sj.sweep_id \
              WHERE s.id = $1 OR s.name = $1))",
     )
     .opt_text(sweep)
 }
 
-/// The keys of the queued (pending or interrupted) jobs of data set `dataset` whose recorded
-/// content hash is `sha256`.
-pub(crate) fn queued_of_data<'a>(dataset: &'a str, sha256: &'a str) -> Stmt<'a> {
+/// The keys of the unfinished (pending, interrupted or failed) jobs of data set `dataset` whose
+/// recorded content hash is `sha256`, not set aside yet.
+pub(crate) fn unfinished_of_data<'a>(dataset: &'a str, sha256: &'a str) -> Stmt<'a> {
     Stmt::new(
         "SELECT key FROM jobs \
-         WHERE dataset = $1 AND data_sha256 = $2 AND status IN ('pending', 'interrupted') \
+         WHERE dataset = $1 AND data_sha256 = $2 AND superseded_by IS NULL \
+           AND status IN ('pending', 'interrupted', 'failed') \
          ORDER BY seq",
     )
     .text(dataset)
@@ -474,7 +484,7 @@ pub(crate) fn retry_failed_job(key: &str) -> Stmt<'_> {
         "UPDATE jobs \
          SET status = 'pending', attempts = 0, faults = 0, lease_expires_at = NULL, \
              finished_at = NULL \
-         WHERE status = 'failed' AND key = $1",
+         WHERE status = 'failed' AND superseded_by IS NULL AND key = $1",
     )
     .text(key)
 }
@@ -511,11 +521,11 @@ pub(crate) fn select_confusion(key: &str) -> Stmt<'_> {
 /// Jobs per status, of `sweep` (id or name; `None`: all jobs), as [`CountRecord`]s.
 pub(crate) fn select_counts(sweep: Option<&str>) -> Stmt<'_> {
     Stmt::new(
-        "SELECT CAST(NULL AS TEXT) AS sweep_id, COALESCE(halt, status) AS status, COUNT(*) AS n \
+        "SELECT CAST(NULL AS TEXT) AS sweep_id, state AS status, COUNT(*) AS n \
          FROM jobs WHERE $1 IS NULL OR key IN ( \
              SELECT sj.job_key FROM sweep_jobs sj JOIN sweeps s ON s.id = sj.sweep_id \
              WHERE s.id = $1 OR s.name = $1) \
-         GROUP BY COALESCE(halt, status)",
+         GROUP BY state",
     )
     .opt_text(sweep)
 }
@@ -523,9 +533,9 @@ pub(crate) fn select_counts(sweep: Option<&str>) -> Stmt<'_> {
 /// Jobs per sweep and status, as [`CountRecord`]s.
 pub(crate) fn select_sweep_counts() -> Stmt<'static> {
     Stmt::new(
-        "SELECT sj.sweep_id, COALESCE(j.halt, j.status) AS status, COUNT(*) AS n \
+        "SELECT sj.sweep_id, j.state AS status, COUNT(*) AS n \
          FROM sweep_jobs sj JOIN jobs j ON j.key = sj.job_key \
-         GROUP BY sj.sweep_id, COALESCE(j.halt, j.status)",
+         GROUP BY sj.sweep_id, j.state",
     )
 }
 

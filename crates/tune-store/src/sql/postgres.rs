@@ -159,9 +159,12 @@ pub(crate) const SQL: Sql = Sql {
          finished_at = now() \
          WHERE key = $1 AND worker_id = $2 AND attempts = $3 AND status = 'running'",
 
-    retire_job: "UPDATE jobs SET status = 'failed', last_error = $2, lease_expires_at = NULL, \
-         finished_at = now() \
-         WHERE key = $1 AND status IN ('pending', 'interrupted') AND halt IS NULL",
+    retire_job: "UPDATE jobs SET superseded_by = $3, \
+             last_error = CASE WHEN status = 'failed' THEN last_error ELSE $2 END, \
+             finished_at = CASE WHEN status = 'failed' THEN finished_at ELSE now() END, \
+             status = 'failed', lease_expires_at = NULL \
+         WHERE key = $1 AND superseded_by IS NULL \
+           AND ((status IN ('pending', 'interrupted') AND halt IS NULL) OR status = 'failed')",
 
     finish_sweeps: "UPDATE sweeps SET finished_at = now() \
          WHERE finished_at IS NULL \
@@ -176,7 +179,7 @@ pub(crate) const SQL: Sql = Sql {
              epoch = excluded.epoch, bytes = excluded.bytes, saved_at = excluded.saved_at",
 
     select_jobs: concat!(
-        "SELECT j.key, j.spec_json, COALESCE(j.halt, j.status) AS status, j.attempts, \
+        "SELECT j.key, j.spec_json, j.state AS status, j.attempts, \
          j.worker_id, ",
         ts!("j.lease_expires_at", "lease_expires_at"),
         ", j.last_error, ",

@@ -102,9 +102,12 @@ pub(crate) const SQL: Sql = Sql {
          finished_at = strftime('%Y-%m-%d %H:%M:%f', 'now') \
          WHERE key = $1 AND worker_id = $2 AND attempts = $3 AND status = 'running'",
 
-    retire_job: "UPDATE jobs SET status = 'failed', last_error = $2, lease_expires_at = NULL, \
-         finished_at = strftime('%Y-%m-%d %H:%M:%f', 'now') \
-         WHERE key = $1 AND status IN ('pending', 'interrupted') AND halt IS NULL",
+    retire_job: "UPDATE jobs SET superseded_by = $3, \
+             last_error = CASE WHEN status = 'failed' THEN last_error ELSE $2 END, \
+             finished_at = CASE WHEN status = 'failed' THEN finished_at ELSE strftime('%Y-%m-%d %H:%M:%f', 'now') END, \
+             status = 'failed', lease_expires_at = NULL \
+         WHERE key = $1 AND superseded_by IS NULL \
+           AND ((status IN ('pending', 'interrupted') AND halt IS NULL) OR status = 'failed')",
 
     finish_sweeps: "UPDATE sweeps SET finished_at = strftime('%Y-%m-%d %H:%M:%f', 'now') \
          WHERE finished_at IS NULL \
@@ -118,7 +121,7 @@ pub(crate) const SQL: Sql = Sql {
          ON CONFLICT (job_key) DO UPDATE SET \
              epoch = excluded.epoch, bytes = excluded.bytes, saved_at = excluded.saved_at",
 
-    select_jobs: "SELECT j.key, j.spec_json, COALESCE(j.halt, j.status) AS status, j.attempts, j.worker_id, \
+    select_jobs: "SELECT j.key, j.spec_json, j.state AS status, j.attempts, j.worker_id, \
          j.lease_expires_at, j.last_error, j.created_at, j.started_at, j.finished_at, \
          j.epochs_recorded AS epochs_done \
          FROM jobs j \

@@ -436,15 +436,23 @@ fn user_data_spec(
             "--data needs --data-format: csv (Kaggle), folder (one folder per class), idx or cifar"
         );
     };
-    let test = if args.test.is_empty() && args.test_split.is_none() && !need_test {
+    // Named as a grid file names them (see `tune_spec::resolve_data_path`).
+    let resolve = |paths: &[std::path::PathBuf]| -> Vec<std::path::PathBuf> {
+        paths
+            .iter()
+            .map(|p| tune_spec::resolve_data_path(p))
+            .collect()
+    };
+    let (train, test_paths) = (resolve(&args.data), resolve(&args.test));
+    let test = if test_paths.is_empty() && args.test_split.is_none() && !need_test {
         // Only the training images are used: the training files stand in as the test files.
-        Some(args.data.clone())
+        Some(train.clone())
     } else {
-        (!args.test.is_empty()).then(|| args.test.clone())
+        (!test_paths.is_empty()).then_some(test_paths)
     };
     tune_spec::DataSpec::build(
         format,
-        args.data.clone(),
+        train,
         test,
         args.test_split,
         args.size,

@@ -32,6 +32,12 @@ pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
                 status_command(&args.db.db),
                 tune_report::COMPARE_GRID
             ),
+            JobStatus::Superseded => format!(
+                "its job {} was set aside: its data changed before it trained (`tune run {}` \
+                 queues the data as it is now)",
+                &job.key[..12.min(job.key.len())],
+                tune_report::COMPARE_GRID
+            ),
             JobStatus::Running => format!(
                 "its job {} is still running",
                 &job.key[..12.min(job.key.len())]

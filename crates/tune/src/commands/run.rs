@@ -174,34 +174,60 @@ async fn train_grid(
         let lock = common::lock_if_local(store, &args.db.db).await?;
         let (sweep_id, added) = enqueue(store, sweep, jobs, plan).await?;
         let all = store.jobs_of_sweep(&sweep_id).await?;
-        let retire: Vec<(String, String)> = all
+        let retire: Vec<(String, String, String)> = all
             .iter()
-            .filter(|j| matches!(j.status, JobStatus::Pending | JobStatus::Interrupted))
+            .filter(|j| {
+                matches!(
+                    j.status,
+                    JobStatus::Pending | JobStatus::Interrupted | JobStatus::Failed
+                )
+            })
             .filter_map(|j| {
                 let now = data.newer(&j.spec)?;
                 let then = j.spec.train.data.as_ref()?;
                 Some((
                     j.key.clone(),
                     format!(
-                        "data set `{}` changed before this job trained: the job is for content \
+                        "data set `{}` changed before this job {}: the job is for content \
                          hash {}, the grid's files now have {now}; `tune run {}` queued the jobs \
-                         of the data as it is now (this one is kept, not trained)",
+                         of the data as it is now (this one is kept, not trained further)",
                         j.spec.train.dataset,
+                        if j.epochs_done > 0 {
+                            format!(
+                                "finished (it stopped after epoch {} of {})",
+                                j.epochs_done, j.spec.train.epochs
+                            )
+                        } else {
+                            "trained".to_string()
+                        },
                         then.sha256,
                         args.grid.display()
                     ),
+                    now.to_string(),
                 ))
             })
             .collect();
         if !retire.is_empty() {
             store.retire_jobs(&retire).await?;
         }
+        // Jobs set aside when the files changed whose data the files hold again.
+        let restore: Vec<String> = all
+            .iter()
+            .filter(|j| j.status == JobStatus::Superseded && data.newer(&j.spec).is_none())
+            .map(|j| j.key.clone())
+            .collect();
+        if !restore.is_empty() {
+            store.restore_jobs(&restore).await?;
+        }
         if args.retry_failed {
             // Only the grid's jobs as it is now: one of an earlier version of its data would
             // fail again on the changed files.
             let failed: Vec<String> = all
                 .iter()
-                .filter(|j| j.status == JobStatus::Failed && data.newer(&j.spec).is_none())
+                .filter(|j| {
+                    matches!(j.status, JobStatus::Failed | JobStatus::Superseded)
+                        && data.newer(&j.spec).is_none()
+                })
                 .map(|j| j.key.clone())
                 .collect();
             let n = store.retry_failed_jobs(&failed).await?;
@@ -226,10 +252,20 @@ async fn train_grid(
         }
         let mut what = header(&remaining, added);
         if !earlier.is_empty() {
+            let mut by_state = tune_store::StatusCounts::default();
+            for j in &earlier {
+                by_state.add(j.status, 1);
+            }
+            let states: Vec<String> = JobStatus::ALL
+                .iter()
+                .filter(|&&st| by_state.get(st) > 0)
+                .map(|&st| format!("{} {st}", by_state.get(st)))
+                .collect();
             what.push_str(&format!(
-                "; {} more of an earlier version of the data (kept, not counted; `tune data list \
-                 --grid {}` shows the current hash)",
+                "; {} more of an earlier version of the data ({}: kept, not counted; `tune data \
+                 list --grid {}` shows the current hash)",
                 earlier.len(),
+                states.join(", "),
                 args.grid.display()
             ));
         }
@@ -253,19 +289,13 @@ async fn train_grid(
         let progress =
             RunProgress::new(todo.len(), epochs, args.concurrency.quiet).with_labels(labels);
         let started = Instant::now();
-        let opts = WorkOptions {
-            uncounted_failed: earlier
-                .iter()
-                .filter(|j| j.status == JobStatus::Failed)
-                .count(),
-            ..WorkOptions::new(
-                &args.concurrency,
-                args.data_dir.as_deref(),
-                args.allow_unverified,
-                Some(sweep_id.clone()),
-                common::lease(store),
-            )
-        };
+        let opts = WorkOptions::new(
+            &args.concurrency,
+            args.data_dir.as_deref(),
+            args.allow_unverified,
+            Some(sweep_id.clone()),
+            common::lease(store),
+        );
         let subscribers = events::subscribers(&progress, args.events);
         let mut summary = runner::work(store.clone(), opts, subscribers)
             .await
@@ -429,13 +459,14 @@ fn header(rows: &[JobStatusRow], added: usize) -> String {
     let mut running = 0;
     let mut waiting = 0;
     let mut resume = Vec::new();
-    let (mut at_rung, mut pruned) = (0, 0);
+    let (mut at_rung, mut pruned, mut superseded) = (0, 0, 0);
     for r in rows {
         match r.status {
             JobStatus::Done => done += 1,
             JobStatus::Waiting => at_rung += 1,
             JobStatus::Pruned => pruned += 1,
             JobStatus::Failed => failed += 1,
+            JobStatus::Superseded => superseded += 1,
             JobStatus::Running => running += 1,
             JobStatus::Pending | JobStatus::Interrupted if r.epochs_done > 0 => resume.push(r),
             JobStatus::Pending | JobStatus::Interrupted => waiting += 1,
@@ -469,6 +500,11 @@ fn header(rows: &[JobStatusRow], added: usize) -> String {
     if failed > 0 {
         parts.push(format!(
             "{failed} failed earlier and skipped (`--retry-failed` runs them again)"
+        ));
+    }
+    if superseded > 0 {
+        parts.push(format!(
+            "{superseded} superseded (set aside when their data changed)"
         ));
     }
     if running > 0 {

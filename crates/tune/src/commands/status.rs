@@ -143,8 +143,17 @@ pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
     } else {
         String::new()
     };
+    let superseded = if counts.superseded > 0 {
+        format!(
+            ", {} superseded (set aside when their data set's files changed; never trained)",
+            counts.superseded
+        )
+    } else {
+        String::new()
+    };
     eprintln!(
-        "{} in {target}: {} done, {} failed, {} running, {} pending, {} interrupted{halving}",
+        "{} in {target}: {} done, {} failed, {} running, {} pending, {} interrupted{halving}\
+         {superseded}",
         common::count(total, "job"),
         counts.done,
         counts.failed,

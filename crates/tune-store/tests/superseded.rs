@@ -1,0 +1,191 @@
+//! Jobs of an earlier version of a user's data set (`jobs.superseded_by`, shown as state
+//! `superseded`): set aside, counted neither as failed nor as open, never put back by a retry,
+//! taken back when the files hold their data again; and a database whose jobs were set aside
+//! before the column existed is brought up to date when migrated. SQLite always, PostgreSQL when
+//! `TUNE_TEST_POSTGRES_URL` is set.
+
+mod util;
+
+use tune_store::{JobStatus, Store};
+use util::{Raw, TestDb, backends, cnn, sweep};
+
+async fn execute(db: &TestDb, sql: &str) {
+    let sql = sqlx::AssertSqlSafe(sql.to_string());
+    match &db.raw {
+        Raw::Sqlite(p) => sqlx::raw_sql(sql).execute(p).await.map(|_| ()),
+        Raw::Postgres(p) => sqlx::raw_sql(sql).execute(p).await.map(|_| ()),
+    }
+    .unwrap_or_else(|e| panic!("{}: {e}", db.label));
+}
+
+/// Each job's (key, status, state, superseded_by), by key.
+async fn states(db: &TestDb) -> Vec<(String, String, String, Option<String>)> {
+    const Q: &str = "SELECT key, status, state, superseded_by FROM jobs ORDER BY key";
+    match &db.raw {
+        Raw::Sqlite(p) => sqlx::query_as(Q).fetch_all(p).await.unwrap(),
+        Raw::Postgres(p) => sqlx::query_as(Q).fetch_all(p).await.unwrap(),
+    }
+}
+
+const NEW: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90";
+
+#[tokio::test]
+async fn superseded_jobs_are_neither_failed_nor_open_nor_retried_until_their_data_is_back() {
+    for b in backends() {
+        let db = TestDb::new(&b).await;
+        let specs = [cnn(&[16], 32, 1), cnn(&[16], 32, 2), cnn(&[16], 32, 3)];
+        db.store.enqueue(&sweep("g", "a"), &specs).await.unwrap();
+        let keys: Vec<String> = specs.iter().map(|s| s.key()).collect();
+        // A queued job and a failed one are set aside; the failed one keeps its reason.
+        execute(
+            &db,
+            &format!(
+                "UPDATE jobs SET status = 'failed', last_error = 'diverged' WHERE key = '{}'",
+                keys[1]
+            ),
+        )
+        .await;
+        let aside = [
+            (keys[0].clone(), "changed".to_string(), NEW.to_string()),
+            (keys[1].clone(), "changed".to_string(), NEW.to_string()),
+        ];
+        assert_eq!(
+            db.store.retire_jobs(&aside).await.unwrap(),
+            2,
+            "{}",
+            db.label
+        );
+        // A second time changes nothing.
+        assert_eq!(
+            db.store.retire_jobs(&aside).await.unwrap(),
+            0,
+            "{}",
+            db.label
+        );
+        let errors: Vec<Option<String>> = db
+            .store
+            .jobs(None)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|j| j.key != keys[2])
+            .map(|j| j.last_error)
+            .collect();
+        assert!(errors.contains(&Some("changed".into())), "{errors:?}");
+        assert!(errors.contains(&Some("diverged".into())), "{errors:?}");
+        let counts = db.store.counts(None).await.unwrap();
+        assert_eq!(
+            (
+                counts.superseded,
+                counts.failed,
+                counts.pending,
+                counts.total()
+            ),
+            (2, 0, 1, 3),
+            "{}",
+            db.label
+        );
+        let shown = db.store.jobs(Some("g")).await.unwrap();
+        assert_eq!(
+            shown
+                .iter()
+                .filter(|j| j.status == JobStatus::Superseded)
+                .count(),
+            2,
+            "{}",
+            db.label
+        );
+        // No retry puts them back: they could only fail again.
+        assert_eq!(
+            db.store.retry_failed(None).await.unwrap(),
+            0,
+            "{}",
+            db.label
+        );
+        assert_eq!(
+            db.store.retry_failed_jobs(&keys).await.unwrap(),
+            0,
+            "{}",
+            db.label
+        );
+        // Their data is back: failed jobs again, which a retry trains.
+        assert_eq!(
+            db.store.restore_jobs(&keys).await.unwrap(),
+            2,
+            "{}",
+            db.label
+        );
+        let counts = db.store.counts(None).await.unwrap();
+        assert_eq!((counts.superseded, counts.failed), (0, 2), "{}", db.label);
+        assert_eq!(
+            db.store.retry_failed(None).await.unwrap(),
+            2,
+            "{}",
+            db.label
+        );
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn jobs_set_aside_before_the_column_existed_are_superseded_when_migrated() {
+    for b in backends() {
+        let db = TestDb::new(&b).await;
+        let specs = [cnn(&[16], 32, 1), cnn(&[16], 32, 2), cnn(&[16], 32, 3)];
+        db.store.enqueue(&sweep("g", "a"), &specs).await.unwrap();
+        let mut keys: Vec<String> = specs.iter().map(|s| s.key()).collect();
+        keys.sort();
+        // The database as the tune before this migration left it: the reasons `tune run` and
+        // `tune worker` wrote, and a job that failed for another reason.
+        let old = "DROP INDEX IF EXISTS jobs_state; \
+             ALTER TABLE jobs DROP COLUMN state; \
+             ALTER TABLE jobs DROP COLUMN superseded_by; \
+             DELETE FROM _sqlx_migrations WHERE version = 20261204000100;";
+        execute(&db, old).await;
+        let reasons = [
+            format!(
+                "data set `mine` changed before this job trained: the job is for content hash \
+                 {}, the grid's files now have {NEW}; `tune run g.toml` queued the jobs of the \
+                 data as it is now (this one is kept, not trained)",
+                "0".repeat(64)
+            ),
+            format!(
+                "data set `mine` (/tmp/d.csv) has changed since its jobs were queued: its \
+                 content hash is now {NEW}, the jobs' is {}. Jobs never mix data: run the grid \
+                 again (`tune run GRID`) to queue jobs for the data as it is now",
+                "0".repeat(64)
+            ),
+            "training diverged: the loss became NaN".to_string(),
+        ];
+        for (key, why) in keys.iter().zip(&reasons) {
+            execute(
+                &db,
+                &format!(
+                    "UPDATE jobs SET status = 'failed', last_error = '{}' WHERE key = '{key}'",
+                    why.replace('\'', "''")
+                ),
+            )
+            .await;
+        }
+        // Opening it to write migrates it.
+        let store: Store = db.reopen().await;
+        store.close().await;
+        let expected: Vec<(String, String, String, Option<String>)> = vec![
+            (
+                keys[0].clone(),
+                "failed".into(),
+                "superseded".into(),
+                Some(NEW.into()),
+            ),
+            (
+                keys[1].clone(),
+                "failed".into(),
+                "superseded".into(),
+                Some(NEW.into()),
+            ),
+            (keys[2].clone(), "failed".into(), "failed".into(), None),
+        ];
+        assert_eq!(states(&db).await, expected, "{}", db.label);
+        db.finish().await;
+    }
+}
