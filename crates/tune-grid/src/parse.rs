@@ -673,7 +673,8 @@ impl Reader<'_> {
             let paths = || -> Result<Vec<(PathBuf, Location)>, GridError> {
                 let expected = "a path or a list of paths (relative to the grid file)";
                 let one = |v: &Value| {
-                    v.as_str().map(|p| {
+                    // An empty path would name the grid's own folder.
+                    v.as_str().filter(|p| !p.trim().is_empty()).map(|p| {
                         // Absolute (against the working directory when the grid's own path
                         // is relative), so that jobs record where the files are and a worker
                         // started elsewhere finds them.

@@ -39,6 +39,7 @@ async fn build(path: &std::path::Path) {
         }
     }
     let sweep = |name: &str, text: String| NewSweep {
+        data_versions: String::new(),
         name: name.to_string(),
         grid_text: text,
         host: "benchhost".into(),

@@ -334,6 +334,7 @@ fn a_sweep_of_more_than_a_thousand_finished_jobs_has_tie_marks() {
             .await
             .unwrap();
         let sweep = tune_store::NewSweep {
+            data_versions: String::new(),
             name: "big".into(),
             grid_text: "# 1050 seeds\n".into(),
             host: "testhost".into(),
@@ -555,6 +556,7 @@ fn a_sweep_opens_by_its_name_while_the_name_names_one_sweep() {
 
     let other = s.rt.block_on(s.fx.writer.enqueue(
         &tune_store::NewSweep {
+            data_versions: String::new(),
             name: EVIL.to_string(),
             grid_text: "# another grid of the same name\n".to_string(),
             host: "testhost".to_string(),

@@ -18,8 +18,8 @@ struct Export {
     memberships: Vec<MembershipRecord>,
     results: Vec<ResultRecord>,
     epochs: Vec<EpochRecord>,
-    /// key, data_sha256, data_verified of the jobs with a recorded data identity.
-    job_data: Vec<(String, String, Option<bool>)>,
+    /// key, data_sha256, data_verified, superseded_by of the jobs with a recorded data identity.
+    job_data: Vec<(String, String, Option<bool>, Option<String>)>,
     predictions: Vec<PredictionRecord>,
     /// The halving plans of the sweeps that have one.
     searches: Vec<SearchRecord>,
@@ -120,10 +120,12 @@ impl Store {
         for r in &data.results {
             results.insert(&r.job_key, r);
         }
-        let job_data: HashMap<&str, (&str, Option<bool>)> = data
+        let job_data: HashMap<&str, (&str, Option<bool>, Option<&str>)> = data
             .job_data
             .iter()
-            .map(|(k, sha, verified)| (k.as_str(), (sha.as_str(), *verified)))
+            .map(|(k, sha, verified, newer)| {
+                (k.as_str(), (sha.as_str(), *verified, newer.as_deref()))
+            })
             .collect();
         let mut epochs: HashMap<&str, Vec<&EpochRecord>> = HashMap::new();
         for e in &data.epochs {
@@ -215,7 +217,7 @@ impl Store {
                             .await?;
                         let dropped_data = job_data
                             .get(job.key.as_str())
-                            .map(|(sha, _)| sha.to_string());
+                            .map(|(sha, _, _)| sha.to_string());
                         if let (Some(kept), Some(r)) = (kept, results.get(job.key.as_str())) {
                             let dropped = (Some(r.test_accuracy), Some(r.test_loss));
                             let data_differs = kept_data.is_some()
@@ -239,8 +241,8 @@ impl Store {
                     }
                     Some(_) => continue,
                 }
-                if let Some((sha, verified)) = job_data.get(job.key.as_str()) {
-                    sql::copy_job_data(&job.key, sha, *verified)
+                if let Some((sha, verified, newer)) = job_data.get(job.key.as_str()) {
+                    sql::copy_job_data(&job.key, sha, *verified, *newer)
                         .execute(&mut *tx)
                         .await?;
                 }

@@ -496,13 +496,13 @@ impl Store {
 
     /// The recorded data identity (SHA-256, verified) of every job that has one, by job key.
     pub async fn data_identities(&self) -> Result<HashMap<String, (String, Option<bool>)>> {
-        let rows: Vec<(String, String, Option<bool>)> =
+        let rows: Vec<(String, String, Option<bool>, Option<String>)> =
             on_backend!(self, "reading the jobs' data", |pool, _d| {
                 Ok(sql::select_job_data().fetch_all(pool).await?)
             })?;
         Ok(rows
             .into_iter()
-            .map(|(key, sha, verified)| (key, (sha, verified)))
+            .map(|(key, sha, verified, _)| (key, (sha, verified)))
             .collect())
     }
 

@@ -94,13 +94,25 @@ pub struct NewSweep {
     pub host: String,
     /// Version of tune that enqueued it.
     pub tune_version: String,
+    /// For a halving grid on users' data sets, each one's name and content hash
+    /// (`NAME=SHA256`, `;`-separated, sorted); empty otherwise. Part of the id: a halving
+    /// sweep's rung decisions rank the data they were made on, so the same grid on other
+    /// content is another sweep (a full grid keeps its sweep when its files change).
+    pub data_versions: String,
 }
 
 impl NewSweep {
     /// The sweep's id: `NAME-HASH`, where HASH is the first 8 hex digits of the SHA-256 of the grid
-    /// text. The same grid file always has the same id; an edited one gets a new id.
+    /// text (followed by a NUL byte and [`NewSweep::data_versions`] when that is not empty). The
+    /// same grid file always has the same id; an edited one gets a new id.
     pub fn id(&self) -> String {
-        let digest = Sha256::digest(self.grid_text.as_bytes());
+        let mut hasher = Sha256::new();
+        hasher.update(self.grid_text.as_bytes());
+        if !self.data_versions.is_empty() {
+            hasher.update([0u8]);
+            hasher.update(self.data_versions.as_bytes());
+        }
+        let digest = hasher.finalize();
         format!("{}-{}", self.name, hex::encode(&digest[..4]))
     }
 }

@@ -189,3 +189,37 @@ async fn jobs_set_aside_before_the_column_existed_are_superseded_when_migrated()
         db.finish().await;
     }
 }
+
+#[tokio::test]
+async fn a_merge_keeps_superseded_jobs_superseded_on_every_backend_pair() {
+    let backends = backends();
+    for from in &backends {
+        for into in &backends {
+            let x = TestDb::new(from).await;
+            let y = TestDb::new(into).await;
+            let specs = [cnn(&[16], 32, 1), cnn(&[16], 32, 2)];
+            x.store.enqueue(&sweep("g", "a"), &specs).await.unwrap();
+            // Jobs of a user's data set record its hash from the moment they are queued.
+            execute(
+                &x,
+                &format!("UPDATE jobs SET data_sha256 = '{}'", "0".repeat(64)),
+            )
+            .await;
+            let aside = [(specs[0].key(), "changed".to_string(), NEW.to_string())];
+            assert_eq!(x.store.retire_jobs(&aside).await.unwrap(), 1);
+            y.store.merge_from(&x.store).await.unwrap();
+            let counts = y.store.counts(None).await.unwrap();
+            let pair = format!("{} into {}", x.label, y.label);
+            assert_eq!(
+                (counts.superseded, counts.failed, counts.pending),
+                (1, 0, 1),
+                "{pair}"
+            );
+            let merged = states(&y).await;
+            let aside = merged.iter().find(|r| r.0 == specs[0].key()).unwrap();
+            assert_eq!(aside.3.as_deref(), Some(NEW), "{pair}");
+            x.finish().await;
+            y.finish().await;
+        }
+    }
+}

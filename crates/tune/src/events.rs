@@ -289,6 +289,7 @@ impl Subscriber for Tally {
     fn event(&self, event: &Event) {
         let mut s = self.0.lock().expect("tally lock");
         match event {
+            Event::Stopping => s.stopped = true,
             Event::KeptWeights {
                 written, missing, ..
             } => {

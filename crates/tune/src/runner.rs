@@ -95,6 +95,9 @@ pub struct WorkSummary {
     pub failed: usize,
     /// Jobs stopped by Ctrl-C or SIGTERM (they resume next time).
     pub interrupted: usize,
+    /// Whether Ctrl-C, SIGTERM or SIGHUP stopped the loop (jobs may be left queued though none
+    /// was interrupted: waiting at a halving rung, or not started).
+    pub stopped: bool,
     /// Jobs whose lease was lost to another worker.
     pub lost: usize,
     /// Weight files (`--save-weights`) that could not be written; their weights are kept in the

@@ -2130,6 +2130,20 @@ fn a_worker_that_finds_one_data_set_changed_fails_its_version_once_and_trains_th
     // `--retry-failed` trains them.
     let (pixels, labels) = digits(40);
     write_csv(&dir.join("alpha.csv"), &pixels, &labels);
+    // Queued for a worker: the failed jobs are not queued, and the grid is not finished (1).
+    let out = tune(dir)
+        .arg("run")
+        .arg(&grid)
+        .args(["--db", "results.db", "--enqueue"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("enqueued 3 jobs (0 new)")
+            && stdout(&out).contains("3 jobs failed earlier and not queued"),
+        "{}",
+        stdout(&out)
+    );
     let out = run(
         tune(dir)
             .arg("run")
@@ -2186,6 +2200,20 @@ fn queued_and_failed_jobs_on_a_users_data_set_record_its_content_hash() {
     write_csv(&dir.join("digits.csv"), &pixels, &labels);
     run(tune(dir).args(["worker", "--db", "results.db"]), false);
     assert_eq!(read(), ("failed".into(), Some(sha), Some(true)));
+    // The readers say why there is nothing to read.
+    for args in [
+        &["report"][..],
+        &["compare"],
+        &["confusion"],
+        &["plot", "depth"],
+    ] {
+        let out = run(tune(dir).args(args).args(["--db", "results.db"]), false);
+        let err = stderr(&out);
+        assert!(
+            err.contains("of its 1 job, 1 superseded"),
+            "{args:?}: {err}"
+        );
+    }
 }
 
 #[test]
@@ -2359,6 +2387,15 @@ fn a_path_through_a_link_or_a_missing_folder_names_the_same_file_in_a_grid_and_i
     let sha = trained["train"]["data"]["sha256"].as_str().unwrap();
     assert!(listed.contains(sha), "{listed}");
 
+    // An empty path is no path (it would name the grid's folder).
+    let out = grid("");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("g.toml:3:") && err.contains("found string \"\""),
+        "{err}"
+    );
+
     // `nope/../x.csv` does not exist (there is no `nope` to step out of), though `x.csv` does:
     // both refuse it, naming it as written.
     for out in [grid("nope/../x.csv"), flags("nope/../x.csv")] {
@@ -2422,4 +2459,62 @@ fn a_named_pipe_given_as_data_is_refused_at_once_naming_it() {
         assert!(err.contains("pipe.csv"), "{args:?}: {err}");
         assert!(err.contains("not a file or a folder"), "{args:?}: {err}");
     }
+}
+
+#[test]
+fn a_halving_grid_whose_data_changed_ranks_the_new_data_in_a_sweep_of_its_own() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (pixels, labels) = digits(120);
+    write_csv(&dir.join("digits.csv"), &pixels, &labels);
+    let grid = write_grid(
+        dir,
+        "halving.toml",
+        "[datasets.mine]\nformat = \"csv\"\ntrain = \"digits.csv\"\ntest_split = 0.25\n\n\
+         [search]\nstrategy = \"halving\"\neta = 2\nmin_epochs = 1\n\n\
+         [fixed]\ndataset = \"mine\"\nlayer1 = 4\ndense = 8\nepochs = 2\nbatch = 8\n\
+         validation = { holdout = 20 }\n\n[axes]\nlr = [0.001, 0.003, 0.01, 0.03]\n",
+    );
+    let tune_run = || {
+        tune(dir)
+            .arg("run")
+            .arg(&grid)
+            .args([
+                "--db",
+                "results.db",
+                "--jobs",
+                "1",
+                "--threads-per-job",
+                "1",
+            ])
+            .output()
+            .unwrap()
+    };
+    let out = tune_run();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("2 jobs done"), "{}", stdout(&out));
+
+    // The file changes: the new data's jobs are ranked among themselves at each rung (two go
+    // on and finish), not judged by the decisions made on the old data.
+    let (pixels, labels) = digits(124);
+    write_csv(&dir.join("digits.csv"), &pixels, &labels);
+    let out = tune_run();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("2 jobs done") && stdout(&out).contains("2 pruned by halving"),
+        "{}",
+        stdout(&out)
+    );
+    let db = Db::open(&dir.join("results.db"));
+    let decisions: Vec<(String, i64)> =
+        db.rows("SELECT sweep_id, rung FROM rung_decisions ORDER BY sweep_id, rung");
+    let sweeps: std::collections::BTreeSet<&String> = decisions.iter().map(|(s, _)| s).collect();
+    assert_eq!(sweeps.len(), 2, "{decisions:?}");
+    // Each sweep's decisions name only its own data's jobs.
+    let mixed: Vec<(String, i64)> = db.rows(
+        "SELECT d.sweep_id, COUNT(DISTINCT j.data_sha256) FROM rung_decisions d \
+         JOIN sweep_jobs sj ON sj.sweep_id = d.sweep_id JOIN jobs j ON j.key = sj.job_key \
+         GROUP BY d.sweep_id",
+    );
+    assert!(mixed.iter().all(|(_, n)| *n == 1), "{mixed:?}");
 }

@@ -289,6 +289,7 @@ fn serve_on_postgres_shows_the_pages_of_its_sqlite_merge_and_cannot_write() {
     let err = rt.block_on(async {
         let store = tune_store::Store::open_read_only(&db.url).await.unwrap();
         let sweep = tune_store::NewSweep {
+            data_versions: String::new(),
             name: "intruder".into(),
             grid_text: "# a write\n".into(),
             host: "test".into(),

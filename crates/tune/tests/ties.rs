@@ -74,6 +74,7 @@ fn write_db(db: &Path, jobs: &[(JobSpec, TrainOutcome)]) {
         let store = Store::open(&db.display().to_string()).await.unwrap();
         let specs: Vec<JobSpec> = jobs.iter().map(|(s, _)| s.clone()).collect();
         let sweep = NewSweep {
+            data_versions: String::new(),
             name: "fixture".into(),
             grid_text: String::new(),
             host: "test".into(),

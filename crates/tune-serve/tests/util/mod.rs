@@ -124,6 +124,7 @@ pub async fn fixture(path: &Path) -> Fixture {
     let mut specs: Vec<JobSpec> = done_specs.iter().map(|(s, _)| s.clone()).collect();
     specs.extend([failed.clone(), running.clone()]);
     let sweep = NewSweep {
+        data_versions: String::new(),
         name: EVIL.to_string(),
         grid_text: "# a grid whose name is markup\n".to_string(),
         host: "testhost".to_string(),

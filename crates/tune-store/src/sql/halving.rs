@@ -184,14 +184,15 @@ pub(crate) fn select_halving_sweeps(sweep: Option<&str>) -> Stmt<'_> {
     .opt_text(sweep)
 }
 
-/// Every job of sweep `sweep_id` with its validation accuracy at `epoch`, as [`RungJobRecord`]s
+/// Every job of sweep `sweep_id` but the superseded ones (of an earlier version of their data:
+/// they take no part in its rungs) with its validation accuracy at `epoch`, as [`RungJobRecord`]s
 /// in the sweep's order.
 pub(crate) fn select_rung_jobs(sweep_id: &str, epoch: i64) -> Stmt<'_> {
     Stmt::new(
         "SELECT j.key, j.spec_json, j.params, j.status, e.val_accuracy \
          FROM sweep_jobs sj JOIN jobs j ON j.key = sj.job_key \
          LEFT JOIN epoch_metrics e ON e.job_key = j.key AND e.epoch = $2 \
-         WHERE sj.sweep_id = $1 ORDER BY sj.position",
+         WHERE sj.sweep_id = $1 AND j.superseded_by IS NULL ORDER BY sj.position",
     )
     .text(sweep_id)
     .int(epoch)

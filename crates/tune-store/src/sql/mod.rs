@@ -57,9 +57,9 @@ pub(crate) struct Sql {
     /// Marks a claimed job failed. $1 key, $2 worker_id, $3 attempt, $4 error text.
     pub fail_job: &'static str,
     /// Sets job $1 aside as superseded by data of content hash $3 (a job of an earlier version
-    /// of its data): a queued, claimable one (pending or interrupted, not waiting at a halving
-    /// rung) is marked failed with last_error $2; a failed one keeps its reason. Others, and
-    /// jobs set aside already, are left as they are.
+    /// of its data): a queued one (pending, interrupted, or waiting at a halving rung, which
+    /// then waits no more) is marked failed with last_error $2; a failed one keeps its reason.
+    /// Others (running, done, pruned), and jobs set aside already, are left as they are.
     pub retire_job: &'static str,
     /// Stamps finished_at on the unfinished sweeps whose jobs are all done or failed, among the
     /// sweeps of job $1 (NULL: among all sweeps).
@@ -308,7 +308,10 @@ pub(crate) fn job_data(key: &str) -> Stmt<'_> {
 
 /// Every job with a recorded data identity: key, data_sha256, data_verified.
 pub(crate) fn select_job_data() -> Stmt<'static> {
-    Stmt::new("SELECT key, data_sha256, data_verified FROM jobs WHERE data_sha256 IS NOT NULL")
+    Stmt::new(
+        "SELECT key, data_sha256, data_verified, superseded_by FROM jobs \
+         WHERE data_sha256 IS NOT NULL",
+    )
 }
 
 /// Records the content hash `sha256` of the user's data set job `key` is queued for (its key
@@ -324,11 +327,19 @@ pub(crate) fn set_queued_data<'a>(key: &'a str, sha256: &'a str) -> Stmt<'a> {
 }
 
 /// Copies a data identity into job `key` (merging): `sha256`, `verified`.
-pub(crate) fn copy_job_data<'a>(key: &'a str, sha256: &'a str, verified: Option<bool>) -> Stmt<'a> {
-    Stmt::new("UPDATE jobs SET data_sha256 = $2, data_verified = $3 WHERE key = $1")
-        .text(key)
-        .text(sha256)
-        .opt_bool(verified)
+pub(crate) fn copy_job_data<'a>(
+    key: &'a str,
+    sha256: &'a str,
+    verified: Option<bool>,
+    superseded_by: Option<&'a str>,
+) -> Stmt<'a> {
+    Stmt::new(
+        "UPDATE jobs SET data_sha256 = $2, data_verified = $3, superseded_by = $4 WHERE key = $1",
+    )
+    .text(key)
+    .text(sha256)
+    .opt_bool(verified)
+    .opt_text(superseded_by)
 }
 
 /// Highest queue position in use.

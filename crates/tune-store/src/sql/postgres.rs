@@ -162,9 +162,10 @@ pub(crate) const SQL: Sql = Sql {
     retire_job: "UPDATE jobs SET superseded_by = $3, \
              last_error = CASE WHEN status = 'failed' THEN last_error ELSE $2 END, \
              finished_at = CASE WHEN status = 'failed' THEN finished_at ELSE now() END, \
+             halt = CASE WHEN halt = 'waiting' THEN NULL ELSE halt END, \
              status = 'failed', lease_expires_at = NULL \
          WHERE key = $1 AND superseded_by IS NULL \
-           AND ((status IN ('pending', 'interrupted') AND halt IS NULL) OR status = 'failed')",
+           AND status IN ('pending', 'interrupted', 'failed')",
 
     finish_sweeps: "UPDATE sweeps SET finished_at = now() \
          WHERE finished_at IS NULL \

@@ -234,6 +234,7 @@ pub fn jobs(n: usize) -> Vec<JobSpec> {
 /// A sweep named `name` with grid text `text`.
 pub fn sweep(name: &str, text: &str) -> NewSweep {
     NewSweep {
+        data_versions: String::new(),
         name: name.to_string(),
         grid_text: text.to_string(),
         host: "testhost".to_string(),

@@ -236,7 +236,7 @@ pub fn finish_line(
             count(s.weights_missing, "weight file")
         );
     }
-    if s.interrupted > 0 {
+    if s.interrupted > 0 || s.stopped {
         ExitStatus::Interrupted
     } else if s.failed > 0 || failed_before > 0 {
         ExitStatus::Failures
@@ -470,4 +470,40 @@ fn user_data_spec(
         };
         anyhow::anyhow!("{flag}: {}", e.message)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A signal that arrives between jobs (one waiting at a halving rung, the next not claimed
+    /// yet) interrupts no job, but the run did not finish: 130, not 0.
+    #[test]
+    fn a_run_stopped_by_a_signal_exits_interrupted_though_no_job_was_interrupted() {
+        let left = StatusCounts {
+            pending: 2,
+            waiting: 2,
+            ..StatusCounts::default()
+        };
+        let stopped = WorkSummary {
+            stopped: true,
+            ..WorkSummary::default()
+        };
+        let mut out = Vec::new();
+        let status = finish_line(&stopped, &left, Duration::from_secs(2), "x", &mut out);
+        assert_eq!(status, ExitStatus::Interrupted);
+        // Without the signal the same summary is a finished loop.
+        let all_done = StatusCounts {
+            done: 4,
+            ..StatusCounts::default()
+        };
+        let status = finish_line(
+            &WorkSummary::default(),
+            &all_done,
+            Duration::from_secs(2),
+            "x",
+            &mut out,
+        );
+        assert_eq!(status, ExitStatus::Success);
+    }
 }

@@ -271,6 +271,19 @@ pub(super) fn no_results(target: &str, db: &str, sweep: Option<&str>, c: &Status
             c.pending, c.interrupted
         ));
     }
+    if c.superseded > 0 {
+        why.push(format!(
+            "{} superseded (of an earlier version of a data set's files, set aside when they \
+             changed: `tune run GRID` queues the data as it is now)",
+            c.superseded
+        ));
+    }
+    if c.waiting > 0 {
+        why.push(format!(
+            "{} waiting at a halving rung (`tune run GRID` or `tune worker` goes on)",
+            c.waiting
+        ));
+    }
     if c.total() == 1 {
         format!("{what}: of its 1 job, {}", why.join("; "))
     } else {
@@ -302,9 +315,21 @@ pub(super) fn note_unfinished(sel: &Selection) {
             n => eprintln!("all {n} jobs of the selection are done"),
         }
     } else {
+        let mut more = String::new();
+        for (n, what) in [
+            (c.waiting, "waiting at a halving rung"),
+            (
+                c.superseded,
+                "superseded (of an earlier version of the data)",
+            ),
+        ] {
+            if n > 0 {
+                more.push_str(&format!(", {n} {what}"));
+            }
+        }
         eprintln!(
             "note: {} of {} of the selection {} not done: {} failed, {} running, {} pending, \
-             {} interrupted; `{}` lists them with their last error",
+             {} interrupted{more}; `{}` lists them with their last error",
             c.total() - c.done,
             common::count(c.total() as usize, "job"),
             if c.total() - c.done == 1 { "is" } else { "are" },

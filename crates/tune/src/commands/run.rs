@@ -76,15 +76,28 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         ));
     }
     let (slots, threads) = common::concurrency(&args.concurrency);
+    let plan = crate::halving::store_plan(&grid.search, jobs.first().map_or(0, |j| j.train.epochs));
+    // A halving sweep's decisions are about the data they ranked: other content of the grid's
+    // own data sets is another sweep.
+    let data_versions: BTreeSet<String> = if plan.is_some() {
+        jobs.iter()
+            .filter_map(|j| {
+                let d = j.train.data.as_ref()?;
+                Some(format!("{}={}", j.train.dataset, d.sha256))
+            })
+            .collect()
+    } else {
+        BTreeSet::new()
+    };
     let sweep = NewSweep {
         name: grid.name.clone(),
         grid_text: grid.source_text.clone(),
         host: common::host(),
         tune_version: env!("CARGO_PKG_VERSION").to_string(),
+        data_versions: data_versions.into_iter().collect::<Vec<_>>().join(";"),
     };
     common::check_data_dir(args.data_dir.as_deref())?;
     check_split_sizes(&args.grid, &jobs, args.data_dir.as_deref())?;
-    let plan = crate::halving::store_plan(&grid.search, jobs.first().map_or(0, |j| j.train.epochs));
     if args.dry_run {
         dry_run(&args, &what, &sweep, &jobs, slots, threads, plan.as_ref())?;
         return Ok(ExitCode::SUCCESS);
@@ -179,7 +192,10 @@ async fn train_grid(
             .filter(|j| {
                 matches!(
                     j.status,
-                    JobStatus::Pending | JobStatus::Interrupted | JobStatus::Failed
+                    JobStatus::Pending
+                        | JobStatus::Interrupted
+                        | JobStatus::Waiting
+                        | JobStatus::Failed
                 )
             })
             .filter_map(|j| {
@@ -271,12 +287,34 @@ async fn train_grid(
         }
         eprintln!("sweep {sweep_id}: {what}; database {}", store.target());
         if args.enqueue {
+            // A failed job is not queued: a worker would not train it, and the grid is not
+            // finished while it is failed (exit 1, as a run that skips it).
+            let failed = remaining
+                .iter()
+                .filter(|j| j.status == JobStatus::Failed)
+                .count();
+            let queued = remaining.len() - failed;
+            let failed_note = if failed > 0 {
+                format!(
+                    "; {} failed earlier and not queued (`tune run {} --enqueue --retry-failed` \
+                     queues them again)",
+                    count(failed, "job"),
+                    args.grid.display()
+                )
+            } else {
+                String::new()
+            };
             println!(
-                "enqueued {} ({} new) in sweep {sweep_id}; start `tune worker --db ...` to train them",
-                count(remaining.len(), "job"),
+                "enqueued {} ({} new) in sweep {sweep_id}{failed_note}; start `tune worker --db \
+                 ...` to train them",
+                count(queued, "job"),
                 common::thousands(added as u64)
             );
-            return anyhow::Ok(ExitStatus::Success);
+            return anyhow::Ok(if failed > 0 {
+                ExitStatus::Failures
+            } else {
+                ExitStatus::Success
+            });
         }
         let todo: Vec<_> = remaining
             .iter()

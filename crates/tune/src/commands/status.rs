@@ -145,7 +145,7 @@ pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
     };
     let superseded = if counts.superseded > 0 {
         format!(
-            ", {} superseded (set aside when their data set's files changed; never trained)",
+            ", {} superseded (set aside when their data set's files changed; they train no further)",
             counts.superseded
         )
     } else {
