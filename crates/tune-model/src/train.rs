@@ -213,8 +213,8 @@ pub fn split_sizes(
 ///
 /// With [`Validation::Holdout`] the holdout is [`tune_data::stratified_holdout`] of the whole
 /// training split (the same images for every job on that data), of the size [`split_sizes`] gives
-/// (with a warning when a small split holds out a twelfth), and `train_images` then limits the
-/// rest.
+/// (with a warning, once per data set and process, when a small split holds out a twelfth), and
+/// `train_images` then limits the rest.
 ///
 /// # Errors
 /// [`crate::Error::Data`] when the data does not fit `input` (the images are not
@@ -234,9 +234,12 @@ pub fn plan(job: &JobSpec, data: &Dataset, input: &InputShape) -> crate::Result<
     }
     if let Validation::Holdout(n) = job.train.validation
         && n != held_out
+        && first_time_for(&data.name, len, n)
     {
         tracing::warn!(
-            "the training split has {len} images, too few to hold out {n}: holding out {held_out} (a twelfth)"
+            "data set `{}`: the training split has {len} images, too few to hold out {n}: \
+             holding out {held_out} (a twelfth) for every job on it",
+            data.name
         );
     }
     let mut h = tune_data::stratified_holdout(&data.train.labels, held_out);
@@ -245,6 +248,18 @@ pub fn plan(job: &JobSpec, data: &Dataset, input: &InputShape) -> crate::Result<
         train: h.rest,
         holdout: Some(h.validation),
     })
+}
+
+/// Whether this process has not yet warned that data set `name` of `len` training images is too
+/// small to hold out `n`: every job of a run on it gets the same answer, so the warning is given
+/// once per data set (and holdout size) and run, not once per job.
+fn first_time_for(name: &str, len: usize, n: usize) -> bool {
+    static WARNED: std::sync::Mutex<std::collections::BTreeSet<(String, usize, usize)>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    WARNED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert((name.to_string(), len, n))
 }
 
 /// That `data` is what networks built for `input` take: see [`plan`].

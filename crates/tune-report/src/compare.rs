@@ -33,7 +33,8 @@ fn on_study_data<'a>(mut datasets: impl Iterator<Item = &'a str>) -> bool {
 /// The comparison: one row each for the ANN, the best CNN and their difference.
 #[derive(Debug, Clone, Serialize)]
 pub struct Comparison {
-    /// Column order: `mnist`, `fashion-mnist`, then any other data set found, by name.
+    /// Column order: `mnist`, `fashion-mnist` (when the results include either, or there are
+    /// none), then any other data set found, by name.
     pub datasets: Vec<String>,
     /// Rows `ann`, `best cnn` and `delta_model` (best CNN minus ANN).
     pub rows: Vec<CompareRow>,
@@ -79,7 +80,16 @@ impl Comparison {
         )
         .expect("no --top cut");
 
-        let mut datasets: Vec<String> = STUDY_DATASETS.iter().map(|s| s.to_string()).collect();
+        // The study's two columns when the results include either of them (or there are no
+        // results at all, when the notes say how to get them); else only the data sets that have
+        // jobs: a user's own data set alone gets no empty MNIST columns.
+        let study_columns =
+            rows.is_empty() || on_study_data(rows.iter().map(|r| r.spec.train.dataset.as_str()));
+        let mut datasets: Vec<String> = if study_columns {
+            STUDY_DATASETS.iter().map(|s| s.to_string()).collect()
+        } else {
+            Vec::new()
+        };
         let mut others: Vec<String> = rows
             .iter()
             .map(|r| r.spec.train.dataset.clone())
@@ -101,6 +111,8 @@ impl Comparison {
                 .find(|s| s.best.spec.model.kind == kind && s.best.spec.train.dataset == dataset)
                 .map(|s| &s.best)
         };
+        // `delta_dataset` is MNIST minus Fashion-MNIST: only with the study's columns.
+        let delta = |cells: &[Option<f64>]| if study_columns { delta(cells) } else { None };
         let model_row = |kind: ModelKind, name: &str| {
             let cells: Vec<Option<&ReportRow>> = datasets.iter().map(|d| best(kind, d)).collect();
             let accuracy: Vec<Option<f64>> = cells.iter().map(|c| c.map(|r| r.accuracy)).collect();
@@ -138,11 +150,9 @@ impl Comparison {
 
         let mut notes = Vec::new();
         // No results at all: the study's advice (run the compare grid) applies.
-        let study =
-            rows.is_empty() || on_study_data(rows.iter().map(|r| r.spec.train.dataset.as_str()));
         for (row, what) in [(&ann, "ANN"), (&cnn, "CNN")] {
             for (d, v) in STUDY_DATASETS.iter().zip(&row.accuracy) {
-                if study && v.is_none() {
+                if study_columns && v.is_none() {
                     notes.push(format!(
                         "no {what} result on {d}: run `tune run {COMPARE_GRID}`"
                     ));
@@ -193,12 +203,22 @@ impl Comparison {
         self.notes = notes;
     }
 
+    /// Whether the columns are the study's (MNIST and Fashion-MNIST first, with
+    /// `delta_dataset`), or only other data sets (a user's own).
+    pub fn has_study_columns(&self) -> bool {
+        self.datasets.len() >= 2 && self.datasets[..2] == STUDY_DATASETS
+    }
+
     /// The comparison as a table: one row per model, one column per data set, then the delta
-    /// (what `render_compare` writes; the dashboard shows it as HTML).
+    /// `delta_dataset` when the columns are the study's (what `render_compare` writes; the
+    /// dashboard shows it as HTML).
     pub fn table(&self) -> TableData {
         let mut columns = vec![Column::named("model", Align::Left)];
         columns.extend(self.datasets.iter().map(|d| Column::named(d, Align::Right)));
-        columns.push(Column::named("delta_dataset", Align::Right));
+        let study = self.has_study_columns();
+        if study {
+            columns.push(Column::named("delta_dataset", Align::Right));
+        }
         let decimals = 4;
         let mut t = TableData::with_columns(columns);
         t.rows = self
@@ -207,7 +227,9 @@ impl Comparison {
             .map(|r| {
                 let mut cells = vec![Cell::text(r.name.clone())];
                 cells.extend(r.accuracy.iter().map(|v| Cell::num(*v, decimals)));
-                cells.push(Cell::num(r.delta_dataset, decimals));
+                if study {
+                    cells.push(Cell::num(r.delta_dataset, decimals));
+                }
                 cells
             })
             .collect();
@@ -250,10 +272,13 @@ pub fn render_compare(c: &Comparison, format: Format, width: Option<u16>) -> Str
         Format::Csv => c.table().to_csv(),
         Format::Table | Format::Markdown => {
             let md = format == Format::Markdown;
-            let mut out = String::from(
+            let mut out = String::from(if c.has_study_columns() {
                 "Test accuracy: the ANN against the best CNN on each data set \
-                 (mean over seeds; delta_dataset = mnist − fashion-mnist, delta_model = best cnn − ann)\n\n",
-            );
+                 (mean over seeds; delta_dataset = mnist − fashion-mnist, delta_model = best cnn − ann)\n\n"
+            } else {
+                "Test accuracy: the ANN against the best CNN on each data set \
+                 (mean over seeds; delta_model = best cnn − ann)\n\n"
+            });
             out.push_str(&c.table().render(format, width));
             let lines = c.config_lines();
             if !lines.is_empty() {

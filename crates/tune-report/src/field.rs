@@ -92,7 +92,8 @@ impl FromStr for SortKey {
 
 /// One `--where FIELD=VALUE[,VALUE...]` condition: a job passes when its value of the field is one
 /// of the values. Numbers compare as numbers (`lr=1e-3` matches 0.001), names without regard to
-/// case, lists as written in tables (`dense=512-256`), `train_images=all` for the whole split.
+/// case, lists as written in tables (`dense=512-256`), `train_images=all` for the whole split,
+/// `dataset=NAME` every version `NAME@HASH8` of a user's data set.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Filter {
     /// The field.
@@ -105,13 +106,28 @@ impl Filter {
     /// Whether `spec` passes.
     pub fn matches(&self, spec: &JobSpec) -> bool {
         let have = self.field.value(spec);
-        self.values.iter().any(|want| value_matches(&have, want))
+        self.values.iter().any(|want| {
+            value_matches(&have, want)
+                || (self.field == Field::Dataset && is_version_of(&have, want))
+        })
     }
 
     /// Whether every filter passes `spec`.
     pub fn all(filters: &[Filter], spec: &JobSpec) -> bool {
         filters.iter().all(|f| f.matches(spec))
     }
+}
+
+/// Whether `have` is a version `NAME@HASH8` of the data set `want` (a name without `@`): reports
+/// name the versions of a user's data set that way when the results hold several, and
+/// `dataset=NAME` then selects them all (`dataset=NAME@HASH8` one).
+fn is_version_of(have: &FieldValue, want: &str) -> bool {
+    let want = want.trim();
+    !want.contains('@')
+        && have
+            .to_string()
+            .split_once('@')
+            .is_some_and(|(name, _)| name.eq_ignore_ascii_case(want))
 }
 
 fn value_matches(have: &FieldValue, want: &str) -> bool {

@@ -244,9 +244,8 @@ fn rows_table(cols: &[Col], rows: &[ReportRow], repeats: bool) -> TableData {
     t
 }
 
-/// The per-group summary; CSV (`csv`) always has the `configurations` column, tables only with
-/// repeats.
-fn summary_table(report: &Report, csv: bool) -> TableData {
+/// The per-group summary; the `configurations` column only with repeats.
+fn summary_table(report: &Report) -> TableData {
     let align = |numeric: bool| if numeric { Align::Right } else { Align::Left };
     let mut columns: Vec<Column> = report
         .by
@@ -268,14 +267,14 @@ fn summary_table(report: &Report, csv: bool) -> TableData {
         ("best accuracy", "best_accuracy", true),
     ];
     for &(shown, key, numeric) in names {
-        if !csv && shown == "configs" && !report.repeats {
+        if shown == "configs" && !report.repeats {
             continue;
         }
         columns.push(Column::new(shown, key, align(numeric)));
     }
     let mut t = TableData::with_columns(columns);
     for s in &report.summary {
-        t.rows.push(summary_cells(s, report.repeats || csv));
+        t.rows.push(summary_cells(s, report.repeats));
     }
     t
 }
@@ -422,9 +421,9 @@ fn untested_why(t: &crate::report::TieSummary) -> String {
 /// wrap); other formats ignore it.
 ///
 /// Table and Markdown: a heading, then one ranked table per group, then (when grouped) the summary
-/// table. CSV: the ranked rows of every group (ranks restart per group; the grouping fields are
-/// columns), then, when grouped, an empty line and the summary rows with their own header line.
-/// JSON: the [`Report`] value.
+/// table. CSV: one table, the ranked rows of every group (ranks restart per group; the grouping
+/// fields are columns), so that a program can parse it; the summary by group is not in it (JSON
+/// and the tables hold it). JSON: the [`Report`] value, summary included.
 pub fn render_report(report: &Report, format: Format, width: Option<u16>) -> String {
     match format {
         Format::Json => to_json(report),
@@ -435,12 +434,9 @@ pub fn render_report(report: &Report, format: Format, width: Option<u16>) -> Str
                 .iter()
                 .flat_map(|g| g.rows.iter().cloned())
                 .collect();
-            let mut out = rows_table(&cols, &rows, report.repeats).to_csv();
-            if !report.by.is_empty() {
-                out.push('\n');
-                out.push_str(&summary_table(report, true).to_csv());
-            }
-            out
+            // One table a program can parse: the rows (with the `--by` fields as columns). The
+            // summary by group is in JSON (`summary`), the table and Markdown.
+            rows_table(&cols, &rows, report.repeats).to_csv()
         }
         Format::Table | Format::Markdown => {
             let md = format == Format::Markdown;
@@ -495,7 +491,7 @@ pub fn render_report(report: &Report, format: Format, width: Option<u16>) -> Str
                 } else {
                     format!("{h}\n")
                 });
-                out.push_str(&write(&summary_table(report, false)));
+                out.push_str(&write(&summary_table(report)));
                 if let Some(v) = &report.verdict {
                     if md {
                         out.push('\n');
@@ -535,5 +531,5 @@ pub fn ranked_table(report: &Report, rows: &[ReportRow]) -> TableData {
 
 /// The per-group summary table of a grouped `report`, as `tune report --by` shows it.
 pub fn summary_table_data(report: &Report) -> TableData {
-    summary_table(report, false)
+    summary_table(report)
 }

@@ -774,10 +774,16 @@ async fn compare_body(d: &State) -> Result<String, PageError> {
     } else {
         let rows: Vec<ResultRow> = results.iter().map(|r| r.report_row(None)).collect();
         let c = Comparison::build(&rows);
-        body.push_str(
+        let delta = if c.has_study_columns() {
+            "delta_dataset = mnist − fashion-mnist, "
+        } else {
+            ""
+        };
+        let _ = write!(
+            body,
             "<p class=\"meta\">Test accuracy: the ANN against the best CNN on each data set \
-             (mean over seeds; delta_dataset = mnist − fashion-mnist, delta_model = best cnn − \
-             ann), over every finished job of the database.</p>",
+             (mean over seeds; {delta}delta_model = best cnn − ann), over every finished job of \
+             the database.</p>",
         );
         body.push_str(&html::table(&c.table(), "compare", &plain_head, None));
         let lines = c.config_lines();

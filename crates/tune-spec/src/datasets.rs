@@ -166,6 +166,37 @@ impl fmt::Display for DataSpecError {
 
 impl std::error::Error for DataSpecError {}
 
+/// How the settings of a user's data set are written where they come from, for the messages of
+/// [`DataSpec::build_as`]: as a grid file's keys (`test_split = 0.2`) or as the `--data` flags of
+/// `tune train` and `tune bench` (`--test-split 0.2`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spelling {
+    /// A grid file's `[datasets.NAME]` table.
+    Grid,
+    /// The command line's data flags.
+    Flags,
+}
+
+impl Spelling {
+    /// The name of the setting `key` (a grid key: `format`, `train`, `test`, `test_split`,
+    /// `size`, `channels`) as written in this spelling: the key itself, or its flag (`--data`
+    /// for `train`, `--data-format` for `format`, `--test-split` for `test_split`...).
+    pub fn name(self, key: &str) -> &str {
+        match self {
+            Spelling::Grid => key,
+            Spelling::Flags => match key {
+                "format" => "--data-format",
+                "train" => "--data",
+                "test" => "--test",
+                "test_split" => "--test-split",
+                "size" => "--size",
+                "channels" => "--channels",
+                other => other,
+            },
+        }
+    }
+}
+
 impl DataSpec {
     /// A data set of `format` with training files `train` and test files `test`, other settings
     /// at their defaults.
@@ -198,11 +229,8 @@ impl DataSpec {
     /// before anything is allocated.
     pub const MAX_SIDE: usize = 1024;
 
-    /// The one check of a data set's settings, as a grid file's `[datasets.NAME]` table and the
-    /// `--data` flags of `tune train` and `tune bench` give them: `format` one of
-    /// [`Format::ALL`]'s names, at least one training path, test paths or `test_split` in
-    /// `(0, 1)` (exactly one of them), `size` `(height, width)` of at least 1 each, `channels`
-    /// 1 or 3. Paths are taken as given (the caller resolves relative ones).
+    /// The one check of a data set's settings, as a grid file's `[datasets.NAME]` table gives
+    /// them ([`DataSpec::build_as`] with [`Spelling::Grid`]).
     ///
     /// # Errors
     /// [`DataSpecError`] naming the setting.
@@ -214,7 +242,43 @@ impl DataSpec {
         size: Option<(usize, usize)>,
         channels: Option<usize>,
     ) -> Result<DataSpec, DataSpecError> {
+        Self::build_as(
+            Spelling::Grid,
+            format,
+            train,
+            test,
+            test_split,
+            size,
+            channels,
+        )
+    }
+
+    /// The one check of a data set's settings, as a grid file's `[datasets.NAME]` table and the
+    /// `--data` flags of `tune train` and `tune bench` give them: `format` one of
+    /// [`Format::ALL`]'s names, at least one training path, test paths or `test_split` in
+    /// `(0, 1)` (exactly one of them), `size` `(height, width)` of at least 1 each and at most
+    /// [`DataSpec::MAX_SIDE`], `channels` 1 or 3. Paths are taken as given (the caller resolves
+    /// relative ones). The messages name the other settings and their values as `spelling`
+    /// writes them (`test_split = 0.2` in a grid, `--test-split 0.2` on the command line).
+    ///
+    /// # Errors
+    /// [`DataSpecError`] naming the setting (its [`DataSpecError::key`] is always the grid key;
+    /// [`Spelling::name`] gives the flag).
+    pub fn build_as(
+        spelling: Spelling,
+        format: &str,
+        train: Vec<PathBuf>,
+        test: Option<Vec<PathBuf>>,
+        test_split: Option<f64>,
+        size: Option<(usize, usize)>,
+        channels: Option<usize>,
+    ) -> Result<DataSpec, DataSpecError> {
         let bad = |key, message: String| Err(DataSpecError { key, message });
+        let (test_key, split_key) = (spelling.name("test"), spelling.name("test_split"));
+        let split_example = match spelling {
+            Spelling::Grid => "test_split = 0.2",
+            Spelling::Flags => "--test-split 0.2",
+        };
         let format: Format = match format.parse() {
             Ok(f) => f,
             Err(e) => return bad("format", e),
@@ -229,13 +293,13 @@ impl DataSpec {
             (Some(_), Some(_)) => {
                 return bad(
                     "test_split",
-                    "is given as well as test files: give one of them".into(),
+                    format!("is given as well as {test_key}: give one of them"),
                 );
             }
             (Some(paths), None) if paths.is_empty() => {
                 return bad(
                     "test",
-                    "no test files given: give the test file(s) or folder, or test_split".into(),
+                    format!("no test files given: give the test file(s) or folder, or {split_key}"),
                 );
             }
             (Some(paths), None) => TestSet::Paths(paths),
@@ -244,26 +308,32 @@ impl DataSpec {
                 return bad(
                     "test_split",
                     format!(
-                        "is {f}: test_split must be a fraction between 0 and 1 (exclusive), the \
-                         share of the training images to test on, e.g. 0.2"
+                        "is {f}: {split_key} must be a fraction between 0 and 1 (exclusive), the \
+                         share of the training images to test on, e.g. {split_example}"
                     ),
                 );
             }
             (None, None) => {
                 return bad(
                     "test",
-                    "is missing: give the test file(s) or folder, or test_split = 0.2 to test on \
-                     a fifth of the training images (stratified, fixed seed)"
-                        .into(),
+                    format!(
+                        "is missing: give the test file(s) or folder with {test_key}, or \
+                         {split_example} to test on a fifth of the training images (stratified, \
+                         fixed seed)"
+                    ),
                 );
             }
+        };
+        let shown = |(h, w): (usize, usize)| match spelling {
+            Spelling::Grid => format!("[{h}, {w}]"),
+            Spelling::Flags => format!("{h}x{w}"),
         };
         if let Some((h, w)) = size
             && (h == 0 || w == 0)
         {
             return bad(
                 "size",
-                format!("is [{h}, {w}]: height and width must be at least 1"),
+                format!("is {}: height and width must be at least 1", shown((h, w))),
             );
         }
         if let Some((h, w)) = size
@@ -272,8 +342,9 @@ impl DataSpec {
             return bad(
                 "size",
                 format!(
-                    "is [{h}, {w}]: at most {} pixels a side (every image is resized to it \
-                     and kept in memory as f32); give a smaller size",
+                    "is {}: at most {} pixels a side (every image is resized to it and kept in \
+                     memory as f32); give a smaller size",
+                    shown((h, w)),
                     Self::MAX_SIDE
                 ),
             );

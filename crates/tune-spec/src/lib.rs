@@ -16,7 +16,7 @@ mod field;
 pub use count::{count, thousands};
 pub use datasets::{
     DATASET_NAMES, DATASETS, DataSpec, DataSpecError, DatasetName, FASHION_MNIST, Format, MNIST,
-    TestSet, UserData, dataset, parse_size, resolve_data_path,
+    Spelling, TestSet, UserData, dataset, parse_size, resolve_data_path,
 };
 pub use field::{
     EMPTY, Field, FieldValue, Stored, UnknownField, UnknownReportField, Value, ValueKind,

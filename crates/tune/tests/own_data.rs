@@ -579,7 +579,34 @@ fn two_versions_of_a_data_set_name_are_kept_apart_in_report_where_and_compare() 
     for name in &names {
         assert!(text.contains(name.as_str()), "{name}: {text}");
     }
-    assert!(stderr(&out).contains("2 versions"), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("2 versions"), "{err}");
+    assert!(
+        err.contains(&format!("{} was trained last", names[1])),
+        "{err}"
+    );
+
+    // `--where dataset=NAME` selects every version, each still shown apart.
+    let out = run(
+        tune(dir)
+            .args(["report", "--db", "results.db", "--format", "csv"])
+            .args(["--where", "dataset=digits"]),
+        true,
+    );
+    let text = stdout(&out);
+    for name in &names {
+        assert!(text.contains(name.as_str()), "{name}: {text}");
+    }
+    // A name that no job has: the error lists the data set values that exist.
+    let out = run(
+        tune(dir).args(["report", "--db", "results.db", "--where", "dataset=digit"]),
+        false,
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    for name in &names {
+        assert!(err.contains(name.as_str()), "{name}: {err}");
+    }
 
     // `--where dataset=NAME@HASH8` selects one version, `--by dataset` groups by version.
     let out = run(
@@ -2517,4 +2544,212 @@ fn a_halving_grid_whose_data_changed_ranks_the_new_data_in_a_sweep_of_its_own() 
          GROUP BY d.sweep_id",
     );
     assert!(mixed.iter().all(|(_, n)| *n == 1), "{mixed:?}");
+}
+
+/// The data flags of `tune train` are checked as a grid's table is, but their errors speak of the
+/// flags (`--test-split 0.2`), never of grid keys (`test_split = 0.2`, `datasets.NAME.test`).
+#[test]
+fn errors_about_the_data_flags_name_the_flags_not_grid_keys() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (pixels, labels) = digits(40);
+    write_csv(&dir.join("digits.csv"), &pixels, &labels);
+    let cases: &[(&[&str], &[&str])] = &[
+        (
+            &["--test-split", "1.5"],
+            &["--test-split", "1.5", "e.g. --test-split 0.2"],
+        ),
+        (&["--test-split", "0"], &["--test-split", "between 0 and 1"]),
+        (
+            &["--test-split", "0.2", "--test", "digits.csv"],
+            &["--test-split", "as well as --test"],
+        ),
+        (&[], &["--test", "--test-split 0.2"]),
+        (
+            &["--test-split", "0.2", "--size", "2000x8"],
+            &["--size", "2000x8"],
+        ),
+        (
+            &["--test-split", "0.2", "--channels", "2"],
+            &["--channels", "is 2"],
+        ),
+    ];
+    for (flags, wants) in cases {
+        let out = run(
+            tune(dir)
+                .args(["train", "--data", "digits.csv", "--data-format", "csv"])
+                .args(*flags)
+                .args(["--epochs", "1"]),
+            false,
+        );
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{flags:?}: {err}");
+        for want in *wants {
+            assert!(err.contains(want), "{flags:?}: {want}: {err}");
+        }
+        for grid_syntax in ["test_split", "datasets.", "[2000, 8]", " = "] {
+            assert!(
+                !err.contains(grid_syntax),
+                "{flags:?}: {grid_syntax}: {err}"
+            );
+        }
+    }
+    let out = run(
+        tune(dir)
+            .args(["train", "--data", "digits.csv", "--data-format", "png"])
+            .args(["--test-split", "0.2"]),
+        false,
+    );
+    let err = stderr(&out);
+    assert!(err.contains("--data-format"), "{err}");
+    assert!(!err.contains("datasets."), "{err}");
+}
+
+/// `tune data list --grid` shows where each data set's test images come from (its test files, or
+/// the split of its training files) and each reader's note once.
+#[test]
+fn data_list_shows_test_files_or_the_split_and_each_note_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (pixels, labels) = digits(40);
+    write_csv(&dir.join("train.csv"), &pixels, &labels);
+    let (pixels, labels) = digits(20);
+    write_csv(&dir.join("test.csv"), &pixels, &labels);
+    let grid = write_grid(
+        dir,
+        "two.toml",
+        "[datasets.files]\nformat = \"csv\"\ntrain = \"train.csv\"\ntest = \"test.csv\"\n\n\
+         [datasets.split]\nformat = \"csv\"\ntrain = \"train.csv\"\ntest_split = 0.25\n\n\
+         [fixed]\nlayer1 = 4\ndense = 8\nepochs = 1\n\n[axes]\ndataset = [\"files\", \"split\"]\n",
+    );
+    for format in ["json", "table"] {
+        let out = run(
+            tune(dir)
+                .args(["data", "list", "--grid"])
+                .arg(&grid)
+                .args(["--format", format]),
+            true,
+        );
+        let (text, err) = (stdout(&out), stderr(&out));
+        let test_csv = std::fs::canonicalize(dir.join("test.csv")).unwrap();
+        if format == "json" {
+            let rows: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(rows[0]["dataset"], "files", "{rows}");
+            assert_eq!(rows[0]["test"], test_csv.display().to_string(), "{rows}");
+            let split = rows[1]["test"].as_str().unwrap();
+            assert!(split.contains("0.25"), "{rows}");
+        } else {
+            assert!(text.contains(&test_csv.display().to_string()), "{text}");
+        }
+        let all = format!("{text}{err}");
+        assert_eq!(
+            all.matches("drawn from the training files").count(),
+            1,
+            "{format}: {all}"
+        );
+    }
+}
+
+/// A warning that holds for every job on a data set (its training split is too small for the
+/// default holdout) is given once per data set in a run, not once per job.
+#[test]
+fn the_small_holdout_warning_is_given_once_per_data_set_and_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (pixels, labels) = digits(40);
+    write_csv(&dir.join("a.csv"), &pixels, &labels);
+    let (pixels, labels) = digits(48);
+    write_csv(&dir.join("b.csv"), &pixels, &labels);
+    // No `validation`: the default holdout (5,000 images), a twelfth of these small splits.
+    let grid = write_grid(
+        dir,
+        "two.toml",
+        "[datasets.a]\nformat = \"csv\"\ntrain = \"a.csv\"\ntest_split = 0.25\n\n\
+         [datasets.b]\nformat = \"csv\"\ntrain = \"b.csv\"\ntest_split = 0.25\n\n\
+         [fixed]\nlayer1 = 4\ndense = 8\nepochs = 1\nbatch = 8\n\n\
+         [axes]\ndataset = [\"a\", \"b\"]\nseed = [1, 2, 3]\n",
+    );
+    let out = run(
+        tune(dir)
+            .arg("run")
+            .arg(&grid)
+            .args(["--db", "results.db", "--threads-per-job", "1"]),
+        true,
+    );
+    let err = stderr(&out);
+    for set in ["`a`", "`b`"] {
+        let lines: Vec<&str> = err
+            .lines()
+            .filter(|l| l.contains("too few to hold out") && l.contains(set))
+            .collect();
+        assert_eq!(lines.len(), 1, "{set}: {err}");
+    }
+    let db = Db::open(&dir.join("results.db"));
+    assert_eq!(
+        db.text("SELECT CAST(COUNT(*) AS TEXT) FROM jobs WHERE status = 'done'"),
+        "6"
+    );
+}
+
+/// `tune report --format csv` writes one CSV table on stdout, also grouped (`--by`, or several
+/// data sets): the summary by group is not a second table there, and JSON holds it.
+#[test]
+fn report_csv_is_one_table_and_json_holds_the_summary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    train_two_data_sets(dir, "", "filters = [[4], [4, 4]]\n");
+    for by in [None, Some("layers")] {
+        let mut cmd = tune(dir);
+        cmd.args(["report", "--db", "results.db", "--format", "csv"]);
+        if let Some(by) = by {
+            cmd.args(["--by", by]);
+        }
+        let out = run(&mut cmd, true);
+        let text = stdout(&out);
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let header = reader.headers().unwrap().clone();
+        assert!(header.iter().any(|h| h == "keys"), "{text}");
+        let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+        assert_eq!(rows.len(), 4, "{by:?}: {text}");
+        assert!(!text.contains("\n\n"), "{by:?}: {text}");
+        assert!(stderr(&out).contains("--format json"), "{}", stderr(&out));
+    }
+    let out = run(
+        tune(dir).args([
+            "report",
+            "--db",
+            "results.db",
+            "--format",
+            "json",
+            "--by",
+            "layers",
+        ]),
+        true,
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["summary"].as_array().unwrap().len(), 4, "{v}");
+}
+
+/// `tune compare` on a database of a user's own data sets shows their columns only, not empty
+/// MNIST and Fashion-MNIST columns (and no MNIST-minus-Fashion-MNIST delta).
+#[test]
+fn compare_on_own_data_only_shows_only_the_data_sets_with_jobs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    train_two_data_sets(dir, "layer1 = 4\n", "");
+    let out = run(
+        tune(dir).args(["compare", "--db", "results.db", "--format", "json"]),
+        true,
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["datasets"], serde_json::json!(["a", "b"]), "{v}");
+    for format in ["csv", "table", "markdown"] {
+        let out = run(
+            tune(dir).args(["compare", "--db", "results.db", "--format", format]),
+            true,
+        );
+        let text = stdout(&out);
+        assert!(!text.contains("mnist"), "{format}: {text}");
+        assert!(text.contains("best cnn"), "{format}: {text}");
+    }
 }

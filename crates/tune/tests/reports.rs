@@ -45,7 +45,7 @@ fn report_csv_and_json_give_the_accuracies_of_the_results_table() {
     let expected = t.accuracies();
     assert_eq!(expected.len(), 4);
 
-    // CSV: one ranked block (all groups), a blank line, then the per-group summary.
+    // CSV: one table, the ranked rows of all groups (the summary by group is in JSON).
     let out = run(
         &mut t.cmd(&["report", "--by", "layers", "--format", "csv"]),
         true,
@@ -68,12 +68,11 @@ fn report_csv_and_json_give_the_accuracies_of_the_results_table() {
     let mut depths: Vec<&str> = ranked[1..].iter().map(|row| row[layers]).collect();
     depths.sort();
     assert_eq!(depths, ["1", "1", "2", "ann"], "{text}");
-    let summary = blocks.next().unwrap();
-    assert!(summary.starts_with("layers,jobs,"), "{text}");
-    assert_eq!(
-        summary.lines().count(),
-        4,
-        "header and one line per depth: {text}"
+    assert!(blocks.next().is_none(), "one table: {text}");
+    assert!(
+        stderr(&out).contains("summary by layers"),
+        "{}",
+        stderr(&out)
     );
 
     // JSON: the same figures, grouped by depth.
@@ -97,6 +96,11 @@ fn report_csv_and_json_give_the_accuracies_of_the_results_table() {
         }
     }
     assert_eq!(from_json, expected);
+    assert_eq!(
+        report["summary"].as_array().unwrap().len(),
+        3,
+        "one summary per depth: {report}"
+    );
 }
 
 #[test]

@@ -450,7 +450,9 @@ fn user_data_spec(
     } else {
         (!test_paths.is_empty()).then_some(test_paths)
     };
-    tune_spec::DataSpec::build(
+    let flags = tune_spec::Spelling::Flags;
+    tune_spec::DataSpec::build_as(
+        flags,
         format,
         train,
         test,
@@ -461,12 +463,9 @@ fn user_data_spec(
     .map(Some)
     .map_err(|e| {
         let flag = match e.key {
-            "format" => "--data-format",
-            "train" => "--data",
-            "test" => "--test (or --test-split)",
-            "test_split" => "--test-split",
-            "size" => "--size",
-            _ => "--channels",
+            // Either one of them is missing.
+            "test" if args.test.is_empty() => "--test (or --test-split)",
+            key => flags.name(key),
         };
         anyhow::anyhow!("{flag}: {}", e.message)
     })

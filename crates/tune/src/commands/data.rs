@@ -67,10 +67,10 @@ fn list(data_dir: Option<&std::path::Path>, format: TableFormat) -> anyhow::Resu
 
 /// One row per data set a grid file defines (`[datasets.NAME]`), decoded (or read from tune's
 /// cache of decoded data sets): name, format, image size (`HxW`), channels, classes, images and
-/// images per class (`name count`, label order) of each split, content hash, training files; the
-/// readers' notes after the table. Keys for CSV and JSON: `dataset`, `format`, `size`,
-/// `channels`, `classes`, `train_images`, `test_images`, `train_per_class`, `test_per_class`,
-/// `sha256`, `train`.
+/// images per class (`name count`, label order) of each split, content hash, training files and
+/// test files (or `test_split = F of the training files`); the readers' notes after the table,
+/// each once. Keys for CSV and JSON: `dataset`, `format`, `size`, `channels`, `classes`,
+/// `train_images`, `test_images`, `train_per_class`, `test_per_class`, `sha256`, `train`, `test`.
 fn list_grid(grid: &std::path::Path, format: TableFormat) -> anyhow::Result<ExitCode> {
     let datasets = tune_grid::load_datasets(grid)?;
     let left = Align::Left;
@@ -85,7 +85,8 @@ fn list_grid(grid: &std::path::Path, format: TableFormat) -> anyhow::Result<Exit
         Column::new("train per class", "train_per_class", left),
         Column::new("test per class", "test_per_class", left),
         Column::new("SHA-256", "sha256", left),
-        Column::new("files", "train", left),
+        Column::new("training files", "train", left),
+        Column::new("test files", "test", left),
     ])
     .styled(Style::Borders);
     let mut notes = Vec::new();
@@ -101,12 +102,14 @@ fn list_grid(grid: &std::path::Path, format: TableFormat) -> anyhow::Result<Exit
                 .collect();
             Cell::text(each.join(", "))
         };
-        let files: Vec<String> = d
-            .spec
-            .train
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect();
+        let paths = |paths: &[std::path::PathBuf]| {
+            let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+            shown.join(", ")
+        };
+        let test_files = match &d.spec.test {
+            tune_spec::TestSet::Paths(p) => paths(p),
+            tune_spec::TestSet::Split(f) => format!("test_split = {f} of the training files"),
+        };
         table.rows.push(vec![
             Cell::text(d.name.clone()),
             Cell::text(decoded.format.to_string()),
@@ -118,7 +121,8 @@ fn list_grid(grid: &std::path::Path, format: TableFormat) -> anyhow::Result<Exit
             per_class(&train),
             per_class(&test),
             Cell::text(decoded.sha256.clone()),
-            Cell::text(files.join(", ")),
+            Cell::text(paths(&d.spec.train)),
+            Cell::text(test_files),
         ]);
         notes.extend(decoded.notes.iter().map(|n| format!("{}: {n}", d.name)));
     }

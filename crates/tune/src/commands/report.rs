@@ -79,6 +79,18 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
         text = halving_report::add_to_json(&text, extra);
     }
     print!("{text}");
+    if args.format == TableFormat::Csv && !report.by.is_empty() {
+        // CSV on stdout is one table a program can parse: the ranked rows. The summary by group
+        // is not a second table there.
+        let by: Vec<String> = report.by.iter().map(|f| f.name()).collect();
+        eprintln!(
+            "note: the CSV holds the ranked rows, with {} as columns; the summary by {} and the \
+             tests between the groups are in `--format json` (`summary`, `group_tests`) and the \
+             table (`--format table` or `markdown`)",
+            by.join(", "),
+            by.join(", ")
+        );
+    }
     if let Some(h) = &halving {
         halving_report::after_report(h, &sel.results, format(args.format));
     }

@@ -148,8 +148,9 @@ pub(super) async fn finished(
 /// Renames each user's data set that appears with more than one content hash among `results`
 /// to `NAME@HASH8` (the first 8 hex digits of its content hash, see `tune data list --grid`), so
 /// that every table, `--by dataset`, `--where dataset=NAME@HASH8` and `tune compare` keep the
-/// versions apart instead of pooling them. A name with one hash keeps its name. Returns one line
-/// per renamed data set, for stderr.
+/// versions apart instead of pooling them (`--where dataset=NAME` selects every version). A name
+/// with one hash keeps its name. Returns one line per renamed data set, for stderr, naming the
+/// version trained last.
 pub(super) fn name_data_versions(results: &mut [JobResult]) -> Vec<String> {
     use std::collections::{BTreeMap, BTreeSet};
     let mut hashes: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -162,6 +163,24 @@ pub(super) fn name_data_versions(results: &mut [JobResult]) -> Vec<String> {
         }
     }
     hashes.retain(|_, h| h.len() > 1);
+    // The version trained last (its newest finished job), the one to call current.
+    let mut newest: BTreeMap<&str, (&str, &str)> = BTreeMap::new();
+    for r in results.iter() {
+        if let Some(d) = &r.spec.train.data
+            && hashes.contains_key(&r.spec.train.dataset)
+        {
+            let e = newest
+                .entry(r.spec.train.dataset.as_str())
+                .or_insert((r.finished_at.as_str(), d.sha256.as_str()));
+            if r.finished_at.as_str() > e.0 {
+                *e = (r.finished_at.as_str(), d.sha256.as_str());
+            }
+        }
+    }
+    let newest: BTreeMap<String, String> = newest
+        .into_iter()
+        .map(|(name, (_, sha))| (name.to_string(), versioned_name(name, sha)))
+        .collect();
     for r in results.iter_mut() {
         if let Some(d) = &r.spec.train.data
             && hashes.contains_key(&r.spec.train.dataset)
@@ -175,10 +194,12 @@ pub(super) fn name_data_versions(results: &mut [JobResult]) -> Vec<String> {
             let names: Vec<String> = h.iter().map(|sha| versioned_name(name, sha)).collect();
             format!(
                 "note: data set `{name}` has {} versions (other content, same name) among the \
-                 finished jobs; they are kept apart as {}: `--where dataset={}` selects one",
+                 finished jobs; they are kept apart as {}, of which {} was trained last: \
+                 `--where dataset={}` selects one, `--where dataset={name}` all of them",
                 h.len(),
                 names.join(", "),
-                names[0]
+                newest[name],
+                newest[name],
             )
         })
         .collect()
