@@ -236,7 +236,11 @@ pub fn finish_line(
             count(s.weights_missing, "weight file")
         );
     }
-    if s.interrupted > 0 || s.stopped {
+    // Stopped by a signal with work left (jobs waiting at a halving rung or not claimed yet)
+    // though none was interrupted: the run did not finish. A stop with nothing left (a
+    // following worker between grids) finished what there was.
+    let left = counts.pending + counts.interrupted + counts.running + counts.waiting;
+    if s.interrupted > 0 || (s.stopped && left > 0) {
         ExitStatus::Interrupted
     } else if s.failed > 0 || failed_before > 0 {
         ExitStatus::Failures
@@ -476,7 +480,7 @@ mod tests {
     use super::*;
 
     /// A signal that arrives between jobs (one waiting at a halving rung, the next not claimed
-    /// yet) interrupts no job, but the run did not finish: 130, not 0.
+    /// yet) interrupts no job, but the run did not finish: 130, not 0; with nothing left, 0.
     #[test]
     fn a_run_stopped_by_a_signal_exits_interrupted_though_no_job_was_interrupted() {
         let left = StatusCounts {
@@ -503,6 +507,9 @@ mod tests {
             "x",
             &mut out,
         );
+        assert_eq!(status, ExitStatus::Success);
+        // Stopped with nothing left to do (a following worker between grids): success.
+        let status = finish_line(&stopped, &all_done, Duration::from_secs(2), "x", &mut out);
         assert_eq!(status, ExitStatus::Success);
     }
 }
