@@ -5,7 +5,7 @@
 mod util;
 
 use tune_store::Store;
-use util::{LONG, Raw, TestDb, backends, cnn, metrics, outcome, sweep};
+use util::{LONG, Raw, TestDb, backends, cnn, execute, metrics, outcome, sweep};
 
 /// The job's summary columns and the same figures counted from `epoch_metrics`.
 type Summary = (i64, f64, Option<f64>);
@@ -34,15 +34,6 @@ async fn summary(db: &TestDb, key: &str) -> (Summary, Summary) {
                 .unwrap(),
         ),
     }
-}
-
-async fn execute(db: &TestDb, sql: &str) {
-    let sql = sqlx::AssertSqlSafe(sql.to_string());
-    match &db.raw {
-        Raw::Sqlite(p) => sqlx::raw_sql(sql).execute(p).await.map(|_| ()),
-        Raw::Postgres(p) => sqlx::raw_sql(sql).execute(p).await.map(|_| ()),
-    }
-    .unwrap_or_else(|e| panic!("{}: {e}", db.label));
 }
 
 /// The validation accuracy of [`metrics`]`(epoch, x)`.

@@ -7,16 +7,7 @@
 mod util;
 
 use tune_store::{JobStatus, Store};
-use util::{Raw, TestDb, backends, cnn, sweep};
-
-async fn execute(db: &TestDb, sql: &str) {
-    let sql = sqlx::AssertSqlSafe(sql.to_string());
-    match &db.raw {
-        Raw::Sqlite(p) => sqlx::raw_sql(sql).execute(p).await.map(|_| ()),
-        Raw::Postgres(p) => sqlx::raw_sql(sql).execute(p).await.map(|_| ()),
-    }
-    .unwrap_or_else(|e| panic!("{}: {e}", db.label));
-}
+use util::{Raw, TestDb, backends, cnn, execute, sweep};
 
 /// Each job's (key, status, state, superseded_by), by key.
 async fn states(db: &TestDb) -> Vec<(String, String, String, Option<String>)> {

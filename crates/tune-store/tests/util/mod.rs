@@ -287,3 +287,13 @@ pub const LONG: Duration = Duration::from_secs(3600);
 pub async fn let_lease_expire() {
     tokio::time::sleep(Duration::from_millis(30)).await;
 }
+
+/// Runs `sql` (one or more statements) on `db` outside the store; panics naming the back end.
+pub async fn execute(db: &TestDb, sql: &str) {
+    let sql = sqlx::AssertSqlSafe(sql.to_string());
+    match &db.raw {
+        Raw::Sqlite(p) => sqlx::raw_sql(sql).execute(p).await.map(|_| ()),
+        Raw::Postgres(p) => sqlx::raw_sql(sql).execute(p).await.map(|_| ()),
+    }
+    .unwrap_or_else(|e| panic!("{}: {e}", db.label));
+}
