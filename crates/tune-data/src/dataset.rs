@@ -307,9 +307,15 @@ pub(crate) fn check_paths(spec: &DataSpec) -> Result<(), DataError> {
             Ok(m) if !m.is_file() && !m.is_dir() => return Err(invalid(DataProblem::NotAFile)),
             Ok(m) => m.is_dir(),
             Err(e) => {
-                return Err(invalid(DataProblem::Unreadable {
-                    op: "read",
-                    reason: e.to_string(),
+                // A symbolic link whose target is gone is there, but reads as missing: say so.
+                return Err(invalid(match std::fs::read_link(path) {
+                    Ok(target) if e.kind() == std::io::ErrorKind::NotFound => {
+                        DataProblem::BrokenLink { target }
+                    }
+                    _ => DataProblem::Unreadable {
+                        op: "read",
+                        reason: e.to_string(),
+                    },
                 }));
             }
         };
@@ -571,7 +577,11 @@ fn split_off_test(
             transparent: (0, None),
         }
     };
-    Ok((pick(&held.rest), pick(&held.validation)))
+    // The training files' transparent images, whichever split they end in: the note counts
+    // them over the files read (the training part carries the count, the test part none).
+    let mut rest = pick(&held.rest);
+    rest.transparent = train.transparent;
+    Ok((rest, pick(&held.validation)))
 }
 
 #[cfg(test)]

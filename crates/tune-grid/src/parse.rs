@@ -791,15 +791,21 @@ impl Reader<'_> {
             };
             for (path, path_at) in paths {
                 if !path.exists() {
-                    return Err(invalid(
-                        path_at.clone(),
-                        key,
-                        format!(
+                    // A symbolic link whose target is gone is there, but reads as missing.
+                    let message = match std::fs::read_link(path) {
+                        Ok(target) => format!(
+                            "names {}, a symbolic link to {}, which does not exist; fix the \
+                             link or the path",
+                            path.display(),
+                            target.display()
+                        ),
+                        Err(_) => format!(
                             "names {}, which does not exist (paths are relative to the grid \
                              file's folder); fix the path or create the data there",
                             path.display()
                         ),
-                    ));
+                    };
+                    return Err(invalid(path_at.clone(), key, message));
                 }
             }
         }

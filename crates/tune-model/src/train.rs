@@ -180,7 +180,22 @@ pub fn split_sizes(
             } else {
                 train_len / 12
             };
-            if size >= train_len || size == 0 {
+            if size == 0 {
+                // The default on a split of fewer than 12 images, or an explicit 0.
+                let what = if n == tune_spec::DEFAULT_HOLDOUT {
+                    format!(
+                        "the default holdout (a twelfth of a training split under 10,000 images) \
+                         is 0 of data set `{data_name}`'s {train_len} training images"
+                    )
+                } else {
+                    format!("a holdout of {n} images validates on nothing")
+                };
+                return Err(crate::Error::Data(format!(
+                    "{what}: add training images, set a holdout of at least 1 image (`validation \
+                     = {{ holdout = N }}`), or validate on the test split (`validation = \"test\"`)"
+                )));
+            }
+            if size >= train_len {
                 return Err(crate::Error::Data(format!(
                     "a holdout of {n} images leaves nothing to train on (data set `{data_name}` \
                      has {train_len} training images)"

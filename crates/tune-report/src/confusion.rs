@@ -133,6 +133,23 @@ impl Confusion {
         t
     }
 
+    /// The per-class figures with each class's row of the matrix as columns `predicted_CLASS`:
+    /// one CSV table that a spreadsheet or `csv` reader takes whole.
+    fn csv_table(&self) -> TableData {
+        let mut t = self.per_class_table();
+        t.columns.extend(self.classes.iter().map(|c| {
+            Column::new(
+                format!("predicted {c}"),
+                format!("predicted_{c}"),
+                Align::Right,
+            )
+        }));
+        for (cells, row) in t.rows.iter_mut().zip(&self.matrix) {
+            cells.extend(row.iter().map(|&c| Cell::int(c)));
+        }
+        t
+    }
+
     /// The matrix, rows: true class, columns: predicted class.
     fn matrix_table(&self) -> TableData {
         let mut columns = vec![Column::new("true \\ predicted", "true", Align::Left)];
@@ -152,17 +169,13 @@ impl Confusion {
     }
 
     /// Writes per-class accuracy and the matrix. Table and Markdown: a heading naming the weakest
-    /// classes, the per-class table, then the matrix (rows: true class, columns: predicted). CSV: the
-    /// per-class rows, an empty line, then the matrix. JSON: this value.
+    /// classes, the per-class table, then the matrix (rows: true class, columns: predicted). CSV: one
+    /// table, a row per true class: its per-class figures, then its row of the matrix as columns
+    /// `predicted_CLASS`. JSON: this value.
     pub fn render(&self, format: Format, width: Option<u16>) -> String {
         match format {
             Format::Json => to_json(self),
-            Format::Csv => {
-                let mut out = self.per_class_table().to_csv();
-                out.push('\n');
-                out.push_str(&self.matrix_table().to_csv());
-                out
-            }
+            Format::Csv => self.csv_table().to_csv(),
             Format::Table | Format::Markdown => {
                 let md = format == Format::Markdown;
                 let write = |t: &TableData| t.render(format, width);

@@ -108,7 +108,8 @@ impl Filter {
         let have = self.field.value(spec);
         self.values.iter().any(|want| {
             value_matches(&have, want)
-                || (self.field == Field::Dataset && is_version_of(&have, want))
+                || (self.field == Field::Dataset
+                    && (is_version_of(&have, want) || is_this_version(spec, want)))
         })
     }
 
@@ -128,6 +129,21 @@ fn is_version_of(have: &FieldValue, want: &str) -> bool {
             .to_string()
             .split_once('@')
             .is_some_and(|(name, _)| name.eq_ignore_ascii_case(want))
+}
+
+/// Whether `want`, `NAME@HASH8`, names the data `spec` was trained on (its name and the start of
+/// its content hash), whether or not the results it is read with name it that way: a reader that
+/// holds one version of a data set shows its plain name, and `dataset=NAME@HASH8` still selects it.
+fn is_this_version(spec: &JobSpec, want: &str) -> bool {
+    let Some((name, hash)) = want.trim().split_once('@') else {
+        return false;
+    };
+    let hash = hash.to_ascii_lowercase();
+    spec.train.data.as_ref().is_some_and(|d| {
+        !hash.is_empty()
+            && spec.train.dataset.eq_ignore_ascii_case(name)
+            && d.sha256.starts_with(&hash)
+    })
 }
 
 fn value_matches(have: &FieldValue, want: &str) -> bool {

@@ -294,17 +294,13 @@ fn ranking_section(
     self_url: &str,
 ) {
     let report = &ranked.report;
-    let rows = sweep::sorted_rows(report, q);
-    let shown: Vec<tune_report::ReportRow> =
-        rows.iter().take(q.top).map(|r| (*r).clone()).collect();
-    let table = tune_report::ranked_table(report, &shown);
+    let total: usize = report.groups.iter().map(|g| g.rows.len()).sum();
     let _ = write!(
         body,
-        "<p class=\"meta\">{}. Showing {} of {} row{}{}; click a column to sort.</p>",
+        "<p class=\"meta\">{}. {} row{}{}; click a column to sort.</p>",
         esc(&tune_report::report_heading(report)),
-        shown.len(),
-        rows.len(),
-        if rows.len() == 1 { "" } else { "s" },
+        total,
+        if total == 1 { "" } else { "s" },
         if q.sort_name.is_empty() {
             String::new()
         } else {
@@ -314,6 +310,69 @@ fn ranking_section(
                 if q.desc { "descending" } else { "ascending" }
             )
         },
+    );
+    if report.groups.len() > 1 {
+        // Accuracies on different data sets (or versions of one, `NAME@HASH8`) do not rank
+        // against each other: a ranking, a best and ties per data set, as `tune report` shows.
+        let _ = write!(
+            body,
+            "<p class=\"note\">The results are on {} data sets: ranked within each.</p>",
+            report.groups.len()
+        );
+    }
+    for group in &report.groups {
+        ranking_group(body, report, group, q, self_url);
+    }
+    let limit = if q.filters.is_empty() {
+        TIE_LIMIT
+    } else {
+        FILTERED_TIE_LIMIT
+    };
+    if !ranked.with_ties && data.rows().len() > limit {
+        let _ = write!(
+            body,
+            "<p class=\"note\">Tie tests and single-run intervals are left out above {limit} \
+             finished jobs{} (they read every job's per-image predictions): \
+             <code>tune report --sweep {}</code> has them.</p>",
+            if q.filters.is_empty() {
+                ""
+            } else {
+                " in a filtered view"
+            },
+            esc(&data.progress().id)
+        );
+    }
+    if report.ranked_on_test {
+        let _ = write!(
+            body,
+            "<p class=\"note\">{}</p>",
+            esc(tune_report::SAME_SPLIT_NOTE)
+        );
+    }
+}
+
+/// One data set's ranked table (the whole ranking when there is one), its rows sorted and cut
+/// as `q` asks, and its tie tests.
+fn ranking_group(
+    body: &mut String,
+    report: &tune_report::Report,
+    group: &tune_report::Group,
+    q: &SweepQuery,
+    self_url: &str,
+) {
+    let rows = sweep::sorted_rows(group, q);
+    let shown: Vec<tune_report::ReportRow> =
+        rows.iter().take(q.top).map(|r| (*r).clone()).collect();
+    let table = tune_report::ranked_table(report, &shown);
+    if report.groups.len() > 1 {
+        let _ = write!(body, "<h3>{}</h3>", esc(&group.label));
+    }
+    let _ = write!(
+        body,
+        "<p class=\"meta\">Showing {} of {} row{}.</p>",
+        shown.len(),
+        rows.len(),
+        if rows.len() == 1 { "" } else { "s" },
     );
     let head = |i: usize, h: &str| {
         let key = &table.columns[i].key;
@@ -361,37 +420,11 @@ fn ranking_section(
     let jobs: &dyn Fn(usize) -> String = &jobs;
     body.push_str(&html::table(&table, "ranking", &head, Some(("job", jobs))));
     body.push_str("</div>");
-    if let Some(t) = report.groups.first().and_then(|g| g.ties.as_ref()) {
+    if let Some(t) = group.ties.as_ref() {
         let _ = write!(
             body,
             "<p class=\"note\">{}</p>",
             esc(&tune_report::ties_line(t))
-        );
-    }
-    let limit = if q.filters.is_empty() {
-        TIE_LIMIT
-    } else {
-        FILTERED_TIE_LIMIT
-    };
-    if !ranked.with_ties && data.rows().len() > limit {
-        let _ = write!(
-            body,
-            "<p class=\"note\">Tie tests and single-run intervals are left out above {limit} \
-             finished jobs{} (they read every job's per-image predictions): \
-             <code>tune report --sweep {}</code> has them.</p>",
-            if q.filters.is_empty() {
-                ""
-            } else {
-                " in a filtered view"
-            },
-            esc(&data.progress().id)
-        );
-    }
-    if report.ranked_on_test {
-        let _ = write!(
-            body,
-            "<p class=\"note\">{}</p>",
-            esc(tune_report::SAME_SPLIT_NOTE)
         );
     }
 }
@@ -597,13 +630,18 @@ pub async fn job(Extract(d): Extract<State>, Path(key): Path<String>) -> Page {
     let history = d.store.history(&job.key).await?;
     let sweeps = d.store.sweeps_of_job(&job.key).await?;
     let label = job.spec.model.label();
+    // A user's data set by name and version (`NAME@HASH8`): a name may have held other content.
+    let data_name = match &job.spec.train.data {
+        Some(d) => tune_spec::versioned_name(&job.spec.train.dataset, &d.sha256),
+        None => job.spec.train.dataset.clone(),
+    };
     let mut body = format!(
         "<h1>Job {}</h1><p class=\"meta\"><code>{}</code> · {} on {} · \
          <span class=\"status {}\">{}</span></p>",
         esc(&label),
         esc(&job.key),
         esc(&label),
-        esc(&job.spec.train.dataset),
+        esc(&data_name),
         esc(&job.status),
         esc(&job.status),
     );
@@ -682,7 +720,7 @@ pub async fn job(Extract(d): Extract<State>, Path(key): Path<String>) -> Page {
     if history.is_empty() {
         body.push_str("<p>No epoch recorded yet: the curves grow here as the job trains.</p>");
     } else {
-        let title = format!("{} on {}", label, job.spec.train.dataset);
+        let title = format!("{label} on {data_name}");
         let svg = tune_report::plot_curves_svg(&history, &title)?;
         let _ = write!(body, "<div class=\"plot curves\">{svg}</div>");
         body.push_str(
@@ -707,7 +745,7 @@ pub async fn job(Extract(d): Extract<State>, Path(key): Path<String>) -> Page {
             classes = (0..matrix.len()).map(|c| c.to_string()).collect();
         }
         let confusion = Confusion::new(&matrix, &classes)?;
-        let title = format!("{} on {}", label, job.spec.train.dataset);
+        let title = format!("{label} on {data_name}");
         let svg = tune_report::plot_confusion_svg(&matrix, &classes, &title)?;
         let _ = write!(
             body,
@@ -764,7 +802,9 @@ pub async fn compare(Extract(d): Extract<State>) -> Page {
 
 /// The content of `/compare`, from every finished job of the database.
 async fn compare_body(d: &State) -> Result<String, PageError> {
-    let results = d.store.results(&ResultFilter::default()).await?;
+    let mut results = d.store.results(&ResultFilter::default()).await?;
+    // Versions of a user's data set are compared apart, as `NAME@HASH8` (as `tune compare` does).
+    tune_spec::name_data_versions(results.iter_mut().map(|r| &mut r.spec));
     let mut body = String::from("<h1>ANN vs CNN</h1>");
     if results.is_empty() {
         body.push_str(

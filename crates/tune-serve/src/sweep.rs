@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use tune_report::{
-    Field, FieldValue, Filter, Report, ReportOptions, ReportRow, ResultRow, SortKey,
+    Field, FieldValue, Filter, Group, Report, ReportOptions, ReportRow, ResultRow, SortKey,
 };
 use tune_store::{DashJob, RankPredictions, Store, SweepProgress};
 
@@ -295,8 +295,7 @@ async fn rank(
 /// layers`, and data set when there are several, made from the ranking's rows.
 fn depth_report(ranking: &Report, rows: &[ResultRow]) -> Result<Report, PageError> {
     let mut by = vec![Field::Layers];
-    let first = &rows[0].spec.train.dataset;
-    if rows.iter().any(|r| &r.spec.train.dataset != first) {
+    if several_data_sets(rows) {
         by.push(Field::Dataset);
     }
     match ranking.regroup(&by) {
@@ -360,7 +359,10 @@ impl Cache {
                 Ok(None)
             }
         });
-        let (jobs, read) = (jobs?, read?);
+        let (mut jobs, read) = (jobs?, read?);
+        // Versions of a user's data set (other content, same name) never rank together: every
+        // table, filter and picture keeps them apart as `NAME@HASH8`, as `tune report` does.
+        tune_spec::name_data_versions(jobs.iter_mut().map(|j| &mut j.spec));
         let rows = result_rows(jobs.iter(), &progress.id);
         // Training that records epochs changes the mark but not the finished jobs: keep their
         // ranking (and its tie tests) until one more finishes.
@@ -429,15 +431,35 @@ pub async fn load(
     })
 }
 
-/// The ranking of `rows` as `tune report` makes it (no grouping, every row kept).
+/// The ranking of `rows` as `tune report` makes it (every row kept): one group, or one per data
+/// set when they span several (or several versions of one, `NAME@HASH8`), whose accuracies do not
+/// rank against each other and whose images no tie test pairs.
 pub fn ranking(rows: &[ResultRow]) -> Result<Report, PageError> {
-    Ok(Report::build(rows, &ReportOptions::default())?)
+    let by = if several_data_sets(rows) {
+        vec![Field::Dataset]
+    } else {
+        Vec::new()
+    };
+    Ok(Report::build(
+        rows,
+        &ReportOptions {
+            by,
+            ..ReportOptions::default()
+        },
+    )?)
 }
 
-/// The report's rows (one group) sorted by `q`'s column and direction; equal values keep the
-/// ranking's order.
-pub fn sorted_rows<'a>(report: &'a Report, q: &SweepQuery) -> Vec<&'a ReportRow> {
-    let rows: Vec<&ReportRow> = report.groups.iter().flat_map(|g| g.rows.iter()).collect();
+/// Whether `rows` were trained on more than one data set (or version of one).
+fn several_data_sets(rows: &[ResultRow]) -> bool {
+    rows.first().is_some_and(|a| {
+        rows.iter()
+            .any(|r| r.spec.train.dataset != a.spec.train.dataset)
+    })
+}
+
+/// A group's rows sorted by `q`'s column and direction; equal values keep the ranking's order.
+pub fn sorted_rows<'a>(group: &'a Group, q: &SweepQuery) -> Vec<&'a ReportRow> {
+    let rows: Vec<&ReportRow> = group.rows.iter().collect();
     if q.sort == SortKey::Accuracy && q.desc {
         return rows; // the ranking's own order
     }

@@ -12,6 +12,7 @@ use std::fmt;
 mod count;
 mod datasets;
 mod field;
+mod versions;
 
 pub use count::{count, thousands};
 pub use datasets::{
@@ -21,6 +22,7 @@ pub use datasets::{
 pub use field::{
     EMPTY, Field, FieldValue, Stored, UnknownField, UnknownReportField, Value, ValueKind,
 };
+pub use versions::{data_versions, name_data_versions, versioned_name};
 
 /// Side of the square grayscale images of the study's (built-in) data sets; see
 /// [`InputShape::BUILT_IN`], which networks are built from.

@@ -49,9 +49,9 @@ pub struct SweepProgress {
     /// Jobs per status, as stored (`pending`, `waiting`, `running`, `interrupted`, `done`,
     /// `failed`, `pruned`, then any other status), only statuses that occur.
     pub statuses: Vec<(String, u64)>,
-    /// Epochs the sweep's jobs were set to train, summed.
+    /// Epochs the sweep's jobs were set to train, summed (superseded jobs left out).
     pub epochs_planned: u64,
-    /// Epochs recorded so far, summed over the jobs.
+    /// Epochs recorded so far, summed over the jobs (superseded jobs left out).
     pub epochs_done: u64,
     /// Epochs still to train: planned minus recorded, over the pending, waiting (halving), running
     /// and interrupted jobs.
@@ -239,8 +239,13 @@ impl Store {
             .map(|s| {
                 let mut rows = by_sweep.remove(&s.id).unwrap_or_default();
                 rows.sort_by(|a, b| status_rank(&a.status).cmp(&status_rank(&b.status)));
+                // Superseded jobs (of an earlier version of a user's data set) are no longer
+                // part of the sweep's work: their epochs are neither planned nor done.
                 let sum = |f: fn(&SweepStatusRecord) -> i64| {
-                    rows.iter().map(|r| f(r).max(0) as u64).sum::<u64>()
+                    rows.iter()
+                        .filter(|r| r.status != "superseded")
+                        .map(|r| f(r).max(0) as u64)
+                        .sum::<u64>()
                 };
                 let remaining = rows
                     .iter()

@@ -662,6 +662,36 @@ impl Store {
         self.retire_jobs(&jobs).await
     }
 
+    /// Marks every queued job (pending, interrupted, or waiting at a halving rung) of data set
+    /// `dataset` whose recorded content hash is `sha256` failed with reason `why`, unclaimed:
+    /// its files cannot be read or decoded, so each would fail the same way, one claim at a
+    /// time, and keep the worker from the jobs of other data. Running jobs are left to their
+    /// workers. Returns the keys of the jobs failed; `--retry-failed` trains them again once
+    /// the files can be read.
+    pub async fn fail_data_version(
+        &self,
+        dataset: &str,
+        sha256: &str,
+        why: &str,
+    ) -> Result<Vec<String>> {
+        on_backend!(self, "failing the jobs of unreadable data", |pool, d| {
+            let mut tx = pool.begin_with(d.begin_write).await?;
+            let keys: Vec<String> = sql::unfinished_of_data(dataset, sha256)
+                .query_scalar()
+                .fetch_all(&mut *tx)
+                .await?;
+            let mut failed = Vec::new();
+            for key in keys {
+                if sql::fail_queued_job(d, &key, why).execute(&mut *tx).await? > 0 {
+                    failed.push(key);
+                }
+            }
+            sql::finish_sweeps(d, None).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(failed)
+        })
+    }
+
     /// Takes the jobs with the given `keys` back from the superseded ones: their data set's
     /// files hold their data again (`tune run` on the grid). They are failed jobs again, which
     /// `--retry-failed` trains. Returns how many were taken back.

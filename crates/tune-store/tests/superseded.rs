@@ -214,3 +214,75 @@ async fn a_merge_keeps_superseded_jobs_superseded_on_every_backend_pair() {
         }
     }
 }
+
+/// `spec` on version `sha256` of the user's data set `mine`.
+fn on_mine(mut spec: tune_spec::JobSpec, sha256: &str) -> tune_spec::JobSpec {
+    spec.train.dataset = "mine".into();
+    spec.train.data = Some(Box::new(tune_spec::UserData {
+        sha256: sha256.to_string(),
+        input: tune_spec::InputShape::BUILT_IN,
+        classes: (0..10).map(|c| c.to_string()).collect(),
+        source: None,
+    }));
+    spec
+}
+
+/// A version of a user's data set whose files cannot be read: its queued jobs fail at once,
+/// unclaimed (no attempt counted), with the reason; the job a worker holds, superseded jobs and
+/// the jobs of another version are left as they are, and a second call fails nothing.
+#[tokio::test]
+async fn the_queued_jobs_of_an_unreadable_data_version_fail_at_once() {
+    let old = "ab".repeat(32);
+    for b in backends() {
+        let db = TestDb::new(&b).await;
+        let specs: Vec<tune_spec::JobSpec> = (1..=4)
+            .map(|seed| on_mine(cnn(&[16], 32, seed), &old))
+            .chain([on_mine(cnn(&[16], 32, 5), NEW)])
+            .collect();
+        db.store.enqueue(&sweep("g", "a"), &specs).await.unwrap();
+        let lease = std::time::Duration::from_secs(600);
+        let claim = db.store.claim("w:1", lease, None).await.unwrap().unwrap();
+        let aside = specs
+            .iter()
+            .map(|s| s.key())
+            .find(|k| *k != claim.key && specs[4].key() != *k)
+            .unwrap();
+        db.store
+            .retire_jobs(&[(aside.clone(), "changed".into(), NEW.into())])
+            .await
+            .unwrap();
+        let mut failed = db
+            .store
+            .fail_data_version("mine", &old, "cannot read mine.csv")
+            .await
+            .unwrap();
+        failed.sort();
+        let mut want: Vec<String> = specs[..4]
+            .iter()
+            .map(|s| s.key())
+            .filter(|k| *k != claim.key && *k != aside)
+            .collect();
+        want.sort();
+        assert_eq!(failed, want, "{}", db.label);
+        let by_key = states(&db).await;
+        let state = |k: &str| by_key.iter().find(|r| r.0 == k).unwrap().2.clone();
+        assert_eq!(state(&claim.key), "running", "{}", db.label);
+        assert_eq!(state(&aside), "superseded", "{}", db.label);
+        assert_eq!(state(&specs[4].key()), "pending", "{}", db.label);
+        for k in &want {
+            assert_eq!(state(k), "failed", "{}", db.label);
+        }
+        let jobs = db.store.jobs(None).await.unwrap();
+        for j in jobs.iter().filter(|j| want.contains(&j.key)) {
+            assert_eq!(j.last_error.as_deref(), Some("cannot read mine.csv"));
+            assert_eq!(j.attempts, 0, "{}", db.label);
+        }
+        assert!(
+            db.store
+                .fail_data_version("mine", &old, "again")
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+}

@@ -169,6 +169,20 @@ pub enum Event {
         /// Whether the job had finished training (its result is discarded).
         result_discarded: bool,
     },
+    /// A user's data set (one version, by content hash) cannot be read or decoded: its queued
+    /// jobs, besides the one a slot claimed (a [`Event::JobFailed`] of kind
+    /// [`FailKind::DataUnavailable`]), are failed at once so that the run goes on with the jobs
+    /// of other data; it ends with the error.
+    DataSetFailed {
+        /// The data set's name.
+        dataset: String,
+        /// The version's content hash (SHA-256, hex).
+        sha256: String,
+        /// Queued jobs failed with it (the claimed one not counted).
+        jobs: usize,
+        /// Why (as recorded in each job's `last_error`).
+        error: String,
+    },
     /// Something went wrong that does not stop the run.
     Warning {
         /// What, and what to do.
@@ -202,8 +216,10 @@ pub enum Event {
 pub enum FailKind {
     /// Training failed: it diverged, or the data does not fit the job.
     Training,
-    /// Its data set could not be loaded (missing, damaged, not canonical): the loop claims no
-    /// more jobs and ends with the error, which says how to get the data.
+    /// Its data set could not be loaded (missing, damaged, not canonical). A built-in data set:
+    /// the loop claims no more jobs and ends with the error, which says how to get the data. A
+    /// user's data set: the queued jobs of that version fail with it
+    /// ([`Event::DataSetFailed`]), the loop goes on with other jobs and ends with the error.
     DataUnavailable,
     /// Its data set is not the data the job was trained on before.
     DataMismatch,
@@ -303,6 +319,7 @@ impl Subscriber for Tally {
                 s.weights_missing += usize::from(*weights_missing);
             }
             Event::JobFailed { .. } => s.failed += 1,
+            Event::DataSetFailed { jobs, .. } => s.failed += jobs,
             Event::JobInterrupted { recorded: true, .. } => s.interrupted += 1,
             Event::LeaseLost { .. } => s.lost += 1,
             _ => {}

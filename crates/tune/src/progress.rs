@@ -317,6 +317,23 @@ impl Subscriber for RunProgress {
                 rung + 1,
             )),
             Event::Warning { message } => self.warn(message),
+            Event::DataSetFailed {
+                dataset,
+                sha256,
+                jobs,
+                ..
+            } if *jobs > 0 => {
+                for _ in 0..*jobs {
+                    self.job_done();
+                }
+                self.warn(&format!(
+                    "{jobs} more job{} of data set `{dataset}` ({}) failed with it: its files \
+                     cannot be read; the run goes on with the jobs of other data",
+                    if *jobs == 1 { "" } else { "s" },
+                    &sha256[..8.min(sha256.len())]
+                ));
+            }
+            Event::DataSetFailed { .. } => {}
             Event::Stopping => self.println(
                 "stopping: running jobs will be marked interrupted (Ctrl-C again to quit at once)",
             ),

@@ -357,6 +357,7 @@ pub async fn work(store: Store, opts: WorkOptions, events: Events) -> anyhow::Re
 async fn work_slots(store: Store, opts: WorkOptions, events: &Events) -> anyhow::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let draining = Arc::new(AtomicBool::new(false));
+    let deferred = Arc::new(Mutex::new(None));
     watch_signals(stop.clone(), events.clone())?;
     let data = Arc::new(DataCache::default());
     if let Some(dir) = &opts.save_weights {
@@ -374,6 +375,7 @@ async fn work_slots(store: Store, opts: WorkOptions, events: &Events) -> anyhow:
             worker_id: format!("{}:{slot}", opts.worker_prefix),
             stop: stop.clone(),
             draining: draining.clone(),
+            deferred: deferred.clone(),
             data: data.clone(),
             events: events.clone(),
             finished: finished.clone(),
@@ -386,7 +388,8 @@ async fn work_slots(store: Store, opts: WorkOptions, events: &Events) -> anyhow:
             first_error.get_or_insert(e);
         }
     }
-    match first_error {
+    let deferred = deferred.lock().expect("deferred error lock").take();
+    match first_error.or(deferred) {
         Some(e) => Err(e),
         None => Ok(()),
     }
@@ -571,6 +574,9 @@ struct Slot {
     stop: Arc<AtomicBool>,
     /// Claim no more jobs, but let running ones finish (set when a data set cannot be loaded).
     draining: Arc<AtomicBool>,
+    /// The error the run ends with once every other job is done: the first user's data set
+    /// that could not be read (its jobs failed, the others went on).
+    deferred: Arc<Mutex<Option<anyhow::Error>>>,
     data: Arc<DataCache>,
     events: Events,
     /// Woken whenever one of this process's slots ends a job (done, paused at a rung, failed or
@@ -829,10 +835,46 @@ impl Slot {
                 self.failed(&claim, msg, FailKind::DataChanged);
                 return Ok(());
             }
+            Err(e) if spec.train.data.is_some() => {
+                // A user's data set whose files cannot be read or decoded: every queued job of
+                // that version would fail the same way, one claim at a time, and keep this
+                // worker from the jobs of other data. They fail now, with this one; the run goes
+                // on with the rest and ends with the error (its exit code: bad input, as `tune
+                // run` says of a grid's file that is gone or does not decode).
+                heartbeat.abort();
+                let user = spec.train.data.as_ref().expect("checked above");
+                let msg = format!(
+                    "{}; every queued job of data set `{}` ({}) failed with it: once the files \
+                     can be read, `tune run GRID --retry-failed` trains them",
+                    crate::exit_codes::message(&e),
+                    spec.train.dataset,
+                    &user.sha256[..8.min(user.sha256.len())]
+                );
+                ignore_lost(self.store.fail(&claim, &msg).await)?;
+                let failed = until_answered(&claim.key, "failing jobs of unreadable data", || {
+                    self.store
+                        .fail_data_version(&spec.train.dataset, &user.sha256, &msg)
+                });
+                let failed = failed.await.map_err(anyhow::Error::from)?;
+                self.failed(&claim, msg.clone(), FailKind::DataUnavailable);
+                self.send(Event::DataSetFailed {
+                    dataset: spec.train.dataset.clone(),
+                    sha256: user.sha256.clone(),
+                    jobs: failed.len(),
+                    error: msg.clone(),
+                });
+                let mut deferred = self.deferred.lock().expect("deferred error lock");
+                if deferred.is_none() {
+                    *deferred = Some(anyhow::Error::new(crate::exit_codes::Classified::new(
+                        &e, msg,
+                    )));
+                }
+                return Ok(());
+            }
             Err(e) => {
-                // Every job of this data set would fail the same way: record this one as failed,
-                // claim no more (jobs other slots are training finish), and end the run with
-                // the error, which says how to get the data.
+                // Every job of this built-in data set would fail the same way: record this one
+                // as failed, claim no more (jobs other slots are training finish), and end the
+                // run with the error, which says how to get the data.
                 heartbeat.abort();
                 self.draining.store(true, Ordering::SeqCst);
                 let msg = crate::exit_codes::message(&e);

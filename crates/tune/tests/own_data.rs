@@ -403,6 +403,28 @@ fn bad_grid(dir: &Path, text: &str) -> String {
 
 const FIXED: &str = "[fixed]\ndataset = \"mine\"\nlayer1 = 4\ndense = 8\nepochs = 1\n";
 
+/// A training split too small for the default holdout (a twelfth of 11 images is 0) is refused
+/// with what the default is there, not the 5,000 it is on large data sets.
+#[test]
+fn a_split_too_small_for_the_default_holdout_says_what_the_default_is_there() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (pixels, labels) = digits(15);
+    write_csv(&dir.join("train.csv"), &pixels[..11 * 64], &labels[..11]);
+    write_csv(&dir.join("test.csv"), &pixels[11 * 64..], &labels[11..]);
+    let data = "[datasets.mine]\nformat = \"csv\"\ntrain = \"train.csv\"\ntest = \"test.csv\"\n\n";
+    let err = bad_grid(dir, &format!("{data}{FIXED}"));
+    assert!(
+        err.contains(
+            "the default holdout (a twelfth of a training split under 10,000 images) is 0 \
+                      of data set `mine`'s 11 training images"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("5000") && !err.contains("5,000"), "{err}");
+    assert!(err.contains("validation = \"test\""), "{err}");
+}
+
 #[test]
 fn bad_data_sets_exit_2_naming_the_grid_file_and_the_value() {
     let tmp = tempfile::tempdir().unwrap();
@@ -1807,6 +1829,22 @@ fn transparent_images_in_a_folder_are_counted_in_one_note() {
     );
     assert!(text.contains("see-through.png"), "{text}");
     assert!(text.contains("the alpha channel is dropped"), "{text}");
+
+    // The same when the test images are drawn from the training files (`test_split`): the
+    // images are counted over the files read, whichever split they end in.
+    let grid = write_grid(
+        dir,
+        "split.toml",
+        &format!(
+            "[datasets.mine]\nformat = \"folder\"\ntrain = \"train\"\ntest_split = 0.5\n\n{FIXED}"
+        ),
+    );
+    let out = run(tune(dir).args(["data", "list", "--grid"]).arg(&grid), true);
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        text.contains("1 image has transparent pixels (e.g.") && text.contains("see-through.png"),
+        "{text}"
+    );
 }
 
 /// Whether fontconfig knows an installed font with every character of `chars`.
@@ -2130,6 +2168,21 @@ fn a_worker_that_finds_one_data_set_changed_fails_its_version_once_and_trains_th
         "{}",
         stderr(&out)
     );
+    // A dry run says what a run will do with them.
+    let out = run(
+        tune(dir)
+            .arg("run")
+            .arg(&grid)
+            .args(["--db", "results.db", "--dry-run", "--no-calibrate"]),
+        true,
+    );
+    assert!(
+        stderr(&out).contains(
+            "note: the sweep has 3 jobs of an earlier version of the grid's data (3 superseded)"
+        ),
+        "{}",
+        stderr(&out)
+    );
     // `tune run --retry-failed` on the grid as it is now trains the data as it is now and
     // does not put them back.
     let out = run(
@@ -2191,6 +2244,114 @@ fn a_worker_that_finds_one_data_set_changed_fails_its_version_once_and_trains_th
             ("beta".into(), "done".into(), "done".into(), 3)
         ]
     );
+}
+
+/// A worker that meets a user's data set whose files no longer read (a file that does not decode,
+/// or one that is gone) fails every queued job of that version at once, trains the jobs of other
+/// data, and ends with the error's own code (2: bad input, as `tune run` says of the file). A
+/// later worker trains nothing and says the grid is not finished (1); once the files read
+/// again, `--retry-failed` trains them.
+#[test]
+fn a_worker_that_cannot_read_one_data_set_fails_its_jobs_at_once_and_trains_the_others() {
+    for case in ["undecodable", "gone"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let (pixels, labels) = digits(40);
+        write_csv(&dir.join("alpha.csv"), &pixels, &labels);
+        write_csv(&dir.join("beta.csv"), &pixels[..36 * 64], &labels[..36]);
+        let grid = write_grid(
+            dir,
+            "two.toml",
+            "[datasets.alpha]\nformat = \"csv\"\ntrain = \"alpha.csv\"\ntest_split = 0.25\n\n\
+             [datasets.beta]\nformat = \"csv\"\ntrain = \"beta.csv\"\ntest_split = 0.25\n\n\
+             [fixed]\nlayer1 = 4\ndense = 8\nepochs = 1\nbatch = 8\nvalidation = \"test\"\n\n\
+             [axes]\ndataset = [\"alpha\", \"beta\"]\nseed = [1, 2, 3]\n",
+        );
+        run(
+            tune(dir)
+                .arg("run")
+                .arg(&grid)
+                .args(["--db", "results.db", "--enqueue"]),
+            true,
+        );
+        match case {
+            "undecodable" => {
+                std::fs::write(dir.join("alpha.csv"), "label,pixel\n3,dark\n").unwrap()
+            }
+            _ => std::fs::remove_file(dir.join("alpha.csv")).unwrap(),
+        }
+        let out = tune(dir)
+            .args([
+                "worker",
+                "--db",
+                "results.db",
+                "--jobs",
+                "1",
+                "--threads-per-job",
+                "1",
+            ])
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        // Bad input: the file the grid names is wrong.
+        assert_eq!(out.status.code(), Some(2), "{case}: {err}");
+        assert!(err.contains("alpha.csv"), "{case}: {err}");
+        assert!(
+            err.contains("2 more jobs of data set `alpha`") && err.contains("failed with it"),
+            "{case}: {err}"
+        );
+        assert!(err.contains("--retry-failed"), "{case}: {err}");
+        let db = Db::open(&dir.join("results.db"));
+        let states = || -> Vec<(String, String, i64)> {
+            db.rows(
+                "SELECT dataset, state, COUNT(*) FROM jobs GROUP BY dataset, state \
+                 ORDER BY dataset, state",
+            )
+        };
+        assert_eq!(
+            states(),
+            [
+                ("alpha".into(), "failed".into(), 3),
+                ("beta".into(), "done".into(), 3)
+            ],
+            "{case}"
+        );
+        // Only the job claimed counts an attempt; every one says why.
+        let why: Vec<(String, i64)> =
+            db.rows("SELECT last_error, attempts FROM jobs WHERE dataset = 'alpha' ORDER BY seq");
+        assert_eq!(why.iter().map(|(_, a)| a).sum::<i64>(), 1, "{why:?}");
+        assert!(why.iter().all(|(e, _)| e.contains("alpha.csv")), "{why:?}");
+
+        // A later worker has nothing it can train: the grid is not finished (1).
+        let out = tune(dir)
+            .args(["worker", "--db", "results.db"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{case}: {}", stderr(&out));
+        assert!(
+            stdout(&out).contains("3 jobs failed in earlier runs and were skipped"),
+            "{}",
+            stdout(&out)
+        );
+
+        // The files read again: `--retry-failed` trains them.
+        write_csv(&dir.join("alpha.csv"), &pixels, &labels);
+        run(
+            tune(dir)
+                .arg("run")
+                .arg(&grid)
+                .args(["--db", "results.db", "--retry-failed"]),
+            true,
+        );
+        assert_eq!(
+            states(),
+            [
+                ("alpha".into(), "done".into(), 3),
+                ("beta".into(), "done".into(), 3)
+            ],
+            "{case}"
+        );
+    }
 }
 
 #[test]
@@ -2429,6 +2590,19 @@ fn a_path_through_a_link_or_a_missing_folder_names_the_same_file_in_a_grid_and_i
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(2), "{err}");
         assert!(err.contains("nope/../x.csv"), "{err}");
+    }
+
+    // A link whose target is gone is named as such, not as a missing file.
+    std::os::unix::fs::symlink(dir.join("moved.csv"), dir.join("dangling.csv")).unwrap();
+    for out in [grid("dangling.csv"), flags("dangling.csv")] {
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("dangling.csv")
+                && err.contains("a symbolic link to")
+                && err.contains("moved.csv, which does not exist"),
+            "{err}"
+        );
     }
 }
 

@@ -61,6 +61,10 @@ pub(crate) struct Sql {
     /// then waits no more) is marked failed with last_error $2; a failed one keeps its reason.
     /// Others (running, done, pruned), and jobs set aside already, are left as they are.
     pub retire_job: &'static str,
+    /// Marks queued job $1 failed with last_error $2, unclaimed: a pending or interrupted job
+    /// (one waiting at a halving rung waits no more) whose data cannot be read. Running, done,
+    /// pruned and superseded jobs are left as they are.
+    pub fail_queued_job: &'static str,
     /// Stamps finished_at on the unfinished sweeps whose jobs are all done or failed, among the
     /// sweeps of job $1 (NULL: among all sweeps).
     pub finish_sweeps: &'static str,
@@ -194,6 +198,11 @@ pub(crate) fn fail_job<'a>(d: &Sql, claim: &'a Claim, error: &'a str) -> Stmt<'a
 /// reason `error` if it was queued.
 pub(crate) fn retire_job<'a>(d: &Sql, key: &'a str, error: &'a str, newer: &'a str) -> Stmt<'a> {
     Stmt::new(d.retire_job).text(key).text(error).text(newer)
+}
+
+/// [`Sql::fail_queued_job`]: marks queued job `key` failed with `error`, unclaimed.
+pub(crate) fn fail_queued_job<'a>(d: &Sql, key: &'a str, error: &'a str) -> Stmt<'a> {
+    Stmt::new(d.fail_queued_job).text(key).text(error)
 }
 
 /// Takes job `key` back from the superseded jobs (its data is the grid's again): a failed job.

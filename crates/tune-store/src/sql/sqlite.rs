@@ -110,6 +110,12 @@ pub(crate) const SQL: Sql = Sql {
          WHERE key = $1 AND superseded_by IS NULL \
            AND status IN ('pending', 'interrupted', 'failed')",
 
+    fail_queued_job: "UPDATE jobs SET status = 'failed', last_error = $2, \
+             finished_at = strftime('%Y-%m-%d %H:%M:%f', 'now'), \
+             halt = CASE WHEN halt = 'waiting' THEN NULL ELSE halt END, lease_expires_at = NULL \
+         WHERE key = $1 AND superseded_by IS NULL AND status IN ('pending', 'interrupted') \
+           AND (halt IS NULL OR halt = 'waiting')",
+
     finish_sweeps: "UPDATE sweeps SET finished_at = strftime('%Y-%m-%d %H:%M:%f', 'now') \
          WHERE finished_at IS NULL \
            AND ($1 IS NULL OR id IN (SELECT sweep_id FROM sweep_jobs WHERE job_key = $1)) \

@@ -406,6 +406,15 @@ pub fn data_from_flags(
         tune_spec::TestSet::Split(_) => [].iter(),
     }) {
         if !path.exists() {
+            // A symbolic link whose target is gone is there, but reads as missing.
+            if let Ok(target) = std::fs::read_link(path) {
+                anyhow::bail!(
+                    "{} is a symbolic link to {}, which does not exist: fix the link, or give \
+                     the path of your data set's files with --data (and --test)",
+                    path.display(),
+                    target.display()
+                );
+            }
             anyhow::bail!(
                 "{} does not exist: give the path of your data set's files with --data (and \
                  --test)",

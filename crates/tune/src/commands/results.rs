@@ -7,6 +7,7 @@ use crate::cli::TableFormat;
 use crate::commands::common;
 use anyhow::{Context, bail};
 use tune_report::{FieldValue, Filter, Format, ResultRow};
+use tune_spec::versioned_name;
 use tune_store::{JobResult, ResultFilter, StatusCounts, Store};
 
 pub(super) fn format(f: TableFormat) -> Format {
@@ -152,17 +153,8 @@ pub(super) async fn finished(
 /// with one hash keeps its name. Returns one line per renamed data set, for stderr, naming the
 /// version trained last.
 pub(super) fn name_data_versions(results: &mut [JobResult]) -> Vec<String> {
-    use std::collections::{BTreeMap, BTreeSet};
-    let mut hashes: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for r in results.iter() {
-        if let Some(d) = &r.spec.train.data {
-            hashes
-                .entry(r.spec.train.dataset.clone())
-                .or_default()
-                .insert(d.sha256.clone());
-        }
-    }
-    hashes.retain(|_, h| h.len() > 1);
+    use std::collections::BTreeMap;
+    let hashes = tune_spec::data_versions(results.iter().map(|r| &r.spec));
     // The version trained last (its newest finished job), the one to call current.
     let mut newest: BTreeMap<&str, (&str, &str)> = BTreeMap::new();
     for r in results.iter() {
@@ -181,13 +173,7 @@ pub(super) fn name_data_versions(results: &mut [JobResult]) -> Vec<String> {
         .into_iter()
         .map(|(name, (_, sha))| (name.to_string(), versioned_name(name, sha)))
         .collect();
-    for r in results.iter_mut() {
-        if let Some(d) = &r.spec.train.data
-            && hashes.contains_key(&r.spec.train.dataset)
-        {
-            r.spec.train.dataset = versioned_name(&r.spec.train.dataset, &d.sha256);
-        }
-    }
+    tune_spec::name_data_versions(results.iter_mut().map(|r| &mut r.spec));
     hashes
         .iter()
         .map(|(name, h)| {
@@ -203,11 +189,6 @@ pub(super) fn name_data_versions(results: &mut [JobResult]) -> Vec<String> {
             )
         })
         .collect()
-}
-
-/// `NAME@HASH8`: a user's data set name with the first 8 hex digits of its content hash.
-fn versioned_name(name: &str, sha256: &str) -> String {
-    format!("{name}@{}", &sha256[..8.min(sha256.len())])
 }
 
 /// `data: fashion-mnist 3f2a…e1 (canonical) for 10 rows; mnist 77ab…01 UNVERIFIED for 2 rows`.

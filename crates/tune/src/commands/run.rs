@@ -99,7 +99,17 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     common::check_data_dir(args.data_dir.as_deref())?;
     check_split_sizes(&args.grid, &jobs, args.data_dir.as_deref())?;
     if args.dry_run {
-        dry_run(&args, &what, &sweep, &jobs, slots, threads, plan.as_ref())?;
+        let data = DataVersions::of(&grid.jobs);
+        dry_run(
+            &args,
+            &what,
+            &sweep,
+            &jobs,
+            &data,
+            slots,
+            threads,
+            plan.as_ref(),
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
     eprintln!("{what}");
@@ -673,18 +683,30 @@ fn check_split_sizes(grid: &Path, jobs: &[JobSpec], data_dir: Option<&Path>) -> 
 
 /// The state of each job of the sweep in the database, by key (empty when there is no database
 /// or no such sweep yet). Reads only.
-fn known_states(db: &str, sweep: &NewSweep) -> HashMap<String, (JobStatus, u32)> {
+/// The state and recorded epochs of each job of `sweep` in the database (none when it does not
+/// exist yet), and the states of its jobs on an earlier version of a user's data set of the grid
+/// (`data`), which a run keeps apart.
+fn known_states(
+    db: &str,
+    sweep: &NewSweep,
+    data: &DataVersions,
+) -> (HashMap<String, (JobStatus, u32)>, tune_store::StatusCounts) {
     if !db.contains("://") && !Path::new(db.trim_start_matches("sqlite:")).exists() {
-        return HashMap::new();
+        return Default::default();
     }
     let read = async {
         let store = common::open_reader(db).await?;
         let rows = store.jobs_of_sweep(&sweep.id()).await?;
-        anyhow::Ok(
-            rows.into_iter()
-                .map(|r| (r.key, (r.status, r.epochs_done)))
-                .collect(),
-        )
+        let mut earlier = tune_store::StatusCounts::default();
+        let mut states = HashMap::new();
+        for r in rows {
+            if data.newer(&r.spec).is_some() {
+                earlier.add(r.status, 1);
+            } else {
+                states.insert(r.key, (r.status, r.epochs_done));
+            }
+        }
+        anyhow::Ok((states, earlier))
     };
     match common::runtime().and_then(|rt| rt.block_on(read)) {
         Ok(states) => states,
@@ -693,7 +715,7 @@ fn known_states(db: &str, sweep: &NewSweep) -> HashMap<String, (JobStatus, u32)>
                 "warning: cannot read the jobs' states from {db}, so every job is shown as new: \
                  {e:#}"
             );
-            HashMap::new()
+            Default::default()
         }
     }
 }
@@ -836,11 +858,13 @@ fn halving_plan(
 /// their state and the time left, then the estimated wall time and where its figures come from,
 /// in `--format`: CSV and JSON always one row per job, JSON with the estimate (see README.md,
 /// "Estimates").
+#[allow(clippy::too_many_arguments)]
 fn dry_run(
     args: &RunArgs,
     what: &str,
     sweep: &NewSweep,
     jobs: &[JobSpec],
+    data: &DataVersions,
     slots: usize,
     threads: usize,
     plan: Option<&HalvingPlan>,
@@ -865,7 +889,24 @@ fn dry_run(
             sizes.insert(job.train.dataset.clone(), size);
         }
     }
-    let states = known_states(&args.db.db, sweep);
+    let (states, earlier) = known_states(&args.db.db, sweep, data);
+    if earlier.total() > 0 {
+        // What the run will do with them (see `train_grid`), said before it does it.
+        let by_state: Vec<String> = JobStatus::ALL
+            .iter()
+            .filter(|&&st| earlier.get(st) > 0)
+            .map(|&st| format!("{} {st}", earlier.get(st)))
+            .collect();
+        eprintln!(
+            "note: the sweep has {} of an earlier version of the grid's data ({}): not shown \
+             below; a run keeps the done ones' results apart (as NAME@HASH8 in reports) and sets \
+             the unfinished ones aside as superseded; `tune data list --grid {}` shows the \
+             current hash",
+            count(earlier.total() as usize, "job"),
+            by_state.join(", "),
+            args.grid.display()
+        );
+    }
 
     // Architectures, most used first.
     let mut uses: HashMap<String, (usize, &ModelSpec)> = HashMap::new();
