@@ -339,8 +339,9 @@ fn read_confirm(item: &Item, at: Location) -> Result<Confirm, GridError> {
     })
 }
 
-/// Checks a halving search against the jobs it would run: one `epochs` for every job, at least
-/// `min_epochs`; validation on a holdout unless selection on the test split was allowed.
+/// Checks a halving search against the jobs it would run: one data set and one `epochs` for
+/// every job, at least `min_epochs`; validation on a holdout unless selection on the test split
+/// was allowed.
 pub(crate) fn check(s: &SearchAt, jobs: &[JobSpec]) -> Result<(), GridError> {
     let Search::Halving(h) = s.search else {
         return Ok(());
@@ -360,6 +361,25 @@ pub(crate) fn check(s: &SearchAt, jobs: &[JobSpec]) -> Result<(), GridError> {
                     .map(usize::to_string)
                     .collect::<Vec<_>>()
                     .join(", ")
+            ),
+        });
+    }
+    // A rung ranks its jobs against each other: accuracies on different data sets do not rank
+    // against each other, so one data set would prune the other's configurations.
+    let mut datasets: Vec<&str> = jobs.iter().map(|j| j.train.dataset.as_str()).collect();
+    datasets.sort_unstable();
+    datasets.dedup();
+    if datasets.len() > 1 {
+        return Err(GridError::Invalid {
+            at: s.at.clone(),
+            key: "search".into(),
+            message: format!(
+                "strategy = \"halving\" ranks each rung's jobs against each other, but the grid's \
+                 jobs are on {} data sets ({}), whose accuracies do not rank against each other: \
+                 give the grid one data set (fix `dataset` in [fixed]) and write one halving grid \
+                 per data set",
+                datasets.len(),
+                datasets.join(", ")
             ),
         });
     }

@@ -151,6 +151,22 @@ fn halving_needs_one_epochs_for_every_job() {
     error(&text, &["one `epochs` for every job", "10, 20"]);
 }
 
+/// A rung ranks its jobs against each other: jobs on two data sets would prune each other.
+#[test]
+fn halving_needs_one_data_set_for_every_job() {
+    let text = with_search("[search]\nstrategy = \"halving\"").replace(
+        "[axes]\n",
+        "[axes]\ndataset = [\"mnist\", \"fashion-mnist\"]\n",
+    );
+    error(
+        &text,
+        &[
+            "2 data sets (fashion-mnist, mnist)",
+            "one halving grid per data set",
+        ],
+    );
+}
+
 #[test]
 fn confirm_reads_top_and_repeats_and_refuses_nonsense() {
     let g = parse(

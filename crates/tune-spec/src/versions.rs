@@ -72,7 +72,7 @@ mod tests {
 
     #[test]
     fn only_names_with_several_hashes_are_renamed() {
-        let mut specs = vec![
+        let mut specs = [
             spec("a", Some("0123456789abcdef")),
             spec("a", Some("fedcba9876543210")),
             spec("b", Some("1111111111111111")),

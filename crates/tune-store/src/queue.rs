@@ -242,7 +242,21 @@ impl Store {
         lease: Duration,
         sweep: Option<&str>,
     ) -> Result<Option<Claim>> {
+        self.claim_except(worker_id, lease, sweep, &[]).await
+    }
+
+    /// [`Store::claim`], passing over the jobs whose data (`data_sha256`, a content hash) is one
+    /// of `skip_data`: a user's data set whose files this worker cannot read, which it leaves
+    /// to workers that can.
+    pub async fn claim_except(
+        &self,
+        worker_id: &str,
+        lease: Duration,
+        sweep: Option<&str>,
+        skip_data: &[String],
+    ) -> Result<Option<Claim>> {
         self.check_sweep(sweep).await?;
+        let skip = (!skip_data.is_empty()).then(|| skip_data.join(","));
         let max_attempts = i64::from(self.max_attempts);
         let (row, failed) = on_backend!(self, "claiming a job", |pool, d| {
             let mut tx = pool.begin_with(d.begin_write).await?;
@@ -258,10 +272,11 @@ impl Store {
             }) {
                 failed += sql::give_up(d, &key, &text).execute(&mut *tx).await?;
             }
-            let row: Option<ClaimedRecord> = sql::claim(d, max_attempts, worker_id, lease, sweep)
-                .query_as()
-                .fetch_optional(&mut *tx)
-                .await?;
+            let row: Option<ClaimedRecord> =
+                sql::claim(d, max_attempts, worker_id, lease, sweep, skip.as_deref())
+                    .query_as()
+                    .fetch_optional(&mut *tx)
+                    .await?;
             tx.commit().await?;
             Ok((row, failed))
         })?;

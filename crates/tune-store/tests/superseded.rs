@@ -286,3 +286,40 @@ async fn the_queued_jobs_of_an_unreadable_data_version_fail_at_once() {
         );
     }
 }
+
+/// A worker that cannot read one version's files passes over its jobs: `claim_except` claims
+/// only the others, and nothing once they are taken; the skipped jobs stay pending for others.
+#[tokio::test]
+async fn a_claim_passes_over_the_jobs_of_the_data_it_is_told_to_skip() {
+    let old = "cd".repeat(32);
+    for b in backends() {
+        let db = TestDb::new(&b).await;
+        let specs = [
+            on_mine(cnn(&[16], 32, 1), &old),
+            on_mine(cnn(&[16], 32, 2), NEW),
+            on_mine(cnn(&[16], 32, 3), &old),
+        ];
+        db.store.enqueue(&sweep("g", "a"), &specs).await.unwrap();
+        let lease = std::time::Duration::from_secs(600);
+        let skip = [old.clone()];
+        let claim = db
+            .store
+            .claim_except("w:1", lease, None, &skip)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(claim.key, specs[1].key(), "{}", db.label);
+        assert!(
+            db.store
+                .claim_except("w:1", lease, None, &skip)
+                .await
+                .unwrap()
+                .is_none(),
+            "{}",
+            db.label
+        );
+        // Another worker, which can read them, takes them.
+        let other = db.store.claim("w:2", lease, None).await.unwrap().unwrap();
+        assert!(other.key == specs[0].key() || other.key == specs[2].key());
+    }
+}

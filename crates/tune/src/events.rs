@@ -132,7 +132,8 @@ pub enum Event {
         epochs_done: usize,
         /// What stopped it.
         cause: InterruptCause,
-        /// The store error, for [`InterruptCause::StoreError`].
+        /// The store error, for [`InterruptCause::StoreError`]; why the files cannot be read,
+        /// for [`InterruptCause::DataUnreadable`].
         error: Option<String>,
         /// Whether the store marked it interrupted (its attempt given back). When the store
         /// could not be reached, the job's lease runs out instead and it comes back then.
@@ -236,6 +237,10 @@ pub enum InterruptCause {
     Signal,
     /// The results database could not be written (down, restarted): the loop ends with the error.
     StoreError,
+    /// This process cannot read the files of the job's user's data set (gone, moved, not
+    /// mounted here): the job goes back to the queue for a worker that can, this loop claims no
+    /// more of that data and ends with the error.
+    DataUnreadable,
 }
 
 /// The subscribers of `tune run` and `tune worker`: the progress display, and with

@@ -281,6 +281,9 @@ impl Subscriber for RunProgress {
                         InterruptCause::StoreError => {
                             "stopped: results database error; left for another attempt".into()
                         }
+                        InterruptCause::DataUnreadable => {
+                            "its data set's files cannot be read here; left in the queue".into()
+                        }
                     });
                 }
             }

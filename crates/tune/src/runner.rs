@@ -271,6 +271,22 @@ pub fn load_user(name: &str, user: &UserData) -> anyhow::Result<Arc<Dataset>> {
     Ok(data)
 }
 
+/// Whether `e` says a user's data set's files cannot be read at all (gone, a link to nothing,
+/// no permission), as opposed to read but not decoded: the first may be this machine's view
+/// only, the second is the files' content.
+fn cannot_read(e: &anyhow::Error) -> bool {
+    use tune_data::{DataError, DataProblem};
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<DataError>(),
+            Some(DataError::Invalid {
+                problem: DataProblem::Unreadable { .. } | DataProblem::BrokenLink { .. },
+                ..
+            })
+        )
+    })
+}
+
 /// A user's data set whose files no longer hold the content its jobs were queued with: those
 /// jobs can only fail, the other jobs of the queue are unaffected.
 #[derive(Debug, thiserror::Error)]
@@ -323,9 +339,15 @@ impl DataCache {
 }
 
 /// Runs the loop until the queue is empty (or forever with `follow`), or Ctrl-C or SIGTERM,
-/// sending what it does to `events`. Returns the tally of those events; the loop's error, if
-/// one ended it (also sent, in [`Event::RunEnded`]).
-pub async fn work(store: Store, opts: WorkOptions, events: Events) -> anyhow::Result<WorkSummary> {
+/// sending what it does to `events`. Returns the tally of those events and the error the run
+/// ends with after doing all the work it could (a user's data set that could not be read: its
+/// jobs were failed or left queued, the others trained), or the loop's error, if one ended it
+/// early (either also sent, in [`Event::RunEnded`]).
+pub async fn work(
+    store: Store,
+    opts: WorkOptions,
+    events: Events,
+) -> anyhow::Result<(WorkSummary, Option<anyhow::Error>)> {
     let tally = Arc::new(Tally::default());
     let events = events.subscribe(tally.clone());
     events.send(Event::RunStarted {
@@ -335,6 +357,10 @@ pub async fn work(store: Store, opts: WorkOptions, events: Events) -> anyhow::Re
     });
     let sweep = opts.sweep.clone();
     let result = work_slots(store.clone(), opts, &events).await;
+    let error = match &result {
+        Err(e) | Ok(Some(e)) => Some(crate::exit_codes::message(e)),
+        Ok(None) => None,
+    };
     let s = tally.summary();
     // The failed jobs this loop left alone (a count that cannot be read counts none: the loop's
     // own error, if any, is what the event reports).
@@ -348,16 +374,23 @@ pub async fn work(store: Store, opts: WorkOptions, events: Events) -> anyhow::Re
         failed_earlier,
         interrupted: s.interrupted,
         lost: s.lost,
-        error: result.as_ref().err().map(crate::exit_codes::message),
+        error,
     });
-    result.map(|()| s)
+    result.map(|deferred| (s, deferred))
 }
 
-/// The body of [`work`]: the kept weights, then `opts.jobs` slots until each is done.
-async fn work_slots(store: Store, opts: WorkOptions, events: &Events) -> anyhow::Result<()> {
+/// The body of [`work`]: the kept weights, then `opts.jobs` slots until each is done. `Ok` with
+/// the error the run ends with after all the work it could do (a user's data set that could not
+/// be read), if any.
+async fn work_slots(
+    store: Store,
+    opts: WorkOptions,
+    events: &Events,
+) -> anyhow::Result<Option<anyhow::Error>> {
     let stop = Arc::new(AtomicBool::new(false));
     let draining = Arc::new(AtomicBool::new(false));
     let deferred = Arc::new(Mutex::new(None));
+    let unreadable = Arc::new(Mutex::new(Vec::new()));
     watch_signals(stop.clone(), events.clone())?;
     let data = Arc::new(DataCache::default());
     if let Some(dir) = &opts.save_weights {
@@ -376,6 +409,7 @@ async fn work_slots(store: Store, opts: WorkOptions, events: &Events) -> anyhow:
             stop: stop.clone(),
             draining: draining.clone(),
             deferred: deferred.clone(),
+            unreadable: unreadable.clone(),
             data: data.clone(),
             events: events.clone(),
             finished: finished.clone(),
@@ -389,9 +423,9 @@ async fn work_slots(store: Store, opts: WorkOptions, events: &Events) -> anyhow:
         }
     }
     let deferred = deferred.lock().expect("deferred error lock").take();
-    match first_error.or(deferred) {
+    match first_error {
         Some(e) => Err(e),
-        None => Ok(()),
+        None => Ok(deferred),
     }
 }
 
@@ -577,6 +611,9 @@ struct Slot {
     /// The error the run ends with once every other job is done: the first user's data set
     /// that could not be read (its jobs failed, the others went on).
     deferred: Arc<Mutex<Option<anyhow::Error>>>,
+    /// Content hashes of the users' data sets whose files this process cannot read (gone,
+    /// moved, not mounted here): their jobs are left for workers that can.
+    unreadable: Arc<Mutex<Vec<String>>>,
     data: Arc<DataCache>,
     events: Events,
     /// Woken whenever one of this process's slots ends a job (done, paused at a rung, failed or
@@ -594,9 +631,19 @@ impl Slot {
             if self.stop.load(Ordering::SeqCst) || self.draining.load(Ordering::SeqCst) {
                 return Ok(());
             }
+            let skip = self
+                .unreadable
+                .lock()
+                .expect("unreadable data lock")
+                .clone();
             let claim = self
                 .store
-                .claim(&self.worker_id, self.opts.lease, self.opts.sweep.as_deref())
+                .claim_except(
+                    &self.worker_id,
+                    self.opts.lease,
+                    self.opts.sweep.as_deref(),
+                    &skip,
+                )
                 .await?;
             let Some(claim) = claim else {
                 // Halving: a rung whose jobs are all in is decided now; its survivors can be
@@ -833,6 +880,44 @@ impl Slot {
                     );
                 }
                 self.failed(&claim, msg, FailKind::DataChanged);
+                return Ok(());
+            }
+            Err(e) if spec.train.data.is_some() && cannot_read(&e) => {
+                // This process cannot read the files (gone, moved, not mounted on this
+                // machine): another worker may. The job goes back to the queue, this worker
+                // claims no more of that data, trains the rest and ends with the error.
+                heartbeat.abort();
+                let user = spec.train.data.as_ref().expect("checked above");
+                let msg = format!(
+                    "{}; this worker cannot read data set `{}` ({}), so its jobs stay queued for \
+                     a worker that can: fix the path or the mount, then `tune run GRID` (or \
+                     `tune worker`) trains them",
+                    crate::exit_codes::message(&e),
+                    spec.train.dataset,
+                    &user.sha256[..8.min(user.sha256.len())]
+                );
+                let released =
+                    tokio::time::timeout(GIVE_BACK_TIMEOUT, self.store.interrupt(&claim));
+                let recorded = matches!(released.await, Ok(Ok(())));
+                self.unreadable
+                    .lock()
+                    .expect("unreadable data lock")
+                    .push(user.sha256.clone());
+                self.send(Event::JobInterrupted {
+                    key: claim.key.clone(),
+                    sweep: self.sweep(),
+                    epochs_done: resumed,
+                    cause: InterruptCause::DataUnreadable,
+                    error: Some(msg.clone()),
+                    recorded,
+                });
+                let mut deferred = self.deferred.lock().expect("deferred error lock");
+                if deferred.is_none() {
+                    *deferred = Some(anyhow::Error::new(crate::exit_codes::Classified {
+                        code: crate::exit_codes::TuneExitCode::UNAVAILABLE,
+                        message: msg,
+                    }));
+                }
                 return Ok(());
             }
             Err(e) if spec.train.data.is_some() => {

@@ -403,6 +403,29 @@ fn bad_grid(dir: &Path, text: &str) -> String {
 
 const FIXED: &str = "[fixed]\ndataset = \"mine\"\nlayer1 = 4\ndense = 8\nepochs = 1\n";
 
+/// A halving grid over two data sets is refused: each rung ranks its jobs against each other,
+/// and one data set's accuracies would prune the other's configurations.
+#[test]
+fn a_halving_grid_over_two_data_sets_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (pixels, labels) = digits(40);
+    write_csv(&dir.join("a.csv"), &pixels, &labels);
+    write_csv(&dir.join("b.csv"), &pixels[..36 * 64], &labels[..36]);
+    let err = bad_grid(
+        dir,
+        "[search]\nstrategy = \"halving\"\nmin_epochs = 1\n\n\
+         [datasets.alpha]\nformat = \"csv\"\ntrain = \"a.csv\"\ntest_split = 0.25\n\n\
+         [datasets.beta]\nformat = \"csv\"\ntrain = \"b.csv\"\ntest_split = 0.25\n\n\
+         [fixed]\nlayer1 = 4\ndense = 8\nepochs = 2\nvalidation = { holdout = 6 }\n\n\
+         [axes]\ndataset = [\"alpha\", \"beta\"]\nlr = [0.001, 0.01]\n",
+    );
+    assert!(
+        err.contains("2 data sets (alpha, beta)") && err.contains("one halving grid per data set"),
+        "{err}"
+    );
+}
+
 /// A training split too small for the default holdout (a twelfth of 11 images is 0) is refused
 /// with what the default is there, not the 5,000 it is on large data sets.
 #[test]
@@ -745,7 +768,8 @@ fn a_users_file_that_is_missing_unreadable_or_of_the_wrong_kind_exits_2_from_fla
     assert!(err.contains("my-labels-idx1-ubyte"), "{err}");
     os_error_once(&err);
 
-    // A file gone between queueing and training: the worker's message has the OS error once.
+    // A file gone between queueing and training: the worker's message has the OS error once;
+    // the job stays queued for a worker that can read the file (exit 69, unavailable).
     let grid = write_grid(
         dir,
         "ok.toml",
@@ -763,11 +787,11 @@ fn a_users_file_that_is_missing_unreadable_or_of_the_wrong_kind_exits_2_from_fla
     std::fs::remove_file(dir.join("csvs/a.csv")).unwrap();
     let out = run(tune(dir).args(["worker", "--db", "results.db"]), false);
     let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(out.status.code(), Some(69), "{err}");
     assert!(err.contains("a.csv"), "{err}");
     os_error_once(&err);
     let db = Db::open(&dir.join("results.db"));
-    os_error_once(&db.text("SELECT last_error FROM jobs"));
+    assert_eq!(db.text("SELECT state FROM jobs"), "interrupted");
 }
 
 /// `tune train --data PATH --data-format FORMAT --test-split 0.5`, expected to exit 2; its stderr.
@@ -2210,6 +2234,40 @@ fn a_worker_that_finds_one_data_set_changed_fails_its_version_once_and_trains_th
     // `--retry-failed` trains them.
     let (pixels, labels) = digits(40);
     write_csv(&dir.join("alpha.csv"), &pixels, &labels);
+    // The dry run says so: a run takes them back as failed jobs, which it skips.
+    let out = run(
+        tune(dir)
+            .arg("run")
+            .arg(&grid)
+            .args(["--db", "results.db", "--dry-run", "--no-calibrate"]),
+        true,
+    );
+    assert_eq!(
+        stdout(&out)
+            .matches("superseded, data back: failed (skipped; --retry-failed trains it)")
+            .count(),
+        3,
+        "{}",
+        stdout(&out)
+    );
+    // A grid not run into this database yet: every job new, no warning.
+    let other = write_grid(
+        dir,
+        "other.toml",
+        "[datasets.beta]\nformat = \"csv\"\ntrain = \"beta.csv\"\ntest_split = 0.25\n\n\
+         [fixed]\ndataset = \"beta\"\nlayer1 = 8\ndense = 8\nepochs = 1\n",
+    );
+    let out = run(
+        tune(dir).arg("run").arg(&other).args([
+            "--db",
+            "results.db",
+            "--dry-run",
+            "--no-calibrate",
+        ]),
+        true,
+    );
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+    assert!(stdout(&out).contains("new"), "{}", stdout(&out));
     // Queued for a worker: the failed jobs are not queued, and the grid is not finished (1).
     let out = tune(dir)
         .arg("run")
@@ -2246,112 +2304,168 @@ fn a_worker_that_finds_one_data_set_changed_fails_its_version_once_and_trains_th
     );
 }
 
-/// A worker that meets a user's data set whose files no longer read (a file that does not decode,
-/// or one that is gone) fails every queued job of that version at once, trains the jobs of other
-/// data, and ends with the error's own code (2: bad input, as `tune run` says of the file). A
-/// later worker trains nothing and says the grid is not finished (1); once the files read
-/// again, `--retry-failed` trains them.
-#[test]
-fn a_worker_that_cannot_read_one_data_set_fails_its_jobs_at_once_and_trains_the_others() {
-    for case in ["undecodable", "gone"] {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path();
-        let (pixels, labels) = digits(40);
-        write_csv(&dir.join("alpha.csv"), &pixels, &labels);
-        write_csv(&dir.join("beta.csv"), &pixels[..36 * 64], &labels[..36]);
-        let grid = write_grid(
-            dir,
-            "two.toml",
-            "[datasets.alpha]\nformat = \"csv\"\ntrain = \"alpha.csv\"\ntest_split = 0.25\n\n\
-             [datasets.beta]\nformat = \"csv\"\ntrain = \"beta.csv\"\ntest_split = 0.25\n\n\
-             [fixed]\nlayer1 = 4\ndense = 8\nepochs = 1\nbatch = 8\nvalidation = \"test\"\n\n\
-             [axes]\ndataset = [\"alpha\", \"beta\"]\nseed = [1, 2, 3]\n",
-        );
-        run(
-            tune(dir)
-                .arg("run")
-                .arg(&grid)
-                .args(["--db", "results.db", "--enqueue"]),
-            true,
-        );
-        match case {
-            "undecodable" => {
-                std::fs::write(dir.join("alpha.csv"), "label,pixel\n3,dark\n").unwrap()
-            }
-            _ => std::fs::remove_file(dir.join("alpha.csv")).unwrap(),
-        }
-        let out = tune(dir)
-            .args([
-                "worker",
-                "--db",
-                "results.db",
-                "--jobs",
-                "1",
-                "--threads-per-job",
-                "1",
-            ])
-            .output()
-            .unwrap();
-        let err = stderr(&out);
-        // Bad input: the file the grid names is wrong.
-        assert_eq!(out.status.code(), Some(2), "{case}: {err}");
-        assert!(err.contains("alpha.csv"), "{case}: {err}");
-        assert!(
-            err.contains("2 more jobs of data set `alpha`") && err.contains("failed with it"),
-            "{case}: {err}"
-        );
-        assert!(err.contains("--retry-failed"), "{case}: {err}");
-        let db = Db::open(&dir.join("results.db"));
-        let states = || -> Vec<(String, String, i64)> {
-            db.rows(
-                "SELECT dataset, state, COUNT(*) FROM jobs GROUP BY dataset, state \
-                 ORDER BY dataset, state",
-            )
-        };
-        assert_eq!(
-            states(),
-            [
-                ("alpha".into(), "failed".into(), 3),
-                ("beta".into(), "done".into(), 3)
-            ],
-            "{case}"
-        );
-        // Only the job claimed counts an attempt; every one says why.
-        let why: Vec<(String, i64)> =
-            db.rows("SELECT last_error, attempts FROM jobs WHERE dataset = 'alpha' ORDER BY seq");
-        assert_eq!(why.iter().map(|(_, a)| a).sum::<i64>(), 1, "{why:?}");
-        assert!(why.iter().all(|(e, _)| e.contains("alpha.csv")), "{why:?}");
+/// Two data sets, alpha (40 images) and beta (36), three seeds each, queued in `dir` for a
+/// worker; returns the grid's path and alpha's rows (to write it back).
+fn two_data_sets_queued(dir: &Path) -> (std::path::PathBuf, (Vec<u8>, Vec<u8>)) {
+    let (pixels, labels) = digits(40);
+    write_csv(&dir.join("alpha.csv"), &pixels, &labels);
+    write_csv(&dir.join("beta.csv"), &pixels[..36 * 64], &labels[..36]);
+    let grid = write_grid(
+        dir,
+        "two.toml",
+        "[datasets.alpha]\nformat = \"csv\"\ntrain = \"alpha.csv\"\ntest_split = 0.25\n\n\
+         [datasets.beta]\nformat = \"csv\"\ntrain = \"beta.csv\"\ntest_split = 0.25\n\n\
+         [fixed]\nlayer1 = 4\ndense = 8\nepochs = 1\nbatch = 8\nvalidation = \"test\"\n\n\
+         [axes]\ndataset = [\"alpha\", \"beta\"]\nseed = [1, 2, 3]\n",
+    );
+    run(
+        tune(dir)
+            .arg("run")
+            .arg(&grid)
+            .args(["--db", "results.db", "--enqueue"]),
+        true,
+    );
+    (grid, (pixels, labels))
+}
 
-        // A later worker has nothing it can train: the grid is not finished (1).
-        let out = tune(dir)
-            .args(["worker", "--db", "results.db"])
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(1), "{case}: {}", stderr(&out));
+/// `tune worker` on `dir`'s results.db, one job at a time.
+fn worker(dir: &Path) -> std::process::Output {
+    tune(dir)
+        .args([
+            "worker",
+            "--db",
+            "results.db",
+            "--jobs",
+            "1",
+            "--threads-per-job",
+            "1",
+        ])
+        .output()
+        .unwrap()
+}
+
+/// Jobs per data set and state.
+fn states_of(dir: &Path) -> Vec<(String, String, i64)> {
+    Db::open(&dir.join("results.db")).rows(
+        "SELECT dataset, state, COUNT(*) FROM jobs GROUP BY dataset, state ORDER BY dataset, state",
+    )
+}
+
+/// A worker that meets a user's data set whose file no longer decodes (edited after its jobs
+/// were queued) fails every queued job of that version at once, trains the jobs of other data,
+/// and ends with exit 2 (bad input). A later worker trains nothing and says the grid is not
+/// finished (1); once the file decodes again, `--retry-failed` trains them.
+#[test]
+fn a_worker_that_cannot_decode_one_data_set_fails_its_jobs_at_once_and_trains_the_others() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (grid, (pixels, labels)) = two_data_sets_queued(dir);
+    std::fs::write(dir.join("alpha.csv"), "label,pixel\n3,dark\n").unwrap();
+    let out = worker(dir);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("alpha.csv") && err.contains("`dark`"), "{err}");
+    // The closing summary counts what it did before the error.
+    assert!(
+        stdout(&out).contains("3 jobs done, 3 failed, 0 interrupted"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        err.contains("2 more jobs of data set `alpha`") && err.contains("failed with it"),
+        "{err}"
+    );
+    assert!(err.contains("--retry-failed"), "{err}");
+    assert_eq!(
+        states_of(dir),
+        [
+            ("alpha".into(), "failed".into(), 3),
+            ("beta".into(), "done".into(), 3)
+        ]
+    );
+    // Only the job claimed counts an attempt; every one says why.
+    let why: Vec<(String, i64)> = Db::open(&dir.join("results.db"))
+        .rows("SELECT last_error, attempts FROM jobs WHERE dataset = 'alpha' ORDER BY seq");
+    assert_eq!(why.iter().map(|(_, a)| a).sum::<i64>(), 1, "{why:?}");
+    assert!(why.iter().all(|(e, _)| e.contains("alpha.csv")), "{why:?}");
+
+    // A later worker has nothing it can train: the grid is not finished (1).
+    let out = worker(dir);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("3 jobs failed in earlier runs and were skipped"),
+        "{}",
+        stdout(&out)
+    );
+
+    // The file decodes again: `--retry-failed` trains them.
+    write_csv(&dir.join("alpha.csv"), &pixels, &labels);
+    run(
+        tune(dir)
+            .arg("run")
+            .arg(&grid)
+            .args(["--db", "results.db", "--retry-failed"]),
+        true,
+    );
+    assert_eq!(
+        states_of(dir),
+        [
+            ("alpha".into(), "done".into(), 3),
+            ("beta".into(), "done".into(), 3)
+        ]
+    );
+}
+
+/// A worker that cannot read a user's data set's file at all (gone, moved, not mounted on its
+/// machine: another worker may read it) fails none of its jobs: it gives the one it claimed back,
+/// claims no more of that data, trains the rest and ends with exit 69 (unavailable), saying the
+/// jobs stay queued. Once the file is back, `tune run` trains them (no `--retry-failed`).
+#[test]
+fn a_worker_that_cannot_read_one_data_set_leaves_its_jobs_queued_and_trains_the_others() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (grid, (pixels, labels)) = two_data_sets_queued(dir);
+    std::fs::remove_file(dir.join("alpha.csv")).unwrap();
+    for _ in 0..2 {
+        let out = worker(dir);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(69), "{err}");
         assert!(
-            stdout(&out).contains("3 jobs failed in earlier runs and were skipped"),
+            err.contains("alpha.csv")
+                && err.contains("this worker cannot read data set `alpha`")
+                && err.contains("its jobs stay queued for a worker that can"),
+            "{err}"
+        );
+        assert!(
+            stdout(&out).contains(" done, 0 failed, 1 interrupted"),
             "{}",
             stdout(&out)
         );
-
-        // The files read again: `--retry-failed` trains them.
-        write_csv(&dir.join("alpha.csv"), &pixels, &labels);
-        run(
-            tune(dir)
-                .arg("run")
-                .arg(&grid)
-                .args(["--db", "results.db", "--retry-failed"]),
-            true,
-        );
+        let states = states_of(dir);
         assert_eq!(
-            states(),
-            [
-                ("alpha".into(), "done".into(), 3),
-                ("beta".into(), "done".into(), 3)
-            ],
-            "{case}"
+            states.iter().filter(|s| s.0 == "beta").collect::<Vec<_>>(),
+            [&("beta".to_string(), "done".to_string(), 3)]
         );
+        // Alpha's jobs are all still to train: none failed.
+        let alpha: i64 = states
+            .iter()
+            .filter(|s| s.0 == "alpha" && (s.1 == "pending" || s.1 == "interrupted"))
+            .map(|s| s.2)
+            .sum();
+        assert_eq!(alpha, 3, "{states:?}");
     }
+    write_csv(&dir.join("alpha.csv"), &pixels, &labels);
+    run(
+        tune(dir).arg("run").arg(&grid).args(["--db", "results.db"]),
+        true,
+    );
+    assert_eq!(
+        states_of(dir),
+        [
+            ("alpha".into(), "done".into(), 3),
+            ("beta".into(), "done".into(), 3)
+        ]
+    );
 }
 
 #[test]

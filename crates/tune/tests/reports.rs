@@ -161,17 +161,23 @@ fn confusion_shows_the_matrix_of_the_named_job() {
         true,
     );
     assert!(stderr(&out).contains(&key), "{}", stderr(&out));
+    // One CSV table: a row per true class, its figures, then its matrix row as `predicted_*`.
     let text = stdout(&out);
-    let matrix_csv = text.split("\n\n").nth(1).unwrap();
-    let mut lines = matrix_csv.lines();
-    assert!(
-        lines
-            .next()
-            .unwrap()
-            .starts_with("true,T-shirt/top,Trouser")
-    );
-    let matrix: Vec<Vec<u64>> = lines
-        .map(|l| l.split(',').skip(1).map(|n| n.parse().unwrap()).collect())
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    let first = header
+        .iter()
+        .position(|h| h.starts_with("predicted_"))
+        .unwrap();
+    assert_eq!(&header[0], "class");
+    assert_eq!(&header[first], "predicted_T-shirt/top");
+    assert_eq!(header.len(), first + 10);
+    let matrix: Vec<Vec<u64>> = reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            r.iter().skip(first).map(|n| n.parse().unwrap()).collect()
+        })
         .collect();
     assert_eq!(matrix.len(), 10);
     let total: u64 = matrix.iter().flatten().sum();

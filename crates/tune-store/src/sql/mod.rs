@@ -45,7 +45,8 @@ pub(crate) struct Sql {
     pub give_up: &'static str,
     /// Picks one claimable job (not waiting at a halving rung) and marks it running; returns key,
     /// spec_json, attempts, stop_at.
-    /// $1 max_attempts, $2 worker_id, $3 lease seconds, $4 sweep id or name (NULL: any).
+    /// $1 max_attempts, $2 worker_id, $3 lease seconds, $4 sweep id or name (NULL: any), $5
+    /// content hashes (`data_sha256`, comma-separated) whose jobs not to claim (NULL: none).
     pub claim: &'static str,
     /// Extends a claim's lease. $1 key, $2 worker_id, $3 attempt, $4 lease seconds.
     pub extend_lease: &'static str,
@@ -157,12 +158,14 @@ pub(crate) fn claim<'a>(
     worker_id: &'a str,
     lease: Duration,
     sweep: Option<&'a str>,
+    skip_data: Option<&'a str>,
 ) -> Stmt<'a> {
     Stmt::new(d.claim)
         .int(max_attempts)
         .text(worker_id)
         .lease(lease)
         .opt_text(sweep)
+        .opt_text(skip_data)
 }
 
 /// [`Sql::extend_lease`]: extends `claim`'s lease by its lease duration from now.

@@ -129,7 +129,8 @@ pub(crate) const SQL: Sql = Sql {
              ELSE jobs.last_error END \
          FROM (SELECT key FROM jobs WHERE ",
         claimable!(),
-        " ORDER BY CASE status WHEN 'pending' THEN 1 ELSE 0 END, seq \
+        " AND ($5::text IS NULL OR data_sha256 IS NULL OR strpos($5::text, data_sha256) = 0) \
+          ORDER BY CASE status WHEN 'pending' THEN 1 ELSE 0 END, seq \
           LIMIT 1 FOR UPDATE SKIP LOCKED) AS pick \
          WHERE jobs.key = pick.key \
          RETURNING jobs.key, jobs.spec_json, jobs.attempts, jobs.stop_at"

@@ -76,6 +76,7 @@ pub(crate) const SQL: Sql = Sql {
                AND ($4 IS NULL OR key IN ( \
                    SELECT sj.job_key FROM sweep_jobs sj JOIN sweeps s ON s.id = sj.sweep_id \
                    WHERE s.id = $4 OR s.name = $4)) \
+               AND ($5 IS NULL OR data_sha256 IS NULL OR instr($5, data_sha256) = 0) \
              ORDER BY CASE status WHEN 'pending' THEN 1 ELSE 0 END, seq \
              LIMIT 1) \
          RETURNING key, spec_json, attempts, stop_at",

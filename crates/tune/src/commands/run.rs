@@ -345,7 +345,7 @@ async fn train_grid(
             common::lease(store),
         );
         let subscribers = events::subscribers(&progress, args.events);
-        let mut summary = runner::work(store.clone(), opts, subscribers)
+        let (mut summary, deferred) = runner::work(store.clone(), opts, subscribers)
             .await
             .map_err(|e| {
                 if e.is::<tune_data::DataError>() {
@@ -370,13 +370,18 @@ async fn train_grid(
                 counts.add(j.status, 1);
             }
         }
-        Ok(common::finish_line(
+        let status = common::finish_line(
             &summary,
             &counts,
             started.elapsed(),
             "tune report --by layers",
             &mut events::summary_out(args.events),
-        ))
+        );
+        // The error that ended the run after the work it could do: its exit code wins.
+        match deferred {
+            Some(e) => Err(e),
+            None => Ok(status),
+        }
     }
 }
 
@@ -696,7 +701,12 @@ fn known_states(
     }
     let read = async {
         let store = common::open_reader(db).await?;
-        let rows = store.jobs_of_sweep(&sweep.id()).await?;
+        let rows = match store.jobs_of_sweep(&sweep.id()).await {
+            // A grid not run into this database yet (or a halving grid on other data, whose
+            // sweep is another): every job is new.
+            Err(tune_store::StoreError::UnknownSweep { .. }) => Vec::new(),
+            rows => rows?,
+        };
         let mut earlier = tune_store::StatusCounts::default();
         let mut states = HashMap::new();
         for r in rows {
@@ -967,6 +977,16 @@ fn dry_run(
                 Some((JobStatus::Failed, _)) if !args.retry_failed => {
                     (0, "failed (skipped)".to_string())
                 }
+                // Set aside when the files changed, and the files hold its data again: a run
+                // takes it back as a failed job, which only `--retry-failed` trains.
+                Some((JobStatus::Superseded, _)) if !args.retry_failed => (
+                    0,
+                    "superseded, data back: failed (skipped; --retry-failed trains it)".to_string(),
+                ),
+                Some((JobStatus::Superseded, e)) => (
+                    epochs.saturating_sub(*e as usize),
+                    "superseded, data back: retried".to_string(),
+                ),
                 Some((JobStatus::Running, e)) => (
                     epochs.saturating_sub(*e as usize),
                     format!("running, {e}/{epochs} epochs"),

@@ -68,18 +68,23 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         );
         let started = Instant::now();
         let subscribers = events::subscribers(&progress, args.events);
-        let mut summary = runner::work(store.clone(), opts, subscribers).await?;
+        let (mut summary, deferred) = runner::work(store.clone(), opts, subscribers).await?;
         summary.failed += lock.given_up;
         progress.finish();
         let counts = store.counts(args.sweep.as_deref()).await?;
         store.close().await;
-        anyhow::Ok(common::finish_line(
+        let status = common::finish_line(
             &summary,
             &counts,
             started.elapsed(),
             "tune report",
             &mut events::summary_out(args.events),
-        ))
+        );
+        // The error that ended the run after the work it could do: its exit code wins.
+        match deferred {
+            Some(e) => Err(e),
+            None => anyhow::Ok(status),
+        }
     })
     .map(ExitStatus::code)
 }
