@@ -275,7 +275,12 @@ pub async fn sweep(Extract(d): Extract<State>, Path(id): Path<String>, Query(q):
              <a href=\"{self_url}/report.json?{fq}\">report.json</a></p>"
         );
     } else {
-        body.push_str("<p>No finished jobs yet: the ranking appears as jobs finish.</p>");
+        body.push_str(if data.jobs().is_empty() && !q.filters.is_empty() {
+            "<p>No job passes the filter: check its setting names and values against the \
+             table's columns, or clear it.</p>"
+        } else {
+            "<p>No finished jobs yet: the ranking appears as jobs finish.</p>"
+        });
     }
     unfinished_section(&mut body, data.jobs());
     Ok(ok_html(page(
@@ -314,10 +319,19 @@ fn ranking_section(
     if report.groups.len() > 1 {
         // Accuracies on different data sets (or versions of one, `NAME@HASH8`) do not rank
         // against each other: a ranking, a best and ties per data set, as `tune report` shows.
+        let versions = report
+            .groups
+            .iter()
+            .any(|g| g.values.iter().any(|v| v.to_string().contains('@')));
         let _ = write!(
             body,
-            "<p class=\"note\">The results are on {} data sets: ranked within each.</p>",
-            report.groups.len()
+            "<p class=\"note\">The results are on {} data sets{}: ranked within each.</p>",
+            report.groups.len(),
+            if versions {
+                " (versions of one name, NAME@HASH8, count apart)"
+            } else {
+                ""
+            }
         );
     }
     for group in &report.groups {
@@ -696,12 +710,12 @@ pub async fn job(Extract(d): Extract<State>, Path(key): Path<String>) -> Page {
     body.push_str("</dl></div><div><h2>Specification</h2><dl class=\"kv\">");
     for f in Field::REPORT {
         if f == Field::Seed || !matches!(f.value(&job.spec), tune_report::FieldValue::None) {
-            let _ = write!(
-                body,
-                "<dt>{}</dt><dd>{}</dd>",
-                esc(&f.name()),
-                esc(&f.value(&job.spec).display())
-            );
+            let value = if f == Field::Dataset {
+                data_name.clone()
+            } else {
+                f.value(&job.spec).display()
+            };
+            let _ = write!(body, "<dt>{}</dt><dd>{}</dd>", esc(&f.name()), esc(&value));
         }
     }
     let _ = write!(

@@ -102,7 +102,10 @@ fn every_page_keeps_the_versions_of_a_data_set_apart() {
     let body = &page.body;
     // One ranking per version, each with its own best.
     assert!(
-        body.contains("The results are on 2 data sets: ranked within each."),
+        body.contains(
+            "The results are on 2 data sets (versions of one name, NAME@HASH8, count apart): \
+             ranked within each."
+        ),
         "{body}"
     );
     for v in [old, new] {
@@ -136,6 +139,12 @@ fn every_page_keeps_the_versions_of_a_data_set_apart() {
         "{}",
         all.body
     );
+    let none = get(addr, &format!("{url}?where=dataset%3Ddigits%40abcdef12"));
+    assert!(
+        none.body.contains("No job passes the filter"),
+        "{}",
+        none.body
+    );
 
     // The downloads carry the versions.
     let csv = get(addr, &format!("{url}/report.csv"));
@@ -147,6 +156,12 @@ fn every_page_keeps_the_versions_of_a_data_set_apart() {
     let job = get(addr, &format!("/jobs/{}", old_keys[0]));
     assert_eq!(job.status, 200);
     assert!(job.body.contains(&format!(" on {old} ")), "{}", job.body);
+    assert!(
+        job.body
+            .contains(&format!("<dt>dataset</dt><dd>{old}</dd>")),
+        "{}",
+        job.body
+    );
 
     // The comparison has a column per version.
     let compare = get(addr, "/compare");
