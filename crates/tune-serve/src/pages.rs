@@ -196,7 +196,7 @@ fn sweep_row(body: &mut String, s: &SweepProgress) {
         pv = (progress * 1000.0).round() as u64,
         pct = pct(progress),
         done = s.epochs_done,
-        planned = s.epochs_planned,
+        planned = s.epochs_to_train(),
         ips = s.images_per_s.map_or("—".into(), |v| format!("{v:.0}")),
         eta = s.eta_seconds().map_or("—".into(), duration),
         started = esc(&s.started_at),
@@ -214,7 +214,7 @@ pub async fn sweep(Extract(d): Extract<State>, Path(id): Path<String>, Query(q):
     let mut body = format!(
         "<h1>Sweep {}</h1><p class=\"meta\">id <code>{}</code> · host {} · started {} UTC{} · \
          {} jobs: {}</p><p><progress max=\"1000\" value=\"{}\"></progress> {} of the epochs \
-         ({} / {}){}</p>",
+         ({} / {}){}{}</p>",
         esc(&s.name),
         esc(&s.id),
         esc(&s.host),
@@ -227,7 +227,11 @@ pub async fn sweep(Extract(d): Extract<State>, Path(id): Path<String>, Query(q):
         (s.progress() * 1000.0).round() as u64,
         pct(s.progress()),
         s.epochs_done,
-        s.epochs_planned,
+        s.epochs_to_train(),
+        match s.epochs_planned.saturating_sub(s.epochs_to_train()) {
+            0 => String::new(),
+            n => format!(" · {n} planned epochs not trained: pruned or failed jobs stopped early"),
+        },
         s.eta_seconds()
             .map_or(String::new(), |e| format!(" · ETA {}", duration(e))),
     );

@@ -97,6 +97,14 @@ fn every_route_answers_with_its_content_type_and_escapes_database_strings() {
     assert_escaped(&r.body);
     let ranked = table_rows(&r.body, "ranking");
     assert_eq!(ranked.len(), 6, "{}", r.body);
+    // Progress over the epochs that will be recorded: 6 done jobs x 3, one epoch each of the
+    // failed and the running job; 2 left of the running one, 3 of the pending one. The failed
+    // job's 2 unrun epochs are said apart, not counted as work left.
+    assert!(
+        r.body.contains("(20 / 25) · 2 planned epochs not trained"),
+        "{}",
+        r.body
+    );
     assert!(
         ranked[0].contains(&format!("/jobs/{}", s.fx.done[0])),
         "{}",

@@ -86,6 +86,12 @@ impl SweepProgress {
         1.0 - self.epochs_remaining as f64 / self.epochs_planned as f64
     }
 
+    /// Epochs recorded plus the epochs still to train: the planned epochs less those that will
+    /// never run (jobs pruned by halving or failed stop early).
+    pub fn epochs_to_train(&self) -> u64 {
+        self.epochs_done + self.epochs_remaining
+    }
+
     /// Estimated seconds until the sweep is done: the epochs left times the mean seconds of a
     /// recorded epoch, divided by the jobs running now (at least one). `None` when nothing is left
     /// or no epoch was recorded yet.

@@ -271,6 +271,23 @@ pub fn load_user(name: &str, user: &UserData) -> anyhow::Result<Arc<Dataset>> {
     Ok(data)
 }
 
+/// Keeps the error a run ends with after the work it could do: the first one's exit code, and
+/// every data set's message (one line each), so that none goes unnamed.
+fn defer(deferred: &Mutex<Option<anyhow::Error>>, code: u8, message: String) {
+    let mut d = deferred.lock().expect("deferred error lock");
+    let (code, message) = match d.take() {
+        Some(earlier) => match earlier.downcast::<crate::exit_codes::Classified>() {
+            Ok(c) => (c.code, format!("{}\n{message}", c.message)),
+            Err(other) => (code, format!("{other}\n{message}")),
+        },
+        None => (code, message),
+    };
+    *d = Some(anyhow::Error::new(crate::exit_codes::Classified {
+        code,
+        message,
+    }));
+}
+
 /// Whether `e` says a user's data set's files cannot be read at all (gone, a link to nothing,
 /// no permission), as opposed to read but not decoded: the first may be this machine's view
 /// only, the second is the files' content.
@@ -678,6 +695,18 @@ impl Slot {
             };
             last_look = false;
             poll = POLL_MIN;
+            // Another slot found this job's data unreadable after this claim was asked for:
+            // give it back untouched (not a second interruption of it).
+            let skipped = claim.spec.train.data.as_ref().is_some_and(|d| {
+                self.unreadable
+                    .lock()
+                    .expect("unreadable data lock")
+                    .contains(&d.sha256)
+            });
+            if skipped {
+                ignore_lost(self.store.interrupt(&claim).await)?;
+                continue;
+            }
             let result = self.run_job(claim).await;
             self.finished.notify_waiters();
             result?;
@@ -896,13 +925,15 @@ impl Slot {
                     spec.train.dataset,
                     &user.sha256[..8.min(user.sha256.len())]
                 );
-                let released =
-                    tokio::time::timeout(GIVE_BACK_TIMEOUT, self.store.interrupt(&claim));
-                let recorded = matches!(released.await, Ok(Ok(())));
+                // Skipped first, then given back: a slot that claims it in between sees the
+                // skip and gives it back untouched (see `Slot::run`).
                 self.unreadable
                     .lock()
                     .expect("unreadable data lock")
                     .push(user.sha256.clone());
+                let released =
+                    tokio::time::timeout(GIVE_BACK_TIMEOUT, self.store.interrupt(&claim));
+                let recorded = matches!(released.await, Ok(Ok(())));
                 self.send(Event::JobInterrupted {
                     key: claim.key.clone(),
                     sweep: self.sweep(),
@@ -911,13 +942,11 @@ impl Slot {
                     error: Some(msg.clone()),
                     recorded,
                 });
-                let mut deferred = self.deferred.lock().expect("deferred error lock");
-                if deferred.is_none() {
-                    *deferred = Some(anyhow::Error::new(crate::exit_codes::Classified {
-                        code: crate::exit_codes::TuneExitCode::UNAVAILABLE,
-                        message: msg,
-                    }));
-                }
+                defer(
+                    &self.deferred,
+                    crate::exit_codes::TuneExitCode::UNAVAILABLE,
+                    msg,
+                );
                 return Ok(());
             }
             Err(e) if spec.train.data.is_some() => {
@@ -948,12 +977,7 @@ impl Slot {
                     jobs: failed.len(),
                     error: msg.clone(),
                 });
-                let mut deferred = self.deferred.lock().expect("deferred error lock");
-                if deferred.is_none() {
-                    *deferred = Some(anyhow::Error::new(crate::exit_codes::Classified::new(
-                        &e, msg,
-                    )));
-                }
+                defer(&self.deferred, crate::exit_codes::classify(&e), msg);
                 return Ok(());
             }
             Err(e) => {
