@@ -2344,6 +2344,17 @@ fn worker(dir: &Path) -> std::process::Output {
         .unwrap()
 }
 
+/// Asserts that alpha's and beta's three jobs are all done.
+fn assert_both_done(dir: &Path) {
+    assert_eq!(
+        states_of(dir),
+        [
+            ("alpha".into(), "done".into(), 3),
+            ("beta".into(), "done".into(), 3)
+        ]
+    );
+}
+
 /// Jobs per data set and state.
 fn states_of(dir: &Path) -> Vec<(String, String, i64)> {
     Db::open(&dir.join("results.db")).rows(
@@ -2407,13 +2418,7 @@ fn a_worker_that_cannot_decode_one_data_set_fails_its_jobs_at_once_and_trains_th
             .args(["--db", "results.db", "--retry-failed"]),
         true,
     );
-    assert_eq!(
-        states_of(dir),
-        [
-            ("alpha".into(), "done".into(), 3),
-            ("beta".into(), "done".into(), 3)
-        ]
-    );
+    assert_both_done(dir);
 }
 
 /// A worker that cannot read a user's data set's file at all (gone, moved, not mounted on its
@@ -2459,13 +2464,7 @@ fn a_worker_that_cannot_read_one_data_set_leaves_its_jobs_queued_and_trains_the_
         tune(dir).arg("run").arg(&grid).args(["--db", "results.db"]),
         true,
     );
-    assert_eq!(
-        states_of(dir),
-        [
-            ("alpha".into(), "done".into(), 3),
-            ("beta".into(), "done".into(), 3)
-        ]
-    );
+    assert_both_done(dir);
 }
 
 #[test]
