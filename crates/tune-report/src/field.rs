@@ -250,9 +250,10 @@ pub(crate) fn field_varies<'a>(
 /// A job's label: its architecture (`cnn 64-64/128 k3`) followed by `field=value` for each of
 /// `fields`, e.g. `cnn 16/16 k3 dropout=0.25 train_images=2000`.
 pub fn job_label(spec: &JobSpec, fields: &[Field]) -> String {
+    use std::fmt::Write;
     let mut label = spec.model.label();
     for f in fields {
-        label.push_str(&format!(" {}={}", f.name(), f.value(spec)));
+        let _ = write!(label, " {}={}", f.name(), f.value(spec));
     }
     label
 }

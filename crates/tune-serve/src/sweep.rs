@@ -224,23 +224,22 @@ pub struct Cache {
     pub(crate) compare: tokio::sync::Mutex<Option<(String, Arc<String>)>>,
 }
 
-async fn find_sweep(store: &Store, id: &str) -> Result<SweepProgress, PageError> {
-    let mut found = store.sweep_progress(Some(id)).await?;
-    if found.is_empty() {
-        // A grid name that names exactly one sweep is as good as its id (only that sweep's
-        // progress is read).
-        let named = store.sweeps_named(id).await?;
-        match named.as_slice() {
-            [one] => found = store.sweep_progress(Some(one)).await?,
-            [] => {}
-            many => {
-                return Err(PageError::NotFound(format!(
-                    "{} sweeps are named `{id}`: open one by its id from the sweeps page",
-                    many.len()
-                )));
-            }
-        }
+/// The id of the sweep `id` names: its id, or a grid name that names exactly one sweep (404
+/// otherwise, saying why). One or two small queries.
+async fn resolve_sweep(store: &Store, id: &str) -> Result<String, PageError> {
+    let mut found = store.sweeps_called(id).await?;
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => Err(PageError::NotFound(format!("no sweep has the id `{id}`"))),
+        many => Err(PageError::NotFound(format!(
+            "{many} sweeps are named `{id}`: open one by its id from the sweeps page"
+        ))),
     }
+}
+
+/// The progress of sweep `id` (an id), 404 when there is no such sweep (any more).
+async fn sweep_progress(store: &Store, id: &str) -> Result<SweepProgress, PageError> {
+    let mut found = store.sweep_progress(Some(id)).await?;
     match found.len() {
         1 => Ok(found.remove(0)),
         _ => Err(PageError::NotFound(format!("no sweep has the id `{id}`"))),
@@ -256,12 +255,14 @@ fn result_rows<'a>(jobs: impl Iterator<Item = &'a DashJob>, sweep: &str) -> Vec<
 /// the validation split's per-image predictions (McNemar's test compares them; their number
 /// gives the validation interval) and the test split's number of images (its interval), which
 /// [`Store::sweep_rank_predictions`] reads (not the test split's predictions: the page ranks on
-/// validation accuracy): `read` when they were read ahead, else read here. The per-depth
-/// summary is the ranking's rows regrouped ([`Report::regroup`]), not a second build.
+/// validation accuracy): `read` when they were read ahead, else read here. They are lent to
+/// `rows` for the ranking and taken back after it (`rows` come back as they were), and dropped
+/// off the request's path. The per-depth summary is the ranking's rows regrouped
+/// ([`Report::regroup`]), not a second build.
 async fn rank(
     store: &Store,
     sweep_id: &str,
-    rows: &[ResultRow],
+    rows: &mut [ResultRow],
     ties: bool,
     read: Option<HashMap<String, RankPredictions>>,
 ) -> Result<Ranked, PageError> {
@@ -271,15 +272,22 @@ async fn rank(
             Some(p) => p,
             None => store.sweep_rank_predictions(sweep_id).await?,
         };
-        let mut with: Vec<ResultRow> = rows.to_vec();
-        for r in &mut with {
+        for r in rows.iter_mut() {
             if let Some(p) = p.remove(&r.key) {
                 r.val_predictions = p.val;
                 r.test_images = p.test_images;
             }
         }
-        drop(p);
-        ranking(&with)?
+        let report = ranking(rows);
+        let lent: Vec<_> = rows
+            .iter_mut()
+            .map(|r| {
+                r.test_images = None;
+                r.val_predictions.take()
+            })
+            .collect();
+        drop_later((p, lent));
+        report?
     } else {
         ranking(rows)?
     };
@@ -289,6 +297,12 @@ async fn rank(
         depth,
         with_ties,
     })
+}
+
+/// Drops `value` (large: a sweep's predictions, a replaced snapshot) on a blocking thread, so
+/// that freeing it does not delay the page being served.
+fn drop_later<T: Send + 'static>(value: T) {
+    tokio::task::spawn_blocking(move || drop(value));
 }
 
 /// The per-depth summary of `rows` (at least one), ranked in `ranking`: `tune report --by
@@ -343,27 +357,32 @@ impl Cache {
         if let Some((_, s)) = kept.iter().find(|(asked, s)| asked == id && s.mark == mark) {
             return Ok(s.clone());
         }
-        let progress = find_sweep(store, id).await?;
-        // A sweep read for the first time, or whose finished jobs changed, is ranked with tie
-        // tests: read the predictions they need while its jobs are read (two connections).
-        let finished = progress.count("done") as usize;
+        let sweep_id = resolve_sweep(store, id).await?;
+        // Its progress, and its jobs, are read at once (two connections). A sweep read for the
+        // first time, or whose finished jobs changed, is ranked with tie tests: the predictions
+        // they need are read as soon as the progress says so, while its jobs are still read.
         let kept_finished = kept
             .iter()
-            .find(|(_, s)| s.progress.id == progress.id)
+            .find(|(_, s)| s.progress.id == sweep_id)
             .map(|(_, s)| s.rows.len());
-        let ahead = (2..=TIE_LIMIT).contains(&finished) && kept_finished != Some(finished);
-        let (jobs, read) = tokio::join!(store.sweep_jobs(&progress.id), async {
-            if ahead {
-                store.sweep_rank_predictions(&progress.id).await.map(Some)
+        let head = async {
+            let progress = sweep_progress(store, &sweep_id).await?;
+            let finished = progress.count("done") as usize;
+            let ahead = (2..=TIE_LIMIT).contains(&finished) && kept_finished != Some(finished);
+            let read = if ahead {
+                Some(store.sweep_rank_predictions(&sweep_id).await?)
             } else {
-                Ok(None)
-            }
-        });
-        let (mut jobs, read) = (jobs?, read?);
+                None
+            };
+            Ok::<_, PageError>((progress, read))
+        };
+        let (head, jobs) = tokio::join!(head, store.sweep_jobs(&sweep_id));
+        let ((progress, read), jobs) = (head?, jobs);
+        let mut jobs = jobs?;
         // Versions of a user's data set (other content, same name) never rank together: every
         // table, filter and picture keeps them apart as `NAME@HASH8`, as `tune report` does.
         tune_spec::name_data_versions(jobs.iter_mut().map(|j| &mut j.spec));
-        let rows = result_rows(jobs.iter(), &progress.id);
+        let mut rows = result_rows(jobs.iter(), &progress.id);
         // Training that records epochs changes the mark but not the finished jobs: keep their
         // ranking (and its tie tests) until one more finishes.
         let earlier = kept
@@ -373,9 +392,12 @@ impl Cache {
         let ranked = match earlier {
             Some(r) => Some(r),
             None if rows.is_empty() => None,
-            None => Some(Arc::new(
-                rank(store, &progress.id, &rows, rows.len() <= TIE_LIMIT, read).await?,
-            )),
+            None => {
+                let ties = rows.len() <= TIE_LIMIT;
+                Some(Arc::new(
+                    rank(store, &progress.id, &mut rows, ties, read).await?,
+                ))
+            }
         };
         let snapshot = Arc::new(Snapshot {
             mark: mark.to_string(),
@@ -384,9 +406,20 @@ impl Cache {
             rows,
             ranked,
         });
-        kept.retain(|(asked, _)| asked != id);
+        let mut replaced: Vec<(String, Arc<Snapshot>)> = Vec::new();
+        let mut i = 0;
+        while i < kept.len() {
+            if kept[i].0 == id {
+                replaced.push(kept.remove(i));
+            } else {
+                i += 1;
+            }
+        }
         kept.insert(0, (id.to_string(), snapshot.clone()));
-        kept.truncate(KEPT);
+        if kept.len() > KEPT {
+            replaced.extend(kept.drain(KEPT..));
+        }
+        drop_later(replaced);
         Ok(snapshot)
     }
 }
@@ -415,13 +448,13 @@ pub async fn load(
         .filter(|j| Filter::all(&q.filters, &j.spec))
         .cloned()
         .collect();
-    let rows = result_rows(jobs.iter(), &snapshot.progress.id);
+    let mut rows = result_rows(jobs.iter(), &snapshot.progress.id);
     let ranked = if rows.is_empty() {
         None
     } else {
         let ties = rows.len() <= FILTERED_TIE_LIMIT;
         Some(Arc::new(
-            rank(store, &snapshot.progress.id, &rows, ties, None).await?,
+            rank(store, &snapshot.progress.id, &mut rows, ties, None).await?,
         ))
     };
     Ok(SweepData {

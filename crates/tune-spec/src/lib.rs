@@ -492,7 +492,7 @@ pub fn number(x: f64) -> String {
 }
 
 /// Which data the model is validated on after each epoch (and ranked by in reports).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase", tag = "on", content = "images")]
 pub enum Validation {
     /// The 10k test split, as the study did (selection and report then use the same images).

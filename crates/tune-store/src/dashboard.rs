@@ -12,7 +12,7 @@ use crate::error::{Result, StoreError};
 use crate::sql::dashboard::{
     self as q, DashJobRecord, JobProgressRecord, MarkRecord, SweepStatusRecord,
 };
-use crate::sql::{self, PredictionRecord, StatusRecord, SweepRecord};
+use crate::sql::{self, StatusRecord, SweepRecord};
 use crate::{Store, columns, on_backend};
 
 /// Statuses of jobs that will still train: their unrecorded epochs are the work left.
@@ -382,6 +382,19 @@ impl Store {
         })
     }
 
+    /// The ids of the sweeps `text` names: the sweep whose id it is, else the sweeps whose grid
+    /// name it is, oldest first (none, one or several). One or two small queries, however many
+    /// jobs they hold.
+    pub async fn sweeps_called(&self, text: &str) -> Result<Vec<String>> {
+        on_backend!(self, "finding a sweep", |pool, _d| {
+            let by_id: Vec<String> = q::sweep_by_id(text).query_scalar().fetch_all(pool).await?;
+            if !by_id.is_empty() {
+                return Ok(by_id);
+            }
+            Ok(q::sweeps_named(text).query_scalar().fetch_all(pool).await?)
+        })
+    }
+
     /// The ids of the sweeps named `name` (a grid's name), oldest first: one small query, however
     /// many jobs they hold.
     pub async fn sweeps_named(&self, name: &str) -> Result<Vec<String>> {
@@ -392,39 +405,47 @@ impl Store {
 
     /// What the ranking of sweep `sweep_id` needs of its jobs' per-image predictions, by job
     /// key: the validation split's predictions (for the tie tests) and the test split's number of
-    /// images (for its interval), counted without reading them. Two queries; half the bytes of
-    /// reading both splits.
+    /// images (for its interval), counted without reading them. One pass over the sweep's jobs
+    /// (and one row for the reference labels): the labels of a job are copied out of the database
+    /// only where they differ from the reference's, which jobs on one data set never do.
     pub async fn sweep_rank_predictions(
         &self,
         sweep_id: &str,
     ) -> Result<HashMap<String, RankPredictions>> {
-        let (rows, counts): (Vec<PredictionRecord>, Vec<q::ImagesRecord>) =
+        let (reference, rows): (Vec<u8>, Vec<q::RankPredictionRecord>) =
             on_backend!(self, "reading a sweep's predictions", |pool, _d| {
-                let rows = q::sweep_val_predictions(sweep_id).fetch_all(pool).await?;
-                let counts = q::sweep_test_images(sweep_id).fetch_all(pool).await?;
-                Ok((rows, counts))
+                let reference: Option<Vec<u8>> = q::sweep_reference_labels(sweep_id)
+                    .query_scalar()
+                    .fetch_optional(pool)
+                    .await?;
+                let reference = reference.unwrap_or_default();
+                let rows = q::sweep_rank_predictions(sweep_id, &reference)
+                    .fetch_all(pool)
+                    .await?;
+                Ok((reference, rows))
             })?;
         let mut out: HashMap<String, RankPredictions> = HashMap::with_capacity(rows.len());
         for r in rows {
-            if r.predicted.len() != r.labels.len() {
-                return Err(StoreError::Corrupt {
-                    key: r.job_key,
-                    what: "predictions",
-                    why: format!(
-                        "{} predicted classes but {} labels on split {}",
-                        r.predicted.len(),
-                        r.labels.len(),
-                        r.split
-                    ),
-                });
-            }
-            out.entry(r.job_key).or_default().val = Some(tune_spec::Predictions {
-                predicted: r.predicted,
-                labels: r.labels,
-            });
-        }
-        for c in counts {
-            out.entry(c.job_key).or_default().test_images = Some(c.images.max(0) as usize);
+            let val = match r.predicted {
+                None => None,
+                Some(predicted) => {
+                    let labels = r.labels.unwrap_or_else(|| reference.clone());
+                    if predicted.len() != labels.len() {
+                        return Err(StoreError::Corrupt {
+                            key: r.job_key,
+                            what: "predictions",
+                            why: format!(
+                                "{} predicted classes but {} labels on split val",
+                                predicted.len(),
+                                labels.len(),
+                            ),
+                        });
+                    }
+                    Some(tune_spec::Predictions { predicted, labels })
+                }
+            };
+            let test_images = r.test_images.map(|n| n.max(0) as usize);
+            out.insert(r.job_key, RankPredictions { val, test_images });
         }
         Ok(out)
     }

@@ -82,3 +82,53 @@ async fn predictions_are_stored_merged_and_val_accuracy_is_reported() {
         }
     }
 }
+
+/// What a sweep's ranking reads of its jobs' predictions (`Store::sweep_rank_predictions`) is
+/// what each job's own predictions say (`Store::predictions`), whether a job's validation labels
+/// are the same as the others' (compared in the database, not copied out) or not, and for a job
+/// with test predictions only; an unfinished job has no entry.
+#[tokio::test]
+async fn a_sweeps_rank_predictions_are_each_jobs_own_whatever_its_labels() {
+    for b in backends() {
+        let db = TestDb::new(&b).await;
+        let specs = jobs(5);
+        db.store.enqueue(&sweep("s", "g"), &specs).await.unwrap();
+        let sweep_id = db.store.sweeps_named("s").await.unwrap().remove(0);
+        let val =
+            |predicted: Vec<u8>, labels: Vec<u8>| tune_spec::Predictions { predicted, labels };
+        // Two jobs with the usual labels, one with other labels (another order of the same
+        // images), one without validation predictions; the fifth stays unfinished.
+        let same = vec![1, 2, 3, 5];
+        let vals = [
+            val(vec![1, 2, 3, 4], same.clone()),
+            val(vec![2, 2, 3, 5], same.clone()),
+            val(vec![5, 3, 2, 1], vec![5, 3, 2, 9]),
+            tune_spec::Predictions::default(),
+        ];
+        let mut keys = Vec::new();
+        for v in vals {
+            let c = db.store.claim("w", LONG, None).await.unwrap().unwrap();
+            let mut o = outcome(&c.spec, 0.8);
+            o.val_predictions = v;
+            db.store.complete(&c, &o).await.unwrap();
+            keys.push(c.key);
+        }
+        let got = db.store.sweep_rank_predictions(&sweep_id).await.unwrap();
+        assert_eq!(got.len(), 4, "{}: {got:?}", db.label);
+        for key in &keys {
+            let own = db.store.predictions(key).await.unwrap();
+            let r = &got[key];
+            assert_eq!(r.val, own.val, "{} {key}", db.label);
+            assert_eq!(
+                r.test_images,
+                own.test.as_ref().map(|t| t.len()),
+                "{}",
+                db.label
+            );
+        }
+        assert_eq!(got[&keys[2]].val.as_ref().unwrap().labels, vec![5, 3, 2, 9]);
+        assert_eq!(got[&keys[3]].val, None, "{}", db.label);
+        assert_eq!(got[&keys[3]].test_images, Some(10), "{}", db.label);
+        db.finish().await;
+    }
+}

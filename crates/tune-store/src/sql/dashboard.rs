@@ -92,40 +92,57 @@ pub(crate) fn sweeps_of_job(key: &str) -> Stmt<'_> {
     Stmt::new("SELECT sweep_id FROM sweep_jobs WHERE job_key = $1 ORDER BY sweep_id").text(key)
 }
 
+/// The id of sweep `id`, if there is one (its primary key).
+pub(crate) fn sweep_by_id(id: &str) -> Stmt<'_> {
+    Stmt::new("SELECT id FROM sweeps WHERE id = $1").text(id)
+}
+
 /// The ids of the sweeps named `name`, oldest first.
 pub(crate) fn sweeps_named(name: &str) -> Stmt<'_> {
     Stmt::new("SELECT id FROM sweeps WHERE name = $1 ORDER BY started_at, id").text(name)
 }
 
-/// The validation-split predictions of every job of sweep `sweep_id`, as `PredictionRecord`s
-/// (the tie tests of a sweep's ranking compare them; its test split is only counted, by
-/// [`sweep_test_images`]).
-pub(crate) fn sweep_val_predictions(sweep_id: &str) -> Stmt<'_> {
+/// The validation-split labels of one job of sweep `sweep_id` that has validation predictions
+/// (any one): the reference [`sweep_rank_predictions`] compares every job's labels with.
+pub(crate) fn sweep_reference_labels(sweep_id: &str) -> Stmt<'_> {
     Stmt::new(
-        "SELECT p.job_key, p.split, p.predicted, p.labels \
-         FROM predictions p JOIN sweep_jobs sj ON sj.job_key = p.job_key \
-         WHERE sj.sweep_id = $1 AND p.split = 'val'",
+        "SELECT p.labels FROM sweep_jobs sj \
+         JOIN predictions p ON p.job_key = sj.job_key AND p.split = 'val' \
+         WHERE sj.sweep_id = $1 LIMIT 1",
     )
     .text(sweep_id)
 }
 
-/// The test-split images of every job of sweep `sweep_id` with recorded predictions, as
-/// [`ImagesRecord`]s: their length, without reading them (SQLite reads a blob's length from the
-/// row's header).
-pub(crate) fn sweep_test_images(sweep_id: &str) -> Stmt<'_> {
+/// What a sweep's ranking needs of the per-image predictions of each job of sweep `sweep_id`
+/// that has some, as [`RankPredictionRecord`]s, in one pass over the sweep's jobs: the
+/// validation split's predicted classes (the tie tests compare them), its labels only where
+/// they differ from `reference` (NULL where they are those bytes: the labels are the same for
+/// every job on a data set, so they are compared in the database, not copied out per job), and
+/// the test split's number of images (its length, without reading it).
+pub(crate) fn sweep_rank_predictions<'a>(sweep_id: &'a str, reference: &'a [u8]) -> Stmt<'a> {
     Stmt::new(
-        "SELECT p.job_key, CAST(LENGTH(p.predicted) AS BIGINT) AS images \
-         FROM predictions p JOIN sweep_jobs sj ON sj.job_key = p.job_key \
-         WHERE sj.sweep_id = $1 AND p.split = 'test'",
+        "SELECT sj.job_key, v.predicted, \
+             CASE WHEN v.labels = $2 THEN NULL ELSE v.labels END AS labels, \
+             CAST(LENGTH(t.predicted) AS BIGINT) AS test_images \
+         FROM sweep_jobs sj \
+         LEFT JOIN predictions v ON v.job_key = sj.job_key AND v.split = 'val' \
+         LEFT JOIN predictions t ON t.job_key = sj.job_key AND t.split = 'test' \
+         WHERE sj.sweep_id = $1 AND (v.job_key IS NOT NULL OR t.job_key IS NOT NULL)",
     )
     .text(sweep_id)
+    .bytes(reference)
 }
 
-/// What [`sweep_test_images`] returns.
+/// What [`sweep_rank_predictions`] returns.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub(crate) struct ImagesRecord {
+pub(crate) struct RankPredictionRecord {
     pub job_key: String,
-    pub images: i64,
+    /// Validation predicted classes; NULL without validation predictions.
+    pub predicted: Option<Vec<u8>>,
+    /// Validation labels; NULL when they are the reference's (or there are none).
+    pub labels: Option<Vec<u8>>,
+    /// Images of the test split; NULL without test predictions.
+    pub test_images: Option<i64>,
 }
 
 /// What changes whenever training makes progress: recorded epochs, claims and sweeps, as a
