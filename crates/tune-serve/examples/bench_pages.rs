@@ -6,10 +6,15 @@
 //! (default: a temporary file; an existing DB is reused, migrated to this tune's schema first),
 //! serves it on a loopback port and prints the time of the first load of the big sweep's page
 //! (which reads and ranks it), wall-clock and the CPU time the process spent on it, then the time
-//! and size of the first and the median of five later loads of each page.
+//! and size of the first and the median of five later loads of each page. It allocates with
+//! mimalloc, as the `tune` binary does (`crates/tune/src/main.rs`), so that it measures what
+//! `tune serve` does.
 
 #[path = "../tests/util/mod.rs"]
 mod util;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
