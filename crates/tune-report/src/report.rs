@@ -344,17 +344,22 @@ impl Report {
         let relabel = shown.len() != all.len();
         let mut built: Vec<ReportRow> =
             Vec::with_capacity(self.groups.iter().map(|g| g.rows.len()).sum());
-        built.extend(self.groups.iter().flat_map(|g| g.rows.iter()).map(|r| ReportRow {
-                rank: 0,
-                label: if relabel {
-                    config_label(&r.spec, &shown)
-                } else {
-                    r.label.clone()
-                },
-            tied: None,
-            tie: None,
-            ..r.clone()
-        }));
+        built.extend(
+            self.groups
+                .iter()
+                .flat_map(|g| g.rows.iter())
+                .map(|r| ReportRow {
+                    rank: 0,
+                    label: if relabel {
+                        config_label(&r.spec, &shown)
+                    } else {
+                        r.label.clone()
+                    },
+                    tied: None,
+                    tie: None,
+                    ..r.clone()
+                }),
+        );
         let options = ReportOptions {
             by: by.to_vec(),
             top: None,
@@ -940,7 +945,7 @@ enum SortValue {
     Value(FieldValue),
 }
 
-fn sort_rows(rows: &mut Vec<ReportRow>, key: SortKey) {
+fn sort_rows(rows: &mut [ReportRow], key: SortKey) {
     // Compute each row's sort value once (a field value may allocate), then sort indices.
     let values: Vec<SortValue> = rows
         .iter()

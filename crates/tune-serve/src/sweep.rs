@@ -248,7 +248,10 @@ async fn sweep_progress(store: &Store, id: &str) -> Result<SweepProgress, PageEr
 
 /// The finished ones of `jobs` as report rows, in their order (room for all of them made at
 /// once: a 10,000-job sweep's rows are megabytes, and growing them copies them).
-fn result_rows<'a>(jobs: impl ExactSizeIterator<Item = &'a DashJob>, sweep: &str) -> Vec<ResultRow> {
+fn result_rows<'a>(
+    jobs: impl ExactSizeIterator<Item = &'a DashJob>,
+    sweep: &str,
+) -> Vec<ResultRow> {
     let mut rows = Vec::with_capacity(jobs.len());
     rows.extend(jobs.filter_map(|j| j.report_row(sweep)));
     rows
