@@ -338,6 +338,22 @@ fn ranking_section(
             }
         );
     }
+    if let [group] = report.groups.as_slice()
+        && let Some(version) = group
+            .rows
+            .first()
+            .map(|r| r.spec.train.dataset.as_str())
+            .filter(|d| d.contains('@'))
+    {
+        // One version of a data set whose files changed during the sweep (a filtered view, or
+        // the other versions have no finished job): say which.
+        let _ = write!(
+            body,
+            "<p class=\"note\">The results are on data set {}: one version (NAME@HASH8) of a \
+             data set whose files changed during the sweep.</p>",
+            esc(version)
+        );
+    }
     for group in &report.groups {
         ranking_group(body, report, group, q, self_url);
     }

@@ -133,6 +133,13 @@ fn every_page_keeps_the_versions_of_a_data_set_apart() {
         one.body
     );
     assert_eq!(one.body.matches("<table class=\"ranking\">").count(), 1);
+    // ... and says which version the one table ranks.
+    assert!(
+        one.body
+            .contains(&format!("The results are on data set {old}: one version")),
+        "{}",
+        one.body
+    );
     let all = get(addr, &format!("{url}?where=dataset%3Ddigits"));
     assert!(
         all.body.contains("8 of 8 jobs pass the filter"),
