@@ -12,7 +12,7 @@ use tune_store::{DashJob, ResultFilter, StoreError, SweepProgress};
 
 use crate::State;
 use crate::html::{self, duration, enc, esc, page, plain_head};
-use crate::sweep::{self, FILTERED_TIE_LIMIT, SweepQuery, TIE_LIMIT};
+use crate::sweep::{self, SweepQuery, TIE_LIMIT};
 
 /// Rows of unfinished jobs listed on a sweep's page.
 const UNFINISHED_SHOWN: usize = 200;
@@ -357,11 +357,7 @@ fn ranking_section(
     for group in &report.groups {
         ranking_group(body, report, group, q, self_url);
     }
-    let limit = if q.filters.is_empty() {
-        TIE_LIMIT
-    } else {
-        FILTERED_TIE_LIMIT
-    };
+    let limit = TIE_LIMIT;
     if !ranked.with_ties && data.rows().len() > limit {
         let _ = write!(
             body,

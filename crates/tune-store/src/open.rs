@@ -162,14 +162,21 @@ const SLOW_STATEMENT_LEVEL: log::LevelFilter = log::LevelFilter::Debug;
 const SLOW_STATEMENT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Switches the SQLite file at `file` from WAL to the rollback journal, if no other connection
-/// has it open (see [`Store::close`]); failures are logged and otherwise ignored.
+/// has it open (see [`Store::close`]); when one has (a dashboard reading it), checkpoints the
+/// log into the file instead, so that the file alone still holds everything. Failures are logged
+/// and otherwise ignored.
 async fn leave_wal(file: &std::path::Path) {
     let connect = SqliteConnectOptions::new()
         .filename(file)
         .create_if_missing(false)
-        .busy_timeout(std::time::Duration::from_millis(200));
+        .busy_timeout(std::time::Duration::from_millis(2000));
     match connect.connect().await {
         Ok(mut c) => {
+            let frames: std::result::Result<(i64, i64, i64), _> =
+                sqlx::query_as(sql::sqlite::CHECKPOINT)
+                    .fetch_one(&mut c)
+                    .await;
+            tracing::debug!(file = %file.display(), ?frames, "checkpoint on close");
             let mode: std::result::Result<String, _> = sqlx::query_scalar(sql::sqlite::LEAVE_WAL)
                 .fetch_one(&mut c)
                 .await;
@@ -558,7 +565,8 @@ impl Store {
     /// DELETE`) when it is the file's last user: the database is one self-contained file again
     /// (to copy or mail), and readers (`tune report`, `sqlite3`) do not create `-wal` and `-shm`
     /// files beside it. The next writer turns WAL back on. If another process still has the file
-    /// open, the mode stays WAL (nothing is lost either way).
+    /// open (`tune serve`), the mode stays WAL, but the log is checkpointed into the file first
+    /// (`PRAGMA wal_checkpoint(TRUNCATE)`): the file alone still holds every result.
     pub async fn close(&self) {
         match &self.backend {
             Backend::Sqlite(p) => {

@@ -308,3 +308,56 @@ fn serve_on_postgres_shows_the_pages_of_its_sqlite_merge_and_cannot_write() {
     assert_eq!(db.number("SELECT COUNT(*) FROM sweeps"), 1);
     assert_eq!(db.number("SELECT COUNT(*) FROM jobs"), 2);
 }
+
+/// A run that ends while `tune serve` reads its database in WAL mode (here: left so by a run
+/// killed with SIGKILL) cannot leave WAL mode (the dashboard is still a user of the file), but
+/// checkpoints its log into the file: a copy of the database file alone holds every result.
+#[test]
+fn a_run_that_ends_while_the_dashboard_reads_leaves_every_result_in_the_database_file() {
+    let s = Setup::new(&small_grid(1, 1));
+    let dir = s.dir();
+    // A long run killed once its database is in WAL mode.
+    let long = crate::util::write_grid(
+        dir,
+        "long.toml",
+        &small_grid(1, 500).replace("\"small\"", "\"long\""),
+    );
+    let mut killed = tune(dir)
+        .arg("run")
+        .arg(&long)
+        .args(["--db", "results.db", "--data-dir"])
+        .arg(&s.data)
+        .args(["--jobs", "1", "--threads-per-job", "1", "--quiet"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let wal = dir.join("results.db-wal");
+    for _ in 0..600 {
+        if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Killed at once: its log stays small, so that no automatic checkpoint (at 1,000 pages)
+    // copies it into the file during the next run.
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    assert!(wal.exists(), "the killed run left the database in WAL mode");
+    let (mut child, addr, _) = start(dir, &["--db", "results.db", "--bind", "127.0.0.1:0"]);
+    assert_eq!(get(&addr, "/").0, 200);
+    // A grid of two jobs into the same database while the dashboard has it open.
+    run(&mut s.run_quiet(&[]), true);
+    assert_eq!(get(&addr, "/").0, 200, "the dashboard still reads the file");
+    std::fs::copy(dir.join("results.db"), dir.join("copy.db")).unwrap();
+    let copy = crate::util::db::Db::open(&dir.join("copy.db"));
+    assert_eq!(
+        copy.int(
+            "SELECT COUNT(*) FROM results WHERE job_key IN (SELECT job_key FROM sweep_jobs \
+                  WHERE sweep_id IN (SELECT id FROM sweeps WHERE name = 'small'))"
+        ),
+        1,
+        "the database file alone holds the finished run's result"
+    );
+    stop(&mut child);
+}

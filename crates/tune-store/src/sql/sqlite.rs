@@ -167,3 +167,9 @@ pub(crate) const SQL: Sql = Sql {
 /// Leaves write-ahead logging for the rollback journal when no other connection has the file
 /// open (SQLite keeps WAL otherwise); returns the journal mode now in force.
 pub(crate) const LEAVE_WAL: &str = "PRAGMA journal_mode = DELETE";
+
+/// Copies every committed page of the write-ahead log into the database file and empties the log
+/// (`busy`, `log` and `checkpointed` frame counts come back): done by a writer on close even when
+/// another process (a reader: `tune serve`) keeps the file in WAL mode, so that the database file
+/// alone holds every result.
+pub(crate) const CHECKPOINT: &str = "PRAGMA wal_checkpoint(TRUNCATE)";
