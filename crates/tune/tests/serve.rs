@@ -333,14 +333,14 @@ fn a_run_that_ends_while_the_dashboard_reads_leaves_every_result_in_the_database
         .spawn()
         .unwrap();
     let wal = dir.join("results.db-wal");
-    for _ in 0..600 {
-        if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    // Killed at once: its log stays small, so that no automatic checkpoint (at 1,000 pages)
-    // copies it into the file during the next run.
+    // Killed as soon as its job trains: its log stays small, so that no automatic checkpoint
+    // (at 1,000 pages) copies it into the file during the next run.
+    crate::util::db::wait_for(
+        &dir.join("results.db"),
+        &mut killed,
+        Duration::from_secs(120),
+        |db| db.try_int("SELECT COUNT(*) FROM jobs WHERE status = 'running'") == Some(1),
+    );
     killed.kill().unwrap();
     killed.wait().unwrap();
     assert!(wal.exists(), "the killed run left the database in WAL mode");
