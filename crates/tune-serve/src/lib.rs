@@ -49,6 +49,7 @@ pub struct Dashboard {
     classes: ClassNames,
     cache: sweep::Cache,
     weights: Option<PathBuf>,
+    any_host: bool,
 }
 
 impl Dashboard {
@@ -60,7 +61,18 @@ impl Dashboard {
             classes,
             cache: sweep::Cache::default(),
             weights: None,
+            any_host: false,
         }
+    }
+
+    /// Answers requests whatever their `Host` header names. By default a request that names a
+    /// host other than the loopback's (`127.0.0.1`, `[::1]`, `localhost`, any port) is refused
+    /// with 421: a page of another site that a DNS-rebinding attack points at the loopback
+    /// cannot read the dashboard. A dashboard bound to another address (reached by the
+    /// machine's name) answers every host.
+    pub fn any_host(mut self) -> Dashboard {
+        self.any_host = true;
+        self
     }
 
     /// Job pages link the weight file `DIR/KEY.safetensors` that `tune run --save-weights DIR`
@@ -93,7 +105,47 @@ pub fn router(dashboard: Dashboard) -> Router {
         .route("/assets/dash.js", get(pages::js))
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn(gzip))
+        .layer(axum::middleware::from_fn_with_state(
+            dashboard.any_host,
+            loopback_host,
+        ))
         .with_state(Arc::new(dashboard))
+}
+
+/// Whether a `Host` header value names the loopback: `127.0.0.1`, `[::1]` or `localhost`, with
+/// or without a port.
+fn is_loopback_host(host: &str) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        host.rsplit_once(':').map_or(host, |(name, _)| name)
+    };
+    matches!(name, "127.0.0.1" | "::1") || name.eq_ignore_ascii_case("localhost")
+}
+
+/// Refuses (421 Misdirected Request) a request whose `Host` names another host than the
+/// loopback, unless the dashboard answers any host ([`Dashboard::any_host`]); a request without
+/// `Host` (HTTP/1.0) is answered.
+async fn loopback_host(
+    axum::extract::State(any_host): axum::extract::State<bool>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let host = request
+        .headers()
+        .get(axum::http::header::HOST)
+        .map(|h| h.to_str().unwrap_or("?").to_string());
+    match host {
+        Some(h) if !any_host && !is_loopback_host(&h) => (
+            axum::http::StatusCode::MISDIRECTED_REQUEST,
+            format!(
+                "tune serve answers only requests for 127.0.0.1, [::1] or localhost, not `{h}` \
+                 (it has no login; start it with --bind on another address to reach it by name)\n"
+            ),
+        )
+            .into_response(),
+        _ => next.run(request).await,
+    }
 }
 
 /// Responses of at least this many bytes are compressed for clients that accept gzip.

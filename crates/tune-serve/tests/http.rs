@@ -592,3 +592,44 @@ fn a_sweep_opens_by_its_name_while_the_name_names_one_sweep() {
         unknown.body
     );
 }
+
+/// A request naming another host than the loopback (as a page of another site does after a
+/// DNS-rebinding attack points its name at 127.0.0.1) is refused with 421 and reads nothing;
+/// the loopback's names, with or without a port, are answered.
+#[test]
+fn requests_for_another_host_are_refused() {
+    use std::io::{Read, Write};
+    let s = served();
+    let status = |host: &str| {
+        let mut c = std::net::TcpStream::connect(s.addr).unwrap();
+        write!(
+            c,
+            "GET {} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n",
+            sweep_url(&s)
+        )
+        .unwrap();
+        let mut raw = String::new();
+        c.read_to_string(&mut raw).unwrap();
+        (raw[9..12].to_string(), raw)
+    };
+    for host in [
+        "evil.example.com",
+        "evil.example.com:8080",
+        "192.168.1.5:8080",
+    ] {
+        let (code, raw) = status(host);
+        assert_eq!(code, "421", "{host}: {raw}");
+        assert!(raw.contains("answers only requests for 127.0.0.1"), "{raw}");
+        assert!(!raw.contains("<table"), "{raw}");
+    }
+    let port = s.addr.port();
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("LOCALHOST:{port}"),
+        format!("[::1]:{port}"),
+        "localhost".to_string(),
+    ] {
+        assert_eq!(status(&host).0, "200", "{host}");
+    }
+}

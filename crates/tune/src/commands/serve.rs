@@ -50,6 +50,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         if let Some(dir) = args.weights {
             dashboard = dashboard.with_weights(dir);
         }
+        if !addr.ip().is_loopback() {
+            dashboard = dashboard.any_host();
+        }
         tune_serve::serve(listener, dashboard, stop()).await?;
         store.close().await;
         Ok(ExitCode::SUCCESS)
