@@ -295,6 +295,12 @@ pub async fn sweep(Extract(d): Extract<State>, Path(id): Path<String>, Query(q):
     )))
 }
 
+/// Whether a data set's name as the rows carry it names one version of a user's data set
+/// (`NAME@HASH8`, [`tune_spec::versioned_name`]), as it does when a sweep holds several.
+fn names_a_version(dataset: &str) -> bool {
+    dataset.contains('@')
+}
+
 fn ranking_section(
     body: &mut String,
     ranked: &sweep::Ranked,
@@ -326,7 +332,7 @@ fn ranking_section(
         let versions = report
             .groups
             .iter()
-            .any(|g| g.values.iter().any(|v| v.to_string().contains('@')));
+            .any(|g| g.values.iter().any(|v| names_a_version(&v.to_string())));
         let _ = write!(
             body,
             "<p class=\"note\">The results are on {} data sets{}: ranked within each.</p>",
@@ -343,7 +349,7 @@ fn ranking_section(
             .rows
             .first()
             .map(|r| r.spec.train.dataset.as_str())
-            .filter(|d| d.contains('@'))
+            .filter(|d| names_a_version(d))
     {
         // One version of a data set whose files changed during the sweep (a filtered view, or
         // the other versions have no finished job): say which.

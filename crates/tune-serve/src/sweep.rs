@@ -410,15 +410,8 @@ impl Cache {
             rows,
             ranked,
         });
-        let mut replaced: Vec<(String, Arc<Snapshot>)> = Vec::new();
-        let mut i = 0;
-        while i < kept.len() {
-            if kept[i].0 == id {
-                replaced.push(kept.remove(i));
-            } else {
-                i += 1;
-            }
-        }
+        let mut replaced: Vec<(String, Arc<Snapshot>)> =
+            kept.extract_if(.., |(asked, _)| asked == id).collect();
         kept.insert(0, (id.to_string(), snapshot.clone()));
         if kept.len() > KEPT {
             replaced.extend(kept.drain(KEPT..));

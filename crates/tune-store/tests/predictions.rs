@@ -92,8 +92,12 @@ async fn a_sweeps_rank_predictions_are_each_jobs_own_whatever_its_labels() {
     for b in backends() {
         let db = TestDb::new(&b).await;
         let specs = jobs(5);
-        db.store.enqueue(&sweep("s", "g"), &specs).await.unwrap();
-        let sweep_id = db.store.sweeps_named("s").await.unwrap().remove(0);
+        let sweep_id = db
+            .store
+            .enqueue(&sweep("s", "g"), &specs)
+            .await
+            .unwrap()
+            .sweep_id;
         let val =
             |predicted: Vec<u8>, labels: Vec<u8>| tune_spec::Predictions { predicted, labels };
         // Two jobs with the usual labels, one with other labels (another order of the same
