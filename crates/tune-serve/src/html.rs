@@ -60,7 +60,8 @@ pub fn page(title: &str, db: &str, mark: &str, body: &str) -> String {
 }
 
 /// A table as HTML: `table`'s headers and shown cells, escaped. `head` may replace a header's
-/// HTML (sort links); `extra` adds one last column of HTML per row (links).
+/// HTML (sort links); `extra` adds one last column: its header's HTML and the HTML of each row's
+/// cell (links).
 pub fn table(
     t: &TableData,
     class: &str,
@@ -77,7 +78,7 @@ pub fn table(
         );
     }
     if let Some((h, _)) = extra {
-        let _ = write!(out, "<th>{}</th>", esc(h));
+        let _ = write!(out, "<th>{h}</th>");
     }
     out.push_str("</tr></thead><tbody>");
     for (r, row) in t.rows.iter().enumerate() {

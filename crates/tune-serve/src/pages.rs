@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State as Extract};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tune_report::{Comparison, Confusion, Field, Format, ReportError, ResultRow};
-use tune_store::{DashJob, ResultFilter, StoreError, SweepProgress};
+use tune_store::{DashJob, ResultFilter, RunningLease, StoreError, SweepProgress};
 
 use crate::State;
 use crate::html::{self, duration, enc, esc, page, plain_head};
@@ -123,7 +123,7 @@ pub async fn js() -> Response {
 
 /// `/mark`: the change mark, as text.
 pub async fn mark(Extract(d): Extract<State>) -> Page {
-    let m = d.store.change_mark().await?;
+    let m = change_mark(&d).await?;
     Ok(respond(StatusCode::OK, "text/plain; charset=utf-8", m))
 }
 
@@ -145,10 +145,87 @@ fn pct(x: f64) -> String {
     format!("{:.0}%", (x * 100.0).clamp(0.0, 100.0))
 }
 
+/// The dashboard's change mark: the database's ([`tune_store::Store::change_mark`]) and, for an
+/// SQLite file, whether a process trains into it (holds its lock), so that pages refresh when a
+/// run stops.
+async fn change_mark(d: &State) -> Result<String, PageError> {
+    let mut mark = d.store.change_mark().await?;
+    match d.store.training_lock_held() {
+        Some(true) => mark.push_str("-L"),
+        Some(false) => mark.push_str("-l"),
+        None => {}
+    }
+    Ok(mark)
+}
+
+/// Why the worker of running job `lease` has stopped, if it has: no process holds the SQLite
+/// file's lock (`trainer` is `Some(false)`), or its lease expired (nothing renewed it).
+fn stopped_worker(lease: &RunningLease, trainer: Option<bool>) -> Option<String> {
+    if trainer == Some(false) {
+        return Some(
+            "no tune process holds the database's lock file, so the run that claimed it \
+             stopped (killed?)"
+                .into(),
+        );
+    }
+    match lease.seconds_left {
+        Some(left) if left < 0.0 => Some(format!(
+            "its lease expired {} ago, so worker {} stopped (killed, or cut off from the \
+             database)",
+            duration(-left),
+            lease.worker_id.as_deref().unwrap_or("?")
+        )),
+        _ => None,
+    }
+}
+
+/// A running job's claim: `training on worker W (lease renewed, expires in 9 min 40 s)`, or
+/// why its worker stopped ([`stopped_worker`]).
+fn claim_text(lease: &RunningLease, trainer: Option<bool>) -> String {
+    match stopped_worker(lease, trainer) {
+        Some(why) => format!("stopped: {why}; the next claim takes the job back"),
+        None => format!(
+            "training on worker {}{}",
+            lease.worker_id.as_deref().unwrap_or("?"),
+            lease.seconds_left.map_or(String::new(), |left| format!(
+                " (lease renewed, expires in {})",
+                duration(left)
+            ))
+        ),
+    }
+}
+
+/// A page of the dashboard of `d`'s database ([`html::page`]); when a newer tune wrote the
+/// database, every page says so first.
+fn store_page(d: &State, title: &str, mark: &str, body: &str) -> String {
+    let newer = d.store.newer_schema();
+    if newer.is_empty() {
+        return page(title, d.store.target(), mark, body);
+    }
+    let warning = format!(
+        "<p class=\"note warning\">A newer tune wrote this database: it has {} this tune does not \
+         know ({}), so what these pages show may leave out what that tune records. Serve it with \
+         the newer tune.</p>",
+        if newer.len() == 1 {
+            "a schema migration"
+        } else {
+            "schema migrations"
+        },
+        newer
+            .iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    page(title, d.store.target(), mark, &(warning + body))
+}
+
 /// `/`: every sweep with its progress.
 pub async fn sweeps(Extract(d): Extract<State>) -> Page {
-    let mark = d.store.change_mark().await?;
+    let mark = change_mark(&d).await?;
     let sweeps = d.cache.sweeps(&d.store, &mark).await?;
+    let leases = d.store.running_leases(None).await?;
+    let trainer = d.store.training_lock_held();
     let mut body = String::from("<h1>Sweeps</h1>");
     if sweeps.is_empty() {
         body.push_str(
@@ -160,7 +237,8 @@ pub async fn sweeps(Extract(d): Extract<State>) -> Page {
             body,
             "<p class=\"meta\">{} sweep{}, newest first. Progress counts epochs; the ETA divides \
              the epochs left by the jobs running now, at the mean seconds per recorded epoch; \
-             images/s is the mean training throughput of a finished job.</p>",
+             images/s is the mean training throughput of a finished job. A sweep is stalled \
+             when the worker of every running job stopped (hover for why).</p>",
             sweeps.len(),
             if sweeps.len() == 1 { "" } else { "s" }
         );
@@ -172,14 +250,50 @@ pub async fn sweeps(Extract(d): Extract<State>) -> Page {
              <th class=\"l\">host</th></tr></thead><tbody>",
         );
         for s in sweeps.iter().rev() {
-            sweep_row(&mut body, s);
+            let running: Vec<&RunningLease> =
+                leases.iter().filter(|l| l.sweep_id == s.id).collect();
+            sweep_row(&mut body, s, &running, trainer);
         }
         body.push_str("</tbody></table></div>");
     }
-    Ok(ok_html(page("Sweeps", d.store.target(), &mark, &body)))
+    Ok(ok_html(store_page(&d, "Sweeps", &mark, &body)))
 }
 
-fn sweep_row(body: &mut String, s: &SweepProgress) {
+/// How long a sweep has left, given its running jobs' leases.
+enum Eta {
+    /// Seconds left: the epochs left at the mean seconds per recorded epoch, divided by the jobs
+    /// whose worker still trains.
+    Left(f64),
+    /// Every running job's worker stopped ([`stopped_worker`]: why, for the first), so nothing
+    /// trains; how many jobs are left running.
+    Stalled(String, usize),
+    /// Nothing left, or no epoch recorded yet.
+    Unknown,
+}
+
+fn eta(s: &SweepProgress, running: &[&RunningLease], trainer: Option<bool>) -> Eta {
+    let stopped: Vec<String> = running
+        .iter()
+        .filter_map(|l| stopped_worker(l, trainer))
+        .collect();
+    let live = running.len() - stopped.len();
+    if !running.is_empty() && live == 0 {
+        return Eta::Stalled(stopped[0].clone(), running.len());
+    }
+    match s.eta_seconds() {
+        // `eta_seconds` divides by every running job; only the live ones train.
+        Some(e) if live > 0 => Eta::Left(e * s.count("running").max(1) as f64 / live as f64),
+        Some(e) => Eta::Left(e),
+        None => Eta::Unknown,
+    }
+}
+
+fn sweep_row(
+    body: &mut String,
+    s: &SweepProgress,
+    running: &[&RunningLease],
+    trainer: Option<bool>,
+) {
     let progress = s.progress();
     let _ = write!(
         body,
@@ -198,7 +312,14 @@ fn sweep_row(body: &mut String, s: &SweepProgress) {
         done = s.epochs_done,
         planned = s.epochs_to_train(),
         ips = s.images_per_s.map_or("—".into(), |v| format!("{v:.0}")),
-        eta = s.eta_seconds().map_or("—".into(), duration),
+        eta = match eta(s, running, trainer) {
+            Eta::Left(e) => duration(e),
+            Eta::Stalled(why, _) => format!(
+                "<span class=\"status interrupted\" title=\"{}\">stalled</span>",
+                esc(&why)
+            ),
+            Eta::Unknown => "—".into(),
+        },
         started = esc(&s.started_at),
         finished = esc(s.finished_at.as_deref().unwrap_or("—")),
         host = esc(&s.host),
@@ -208,9 +329,12 @@ fn sweep_row(body: &mut String, s: &SweepProgress) {
 /// `/sweeps/{id}`: the ranked table, unfinished jobs, per-depth summary, pictures, downloads.
 pub async fn sweep(Extract(d): Extract<State>, Path(id): Path<String>, Query(q): Params) -> Page {
     let q = SweepQuery::parse(&q)?;
-    let mark = d.store.change_mark().await?;
+    let mark = change_mark(&d).await?;
     let data = sweep::load(&d.store, &d.cache, &id, &mark, &q).await?;
     let s = data.progress();
+    let leases = d.store.running_leases(Some(&s.id)).await?;
+    let running: Vec<&RunningLease> = leases.iter().collect();
+    let trainer = d.store.training_lock_held();
     let mut body = format!(
         "<h1>Sweep {}</h1><p class=\"meta\">id <code>{}</code> · host {} · started {} UTC{} · \
          {} jobs: {}</p><p><progress max=\"1000\" value=\"{}\"></progress> {} of the epochs \
@@ -232,8 +356,18 @@ pub async fn sweep(Extract(d): Extract<State>, Path(id): Path<String>, Query(q):
             0 => String::new(),
             n => format!(" · {n} planned epochs not trained: pruned or failed jobs stopped early"),
         },
-        s.eta_seconds()
-            .map_or(String::new(), |e| format!(" · ETA {}", duration(e))),
+        match eta(s, &running, trainer) {
+            Eta::Left(e) => format!(" · ETA {}", duration(e)),
+            Eta::Stalled(why, n) => format!(
+                " · <strong>stalled</strong>: {} {} running but {}; <code>tune run</code> on \
+                 this grid, or a <code>tune worker</code>, takes {} back",
+                n,
+                if n == 1 { "job is" } else { "jobs are" },
+                esc(&why),
+                if n == 1 { "it" } else { "them" },
+            ),
+            Eta::Unknown => String::new(),
+        },
     );
     let self_url = format!("/sweeps/{}", esc(&enc(&s.id)));
     // The filter form: a plain GET form, no script needed.
@@ -286,10 +420,10 @@ pub async fn sweep(Extract(d): Extract<State>, Path(id): Path<String>, Query(q):
             "<p>No finished jobs yet: the ranking appears as jobs finish.</p>"
         });
     }
-    unfinished_section(&mut body, data.jobs());
-    Ok(ok_html(page(
+    unfinished_section(&mut body, data.jobs(), &data.snapshot, &leases, trainer);
+    Ok(ok_html(store_page(
+        &d,
         &format!("Sweep {}", s.name),
-        d.store.target(),
         &mark,
         &body,
     )))
@@ -321,7 +455,7 @@ fn ranking_section(
         } else {
             format!(
                 ", sorted by {} {}",
-                esc(&q.sort_name),
+                esc(&q.sort.describe()),
                 if q.desc { "descending" } else { "ascending" }
             )
         },
@@ -410,33 +544,35 @@ fn ranking_group(
         rows.len(),
         if rows.len() == 1 { "" } else { "s" },
     );
-    let head = |i: usize, h: &str| {
-        let key = &table.columns[i].key;
-        match sweep::sort_key_of(key) {
-            Some(k) => {
-                let current = (q.sort_name.is_empty() && key == "rank") || q.sort_name == *key;
-                let desc = if current {
-                    !q.desc
-                } else {
-                    matches!(
-                        k,
-                        tune_report::SortKey::Accuracy | tune_report::SortKey::TestAccuracy
-                    )
-                };
-                format!(
-                    "<a href=\"{self_url}?{}\"{}>{}{}</a>",
-                    esc(&q.with_sort(key, desc)),
-                    if current { " class=\"sorted\"" } else { "" },
-                    esc(h),
-                    if current {
-                        if q.desc { " ▼" } else { " ▲" }
-                    } else {
-                        ""
-                    }
-                )
+    // A header links the sort it names; the current sort's headers are marked, and link the
+    // other direction.
+    let link = |name: &str, h: &str| {
+        let Ok(sort) = sweep::Sort::parse(name) else {
+            return esc(h);
+        };
+        let current = q.sort == sort;
+        let desc = if current {
+            !q.desc
+        } else {
+            sort == sweep::Sort::Report(tune_report::SortKey::Accuracy)
+                || sort == sweep::Sort::Report(tune_report::SortKey::TestAccuracy)
+                || sort == sweep::Sort::Tied
+        };
+        format!(
+            "<a href=\"{self_url}?{}\"{}>{}{}</a>",
+            esc(&q.with_sort(name, desc)),
+            if current { " class=\"sorted\"" } else { "" },
+            esc(h),
+            if current {
+                if q.desc { " ▼" } else { " ▲" }
+            } else {
+                ""
             }
-            None => esc(h),
-        }
+        )
+    };
+    let head = |i: usize, h: &str| match sweep::column_sort(&table.columns[i].key) {
+        Some(name) => link(name, h),
+        None => esc(h),
     };
     let jobs = |r: usize| {
         shown[r]
@@ -454,7 +590,13 @@ fn ranking_group(
     };
     body.push_str("<div class=\"wide\">");
     let jobs: &dyn Fn(usize) -> String = &jobs;
-    body.push_str(&html::table(&table, "ranking", &head, Some(("job", jobs))));
+    let job_head = link("job", "job");
+    body.push_str(&html::table(
+        &table,
+        "ranking",
+        &head,
+        Some((&job_head, jobs)),
+    ));
     body.push_str("</div>");
     if let Some(t) = group.ties.as_ref() {
         let _ = write!(
@@ -506,7 +648,51 @@ fn status_order(s: &str) -> usize {
     .unwrap_or(1)
 }
 
-fn unfinished_section(body: &mut String, jobs: &[DashJob]) {
+/// Why a job is not done, for its row in the unfinished table and its page: where halving
+/// stopped it (rung, epoch, place, validation accuracy there), what it waits for, or its last
+/// error.
+fn reason(
+    j: &DashJob,
+    snapshot: &sweep::Snapshot,
+    lease: Option<&RunningLease>,
+    trainer: Option<bool>,
+) -> String {
+    match j.status.as_str() {
+        "running" => match lease {
+            Some(l) => claim_text(l, trainer),
+            None => j.last_error.clone().unwrap_or_default(),
+        },
+        "pruned" => match snapshot.stopped_place(&j.key) {
+            Some(at) => stopped_text(&at),
+            None => "pruned by successive halving".into(),
+        },
+        "waiting" => format!(
+            "waiting at epoch {} for the other jobs of its halving rung",
+            j.epochs_done
+        ),
+        _ => j.last_error.clone().unwrap_or_default(),
+    }
+}
+
+/// `pruned at rung 2 (epoch 6): place 5 of 7, val acc 0.8123`, as `tune report` lists it.
+fn stopped_text(at: &tune_store::StoppedPlace) -> String {
+    format!(
+        "pruned at rung {} (epoch {}): place {}{}",
+        at.rung + 1,
+        at.epoch,
+        at,
+        at.val_accuracy
+            .map_or(String::new(), |v| format!(", val acc {v:.4}"))
+    )
+}
+
+fn unfinished_section(
+    body: &mut String,
+    jobs: &[DashJob],
+    snapshot: &sweep::Snapshot,
+    leases: &[RunningLease],
+    trainer: Option<bool>,
+) {
     let mut open: Vec<&DashJob> = jobs.iter().filter(|j| j.status != "done").collect();
     if open.is_empty() {
         return;
@@ -548,7 +734,12 @@ fn unfinished_section(body: &mut String, jobs: &[DashJob]) {
             planned = j.spec.train.epochs,
             att = j.attempts,
             val = j.val_accuracy.map_or("—".into(), |v| format!("{v:.4}")),
-            err = esc(j.last_error.as_deref().unwrap_or("")),
+            err = esc(&reason(
+                j,
+                snapshot,
+                leases.iter().find(|l| l.key == j.key),
+                trainer
+            )),
         );
     }
     body.push_str("</tbody></table></div>");
@@ -574,7 +765,7 @@ pub async fn report_json(
 
 async fn download(d: State, id: String, q: Vec<(String, String)>, format: Format) -> Page {
     let q = SweepQuery::parse(&q)?;
-    let mark = d.store.change_mark().await?;
+    let mark = change_mark(&d).await?;
     let data = sweep::load(&d.store, &d.cache, &id, &mark, &q).await?;
     let Some(ranked) = &data.ranked else {
         return Err(PageError::NotFound(format!(
@@ -614,7 +805,7 @@ pub async fn depth_svg(
     Query(q): Params,
 ) -> Page {
     let q = SweepQuery::parse(&q)?;
-    let mark = d.store.change_mark().await?;
+    let mark = change_mark(&d).await?;
     let data = sweep::load(&d.store, &d.cache, &id, &mark, &q).await?;
     if data.rows().is_empty() {
         return Err(PageError::NotFound("no finished jobs to draw".into()));
@@ -631,7 +822,7 @@ pub async fn parallel_svg(
     Query(q): Params,
 ) -> Page {
     let q = SweepQuery::parse(&q)?;
-    let mark = d.store.change_mark().await?;
+    let mark = change_mark(&d).await?;
     let data = sweep::load(&d.store, &d.cache, &id, &mark, &q).await?;
     let Some(ranked) = &data.ranked else {
         return Err(PageError::NotFound("no finished jobs to draw".into()));
@@ -657,11 +848,40 @@ pub async fn parallel_svg(
     Ok(respond(StatusCode::OK, SVG, svg))
 }
 
-/// `/jobs/{key}`: a job's specification, curves, confusion heat-map and last error.
+/// Keys listed when a prefix names several jobs.
+const PREFIX_SHOWN: usize = 5;
+
+/// For a request naming job `key` that no job has: a redirect to `/jobs/FULL_KEY{rest}` when
+/// `key` begins exactly one job's key (the tables show keys' first 10 characters, and the CLI
+/// takes a unique prefix), else a 404 saying whether none or several keys begin so.
+async fn by_prefix(d: &State, key: &str, rest: &str) -> Page {
+    let found = d.store.job_keys_starting(key, PREFIX_SHOWN + 1).await?;
+    match found.as_slice() {
+        [] => Err(PageError::NotFound(format!(
+            "no job has a key that is or begins with `{key}`"
+        ))),
+        [one] => {
+            Ok(axum::response::Redirect::to(&format!("/jobs/{}{rest}", enc(one))).into_response())
+        }
+        many => Err(PageError::NotFound(format!(
+            "`{key}` begins the keys of {}{} jobs ({}): give more of the key",
+            if many.len() > PREFIX_SHOWN {
+                "more than "
+            } else {
+                ""
+            },
+            many.len().min(PREFIX_SHOWN),
+            many[..many.len().min(PREFIX_SHOWN)].join(", ")
+        ))),
+    }
+}
+
+/// `/jobs/{key}`: a job's specification, curves, confusion heat-map and last error (a unique
+/// prefix of the key redirects to the job's page).
 pub async fn job(Extract(d): Extract<State>, Path(key): Path<String>) -> Page {
-    let mark = d.store.change_mark().await?;
+    let mark = change_mark(&d).await?;
     let Some(job) = d.store.dash_job(&key).await? else {
-        return Err(PageError::NotFound(format!("no job has the key `{key}`")));
+        return by_prefix(&d, &key, "").await;
     };
     let history = d.store.history(&job.key).await?;
     let sweeps = d.store.sweeps_of_job(&job.key).await?;
@@ -706,6 +926,31 @@ pub async fn job(Extract(d): Extract<State>, Path(key): Path<String>) -> Page {
     ];
     if let Some(v) = job.val_accuracy {
         kv.push(("last val accuracy", format!("{v:.4}")));
+    }
+    if job.status == "running" {
+        // Whether its worker still trains it.
+        let leases = d.store.running_leases(None).await?;
+        if let Some(l) = leases.iter().find(|l| l.key == job.key) {
+            let trainer = d.store.training_lock_held();
+            kv.push(("claim", esc(&claim_text(l, trainer))));
+        }
+    }
+    if job.status == "pruned" {
+        // Why: the rung of its sweep (each sweep decides its own rungs) that stopped it.
+        for s in &sweeps {
+            let decisions = d.store.rung_decisions(s).await?;
+            if let Some(at) = decisions.iter().find_map(|r| r.stopped_place(&job.key)) {
+                let text = stopped_text(&at);
+                kv.push((
+                    "stopped",
+                    if sweeps.len() > 1 {
+                        format!("{} (sweep {})", esc(&text), esc(s))
+                    } else {
+                        esc(&text)
+                    },
+                ));
+            }
+        }
     }
     if let Some(file) = weights_file(&d, &job.key) {
         let size = std::fs::metadata(&file).map_or(0, |m| m.len());
@@ -754,7 +999,12 @@ pub async fn job(Extract(d): Extract<State>, Path(key): Path<String>) -> Page {
     }
     body.push_str("<h2>Learning curves</h2>");
     if history.is_empty() {
-        body.push_str("<p>No epoch recorded yet: the curves grow here as the job trains.</p>");
+        body.push_str(match job.status.as_str() {
+            "pending" | "running" | "interrupted" | "waiting" => {
+                "<p>No epoch recorded yet: the curves grow here as the job trains.</p>"
+            }
+            _ => "<p>No epoch was recorded: the job stopped before its first epoch ended.</p>",
+        });
     } else {
         let title = format!("{label} on {data_name}");
         let svg = tune_report::plot_curves_svg(&history, &title)?;
@@ -810,9 +1060,9 @@ pub async fn job(Extract(d): Extract<State>, Path(key): Path<String>) -> Page {
         }
         body.push_str("</tbody></table></div></div>");
     }
-    Ok(ok_html(page(
+    Ok(ok_html(store_page(
+        &d,
         &format!("Job {}", &job.key[..job.key.len().min(10)]),
-        d.store.target(),
         &mark,
         &body,
     )))
@@ -821,7 +1071,7 @@ pub async fn job(Extract(d): Extract<State>, Path(key): Path<String>) -> Page {
 /// `/compare`: the ANN against the best CNN per data set, as `tune compare` shows it.
 /// Its content is kept until the database changes (it reads every finished job).
 pub async fn compare(Extract(d): Extract<State>) -> Page {
-    let mark = d.store.change_mark().await?;
+    let mark = change_mark(&d).await?;
     let body = {
         let mut kept = d.cache.compare.lock().await;
         match kept.as_ref() {
@@ -833,7 +1083,7 @@ pub async fn compare(Extract(d): Extract<State>) -> Page {
             }
         }
     };
-    Ok(ok_html(page("ANN vs CNN", d.store.target(), &mark, &body)))
+    Ok(ok_html(store_page(&d, "ANN vs CNN", &mark, &body)))
 }
 
 /// The content of `/compare`, from every finished job of the database.
@@ -893,7 +1143,7 @@ fn weights_file(d: &State, key: &str) -> Option<std::path::PathBuf> {
 /// holds (404 for an unknown job, or when no weight file was saved for it).
 pub async fn weights(Extract(d): Extract<State>, Path(key): Path<String>) -> Page {
     let Some(job) = d.store.dash_job(&key).await? else {
-        return Err(PageError::NotFound(format!("no job has the key `{key}`")));
+        return by_prefix(&d, &key, "/weights.safetensors").await;
     };
     let Some(file) = weights_file(&d, &job.key) else {
         return Err(PageError::NotFound(format!(

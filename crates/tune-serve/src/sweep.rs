@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tune_report::{
     Field, FieldValue, Filter, Group, Report, ReportOptions, ReportRow, ResultRow, SortKey,
 };
-use tune_store::{DashJob, RankPredictions, Store, SweepProgress};
+use tune_store::{DashJob, RankPredictions, RungDecision, Store, SweepProgress};
 
 use crate::pages::PageError;
 
@@ -25,14 +25,81 @@ pub const MAX_TOP: usize = 10_000;
 /// same limit (it reads the predictions of the whole sweep: about 70 ms for 10,000 jobs).
 pub const TIE_LIMIT: usize = 10_000;
 
+/// What a sweep's table is sorted by: a key of `tune report --sort` (the same names: `accuracy`
+/// and `val_accuracy` are the validation ranking, `test_accuracy` the test split's), or one of the
+/// dashboard's own columns.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Sort {
+    /// A `tune report --sort` key.
+    Report(SortKey),
+    /// The tie column: the best configuration, then those tied with it, then the others (rows
+    /// without a tie test last), each in ranking order.
+    Tied,
+    /// The job keys, in text order.
+    Job,
+}
+
+impl Sort {
+    /// The sort `name` asks for (`?sort=NAME`): a `tune report --sort` key, `rank` (the ranking,
+    /// as `val_accuracy`), `tied`, `job`, or a column key that sorts as one of them (`test_ci`
+    /// as `test_accuracy`, `runtime_min` as `runtime`). The error says what `--sort` takes.
+    pub fn parse(name: &str) -> Result<Sort, String> {
+        Ok(match name {
+            "rank" => Sort::Report(SortKey::Accuracy),
+            "tied" => Sort::Tied,
+            "job" | "keys" => Sort::Job,
+            "test_ci" | "test_ci_low" | "test_ci_high" => Sort::Report(SortKey::TestAccuracy),
+            "runtime_min" => Sort::Report(SortKey::Runtime),
+            other => Sort::Report(
+                other
+                    .parse::<SortKey>()
+                    .map_err(|e| format!("{e}; or rank, tied, job"))?,
+            ),
+        })
+    }
+
+    /// Highest first unless `?dir=` says otherwise: the accuracies, and the tie column (best
+    /// first).
+    fn default_desc(self) -> bool {
+        matches!(
+            self,
+            Sort::Report(SortKey::Accuracy | SortKey::TestAccuracy) | Sort::Tied
+        )
+    }
+
+    /// How a page names it ("sorted by …").
+    pub fn describe(self) -> String {
+        match self {
+            Sort::Report(SortKey::Accuracy) => "validation accuracy (the ranking)".into(),
+            Sort::Report(SortKey::TestAccuracy) => "test accuracy".into(),
+            Sort::Report(k) => k.name(),
+            Sort::Tied => "tie with the best".into(),
+            Sort::Job => "job key".into(),
+        }
+    }
+}
+
+/// The `?sort=` name a column of the ranked table links to (its key as CSV names it; `job` for
+/// the keys column), if it can be sorted by: the test accuracy column (`accuracy` in CSV) links
+/// `test_accuracy`, since `?sort=accuracy`, as `tune report --sort accuracy`, is the validation
+/// ranking.
+pub fn column_sort(column: &str) -> Option<&str> {
+    let name = match column {
+        "accuracy" => "test_accuracy",
+        other => other,
+    };
+    Sort::parse(name).ok().map(|_| name)
+}
+
 /// What the query string of a sweep's pages asks for.
 #[derive(Debug, Clone)]
 pub struct SweepQuery {
-    /// `?sort=COLUMN` (a report column key or a setting), parsed.
-    pub sort: SortKey,
-    /// The column key as given (empty: the default ranking).
+    /// `?sort=NAME`, parsed.
+    pub sort: Sort,
+    /// The name as given (empty: the default ranking).
     pub sort_name: String,
-    /// Highest first (`?dir=desc`); by default accuracies are and everything else is not.
+    /// Highest first (`?dir=desc`); by default accuracies and ties are and everything else is
+    /// not.
     pub desc: bool,
     /// `?where=FIELD=VALUE[,VALUE]`, repeatable.
     pub filters: Vec<Filter>,
@@ -42,27 +109,12 @@ pub struct SweepQuery {
     pub top: usize,
 }
 
-/// The sort key of a ranked-table column key (its CSV name), if the column can be sorted by.
-pub fn sort_key_of(column: &str) -> Option<SortKey> {
-    let name = match column {
-        "rank" => "val_accuracy",
-        "accuracy" | "test_ci" | "test_ci_low" | "test_ci_high" => "test_accuracy",
-        "runtime_min" => "runtime",
-        other => other,
-    };
-    name.parse().ok()
-}
-
-fn default_desc(k: SortKey) -> bool {
-    matches!(k, SortKey::Accuracy | SortKey::TestAccuracy)
-}
-
 impl SweepQuery {
     /// Parses `?sort=`, `?dir=`, `?where=` (repeatable) and `?top=`; a bad value is a 400 page
     /// naming it.
     pub fn parse(q: &[(String, String)]) -> Result<SweepQuery, PageError> {
         let mut out = SweepQuery {
-            sort: SortKey::Accuracy,
+            sort: Sort::Report(SortKey::Accuracy),
             sort_name: String::new(),
             desc: true,
             filters: Vec::new(),
@@ -73,13 +125,8 @@ impl SweepQuery {
         for (k, v) in q {
             match k.as_str() {
                 "sort" if !v.is_empty() => {
-                    out.sort = sort_key_of(v).ok_or_else(|| {
-                        PageError::BadRequest(format!(
-                            "?sort={v}: not a column to sort by ({})",
-                            v.parse::<SortKey>()
-                                .err()
-                                .map_or(String::new(), |e| e.to_string())
-                        ))
+                    out.sort = Sort::parse(v).map_err(|e| {
+                        PageError::BadRequest(format!("?sort={v}: not a column to sort by ({e})"))
                     })?;
                     out.sort_name = v.clone();
                 }
@@ -117,7 +164,7 @@ impl SweepQuery {
                 _ => {}
             }
         }
-        out.desc = dir.unwrap_or_else(|| default_desc(out.sort));
+        out.desc = dir.unwrap_or_else(|| out.sort.default_desc());
         Ok(out)
     }
 
@@ -160,6 +207,16 @@ pub struct Snapshot {
     pub rows: Vec<ResultRow>,
     /// The rankings of `rows`; `None` when no job has finished.
     pub ranked: Option<Arc<Ranked>>,
+    /// The rung decisions of a halving sweep, in rung order (empty for a grid): why its pruned
+    /// jobs stopped.
+    pub decisions: Vec<RungDecision>,
+}
+
+impl Snapshot {
+    /// Where job `key` stood at the rung that stopped it, if this sweep's halving stopped it.
+    pub fn stopped_place(&self, key: &str) -> Option<tune_store::StoppedPlace> {
+        self.decisions.iter().find_map(|d| d.stopped_place(key))
+    }
 }
 
 /// The rankings of a set of finished jobs.
@@ -383,6 +440,12 @@ impl Cache {
         let (head, jobs) = tokio::join!(head, store.sweep_jobs(&sweep_id));
         let ((progress, read), jobs) = (head?, jobs);
         let mut jobs = jobs?;
+        // A halving sweep's decisions say why its pruned jobs stopped (a few rows).
+        let decisions = if progress.count("pruned") > 0 {
+            store.rung_decisions(&progress.id).await?
+        } else {
+            Vec::new()
+        };
         // Versions of a user's data set (other content, same name) never rank together: every
         // table, filter and picture keeps them apart as `NAME@HASH8`, as `tune report` does.
         tune_spec::name_data_versions(jobs.iter_mut().map(|j| &mut j.spec));
@@ -409,6 +472,7 @@ impl Cache {
             jobs,
             rows,
             ranked,
+            decisions,
         });
         let mut replaced: Vec<(String, Arc<Snapshot>)> =
             kept.extract_if(.., |(asked, _)| asked == id).collect();
@@ -490,20 +554,28 @@ fn several_data_sets(rows: &[ResultRow]) -> bool {
 /// A group's rows sorted by `q`'s column and direction; equal values keep the ranking's order.
 pub fn sorted_rows<'a>(group: &'a Group, q: &SweepQuery) -> Vec<&'a ReportRow> {
     let rows: Vec<&ReportRow> = group.rows.iter().collect();
-    if q.sort == SortKey::Accuracy && q.desc {
+    if q.sort == Sort::Report(SortKey::Accuracy) && q.desc {
         return rows; // the ranking's own order
     }
-    enum V {
+    enum V<'r> {
         Num(f64),
         Val(FieldValue),
+        Text(&'r str),
     }
-    let value = |r: &ReportRow| match q.sort {
-        SortKey::Accuracy => V::Num(r.val_accuracy),
-        SortKey::TestAccuracy => V::Num(r.accuracy),
-        SortKey::Loss => V::Num(r.loss),
-        SortKey::Runtime => V::Num(r.runtime_s),
-        SortKey::Params => V::Num(r.params as f64),
-        SortKey::Field(f) => V::Val(f.value(&r.spec)),
+    let value = |r: &'a ReportRow| match q.sort {
+        Sort::Report(SortKey::Accuracy) => V::Num(r.val_accuracy),
+        Sort::Report(SortKey::TestAccuracy) => V::Num(r.accuracy),
+        Sort::Report(SortKey::Loss) => V::Num(r.loss),
+        Sort::Report(SortKey::Runtime) => V::Num(r.runtime_s),
+        Sort::Report(SortKey::Params) => V::Num(r.params as f64),
+        Sort::Report(SortKey::Field(f)) => V::Val(f.value(&r.spec)),
+        Sort::Tied => V::Num(match (r.tied, &r.tie) {
+            (Some(true), None) => 3.0, // the best
+            (Some(true), Some(_)) => 2.0,
+            (Some(false), _) => 1.0,
+            (None, _) => 0.0, // no tie test
+        }),
+        Sort::Job => V::Text(r.keys.first().map_or("", String::as_str)),
     };
     let values: Vec<V> = rows.iter().map(|r| value(r)).collect();
     let mut order: Vec<usize> = (0..rows.len()).collect();
@@ -511,6 +583,7 @@ pub fn sorted_rows<'a>(group: &'a Group, q: &SweepQuery) -> Vec<&'a ReportRow> {
         let o = match (&values[i], &values[j]) {
             (V::Num(a), V::Num(b)) => a.total_cmp(b),
             (V::Val(a), V::Val(b)) => a.cmp(b),
+            (V::Text(a), V::Text(b)) => a.cmp(b),
             _ => Ordering::Equal,
         };
         (if q.desc { o.reverse() } else { o }).then(rows[i].rank.cmp(&rows[j].rank))

@@ -105,6 +105,29 @@ impl SweepProgress {
     }
 }
 
+/// A running job's claim: whose it is and how long its lease has left, by the database clock.
+/// A worker renews its lease with every heartbeat; one whose lease expired has stopped (killed,
+/// or cut off from the database), and the next claim takes the job back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunningLease {
+    /// The sweep it belongs to (a job in two sweeps is listed for each).
+    pub sweep_id: String,
+    /// The job's key.
+    pub key: String,
+    /// The worker that claimed it (`HOST:PID`).
+    pub worker_id: Option<String>,
+    /// Seconds until the lease expires; negative: it expired that many seconds ago. `None`
+    /// without a lease.
+    pub seconds_left: Option<f64>,
+}
+
+impl RunningLease {
+    /// Whether its lease expired: nothing has renewed it, so its worker has stopped.
+    pub fn expired(&self) -> bool {
+        self.seconds_left.is_some_and(|s| s < 0.0)
+    }
+}
+
 /// What a sweep's ranking needs of a job's per-image predictions
 /// ([`Store::sweep_rank_predictions`]).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -375,6 +398,38 @@ impl Store {
         Ok(Some(job))
     }
 
+    /// The running jobs of sweep `sweep_id` (an id; `None`: of every sweep) with their lease:
+    /// read for every page, since a stopped worker changes nothing else in the database.
+    pub async fn running_leases(&self, sweep_id: Option<&str>) -> Result<Vec<RunningLease>> {
+        let rows: Vec<sql::LeaseRecord> =
+            on_backend!(self, "reading running jobs' leases", |pool, d| {
+                Ok(sql::running_leases(d, sweep_id)
+                    .query_as()
+                    .fetch_all(pool)
+                    .await?)
+            })?;
+        Ok(rows
+            .into_iter()
+            .map(|r| RunningLease {
+                sweep_id: r.sweep_id,
+                key: r.key,
+                worker_id: r.worker_id,
+                seconds_left: r.seconds_left,
+            })
+            .collect())
+    }
+
+    /// Up to `limit` keys of jobs that start with `prefix`, in key order (the dashboard's
+    /// `/jobs/PREFIX`, as the CLI takes a unique prefix of a key).
+    pub async fn job_keys_starting(&self, prefix: &str, limit: usize) -> Result<Vec<String>> {
+        on_backend!(self, "finding jobs by key prefix", |pool, _d| {
+            Ok(q::job_keys_starting(prefix, limit as i64)
+                .query_scalar()
+                .fetch_all(pool)
+                .await?)
+        })
+    }
+
     /// The ids of the sweeps job `key` belongs to.
     pub async fn sweeps_of_job(&self, key: &str) -> Result<Vec<String>> {
         on_backend!(self, "reading a job's sweeps", |pool, _d| {
@@ -451,20 +506,25 @@ impl Store {
     }
 
     /// A short text that changes whenever training makes progress anywhere in the database (an
-    /// epoch recorded, a job claimed, finished or added, a sweep added): pages poll it and
-    /// reload their content when it changes. A few counts over indexes.
+    /// epoch recorded, a job claimed, finished or added, a sweep added) or stops (a running job's
+    /// lease expires): pages poll it and reload their content when it changes. A few counts over
+    /// indexes.
     pub async fn change_mark(&self) -> Result<String> {
-        let (m, counts): (MarkRecord, Vec<sql::CountRecord>) =
-            on_backend!(self, "reading the change mark", |pool, _d| {
+        let (m, counts, expired): (MarkRecord, Vec<sql::CountRecord>, i64) =
+            on_backend!(self, "reading the change mark", |pool, d| {
                 let m = q::mark().query_as().fetch_one(pool).await?;
                 let counts = sql::select_counts(None).fetch_all(pool).await?;
-                Ok((m, counts))
+                let expired = sql::expired_leases(d)
+                    .query_scalar()
+                    .fetch_one(pool)
+                    .await?;
+                Ok((m, counts, expired))
             })?;
         let mut counts: Vec<(String, i64)> = counts.into_iter().map(|c| (c.status, c.n)).collect();
         counts.sort();
         let statuses: Vec<String> = counts.iter().map(|(s, n)| format!("{s}{n}")).collect();
         Ok(format!(
-            "e{}-a{}-r{}-s{}-{}",
+            "e{}-a{}-r{}-s{}-x{expired}-{}",
             m.epochs,
             m.attempts,
             m.results,

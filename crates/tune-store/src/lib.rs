@@ -68,14 +68,15 @@ mod types;
 use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 
-pub use dashboard::{DashJob, DashResult, RankPredictions, SweepProgress};
+pub use dashboard::{DashJob, DashResult, RankPredictions, RunningLease, SweepProgress};
 pub use error::{Result, StoreError};
 pub use halving::{Advanced, Chooser};
 pub use open::{DEFAULT_MAX_ATTEMPTS, StoreOptions};
 pub use types::{
     Checkpoint, Claim, ConfirmPlan, EnqueueReport, HalvingPlan, JobPredictions, JobResult,
-    JobStatus, JobStatusRow, KeptCheckpoint, LatePlace, MergeConflict, MergeReport, NewSweep,
-    RankedConfig, Released, ResultFilter, RungDecision, RungEntry, StatusCounts, SweepRow,
+    JobStatus, JobStatusRow, Judged, KeptCheckpoint, LatePlace, MergeConflict, MergeReport,
+    NewSweep, RankedConfig, Released, ResultFilter, RungDecision, RungEntry, StatusCounts,
+    StoppedPlace, SweepRow,
 };
 
 /// Which database a [`Store`] talks to.
@@ -96,6 +97,8 @@ pub struct Store {
     sqlite_file: Option<std::path::PathBuf>,
     /// Opened by [`Store::open_read_only`].
     read_only: bool,
+    /// Read-only: the migrations the database has that this build does not know.
+    newer_schema: Vec<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -134,6 +137,35 @@ impl Store {
         self.sqlite_file.as_deref()
     }
 
+    /// The lock file of an SQLite database, `FILE.lock` beside its real path: a process that
+    /// trains into the file (`tune run`, `tune worker`) holds an exclusive lock on it while it
+    /// runs. `None` for PostgreSQL and in-memory databases.
+    pub fn lock_file(&self) -> Option<std::path::PathBuf> {
+        self.sqlite_file
+            .as_ref()
+            .map(|f| std::path::PathBuf::from(format!("{}.lock", f.display())))
+    }
+
+    /// Whether a process trains into this SQLite file now, from its [`Store::lock_file`]:
+    /// `Some(true)` while one holds the lock, `Some(false)` when none does (jobs still marked
+    /// running were left by a killed process), `None` when it cannot be told (PostgreSQL,
+    /// where leases tell instead). Takes a shared lock for an instant when it is free: a
+    /// process starting then retries its own (see `tune run`).
+    pub fn training_lock_held(&self) -> Option<bool> {
+        let path = self.lock_file()?;
+        let file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            // No lock file: nothing ever trained into this file here.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(false),
+            Err(_) => return None,
+        };
+        match file.try_lock_shared() {
+            Ok(()) => Some(false),
+            Err(std::fs::TryLockError::WouldBlock) => Some(true),
+            Err(std::fs::TryLockError::Error(_)) => None,
+        }
+    }
+
     /// Which database this store talks to.
     pub fn backend(&self) -> BackendKind {
         match self.backend {
@@ -145,6 +177,14 @@ impl Store {
     /// The database as given to [`Store::open`] (without any password).
     pub fn target(&self) -> &str {
         &self.target
+    }
+
+    /// The versions of the migrations a database opened read-only has and this build of tune
+    /// does not know (empty for every other store): a newer tune wrote it, and what this one
+    /// reads may leave out what the newer one records. Readers say so (`tune report` on stderr,
+    /// `tune serve` on every page); writers refuse such a database ([`StoreError::Migrate`]).
+    pub fn newer_schema(&self) -> &[i64] {
+        &self.newer_schema
     }
 
     /// Claims after which a lost lease fails a job.

@@ -364,7 +364,8 @@ impl Store {
                 }
                 other => other.map_err(open_err)?,
             };
-            Store::check_readable(target, &schema, &sqlx::migrate!("../../migrations/sqlite"))?;
+            let newer_schema =
+                Store::check_readable(target, &schema, &sqlx::migrate!("../../migrations/sqlite"))?;
             tracing::debug!(target, "opened SQLite results database read-only");
             return Ok(Store {
                 backend: Backend::Sqlite(pool),
@@ -372,6 +373,7 @@ impl Store {
                 target: target.to_string(),
                 sqlite_file: std::fs::canonicalize(&path).ok(),
                 read_only: true,
+                newer_schema,
             });
         }
         if exists && std::fs::metadata(&path).is_ok_and(|m| m.len() > 0) {
@@ -435,6 +437,7 @@ impl Store {
                 std::fs::canonicalize(&path).ok()
             },
             read_only: false,
+            newer_schema: Vec::new(),
         })
     }
 
@@ -461,8 +464,10 @@ impl Store {
     }
 
     /// Whether a command that only reads may read a database with `schema`: it must be tune's,
-    /// with every migration this tune knows (a reader never migrates).
-    fn check_readable(target: &str, schema: &Schema, migrator: &Migrator) -> Result<()> {
+    /// with every migration this tune knows (a reader never migrates). Returns the applied
+    /// migrations this tune does not know: a newer tune wrote it (read anyway; see
+    /// [`Store::newer_schema`]).
+    fn check_readable(target: &str, schema: &Schema, migrator: &Migrator) -> Result<Vec<i64>> {
         match schema {
             Schema::Empty => Err(StoreError::NoTables {
                 target: target.to_string(),
@@ -480,7 +485,12 @@ impl Store {
                     target: target.to_string(),
                     missing,
                 }),
-                None => Ok(()),
+                // Migrations this build does not know: a newer tune wrote the database.
+                None => Ok(applied
+                    .iter()
+                    .copied()
+                    .filter(|v| !migrator.iter().any(|m| m.version == *v))
+                    .collect()),
             },
         }
     }
@@ -534,12 +544,13 @@ impl Store {
         };
         let schema = inspect_pg(&mut conn).await.map_err(open_err)?;
         let migrator = sqlx::migrate!("../../migrations/postgres");
-        if options.read_only {
-            Store::check_readable(&shown, &schema, &migrator)?;
+        let newer_schema = if options.read_only {
+            Store::check_readable(&shown, &schema, &migrator)?
         } else {
             Store::check_writable(&shown, &schema)?;
             ensure_pg_schema(&mut conn, &shown).await?;
-        }
+            Vec::new()
+        };
         conn.close().await.map_err(open_err)?;
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
@@ -556,6 +567,7 @@ impl Store {
             target: shown,
             sqlite_file: None,
             read_only: options.read_only,
+            newer_schema,
         })
     }
 

@@ -521,4 +521,85 @@ impl RungDecision {
     pub fn judged(&self, key: &str) -> bool {
         self.goes_on(key) || self.stopped(key)
     }
+
+    /// Where job `key` stood when this rung stopped it; `None` unless it stopped here.
+    pub fn stopped_place(&self, key: &str) -> Option<StoppedPlace> {
+        if !self.stopped(key) {
+            return None;
+        }
+        // A late one: its place among the rung's configurations and itself, as judged.
+        if let Some(c) = self
+            .late_ranking
+            .iter()
+            .find(|c| c.keys.iter().any(|k| k == key))
+        {
+            return Some(StoppedPlace {
+                rung: self.rung,
+                epoch: self.epoch,
+                place: Some(c.place),
+                of: c.of,
+                val_accuracy: Some(c.val_accuracy),
+                judged: Judged::Late,
+            });
+        }
+        let ranked = self
+            .ranking
+            .iter()
+            .enumerate()
+            .find(|(_, c)| c.keys.iter().any(|k| k == key));
+        Some(StoppedPlace {
+            rung: self.rung,
+            epoch: self.epoch,
+            place: ranked.map(|(i, _)| i + 1),
+            of: self.ranking.len(),
+            val_accuracy: ranked.map(|(_, c)| c.val_accuracy),
+            judged: if self.late_prune.iter().any(|k| k == key) {
+                Judged::WithItsSeeds
+            } else {
+                Judged::AtTheDecision
+            },
+        })
+    }
+}
+
+/// When a rung of successive halving judged a job ([`StoppedPlace`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Judged {
+    /// With the rung's decision.
+    AtTheDecision,
+    /// After it, on its own (a failed job retried, a seed added later): placed among the rung's
+    /// configurations and itself.
+    Late,
+    /// After it, following its configuration's other seeds.
+    WithItsSeeds,
+}
+
+/// Where a job stood at the rung of successive halving that stopped it
+/// ([`RungDecision::stopped_place`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StoppedPlace {
+    /// The rung, from 0.
+    pub rung: usize,
+    /// The rung's epoch: the job trained this many epochs.
+    pub epoch: usize,
+    /// Its configuration's place, from 1, in the rung's ranking (`None`: not in it).
+    pub place: Option<usize>,
+    /// How many configurations that ranking held.
+    pub of: usize,
+    /// Its configuration's mean validation accuracy at the rung's epoch, 0 to 1.
+    pub val_accuracy: Option<f64>,
+    /// When it was judged.
+    pub judged: Judged,
+}
+
+impl std::fmt::Display for StoppedPlace {
+    /// The place at the rung: `3 of 7`, `late, 3 of 7`, or `late, with its seeds`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let place = self.place.unwrap_or(0);
+        match self.judged {
+            Judged::AtTheDecision => write!(f, "{place} of {}", self.of),
+            Judged::Late => write!(f, "late, {place} of {}", self.of),
+            Judged::WithItsSeeds => f.write_str("late, with its seeds"),
+        }
+    }
 }

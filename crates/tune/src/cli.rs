@@ -103,7 +103,7 @@ pub struct ServeArgs {
     pub db: DbArgs,
     /// Address and port to listen on (port 0: any free port). The dashboard has no login:
     /// anything but a loopback address shows every result to the network, and tune warns.
-    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR:PORT")]
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR:PORT", value_parser = parse_bind)]
     pub bind: std::net::SocketAddr,
     /// The directory `tune run --save-weights DIR` wrote weight files to: a job's page then links
     /// its KEY.safetensors there (found from the job's key in the database).
@@ -657,4 +657,31 @@ pub struct MergeArgs {
     /// The databases to merge from.
     #[arg(required = true)]
     pub inputs: Vec<String>,
+}
+
+/// A `--bind` address: `IP:PORT`, or `HOST:PORT` with a host name this machine resolves
+/// (`localhost:8080`; its IPv4 address when it has one).
+fn parse_bind(text: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    let Some((_, port)) = text.rsplit_once(':') else {
+        return Err(format!(
+            "give an address and a port, e.g. 127.0.0.1:8080 or localhost:8080 (no port in `{text}`)"
+        ));
+    };
+    if port.parse::<u16>().is_err() {
+        return Err(format!("`{port}` is not a port (0 to 65535)"));
+    }
+    let found: Vec<std::net::SocketAddr> = text
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve `{text}`: {e}; give an IP address and a port"))?
+        .collect();
+    found
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(found.first())
+        .copied()
+        .ok_or_else(|| format!("`{text}` resolves to no address; give an IP address and a port"))
 }

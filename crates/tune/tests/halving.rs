@@ -446,6 +446,65 @@ fn report_status_and_replay_of_a_halving_sweep() {
     );
 }
 
+/// The dashboard says why each pruned job stopped, as `tune report` lists it: the rung, its
+/// epoch, the job's place in the rung's ranking and its validation accuracy there.
+#[test]
+fn the_dashboard_says_where_halving_stopped_each_pruned_job() {
+    let s = Setup::new();
+    let halving = s.grid("halving.toml", &grid(HALVING));
+    let db = s.path("halving.db");
+    expect_code(&s.run_cmd(&halving, &db, 2, &[]).output().unwrap(), 0);
+    let report = s.tune(&db, &["report"]).output().unwrap();
+    expect_code(&report, 0);
+    let report = stdout(&report);
+    let mut expected = Vec::new();
+    for (rung, epoch, json) in decisions(&Db::open(&db)) {
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let ranking = v["ranking"].as_array().unwrap();
+        for key in keys_of(&json, "prune") {
+            let (place, config) = ranking
+                .iter()
+                .enumerate()
+                .find(|(_, c)| c["keys"].as_array().unwrap().iter().any(|k| k == &key))
+                .unwrap();
+            let text = format!(
+                "pruned at rung {} (epoch {epoch}): place {} of {}, val acc {:.4}",
+                rung + 1,
+                place + 1,
+                ranking.len(),
+                config["val_accuracy"].as_f64().unwrap()
+            );
+            // `tune report` lists the same place.
+            let line = report
+                .lines()
+                .find(|l| l.contains(&key))
+                .unwrap_or_else(|| panic!("{key} not in the report:\n{report}"));
+            assert!(
+                line.contains(&format!("{} of {}", place + 1, ranking.len())),
+                "{line}"
+            );
+            expected.push((key, text));
+        }
+    }
+    assert_eq!(expected.len(), 3, "three pruned jobs");
+    let db_arg = db.to_str().unwrap();
+    let (mut child, addr, _) =
+        crate::serve::start(s.tmp.path(), &["--db", db_arg, "--bind", "127.0.0.1:0"]);
+    let (status, page) = crate::serve::get(&addr, "/sweeps/hv");
+    assert_eq!(status, 200, "{page}");
+    for (key, text) in &expected {
+        let row = page
+            .split("<tr>")
+            .find(|r| r.contains(&format!("/jobs/{key}\"")))
+            .unwrap_or_else(|| panic!("{key} not listed:\n{page}"));
+        assert!(row.contains(text.as_str()), "{text} missing: {row}");
+        let (status, job) = crate::serve::get(&addr, &format!("/jobs/{key}"));
+        assert_eq!(status, 200);
+        assert!(job.contains(text.as_str()), "{text} missing from its page");
+    }
+    crate::serve::stop(&mut child);
+}
+
 /// The keys of a decision's JSON list `field` (absent: none).
 fn keys_of(json: &str, field: &str) -> Vec<String> {
     let v: serde_json::Value = serde_json::from_str(json).unwrap();

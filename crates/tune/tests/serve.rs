@@ -345,7 +345,19 @@ fn a_run_that_ends_while_the_dashboard_reads_leaves_every_result_in_the_database
     killed.wait().unwrap();
     assert!(wal.exists(), "the killed run left the database in WAL mode");
     let (mut child, addr, _) = start(dir, &["--db", "results.db", "--bind", "127.0.0.1:0"]);
-    assert_eq!(get(&addr, "/").0, 200);
+    // Its job is still marked running, but nothing trains it: the sweep is stalled.
+    let (status, front) = get(&addr, "/");
+    assert_eq!(status, 200);
+    let long_row = front
+        .split("<tr>")
+        .find(|r| r.contains(">long</a>"))
+        .unwrap_or_else(|| panic!("no long sweep: {front}"));
+    assert!(long_row.contains(">stalled<"), "{long_row}");
+    let (_, page) = get(&addr, "/sweeps/long");
+    assert!(
+        page.contains("<strong>stalled</strong>") && page.contains("stopped: no tune process"),
+        "{page}"
+    );
     // A grid of two jobs into the same database while the dashboard has it open.
     run(&mut s.run_quiet(&[]), true);
     assert_eq!(get(&addr, "/").0, 200, "the dashboard still reads the file");
@@ -360,4 +372,37 @@ fn a_run_that_ends_while_the_dashboard_reads_leaves_every_result_in_the_database
         "the database file alone holds the finished run's result"
     );
     stop(&mut child);
+}
+
+/// A database a newer tune wrote (a migration this tune does not know) is read with a warning:
+/// on stderr by `tune report`, on every page of the dashboard.
+#[test]
+fn a_database_of_a_newer_tune_is_read_with_a_warning() {
+    let s = Setup::new(&small_grid(1, 1));
+    let dir = s.dir();
+    run(&mut s.run_quiet(&[]), true);
+    crate::util::db::Db::open(&dir.join("results.db")).execute(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (29991231000000, 'from the future', 1, x'00', 0)",
+    );
+    let out = run(tune(dir).args(["report", "--db", "results.db"]), true);
+    let err = stderr(&out);
+    assert!(
+        err.contains("newer tune") && err.contains("29991231000000"),
+        "{err}"
+    );
+    let (mut child, addr, _) = start(dir, &["--db", "results.db", "--bind", "127.0.0.1:0"]);
+    for path in ["/", "/sweeps/small", "/compare"] {
+        let (status, page) = get(&addr, path);
+        assert_eq!(status, 200, "{path}: {page}");
+        assert!(
+            page.contains("A newer tune wrote this database") && page.contains("29991231000000"),
+            "{path}: {page}"
+        );
+    }
+    stop(&mut child);
+    // A command that writes refuses it, naming the fix.
+    let out = run(&mut s.run_quiet(&[]), false);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("newer tune"), "{}", stderr(&out));
 }

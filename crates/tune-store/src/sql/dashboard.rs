@@ -87,6 +87,14 @@ pub(crate) fn job(key: &str) -> Stmt<'_> {
     .text(key)
 }
 
+/// Up to `limit` keys of jobs that start with `prefix`, in key order (a key is matched by its
+/// first characters, compared as text: `%` and `_` are characters like others).
+pub(crate) fn job_keys_starting<'a>(prefix: &'a str, limit: i64) -> Stmt<'a> {
+    Stmt::new("SELECT key FROM jobs WHERE substr(key, 1, length($1)) = $1 ORDER BY key LIMIT $2")
+        .text(prefix)
+        .int(limit)
+}
+
 /// The ids of the sweeps job `key` belongs to.
 pub(crate) fn sweeps_of_job(key: &str) -> Stmt<'_> {
     Stmt::new("SELECT sweep_id FROM sweep_jobs WHERE job_key = $1 ORDER BY sweep_id").text(key)

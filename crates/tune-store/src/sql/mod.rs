@@ -85,6 +85,12 @@ pub(crate) struct Sql {
     /// Overwrites the queue state of job $1 with a done job's from another store: $2 status,
     /// $3 attempts, $4 worker_id, $5 last_error, $6 started_at, $7 finished_at, $8 params.
     pub merge_job_state: &'static str,
+    /// Counts the running jobs whose lease expired by the database clock (their worker stopped).
+    pub expired_leases: &'static str,
+    /// Reads the running jobs of sweep $1 (NULL: of every sweep) as [`LeaseRecord`]s: sweep id,
+    /// key, worker and the seconds until the lease expires by the database clock (negative: it
+    /// expired that long ago).
+    pub running_leases: &'static str,
 }
 
 // ----- statements whose text differs by dialect ----------------------------------------------
@@ -230,6 +236,25 @@ pub(crate) fn upsert_checkpoint<'a>(
         .text(key)
         .int(epoch)
         .bytes(bytes)
+}
+
+/// [`Sql::expired_leases`].
+pub(crate) fn expired_leases(d: &Sql) -> Stmt<'static> {
+    Stmt::new(d.expired_leases)
+}
+
+/// [`Sql::running_leases`] of sweep `sweep_id` (an id; `None`: every sweep).
+pub(crate) fn running_leases<'a>(d: &Sql, sweep_id: Option<&'a str>) -> Stmt<'a> {
+    Stmt::new(d.running_leases).opt_text(sweep_id)
+}
+
+/// What [`Sql::running_leases`] returns.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct LeaseRecord {
+    pub sweep_id: String,
+    pub key: String,
+    pub worker_id: Option<String>,
+    pub seconds_left: Option<f64>,
 }
 
 /// [`Sql::select_jobs`] of `sweep` (id or name) and with `key` (`None`: any).

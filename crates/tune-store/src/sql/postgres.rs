@@ -245,6 +245,13 @@ pub(crate) const SQL: Sql = Sql {
         from_text!("$7"),
         ", params = $8 WHERE key = $1"
     ),
+    expired_leases: "SELECT COUNT(*) FROM jobs WHERE status = 'running' \
+         AND lease_expires_at < now()",
+    running_leases: "SELECT sj.sweep_id, j.key, j.worker_id, \
+             CAST(EXTRACT(EPOCH FROM (j.lease_expires_at - now())) AS DOUBLE PRECISION) \
+                 AS seconds_left \
+         FROM jobs j JOIN sweep_jobs sj ON sj.job_key = j.key \
+         WHERE j.status = 'running' AND ($1::text IS NULL OR sj.sweep_id = $1)",
 };
 
 #[cfg(test)]

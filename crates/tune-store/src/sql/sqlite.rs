@@ -162,6 +162,13 @@ pub(crate) const SQL: Sql = Sql {
     merge_job_state: "UPDATE jobs SET status = $2, attempts = $3, worker_id = $4, \
          lease_expires_at = NULL, last_error = $5, started_at = $6, finished_at = $7, \
          params = $8 WHERE key = $1",
+    expired_leases: "SELECT COUNT(*) FROM jobs WHERE status = 'running' \
+         AND lease_expires_at < strftime('%Y-%m-%d %H:%M:%f', 'now')",
+    running_leases: "SELECT sj.sweep_id, j.key, j.worker_id, \
+             CAST((julianday(j.lease_expires_at) - julianday('now')) * 86400.0 AS REAL) \
+                 AS seconds_left \
+         FROM jobs j JOIN sweep_jobs sj ON sj.job_key = j.key \
+         WHERE j.status = 'running' AND ($1 IS NULL OR sj.sweep_id = $1)",
 };
 
 /// Leaves write-ahead logging for the rollback journal when no other connection has the file

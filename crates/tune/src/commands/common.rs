@@ -65,10 +65,47 @@ fn refuse_in_memory(db: &str) -> anyhow::Result<()> {
 
 /// Opens an existing results database for a command that only reads: read-only, never created,
 /// never migrated (works on read-only media).
+/// A database a newer tune wrote is read, with a warning on stderr naming the migrations this
+/// tune does not know.
 pub async fn open_reader(db: &str) -> anyhow::Result<Store> {
     refuse_in_memory(db)?;
-    Ok(Store::open_read_only(db).await?)
+    let store = Store::open_read_only(db).await?;
+    if let newer @ [_, ..] = store.newer_schema() {
+        eprintln!(
+            "warning: {}: a newer tune wrote this database (schema migration{} {} unknown to \
+             tune {}): what this tune reads may leave out what that one records; use the newer \
+             tune",
+            store.target(),
+            if newer.len() == 1 { "" } else { "s" },
+            newer
+                .iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            env!("CARGO_PKG_VERSION")
+        );
+    }
+    Ok(store)
 }
+
+/// Takes the exclusive lock on `file` without waiting for another trainer: `false` when one
+/// holds it. A reader (`tune serve`) may hold a shared lock for an instant to see whether anyone
+/// trains (`Store::training_lock_held`), so a taken lock is tried again for a little while.
+async fn take_lock(file: &std::fs::File) -> bool {
+    for _ in 0..LOCK_TRIES {
+        match file.try_lock() {
+            Ok(()) => return true,
+            Err(std::fs::TryLockError::WouldBlock) => {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await
+            }
+            Err(std::fs::TryLockError::Error(_)) => return false,
+        }
+    }
+    false
+}
+
+/// Tries of [`take_lock`], 20 ms apart.
+const LOCK_TRIES: usize = 25;
 
 /// The SQLite lock of [`lock_if_local`] and what it did with a killed run's jobs.
 pub struct LocalLock {
@@ -83,7 +120,7 @@ pub struct LocalLock {
 /// that was their last allowed attempt). The lock is held until the returned value is dropped.
 /// PostgreSQL needs no lock: leases handle workers.
 pub async fn lock_if_local(store: &Store, db: &str) -> anyhow::Result<LocalLock> {
-    let Some(real) = store.sqlite_file() else {
+    let (Some(real), Some(path)) = (store.sqlite_file(), store.lock_file()) else {
         // PostgreSQL, or an in-memory SQLite database that no other process can reach.
         return Ok(LocalLock {
             _file: None,
@@ -93,14 +130,13 @@ pub async fn lock_if_local(store: &Store, db: &str) -> anyhow::Result<LocalLock>
     // The lock belongs to the file, not to the name used: symbolic links, relative paths and
     // `sqlite:` URLs all resolve to one real path, and the lock file lies beside it (the store
     // refuses a file with a second hard link, another real path).
-    let path = format!("{}.lock", real.display());
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&path)
-        .with_context(|| format!("cannot create the lock file {path}"))?;
-    if file.try_lock().is_err() {
+        .with_context(|| format!("cannot create the lock file {}", path.display()))?;
+    if !take_lock(&file).await {
         // The database is busy, not wrong: "unavailable" (69), like a database that cannot be
         // reached.
         return Err(crate::exit_codes::Classified {
@@ -109,7 +145,8 @@ pub async fn lock_if_local(store: &Store, db: &str) -> anyhow::Result<LocalLock>
                 "another tune process is training into {db} ({}; it holds {path}); wait for it, \
                  stop it, or pass a different --db (for several workers on one queue use \
                  PostgreSQL)",
-                real.display()
+                real.display(),
+                path = path.display()
             ),
         }
         .into());

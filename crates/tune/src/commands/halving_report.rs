@@ -120,36 +120,18 @@ fn pruned_table(v: &HalvingView) -> TableData {
                 .map_or((String::new(), "pruned"), |(l, s, _)| {
                     (l.clone(), s.as_str())
                 });
-            // A late one: its place among the rung's configurations and itself, as judged.
-            let late = d.late_ranking.iter().find(|c| c.keys.contains(key));
-            let (place, acc) = match late {
-                Some(c) => (c.place, Some(c.val_accuracy)),
-                None => d
-                    .ranking
-                    .iter()
-                    .enumerate()
-                    .find(|(_, c)| c.keys.contains(key))
-                    .map_or((0, None), |(i, c)| (i + 1, Some(c.val_accuracy))),
+            let Some(at) = d.stopped_place(key) else {
+                continue;
             };
+            let place = at.place.unwrap_or(0);
             table.rows.push(vec![
                 Cell::text(key.clone()),
                 Cell::text(label),
                 Cell::text(status),
                 Cell::int(d.rung as u64 + 1),
                 Cell::int(d.epoch as u64),
-                Cell::num(acc, 4),
-                Cell::new(
-                    if let Some(c) = late {
-                        format!("late, {place} of {}", c.of)
-                    } else if d.late_prune.contains(key) {
-                        // Followed its configuration's other seeds.
-                        "late, with its seeds".to_string()
-                    } else {
-                        format!("{place} of {}", d.ranking.len())
-                    },
-                    place.to_string(),
-                    place.into(),
-                ),
+                Cell::num(at.val_accuracy, 4),
+                Cell::new(at.to_string(), place.to_string(), place.into()),
             ]);
         }
     }
