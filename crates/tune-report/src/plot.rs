@@ -466,13 +466,7 @@ fn draw_curves<DB: DrawingBackend>(
             .light_line_style(WHITE)
             .bold_line_style(GRID)
             .x_labels(epochs.clamp(2, 12))
-            .x_label_formatter(&|x| {
-                if (x - x.round()).abs() < 1e-9 {
-                    format!("{x:.0}")
-                } else {
-                    String::new()
-                }
-            })
+            .x_label_formatter(&|x| epoch_tick(*x, first, last))
             .y_label_formatter(&|y| format!("{y:.3}"))
             .x_desc("epoch")
             .y_desc(name)
@@ -610,13 +604,7 @@ fn draw_halving<DB: DrawingBackend>(
         .light_line_style(WHITE)
         .bold_line_style(GRID)
         .x_labels((last as usize).clamp(2, 12))
-        .x_label_formatter(&|x| {
-            if (x - x.round()).abs() < 1e-9 {
-                format!("{x:.0}")
-            } else {
-                String::new()
-            }
-        })
+        .x_label_formatter(&|x| epoch_tick(*x, 1.0, last))
         .y_label_formatter(&|y| format!("{y:.3}"))
         .x_desc("epoch")
         .y_desc("validation accuracy")
@@ -661,6 +649,17 @@ fn draw_halving<DB: DrawingBackend>(
 /// The epoch axis of the learning curves. With one epoch the axis runs from half an epoch before
 /// it to two after, so that its points sit in the left fifth and the legend (drawn on the right)
 /// never covers them.
+/// The label of an epoch axis tick at `x`: the epoch when `x` is a whole number from `first` to
+/// `last` (the axis runs past them, and a single epoch's axis reaches two more whole numbers),
+/// else nothing.
+fn epoch_tick(x: f64, first: f64, last: f64) -> String {
+    if (x - x.round()).abs() < 1e-9 && x.round() >= first && x.round() <= last {
+        format!("{x:.0}")
+    } else {
+        String::new()
+    }
+}
+
 fn curves_x_range(first: f64, last: f64) -> std::ops::Range<f64> {
     if last > first {
         first - 0.2..last + 0.2
@@ -1054,9 +1053,17 @@ fn draw_parallel<DB: DrawingBackend>(
             vec![(0.0, format!("{a:.4}")), (1.0, format!("{b:.4}"))]
         };
         for (t, label) in ticks {
+            // On a pale box, so that the lines crossing the axis do not run through the text
+            // (about 7 px a character at 12 px).
+            let y = y_of(t);
+            let width = 7 * label.chars().count() as i32 + 4;
+            root.draw(&Rectangle::new(
+                [(x + 2, y - 8), (x + 2 + width, y + 8)],
+                WHITE.mix(0.85).filled(),
+            ))?;
             root.draw(&Text::new(
                 label,
-                (x + 4, y_of(t)),
+                (x + 4, y),
                 tick_font.clone().pos(Pos::new(HPos::Left, VPos::Center)),
             ))?;
         }
@@ -1304,6 +1311,15 @@ mod tests {
         let (y0, y1) = depth_y_range(&points, &[(0.5, sd)]);
         assert!(y0 <= 0.5 - sd && y1 >= 0.5 + sd, "{y0}..{y1} for sd {sd}");
         assert!(y0 >= 0.0);
+    }
+
+    #[test]
+    fn epoch_ticks_label_only_recorded_epochs() {
+        assert_eq!(epoch_tick(1.0, 1.0, 1.0), "1");
+        assert_eq!(epoch_tick(2.0, 1.0, 1.0), "", "no epoch 2 was recorded");
+        assert_eq!(epoch_tick(1.5, 1.0, 3.0), "");
+        assert_eq!(epoch_tick(0.0, 1.0, 3.0), "");
+        assert_eq!(epoch_tick(3.0, 1.0, 3.0), "3");
     }
 
     #[test]

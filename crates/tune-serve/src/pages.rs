@@ -145,6 +145,21 @@ fn pct(x: f64) -> String {
     format!("{:.0}%", (x * 100.0).clamp(0.0, 100.0))
 }
 
+/// The `description` of a grid file's text, if it has one (a grid that no longer parses has
+/// none: the page shows its text anyway).
+fn grid_description(grid_text: &str) -> Option<String> {
+    let table: toml::Table = toml::from_str(grid_text).ok()?;
+    match table.get("description")? {
+        toml::Value::String(d) if !d.trim().is_empty() => Some(d.clone()),
+        _ => None,
+    }
+}
+
+/// `1 job`, `3 jobs`.
+fn plural(n: u64, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
 /// The dashboard's change mark: the database's ([`tune_store::Store::change_mark`]) and, for an
 /// SQLite file, whether a process trains into it (holds its lock), so that pages refresh when a
 /// run stops.
@@ -337,7 +352,7 @@ pub async fn sweep(Extract(d): Extract<State>, Path(id): Path<String>, Query(q):
     let trainer = d.store.training_lock_held();
     let mut body = format!(
         "<h1>Sweep {}</h1><p class=\"meta\">id <code>{}</code> · host {} · started {} UTC{} · \
-         {} jobs: {}</p><p><progress max=\"1000\" value=\"{}\"></progress> {} of the epochs \
+         {}: {}</p><p><progress max=\"1000\" value=\"{}\"></progress> {} of the epochs \
          ({} / {}){}{}</p>",
         esc(&s.name),
         esc(&s.id),
@@ -346,7 +361,7 @@ pub async fn sweep(Extract(d): Extract<State>, Path(id): Path<String>, Query(q):
         s.finished_at
             .as_deref()
             .map_or(String::new(), |f| format!(" · finished {} UTC", esc(f))),
-        s.jobs(),
+        plural(s.jobs(), "job"),
         status_badges(&s.statuses),
         (s.progress() * 1000.0).round() as u64,
         pct(s.progress()),
@@ -369,6 +384,10 @@ pub async fn sweep(Extract(d): Extract<State>, Path(id): Path<String>, Query(q):
             Eta::Unknown => String::new(),
         },
     );
+    // The grid's own words about itself (`description = "..."`).
+    if let Some(description) = grid_description(&data.snapshot.grid_text) {
+        let _ = write!(body, "<p class=\"description\">{}</p>", esc(&description));
+    }
     let self_url = format!("/sweeps/{}", esc(&enc(&s.id)));
     // The filter form: a plain GET form, no script needed.
     let _ = write!(
@@ -386,9 +405,9 @@ pub async fn sweep(Extract(d): Extract<State>, Path(id): Path<String>, Query(q):
     if !q.filters.is_empty() {
         let _ = write!(
             body,
-            "<p class=\"meta\">{} of {} jobs pass the filter.</p>",
+            "<p class=\"meta\">{} of {} pass the filter.</p>",
             data.jobs().len(),
-            data.all_jobs()
+            plural(data.all_jobs() as u64, "job")
         );
     }
     body.push_str("<h2>Ranking</h2>");
@@ -413,14 +432,49 @@ pub async fn sweep(Extract(d): Extract<State>, Path(id): Path<String>, Query(q):
              <a href=\"{self_url}/report.json?{fq}\">report.json</a></p>"
         );
     } else {
-        body.push_str(if data.jobs().is_empty() && !q.filters.is_empty() {
-            "<p>No job passes the filter: check its setting names and values against the \
-             table's columns, or clear it.</p>"
+        if data.jobs().is_empty() && !q.filters.is_empty() {
+            // Say which values the sweep has, so that the filter can be fixed.
+            let present: Vec<String> = q
+                .filters
+                .iter()
+                .map(|f| {
+                    let mut values: Vec<tune_report::FieldValue> = data
+                        .snapshot
+                        .jobs
+                        .iter()
+                        .map(|j| f.field.value(&j.spec))
+                        .collect();
+                    values.sort();
+                    values.dedup();
+                    format!(
+                        "{} is {} in this sweep",
+                        f.field.name(),
+                        values
+                            .iter()
+                            .map(|v| v.display())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                })
+                .collect();
+            let _ = write!(
+                body,
+                "<p>No job passes the filter: {}. Change it, or clear it.</p>",
+                esc(&present.join("; "))
+            );
         } else {
-            "<p>No finished jobs yet: the ranking appears as jobs finish.</p>"
-        });
+            body.push_str("<p>No finished jobs yet: the ranking appears as jobs finish.</p>");
+        }
     }
     unfinished_section(&mut body, data.jobs(), &data.snapshot, &leases, trainer);
+    if !data.snapshot.grid_text.trim().is_empty() {
+        let _ = write!(
+            body,
+            "<h2>Grid file</h2><details><summary>the grid file this sweep was enqueued from\
+             </summary><pre>{}</pre></details>",
+            esc(&data.snapshot.grid_text)
+        );
+    }
     Ok(ok_html(store_page(
         &d,
         &format!("Sweep {}", s.name),
@@ -570,9 +624,19 @@ fn ranking_group(
             }
         )
     };
-    let head = |i: usize, h: &str| match sweep::column_sort(&table.columns[i].key) {
+    let head_link = |i: usize, h: &str| match sweep::column_sort(&table.columns[i].key) {
         Some(name) => link(name, h),
         None => esc(h),
+    };
+    let head = |i: usize, h: &str| {
+        // `tune report` heads the dense column `layerdense`, as the study's tables do; here it
+        // is `dense`, as on the job pages.
+        let h = if table.columns[i].key == "dense" {
+            "dense"
+        } else {
+            h
+        };
+        head_link(i, h)
     };
     let jobs = |r: usize| {
         shown[r]
@@ -1099,7 +1163,27 @@ async fn compare_body(d: &State) -> Result<String, PageError> {
         );
     } else {
         let rows: Vec<ResultRow> = results.iter().map(|r| r.report_row(None)).collect();
-        let c = Comparison::build(&rows);
+        let mut c = Comparison::build(&rows);
+        // A missing cell whose job exists but is not done says why, as `tune compare` does.
+        let jobs = d.store.jobs(None).await?;
+        c.explain_missing(|model, dataset| {
+            let job = jobs.iter().find(|j| {
+                j.status != tune_store::JobStatus::Done
+                    && j.spec.model.kind == model
+                    && j.spec.train.dataset == dataset
+            })?;
+            let key = &job.key[..12.min(job.key.len())];
+            Some(match job.status {
+                tune_store::JobStatus::Failed => {
+                    format!("its job {key} failed (its page, /jobs/{key}, shows why)")
+                }
+                tune_store::JobStatus::Superseded => {
+                    format!("its job {key} was set aside: its data changed before it trained")
+                }
+                tune_store::JobStatus::Running => format!("its job {key} is still running"),
+                _ => format!("its job {key} is waiting to be trained"),
+            })
+        });
         let delta = if c.has_study_columns() {
             "delta_dataset = mnist − fashion-mnist, "
         } else {

@@ -210,6 +210,8 @@ pub struct Snapshot {
     /// The rung decisions of a halving sweep, in rung order (empty for a grid): why its pruned
     /// jobs stopped.
     pub decisions: Vec<RungDecision>,
+    /// The text of the grid file it was enqueued from.
+    pub grid_text: String,
 }
 
 impl Snapshot {
@@ -446,6 +448,10 @@ impl Cache {
         } else {
             Vec::new()
         };
+        let grid_text = store
+            .sweep_grid_text(&progress.id)
+            .await?
+            .unwrap_or_default();
         // Versions of a user's data set (other content, same name) never rank together: every
         // table, filter and picture keeps them apart as `NAME@HASH8`, as `tune report` does.
         tune_spec::name_data_versions(jobs.iter_mut().map(|j| &mut j.spec));
@@ -473,6 +479,7 @@ impl Cache {
             rows,
             ranked,
             decisions,
+            grid_text,
         });
         let mut replaced: Vec<(String, Arc<Snapshot>)> =
             kept.extract_if(.., |(asked, _)| asked == id).collect();

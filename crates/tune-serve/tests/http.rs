@@ -149,6 +149,23 @@ fn every_route_answers_with_its_content_type_and_escapes_database_strings() {
     assert_eq!(r.status, 200);
     assert_eq!(table_rows(&r.body, "ranking").len(), 3);
     assert!(r.body.contains("pass the filter"));
+    // A filter no job passes says which values the sweep has.
+    let r = get(s.addr, &format!("{}?where=dropout%3D0.9", sweep_url(&s)));
+    assert_eq!(r.status, 200);
+    assert!(
+        r.body
+            .contains("No job passes the filter: dropout is 0, 0.25, 0.5 in this sweep"),
+        "{}",
+        r.body
+    );
+    // The grid file the sweep was enqueued from, escaped.
+    let r = get(s.addr, &sweep_url(&s));
+    assert!(
+        r.body
+            .contains("<pre># a grid whose name is markup\n</pre>"),
+        "{}",
+        r.body
+    );
     // Bad parameters are a 400 page naming them, escaped.
     let r = get(s.addr, &format!("{}?where=%3Cb%3Enope", sweep_url(&s)));
     assert_eq!(r.status, 400);

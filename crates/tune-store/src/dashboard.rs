@@ -398,6 +398,17 @@ impl Store {
         Ok(Some(job))
     }
 
+    /// The text of the grid file sweep `sweep_id` (an id) was enqueued from; `None` for no such
+    /// sweep.
+    pub async fn sweep_grid_text(&self, sweep_id: &str) -> Result<Option<String>> {
+        on_backend!(self, "reading a sweep's grid", |pool, _d| {
+            Ok(q::sweep_grid_text(sweep_id)
+                .query_scalar()
+                .fetch_optional(pool)
+                .await?)
+        })
+    }
+
     /// The running jobs of sweep `sweep_id` (an id; `None`: of every sweep) with their lease:
     /// read for every page, since a stopped worker changes nothing else in the database.
     pub async fn running_leases(&self, sweep_id: Option<&str>) -> Result<Vec<RunningLease>> {

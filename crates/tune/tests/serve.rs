@@ -95,7 +95,9 @@ pub(crate) fn stop(child: &mut Child) {
 
 #[test]
 fn serve_shows_a_trained_sweep_on_the_printed_address_and_stops_on_sigterm() {
-    let s = Setup::new(&small_grid(2, 1));
+    let s = Setup::new(
+        &small_grid(2, 1).replace("[fixed]", "description = \"Two <small> CNNs\"\n[fixed]"),
+    );
     let dir = s.dir();
     run(&mut s.run_quiet(&["--save-weights", "weights"]), true);
     let (mut child, addr, seen) = start(
@@ -121,6 +123,11 @@ fn serve_shows_a_trained_sweep_on_the_printed_address_and_stops_on_sigterm() {
     let (status, sweep) = get(&addr, link);
     assert_eq!(status, 200);
     assert_eq!(sweep.matches("href=\"/jobs/").count(), 2, "two ranked jobs");
+    // The grid's description, escaped.
+    assert!(
+        sweep.contains("<p class=\"description\">Two &lt;small&gt; CNNs</p>"),
+        "{sweep}"
+    );
     assert_eq!(get(&addr, "/no/such/page").0, 404);
 
     // A job's page links the weights `--save-weights` wrote; the link sends the file's bytes.
@@ -159,6 +166,12 @@ fn serve_warns_on_a_non_loopback_address_and_refuses_bad_input() {
     );
     let port = addr.rsplit(':').next().unwrap();
     assert_eq!(get(&format!("127.0.0.1:{port}"), "/").0, 200);
+    stop(&mut child);
+    // A host name with a port: the address it resolves to (the loopback's, no warning).
+    let (mut child, addr, seen) = start(dir, &["--db", "results.db", "--bind", "localhost:0"]);
+    assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+    assert!(!seen.contains("warning"), "{seen}");
+    assert_eq!(get(&addr, "/").0, 200);
     stop(&mut child);
 
     let out = run(

@@ -105,6 +105,11 @@ pub(crate) fn sweep_by_id(id: &str) -> Stmt<'_> {
     Stmt::new("SELECT id FROM sweeps WHERE id = $1").text(id)
 }
 
+/// The grid file text of sweep `id` (its primary key).
+pub(crate) fn sweep_grid_text(id: &str) -> Stmt<'_> {
+    Stmt::new("SELECT grid_text FROM sweeps WHERE id = $1").text(id)
+}
+
 /// The ids of the sweeps named `name`, oldest first.
 pub(crate) fn sweeps_named(name: &str) -> Stmt<'_> {
     Stmt::new("SELECT id FROM sweeps WHERE name = $1 ORDER BY started_at, id").text(name)
