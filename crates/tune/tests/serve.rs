@@ -208,15 +208,18 @@ fn serve_warns_on_a_non_loopback_address_and_refuses_bad_input() {
 }
 
 /// The body of a raw HTTP reply, with the header's database name (which names the back end)
-/// taken out.
+/// taken out. The change mark loses its SQLite-only part too: whether a process holds the file's lock
+/// (`-l`: none does).
 fn page_body(raw: &str) -> String {
     let body = &raw[raw.find("\r\n\r\n").expect("a header block") + 4..];
+    let body = body.strip_suffix("-l").unwrap_or(body); // `/mark`
+    let body = body.replacen("-l\"><header>", "\"><header>", 1);
     match body.find("<span class=\"db\"") {
         Some(at) => {
             let end = at + body[at..].find("</span>").unwrap();
             format!("{}{}", &body[..at], &body[end..])
         }
-        None => body.to_string(),
+        None => body,
     }
 }
 
