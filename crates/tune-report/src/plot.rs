@@ -465,7 +465,7 @@ fn draw_curves<DB: DrawingBackend>(
             .configure_mesh()
             .light_line_style(WHITE)
             .bold_line_style(GRID)
-            .x_labels(epochs.clamp(2, 12))
+            .x_labels(epochs.clamp(5, 12))
             .x_label_formatter(&|x| epoch_tick(*x, first, last))
             .y_label_formatter(&|y| format!("{y:.3}"))
             .x_desc("epoch")
@@ -603,7 +603,7 @@ fn draw_halving<DB: DrawingBackend>(
         .configure_mesh()
         .light_line_style(WHITE)
         .bold_line_style(GRID)
-        .x_labels((last as usize).clamp(2, 12))
+        .x_labels((last as usize).clamp(5, 12))
         .x_label_formatter(&|x| epoch_tick(*x, 1.0, last))
         .y_label_formatter(&|y| format!("{y:.3}"))
         .x_desc("epoch")
@@ -1311,6 +1311,32 @@ mod tests {
         let (y0, y1) = depth_y_range(&points, &[(0.5, sd)]);
         assert!(y0 <= 0.5 - sd && y1 >= 0.5 + sd, "{y0}..{y1} for sd {sd}");
         assert!(y0 >= 0.0);
+    }
+
+    /// The texts of an SVG (`>TEXT<` between tags), trimmed.
+    fn svg_texts(svg: &str) -> Vec<String> {
+        svg.split("</text>")
+            .filter_map(|t| t.rsplit('>').next())
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .collect()
+    }
+
+    #[test]
+    fn a_curve_of_one_epoch_labels_that_epoch_and_no_other() {
+        let one = EpochMetrics {
+            epoch: 1,
+            train_loss: 0.5,
+            train_accuracy: 0.8,
+            val_loss: 0.6,
+            val_accuracy: 0.78,
+            seconds: 1.0,
+        };
+        let svg = plot_curves_svg(&[one], "one epoch").unwrap();
+        let texts = svg_texts(&svg);
+        // One "1" tick on each of the two panels' epoch axes, no "2" or "3".
+        assert_eq!(texts.iter().filter(|t| *t == "1").count(), 2, "{texts:?}");
+        assert!(!texts.iter().any(|t| t == "2" || t == "3"), "{texts:?}");
     }
 
     #[test]

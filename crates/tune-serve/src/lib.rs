@@ -112,15 +112,18 @@ pub fn router(dashboard: Dashboard) -> Router {
         .with_state(Arc::new(dashboard))
 }
 
-/// Whether a `Host` header value names the loopback: `127.0.0.1`, `[::1]` or `localhost`, with
-/// or without a port.
+/// Whether a `Host` header value names the loopback: a loopback address (`127.0.0.0/8`,
+/// `[::1]`) or `localhost`, with or without a port. An address is no name a DNS-rebinding
+/// attack can point elsewhere.
 fn is_loopback_host(host: &str) -> bool {
     let name = if let Some(rest) = host.strip_prefix('[') {
         rest.split(']').next().unwrap_or("")
     } else {
         host.rsplit_once(':').map_or(host, |(name, _)| name)
     };
-    matches!(name, "127.0.0.1" | "::1") || name.eq_ignore_ascii_case("localhost")
+    name.parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback())
+        || name.eq_ignore_ascii_case("localhost")
 }
 
 /// Refuses (421 Misdirected Request) a request whose `Host` names another host than the
@@ -139,7 +142,7 @@ async fn loopback_host(
         Some(h) if !any_host && !is_loopback_host(&h) => (
             axum::http::StatusCode::MISDIRECTED_REQUEST,
             format!(
-                "tune serve answers only requests for 127.0.0.1, [::1] or localhost, not `{h}` \
+                "tune serve answers only requests for a loopback address or localhost, not `{h}` \
                  (it has no login; start it with --bind on another address to reach it by name)\n"
             ),
         )

@@ -178,8 +178,8 @@ async fn change_mark(d: &State) -> Result<String, PageError> {
 fn stopped_worker(lease: &RunningLease, trainer: Option<bool>) -> Option<String> {
     if trainer == Some(false) {
         return Some(
-            "no tune process holds the database's lock file, so the run that claimed it \
-             stopped (killed?)"
+            "no tune process holds the database's lock file (the run that trained here stopped: \
+             killed?)"
                 .into(),
         );
     }
@@ -194,7 +194,8 @@ fn stopped_worker(lease: &RunningLease, trainer: Option<bool>) -> Option<String>
     }
 }
 
-/// A running job's claim: `training on worker W (lease renewed, expires in 9 min 40 s)`, or
+/// A running job's claim: `training on worker W (its lease expires in 9 min 40 s unless the
+/// worker renews it)`, or
 /// why its worker stopped ([`stopped_worker`]).
 fn claim_text(lease: &RunningLease, trainer: Option<bool>) -> String {
     match stopped_worker(lease, trainer) {
@@ -203,7 +204,7 @@ fn claim_text(lease: &RunningLease, trainer: Option<bool>) -> String {
             "training on worker {}{}",
             lease.worker_id.as_deref().unwrap_or("?"),
             lease.seconds_left.map_or(String::new(), |left| format!(
-                " (lease renewed, expires in {})",
+                " (its lease expires in {} unless the worker renews it)",
                 duration(left)
             ))
         ),
@@ -462,6 +463,13 @@ pub async fn sweep(Extract(d): Extract<State>, Path(id): Path<String>, Query(q):
                 "<p>No job passes the filter: {}. Change it, or clear it.</p>",
                 esc(&present.join("; "))
             );
+        } else if !q.filters.is_empty() {
+            let _ = write!(
+                body,
+                "<p>None of the {} passing the filter has finished (pruned, failed or still to \
+                 train: see below).</p>",
+                plural(data.jobs().len() as u64, "job")
+            );
         } else {
             body.push_str("<p>No finished jobs yet: the ranking appears as jobs finish.</p>");
         }
@@ -508,9 +516,17 @@ fn ranking_section(
             String::new()
         } else {
             format!(
-                ", sorted by {} {}",
+                ", sorted by {} {}{}",
                 esc(&q.sort.describe()),
-                if q.desc { "descending" } else { "ascending" }
+                if q.desc { "descending" } else { "ascending" },
+                if q.sort == sweep::Sort::Report(tune_report::SortKey::Accuracy) {
+                    ""
+                } else {
+                    // Sorting reorders rows; `tune report --sort test_accuracy` ranks (and tests
+                    // ties) on the test split instead.
+                    " (the rows reordered: # and the tie marks stay those of the validation \
+                     ranking)"
+                }
             )
         },
     );
@@ -832,10 +848,17 @@ async fn download(d: State, id: String, q: Vec<(String, String)>, format: Format
     let mark = change_mark(&d).await?;
     let data = sweep::load(&d.store, &d.cache, &id, &mark, &q).await?;
     let Some(ranked) = &data.ranked else {
-        return Err(PageError::NotFound(format!(
-            "sweep `{}` has no finished jobs yet",
-            data.progress().id
-        )));
+        return Err(PageError::NotFound(if q.filters.is_empty() {
+            format!("sweep `{}` has no finished jobs yet", data.progress().id)
+        } else {
+            format!(
+                "no finished job of sweep `{}` passes the filter ({} of {} pass it, none \
+                 finished)",
+                data.progress().id,
+                data.jobs().len(),
+                plural(data.all_jobs() as u64, "job")
+            )
+        }));
     };
     let text = tune_report::render_report(&ranked.report, format, None);
     let (ctype, ext) = match format {

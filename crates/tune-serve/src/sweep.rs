@@ -288,7 +288,8 @@ async fn resolve_sweep(store: &Store, id: &str) -> Result<String, PageError> {
         1 => Ok(found.remove(0)),
         0 => Err(PageError::NotFound(format!("no sweep has the id `{id}`"))),
         many => Err(PageError::NotFound(format!(
-            "{many} sweeps are named `{id}`: open one by its id from the sweeps page"
+            "{many} sweeps are named `{id}`: open one by its id (/sweeps/ID): {}",
+            found.join(", ")
         ))),
     }
 }

@@ -633,10 +633,14 @@ fn requests_for_another_host_are_refused() {
         "evil.example.com",
         "evil.example.com:8080",
         "192.168.1.5:8080",
+        "127.0.0.1.evil.example",
     ] {
         let (code, raw) = status(host);
         assert_eq!(code, "421", "{host}: {raw}");
-        assert!(raw.contains("answers only requests for 127.0.0.1"), "{raw}");
+        assert!(
+            raw.contains("answers only requests for a loopback address"),
+            "{raw}"
+        );
         assert!(!raw.contains("<table"), "{raw}");
     }
     let port = s.addr.port();
@@ -645,6 +649,8 @@ fn requests_for_another_host_are_refused() {
         format!("localhost:{port}"),
         format!("LOCALHOST:{port}"),
         format!("[::1]:{port}"),
+        // Another loopback address, as `--bind 127.0.0.2:PORT` prints it.
+        format!("127.0.0.2:{port}"),
         "localhost".to_string(),
     ] {
         assert_eq!(status(&host).0, "200", "{host}");

@@ -136,3 +136,44 @@ async fn a_sweeps_rank_predictions_are_each_jobs_own_whatever_its_labels() {
         db.finish().await;
     }
 }
+
+/// The dashboard's change mark changes when a running job's lease expires (its worker stopped:
+/// nothing else in the database changes), and `running_leases` says so, on every back end.
+#[tokio::test]
+async fn a_lease_that_expires_changes_the_mark_and_shows_as_expired() {
+    for backend in &backends() {
+        let db = TestDb::new(backend).await;
+        db.store.enqueue(&sweep("s", "g"), &jobs(2)).await.unwrap();
+        let short = db
+            .store
+            .claim("w:short", std::time::Duration::from_secs(1), None)
+            .await
+            .unwrap()
+            .unwrap();
+        db.store.claim("w:long", LONG, None).await.unwrap().unwrap();
+        let before = db.store.change_mark().await.unwrap();
+        let leases = db.store.running_leases(None).await.unwrap();
+        assert_eq!(leases.len(), 2, "{}", db.label);
+        assert!(
+            leases.iter().all(|l| !l.expired()),
+            "{}: {leases:?}",
+            db.label
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
+        let after = db.store.change_mark().await.unwrap();
+        assert_ne!(before, after, "{}: the mark changes", db.label);
+        let leases = db.store.running_leases(None).await.unwrap();
+        let expired: Vec<&str> = leases
+            .iter()
+            .filter(|l| l.expired())
+            .map(|l| l.key.as_str())
+            .collect();
+        assert_eq!(expired, [short.key.as_str()], "{}", db.label);
+        let left = leases
+            .iter()
+            .find(|l| l.key == short.key)
+            .and_then(|l| l.seconds_left)
+            .unwrap();
+        assert!((-5.0..0.0).contains(&left), "{}: {left}", db.label);
+    }
+}

@@ -37,8 +37,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let addr = listener.local_addr()?;
         if !addr.ip().is_loopback() {
             eprintln!(
-                "warning: the dashboard has no login: anyone who can reach {addr} can read every \
-                 result in {}; bind 127.0.0.1 and reach it through an SSH tunnel instead",
+                "warning: the dashboard has no login: anyone who can reach {addr} (and a web page \
+                 open in a browser that can, through DNS rebinding) can read every result in {}; \
+                 bind 127.0.0.1 and reach it through an SSH tunnel instead",
                 store.target()
             );
         }
