@@ -195,8 +195,7 @@ fn stopped_worker(lease: &RunningLease, trainer: Option<bool>) -> Option<String>
 }
 
 /// A running job's claim: `training on worker W (its lease expires in 9 min 40 s unless the
-/// worker renews it)`, or
-/// why its worker stopped ([`stopped_worker`]).
+/// worker renews it)`, or why its worker stopped ([`stopped_worker`]).
 fn claim_text(lease: &RunningLease, trainer: Option<bool>) -> String {
     match stopped_worker(lease, trainer) {
         Some(why) => format!("stopped: {why}; the next claim takes the job back"),
