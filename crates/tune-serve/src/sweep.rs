@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tune_report::{
     Field, FieldValue, Filter, Group, Report, ReportOptions, ReportRow, ResultRow, SortKey,
 };
-use tune_store::{DashJob, RankPredictions, RungDecision, Store, SweepProgress};
+use tune_store::{DashJob, HalvingPlan, RankPredictions, RungDecision, Store, SweepProgress};
 
 use crate::pages::PageError;
 
@@ -294,6 +294,45 @@ async fn resolve_sweep(store: &Store, id: &str) -> Result<String, PageError> {
     }
 }
 
+/// The epochs a halving sweep's plan trains: every configuration to the first rung, the best
+/// `ceil(n / eta)` of each rung on to the next (`tune_grid::plan`, as the dry run counts them),
+/// times the seeds of a configuration, plus every epoch of the jobs added to confirm the winner.
+/// `jobs` are the sweep's jobs (superseded ones take no part), `decisions` its rung decisions.
+pub fn halving_epochs(plan: &HalvingPlan, jobs: &[DashJob], decisions: &[RungDecision]) -> u64 {
+    let epochs = plan.rungs.last().copied().unwrap_or(0);
+    let confirm: Vec<&String> = decisions.iter().flat_map(|d| &d.confirm).collect();
+    let mut configurations: Vec<tune_spec::JobSpec> = Vec::new();
+    let mut jobs_in_rungs = 0usize;
+    for j in jobs {
+        if j.status == "superseded" || confirm.contains(&&j.key) {
+            continue;
+        }
+        jobs_in_rungs += 1;
+        let mut spec = j.spec.clone();
+        spec.train.seed = 0;
+        if !configurations.contains(&spec) {
+            configurations.push(spec);
+        }
+    }
+    if configurations.is_empty() {
+        return (confirm.len() * epochs) as u64;
+    }
+    let seeds = jobs_in_rungs.div_ceil(configurations.len());
+    let rungs = tune_grid::plan(configurations.len(), epochs, plan.min_epochs, plan.eta);
+    (tune_grid::plan_epochs(&rungs) * seeds + confirm.len() * epochs) as u64
+}
+
+/// `progress` of a halving sweep still training, counted by its plan ([`halving_epochs`]):
+/// summing every job's full budget, as a grid's progress does, would count the epochs the
+/// pruned jobs will never train as work left.
+pub fn count_by_plan(progress: &mut SweepProgress, planned: u64) {
+    if progress.epochs_remaining == 0 {
+        return; // finished: the store's figures are the epochs trained
+    }
+    progress.epochs_planned = planned.max(progress.epochs_done);
+    progress.epochs_remaining = progress.epochs_planned - progress.epochs_done;
+}
+
 /// The progress of sweep `id` (an id), 404 when there is no such sweep (any more).
 async fn sweep_progress(store: &Store, id: &str) -> Result<SweepProgress, PageError> {
     let mut found = store.sweep_progress(Some(id)).await?;
@@ -402,7 +441,17 @@ impl Cache {
         {
             return Ok(s.clone());
         }
-        let sweeps = Arc::new(store.sweep_progress(None).await?);
+        let mut sweeps = store.sweep_progress(None).await?;
+        // Halving sweeps still training are counted by their plan.
+        for (id, plan) in store.unfinished_halving_plans().await? {
+            if let Some(s) = sweeps.iter_mut().find(|s| s.id == id) {
+                let mut jobs = store.sweep_jobs(&id).await?;
+                tune_spec::name_data_versions(jobs.iter_mut().map(|j| &mut j.spec));
+                let decisions = store.rung_decisions(&id).await?;
+                count_by_plan(s, halving_epochs(&plan, &jobs, &decisions));
+            }
+        }
+        let sweeps = Arc::new(sweeps);
         *kept = Some((mark.to_string(), sweeps.clone()));
         Ok(sweeps)
     }
@@ -443,12 +492,18 @@ impl Cache {
         let (head, jobs) = tokio::join!(head, store.sweep_jobs(&sweep_id));
         let ((progress, read), jobs) = (head?, jobs);
         let mut jobs = jobs?;
-        // A halving sweep's decisions say why its pruned jobs stopped (a few rows).
-        let decisions = if progress.count("pruned") > 0 {
+        // A halving sweep's decisions say why its pruned jobs stopped (a few rows); its
+        // progress counts the epochs its plan trains.
+        let plan = store.halving_plan(&progress.id).await?;
+        let decisions = if plan.is_some() {
             store.rung_decisions(&progress.id).await?
         } else {
             Vec::new()
         };
+        let mut progress = progress;
+        if let Some(plan) = &plan {
+            count_by_plan(&mut progress, halving_epochs(plan, &jobs, &decisions));
+        }
         let grid_text = store
             .sweep_grid_text(&progress.id)
             .await?

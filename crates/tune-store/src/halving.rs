@@ -109,6 +109,19 @@ impl Store {
         json.map(|j| plan(sweep, &j)).transpose()
     }
 
+    /// The plans of the halving sweeps that are not finished, by sweep id (the dashboard
+    /// counts their progress by the plan).
+    pub async fn unfinished_halving_plans(&self) -> Result<Vec<(String, HalvingPlan)>> {
+        let sweeps: Vec<HalvingSweepRecord> =
+            on_backend!(self, "reading halving sweeps", |pool, _d| {
+                Ok(q::select_halving_sweeps(None).fetch_all(pool).await?)
+            })?;
+        sweeps
+            .into_iter()
+            .map(|s| Ok((s.id.clone(), plan(&s.id, &s.search_json)?)))
+            .collect()
+    }
+
     /// The recorded decisions of the sweep with id or name `sweep`, in rung order.
     pub async fn rung_decisions(&self, sweep: &str) -> Result<Vec<RungDecision>> {
         let rows: Vec<DecisionRecord> = on_backend!(self, "reading rung decisions", |pool, d| {

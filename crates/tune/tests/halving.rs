@@ -505,6 +505,34 @@ fn the_dashboard_says_where_halving_stopped_each_pruned_job() {
     crate::serve::stop(&mut child);
 }
 
+/// A halving sweep not yet trained counts its progress by its plan (8 epochs: 4, 2 and 1
+/// configurations to epochs 1, 2 and 4), as the dry run does, not by every job's full budget
+/// (16): its ETA would be twice too long.
+#[test]
+fn the_dashboard_counts_a_halving_sweeps_progress_by_its_plan() {
+    let s = Setup::new();
+    let halving = s.grid("halving.toml", &grid(HALVING));
+    let db = s.path("halving.db");
+    assert!(
+        s.dry_run(&halving, &db, &[])
+            .contains("training epochs with halving: 8 of the full grid's 16"),
+    );
+    expect_code(
+        &s.run_cmd(&halving, &db, 1, &["--enqueue"])
+            .output()
+            .unwrap(),
+        0,
+    );
+    let db_arg = db.to_str().unwrap();
+    let (mut child, addr, _) =
+        crate::serve::start(s.tmp.path(), &["--db", db_arg, "--bind", "127.0.0.1:0"]);
+    let (_, front) = crate::serve::get(&addr, "/");
+    let (_, page) = crate::serve::get(&addr, "/sweeps/hv");
+    crate::serve::stop(&mut child);
+    assert!(front.contains(">0 / 8<"), "{front}");
+    assert!(page.contains("of the epochs (0 / 8)"), "{page}");
+}
+
 /// The keys of a decision's JSON list `field` (absent: none).
 fn keys_of(json: &str, field: &str) -> Vec<String> {
     let v: serde_json::Value = serde_json::from_str(json).unwrap();
