@@ -623,9 +623,7 @@ fn ranking_group(
         let desc = if current {
             !q.desc
         } else {
-            sort == sweep::Sort::Report(tune_report::SortKey::Accuracy)
-                || sort == sweep::Sort::Report(tune_report::SortKey::TestAccuracy)
-                || sort == sweep::Sort::Tied
+            sort.default_desc()
         };
         format!(
             "<a href=\"{self_url}?{}\"{}>{}{}</a>",

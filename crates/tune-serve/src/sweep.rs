@@ -60,7 +60,7 @@ impl Sort {
 
     /// Highest first unless `?dir=` says otherwise: the accuracies, and the tie column (best
     /// first).
-    fn default_desc(self) -> bool {
+    pub fn default_desc(self) -> bool {
         matches!(
             self,
             Sort::Report(SortKey::Accuracy | SortKey::TestAccuracy) | Sort::Tied
@@ -301,7 +301,9 @@ async fn resolve_sweep(store: &Store, id: &str) -> Result<String, PageError> {
 pub fn halving_epochs(plan: &HalvingPlan, jobs: &[DashJob], decisions: &[RungDecision]) -> u64 {
     let epochs = plan.rungs.last().copied().unwrap_or(0);
     let confirm: Vec<&String> = decisions.iter().flat_map(|d| &d.confirm).collect();
-    let mut configurations: Vec<tune_spec::JobSpec> = Vec::new();
+    // A configuration is every setting but the seed: its canonical JSON with seed 0 (a set,
+    // so that a sweep of 10,000 jobs is one pass).
+    let mut configurations: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut jobs_in_rungs = 0usize;
     for j in jobs {
         if j.status == "superseded" || confirm.contains(&&j.key) {
@@ -310,9 +312,7 @@ pub fn halving_epochs(plan: &HalvingPlan, jobs: &[DashJob], decisions: &[RungDec
         jobs_in_rungs += 1;
         let mut spec = j.spec.clone();
         spec.train.seed = 0;
-        if !configurations.contains(&spec) {
-            configurations.push(spec);
-        }
+        configurations.insert(spec.canonical_json());
     }
     if configurations.is_empty() {
         return (confirm.len() * epochs) as u64;

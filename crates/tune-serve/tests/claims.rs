@@ -29,24 +29,21 @@ async fn fixture(path: &std::path::Path) -> (String, String, String, Vec<String>
         tune_version: "0.1.0".into(),
     };
     let report = store.enqueue(&sweep, &specs).await.unwrap();
-    let dead = store
-        .claim("w:dead", Duration::from_secs(1), None)
-        .await
-        .unwrap()
-        .unwrap();
-    store
-        .record_epoch(&dead, &epoch(1, 3, 0.8), None)
-        .await
-        .unwrap();
-    let live = store
-        .claim("w:live", Duration::from_secs(3600), None)
-        .await
-        .unwrap()
-        .unwrap();
-    store
-        .record_epoch(&live, &epoch(1, 3, 0.8), None)
-        .await
-        .unwrap();
+    // Claims a job for `worker` with a lease of `secs` and records its first epoch.
+    let claim = async |worker: &str, secs: u64| {
+        let c = store
+            .claim(worker, Duration::from_secs(secs), None)
+            .await
+            .unwrap()
+            .unwrap();
+        store
+            .record_epoch(&c, &epoch(1, 3, 0.8), None)
+            .await
+            .unwrap();
+        c
+    };
+    let dead = claim("w:dead", 1).await;
+    let live = claim("w:live", 3600).await;
     store.close().await;
     (
         report.sweep_id,
