@@ -13,7 +13,7 @@
 //! |---|---|
 //! | `/` | every sweep: jobs per status, progress, images/s, ETA |
 //! | `/sweeps/{id}` | the ranked table (`?sort=NAME&dir=asc\|desc`, NAME as `tune report --sort` takes it, or `tied`, `job`; `?where=FIELD=VALUE`, `?top=N`), unfinished jobs with their reason, the per-depth summary, pictures, downloads |
-//! | `/sweeps/{id}/report.csv`, `report.json` | the same ranking as `tune report --format csv\|json` |
+//! | `/sweeps/{id}/report.csv`, `report.json` | the same ranking as `tune report --format csv\|json` (a halving sweep's JSON with its `halving` object) |
 //! | `/sweeps/{id}/depth.svg`, `parallel.svg` | accuracy per depth; parallel coordinates |
 //! | `/jobs/{key}` | a job: specification, learning curves, confusion heat-map, per-class accuracy, last error, a link to its weights when saved; a unique prefix of a key redirects (303) to its job |
 //! | `/jobs/{key}/weights.safetensors` | the job's saved weights (with [`Dashboard::with_weights`]) |

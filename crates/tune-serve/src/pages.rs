@@ -857,7 +857,13 @@ async fn download(d: State, id: String, q: Vec<(String, String)>, format: Format
             )
         }));
     };
-    let text = tune_report::render_report(&ranked.report, format, None);
+    let mut text = tune_report::render_report(&ranked.report, format, None);
+    if format == Format::Json
+        && let Some(halving) = data.halving_json()
+    {
+        // As `tune report --format json`: the halving sweep's plan, decisions and jobs.
+        text = tune_store::HalvingView::add_to_report_json(&text, &halving);
+    }
     let (ctype, ext) = match format {
         Format::Json => ("application/json", "json"),
         _ => ("text/csv; charset=utf-8", "csv"),

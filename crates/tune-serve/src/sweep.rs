@@ -8,7 +8,10 @@ use std::sync::Arc;
 use tune_report::{
     Field, FieldValue, Filter, Group, Report, ReportOptions, ReportRow, ResultRow, SortKey,
 };
-use tune_store::{DashJob, HalvingPlan, RankPredictions, RungDecision, Store, SweepProgress};
+use tune_store::{
+    DashJob, HalvingJob, HalvingPlan, HalvingView, RankPredictions, RungDecision, Store,
+    SweepProgress,
+};
 
 use crate::pages::PageError;
 
@@ -210,6 +213,8 @@ pub struct Snapshot {
     /// The rung decisions of a halving sweep, in rung order (empty for a grid): why its pruned
     /// jobs stopped.
     pub decisions: Vec<RungDecision>,
+    /// The halving plan of a halving sweep (`None`: a grid).
+    pub plan: Option<HalvingPlan>,
     /// The text of the grid file it was enqueued from.
     pub grid_text: String,
 }
@@ -262,6 +267,36 @@ impl SweepData {
     /// Jobs before filtering.
     pub fn all_jobs(&self) -> usize {
         self.snapshot.jobs.len()
+    }
+
+    /// What `tune report --format json` adds under `"halving"` for a halving sweep (`None`: a
+    /// grid): its plan and decisions, where every job of the sweep stopped, and the confirmed
+    /// configurations with the test accuracies of their jobs that pass the filters.
+    pub fn halving_json(&self) -> Option<serde_json::Value> {
+        let s = &self.snapshot;
+        let view = HalvingView {
+            plan: s.plan.clone()?,
+            decisions: s.decisions.clone(),
+            jobs: s
+                .jobs
+                .iter()
+                .map(|j| {
+                    let job = HalvingJob {
+                        label: j.spec.model.label(),
+                        status: j.status.clone(),
+                        epochs_done: j.epochs_done,
+                        spec: j.spec.clone(),
+                    };
+                    (j.key.clone(), job)
+                })
+                .collect(),
+        };
+        let passing: HashMap<&str, f64> = self
+            .jobs()
+            .iter()
+            .filter_map(|j| Some((j.key.as_str(), j.result.as_ref()?.test_accuracy)))
+            .collect();
+        Some(view.to_json(|key| passing.get(key).copied()))
     }
 }
 
@@ -535,6 +570,7 @@ impl Cache {
             rows,
             ranked,
             decisions,
+            plan,
             grid_text,
         });
         let mut replaced: Vec<(String, Arc<Snapshot>)> =

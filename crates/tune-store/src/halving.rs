@@ -109,6 +109,34 @@ impl Store {
         json.map(|j| plan(sweep, &j)).transpose()
     }
 
+    /// The plan, decisions and jobs of the sweep with id or name `sweep` when it is a halving
+    /// sweep (`None`: a full grid), for its report ([`crate::HalvingView`]).
+    pub async fn halving_view(&self, sweep: &str) -> Result<Option<crate::HalvingView>> {
+        let Some(plan) = self.halving_plan(sweep).await? else {
+            return Ok(None);
+        };
+        let decisions = self.rung_decisions(sweep).await?;
+        let jobs = self
+            .jobs_of_sweep(sweep)
+            .await?
+            .into_iter()
+            .map(|j| {
+                let job = crate::HalvingJob {
+                    label: j.spec.model.label(),
+                    status: j.status.as_str().to_string(),
+                    epochs_done: j.epochs_done,
+                    spec: j.spec,
+                };
+                (j.key, job)
+            })
+            .collect();
+        Ok(Some(crate::HalvingView {
+            plan,
+            decisions,
+            jobs,
+        }))
+    }
+
     /// The plans of the halving sweeps that are not finished, by sweep id (the dashboard
     /// counts their progress by the plan).
     pub async fn unfinished_halving_plans(&self) -> Result<Vec<(String, HalvingPlan)>> {

@@ -50,13 +50,15 @@
 //!
 //! One module per role, each adding its part of [`Store`]'s methods: `open` (opening, schema
 //! checks and migrations, [`StoreOptions`], closing), `queue` (enqueue, claim, heartbeat, record,
-//! complete, fail, interrupt), `reads` (what reports read) and `merge` (copying another store in).
+//! complete, fail, interrupt), `reads` (what reports read), `merge` (copying another store in),
+//! `halving` (rung decisions) and `halving_view` (what a report adds for a halving sweep).
 //! The SQL itself, each statement beside its parameter binding, is in the private `sql` module.
 
 mod columns;
 mod dashboard;
 mod error;
 mod halving;
+mod halving_view;
 mod merge;
 mod open;
 mod queue;
@@ -71,6 +73,7 @@ use sqlx::sqlite::SqlitePool;
 pub use dashboard::{DashJob, DashResult, RankPredictions, RunningLease, SweepProgress};
 pub use error::{Result, StoreError};
 pub use halving::{Advanced, Chooser};
+pub use halving_view::{Confirmed, HalvingJob, HalvingView};
 pub use open::{DEFAULT_MAX_ATTEMPTS, StoreOptions};
 pub use types::{
     Checkpoint, Claim, ConfirmPlan, EnqueueReport, HalvingPlan, JobPredictions, JobResult,

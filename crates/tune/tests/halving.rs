@@ -832,6 +832,55 @@ fn confirm_reruns_the_best_configurations_with_more_seeds() {
     );
 }
 
+/// The dashboard's `report.json` of a halving sweep carries the `halving` object of `tune report
+/// --format json` (plan, decisions, every job's rung and epoch, the confirmed configurations),
+/// whole and filtered.
+#[test]
+fn the_dashboards_report_json_has_the_halving_section_of_tune_report() {
+    let s = Setup::new();
+    let g = s.grid("confirm.toml", &grid(CONFIRM));
+    let db = s.path("confirm.db");
+    expect_code(&s.run_cmd(&g, &db, 2, &[]).output().unwrap(), 0);
+    let cli = |extra: &[&str]| {
+        let mut args = vec!["report", "--format", "json"];
+        args.extend(extra);
+        let out = s.tune(&db, &args).output().unwrap();
+        expect_code(&out, 0);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let whole = cli(&[]);
+    assert_eq!(whole["halving"]["confirmed"].as_array().unwrap().len(), 2);
+    let confirmed_arch = whole["halving"]["confirmed"][0]["label"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let dense: String = confirmed_arch
+        .split('/')
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    let filtered = cli(&["--where", &format!("dense={dense}")]);
+
+    let db_arg = db.to_str().unwrap();
+    let (mut child, addr, _) =
+        crate::serve::start(s.tmp.path(), &["--db", db_arg, "--bind", "127.0.0.1:0"]);
+    let dash = |query: &str| {
+        let (status, body) = crate::serve::get(&addr, &format!("/sweeps/hv/report.json{query}"));
+        assert_eq!(status, 200, "{body}");
+        let body = &body[body.find("\r\n\r\n").expect("a header block") + 4..];
+        serde_json::from_str::<serde_json::Value>(body).unwrap()
+    };
+    let dash_whole = dash("");
+    let dash_filtered = dash(&format!("?where=dense%3D{dense}"));
+    crate::serve::stop(&mut child);
+    assert_eq!(dash_whole["halving"], whole["halving"]);
+    assert_eq!(dash_filtered["halving"], filtered["halving"]);
+    assert_eq!(dash_whole["rows"], whole["rows"]);
+}
+
 /// `tune plot halving`: one line per job in the SVG, each ending at the epoch the job stopped.
 #[test]
 fn plot_halving_draws_one_line_per_job_ending_where_it_stopped() {

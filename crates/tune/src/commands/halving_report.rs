@@ -5,39 +5,8 @@
 use super::results::{Selection, rows_with_predictions};
 use crate::halving::ReplayJob;
 use anyhow::{Context, bail};
-use std::collections::HashMap;
 use tune_report::{Align, Cell, Column, Format, Report, ReportOptions, Style, TableData};
-use tune_store::{HalvingPlan, JobStatus, RungDecision, Store};
-
-/// A halving sweep's plan and decisions.
-pub(super) struct HalvingView {
-    plan: HalvingPlan,
-    decisions: Vec<RungDecision>,
-    /// Every job of the sweep: key -> (label, status, epochs done).
-    jobs: HashMap<String, (String, JobStatus, u32)>,
-    /// Every job's spec, by key.
-    specs: HashMap<String, tune_spec::JobSpec>,
-}
-
-impl HalvingView {
-    /// Keys of the jobs pruned at some rung.
-    pub(super) fn pruned(&self) -> impl Iterator<Item = &String> {
-        self.decisions
-            .iter()
-            .flat_map(|d| d.prune.iter().chain(&d.late_prune))
-    }
-
-    /// Keys of the jobs that failed before a rung's decision and are still failed: out of the
-    /// race at that rung.
-    fn out_of_race(&self) -> impl Iterator<Item = (&RungDecision, &String)> {
-        self.decisions.iter().flat_map(move |d| {
-            d.failed.iter().filter_map(move |k| {
-                let failed = matches!(self.jobs.get(k), Some((_, JobStatus::Failed, _)));
-                (failed && !d.judged(k)).then_some((d, k))
-            })
-        })
-    }
-}
+use tune_store::{Confirmed, HalvingView, Store};
 
 /// The plan and decisions of `sweep` (or, without `--sweep`, of the database's only sweep) when
 /// it is a halving sweep; `None` otherwise.
@@ -77,25 +46,7 @@ pub(super) async fn view(
             _ => return Ok(None),
         },
     };
-    let Some(plan) = store.halving_plan(&sweep).await? else {
-        return Ok(None);
-    };
-    let decisions = store.rung_decisions(&sweep).await?;
-    let rows = store.jobs_of_sweep(&sweep).await?;
-    let specs = rows
-        .iter()
-        .map(|j| (j.key.clone(), j.spec.clone()))
-        .collect();
-    let jobs = rows
-        .into_iter()
-        .map(|j| (j.key, (j.spec.model.label(), j.status, j.epochs_done)))
-        .collect();
-    Ok(Some(HalvingView {
-        plan,
-        decisions,
-        jobs,
-        specs,
-    }))
+    Ok(store.halving_view(&sweep).await?)
 }
 
 /// The pruned jobs as a table: job, architecture, the rung and epoch it stopped at, its
@@ -117,9 +68,7 @@ fn pruned_table(v: &HalvingView) -> TableData {
             let (label, status) = v
                 .jobs
                 .get(key)
-                .map_or((String::new(), "pruned"), |(l, s, _)| {
-                    (l.clone(), s.as_str())
-                });
+                .map_or((String::new(), "pruned"), |j| (j.label.clone(), &j.status));
             let Some(at) = d.stopped_place(key) else {
                 continue;
             };
@@ -136,7 +85,7 @@ fn pruned_table(v: &HalvingView) -> TableData {
         }
     }
     for (d, key) in v.out_of_race() {
-        let label = v.jobs.get(key).map_or(String::new(), |(l, _, _)| l.clone());
+        let label = v.jobs.get(key).map_or(String::new(), |j| j.label.clone());
         table.rows.push(vec![
             Cell::text(key.clone()),
             Cell::text(label),
@@ -148,118 +97,6 @@ fn pruned_table(v: &HalvingView) -> TableData {
         ]);
     }
     table
-}
-
-/// What every job of the sweep reached, for JSON: key, status, rung (1-based, the last one it
-/// trained in) and epoch.
-fn jobs_json(v: &HalvingView) -> serde_json::Value {
-    let mut stopped: HashMap<&str, &RungDecision> = HashMap::new();
-    for d in &v.decisions {
-        for key in d.prune.iter().chain(&d.late_prune) {
-            stopped.insert(key, d);
-        }
-    }
-    for (d, key) in v.out_of_race() {
-        stopped.insert(key, d);
-    }
-    let mut keys: Vec<&String> = v.jobs.keys().collect();
-    keys.sort();
-    let rows: Vec<serde_json::Value> = keys
-        .into_iter()
-        .map(|key| {
-            let (_, status, epochs_done) = &v.jobs[key];
-            let (rung, epoch) = match stopped.get(key.as_str()) {
-                Some(d) => (d.rung + 1, d.epoch),
-                None => {
-                    // The highest rung whose epoch it reached.
-                    let r = v
-                        .plan
-                        .rungs
-                        .iter()
-                        .take_while(|&&e| e <= *epochs_done as usize)
-                        .count();
-                    (r, *epochs_done as usize)
-                }
-            };
-            serde_json::json!({
-                "key": key,
-                "status": status.as_str(),
-                "rung": rung,
-                "epoch": epoch,
-            })
-        })
-        .collect();
-    serde_json::Value::Array(rows)
-}
-
-/// One configuration confirmed with more seeds (`confirm` in `[search]`).
-#[derive(Debug, serde::Serialize)]
-struct Confirmed {
-    /// Its place in the last rung's ranking, from 1.
-    place: usize,
-    label: String,
-    /// Its jobs: the halving run's seeds, then the confirm seeds.
-    keys: Vec<String>,
-    /// Mean validation accuracy of its halving seeds at the last rung.
-    val_accuracy: f64,
-    /// Test accuracies of its finished jobs, in `keys` order.
-    test_accuracies: Vec<f64>,
-    /// Mean and spread of `test_accuracies`.
-    summary: Option<tune_report::stats::Summary>,
-    /// 95% Student-t interval of the mean (two or more seeds finished).
-    interval: Option<tune_report::stats::Interval>,
-}
-
-/// The confirmed configurations of the sweep, best of the last rung first, with their finished
-/// seeds' test accuracies (from `results`); empty without `confirm`.
-fn confirmed(v: &HalvingView, results: &[tune_store::JobResult]) -> Vec<Confirmed> {
-    let Some(d) = v.decisions.iter().find(|d| !d.confirm_top.is_empty()) else {
-        return Vec::new();
-    };
-    let config = |key: &str| {
-        v.specs.get(key).map(|s| {
-            let mut s = s.clone();
-            s.train.seed = 0;
-            s
-        })
-    };
-    let mut out = Vec::new();
-    for (i, c) in d.ranking.iter().enumerate() {
-        if !c.keys.iter().any(|k| d.confirm_top.contains(k)) {
-            continue;
-        }
-        let spec = config(&c.keys[0]);
-        let mut keys = c.keys.clone();
-        keys.extend(
-            d.confirm
-                .iter()
-                .filter(|k| config(k) == spec && spec.is_some())
-                .cloned(),
-        );
-        let test_accuracies: Vec<f64> = keys
-            .iter()
-            .filter_map(|k| {
-                results
-                    .iter()
-                    .find(|r| &r.key == k)
-                    .map(|r| r.test_accuracy)
-            })
-            .collect();
-        out.push(Confirmed {
-            place: i + 1,
-            label: v
-                .jobs
-                .get(&c.keys[0])
-                .map_or(String::new(), |j| j.0.clone()),
-            keys,
-            val_accuracy: c.val_accuracy,
-            summary: tune_report::stats::Summary::of(&test_accuracies),
-            interval: tune_report::stats::t_interval(&test_accuracies, 0.95)
-                .map(|i| i.within(0.0, 1.0)),
-            test_accuracies,
-        });
-    }
-    out
 }
 
 /// The confirmed configurations as a table: place at the last rung, architecture, seeds finished
@@ -295,22 +132,24 @@ fn confirmed_table(rows: &[Confirmed]) -> TableData {
     table
 }
 
-/// For `--format json`: what a halving sweep's report adds to its object under `"halving"`.
+/// For `--format json`: what a halving sweep's report adds to its object under `"halving"`
+/// ([`HalvingView::to_json`]; confirmed configurations' test accuracies from `results`).
 pub(super) fn after_report_json(
     v: &HalvingView,
     results: &[tune_store::JobResult],
     format: Format,
 ) -> Option<serde_json::Value> {
-    (format == Format::Json).then(|| {
-        serde_json::json!({
-            "eta": v.plan.eta,
-            "min_epochs": v.plan.min_epochs,
-            "rungs": v.plan.rungs,
-            "decisions": v.decisions,
-            "jobs": jobs_json(v),
-            "confirmed": confirmed(v, results),
-        })
-    })
+    (format == Format::Json).then(|| v.to_json(test_accuracy_in(results)))
+}
+
+/// The test accuracy of job `key` among `results`.
+fn test_accuracy_in(results: &[tune_store::JobResult]) -> impl Fn(&str) -> Option<f64> + '_ {
+    |key| {
+        results
+            .iter()
+            .find(|r| r.key == key)
+            .map(|r| r.test_accuracy)
+    }
 }
 
 /// Prints, after a halving sweep's report, the plan line, the pruned jobs and the confirmed
@@ -355,7 +194,7 @@ pub(super) fn after_report(v: &HalvingView, results: &[tune_store::JobResult], f
                 }
                 print!("{}", pruned_table(v).render(format, None));
             }
-            let confirmed = confirmed(v, results);
+            let confirmed = v.confirmed(test_accuracy_in(results));
             if !confirmed.is_empty() {
                 println!();
                 println!(
@@ -370,20 +209,6 @@ pub(super) fn after_report(v: &HalvingView, results: &[tune_store::JobResult], f
                 print!("{}", confirmed_table(&confirmed).render(format, None));
             }
         }
-    }
-}
-
-/// Adds `extra` as `"halving"` to the report's JSON object `text`, keeping the report's own text
-/// (and key order) as rendered.
-pub(super) fn add_to_json(text: &str, extra: &serde_json::Value) -> String {
-    let trimmed = text.trim_end();
-    match trimmed.strip_suffix('}') {
-        Some(body) => format!(
-            "{},\n  \"halving\": {}\n}}\n",
-            body.trim_end(),
-            serde_json::to_string(extra).expect("JSON values always serialise")
-        ),
-        None => text.to_string(),
     }
 }
 

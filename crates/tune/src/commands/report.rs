@@ -76,7 +76,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
         .as_ref()
         .and_then(|h| halving_report::after_report_json(h, &sel.results, format(args.format)));
     if let Some(extra) = &extra {
-        text = halving_report::add_to_json(&text, extra);
+        text = tune_store::HalvingView::add_to_report_json(&text, extra);
     }
     print!("{text}");
     if args.format == TableFormat::Csv && !report.by.is_empty() {
