@@ -774,11 +774,22 @@ fn unfinished_section(
     if open.is_empty() {
         return;
     }
-    open.sort_by_key(|j| status_order(&j.status));
+    // Failed first, then the pruned ones by rung and place (as `tune report` lists them), then
+    // the rest; grid order within each.
+    open.sort_by_cached_key(|j| {
+        let at = snapshot.stopped_place(&j.key);
+        (
+            status_order(&j.status),
+            at.map_or(usize::MAX, |a| a.rung),
+            at.and_then(|a| a.place).unwrap_or(usize::MAX),
+        )
+    });
+    // The label names the settings that vary among the sweep's jobs, as `tune run` does.
+    let settings = tune_report::varying_settings(snapshot.jobs.iter().map(|j| &j.spec));
     let _ = write!(
         body,
-        "<h2>Not finished</h2><p class=\"meta\">{} job{} not done{}: failed and pruned first, \
-         with their reason.</p>",
+        "<h2>Not finished</h2><p class=\"meta\">{} job{} not done{}: failed first, then pruned \
+         (by rung and place), with their reason.</p>",
         open.len(),
         if open.len() == 1 { "" } else { "s" },
         if open.len() > UNFINISHED_SHOWN {
@@ -803,10 +814,7 @@ fn unfinished_section(
             s = esc(&j.status),
             href = esc(&enc(&j.key)),
             short = esc(&j.key[..j.key.len().min(10)]),
-            label = esc(&tune_report::job_label(
-                &j.spec,
-                &[Field::Dropout, Field::Lr, Field::Seed]
-            )),
+            label = esc(&tune_report::job_label(&j.spec, &settings)),
             done = j.epochs_done,
             planned = j.spec.train.epochs,
             att = j.attempts,

@@ -483,21 +483,31 @@ fn the_dashboard_says_where_halving_stopped_each_pruned_job() {
                 line.contains(&format!("{} of {}", place + 1, ranking.len())),
                 "{line}"
             );
-            expected.push((key, text));
+            expected.push((rung, place, key, text));
         }
     }
     assert_eq!(expected.len(), 3, "three pruned jobs");
+    // Listed by rung and place, as `tune report` lists them.
+    expected.sort();
+    let expected: Vec<(String, String)> = expected.into_iter().map(|e| (e.2, e.3)).collect();
     let db_arg = db.to_str().unwrap();
     let (mut child, addr, _) =
         crate::serve::start(s.tmp.path(), &["--db", db_arg, "--bind", "127.0.0.1:0"]);
     let (status, page) = crate::serve::get(&addr, "/sweeps/hv");
     assert_eq!(status, 200, "{page}");
+    let at = |key: &str| page.find(&format!("/jobs/{key}\"")).unwrap();
+    assert!(
+        expected.windows(2).all(|w| at(&w[0].0) < at(&w[1].0)),
+        "pruned jobs not in rung and place order: {page}"
+    );
     for (key, text) in &expected {
         let row = page
             .split("<tr>")
             .find(|r| r.contains(&format!("/jobs/{key}\"")))
             .unwrap_or_else(|| panic!("{key} not listed:\n{page}"));
         assert!(row.contains(text.as_str()), "{text} missing: {row}");
+        // Only the settings that vary in the sweep (here none but the architecture's).
+        assert!(!row.contains("lr=") && !row.contains("seed="), "{row}");
         let (status, job) = crate::serve::get(&addr, &format!("/jobs/{key}"));
         assert_eq!(status, 200);
         assert!(job.contains(text.as_str()), "{text} missing from its page");
