@@ -91,6 +91,16 @@ pub enum StoreError {
         /// The first migration it lacks.
         missing: i64,
     },
+    /// A command that writes met a tune database with migrations this tune does not know.
+    #[error(
+        "results database {target} was written by a newer tune (it has migration {versions}, which this tune does not know); upgrade tune to write to it, or use another --db (tune report and tune serve read it as it is)"
+    )]
+    Newer {
+        /// The database (passwords removed).
+        target: String,
+        /// The migrations it has that this tune does not know, comma-separated.
+        versions: String,
+    },
     /// The database could not be opened or connected to.
     #[error("cannot open results database {target}: {source}; {}", hint(source))]
     Open {
@@ -385,6 +395,7 @@ impl StoreError {
             | StoreError::NoSchema { .. }
             | StoreError::CreateSchema { .. }
             | StoreError::Migrate { .. }
+            | StoreError::Newer { .. }
             | StoreError::Query { .. }
             | StoreError::Corrupt { .. } => true,
             StoreError::UnsupportedTarget { .. }

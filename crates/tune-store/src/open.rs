@@ -383,7 +383,7 @@ impl Store {
                 .await
                 .map_err(open_err)?;
             pool.close().await;
-            Store::check_writable(target, &schema)?;
+            Store::check_writable(target, &schema, &sqlx::migrate!("../../migrations/sqlite"))?;
         }
         let create = memory || options.create_if_missing;
         if create
@@ -496,14 +496,29 @@ impl Store {
     }
 
     /// Whether a command that writes may migrate and write a database with `schema`: an empty
-    /// one or tune's own.
-    fn check_writable(target: &str, schema: &Schema) -> Result<()> {
+    /// one or tune's own, without migrations `migrator` does not know (a newer tune's).
+    fn check_writable(target: &str, schema: &Schema, migrator: &Migrator) -> Result<()> {
         match schema {
             Schema::Foreign { tables } => Err(StoreError::Foreign {
                 target: target.to_string(),
                 tables: tables_text(tables),
             }),
-            Schema::Empty | Schema::Tune { .. } => Ok(()),
+            Schema::Tune { applied } => {
+                let unknown: Vec<String> = applied
+                    .iter()
+                    .filter(|v| !migrator.iter().any(|m| m.version == **v))
+                    .map(i64::to_string)
+                    .collect();
+                if unknown.is_empty() {
+                    Ok(())
+                } else {
+                    Err(StoreError::Newer {
+                        target: target.to_string(),
+                        versions: unknown.join(", "),
+                    })
+                }
+            }
+            Schema::Empty => Ok(()),
         }
     }
 
@@ -547,7 +562,7 @@ impl Store {
         let newer_schema = if options.read_only {
             Store::check_readable(&shown, &schema, &migrator)?
         } else {
-            Store::check_writable(&shown, &schema)?;
+            Store::check_writable(&shown, &schema, &migrator)?;
             ensure_pg_schema(&mut conn, &shown).await?;
             Vec::new()
         };

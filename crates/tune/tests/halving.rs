@@ -366,6 +366,13 @@ fn report_status_and_replay_of_a_halving_sweep() {
         "{text}"
     );
     assert!(!stderr(&out).contains("not done"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "all 4 jobs of the selection are finished: 1 done, 3 pruned by successive halving"
+        ),
+        "{}",
+        stderr(&out)
+    );
     let out = s
         .tune(&hdb, &["report", "--format", "json"])
         .output()

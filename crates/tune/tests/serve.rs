@@ -420,5 +420,12 @@ fn a_database_of_a_newer_tune_is_read_with_a_warning() {
     // A command that writes refuses it, naming the fix.
     let out = run(&mut s.run_quiet(&[]), false);
     assert_ne!(out.status.code(), Some(0));
-    assert!(stderr(&out).contains("newer tune"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "was written by a newer tune (it has migration 29991231000000, which this tune does \
+             not know); upgrade tune"
+        ),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -300,23 +300,30 @@ pub(super) fn note_unfinished(sel: &Selection) {
         eprintln!("{line}");
     }
     let c = &sel.counts;
-    if c.pruned > 0 {
-        eprintln!(
-            "{} pruned by successive halving",
-            common::count(c.pruned as usize, "job")
-        );
-    }
+    let pruned = c.pruned;
+    let done = c.done;
+    // Pruned jobs are finished: successive halving stopped them.
     let c = &StatusCounts {
         done: c.done + c.pruned,
         pruned: 0,
         ..*c
     };
     if c.total() == c.done {
-        match c.done {
-            1 => eprintln!("the selection's only job is done"),
-            n => eprintln!("all {n} jobs of the selection are done"),
+        match (c.done, pruned) {
+            (1, 0) => eprintln!("the selection's only job is done"),
+            (n, 0) => eprintln!("all {n} jobs of the selection are done"),
+            (n, p) => eprintln!(
+                "all {n} jobs of the selection are finished: {done} done, {p} pruned by \
+                 successive halving"
+            ),
         }
     } else {
+        if pruned > 0 {
+            eprintln!(
+                "{} pruned by successive halving",
+                common::count(pruned as usize, "job")
+            );
+        }
         let mut more = String::new();
         for (n, what) in [
             (c.waiting, "waiting at a halving rung"),
