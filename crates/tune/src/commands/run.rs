@@ -561,7 +561,14 @@ fn header(rows: &[JobStatusRow], added: usize) -> String {
         ));
     }
     if running > 0 {
-        parts.push(format!("{running} running in another process"));
+        // On PostgreSQL a worker's claim holds until its lease runs out: the job of a killed
+        // worker comes back to whoever claims next after that (within the lease's 60 s).
+        parts.push(format!(
+            "{running} claimed by another worker (if it was stopped, this run takes {} \
+             back when {} lease runs out)",
+            if running == 1 { "it" } else { "them" },
+            if running == 1 { "its" } else { "their" },
+        ));
     }
     format!("{}: {}", count(rows.len(), "job"), parts.join(", "))
 }
