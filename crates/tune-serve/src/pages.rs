@@ -606,13 +606,23 @@ fn ranking_group(
     if report.groups.len() > 1 {
         let _ = write!(body, "<h3>{}</h3>", esc(&group.label));
     }
-    let _ = write!(
-        body,
-        "<p class=\"meta\">Showing {} of {} row{}.</p>",
-        shown.len(),
-        rows.len(),
-        if rows.len() == 1 { "" } else { "s" },
-    );
+    if shown.len() < rows.len() {
+        // Cut by `?top=N`; the line above counts them all.
+        let all = rows.len().min(sweep::MAX_TOP);
+        let _ = write!(
+            body,
+            "<p class=\"meta\">Showing the first {} of {} rows (<a href=\"{self_url}?{}\">show \
+             {}</a>).</p>",
+            shown.len(),
+            rows.len(),
+            esc(&q.with_top(all)),
+            if all == rows.len() {
+                "all".to_string()
+            } else {
+                format!("the first {all}")
+            },
+        );
+    }
     // A header links the sort it names; the current sort's headers are marked, and link the
     // other direction.
     let link = |name: &str, h: &str| {

@@ -184,6 +184,18 @@ impl SweepQuery {
         parts.join("&")
     }
 
+    /// The query string (without `?`) of this query with `?top=top` (at most [`MAX_TOP`]).
+    pub fn with_top(&self, top: usize) -> String {
+        let mut q = self.clone();
+        q.top = top.min(MAX_TOP);
+        let name = if self.sort_name.is_empty() {
+            "rank"
+        } else {
+            &self.sort_name
+        };
+        q.with_sort(name, self.desc)
+    }
+
     /// The query string of the filters alone (for pictures and downloads).
     pub fn filter_query(&self) -> String {
         self.filter_parts().join("&")

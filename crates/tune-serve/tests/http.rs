@@ -176,6 +176,15 @@ fn every_route_answers_with_its_content_type_and_escapes_database_strings() {
     assert_eq!(r.status, 400);
     let r = get(s.addr, &format!("{}?top=2", sweep_url(&s)));
     assert_eq!(table_rows(&r.body, "ranking").len(), 2);
+    // A cut table says so and links the whole one; an uncut one says nothing more.
+    let all = table_rows(&get(s.addr, &sweep_url(&s)).body, "ranking").len();
+    assert!(all > 2);
+    assert!(!get(s.addr, &sweep_url(&s)).body.contains("Showing"));
+    let line = format!("Showing the first 2 of {all} rows (<a href=\"");
+    let at = r.body.find(&line).unwrap_or_else(|| panic!("{}", r.body)) + line.len();
+    let href = r.body[at..at + r.body[at..].find('"').unwrap()].replace("&amp;", "&");
+    assert!(href.contains(&format!("top={all}")), "{href}");
+    assert_eq!(table_rows(&get(s.addr, &href).body, "ranking").len(), all);
 
     // Downloads: the same ranking as `tune report`.
     let r = get(s.addr, &format!("{}/report.csv", sweep_url(&s)));
