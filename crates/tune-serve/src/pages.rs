@@ -786,13 +786,10 @@ fn unfinished_section(
     }
     // Failed first, then the pruned ones by rung and place (as `tune report` lists them), then
     // the rest; grid order within each.
-    open.sort_by_cached_key(|j| {
-        let at = snapshot.stopped_place(&j.key);
-        (
-            status_order(&j.status),
-            at.map_or(usize::MAX, |a| a.rung),
-            at.and_then(|a| a.place).unwrap_or(usize::MAX),
-        )
+    let stopped = snapshot.stopped_order();
+    open.sort_by_key(|j| {
+        let at = stopped.get(j.key.as_str()).copied();
+        (status_order(&j.status), at.unwrap_or((usize::MAX, 0)))
     });
     // The label names the settings that vary among the sweep's jobs, as `tune run` does.
     let settings = tune_report::varying_settings(snapshot.jobs.iter().map(|j| &j.spec));

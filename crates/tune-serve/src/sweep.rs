@@ -236,6 +236,30 @@ impl Snapshot {
     pub fn stopped_place(&self, key: &str) -> Option<tune_store::StoppedPlace> {
         self.decisions.iter().find_map(|d| d.stopped_place(key))
     }
+
+    /// Every job halving stopped, by key: (rung from 0, its configuration's place at that rung
+    /// from 1, `usize::MAX` when not ranked), as [`Snapshot::stopped_place`] finds them, in one
+    /// pass over the decisions.
+    pub fn stopped_order(&self) -> HashMap<&str, (usize, usize)> {
+        let mut out = HashMap::new();
+        for d in &self.decisions {
+            let late = places(d.late_ranking.iter().map(|c| (&c.keys, c.place)));
+            let ranked = places(d.ranking.iter().enumerate().map(|(i, c)| (&c.keys, i + 1)));
+            for k in d.prune.iter().chain(&d.late_prune) {
+                let k = k.as_str();
+                let place = late.get(k).or(ranked.get(k)).copied();
+                out.insert(k, (d.rung, place.unwrap_or(usize::MAX)));
+            }
+        }
+        out
+    }
+}
+
+/// Each key of `ranking`'s configurations with its configuration's place.
+fn places<'a>(ranking: impl Iterator<Item = (&'a Vec<String>, usize)>) -> HashMap<&'a str, usize> {
+    ranking
+        .flat_map(|(keys, p)| keys.iter().map(move |k| (k.as_str(), p)))
+        .collect()
 }
 
 /// The rankings of a set of finished jobs.
@@ -401,7 +425,8 @@ fn result_rows<'a>(
 }
 
 /// Ranks `rows` of sweep `sweep_id` as `tune report` does, and summarises them per depth. With
-/// `ties` (and more than one row) the ranking has tie tests and single-run intervals: they need
+/// `ties` the ranking has tie tests (two rows or more) and single-run intervals (one or more),
+/// as `tune report`'s: they need
 /// the validation split's per-image predictions (McNemar's test compares them; their number
 /// gives the validation interval) and the test split's number of images (its interval), which
 /// [`Store::sweep_rank_predictions`] reads (not the test split's predictions: the page ranks on
@@ -416,7 +441,7 @@ async fn rank(
     ties: bool,
     read: Option<HashMap<String, RankPredictions>>,
 ) -> Result<Ranked, PageError> {
-    let with_ties = ties && rows.len() > 1;
+    let with_ties = ties;
     let report = if with_ties {
         let mut p = match read {
             Some(p) => p,
@@ -528,7 +553,7 @@ impl Cache {
         let head = async {
             let progress = sweep_progress(store, &sweep_id).await?;
             let finished = progress.count("done") as usize;
-            let ahead = (2..=TIE_LIMIT).contains(&finished) && kept_finished != Some(finished);
+            let ahead = (1..=TIE_LIMIT).contains(&finished) && kept_finished != Some(finished);
             let read = if ahead {
                 Some(store.sweep_rank_predictions(&sweep_id).await?)
             } else {

@@ -153,6 +153,53 @@ fn serve_shows_a_trained_sweep_on_the_printed_address_and_stops_on_sigterm() {
     stop(&mut child);
 }
 
+/// A ranking of one finished job (a sweep's only one, or the one a filter leaves) has the
+/// single-run intervals `tune report` gives it, on the page and in `report.json`.
+#[test]
+fn a_ranking_of_one_job_has_the_intervals_of_tune_report() {
+    let s = Setup::new(&small_grid(2, 1));
+    let dir = s.dir();
+    run(&mut s.run_quiet(&[]), true);
+    let cli = |filter: &[&str]| {
+        // By the grid's name: the rows name the sweep by its id, as the page's do.
+        let mut args = vec!["report", "--db", "results.db", "--format", "json"];
+        args.extend(["--sweep", "small"]);
+        args.extend(filter);
+        let out = run(tune(dir).args(&args), true);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let (whole, one) = (cli(&[]), cli(&["--where", "layer1=4"]));
+    let (mut child, addr, _) = start(dir, &["--db", "results.db", "--bind", "127.0.0.1:0"]);
+    let page = |query: &str| {
+        let (status, raw) = get(&addr, &format!("/sweeps/small{query}"));
+        assert_eq!(status, 200, "{raw}");
+        page_body(&raw)
+    };
+    let json = |query: &str| serde_json::from_str::<serde_json::Value>(&page(query)).unwrap();
+    let one_page = page("?where=layer1%3D4");
+    let (dash_whole, dash_one) = (json("/report.json"), json("/report.json?where=layer1%3D4"));
+    stop(&mut child);
+    let rows = |v: &serde_json::Value| v["groups"][0]["rows"].clone();
+    assert_eq!(rows(&one).as_array().unwrap().len(), 1, "{one}");
+    assert_eq!(rows(&whole).as_array().unwrap().len(), 2, "{whole}");
+    let ci = rows(&one)[0]["test_ci"].clone();
+    assert!(
+        ci["low"].is_f64() && rows(&one)[0]["val_ci"]["low"].is_f64(),
+        "{one}"
+    );
+    assert_eq!(rows(&dash_one), rows(&one));
+    assert_eq!(rows(&dash_whole), rows(&whole));
+    let shown = format!(
+        "{:.4}–{:.4}",
+        ci["low"].as_f64().unwrap(),
+        ci["high"].as_f64().unwrap()
+    );
+    assert!(
+        one_page.contains(&shown),
+        "{shown} not on the page: {one_page}"
+    );
+}
+
 #[test]
 fn serve_warns_on_a_non_loopback_address_and_refuses_bad_input() {
     let s = Setup::new(&small_grid(1, 1));

@@ -15,7 +15,7 @@ pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
     let mut sel = rt.block_on(finished(&args.db.db, args.sweep.as_deref(), false))?;
     rt.block_on(narrow(&mut sel, args.sweep.as_deref(), &filters))?;
     let results = sel.results.clone();
-    let mut comparison = Comparison::build(&rows(&results, args.sweep.as_deref()));
+    let mut comparison = Comparison::build(&rows(&results, sel.sweep.as_deref()));
     // A missing cell whose job exists but is not done gets advice about that job, not "run the
     // compare grid".
     let jobs = rt.block_on(sel.store.jobs(args.sweep.as_deref()))?;

@@ -33,7 +33,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
         sel.results = select(sel.results.clone(), &filters)?;
         rt.block_on(halving_report::replay(
             &sel,
-            args.sweep.as_deref(),
+            sel.sweep.as_deref(),
             eta,
             min_epochs,
             args.alpha,
@@ -53,7 +53,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let rows = rt.block_on(rows_with_predictions(
         &sel.store,
         &results,
-        args.sweep.as_deref(),
+        sel.sweep.as_deref(),
     ))?;
     if let Some(note) = per_data_set(&mut by, &rows) {
         eprintln!("{note}");

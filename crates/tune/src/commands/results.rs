@@ -113,6 +113,10 @@ pub(super) struct Selection {
     /// One line per user's data set name that has several versions (content hashes) among the
     /// finished jobs, saying how they are shown and selected.
     pub versions: Vec<String>,
+    /// The sweep the rows say they come from: the id of the sweep `--sweep` names when it names
+    /// one (by id or grid name), else `--sweep` as given (a name of several sweeps); `None`
+    /// without `--sweep`.
+    pub sweep: Option<String>,
 }
 
 /// Finished jobs of the database (optionally one sweep), opened read-only, or an error whose
@@ -136,6 +140,13 @@ pub(super) async fn finished(
     let versions = name_data_versions(&mut results);
     let identities = store.data_identities().await?;
     let data = data_line(&results, &identities);
+    let sweep = match sweep {
+        Some(text) => match store.sweeps_called(text).await?.as_slice() {
+            [one] => Some(one.clone()),
+            _ => Some(text.to_string()),
+        },
+        None => None,
+    };
     Ok(Selection {
         store,
         results,
@@ -143,6 +154,7 @@ pub(super) async fn finished(
         db: db.to_string(),
         data,
         versions,
+        sweep,
     })
 }
 
