@@ -367,8 +367,8 @@ async fn resolve_sweep(store: &Store, id: &str) -> Result<String, PageError> {
 
 /// The epochs a halving sweep's plan trains: every configuration to the first rung, the best
 /// `ceil(n / eta)` of each rung on to the next (`tune_grid::plan`, as the dry run counts them),
-/// times the seeds of a configuration, plus every epoch of the jobs added to confirm the winner.
-/// `jobs` are the sweep's jobs (superseded ones take no part), `decisions` its rung decisions.
+/// times the seeds of a configuration, plus every epoch of the jobs added to confirm the winner
+/// (before the last rung's decision adds them, as many as the dry run plans). `jobs` are the sweep's jobs (superseded ones take no part), `decisions` its rung decisions.
 pub fn halving_epochs(plan: &HalvingPlan, jobs: &[DashJob], decisions: &[RungDecision]) -> u64 {
     let epochs = plan.rungs.last().copied().unwrap_or(0);
     let confirm: Vec<&String> = decisions.iter().flat_map(|d| &d.confirm).collect();
@@ -390,7 +390,14 @@ pub fn halving_epochs(plan: &HalvingPlan, jobs: &[DashJob], decisions: &[RungDec
     }
     let seeds = jobs_in_rungs.div_ceil(configurations.len());
     let rungs = tune_grid::plan(configurations.len(), epochs, plan.min_epochs, plan.eta);
-    (tune_grid::plan_epochs(&rungs) * seeds + confirm.len() * epochs) as u64
+    // `confirm`: its jobs once the last rung's decision added them; before, as many as the
+    // plan's last rung gives (the dry run's count).
+    let decided = decisions.iter().any(|d| !d.confirm_top.is_empty());
+    let confirm_jobs = match plan.confirm {
+        Some(c) if !decided => c.top.min(rungs.last().map_or(0, |r| r.configurations)) * c.repeats,
+        _ => confirm.len(),
+    };
+    (tune_grid::plan_epochs(&rungs) * seeds + confirm_jobs * epochs) as u64
 }
 
 /// `progress` of a halving sweep still training, counted by its plan ([`halving_epochs`]):

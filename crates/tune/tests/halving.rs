@@ -548,6 +548,31 @@ fn the_dashboard_counts_a_halving_sweeps_progress_by_its_plan() {
     crate::serve::stop(&mut child);
     assert!(front.contains(">0 / 8<"), "{front}");
     assert!(page.contains("of the epochs (0 / 8)"), "{page}");
+
+    // With `confirm`, the planned confirm jobs count from the start (rungs 4 x 2 + 2 x 2 = 12
+    // epochs, then 2 configurations x 2 seeds x 4 epochs = 16), as the dry run says: the bar does
+    // not fall back when the last rung adds them.
+    let confirm = s.grid("confirm.toml", &grid(CONFIRM));
+    let db = s.path("confirm.db");
+    let dry = s.dry_run(&confirm, &db, &[]);
+    assert!(
+        dry.contains(
+            "training epochs with halving: 12 of the full grid's 16 (75%); 28 with confirm's 16"
+        ),
+        "{dry}"
+    );
+    expect_code(
+        &s.run_cmd(&confirm, &db, 1, &["--enqueue"])
+            .output()
+            .unwrap(),
+        0,
+    );
+    let db_arg = db.to_str().unwrap();
+    let (mut child, addr, _) =
+        crate::serve::start(s.tmp.path(), &["--db", db_arg, "--bind", "127.0.0.1:0"]);
+    let (_, front) = crate::serve::get(&addr, "/");
+    crate::serve::stop(&mut child);
+    assert!(front.contains(">0 / 28<"), "{front}");
 }
 
 /// The keys of a decision's JSON list `field` (absent: none).

@@ -846,8 +846,16 @@ fn halving_plan(
     } else {
         used as f64 / full as f64
     };
+    let with_confirm = match &confirm {
+        Some(c) => format!(
+            "; {} with confirm's {}",
+            common::thousands(used as u64 + c["epochs"].as_u64().unwrap_or(0)),
+            common::thousands(c["epochs"].as_u64().unwrap_or(0))
+        ),
+        None => String::new(),
+    };
     lines.push(format!(
-        "training epochs with halving: {} of the full grid's {} ({:.0}%)",
+        "training epochs with halving: {} of the full grid's {} ({:.0}%){with_confirm}",
         common::thousands(used as u64),
         common::thousands(full as u64),
         share * 100.0
