@@ -337,8 +337,9 @@ pub fn report_heading(report: &Report) -> String {
     let mut h = format!("{} finished job{}", report.jobs, plural(report.jobs));
     if report.repeats {
         h.push_str(&format!(
-            " in {} configurations (rows average their seeds)",
-            report.configurations
+            " in {} configuration{} (rows average their seeds)",
+            report.configurations,
+            plural(report.configurations)
         ));
     }
     let order = match report.sort {

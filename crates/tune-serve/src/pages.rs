@@ -174,7 +174,9 @@ async fn change_mark(d: &State) -> Result<String, PageError> {
 }
 
 /// Why the worker of running job `lease` has stopped, if it has: no process holds the SQLite
-/// file's lock (`trainer` is `Some(false)`), or its lease expired (nothing renewed it).
+/// file's lock (`trainer` is `Some(false)`), or its lease expired (nothing renewed it). A phrase
+/// that fits "N jobs marked running, but …"; the expiry is a time of day (UTC), which stays true
+/// while the page is not rendered again.
 fn stopped_worker(lease: &RunningLease, trainer: Option<bool>) -> Option<String> {
     if trainer == Some(false) {
         return Some(
@@ -185,20 +187,29 @@ fn stopped_worker(lease: &RunningLease, trainer: Option<bool>) -> Option<String>
     }
     match lease.seconds_left {
         Some(left) if left < 0.0 => Some(format!(
-            "its lease expired {} ago, so worker {} stopped (killed, or cut off from the \
-             database)",
-            duration(-left),
-            lease.worker_id.as_deref().unwrap_or("?")
+            "worker {} stopped: its lease expired at {} UTC without being renewed (killed, or cut \
+             off from the database)",
+            lease.worker_id.as_deref().unwrap_or("?"),
+            utc_time_of_day(left)
         )),
         _ => None,
     }
+}
+
+/// The time of day (UTC, `HH:MM:SS`) `seconds` from now (negative: ago), by this machine's clock.
+fn utc_time_of_day(seconds: f64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    let t = (now + seconds).max(0.0) as u64 % 86_400;
+    format!("{:02}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60)
 }
 
 /// A running job's claim: `training on worker W (its lease expires in 9 min 40 s unless the
 /// worker renews it)`, or why its worker stopped ([`stopped_worker`]).
 fn claim_text(lease: &RunningLease, trainer: Option<bool>) -> String {
     match stopped_worker(lease, trainer) {
-        Some(why) => format!("stopped: {why}; the next claim takes the job back"),
+        Some(why) => format!("not training: {why}; the next claim takes the job back"),
         None => format!(
             "training on worker {}{}",
             lease.worker_id.as_deref().unwrap_or("?"),
@@ -374,10 +385,9 @@ pub async fn sweep(Extract(d): Extract<State>, Path(id): Path<String>, Query(q):
         match eta(s, &running, trainer) {
             Eta::Left(e) => format!(" · ETA {}", duration(e)),
             Eta::Stalled(why, n) => format!(
-                " · <strong>stalled</strong>: {} {} running but {}; <code>tune run</code> on \
-                 this grid, or a <code>tune worker</code>, takes {} back",
-                n,
-                if n == 1 { "job is" } else { "jobs are" },
+                " · <strong>stalled</strong>: {} marked running, but {}; <code>tune run</code> \
+                 on this grid, or a <code>tune worker</code>, takes {} back",
+                plural(n as u64, "job"),
                 esc(&why),
                 if n == 1 { "it" } else { "them" },
             ),
@@ -465,9 +475,17 @@ pub async fn sweep(Extract(d): Extract<State>, Path(id): Path<String>, Query(q):
         } else if !q.filters.is_empty() {
             let _ = write!(
                 body,
-                "<p>None of the {} passing the filter has finished (pruned, failed or still to \
-                 train: see below).</p>",
-                plural(data.jobs().len() as u64, "job")
+                "<p>{} passing the filter {} finished (pruned, failed or still to train: see \
+                 below).</p>",
+                match data.jobs().len() {
+                    1 => "The one job".to_string(),
+                    n => format!("None of the {n} jobs"),
+                },
+                if data.jobs().len() == 1 {
+                    "has not"
+                } else {
+                    "has"
+                }
             );
         } else {
             body.push_str("<p>No finished jobs yet: the ranking appears as jobs finish.</p>");

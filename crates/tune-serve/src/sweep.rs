@@ -146,9 +146,15 @@ impl SweepQuery {
                 }
                 "where" => {
                     for part in v.split(';').map(str::trim).filter(|p| !p.is_empty()) {
-                        let f: Filter = part
-                            .parse()
-                            .map_err(|e| PageError::BadRequest(format!("?where={part}: {e}")))?;
+                        let f: Filter = part.parse().map_err(|e: tune_report::ReportError| {
+                            // The report's words name the CLI's `--where`; here it is `?where=`.
+                            let why = e.to_string().replace("--where ", "?where=");
+                            PageError::BadRequest(if why.contains("?where=") {
+                                why
+                            } else {
+                                format!("?where={part}: {why}")
+                            })
+                        })?;
                         out.filters.push(f);
                         out.where_text.push(part.to_string());
                     }

@@ -79,7 +79,8 @@ fn a_stopped_worker_shows_and_its_sweep_stalls() {
     let page = get(addr, &url).body;
     let dead_row = row(&page, &dead);
     assert!(
-        dead_row.contains("lease expired") && dead_row.contains("w:dead"),
+        dead_row.contains("worker w:dead stopped: its lease expired at ")
+            && dead_row.contains(" UTC without being renewed"),
         "{dead_row}"
     );
     let live_row = row(&page, &live);
@@ -98,10 +99,13 @@ fn a_stopped_worker_shows_and_its_sweep_stalls() {
     drop(lock);
     assert_ne!(get(addr, "/mark").body, mark, "the mark changes");
     let page = get(addr, &url).body;
-    assert!(page.contains("<strong>stalled</strong>"), "{page}");
+    assert!(
+        page.contains("<strong>stalled</strong>: 2 jobs marked running, but no tune process"),
+        "{page}"
+    );
     assert!(page.contains("lock file"), "{page}");
     assert!(
-        row(&page, &live).contains("stopped: no tune process holds"),
+        row(&page, &live).contains("not training: no tune process holds"),
         "{}",
         row(&page, &live)
     );

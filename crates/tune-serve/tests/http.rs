@@ -170,6 +170,14 @@ fn every_route_answers_with_its_content_type_and_escapes_database_strings() {
     let r = get(s.addr, &format!("{}?where=%3Cb%3Enope", sweep_url(&s)));
     assert_eq!(r.status, 400);
     assert!(r.body.contains("&lt;b&gt;nope"), "{}", r.body);
+    // The page's words name `?where=`, not the CLI's `--where`.
+    let r = get(s.addr, &format!("{}?where=lr", sweep_url(&s)));
+    assert_eq!(r.status, 400);
+    assert!(
+        r.body.contains("?where=lr") && !r.body.contains("--where"),
+        "{}",
+        r.body
+    );
     let r = get(s.addr, &format!("{}?sort=colour", sweep_url(&s)));
     assert_eq!(r.status, 400);
     let r = get(s.addr, &format!("{}?top=0", sweep_url(&s)));

@@ -418,7 +418,7 @@ fn a_run_that_ends_while_the_dashboard_reads_leaves_every_result_in_the_database
     assert!(long_row.contains(">stalled<"), "{long_row}");
     let (_, page) = get(&addr, "/sweeps/long");
     assert!(
-        page.contains("<strong>stalled</strong>") && page.contains("stopped: no tune process"),
+        page.contains("<strong>stalled</strong>") && page.contains("not training: no tune process"),
         "{page}"
     );
     // A grid of two jobs into the same database while the dashboard has it open.
