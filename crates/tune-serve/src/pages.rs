@@ -427,11 +427,14 @@ pub async fn sweep(Extract(d): Extract<State>, Path(id): Path<String>, Query(q):
         depth_section(&mut body, &ranked.depth, &q, &self_url);
         let _ = write!(
             body,
-            "<h2>Parallel coordinates</h2><p class=\"meta\">The best {} configurations by \
-             validation accuracy; one line each through its settings, validation and test \
-             accuracy.</p><img class=\"figure\" alt=\"parallel coordinates of the settings \
-             against validation and test accuracy\" src=\"{self_url}/parallel.svg?{}\">",
-            PARALLEL_ROWS.min(report.configurations),
+            "<h2>Parallel coordinates</h2><p class=\"meta\">{} by validation accuracy; one \
+             line each through its settings, validation and test accuracy.</p><img \
+             class=\"figure\" alt=\"parallel coordinates of the settings against validation \
+             and test accuracy\" src=\"{self_url}/parallel.svg?{}\">",
+            match PARALLEL_ROWS.min(report.configurations) {
+                1 => "The one configuration".to_string(),
+                n => format!("The best {n} configurations"),
+            },
             esc(&q.filter_query())
         );
         let fq = esc(&q.filter_query());
@@ -775,6 +778,21 @@ fn reason(
             "waiting at epoch {} for the other jobs of its halving rung",
             j.epochs_done
         ),
+        // A halving rung decided without it: out of the race, as `tune report` lists it.
+        "failed" => match snapshot
+            .decisions
+            .iter()
+            .find(|d| d.failed.contains(&j.key) && !d.judged(&j.key))
+        {
+            Some(d) => format!(
+                "failed before rung {} (epoch {}) was decided: out of the race (`tune run GRID \
+                 --retry-failed` trains it to the rung and judges it); {}",
+                d.rung + 1,
+                d.epoch,
+                j.last_error.as_deref().unwrap_or("no error recorded")
+            ),
+            None => j.last_error.clone().unwrap_or_default(),
+        },
         _ => j.last_error.clone().unwrap_or_default(),
     }
 }

@@ -152,7 +152,7 @@ impl SweepQuery {
                             PageError::BadRequest(if why.contains("?where=") {
                                 why
                             } else {
-                                format!("?where={part}: {why}")
+                                format!("`?where={part}`: {why}")
                             })
                         })?;
                         out.filters.push(f);
@@ -406,15 +406,23 @@ pub fn halving_epochs(plan: &HalvingPlan, jobs: &[DashJob], decisions: &[RungDec
     (tune_grid::plan_epochs(&rungs) * seeds + confirm_jobs * epochs) as u64
 }
 
-/// `progress` of a halving sweep still training, counted by its plan ([`halving_epochs`]):
-/// summing every job's full budget, as a grid's progress does, would count the epochs the
-/// pruned jobs will never train as work left.
-pub fn count_by_plan(progress: &mut SweepProgress, planned: u64) {
-    if progress.epochs_remaining == 0 {
-        return; // finished: the store's figures are the epochs trained
-    }
+/// `progress` of a halving sweep, counted by its plan (`planned`, [`halving_epochs`]): summing
+/// every job's full budget, as a grid's progress does, would count the epochs the pruned jobs
+/// never train as work left (or, once finished, as "planned epochs not trained"). A sweep whose
+/// jobs have all stopped is finished (nothing left; planned epochs not trained are failed jobs')
+/// unless `confirm` is still to add its jobs ([`confirm_pending`]).
+pub fn count_by_plan(progress: &mut SweepProgress, planned: u64, confirm_pending: bool) {
     progress.epochs_planned = planned.max(progress.epochs_done);
+    if progress.epochs_remaining == 0 && !confirm_pending {
+        return;
+    }
     progress.epochs_remaining = progress.epochs_planned - progress.epochs_done;
+}
+
+/// Whether the sweep's `confirm` has yet to add its jobs: the plan has `confirm` and no
+/// decision made the last rung's choice.
+pub fn confirm_pending(plan: &HalvingPlan, decisions: &[RungDecision]) -> bool {
+    plan.confirm.is_some() && !decisions.iter().any(|d| !d.confirm_top.is_empty())
 }
 
 /// The progress of sweep `id` (an id), 404 when there is no such sweep (any more).
@@ -533,7 +541,8 @@ impl Cache {
                 let mut jobs = store.sweep_jobs(&id).await?;
                 tune_spec::name_data_versions(jobs.iter_mut().map(|j| &mut j.spec));
                 let decisions = store.rung_decisions(&id).await?;
-                count_by_plan(s, halving_epochs(&plan, &jobs, &decisions));
+                let pending = confirm_pending(&plan, &decisions);
+                count_by_plan(s, halving_epochs(&plan, &jobs, &decisions), pending);
             }
         }
         let sweeps = Arc::new(sweeps);
@@ -587,7 +596,12 @@ impl Cache {
         };
         let mut progress = progress;
         if let Some(plan) = &plan {
-            count_by_plan(&mut progress, halving_epochs(plan, &jobs, &decisions));
+            let pending = confirm_pending(plan, &decisions);
+            count_by_plan(
+                &mut progress,
+                halving_epochs(plan, &jobs, &decisions),
+                pending,
+            );
         }
         let grid_text = store
             .sweep_grid_text(&progress.id)

@@ -573,6 +573,33 @@ fn the_dashboard_counts_a_halving_sweeps_progress_by_its_plan() {
     let (_, front) = crate::serve::get(&addr, "/");
     crate::serve::stop(&mut child);
     assert!(front.contains(">0 / 28<"), "{front}");
+
+    // Trained: every job settled, 28 of the plan's 28 epochs, none "planned but not trained".
+    expect_code(&s.run_cmd(&confirm, &db, 2, &[]).output().unwrap(), 0);
+    let (mut child, addr, _) =
+        crate::serve::start(s.tmp.path(), &["--db", db_arg, "--bind", "127.0.0.1:0"]);
+    let (_, page) = crate::serve::get(&addr, "/sweeps/hv");
+    crate::serve::stop(&mut child);
+    assert!(page.contains("of the epochs (28 / 28)"), "{page}");
+    assert!(!page.contains("planned epochs not trained"), "{page}");
+
+    // The moment between the last rung's last epoch and its decision (made here by taking the
+    // decision and its confirm jobs out of the sweep): nothing runs, yet confirm's 16 epochs are
+    // still to come. The progress stays 12 / 28; it does not jump to 100%.
+    let d = Db::open(&db);
+    d.execute(
+        "DELETE FROM sweep_jobs WHERE job_key IN (SELECT value FROM rung_decisions, \
+         json_each(rung_decisions.decision, '$.confirm'))",
+    );
+    d.execute("DELETE FROM rung_decisions WHERE rung = 1");
+    d.execute("UPDATE sweeps SET finished_at = NULL");
+    let (mut child, addr, _) =
+        crate::serve::start(s.tmp.path(), &["--db", db_arg, "--bind", "127.0.0.1:0"]);
+    let (_, front) = crate::serve::get(&addr, "/");
+    let (_, page) = crate::serve::get(&addr, "/sweeps/hv");
+    crate::serve::stop(&mut child);
+    assert!(front.contains(">12 / 28<"), "{front}");
+    assert!(page.contains("of the epochs (12 / 28)"), "{page}");
 }
 
 /// The keys of a decision's JSON list `field` (absent: none).
@@ -657,6 +684,21 @@ fn retry_failed_after_its_rung_was_decided_judges_the_job_late() {
     let out = s.tune(&retried, &["report"]).output().unwrap();
     expect_code(&out, 0);
     let report = stdout(&out);
+    // The dashboard says so too, in the job's row.
+    let db_arg = retried.to_str().unwrap();
+    let (mut child, addr, _) =
+        crate::serve::start(s.tmp.path(), &["--db", db_arg, "--bind", "127.0.0.1:0"]);
+    let (_, page) = crate::serve::get(&addr, "/sweeps/hv");
+    crate::serve::stop(&mut child);
+    let row = page
+        .split("<tr>")
+        .find(|r| r.contains(&format!("/jobs/{best}\"")))
+        .unwrap_or_else(|| panic!("{best} not listed: {page}"));
+    assert!(
+        row.contains("failed before rung 1 (epoch 1) was decided: out of the race")
+            && row.contains("injected"),
+        "{row}"
+    );
 
     let out = s
         .run_cmd(&g, &retried, 1, &["--retry-failed"])

@@ -274,7 +274,8 @@ pub(super) fn no_results(target: &str, db: &str, sweep: Option<&str>, c: &Status
     }
     if c.running > 0 {
         why.push(format!(
-            "{} still running (wait for them to finish)",
+            "{} marked running (wait for them to finish; if their run was killed, `tune run \
+             GRID` or `tune worker` resumes them)",
             c.running
         ));
     }
