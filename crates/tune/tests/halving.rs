@@ -540,12 +540,7 @@ fn the_dashboard_counts_a_halving_sweeps_progress_by_its_plan() {
             .unwrap(),
         0,
     );
-    let db_arg = db.to_str().unwrap();
-    let (mut child, addr, _) =
-        crate::serve::start(s.tmp.path(), &["--db", db_arg, "--bind", "127.0.0.1:0"]);
-    let (_, front) = crate::serve::get(&addr, "/");
-    let (_, page) = crate::serve::get(&addr, "/sweeps/hv");
-    crate::serve::stop(&mut child);
+    let [front, page] = pages(&s, &db, ["/", "/sweeps/hv"]);
     assert!(front.contains(">0 / 8<"), "{front}");
     assert!(page.contains("of the epochs (0 / 8)"), "{page}");
 
@@ -567,19 +562,12 @@ fn the_dashboard_counts_a_halving_sweeps_progress_by_its_plan() {
             .unwrap(),
         0,
     );
-    let db_arg = db.to_str().unwrap();
-    let (mut child, addr, _) =
-        crate::serve::start(s.tmp.path(), &["--db", db_arg, "--bind", "127.0.0.1:0"]);
-    let (_, front) = crate::serve::get(&addr, "/");
-    crate::serve::stop(&mut child);
+    let [front] = pages(&s, &db, ["/"]);
     assert!(front.contains(">0 / 28<"), "{front}");
 
     // Trained: every job settled, 28 of the plan's 28 epochs, none "planned but not trained".
     expect_code(&s.run_cmd(&confirm, &db, 2, &[]).output().unwrap(), 0);
-    let (mut child, addr, _) =
-        crate::serve::start(s.tmp.path(), &["--db", db_arg, "--bind", "127.0.0.1:0"]);
-    let (_, page) = crate::serve::get(&addr, "/sweeps/hv");
-    crate::serve::stop(&mut child);
+    let [page] = pages(&s, &db, ["/sweeps/hv"]);
     assert!(page.contains("of the epochs (28 / 28)"), "{page}");
     assert!(!page.contains("planned epochs not trained"), "{page}");
 
@@ -593,13 +581,19 @@ fn the_dashboard_counts_a_halving_sweeps_progress_by_its_plan() {
     );
     d.execute("DELETE FROM rung_decisions WHERE rung = 1");
     d.execute("UPDATE sweeps SET finished_at = NULL");
-    let (mut child, addr, _) =
-        crate::serve::start(s.tmp.path(), &["--db", db_arg, "--bind", "127.0.0.1:0"]);
-    let (_, front) = crate::serve::get(&addr, "/");
-    let (_, page) = crate::serve::get(&addr, "/sweeps/hv");
-    crate::serve::stop(&mut child);
+    let [front, page] = pages(&s, &db, ["/", "/sweeps/hv"]);
     assert!(front.contains(">12 / 28<"), "{front}");
     assert!(page.contains("of the epochs (12 / 28)"), "{page}");
+}
+
+/// Serves database `db` with `tune serve` and fetches each of `paths`: the raw responses.
+fn pages<const N: usize>(s: &Setup, db: &Path, paths: [&str; N]) -> [String; N] {
+    let db_arg = db.to_str().unwrap();
+    let (mut child, addr, _) =
+        crate::serve::start(s.tmp.path(), &["--db", db_arg, "--bind", "127.0.0.1:0"]);
+    let got = paths.map(|p| crate::serve::get(&addr, p).1);
+    crate::serve::stop(&mut child);
+    got
 }
 
 /// The keys of a decision's JSON list `field` (absent: none).
@@ -685,11 +679,7 @@ fn retry_failed_after_its_rung_was_decided_judges_the_job_late() {
     expect_code(&out, 0);
     let report = stdout(&out);
     // The dashboard says so too, in the job's row.
-    let db_arg = retried.to_str().unwrap();
-    let (mut child, addr, _) =
-        crate::serve::start(s.tmp.path(), &["--db", db_arg, "--bind", "127.0.0.1:0"]);
-    let (_, page) = crate::serve::get(&addr, "/sweeps/hv");
-    crate::serve::stop(&mut child);
+    let [page] = pages(&s, &retried, ["/sweeps/hv"]);
     let row = page
         .split("<tr>")
         .find(|r| r.contains(&format!("/jobs/{best}\"")))
