@@ -398,9 +398,10 @@ pub fn halving_epochs(plan: &HalvingPlan, jobs: &[DashJob], decisions: &[RungDec
     let rungs = tune_grid::plan(configurations.len(), epochs, plan.min_epochs, plan.eta);
     // `confirm`: its jobs once the last rung's decision added them; before, as many as the
     // plan's last rung gives (the dry run's count).
-    let decided = decisions.iter().any(|d| !d.confirm_top.is_empty());
     let confirm_jobs = match plan.confirm {
-        Some(c) if !decided => c.top.min(rungs.last().map_or(0, |r| r.configurations)) * c.repeats,
+        Some(c) if confirm_pending(plan, decisions) => {
+            c.top.min(rungs.last().map_or(0, |r| r.configurations)) * c.repeats
+        }
         _ => confirm.len(),
     };
     (tune_grid::plan_epochs(&rungs) * seeds + confirm_jobs * epochs) as u64
