@@ -31,8 +31,9 @@ use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8; 8] = b"TUNEDEC\0";
 /// Bumped when the layout, the fingerprint or the decoding changes; files of another version are
-/// rebuilt. Version 1 fingerprinted sizes and modification times; 2 hashes the files' bytes.
-const VERSION: u32 = 2;
+/// rebuilt. Version 1 fingerprinted sizes and modification times; 2 hashes the files' bytes; 3
+/// reads a gray picture stored in a colour file (RGB, RGBA, palette) as grayscale.
+const VERSION: u32 = 3;
 
 /// What [`decode_cached`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -526,12 +526,16 @@ fn ranking_section(
 ) {
     let report = &ranked.report;
     let total: usize = report.groups.iter().map(|g| g.rows.len()).sum();
+    // One table cut by `?top=N` says so here, once (several data sets' tables say it each).
+    let count = if report.groups.len() == 1 && total > q.top {
+        cut_line(q.top, total, q, self_url)
+    } else {
+        format!("{total} row{}", if total == 1 { "" } else { "s" })
+    };
     let _ = write!(
         body,
-        "<p class=\"meta\">{}. {} row{}{}; click a column to sort.</p>",
+        "<p class=\"meta\">{}. {count}{}; click a column to sort.</p>",
         esc(&tune_report::report_heading(report)),
-        total,
-        if total == 1 { "" } else { "s" },
         if q.sort_name.is_empty() {
             String::new()
         } else {
@@ -611,6 +615,21 @@ fn ranking_section(
     }
 }
 
+/// "Showing the first `shown` of `rows` rows (show all)", the link lifting the cut (to
+/// [`sweep::MAX_TOP`] rows at most).
+fn cut_line(shown: usize, rows: usize, q: &SweepQuery, self_url: &str) -> String {
+    let all = rows.min(sweep::MAX_TOP);
+    format!(
+        "Showing the first {shown} of {rows} rows (<a href=\"{self_url}?{}\">show {}</a>)",
+        esc(&q.with_top(all)),
+        if all == rows {
+            "all".to_string()
+        } else {
+            format!("the first {all}")
+        },
+    )
+}
+
 /// One data set's ranked table (the whole ranking when there is one), its rows sorted and cut
 /// as `q` asks, and its tie tests.
 fn ranking_group(
@@ -627,21 +646,12 @@ fn ranking_group(
     if report.groups.len() > 1 {
         let _ = write!(body, "<h3>{}</h3>", esc(&group.label));
     }
-    if shown.len() < rows.len() {
-        // Cut by `?top=N`; the line above counts them all.
-        let all = rows.len().min(sweep::MAX_TOP);
+    if shown.len() < rows.len() && report.groups.len() > 1 {
+        // Cut by `?top=N` (one table's cut is said in the line above).
         let _ = write!(
             body,
-            "<p class=\"meta\">Showing the first {} of {} rows (<a href=\"{self_url}?{}\">show \
-             {}</a>).</p>",
-            shown.len(),
-            rows.len(),
-            esc(&q.with_top(all)),
-            if all == rows.len() {
-                "all".to_string()
-            } else {
-                format!("the first {all}")
-            },
+            "<p class=\"meta\">{}.</p>",
+            cut_line(shown.len(), rows.len(), q, self_url)
         );
     }
     // A header links the sort it names; the current sort's headers are marked, and link the
@@ -1301,8 +1311,16 @@ fn weights_file(d: &State, key: &str) -> Option<std::path::PathBuf> {
 }
 
 /// `/jobs/{key}/weights.safetensors`: job `key`'s saved weights, found by the key the database
-/// holds (404 for an unknown job, or when no weight file was saved for it).
+/// holds (404 for an unknown job, when no weight file was saved for it, or when the dashboard was
+/// started without `--weights`; a unique prefix of a key redirects only with `--weights`).
 pub async fn weights(Extract(d): Extract<State>, Path(key): Path<String>) -> Page {
+    if d.weights.is_none() {
+        return Err(PageError::NotFound(
+            "this dashboard serves no weights: start it with tune serve --weights DIR, naming \
+             the directory `tune run --save-weights DIR` wrote"
+                .to_string(),
+        ));
+    }
     let Some(job) = d.store.dash_job(&key).await? else {
         return by_prefix(&d, &key, "/weights.safetensors").await;
     };

@@ -192,6 +192,9 @@ fn every_route_answers_with_its_content_type_and_escapes_database_strings() {
     let at = r.body.find(&line).unwrap_or_else(|| panic!("{}", r.body)) + line.len();
     let href = r.body[at..at + r.body[at..].find('"').unwrap()].replace("&amp;", "&");
     assert!(href.contains(&format!("top={all}")), "{href}");
+    // Said once, in the heading's line, which does not also count the rows as if all were shown.
+    assert_eq!(r.body.matches("Showing the first").count(), 1, "{}", r.body);
+    assert!(!r.body.contains(&format!(". {all} rows")), "{}", r.body);
     assert_eq!(table_rows(&get(s.addr, &href).body, "ranking").len(), all);
 
     // Downloads: the same ranking as `tune report`.
@@ -495,6 +498,13 @@ fn a_job_page_links_its_saved_weights_and_no_request_names_a_file() {
     assert_eq!(r.body.len(), bytes.len());
     assert!(r.body == bytes, "the file's bytes");
 
+    // With --weights, a unique prefix of the key redirects to the file.
+    let r = get(addr, &format!("/jobs/{}/weights.safetensors", &saved[..10]));
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(
+        r.header("location"),
+        Some(format!("/jobs/{saved}/weights.safetensors").as_str())
+    );
     // A job without a saved file: no link, and its weights are a 404.
     let other = &fx.done[1];
     assert!(

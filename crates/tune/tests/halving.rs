@@ -408,6 +408,19 @@ fn report_status_and_replay_of_a_halving_sweep() {
         .map(|j| j["status"].as_str().unwrap())
         .collect();
     assert_eq!(statuses, vec!["pruned"; 3]);
+    // Each trained once, without a fault: one attempt, though their pauses at a rung gave
+    // theirs back (the prune counts it again); so does the survivor, paused at two rungs.
+    let attempts: Vec<u64> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["attempts"].as_u64().unwrap())
+        .collect();
+    assert_eq!(attempts, vec![1; 3], "{v}");
+    assert_eq!(
+        Db::open(&hdb).rows::<(i64,)>("SELECT attempts FROM jobs WHERE halt IS NULL"),
+        vec![(1,)]
+    );
 
     // Replaying halving on the full grid's stored epochs chooses what the halving run chose
     // (its epochs are the same, bit for bit), and uses half the epochs.

@@ -1160,6 +1160,89 @@ fn colour_test_images_beside_grayscale_training_images_exit_2_unless_channels_is
     assert_eq!(row["channels"], 3, "{row}");
 }
 
+/// A palette PNG (colour type 3) of `w` x `h` pixels, each the index into `palette` (RGB
+/// triples): the `image` crate writes no palette PNGs, and many tools do.
+fn palette_png(path: &Path, w: u32, h: u32, palette: &[[u8; 3]], index: impl Fn(u32, u32) -> u8) {
+    let file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut enc = png::Encoder::new(file, w, h);
+    enc.set_color(png::ColorType::Indexed);
+    enc.set_depth(png::BitDepth::Eight);
+    enc.set_palette(palette.concat());
+    let data: Vec<u8> = (0..h)
+        .flat_map(|y| (0..w).map(move |x| (x, y)))
+        .map(|(x, y)| index(x, y))
+        .collect();
+    let mut writer = enc.write_header().unwrap();
+    writer.write_image_data(&data).unwrap();
+}
+
+/// A gray picture is grayscale whatever colour type its file stores: the same pictures saved as
+/// gray, RGB, RGBA (opaque) and palette PNGs make one data set, 1 channel, with one content hash;
+/// one pixel of colour makes it RGB. (Before: RGB, RGBA and palette files were read as 3
+/// channels, three times the input of the same gray pictures.)
+#[test]
+fn gray_pictures_in_colour_files_are_read_as_grayscale() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    // Image i of class c: a gradient, so that every pixel value differs from its neighbours.
+    let value =
+        |c: usize, i: usize, x: u32, y: u32| (c * 90 + i * 30) as u8 + (x * 4 + y) as u8 * 3;
+    let save = |root: &str, kind: &str| {
+        for (c, class) in ["a", "b"].iter().enumerate() {
+            let d = dir.join(root).join(class);
+            std::fs::create_dir_all(&d).unwrap();
+            for i in 0..3 {
+                let path = d.join(format!("{i}.png"));
+                let v = |x, y| value(c, i, x, y);
+                match kind {
+                    "gray" => image::GrayImage::from_fn(4, 4, |x, y| image::Luma([v(x, y)]))
+                        .save(&path)
+                        .unwrap(),
+                    "rgb" => image::RgbImage::from_fn(4, 4, |x, y| image::Rgb([v(x, y); 3]))
+                        .save(&path)
+                        .unwrap(),
+                    "rgba" => image::RgbaImage::from_fn(4, 4, |x, y| {
+                        let g = v(x, y);
+                        image::Rgba([g, g, g, 255])
+                    })
+                    .save(&path)
+                    .unwrap(),
+                    _ => {
+                        let palette: Vec<[u8; 3]> = (0..=255u8).map(|g| [g; 3]).collect();
+                        palette_png(&path, 4, 4, &palette, v);
+                    }
+                }
+            }
+        }
+    };
+    let mut hashes = Vec::new();
+    for kind in ["gray", "rgb", "rgba", "palette"] {
+        save(&format!("{kind}/train"), kind);
+        save(&format!("{kind}/test"), kind);
+        let grid = write_grid(
+            dir,
+            &format!("{kind}.toml"),
+            &format!(
+                "[datasets.mine]\nformat = \"folder\"\ntrain = \"{kind}/train\"\n\
+                 test = \"{kind}/test\"\n\n{FIXED}"
+            ),
+        );
+        let row = listed(dir, &grid);
+        assert_eq!(row["channels"], 1, "{kind}: {row}");
+        hashes.push(row["sha256"].clone());
+    }
+    assert!(hashes.iter().all(|h| *h == hashes[0]), "{hashes:?}");
+
+    // One coloured pixel in one training image: RGB, the gray ones repeated in three planes.
+    let mut img = image::open(dir.join("rgb/train/a/0.png"))
+        .unwrap()
+        .into_rgb8();
+    img.put_pixel(2, 2, image::Rgb([10, 200, 10]));
+    img.save(dir.join("rgb/train/a/0.png")).unwrap();
+    let row = listed(dir, &dir.join("rgb.toml"));
+    assert_eq!(row["channels"], 3, "{row}");
+}
+
 /// A data set that cannot be read is reported by `tune data list --grid` exactly as by `tune
 /// run`: the same message, starting with the grid file, line and column of the table, exit 2.
 #[test]

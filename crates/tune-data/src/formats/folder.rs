@@ -365,8 +365,9 @@ pub(crate) fn read(
     })
 }
 
-/// Decodes one image, converts it to `channels` (or its own: RGB if it has colour, else
-/// grayscale) and resizes it to `size` `(height, width)` if given.
+/// Decodes one image, converts it to `channels` (or its own: RGB if a pixel has colour, red,
+/// green and blue not all equal, else grayscale, whatever colour type the file stores) and
+/// resizes it to `size` `(height, width)` if given.
 fn decode(
     path: &Path,
     size: Option<(usize, usize)>,
@@ -378,16 +379,27 @@ fn decode(
         problem: DataProblem::BadImage(e.to_string()),
     })?;
     let (width, height) = (img.width(), img.height());
-    let colour = match channels {
-        Some(c) => c == 3,
-        None => img.color().has_color(),
-    };
     let transparent = has_transparency(&img);
-    let mut img = if colour {
-        DynamicImage::ImageRgb8(img.into_rgb8())
-    } else {
-        DynamicImage::ImageLuma8(img.into_luma8())
+    let mut img = match channels {
+        Some(1) => DynamicImage::ImageLuma8(img.into_luma8()),
+        None if !img.color().has_color() => DynamicImage::ImageLuma8(img.into_luma8()),
+        _ => {
+            let rgb = img.into_rgb8();
+            match channels {
+                // A gray picture stored as RGB, RGBA or a palette (as many tools save one):
+                // grayscale, its one plane exactly the stored value.
+                None if is_gray(&rgb) => {
+                    let plane = rgb.pixels().map(|p| p.0[0]).collect();
+                    DynamicImage::ImageLuma8(
+                        image::GrayImage::from_raw(rgb.width(), rgb.height(), plane)
+                            .expect("one byte per pixel"),
+                    )
+                }
+                _ => DynamicImage::ImageRgb8(rgb),
+            }
+        }
     };
+    let colour = matches!(img, DynamicImage::ImageRgb8(_));
     if let Some((h, w)) = size
         && (w as u32, h as u32) != (width, height)
     {
@@ -412,6 +424,11 @@ fn decode(
         width,
         height,
     })
+}
+
+/// Whether every pixel of `rgb` has equal red, green and blue (a gray picture in a colour file).
+fn is_gray(rgb: &image::RgbImage) -> bool {
+    rgb.pixels().all(|p| p.0[0] == p.0[1] && p.0[1] == p.0[2])
 }
 
 /// Whether `img` has an alpha channel with a pixel that is not fully opaque (RGBA, gray with

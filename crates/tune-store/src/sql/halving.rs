@@ -16,7 +16,9 @@ pub(crate) struct HalvingSql {
     /// The decisions of the sweeps with id or name $1, as [`DecisionRecord`]s in rung order.
     pub select_decisions: &'static str,
     /// Marks waiting (or interrupted) job $1 pruned at epoch $2: status done, halt 'pruned',
-    /// finished now; unless its budget is beyond $2 (another sweep sent it on).
+    /// finished now, and the attempt its pause gave back counted again (the prune ends it, as a
+    /// finish ends a job that trains to the end); unless its budget is beyond $2 (another sweep
+    /// sent it on).
     pub prune: &'static str,
     /// Every decision of every sweep, as [`DecisionRecord`]s (for a merge).
     pub export_decisions: &'static str,
@@ -35,7 +37,7 @@ pub(crate) const SQLITE: HalvingSql = HalvingSql {
          FROM rung_decisions d JOIN sweeps s ON s.id = d.sweep_id \
          WHERE s.id = $1 OR s.name = $1 ORDER BY d.sweep_id, d.rung",
     prune: "UPDATE jobs SET status = 'done', halt = 'pruned', lease_expires_at = NULL, \
-         finished_at = strftime('%Y-%m-%d %H:%M:%f', 'now') \
+         attempts = attempts + 1, finished_at = strftime('%Y-%m-%d %H:%M:%f', 'now') \
          WHERE key = $1 AND status IN ('pending', 'interrupted') AND stop_at IS NOT NULL \
            AND stop_at <= $2",
     export_decisions: "SELECT sweep_id, rung, epoch, decision, decided_at \
@@ -54,7 +56,7 @@ pub(crate) const POSTGRES: HalvingSql = HalvingSql {
          FROM rung_decisions d JOIN sweeps s ON s.id = d.sweep_id \
          WHERE s.id = $1 OR s.name = $1 ORDER BY d.sweep_id, d.rung",
     prune: "UPDATE jobs SET status = 'done', halt = 'pruned', lease_expires_at = NULL, \
-         finished_at = now() \
+         attempts = attempts + 1, finished_at = now() \
          WHERE key = $1 AND status IN ('pending', 'interrupted') AND stop_at IS NOT NULL \
            AND stop_at <= $2",
     export_decisions: "SELECT sweep_id, rung, epoch, decision, \
