@@ -382,20 +382,20 @@ fn decode(
     let transparent = has_transparency(&img);
     let mut img = match channels {
         Some(1) => DynamicImage::ImageLuma8(img.into_luma8()),
+        Some(_) => DynamicImage::ImageRgb8(img.into_rgb8()),
         None if !img.color().has_color() => DynamicImage::ImageLuma8(img.into_luma8()),
-        _ => {
+        // A colour file (RGB, RGBA, palette): grayscale if its picture is gray (as many tools
+        // save one), its one plane exactly the stored value.
+        None => {
             let rgb = img.into_rgb8();
-            match channels {
-                // A gray picture stored as RGB, RGBA or a palette (as many tools save one):
-                // grayscale, its one plane exactly the stored value.
-                None if is_gray(&rgb) => {
-                    let plane = rgb.pixels().map(|p| p.0[0]).collect();
-                    DynamicImage::ImageLuma8(
-                        image::GrayImage::from_raw(rgb.width(), rgb.height(), plane)
-                            .expect("one byte per pixel"),
-                    )
-                }
-                _ => DynamicImage::ImageRgb8(rgb),
+            if is_gray(&rgb) {
+                let plane = rgb.pixels().map(|p| p.0[0]).collect();
+                DynamicImage::ImageLuma8(
+                    image::GrayImage::from_raw(rgb.width(), rgb.height(), plane)
+                        .expect("one byte per pixel"),
+                )
+            } else {
+                DynamicImage::ImageRgb8(rgb)
             }
         }
     };
